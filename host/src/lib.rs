@@ -1,0 +1,5 @@
+//! The CUBE integration host.
+//!
+//! - [`runtime`]: the sandbox that runs connector components.
+
+pub mod runtime;

@@ -1,0 +1,226 @@
+//! The trait a connector implements, and the glue that exports it.
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::types::{
+    Change, ConnectorInfo, PushResult, SyncMode, SyncPage, SyncRequest, WebhookOutcome,
+    WebhookRequest,
+};
+
+/// What a sync call asks for, besides the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncInput {
+    pub mode: SyncMode,
+    /// Where to resume (see [`SyncRequest`]).
+    pub cursor: Option<String>,
+    /// Nothing may be changed anywhere.
+    pub dry_run: bool,
+    /// Records per page the host would like.
+    pub page_size: u32,
+}
+
+/// A connector. Implement it, then export it with
+/// [`export_connector!`](crate::export_connector).
+///
+/// Only `info` and `test_connection` are required. The others default to an
+/// error saying the feature is not supported; leave such features out of
+/// [`ConnectorInfo::features`](crate::types::ConnectorInfo) too.
+pub trait Connector {
+    /// The configuration, deserialised from the integration's JSON. A
+    /// configuration that does not fit becomes a `config` error naming the
+    /// field.
+    type Config: DeserializeOwned;
+
+    /// Describes the connector. Must be cheap and must not use the network.
+    fn info() -> ConnectorInfo;
+
+    /// Checks that the configuration works.
+    fn test_connection(config: Self::Config) -> Result<String>;
+
+    /// Reads one page of records.
+    fn sync(config: Self::Config, input: SyncInput) -> Result<SyncPage> {
+        let _ = (config, input);
+        Err(unsupported("sync"))
+    }
+
+    /// Writes a local change to the remote system.
+    fn push(config: Self::Config, change: Change) -> Result<PushResult> {
+        let _ = (config, change);
+        Err(unsupported("push"))
+    }
+
+    /// Turns an authenticated webhook into records.
+    fn handle_webhook(config: Self::Config, request: WebhookRequest) -> Result<WebhookOutcome> {
+        let _ = (config, request);
+        Err(unsupported("webhooks"))
+    }
+}
+
+fn unsupported(feature: &str) -> Error {
+    Error::fatal(format!("this connector does not support {feature}"))
+}
+
+/// Parses a configuration, with a message that names the offending field.
+pub fn parse_config<T: DeserializeOwned>(json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| Error::config(format!("invalid configuration: {e}")))
+}
+
+/// The functions [`export_connector!`](crate::export_connector) wires to the
+/// world's exports. Not for direct use.
+pub mod dispatch {
+    use super::*;
+
+    fn install_panic_hook() {
+        // A panic in a component aborts without a message; log it first so
+        // the admin (and the author) can see what went wrong.
+        #[cfg(target_arch = "wasm32")]
+        std::panic::set_hook(Box::new(|info| crate::log::error(format!("panic: {info}"))));
+    }
+
+    pub fn info<C: Connector>() -> ConnectorInfo {
+        C::info()
+    }
+
+    pub fn test_connection<C: Connector>(config: String) -> Result<String> {
+        install_panic_hook();
+        C::test_connection(parse_config(&config)?)
+    }
+
+    pub fn sync<C: Connector>(request: SyncRequest) -> Result<SyncPage> {
+        install_panic_hook();
+        let config = parse_config(&request.config)?;
+        C::sync(
+            config,
+            SyncInput {
+                mode: request.mode,
+                cursor: request.cursor,
+                dry_run: request.dry_run,
+                page_size: request.page_size,
+            },
+        )
+    }
+
+    pub fn push<C: Connector>(config: String, change: Change) -> Result<PushResult> {
+        install_panic_hook();
+        C::push(parse_config(&config)?, change)
+    }
+
+    pub fn handle_webhook<C: Connector>(
+        config: String,
+        request: WebhookRequest,
+    ) -> Result<WebhookOutcome> {
+        install_panic_hook();
+        C::handle_webhook(parse_config(&config)?, request)
+    }
+}
+
+/// Exports a [`Connector`] as the component's implementation of the
+/// `cube:connector/connector` world. Use it once, at the crate root.
+#[macro_export]
+macro_rules! export_connector {
+    ($connector:ty) => {
+        #[doc(hidden)]
+        pub struct __CubeConnectorExport;
+
+        impl $crate::bindings::Guest for __CubeConnectorExport {
+            fn info() -> $crate::types::ConnectorInfo {
+                $crate::__private::dispatch::info::<$connector>()
+            }
+            fn test_connection(config: String) -> Result<String, $crate::types::ConnectorError> {
+                $crate::__private::dispatch::test_connection::<$connector>(config)
+            }
+            fn sync(
+                request: $crate::types::SyncRequest,
+            ) -> Result<$crate::types::SyncPage, $crate::types::ConnectorError> {
+                $crate::__private::dispatch::sync::<$connector>(request)
+            }
+            fn push(
+                config: String,
+                change: $crate::types::Change,
+            ) -> Result<$crate::types::PushResult, $crate::types::ConnectorError> {
+                $crate::__private::dispatch::push::<$connector>(config, change)
+            }
+            fn handle_webhook(
+                config: String,
+                request: $crate::types::WebhookRequest,
+            ) -> Result<$crate::types::WebhookOutcome, $crate::types::ConnectorError> {
+                $crate::__private::dispatch::handle_webhook::<$connector>(config, request)
+            }
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        $crate::bindings::__export_world!(__CubeConnectorExport);
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Features, Record};
+
+    #[derive(serde::Deserialize)]
+    struct Config {
+        #[allow(dead_code)]
+        url: String,
+    }
+
+    struct Minimal;
+
+    impl Connector for Minimal {
+        type Config = Config;
+        fn info() -> ConnectorInfo {
+            ConnectorInfo::builder("minimal", "Minimal", "1.0.0")
+                .features(Features::SYNC)
+                .build()
+        }
+        fn test_connection(_: Config) -> Result<String> {
+            Ok("fine".into())
+        }
+        fn sync(_: Config, input: SyncInput) -> Result<SyncPage> {
+            Ok(SyncPage::done(
+                vec![Record::builder("item", "1").build()],
+                input.cursor,
+            ))
+        }
+    }
+
+    crate::export_connector!(Minimal);
+
+    #[test]
+    fn configs_that_do_not_fit_are_config_errors_naming_the_field() {
+        let err = dispatch::test_connection::<Minimal>("{}".into()).unwrap_err();
+        assert!(matches!(&err, Error::Config(m) if m.contains("missing field `url`")), "{err:?}");
+        assert_eq!(
+            dispatch::test_connection::<Minimal>(r#"{"url":"x"}"#.into()).unwrap(),
+            "fine"
+        );
+    }
+
+    #[test]
+    fn sync_requests_are_unpacked_and_defaults_say_unsupported() {
+        let page = dispatch::sync::<Minimal>(SyncRequest {
+            config: r#"{"url":"x"}"#.into(),
+            mode: SyncMode::Incremental,
+            cursor: Some("c1".into()),
+            dry_run: false,
+            page_size: 100,
+        })
+        .unwrap();
+        assert_eq!(page.cursor.as_deref(), Some("c1"));
+        assert_eq!(page.records.len(), 1);
+        let err = <__CubeConnectorExport as crate::bindings::Guest>::push(
+            r#"{"url":"x"}"#.into(),
+            Change {
+                kind: "work-order".into(),
+                local_id: "1".into(),
+                external_id: None,
+                operation: crate::types::ChangeOperation::Create,
+                fields: "{}".into(),
+                changed_fields: vec![],
+            },
+        )
+        .unwrap_err();
+        assert!(err.message().contains("does not support push"));
+    }
+}

@@ -1,0 +1,55 @@
+//! Log lines, stored with the call by the host.
+//!
+//! The host caps the log's size per call and replaces secret values with
+//! `[redacted]`, but log what helps an admin, not payloads.
+//!
+//! ```
+//! cube_connector_sdk::log::info("reading page 2");
+//! cube_connector_sdk::info!("read {} users", 42);
+//! ```
+
+use crate::sys::{self, Level};
+
+pub fn trace(message: impl AsRef<str>) {
+    sys::log_write(Level::Trace, message.as_ref())
+}
+
+pub fn debug(message: impl AsRef<str>) {
+    sys::log_write(Level::Debug, message.as_ref())
+}
+
+pub fn info(message: impl AsRef<str>) {
+    sys::log_write(Level::Info, message.as_ref())
+}
+
+pub fn warn(message: impl AsRef<str>) {
+    sys::log_write(Level::Warn, message.as_ref())
+}
+
+pub fn error(message: impl AsRef<str>) {
+    sys::log_write(Level::Error, message.as_ref())
+}
+
+/// `info!("...", args)`: formats and logs at info level.
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)*) => { $crate::log::info(format!($($arg)*)) };
+}
+
+/// `warn!("...", args)`: formats and logs at warn level.
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => { $crate::log::warn(format!($($arg)*)) };
+}
+
+/// `debug!("...", args)`: formats and logs at debug level.
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)*) => { $crate::log::debug(format!($($arg)*)) };
+}
+
+/// `error!("...", args)`: formats and logs at error level.
+#[macro_export]
+macro_rules! error {
+    ($($arg:tt)*) => { $crate::log::error(format!($($arg)*)) };
+}

@@ -1,0 +1,143 @@
+//! Records and pages: what a sync returns.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::types::{Record, SyncPage};
+
+impl Record {
+    /// Starts a record of `kind` with its stable id in the remote system.
+    pub fn builder(kind: &str, external_id: impl Into<String>) -> RecordBuilder {
+        RecordBuilder {
+            kind: kind.to_owned(),
+            external_id: external_id.into(),
+            fields: Map::new(),
+            deleted: false,
+            version: None,
+        }
+    }
+
+    /// A record saying the item with this id was deleted.
+    pub fn deleted(kind: &str, external_id: impl Into<String>) -> Record {
+        Record::builder(kind, external_id).deleted().build()
+    }
+
+    /// The fields, parsed.
+    pub fn fields_json(&self) -> serde_json::Result<Value> {
+        serde_json::from_str(&self.fields)
+    }
+}
+
+/// Builds a [`Record`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct RecordBuilder {
+    kind: String,
+    external_id: String,
+    fields: Map<String, Value>,
+    deleted: bool,
+    version: Option<String>,
+}
+
+impl RecordBuilder {
+    /// Sets one field. `None` values are stored as JSON `null`.
+    pub fn field(mut self, name: &str, value: impl Serialize) -> Self {
+        let value = serde_json::to_value(value).unwrap_or(Value::Null);
+        self.fields.insert(name.to_owned(), value);
+        self
+    }
+
+    /// Merges the fields of a JSON object (other values are ignored).
+    pub fn fields(mut self, object: Value) -> Self {
+        if let Value::Object(map) = object {
+            self.fields.extend(map);
+        }
+        self
+    }
+
+    /// The remote version or change stamp.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Marks the record deleted.
+    pub fn deleted(mut self) -> Self {
+        self.deleted = true;
+        self
+    }
+
+    pub fn build(self) -> Record {
+        Record {
+            kind: self.kind,
+            external_id: self.external_id,
+            fields: Value::Object(self.fields).to_string(),
+            deleted: self.deleted,
+            version: self.version,
+        }
+    }
+}
+
+impl SyncPage {
+    /// A page after which there are more: the host calls again with `cursor`.
+    pub fn more(records: Vec<Record>, cursor: impl Into<String>) -> SyncPage {
+        SyncPage {
+            records,
+            cursor: Some(cursor.into()),
+            has_more: true,
+        }
+    }
+
+    /// The last page of this sync, with the cursor an incremental sync starts
+    /// from next time (if any).
+    pub fn done(records: Vec<Record>, cursor: Option<String>) -> SyncPage {
+        SyncPage {
+            records,
+            cursor,
+            has_more: false,
+        }
+    }
+
+    /// The last page, without a cursor.
+    pub fn last(records: Vec<Record>) -> SyncPage {
+        SyncPage::done(records, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn builders_make_records_with_json_fields() {
+        let record = Record::builder("user", "42")
+            .field("mail", "ada@example.com")
+            .field("manager", None::<String>)
+            .fields(json!({"given_name": "Ada", "surname": "Lovelace"}))
+            .fields(json!("ignored"))
+            .version("17")
+            .build();
+        assert_eq!(record.kind, "user");
+        assert_eq!(record.external_id, "42");
+        assert_eq!(record.version.as_deref(), Some("17"));
+        assert!(!record.deleted);
+        assert_eq!(
+            record.fields_json().unwrap(),
+            json!({"mail": "ada@example.com", "manager": null, "given_name": "Ada", "surname": "Lovelace"})
+        );
+        let gone = Record::deleted("user", "43");
+        assert!(gone.deleted);
+        assert_eq!(gone.fields, "{}");
+    }
+
+    #[test]
+    fn pages_say_whether_more_follow() {
+        let more = SyncPage::more(vec![], "page-2");
+        assert!(more.has_more);
+        assert_eq!(more.cursor.as_deref(), Some("page-2"));
+        let done = SyncPage::done(vec![], Some("2026-11-24T10:00:00Z".into()));
+        assert!(!done.has_more);
+        assert!(SyncPage::last(vec![]).cursor.is_none());
+    }
+}

@@ -1,0 +1,104 @@
+//! Test doubles for the host's imports, for native `cargo test`.
+//!
+//! Each test thread has its own fake host: HTTP requests go to the handler
+//! you install with [`on_http`], log lines and state stay in memory where
+//! [`logs`] and [`state_get`] read them. [`reset`] starts afresh.
+//!
+//! ```
+//! use cube_connector_sdk::{http, testing};
+//!
+//! testing::on_http(|req| {
+//!     assert_eq!(req.url, "https://api.example.com/ping");
+//!     Ok(testing::response(200, r#"{"ok":true}"#))
+//! });
+//! let body: serde_json::Value = http::get("https://api.example.com/ping").send().unwrap().json().unwrap();
+//! assert_eq!(body["ok"], true);
+//! ```
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+pub use crate::bindings::cube::connector::http::{HttpError, Request, Response};
+use crate::bindings::cube::connector::log::Level;
+
+type Handler = Box<dyn FnMut(&Request) -> Result<Response, HttpError>>;
+
+#[derive(Default)]
+pub(crate) struct FakeHost {
+    handler: Option<Handler>,
+    pub(crate) requests: Vec<Request>,
+    pub(crate) logs: Vec<(String, String)>,
+    pub(crate) state: BTreeMap<String, Vec<u8>>,
+}
+
+impl FakeHost {
+    pub(crate) fn send(&mut self, request: &Request) -> Result<Response, HttpError> {
+        self.requests.push(request.clone());
+        match self.handler.as_mut() {
+            Some(handler) => handler(request),
+            None => Err(HttpError::Denied(format!(
+                "no HTTP handler installed in this test (call testing::on_http) for {} {}",
+                request.method, request.url
+            ))),
+        }
+    }
+
+    pub(crate) fn log(&mut self, level: Level, message: &str) {
+        let level = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        self.logs.push((level.to_owned(), message.to_owned()));
+    }
+}
+
+thread_local! {
+    static HOST: RefCell<FakeHost> = RefCell::new(FakeHost::default());
+}
+
+pub(crate) fn with_host<R>(f: impl FnOnce(&mut FakeHost) -> R) -> R {
+    HOST.with(|host| f(&mut host.borrow_mut()))
+}
+
+/// Answers this thread's HTTP requests with `handler`.
+pub fn on_http(handler: impl FnMut(&Request) -> Result<Response, HttpError> + 'static) {
+    with_host(|host| host.handler = Some(Box::new(handler)));
+}
+
+/// A response with `status` and a body (JSON content type when it looks like JSON).
+pub fn response(status: u16, body: impl Into<Vec<u8>>) -> Response {
+    let body = body.into();
+    let mut headers = Vec::new();
+    if body.first().is_some_and(|b| *b == b'{' || *b == b'[') {
+        headers.push(("content-type".to_owned(), "application/json".to_owned()));
+    }
+    Response {
+        status,
+        headers,
+        body,
+        url: String::new(),
+    }
+}
+
+/// The requests sent so far on this thread.
+pub fn requests() -> Vec<Request> {
+    with_host(|host| host.requests.clone())
+}
+
+/// The lines logged so far on this thread, as (level, message).
+pub fn logs() -> Vec<(String, String)> {
+    with_host(|host| host.logs.clone())
+}
+
+/// A value in this thread's fake state.
+pub fn state_get(key: &str) -> Option<Vec<u8>> {
+    with_host(|host| host.state.get(key).cloned())
+}
+
+/// Forgets the handler, requests, logs and state of this thread.
+pub fn reset() {
+    with_host(|host| *host = FakeHost::default());
+}

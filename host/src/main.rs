@@ -1,1 +1,5 @@
-fn main() {}
+//! `cube`: the CUBE integration host's server and command-line tool.
+
+fn main() -> std::process::ExitCode {
+    cube_host::cli::main()
+}

@@ -54,8 +54,8 @@ pub struct Connector {
     exports: Arc<[String]>,
 }
 
-/// What a component is, decided from its first bytes.
-pub(crate) fn check_kind(bytes: &[u8]) -> Result<(), LoadError> {
+/// Whether `bytes` are a component; otherwise, what they are instead.
+pub fn check_kind(bytes: &[u8]) -> Result<(), LoadError> {
     if wasmparser::Parser::is_component(bytes) {
         return Ok(());
     }

@@ -44,7 +44,7 @@ pub use capabilities::http::{HttpGrant, grant::GrantError};
 pub use capabilities::ldap::LdapGrant;
 pub use capabilities::log::{LogLevel, LogLine};
 pub use capabilities::state::{MemoryStateStore, StateStore};
-pub use component::{Connector, LoadError, REQUIRED_EXPORTS, WORLD};
+pub use component::{Connector, LoadError, REQUIRED_EXPORTS, WORLD, check_kind};
 pub use limits::{LimitError, LimitOverrides, Limits};
 pub use scrub::Secrets;
 

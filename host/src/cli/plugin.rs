@@ -1,0 +1,326 @@
+//! `cube plugin ...`: the connector author's inner loop.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::plugin::{build, inspect};
+use crate::runtime::types::{ConnectorInfo, Features, Record, SyncMode, SyncRequest};
+use crate::runtime::{
+    CallOutcome, CallReport, HttpGrant, LdapGrant, LimitOverrides, Runtime, Secrets,
+};
+
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// Builds connector crates into components (`<target>/components/NAME.wasm`).
+    Build {
+        /// Connector crate directories (default: the current directory).
+        crates: Vec<PathBuf>,
+        /// Where to write the components.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// Shows what a component is: world, imports, exports, requested capabilities.
+    Inspect {
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs a connector once in the real sandbox.
+    Run(RunArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Operation {
+    Info,
+    TestConnection,
+    Sync,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Full,
+    Incremental,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    file: PathBuf,
+    #[arg(value_enum)]
+    operation: Operation,
+    /// The integration's configuration, a JSON file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Grants an HTTP destination (scheme://host[:port]); repeatable.
+    #[arg(long = "allow", value_name = "PATTERN")]
+    allow: Vec<HttpGrant>,
+    /// Grants an HTTP destination, private addresses included; repeatable.
+    #[arg(long = "allow-private", value_name = "PATTERN")]
+    allow_private: Vec<HttpGrant>,
+    /// Grants an LDAP server (ldap[s]://host[:port]); repeatable.
+    #[arg(long = "allow-ldap", value_name = "URL", value_parser = LdapGrant::parse)]
+    allow_ldap: Vec<LdapGrant>,
+    #[arg(long, value_enum, default_value = "full")]
+    mode: Mode,
+    /// The cursor to start from.
+    #[arg(long)]
+    cursor: Option<String>,
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long, default_value_t = 100)]
+    page_size: u32,
+    /// Stop after this many pages.
+    #[arg(long, default_value_t = 1000)]
+    max_pages: u32,
+    /// Per-call deadline in milliseconds.
+    #[arg(long)]
+    deadline_ms: Option<u64>,
+    /// Per-call memory limit in MiB.
+    #[arg(long)]
+    memory_mib: Option<usize>,
+}
+
+pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PluginCommand::Build { crates, out_dir } => {
+            let crates = if crates.is_empty() { vec![PathBuf::from(".")] } else { crates };
+            let built = tokio::task::spawn_blocking(move || build::build(&crates, out_dir.as_deref()))
+                .await??;
+            for b in built {
+                println!("{} -> {} ({} KiB)", b.package, b.path.display(), b.bytes / 1024);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginCommand::Inspect { file, json } => inspect_file(&file, json).await,
+        PluginCommand::Run(args) => run_connector(args).await,
+    }
+}
+
+fn read(file: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))
+}
+
+async fn inspect_file(file: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+    let bytes = read(file)?;
+    let shape = match inspect::shape(&bytes) {
+        Ok(shape) => shape,
+        Err(error) => {
+            eprintln!("error: {}: {error}", file.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let runtime = Runtime::builder().pooling(false).build()?;
+    let connector = match runtime.load(&bytes) {
+        Ok(connector) => connector,
+        Err(error) => {
+            eprintln!("error: {}: {error}", file.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let outcome = connector.info(&runtime.context("inspect")).await;
+    let info = match outcome.result {
+        Ok(info) => info,
+        Err(error) => {
+            eprintln!("error: {}: its info() call failed: {error}", file.display());
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if as_json {
+        let out = json!({
+            "file": file.display().to_string(),
+            "sha256": connector.digest(),
+            "size": bytes.len(),
+            "world": crate::runtime::WORLD,
+            "imports": shape.imports,
+            "exports": shape.exports,
+            "uses_wasi": connector.uses_wasi(),
+            "info": info_json(&info),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("file:         {} ({} KiB)", file.display(), bytes.len() / 1024);
+        println!("sha256:       {}", connector.digest());
+        println!("world:        {}", crate::runtime::WORLD);
+        println!("connector:    {} {} ({})", info.id, info.version, info.name);
+        if !info.description.is_empty() {
+            println!("description:  {}", info.description);
+        }
+        println!("features:     {}", features(info.features).join(", "));
+        println!("imports:      {}", shape.imports.join(", "));
+        println!("exports:      {}", shape.exports.join(", "));
+        println!("requests:");
+        println!("  http:       {}", list_or_none(&info.capabilities.http));
+        println!("  ldap:       {}", list_or_none(&info.capabilities.ldap));
+        if connector.uses_wasi() {
+            println!("note:         imports WASI; the host links it with nothing granted");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_connector(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let bytes = read(&args.file)?;
+    let config: Value = match &args.config {
+        Some(path) => serde_json::from_slice(&read(path)?)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?,
+        None => json!({}),
+    };
+    let runtime = Runtime::builder().pooling(false).build()?;
+    let connector = match runtime.load(&bytes) {
+        Ok(connector) => connector,
+        Err(error) => {
+            eprintln!("error: {}: {error}", args.file.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let limits = runtime.limits_with(&LimitOverrides {
+        deadline_ms: args.deadline_ms,
+        memory_bytes: args.memory_mib.map(|m| m << 20),
+        ..Default::default()
+    })?;
+    let info_outcome = connector.info(&runtime.context("cli").with_limits(limits.clone())).await;
+    print_log(&info_outcome.report);
+    let info = match info_outcome.result {
+        Ok(info) => info,
+        Err(error) => {
+            eprintln!("error: info() failed: {error}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let schema: Value = serde_json::from_str(&info.config_schema).unwrap_or(Value::Null);
+    let grants = args
+        .allow
+        .into_iter()
+        .chain(args.allow_private.into_iter().map(|g| g.allow_private(true)));
+    let ctx = runtime
+        .context("cli")
+        .with_limits(limits)
+        .with_http_grants(grants)
+        .with_ldap_grants(args.allow_ldap)
+        .with_secrets(Secrets::from_config(&schema, &config));
+    let config_text = config.to_string();
+
+    match args.operation {
+        Operation::Info => {
+            println!("{}", serde_json::to_string_pretty(&info_json(&info))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Operation::TestConnection => {
+            let outcome = connector.test_connection(&ctx, &config_text).await;
+            print_log(&outcome.report);
+            Ok(verdict(outcome, |message| println!("ok: {message}")))
+        }
+        Operation::Sync => {
+            let mut cursor = args.cursor;
+            let mut total = 0usize;
+            for page in 1..=args.max_pages {
+                let request = SyncRequest {
+                    config: config_text.clone(),
+                    mode: match args.mode {
+                        Mode::Full => SyncMode::Full,
+                        Mode::Incremental => SyncMode::Incremental,
+                    },
+                    cursor: cursor.clone(),
+                    dry_run: args.dry_run,
+                    page_size: args.page_size,
+                };
+                let outcome = connector.sync(&ctx, &request).await;
+                print_log(&outcome.report);
+                let sync_page = match outcome.result {
+                    Ok(p) => p,
+                    Err(error) => {
+                        eprintln!("error: page {page}: {error}");
+                        return Ok(ExitCode::from(1));
+                    }
+                };
+                total += sync_page.records.len();
+                eprintln!(
+                    "page {page}: {} records, cursor {}{}",
+                    sync_page.records.len(),
+                    sync_page.cursor.as_deref().unwrap_or("(none)"),
+                    if sync_page.has_more { ", more follow" } else { "" }
+                );
+                for record in &sync_page.records {
+                    println!("{}", record_json(record));
+                }
+                cursor = sync_page.cursor;
+                if !sync_page.has_more {
+                    eprintln!("done: {total} records in {page} pages");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            eprintln!("stopped after {} pages ({total} records); more follow", args.max_pages);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn verdict<T>(outcome: CallOutcome<T>, on_ok: impl FnOnce(T)) -> ExitCode {
+    match outcome.result {
+        Ok(value) => {
+            on_ok(value);
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_log(report: &CallReport) {
+    for line in &report.log {
+        eprintln!("[{}] {}", line.level, line.message);
+    }
+}
+
+fn features(features: Features) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    if features.contains(Features::SYNC) {
+        names.push("sync");
+    }
+    if features.contains(Features::PUSH) {
+        names.push("push");
+    }
+    if features.contains(Features::WEBHOOKS) {
+        names.push("webhooks");
+    }
+    if names.is_empty() {
+        names.push("(none)");
+    }
+    names
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "(none)".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn info_json(info: &ConnectorInfo) -> Value {
+    json!({
+        "id": info.id,
+        "name": info.name,
+        "version": info.version,
+        "description": info.description,
+        "config_schema": serde_json::from_str::<Value>(&info.config_schema).unwrap_or(Value::String(info.config_schema.clone())),
+        "capabilities": {"http": info.capabilities.http, "ldap": info.capabilities.ldap},
+        "features": features(info.features),
+    })
+}
+
+fn record_json(record: &Record) -> Value {
+    json!({
+        "kind": record.kind,
+        "external_id": record.external_id,
+        "fields": serde_json::from_str::<Value>(&record.fields).unwrap_or(Value::String(record.fields.clone())),
+        "deleted": record.deleted,
+        "version": record.version,
+    })
+}

@@ -1,0 +1,120 @@
+//! The probe connector: does whatever its configuration's `action` says, so
+//! the host's tests can exercise the sandbox with a real component.
+//!
+//! Actions for `test-connection`: `ok`, `loop` (spins forever), `grow`
+//! (allocates until refused), `trap` (panics), `flood` (logs without end),
+//! `fetch` (GETs `url` and reports the status or the error), `leak` (logs its
+//! `password` and returns it in an error), `state` (counts calls in state).
+//! `sync` returns `pages` pages of two records each.
+
+use cube_connector_sdk::prelude::*;
+use cube_connector_sdk::types::Features;
+
+#[derive(serde::Deserialize)]
+pub struct Config {
+    #[serde(default = "ok")]
+    action: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default = "three")]
+    pages: u32,
+}
+
+fn ok() -> String {
+    "ok".into()
+}
+
+fn three() -> u32 {
+    3
+}
+
+pub struct Probe;
+
+impl Connector for Probe {
+    type Config = Config;
+
+    fn info() -> ConnectorInfo {
+        ConnectorInfo::builder("probe", "Probe", env!("CARGO_PKG_VERSION"))
+            .description("Misbehaves on request, for testing the sandbox.")
+            .config_schema(json!({
+                "type": "object",
+                "properties": {
+                    "action": {"type": "string"},
+                    "url": {"type": "string"},
+                    "password": {"type": "string", "writeOnly": true},
+                    "pages": {"type": "integer", "minimum": 0}
+                }
+            }))
+            .http("http://127.0.0.1:*")
+            .features(Features::SYNC)
+            .build()
+    }
+
+    fn test_connection(config: Config) -> Result<String> {
+        match config.action.as_str() {
+            "ok" => Ok("probe is fine".into()),
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "grow" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "trap" => panic!("the probe was asked to trap"),
+            "flood" => {
+                for i in 0..1_000_000u32 {
+                    log::info(format!("flood line {i} {}", "x".repeat(100)));
+                }
+                Ok("flooded".into())
+            }
+            "fetch" => {
+                let response = http::get(&config.url).send()?;
+                Ok(format!("{} {}", response.status, response.text()))
+            }
+            "leak" => {
+                log::info(format!("connecting with password {}", config.password));
+                Err(Error::auth(format!("password {} was refused", config.password)))
+            }
+            "state" => {
+                let count = state::get_json::<u32>("calls").unwrap_or(0) + 1;
+                state::set_json("calls", &count)?;
+                Ok(format!("call {count}"))
+            }
+            other => Err(Error::config(format!("unknown action `{other}`"))),
+        }
+    }
+
+    fn sync(config: Config, input: SyncInput) -> Result<SyncPage> {
+        let page: u32 = match &input.cursor {
+            Some(cursor) => cursor
+                .parse()
+                .map_err(|_| Error::config(format!("bad cursor `{cursor}`")))?,
+            None => 0,
+        };
+        let records = (0..2)
+            .map(|i| {
+                let id = page * 2 + i;
+                Record::builder("item", id.to_string())
+                    .field("name", format!("item {id}"))
+                    .version("1")
+                    .build()
+            })
+            .collect();
+        let next = page + 1;
+        if next < config.pages {
+            Ok(SyncPage::more(records, next.to_string()))
+        } else {
+            Ok(SyncPage::done(records, Some(next.to_string())))
+        }
+    }
+}
+
+cube_connector_sdk::export_connector!(Probe);

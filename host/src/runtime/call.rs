@@ -316,15 +316,19 @@ fn classify(
     if state.limiter.exceeded {
         return CallError::MemoryExceeded(limits.memory_bytes);
     }
-    let text = secrets.scrub(&format!("{error:?}"));
-    // The first line says what happened; the wasm backtrace that follows
-    // helps the connector's author, so keep a bounded part of it.
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let mut message = lines.next().unwrap_or("unknown error").trim().to_owned();
-    let backtrace: Vec<&str> = lines.take(12).collect();
-    if !backtrace.is_empty() {
+    // Say what happened first (the trap, or the innermost cause); the wasm
+    // backtrace that follows helps the connector's author, so keep a
+    // bounded part of it.
+    let cause = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
+    let mut message = secrets.scrub(&cause);
+    if let Some(backtrace) = error.downcast_ref::<wasmtime::WasmBacktrace>() {
+        let frames = backtrace.to_string();
+        let frames: Vec<&str> = frames.lines().take(12).collect();
         message.push('\n');
-        message.push_str(&backtrace.join("\n"));
+        message.push_str(&secrets.scrub(&frames.join("\n")));
     }
     if instantiated {
         CallError::Trap(message)

@@ -1,0 +1,68 @@
+//! Shared helpers for the host's integration tests: real components, built
+//! from source on first use, and a real runtime.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use cube_host::runtime::{Connector, Runtime};
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The probe component (tests/components/probe), built once per test binary
+/// with the same build `cube plugin build` uses, so it is never stale.
+pub fn probe_wasm() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let out = repo_root().join("target/test-components");
+        let built = cube_host::plugin::build::build(
+            &[repo_root().join("tests/components/probe")],
+            Some(&out),
+        )
+        .expect("building the probe component (see README: scripts/setup-wasm-toolchain.sh)");
+        std::fs::read(&built[0].path).unwrap()
+    })
+}
+
+/// A runtime with pooling, like the server's.
+pub fn runtime() -> Runtime {
+    Runtime::builder().max_instances(16).build().unwrap()
+}
+
+pub fn probe(runtime: &Runtime) -> Connector {
+    runtime.load(probe_wasm()).unwrap()
+}
+
+/// A Python connector built with componentize-py from
+/// tests/components/python-probe, built once per test binary.
+pub fn python_probe_wasm() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let root = repo_root();
+        let tool = root.join(".tools/venv/bin/componentize-py");
+        assert!(
+            tool.is_file(),
+            "componentize-py is not installed at {}; run scripts/setup-python-tools.sh",
+            tool.display()
+        );
+        let out_dir = root.join("target/test-components");
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let out = out_dir.join("python-probe.wasm");
+        let src = root.join("tests/components/python-probe");
+        let status = std::process::Command::new(&tool)
+            .arg("-d")
+            .arg(root.join("wit"))
+            .args(["-w", "connector", "componentize", "app", "-p"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&out)
+            .status()
+            .expect("running componentize-py");
+        assert!(status.success(), "componentize-py failed: {status}");
+        out
+    })
+    .clone()
+}

@@ -35,7 +35,10 @@ fn inspect_describes_a_connector_in_text_and_json() {
     let text = cube(&["plugin", "inspect", path]);
     assert!(text.status.success(), "{}", stderr(&text));
     let out = stdout(&text);
-    assert!(out.contains("world:        cube:connector/connector@0.1.0"), "{out}");
+    assert!(
+        out.contains("world:        cube:connector/connector@0.1.0"),
+        "{out}"
+    );
     assert!(out.contains("connector:    probe 0.1.0 (Probe)"), "{out}");
     assert!(out.contains("http:       http://127.0.0.1:*"), "{out}");
 
@@ -44,7 +47,10 @@ fn inspect_describes_a_connector_in_text_and_json() {
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(value["info"]["id"], "probe");
     assert_eq!(value["info"]["features"], serde_json::json!(["sync"]));
-    assert_eq!(value["info"]["config_schema"]["properties"]["password"]["writeOnly"], true);
+    assert_eq!(
+        value["info"]["config_schema"]["properties"]["password"]["writeOnly"],
+        true
+    );
     assert_eq!(value["exports"][0], "info");
     assert_eq!(value["uses_wasi"], false);
 }
@@ -57,7 +63,10 @@ fn inspect_refuses_foreign_files_in_one_line() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("core WebAssembly module, not a component"), "{err}");
+    assert!(
+        err.contains("core WebAssembly module, not a component"),
+        "{err}"
+    );
 
     let missing = cube(&["plugin", "inspect", "/nonexistent/connector.wasm"]);
     assert_eq!(missing.status.code(), Some(2));
@@ -86,8 +95,14 @@ fn run_prints_each_page_of_a_sync() {
     assert_eq!(records[3]["external_id"], "3");
     assert_eq!(records[3]["fields"]["name"], "item 3");
     let progress = stderr(&out);
-    assert!(progress.contains("page 1: 2 records, cursor 1, more follow"), "{progress}");
-    assert!(progress.contains("done: 4 records in 2 pages"), "{progress}");
+    assert!(
+        progress.contains("page 1: 2 records, cursor 1, more follow"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains("done: 4 records in 2 pages"),
+        "{progress}"
+    );
 }
 
 #[test]
@@ -107,7 +122,10 @@ fn run_reports_connector_failures_with_exit_code_1() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("authentication failed: password [redacted] was refused"), "{err}");
+    assert!(
+        err.contains("authentication failed: password [redacted] was refused"),
+        "{err}"
+    );
     assert!(!err.contains("hunter2-secret"), "{err}");
 
     let mut looping = tempfile::NamedTempFile::new().unwrap();
@@ -123,7 +141,11 @@ fn run_reports_connector_failures_with_exit_code_1() {
         "200",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("deadline of 200 ms"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("deadline of 200 ms"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -144,7 +166,11 @@ fn run_grants_http_only_with_allow() {
     });
     let file = probe_file();
     let mut config = tempfile::NamedTempFile::new().unwrap();
-    write!(config, r#"{{"action": "fetch", "url": "http://127.0.0.1:{port}/"}}"#).unwrap();
+    write!(
+        config,
+        r#"{{"action": "fetch", "url": "http://127.0.0.1:{port}/"}}"#
+    )
+    .unwrap();
     let args = |extra: &[&str]| {
         let mut args = vec![
             "plugin".to_owned(),
@@ -157,9 +183,16 @@ fn run_grants_http_only_with_allow() {
         args.extend(extra.iter().map(|s| s.to_string()));
         args
     };
-    let denied = Command::new(env!("CARGO_BIN_EXE_cube")).args(args(&[])).output().unwrap();
+    let denied = Command::new(env!("CARGO_BIN_EXE_cube"))
+        .args(args(&[]))
+        .output()
+        .unwrap();
     assert_eq!(denied.status.code(), Some(1));
-    assert!(stderr(&denied).contains(&format!("http://127.0.0.1:{port} is not granted")), "{}", stderr(&denied));
+    assert!(
+        stderr(&denied).contains(&format!("http://127.0.0.1:{port} is not granted")),
+        "{}",
+        stderr(&denied)
+    );
 
     let grant = format!("http://127.0.0.1:{port}");
     let allowed = Command::new(env!("CARGO_BIN_EXE_cube"))
@@ -192,7 +225,11 @@ fn serve_answers_health_and_readiness_and_skips_bad_connectors() {
     let get = |path: &str| -> Option<(u16, serde_json::Value)> {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-        write!(stream, "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        )
+        .ok()?;
         let mut response = String::new();
         stream.read_to_string(&mut response).ok()?;
         let status = response.split_whitespace().nth(1)?.parse().ok()?;
@@ -204,14 +241,25 @@ fn serve_answers_health_and_readiness_and_skips_bad_connectors() {
         if let Some((200, body)) = get("/readyz") {
             break body;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "server never became ready");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "server never became ready"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(ready["connectors"], 1);
     assert_eq!(ready["failed_connectors"], 1);
-    assert_eq!(get("/healthz").unwrap(), (200, serde_json::json!({"status": "ok"})));
+    assert_eq!(
+        get("/healthz").unwrap(),
+        (200, serde_json::json!({"status": "ok"}))
+    );
     // The compiled cache was written into the data directory.
-    assert!(std::fs::read_dir(data.path().join("compiled")).unwrap().count() >= 1);
+    assert!(
+        std::fs::read_dir(data.path().join("compiled"))
+            .unwrap()
+            .count()
+            >= 1
+    );
     server.kill().unwrap();
     server.wait().unwrap();
 }

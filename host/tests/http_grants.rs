@@ -107,8 +107,14 @@ async fn an_ungranted_host_is_denied_by_name() {
         )
         .await,
     );
-    assert!(message.contains("http://api.ungranted.example:80 is not granted"), "{message}");
-    assert!(message.contains(&format!("granted: http://127.0.0.1:{}", addr.port())), "{message}");
+    assert!(
+        message.contains("http://api.ungranted.example:80 is not granted"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("granted: http://127.0.0.1:{}", addr.port())),
+        "{message}"
+    );
 
     // Same host, other port: also outside the grant.
     let other_port = denied_message(
@@ -120,7 +126,10 @@ async fn an_ungranted_host_is_denied_by_name() {
         )
         .await,
     );
-    assert!(other_port.contains(&format!("127.0.0.1:{}", addr.port() + 1)), "{other_port}");
+    assert!(
+        other_port.contains(&format!("127.0.0.1:{}", addr.port() + 1)),
+        "{other_port}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,15 +139,19 @@ async fn a_granted_name_resolving_to_loopback_needs_an_explicit_grant() {
     let url = format!("http://localhost:{}/hello", addr.port());
     let name_grant = grant(&format!("http://localhost:{}", addr.port()));
 
-    let message = denied_message(
-        fetch(&runtime, vec![name_grant.clone()], Limits::default(), &url).await,
-    );
+    let message =
+        denied_message(fetch(&runtime, vec![name_grant.clone()], Limits::default(), &url).await);
     assert!(message.contains("localhost resolves to"), "{message}");
     assert!(message.contains("(loopback)"), "{message}");
 
-    let body = fetch(&runtime, vec![name_grant.allow_private(true)], Limits::default(), &url)
-        .await
-        .unwrap();
+    let body = fetch(
+        &runtime,
+        vec![name_grant.allow_private(true)],
+        Limits::default(),
+        &url,
+    )
+    .await
+    .unwrap();
     assert_eq!(body, "200 hello from the test server");
 }
 
@@ -177,16 +190,30 @@ async fn redirects_are_followed_inside_the_grant_only() {
     let grants = vec![grant(&format!("http://127.0.0.1:{}", addr.port()))];
     let base = format!("http://127.0.0.1:{}", addr.port());
 
-    let body = fetch(&runtime, grants.clone(), Limits::default(), &format!("{base}/hop"))
-        .await
-        .unwrap();
+    let body = fetch(
+        &runtime,
+        grants.clone(),
+        Limits::default(),
+        &format!("{base}/hop"),
+    )
+    .await
+    .unwrap();
     assert_eq!(body, "200 hello from the test server");
 
     let message = denied_message(
-        fetch(&runtime, grants.clone(), Limits::default(), &format!("{base}/escape")).await,
+        fetch(
+            &runtime,
+            grants.clone(),
+            Limits::default(),
+            &format!("{base}/escape"),
+        )
+        .await,
     );
     assert!(
-        message.contains(&format!("a redirect to http://evil.example:{}", addr.port())),
+        message.contains(&format!(
+            "a redirect to http://evil.example:{}",
+            addr.port()
+        )),
         "{message}"
     );
 
@@ -196,7 +223,13 @@ async fn redirects_are_followed_inside_the_grant_only() {
         grant(&format!("http://localhost:{}", addr.port())),
     ];
     let message = denied_message(
-        fetch(&runtime, with_name, Limits::default(), &format!("{base}/to-localhost")).await,
+        fetch(
+            &runtime,
+            with_name,
+            Limits::default(),
+            &format!("{base}/to-localhost"),
+        )
+        .await,
     );
     assert!(message.contains("localhost resolves to"), "{message}");
 }
@@ -214,7 +247,10 @@ async fn response_size_and_request_count_are_capped() {
     };
     match fetch(&runtime, grants.clone(), small, &format!("{base}/big")).await {
         Err(CallError::Connector(ConnectorError::Fatal(m))) => {
-            assert!(m.contains("larger than this integration's limit of 1000 bytes"), "{m}")
+            assert!(
+                m.contains("larger than this integration's limit of 1000 bytes"),
+                "{m}"
+            )
         }
         other => panic!("expected too-large, got {other:?}"),
     }

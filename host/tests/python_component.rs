@@ -41,9 +41,13 @@ async fn a_python_connector_runs_and_gets_nothing_from_wasi() {
     let outcome = connector.test_connection(&ctx, &config.to_string()).await;
     let report: Value = serde_json::from_str(&outcome.result.unwrap()).unwrap();
 
-    let file_error = report["file"]["error"].as_str().expect("reading a file fails");
+    let file_error = report["file"]["error"]
+        .as_str()
+        .expect("reading a file fails");
     assert!(
-        file_error.contains("No such file") || file_error.contains("not permitted") || file_error.contains("Errno"),
+        file_error.contains("No such file")
+            || file_error.contains("not permitted")
+            || file_error.contains("Errno"),
         "{file_error}"
     );
     assert!(report["listdir"]["error"].is_string(), "{report}");
@@ -60,7 +64,10 @@ async fn a_python_connector_runs_and_gets_nothing_from_wasi() {
         .iter()
         .map(|l| (l.level, l.message.as_str()))
         .collect();
-    assert!(lines.contains(&(LogLevel::Info, "probing the sandbox")), "{lines:?}");
+    assert!(
+        lines.contains(&(LogLevel::Info, "probing the sandbox")),
+        "{lines:?}"
+    );
     assert!(
         lines.contains(&(LogLevel::Info, "python probe starting, token [redacted]")),
         "{lines:?}"
@@ -76,7 +83,10 @@ async fn a_python_connector_runs_and_gets_nothing_from_wasi() {
     let started = std::time::Instant::now();
     let reloaded = again.load(&bytes).unwrap();
     let load_time = started.elapsed();
-    assert!(load_time < std::time::Duration::from_secs(2), "cache not used: {load_time:?}");
+    assert!(
+        load_time < std::time::Duration::from_secs(2),
+        "cache not used: {load_time:?}"
+    );
     let page = reloaded
         .sync(
             &again.context("py"),

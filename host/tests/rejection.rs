@@ -45,14 +45,23 @@ fn malformed_wasm_is_refused() {
     let mut bytes = common::probe_wasm().to_vec();
     bytes.truncate(bytes.len() / 2);
     let message = load_error(&bytes);
-    assert!(message.starts_with("the component is malformed:"), "{message}");
+    assert!(
+        message.starts_with("the component is malformed:"),
+        "{message}"
+    );
 }
 
 #[test]
 fn a_core_module_is_refused_with_a_hint() {
     let message = load_error(b"\0asm\x01\0\0\0");
-    assert!(message.contains("core WebAssembly module, not a component"), "{message}");
-    assert!(message.contains("cube:connector/connector@0.1.0"), "{message}");
+    assert!(
+        message.contains("core WebAssembly module, not a component"),
+        "{message}"
+    );
+    assert!(
+        message.contains("cube:connector/connector@0.1.0"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -62,9 +71,14 @@ fn a_component_of_another_world_is_refused_naming_what_it_lacks() {
         "greeter",
     );
     let message = load_error(&bytes);
-    assert!(message.contains("does not implement the cube:connector/connector@0.1.0 world"), "{message}");
     assert!(
-        message.contains("does not export info, test-connection, sync, push, handle-webhook (it exports greet)"),
+        message.contains("does not implement the cube:connector/connector@0.1.0 world"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "does not export info, test-connection, sync, push, handle-webhook (it exports greet)"
+        ),
         "{message}"
     );
 }
@@ -85,7 +99,10 @@ fn a_component_importing_what_the_host_does_not_provide_is_refused() {
         "connector",
     );
     let message = load_error(&bytes);
-    assert!(message.contains("it imports acme:evil/backdoor"), "{message}");
+    assert!(
+        message.contains("it imports acme:evil/backdoor"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -102,7 +119,10 @@ fn a_component_with_the_right_names_but_wrong_types_is_refused() {
         "connector",
     );
     let message = load_error(&bytes);
-    assert!(message.contains("does not implement the cube:connector/connector@0.1.0 world"), "{message}");
+    assert!(
+        message.contains("does not implement the cube:connector/connector@0.1.0 world"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -110,6 +130,13 @@ fn inspection_reports_the_same_problems_without_compiling() {
     let err = cube_host::plugin::inspect::shape(b"\0asm\x01\0\0\0").unwrap_err();
     assert!(matches!(err, LoadError::CoreModule { .. }));
     let shape = cube_host::plugin::inspect::shape(common::probe_wasm()).unwrap();
-    assert_eq!(shape.exports, ["info", "test-connection", "sync", "push", "handle-webhook"]);
-    assert!(shape.imports.contains(&"cube:connector/http@0.1.0".to_owned()));
+    assert_eq!(
+        shape.exports,
+        ["info", "test-connection", "sync", "push", "handle-webhook"]
+    );
+    assert!(
+        shape
+            .imports
+            .contains(&"cube:connector/http@0.1.0".to_owned())
+    );
 }

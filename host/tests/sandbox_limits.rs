@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cube_host::runtime::{CallError, LogLevel, Limits};
+use cube_host::runtime::{CallError, Limits, LogLevel};
 
 fn config(action: &str) -> String {
     format!(r#"{{"action":"{action}"}}"#)
@@ -28,9 +28,14 @@ async fn a_loop_is_stopped_at_its_deadline_and_the_host_serves_on() {
         CallError::DeadlineExceeded(Duration::from_millis(300))
     );
     assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
-    assert!(elapsed < Duration::from_secs(3), "stopped late: {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "stopped late: {elapsed:?}"
+    );
 
-    let next = probe.test_connection(&runtime.context("next"), &config("ok")).await;
+    let next = probe
+        .test_connection(&runtime.context("next"), &config("ok"))
+        .await;
     assert_eq!(next.result.unwrap(), "probe is fine");
 }
 
@@ -51,7 +56,9 @@ async fn a_loop_does_not_block_other_calls() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     for _ in 0..5 {
         let started = Instant::now();
-        let ok = probe.test_connection(&runtime.context("ok"), &config("ok")).await;
+        let ok = probe
+            .test_connection(&runtime.context("ok"), &config("ok"))
+            .await;
         assert!(ok.result.is_ok());
         assert!(started.elapsed() < Duration::from_millis(1500));
     }
@@ -68,13 +75,21 @@ async fn memory_growth_past_the_cap_fails_the_call() {
         ..Limits::default()
     };
     let outcome = probe
-        .test_connection(&runtime.context("grow").with_limits(limits), &config("grow"))
+        .test_connection(
+            &runtime.context("grow").with_limits(limits),
+            &config("grow"),
+        )
         .await;
     let error = outcome.result.unwrap_err();
     assert_eq!(error, CallError::MemoryExceeded(16 << 20));
-    assert!(error.to_string().contains("memory limit of 16 MiB"), "{error}");
+    assert!(
+        error.to_string().contains("memory limit of 16 MiB"),
+        "{error}"
+    );
 
-    let next = probe.test_connection(&runtime.context("next"), &config("ok")).await;
+    let next = probe
+        .test_connection(&runtime.context("next"), &config("ok"))
+        .await;
     assert!(next.result.is_ok());
 }
 
@@ -82,7 +97,9 @@ async fn memory_growth_past_the_cap_fails_the_call() {
 async fn a_trap_fails_the_call_with_the_panic_message_in_the_log() {
     let runtime = common::runtime();
     let probe = common::probe(&runtime);
-    let outcome = probe.test_connection(&runtime.context("trap"), &config("trap")).await;
+    let outcome = probe
+        .test_connection(&runtime.context("trap"), &config("trap"))
+        .await;
     match outcome.result {
         Err(CallError::Trap(message)) => {
             assert!(message.contains("unreachable"), "{message}");
@@ -100,7 +117,9 @@ async fn a_trap_fails_the_call_with_the_panic_message_in_the_log() {
         "{panic_line:?}"
     );
 
-    let next = probe.test_connection(&runtime.context("next"), &config("ok")).await;
+    let next = probe
+        .test_connection(&runtime.context("next"), &config("ok"))
+        .await;
     assert!(next.result.is_ok());
 }
 
@@ -113,7 +132,10 @@ async fn a_flooded_log_is_capped_and_the_call_completes() {
         ..Limits::default()
     };
     let outcome = probe
-        .test_connection(&runtime.context("flood").with_limits(limits), &config("flood"))
+        .test_connection(
+            &runtime.context("flood").with_limits(limits),
+            &config("flood"),
+        )
         .await;
     assert_eq!(outcome.result.unwrap(), "flooded");
     let log = &outcome.report.log;
@@ -122,9 +144,15 @@ async fn a_flooded_log_is_capped_and_the_call_completes() {
     assert!(log.len() > 100, "some lines are kept");
     let last = log.last().unwrap();
     assert_eq!(last.level, LogLevel::Warn);
-    assert!(last.message.contains("log limit of 65536 bytes reached"), "{}", last.message);
+    assert!(
+        last.message.contains("log limit of 65536 bytes reached"),
+        "{}",
+        last.message
+    );
 
-    let next = probe.test_connection(&runtime.context("next"), &config("ok")).await;
+    let next = probe
+        .test_connection(&runtime.context("next"), &config("ok"))
+        .await;
     assert!(next.result.is_ok());
 }
 
@@ -133,10 +161,14 @@ async fn state_persists_per_integration_across_fresh_instances() {
     let runtime = common::runtime();
     let probe = common::probe(&runtime);
     for expected in ["call 1", "call 2", "call 3"] {
-        let outcome = probe.test_connection(&runtime.context("a"), &config("state")).await;
+        let outcome = probe
+            .test_connection(&runtime.context("a"), &config("state"))
+            .await;
         assert_eq!(outcome.result.unwrap(), expected);
     }
-    let other = probe.test_connection(&runtime.context("b"), &config("state")).await;
+    let other = probe
+        .test_connection(&runtime.context("b"), &config("state"))
+        .await;
     assert_eq!(other.result.unwrap(), "call 1");
 }
 
@@ -154,7 +186,11 @@ async fn sync_pages_carry_records_and_cursors() {
             dry_run: false,
             page_size: 2,
         };
-        let page = probe.sync(&runtime.context("sync"), &request).await.result.unwrap();
+        let page = probe
+            .sync(&runtime.context("sync"), &request)
+            .await
+            .result
+            .unwrap();
         ids.extend(page.records.iter().map(|r| r.external_id.clone()));
         cursor = page.cursor;
         if !page.has_more {

@@ -9,7 +9,11 @@ use cube_host::runtime::{CallError, ConnectorError, Secrets};
 async fn secrets_in_logs_and_errors_are_redacted() {
     let runtime = common::runtime();
     let probe = common::probe(&runtime);
-    let info = probe.info(&runtime.context("secrets")).await.result.unwrap();
+    let info = probe
+        .info(&runtime.context("secrets"))
+        .await
+        .result
+        .unwrap();
     let schema: serde_json::Value = serde_json::from_str(&info.config_schema).unwrap();
     let config = serde_json::json!({"action": "leak", "password": "correct horse battery"});
 
@@ -20,9 +24,16 @@ async fn secrets_in_logs_and_errors_are_redacted() {
 
     assert_eq!(
         outcome.result.unwrap_err(),
-        CallError::Connector(ConnectorError::Auth("password [redacted] was refused".into()))
+        CallError::Connector(ConnectorError::Auth(
+            "password [redacted] was refused".into()
+        ))
     );
-    let log: Vec<&str> = outcome.report.log.iter().map(|l| l.message.as_str()).collect();
+    let log: Vec<&str> = outcome
+        .report
+        .log
+        .iter()
+        .map(|l| l.message.as_str())
+        .collect();
     assert_eq!(log, ["connecting with password [redacted]"]);
     let everything = format!("{:?}", outcome.report);
     assert!(!everything.contains("correct horse"), "{everything}");
@@ -37,5 +48,9 @@ async fn without_the_schema_marking_nothing_is_hidden() {
     let outcome = probe
         .test_connection(&runtime.context("plain"), &config.to_string())
         .await;
-    assert!(outcome.report.log[0].message.contains("correct horse battery"));
+    assert!(
+        outcome.report.log[0]
+            .message
+            .contains("correct horse battery")
+    );
 }

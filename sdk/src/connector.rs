@@ -190,7 +190,10 @@ mod tests {
     #[test]
     fn configs_that_do_not_fit_are_config_errors_naming_the_field() {
         let err = dispatch::test_connection::<Minimal>("{}".into()).unwrap_err();
-        assert!(matches!(&err, Error::Config(m) if m.contains("missing field `url`")), "{err:?}");
+        assert!(
+            matches!(&err, Error::Config(m) if m.contains("missing field `url`")),
+            "{err:?}"
+        );
         assert_eq!(
             dispatch::test_connection::<Minimal>(r#"{"url":"x"}"#.into()).unwrap(),
             "fine"

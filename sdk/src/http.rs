@@ -287,8 +287,7 @@ fn percent_encode(s: &str) -> String {
 }
 
 fn base64_encode(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
         let b = [
@@ -325,7 +324,11 @@ fn parse_http_date(value: &str) -> Option<u64> {
     let mut hms = time.split(':').map(|p| p.parse::<u64>());
     let (h, m, s) = (hms.next()?.ok()?, hms.next()?.ok()?, hms.next()?.ok()?);
     // Days from civil date (Howard Hinnant's algorithm).
-    let (y, mo) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let (y, mo) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
     let era = y / 400;
     let yoe = y - era * 400;
     let doy = (153 * mo + 2) / 5 + day - 1;
@@ -370,7 +373,10 @@ mod tests {
             "authorization".into(),
             "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==".into()
         )));
-        assert!(sent.headers.contains(&("content-type".into(), "application/json".into())));
+        assert!(
+            sent.headers
+                .contains(&("content-type".into(), "application/json".into()))
+        );
         assert_eq!(sent.body.as_deref(), Some(&b"{\"n\":1}"[..]));
         assert_eq!(sent.timeout_ms, Some(5000));
         assert!(sent.follow_redirects);
@@ -390,7 +396,13 @@ mod tests {
         let err = response(429, &[("retry-after", "7")], "slow down")
             .error_for_status()
             .unwrap_err();
-        assert_eq!(err, Error::rate_limited(Some(7_000), "https://api.example.com/items answered 429: slow down"));
+        assert_eq!(
+            err,
+            Error::rate_limited(
+                Some(7_000),
+                "https://api.example.com/items answered 429: slow down"
+            )
+        );
 
         let dated = response(
             503,
@@ -401,10 +413,14 @@ mod tests {
             "",
         );
         assert_eq!(dated.retry_after(), Some(Duration::from_secs(150)));
-        assert!(matches!(dated.error_for_status(), Err(Error::RateLimited(r)) if r.retry_after_ms == Some(150_000)));
+        assert!(
+            matches!(dated.error_for_status(), Err(Error::RateLimited(r)) if r.retry_after_ms == Some(150_000))
+        );
 
         let no_hint = response(429, &[], "");
-        assert!(matches!(no_hint.error_for_status(), Err(Error::RateLimited(r)) if r.retry_after_ms.is_none()));
+        assert!(
+            matches!(no_hint.error_for_status(), Err(Error::RateLimited(r)) if r.retry_after_ms.is_none())
+        );
     }
 
     #[test]
@@ -433,7 +449,10 @@ mod tests {
         testing::reset();
         testing::on_http(|req| Err(HttpError::Denied(format!("{} is not granted", req.url))));
         let err = get("https://evil.example/").send().unwrap_err();
-        assert!(matches!(&err, Error::Config(m) if m.contains("evil.example")), "{err:?}");
+        assert!(
+            matches!(&err, Error::Config(m) if m.contains("evil.example")),
+            "{err:?}"
+        );
         assert!(Error::from(HttpError::Timeout("slow".into())).is_retryable());
         assert!(!Error::from(HttpError::TooLarge("big".into())).is_retryable());
     }
@@ -450,7 +469,10 @@ mod tests {
     #[test]
     fn http_dates_parse() {
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
         assert_eq!(parse_http_date("yesterday"), None);
     }
 }

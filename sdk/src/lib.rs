@@ -88,6 +88,7 @@ mod sys;
 pub mod testing;
 
 /// The generated bindings of the `cube:connector` world.
+#[allow(clippy::too_many_arguments)]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "connector",

@@ -47,7 +47,10 @@ mod tests {
         testing::reset();
         set_json("cursor", &("2026-11-24", 7)).unwrap();
         assert_eq!(get_json::<(String, u32)>("cursor").unwrap().1, 7);
-        assert!(get_json::<u32>("cursor").is_none(), "wrong type reads as missing");
+        assert!(
+            get_json::<u32>("cursor").is_none(),
+            "wrong type reads as missing"
+        );
         assert_eq!(keys("cur"), ["cursor"]);
         delete("cursor");
         assert!(get("cursor").is_none());

@@ -87,11 +87,21 @@ pub struct RunArgs {
 pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
     match command {
         PluginCommand::Build { crates, out_dir } => {
-            let crates = if crates.is_empty() { vec![PathBuf::from(".")] } else { crates };
-            let built = tokio::task::spawn_blocking(move || build::build(&crates, out_dir.as_deref()))
-                .await??;
+            let crates = if crates.is_empty() {
+                vec![PathBuf::from(".")]
+            } else {
+                crates
+            };
+            let built =
+                tokio::task::spawn_blocking(move || build::build(&crates, out_dir.as_deref()))
+                    .await??;
             for b in built {
-                println!("{} -> {} ({} KiB)", b.package, b.path.display(), b.bytes / 1024);
+                println!(
+                    "{} -> {} ({} KiB)",
+                    b.package,
+                    b.path.display(),
+                    b.bytes / 1024
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -142,7 +152,11 @@ async fn inspect_file(file: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("file:         {} ({} KiB)", file.display(), bytes.len() / 1024);
+        println!(
+            "file:         {} ({} KiB)",
+            file.display(),
+            bytes.len() / 1024
+        );
         println!("sha256:       {}", connector.digest());
         println!("world:        {}", crate::runtime::WORLD);
         println!("connector:    {} {} ({})", info.id, info.version, info.name);
@@ -182,7 +196,9 @@ async fn run_connector(args: RunArgs) -> anyhow::Result<ExitCode> {
         memory_bytes: args.memory_mib.map(|m| m << 20),
         ..Default::default()
     })?;
-    let info_outcome = connector.info(&runtime.context("cli").with_limits(limits.clone())).await;
+    let info_outcome = connector
+        .info(&runtime.context("cli").with_limits(limits.clone()))
+        .await;
     print_log(&info_outcome.report);
     let info = match info_outcome.result {
         Ok(info) => info,
@@ -192,10 +208,11 @@ async fn run_connector(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let schema: Value = serde_json::from_str(&info.config_schema).unwrap_or(Value::Null);
-    let grants = args
-        .allow
-        .into_iter()
-        .chain(args.allow_private.into_iter().map(|g| g.allow_private(true)));
+    let grants = args.allow.into_iter().chain(
+        args.allow_private
+            .into_iter()
+            .map(|g| g.allow_private(true)),
+    );
     let ctx = runtime
         .context("cli")
         .with_limits(limits)
@@ -242,7 +259,11 @@ async fn run_connector(args: RunArgs) -> anyhow::Result<ExitCode> {
                     "page {page}: {} records, cursor {}{}",
                     sync_page.records.len(),
                     sync_page.cursor.as_deref().unwrap_or("(none)"),
-                    if sync_page.has_more { ", more follow" } else { "" }
+                    if sync_page.has_more {
+                        ", more follow"
+                    } else {
+                        ""
+                    }
                 );
                 for record in &sync_page.records {
                     println!("{}", record_json(record));
@@ -253,7 +274,10 @@ async fn run_connector(args: RunArgs) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::SUCCESS);
                 }
             }
-            eprintln!("stopped after {} pages ({total} records); more follow", args.max_pages);
+            eprintln!(
+                "stopped after {} pages ({total} records); more follow",
+                args.max_pages
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -19,13 +19,22 @@ pub struct ServeArgs {
     #[arg(long, env = "CUBE_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
     /// Directories of connector components (`*.wasm`) to load at start.
-    #[arg(long = "connectors", env = "CUBE_CONNECTORS", value_delimiter = ',', default_value = "target/components")]
+    #[arg(
+        long = "connectors",
+        env = "CUBE_CONNECTORS",
+        value_delimiter = ',',
+        default_value = "target/components"
+    )]
     connector_dirs: Vec<PathBuf>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            args.data_dir.display()
+        )
+    })?;
     let runtime = Runtime::builder()
         .cache_dir(args.data_dir.join("compiled"))
         .build()?;

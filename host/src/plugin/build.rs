@@ -66,7 +66,10 @@ pub fn build(crate_dirs: &[PathBuf], out_dir: Option<&Path>) -> anyhow::Result<V
     for (root, (target_directory, crates)) in workspaces {
         let wasm_target = target_directory.join(toolchain.target_subdir());
         let mut command = toolchain.cargo_build();
-        command.current_dir(&root).arg("--target-dir").arg(&wasm_target);
+        command
+            .current_dir(&root)
+            .arg("--target-dir")
+            .arg(&wasm_target);
         for selected in &crates {
             command.args(["-p", &selected.package]);
         }
@@ -90,7 +93,7 @@ pub fn build(crate_dirs: &[PathBuf], out_dir: Option<&Path>) -> anyhow::Result<V
             let component = componentize(&module)
                 .with_context(|| format!("cannot make a component of {}", selected.package))?;
             let path = out_dir.join(format!("{}.wasm", selected.package));
-            std::fs::write(&path, &component)
+            write_atomically(&path, &component)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             built.push(Built {
                 package: selected.package,
@@ -117,7 +120,13 @@ fn select(dir: &Path) -> anyhow::Result<(Metadata, Selected)> {
         .canonicalize()
         .with_context(|| format!("{} is not a Rust crate (no Cargo.toml)", dir.display()))?;
     let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .output()
         .context("cannot run `cargo metadata`")?;
@@ -158,4 +167,12 @@ fn names(crates: &[Selected]) -> String {
         .map(|c| c.package.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Writes `bytes` to `path` so that a concurrent reader sees the old file or
+/// the new one, never half of one (tests build in parallel processes).
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("wasm.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }

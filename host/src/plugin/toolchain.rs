@@ -62,7 +62,9 @@ impl Toolchain {
     /// A `cargo build` for the wasm target with this route's settings.
     pub fn cargo_build(&self) -> Command {
         let mut command = match self {
-            Toolchain::Rustup => Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())),
+            Toolchain::Rustup => {
+                Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            }
             Toolchain::DebianWeb {
                 rustc,
                 cargo,
@@ -95,7 +97,11 @@ impl std::fmt::Display for Toolchain {
         match self {
             Toolchain::Rustup => f.write_str("rustup (wasm32-unknown-unknown)"),
             Toolchain::DebianWeb { rustc, .. } => {
-                write!(f, "Debian rustc-web ({}, std built from source)", rustc.display())
+                write!(
+                    f,
+                    "Debian rustc-web ({}, std built from source)",
+                    rustc.display()
+                )
             }
         }
     }

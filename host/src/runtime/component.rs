@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::types::ComponentItem;
 use wasmtime::component::Component;
+use wasmtime::component::types::ComponentItem;
 
 use super::RuntimeShared;
 use super::bindings::ConnectorPre;
@@ -16,7 +16,8 @@ use super::call::{CallContext, CallOutcome, Run};
 pub const WORLD: &str = "cube:connector/connector@0.1.0";
 
 /// The functions a connector must export.
-pub const REQUIRED_EXPORTS: [&str; 5] = ["info", "test-connection", "sync", "push", "handle-webhook"];
+pub const REQUIRED_EXPORTS: [&str; 5] =
+    ["info", "test-connection", "sync", "push", "handle-webhook"];
 
 /// The interfaces of our package a connector may import.
 const OUR_INTERFACES: [&str; 5] = ["types", "http", "ldap", "log", "state"];
@@ -35,10 +36,7 @@ pub enum LoadError {
     #[error("this component does not implement the {WORLD} world: {0}")]
     WrongWorld(String),
     #[error("cannot read {path}: {error}")]
-    Io {
-        path: String,
-        error: std::io::Error,
-    },
+    Io { path: String, error: std::io::Error },
 }
 
 /// A connector component, compiled and linked, ready to be called.
@@ -90,20 +88,36 @@ pub(crate) fn check_world(
     let ty = component.component_type();
     let exports: Vec<(String, bool)> = ty
         .exports(engine)
-        .map(|(name, item)| (name.to_owned(), matches!(item.ty, ComponentItem::ComponentFunc(_))))
+        .map(|(name, item)| {
+            (
+                name.to_owned(),
+                matches!(item.ty, ComponentItem::ComponentFunc(_)),
+            )
+        })
         .collect();
-    let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.to_owned()).collect();
+    let imports: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
 
     let missing: Vec<&str> = REQUIRED_EXPORTS
         .iter()
         .copied()
-        .filter(|required| !exports.iter().any(|(name, is_func)| name == required && *is_func))
+        .filter(|required| {
+            !exports
+                .iter()
+                .any(|(name, is_func)| name == required && *is_func)
+        })
         .collect();
     if !missing.is_empty() {
         let found = if exports.is_empty() {
             "nothing".to_owned()
         } else {
-            exports.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            exports
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         return Err(LoadError::WrongWorld(format!(
             "it does not export {} (it exports {found}). Build connectors with the cube-connector-sdk crate or against this host's wit/ directory",
@@ -121,10 +135,7 @@ pub(crate) fn check_world(
             foreign.join(", ")
         )));
     }
-    Ok((
-        imports,
-        exports.into_iter().map(|(name, _)| name).collect(),
-    ))
+    Ok((imports, exports.into_iter().map(|(name, _)| name).collect()))
 }
 
 fn is_known_import(name: &str) -> bool {
@@ -191,6 +202,31 @@ impl Connector {
         self.imports.iter().any(|i| i.starts_with("wasi:"))
     }
 
+    /// Instantiates once and times `iterations` calls of `test-connection`
+    /// on that one instance. For the instantiation benchmark only: the host
+    /// otherwise never calls one instance twice.
+    #[doc(hidden)]
+    pub async fn time_warm_calls(
+        &self,
+        ctx: &CallContext,
+        config: &str,
+        iterations: usize,
+    ) -> anyhow::Result<Vec<std::time::Duration>> {
+        let mut run = Run::begin(&self.shared, ctx);
+        let instance = self.pre.instantiate_async(&mut run.store).await?;
+        let config = config.to_owned();
+        let mut times = Vec::with_capacity(iterations);
+        for _ in 0..iterations {
+            let started = std::time::Instant::now();
+            let result = instance
+                .call_test_connection(&mut run.store, &config)
+                .await?;
+            times.push(started.elapsed());
+            std::hint::black_box(result).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        }
+        Ok(times)
+    }
+
     pub async fn info(&self, ctx: &CallContext) -> CallOutcome<ConnectorInfo> {
         invoke!(self, ctx, call_info())
     }
@@ -248,6 +284,9 @@ mod tests {
             Err(LoadError::CoreModule { hint: "" })
         ));
         assert!(check_kind(b"\0asm\x0d\0\x01\0").is_ok());
-        assert!(matches!(check_kind(b"\0asm\x07\0\x09\0"), Err(LoadError::Malformed(_))));
+        assert!(matches!(
+            check_kind(b"\0asm\x07\0\x09\0"),
+            Err(LoadError::Malformed(_))
+        ));
     }
 }

@@ -122,15 +122,19 @@ impl RuntimeBuilder {
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         if self.pooling {
-            config.allocation_strategy(InstanceAllocationStrategy::Pooling(
-                pooling_config(self.max_instances, self.ceiling.memory_bytes),
-            ));
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
+                self.max_instances,
+                self.ceiling.memory_bytes,
+            )));
         }
         let engine = Engine::new(&config)?;
         let linker = linker::build(&engine)?;
         let cache = match &self.cache_dir {
             Some(dir) => Some(CompiledCache::open(dir, &engine).map_err(|e| {
-                anyhow::anyhow!("cannot use {} as the compiled-component cache: {e}", dir.display())
+                anyhow::anyhow!(
+                    "cannot use {} as the compiled-component cache: {e}",
+                    dir.display()
+                )
             })?),
             None => None,
         };

@@ -9,7 +9,10 @@ use cube_host::runtime::{Connector, Runtime};
 
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The probe component (tests/components/probe), built once per test binary
@@ -51,6 +54,9 @@ pub fn python_probe_wasm() -> PathBuf {
         let out_dir = root.join("target/test-components");
         std::fs::create_dir_all(&out_dir).unwrap();
         let out = out_dir.join("python-probe.wasm");
+        // Built under a name of its own, then renamed: test processes that
+        // run in parallel never see half a file.
+        let tmp = out_dir.join(format!("python-probe.wasm.tmp-{}", std::process::id()));
         let src = root.join("tests/components/python-probe");
         let status = std::process::Command::new(&tool)
             .arg("-d")
@@ -58,10 +64,11 @@ pub fn python_probe_wasm() -> PathBuf {
             .args(["-w", "connector", "componentize", "app", "-p"])
             .arg(&src)
             .arg("-o")
-            .arg(&out)
+            .arg(&tmp)
             .status()
             .expect("running componentize-py");
         assert!(status.success(), "componentize-py failed: {status}");
+        std::fs::rename(&tmp, &out).unwrap();
         out
     })
     .clone()

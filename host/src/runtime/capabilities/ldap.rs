@@ -112,7 +112,10 @@ impl HasData for LdapData {
 impl wit::Host for LdapCall {}
 
 impl wit::HostConnection for LdapCall {
-    async fn open(&mut self, options: ConnectOptions) -> Result<Resource<LdapConnection>, LdapError> {
+    async fn open(
+        &mut self,
+        options: ConnectOptions,
+    ) -> Result<Resource<LdapConnection>, LdapError> {
         let Some((scheme, host, port)) = split_ldap_url(&options.url) else {
             return Err(LdapError::Connection(format!(
                 "`{}` is not an ldap:// or ldaps:// URL",
@@ -166,11 +169,15 @@ mod tests {
     #[test]
     fn grants_parse_with_default_ports() {
         assert_eq!(
-            LdapGrant::parse("ldaps://DC1.corp.example").unwrap().to_string(),
+            LdapGrant::parse("ldaps://DC1.corp.example")
+                .unwrap()
+                .to_string(),
             "ldaps://dc1.corp.example:636"
         );
         assert_eq!(
-            LdapGrant::parse("ldap://127.0.0.1:3389").unwrap().to_string(),
+            LdapGrant::parse("ldap://127.0.0.1:3389")
+                .unwrap()
+                .to_string(),
             "ldap://127.0.0.1:3389"
         );
         assert!(LdapGrant::parse("http://dc1").is_err());

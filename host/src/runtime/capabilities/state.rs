@@ -164,9 +164,13 @@ mod tests {
         assert!(store.set("a", &"k".repeat(300), vec![]).is_err());
         assert!(store.set("a", "k", vec![0; MAX_VALUE_BYTES + 1]).is_err());
         for i in 0..(MAX_INTEGRATION_BYTES / MAX_VALUE_BYTES) - 1 {
-            store.set("a", &format!("k{i}"), vec![0; MAX_VALUE_BYTES]).unwrap();
+            store
+                .set("a", &format!("k{i}"), vec![0; MAX_VALUE_BYTES])
+                .unwrap();
         }
-        let err = store.set("a", "last", vec![0; MAX_VALUE_BYTES]).unwrap_err();
+        let err = store
+            .set("a", "last", vec![0; MAX_VALUE_BYTES])
+            .unwrap_err();
         assert!(err.contains("full"), "{err}");
         // Overwriting an existing key does not count it twice.
         store.set("a", "k0", vec![1; MAX_VALUE_BYTES]).unwrap();

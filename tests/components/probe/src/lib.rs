@@ -81,7 +81,10 @@ impl Connector for Probe {
             }
             "leak" => {
                 log::info(format!("connecting with password {}", config.password));
-                Err(Error::auth(format!("password {} was refused", config.password)))
+                Err(Error::auth(format!(
+                    "password {} was refused",
+                    config.password
+                )))
             }
             "state" => {
                 let count = state::get_json::<u32>("calls").unwrap_or(0) + 1;

@@ -63,9 +63,7 @@ pub fn classify(ip: IpAddr) -> AddressClass {
 fn classify_v4(ip: Ipv4Addr) -> AddressClass {
     let [a, b, c, d] = ip.octets();
     match (a, b, c, d) {
-        (169, 254, 169, 254) | (169, 254, 170, 2) | (100, 100, 100, 200) => {
-            AddressClass::Metadata
-        }
+        (169, 254, 169, 254) | (169, 254, 170, 2) | (100, 100, 100, 200) => AddressClass::Metadata,
         (0, ..) => AddressClass::Unspecified,
         (127, ..) => AddressClass::Loopback,
         (10, ..) | (192, 168, ..) => AddressClass::Private,
@@ -112,12 +110,7 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
 /// The IPv4 address an IPv6 address reaches, for the forms that embed one.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
-    let tail = Ipv4Addr::new(
-        (s[6] >> 8) as u8,
-        s[6] as u8,
-        (s[7] >> 8) as u8,
-        s[7] as u8,
-    );
+    let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     match s {
         // ::ffff:a.b.c.d (mapped)
         [0, 0, 0, 0, 0, 0xffff, _, _] => Some(tail),

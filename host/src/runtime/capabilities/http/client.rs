@@ -115,9 +115,8 @@ impl Resolve for GuardedResolver {
         let grants = self.private_grants.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let granting: Vec<&HttpGrant> = grants
                 .iter()
                 .filter(|g| g.host_pattern().matches(&host))
@@ -127,10 +126,7 @@ impl Resolve for GuardedResolver {
                     classify(addr.ip()).is_public() || granting.iter().any(|g| g.reaches(addr.ip()))
                 });
             if allowed.is_empty() && !refused.is_empty() {
-                let refused = refused
-                    .iter()
-                    .map(|a| (a.ip(), classify(a.ip())))
-                    .collect();
+                let refused = refused.iter().map(|a| (a.ip(), classify(a.ip()))).collect();
                 return Err(Box::new(AddressDenied { host, refused }) as Box<_>);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)

@@ -41,7 +41,9 @@ enum PortPattern {
 
 /// Why a grant pattern could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid HTTP grant `{pattern}`: {reason} (expected scheme://host[:port], like https://api.example.com or https://*.example.com:8443)")]
+#[error(
+    "invalid HTTP grant `{pattern}`: {reason} (expected scheme://host[:port], like https://api.example.com or https://*.example.com:8443)"
+)]
 pub struct GrantError {
     pattern: String,
     reason: &'static str,
@@ -235,7 +237,8 @@ fn parse_host_pattern(host: &str) -> Option<HostPattern> {
     let valid_label = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     if name.is_empty() || !name.split('.').all(valid_label) {
         return None;

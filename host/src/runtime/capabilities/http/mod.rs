@@ -62,8 +62,9 @@ impl HttpCall {
     /// Sends `request`, following redirects inside the grant.
     pub async fn send(&mut self, request: Request) -> Result<Response, HttpError> {
         let mut method = parse_method(&request.method)?;
-        let mut url = Url::parse(&request.url)
-            .map_err(|e| HttpError::InvalidRequest(format!("`{}` is not a URL: {e}", request.url)))?;
+        let mut url = Url::parse(&request.url).map_err(|e| {
+            HttpError::InvalidRequest(format!("`{}` is not a URL: {e}", request.url))
+        })?;
         let mut headers = parse_headers(&request.headers)?;
         let mut body = request.body;
         let requested_timeout = request
@@ -73,7 +74,8 @@ impl HttpCall {
 
         for hop in 0..=MAX_REDIRECTS {
             let client = self.check(&url, hop > 0)?;
-            let timeout = requested_timeout.min(self.deadline.saturating_duration_since(Instant::now()));
+            let timeout =
+                requested_timeout.min(self.deadline.saturating_duration_since(Instant::now()));
             if timeout.is_zero() {
                 return Err(HttpError::Timeout(format!(
                     "no time left in this call to send {method} {}",
@@ -110,7 +112,9 @@ impl HttpCall {
                     }
                     // 303, and 301/302 after a POST, become a GET without body.
                     let code = status.as_u16();
-                    if code == 303 || ((code == 301 || code == 302) && method == reqwest::Method::POST) {
+                    if code == 303
+                        || ((code == 301 || code == 302) && method == reqwest::Method::POST)
+                    {
                         method = reqwest::Method::GET;
                         body = None;
                         headers.remove(reqwest::header::CONTENT_TYPE);
@@ -151,14 +155,17 @@ impl HttpCall {
         let Some(grant) = self.grants.iter().find(|g| g.matches(scheme, host, port)) else {
             return Err(HttpError::Denied(self.not_granted(via, scheme, host, port)));
         };
-        if let Some(ip) = literal_ip(url) {
-            if !self.grants.iter().any(|g| g.matches(scheme, host, port) && g.reaches(ip)) {
-                return Err(HttpError::Denied(format!(
-                    "{via}{scheme}://{host}:{port} is denied: {ip} is a {} address, and the grant {grant} \
-                     does not reach it; an admin can grant {scheme}://{host}:{port} itself",
-                    address::classify(ip)
-                )));
-            }
+        if let Some(ip) = literal_ip(url)
+            && !self
+                .grants
+                .iter()
+                .any(|g| g.matches(scheme, host, port) && g.reaches(ip))
+        {
+            return Err(HttpError::Denied(format!(
+                "{via}{scheme}://{host}:{port} is denied: {ip} is a {} address, and the grant {grant} \
+                 does not reach it; an admin can grant {scheme}://{host}:{port} itself",
+                address::classify(ip)
+            )));
         }
         Ok(self.clients.client_for(&self.grants))
     }
@@ -192,7 +199,10 @@ impl HttpCall {
                 display_url(&url)
             ))
         };
-        if response.content_length().is_some_and(|len| len > limit as u64) {
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
             return Err(too_large());
         }
         let status = response.status().as_u16();
@@ -207,7 +217,11 @@ impl HttpCall {
             })
             .collect();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| map_send_error(&url, e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| map_send_error(&url, e))?
+        {
             if body.len() + chunk.len() > limit {
                 return Err(too_large());
             }

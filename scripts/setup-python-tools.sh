@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs componentize-py into .tools/venv: the tests build a connector
+# written in Python with it, to check components from other toolchains.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+COMPONENTIZE_PY_VERSION=0.25.1
+venv=.tools/venv
+
+if [ -x "$venv/bin/componentize-py" ] &&
+    [ "$("$venv/bin/componentize-py" --version 2>/dev/null | awk '{print $2}')" = "$COMPONENTIZE_PY_VERSION" ]; then
+    exit 0
+fi
+
+python=$(command -v python3 || true)
+if [ -z "$python" ]; then
+    echo "setup-python-tools: python3 is required (apt-get install python3 python3-venv)" >&2
+    exit 1
+fi
+if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepip' 2>/dev/null; then
+    if command -v apt-get >/dev/null && [ "$(id -u)" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    else
+        echo "setup-python-tools: python3's venv module is missing (apt-get install python3-venv)" >&2
+        exit 1
+    fi
+fi
+rm -rf "$venv"
+"$python" -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
+echo "setup-python-tools: componentize-py $COMPONENTIZE_PY_VERSION installed in $venv" >&2

@@ -65,9 +65,10 @@ impl CallLog {
         }
     }
 
-    /// Adds a line, scrubbed, unless the log is full.
+    /// Adds a line, scrubbed, unless the log is full. Once one line did not
+    /// fit, later ones are dropped too, so the log never has a silent gap.
     pub fn write(&mut self, level: LogLevel, message: &str) {
-        if self.bytes + message.len() > self.max_bytes {
+        if self.dropped_lines > 0 || self.bytes + message.len() > self.max_bytes {
             self.dropped_lines += 1;
             self.dropped_bytes += message.len();
             return;

@@ -153,7 +153,7 @@ impl fmt::Display for HttpGrant {
         write!(f, "{}://", self.scheme)?;
         match &self.host {
             HostPattern::Exact(h) => f.write_str(h)?,
-            HostPattern::Subdomains(d) => write!(f, "*.{d}")?,
+            HostPattern::Subdomains(d) => write!(f, "*{d}")?,
             HostPattern::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]")?,
             HostPattern::Ip(ip) => write!(f, "{ip}")?,
             HostPattern::Any => f.write_str("*")?,

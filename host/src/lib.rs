@@ -2,10 +2,12 @@
 //!
 //! - [`runtime`]: the sandbox that runs connector components.
 //! - [`plugin`]: connector files: building and inspecting them.
+//! - [`secrets`]: credentials encrypted at rest.
 //! - [`web`]: the HTTP server.
 //! - [`cli`]: the `cube` command.
 
 pub mod cli;
 pub mod plugin;
 pub mod runtime;
+pub mod secrets;
 pub mod web;

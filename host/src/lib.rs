@@ -3,6 +3,7 @@
 //! - [`runtime`]: the sandbox that runs connector components.
 //! - [`plugin`]: connector files: building and inspecting them.
 //! - [`secrets`]: credentials encrypted at rest.
+//! - [`store`]: the database (SQLite or PostgreSQL).
 //! - [`web`]: the HTTP server.
 //! - [`cli`]: the `cube` command.
 
@@ -10,4 +11,5 @@ pub mod cli;
 pub mod plugin;
 pub mod runtime;
 pub mod secrets;
+pub mod store;
 pub mod web;

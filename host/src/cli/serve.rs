@@ -3,12 +3,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 
 use crate::runtime::Runtime;
-use crate::web::{self, Catalog};
+use crate::store::Store;
+use crate::store::state::DbStateStore;
+use crate::web::{self, AppState, Catalog};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -18,6 +21,10 @@ pub struct ServeArgs {
     /// Where the host keeps its data (compiled-component cache, database).
     #[arg(long, env = "CUBE_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// The database: postgres://... for a shared one; by default SQLite in
+    /// the data directory.
+    #[arg(long, env = "CUBE_DATABASE_URL")]
+    database_url: Option<String>,
     /// Directories of connector components (`*.wasm`) to load at start.
     #[arg(
         long = "connectors",
@@ -35,14 +42,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             args.data_dir.display()
         )
     })?;
+    let store = match &args.database_url {
+        Some(url) => Store::connect(url).await?,
+        None => Store::open_in(&args.data_dir).await?,
+    };
     let runtime = Runtime::builder()
         .cache_dir(args.data_dir.join("compiled"))
+        .state_store(Arc::new(DbStateStore::new(store.clone())))
         .build()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let catalog = Catalog::new();
-    let app = web::router(catalog.clone());
+    let app = web::router(AppState {
+        catalog: catalog.clone(),
+        store: store.clone(),
+    });
     tracing::info!(address = %listener.local_addr()?, "listening");
     // Connectors load in the background: /healthz answers at once, and
     // /readyz says ready when they are all loaded (compiling a large
@@ -52,6 +67,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the server stopped")?;
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,4 +1,5 @@
-//! `/healthz` (the process answers) and `/readyz` (it can do its work).
+//! `/healthz` (the process answers) and `/readyz` (it can do its work: the
+//! database answers and the connectors are loaded).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -6,9 +7,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::Catalog;
+use super::AppState;
 
-pub fn routes() -> Router<Catalog> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -18,9 +19,16 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn readyz(State(catalog): State<Catalog>) -> (StatusCode, Json<Value>) {
-    let (loaded, failed) = catalog.counts();
-    if catalog.is_ready() {
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let (loaded, failed) = state.catalog.counts();
+    if let Err(error) = state.store.ping().await {
+        tracing::error!(%error, "readiness: the database does not answer");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "database unavailable"})),
+        );
+    }
+    if state.catalog.is_ready() {
         (
             StatusCode::OK,
             Json(json!({"status": "ready", "connectors": loaded, "failed_connectors": failed})),

@@ -10,6 +10,7 @@ use axum::Router;
 
 use crate::runtime::types::ConnectorInfo;
 use crate::runtime::{Connector, Runtime};
+use crate::store::Store;
 
 /// The connectors this server has loaded, by id.
 #[derive(Clone, Default)]
@@ -108,7 +109,14 @@ impl Catalog {
     }
 }
 
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub catalog: Catalog,
+    pub store: Store,
+}
+
 /// All routes of the server.
-pub fn router(catalog: Catalog) -> Router {
-    Router::new().merge(health::routes()).with_state(catalog)
+pub fn router(state: AppState) -> Router {
+    Router::new().merge(health::routes()).with_state(state)
 }

@@ -73,3 +73,60 @@ pub fn python_probe_wasm() -> PathBuf {
     })
     .clone()
 }
+
+/// A fresh, empty PostgreSQL database on the test server that
+/// `scripts/test-postgres.sh` runs (started on first use), as a URL.
+pub async fn postgres_database() -> String {
+    use sqlx::Connection;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SERVER: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let server = SERVER.get_or_init(|| {
+        let output = std::process::Command::new(repo_root().join("scripts/test-postgres.sh"))
+            .arg("start")
+            .output()
+            .expect("running scripts/test-postgres.sh");
+        assert!(
+            output.status.success(),
+            "cannot start the test PostgreSQL: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    });
+    let name = format!(
+        "cube_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(server).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let base = server.rsplit_once('/').unwrap().0;
+    format!("{base}/{name}")
+}
+
+/// Runs `test` against a fresh store of each backend: SQLite in a temporary
+/// directory, and PostgreSQL.
+pub async fn each_backend<F, Fut>(test: F)
+where
+    F: Fn(cube_host::store::Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = cube_host::store::Store::open_in(dir.path()).await.unwrap();
+    test(sqlite.clone()).await;
+    sqlite.close().await;
+    let postgres = cube_host::store::Store::connect(&postgres_database().await)
+        .await
+        .unwrap();
+    test(postgres.clone()).await;
+    postgres.close().await;
+}

@@ -1,11 +1,15 @@
 //! The `state` capability: a small key-value store per integration.
 //!
 //! Connectors keep what must outlive a call here (cached tokens, high-water
-//! marks). Each integration sees only its own keys. The store behind it is a
-//! [`StateStore`]; [`MemoryStateStore`] keeps values for the life of the
-//! process, and the database-backed store replaces it when persistence lands.
+//! marks). Each integration sees only its own keys. The storage behind it
+//! is a [`StateStore`]: [`crate::store::state::DbStateStore`] in the server,
+//! [`MemoryStateStore`] for local runs and tests. When the storage fails,
+//! the call fails (a trap with a clear message) instead of answering "no
+//! such key", which could make a connector redo or skip work.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use wasmtime::component::HasData;
@@ -19,12 +23,43 @@ pub const MAX_VALUE_BYTES: usize = 64 << 10;
 /// Most bytes (keys and values) one integration may keep.
 pub const MAX_INTEGRATION_BYTES: usize = 4 << 20;
 
+/// A boxed future, as the storage trait returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a state operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The request breaks a limit; the connector is told why.
+    #[error("{0}")]
+    Refused(String),
+    /// The storage failed; the call fails.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
 /// Where integrations' state lives.
 pub trait StateStore: Send + Sync {
-    fn get(&self, integration: &str, key: &str) -> Option<Vec<u8>>;
-    fn set(&self, integration: &str, key: &str, value: Vec<u8>) -> Result<(), String>;
-    fn delete(&self, integration: &str, key: &str);
-    fn list_keys(&self, integration: &str, prefix: &str) -> Vec<String>;
+    fn get<'a>(
+        &'a self,
+        integration: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StateError>>;
+    fn set<'a>(
+        &'a self,
+        integration: &'a str,
+        key: &'a str,
+        value: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), StateError>>;
+    fn delete<'a>(
+        &'a self,
+        integration: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), StateError>>;
+    fn list_keys<'a>(
+        &'a self,
+        integration: &'a str,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, StateError>>;
 }
 
 /// State kept in memory, lost when the process ends.
@@ -33,14 +68,9 @@ pub struct MemoryStateStore {
     integrations: Mutex<BTreeMap<String, BTreeMap<String, Vec<u8>>>>,
 }
 
-impl StateStore for MemoryStateStore {
-    fn get(&self, integration: &str, key: &str) -> Option<Vec<u8>> {
-        let all = self.integrations.lock().expect("state poisoned");
-        all.get(integration)?.get(key).cloned()
-    }
-
-    fn set(&self, integration: &str, key: &str, value: Vec<u8>) -> Result<(), String> {
-        check_sizes(key, &value)?;
+impl MemoryStateStore {
+    fn set_now(&self, integration: &str, key: &str, value: Vec<u8>) -> Result<(), StateError> {
+        check_sizes(key, &value).map_err(StateError::Refused)?;
         let mut all = self.integrations.lock().expect("state poisoned");
         let entries = all.entry(integration.to_owned()).or_default();
         let used: usize = entries
@@ -49,24 +79,55 @@ impl StateStore for MemoryStateStore {
             .map(|(k, v)| k.len() + v.len())
             .sum();
         if used + key.len() + value.len() > MAX_INTEGRATION_BYTES {
-            return Err(format!(
+            return Err(StateError::Refused(format!(
                 "the integration's state is full ({MAX_INTEGRATION_BYTES} bytes); delete keys it no longer needs"
-            ));
+            )));
         }
         entries.insert(key.to_owned(), value);
         Ok(())
     }
+}
 
-    fn delete(&self, integration: &str, key: &str) {
+impl StateStore for MemoryStateStore {
+    fn get<'a>(
+        &'a self,
+        integration: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StateError>> {
+        let all = self.integrations.lock().expect("state poisoned");
+        let value = all.get(integration).and_then(|e| e.get(key)).cloned();
+        Box::pin(std::future::ready(Ok(value)))
+    }
+
+    fn set<'a>(
+        &'a self,
+        integration: &'a str,
+        key: &'a str,
+        value: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), StateError>> {
+        Box::pin(std::future::ready(self.set_now(integration, key, value)))
+    }
+
+    fn delete<'a>(
+        &'a self,
+        integration: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), StateError>> {
         let mut all = self.integrations.lock().expect("state poisoned");
         if let Some(entries) = all.get_mut(integration) {
             entries.remove(key);
         }
+        Box::pin(std::future::ready(Ok(())))
     }
 
-    fn list_keys(&self, integration: &str, prefix: &str) -> Vec<String> {
+    fn list_keys<'a>(
+        &'a self,
+        integration: &'a str,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, StateError>> {
         let all = self.integrations.lock().expect("state poisoned");
-        all.get(integration)
+        let keys = all
+            .get(integration)
             .map(|entries| {
                 entries
                     .range(prefix.to_owned()..)
@@ -74,7 +135,8 @@ impl StateStore for MemoryStateStore {
                     .map(|(k, _)| k.clone())
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        Box::pin(std::future::ready(Ok(keys)))
     }
 }
 
@@ -120,21 +182,92 @@ impl HasData for StateData {
     type Data<'a> = &'a mut StateCall;
 }
 
+/// A storage failure, raised as a trap so the call fails visibly.
+fn trap(error: StateError) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("connector state: {error}"))
+}
+
 impl wit::Host for StateCall {
-    async fn get(&mut self, key: String) -> Option<Vec<u8>> {
-        self.store.get(&self.integration, &key)
+    async fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        self.store.get(&self.integration, &key).await.map_err(trap)
     }
 
-    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
-        self.store.set(&self.integration, &key, value)
+    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+        match self.store.set(&self.integration, &key, value).await {
+            Ok(()) => Ok(Ok(())),
+            Err(StateError::Refused(reason)) => Ok(Err(reason)),
+            Err(error) => Err(trap(error)),
+        }
     }
 
-    async fn delete(&mut self, key: String) {
-        self.store.delete(&self.integration, &key)
+    async fn delete(&mut self, key: String) -> wasmtime::Result<()> {
+        self.store
+            .delete(&self.integration, &key)
+            .await
+            .map_err(trap)
     }
 
-    async fn list_keys(&mut self, prefix: String) -> Vec<String> {
-        self.store.list_keys(&self.integration, &prefix)
+    async fn list_keys(&mut self, prefix: String) -> wasmtime::Result<Vec<String>> {
+        self.store
+            .list_keys(&self.integration, &prefix)
+            .await
+            .map_err(trap)
+    }
+}
+
+/// Behaviour every [`StateStore`] must have; run against each implementation.
+#[doc(hidden)]
+pub mod conformance {
+    use super::*;
+
+    pub async fn isolates_integrations_and_lists_by_prefix(store: &dyn StateStore) {
+        store.set("a", "token", b"one".to_vec()).await.unwrap();
+        store.set("a", "tomato", b"two".to_vec()).await.unwrap();
+        store.set("a", "tp", b"x".to_vec()).await.unwrap();
+        store.set("b", "token", b"three".to_vec()).await.unwrap();
+        assert_eq!(store.get("a", "token").await.unwrap().unwrap(), b"one");
+        assert_eq!(store.get("b", "token").await.unwrap().unwrap(), b"three");
+        assert_eq!(
+            store.list_keys("a", "to").await.unwrap(),
+            ["token", "tomato"]
+        );
+        assert_eq!(store.list_keys("a", "tok").await.unwrap(), ["token"]);
+        assert_eq!(
+            store.list_keys("a", "").await.unwrap(),
+            ["token", "tomato", "tp"]
+        );
+        store.set("a", "token", b"uno".to_vec()).await.unwrap();
+        assert_eq!(store.get("a", "token").await.unwrap().unwrap(), b"uno");
+        store.delete("a", "token").await.unwrap();
+        assert!(store.get("a", "token").await.unwrap().is_none());
+        assert!(store.get("b", "token").await.unwrap().is_some());
+        store.delete("a", "never-there").await.unwrap();
+    }
+
+    pub async fn refuses_oversized_keys_values_and_totals(store: &dyn StateStore) {
+        let refused = |r: Result<(), StateError>| matches!(r, Err(StateError::Refused(_)));
+        assert!(refused(store.set("q", "", vec![]).await));
+        assert!(refused(store.set("q", &"k".repeat(300), vec![]).await));
+        assert!(refused(
+            store.set("q", "k", vec![0; MAX_VALUE_BYTES + 1]).await
+        ));
+        for i in 0..(MAX_INTEGRATION_BYTES / MAX_VALUE_BYTES) - 1 {
+            store
+                .set("q", &format!("k{i}"), vec![0; MAX_VALUE_BYTES])
+                .await
+                .unwrap();
+        }
+        match store.set("q", "last", vec![0; MAX_VALUE_BYTES]).await {
+            Err(StateError::Refused(reason)) => assert!(reason.contains("full"), "{reason}"),
+            other => panic!("expected the quota to refuse, got {other:?}"),
+        }
+        // Overwriting an existing key does not count it twice.
+        store
+            .set("q", "k0", vec![1; MAX_VALUE_BYTES])
+            .await
+            .unwrap();
+        // Another integration has its own quota.
+        store.set("r", "k", vec![0; MAX_VALUE_BYTES]).await.unwrap();
     }
 }
 
@@ -142,37 +275,13 @@ impl wit::Host for StateCall {
 mod tests {
     use super::*;
 
-    #[test]
-    fn integrations_see_only_their_own_keys() {
-        let store = MemoryStateStore::default();
-        store.set("a", "token", b"one".to_vec()).unwrap();
-        store.set("a", "tomato", b"two".to_vec()).unwrap();
-        store.set("b", "token", b"three".to_vec()).unwrap();
-        assert_eq!(store.get("a", "token").unwrap(), b"one");
-        assert_eq!(store.get("b", "token").unwrap(), b"three");
-        assert_eq!(store.list_keys("a", "to"), ["token", "tomato"]);
-        assert_eq!(store.list_keys("a", "tok"), ["token"]);
-        store.delete("a", "token");
-        assert!(store.get("a", "token").is_none());
-        assert!(store.get("b", "token").is_some());
+    #[tokio::test]
+    async fn memory_store_isolates_integrations() {
+        conformance::isolates_integrations_and_lists_by_prefix(&MemoryStateStore::default()).await;
     }
 
-    #[test]
-    fn oversized_keys_values_and_totals_are_refused() {
-        let store = MemoryStateStore::default();
-        assert!(store.set("a", "", vec![]).is_err());
-        assert!(store.set("a", &"k".repeat(300), vec![]).is_err());
-        assert!(store.set("a", "k", vec![0; MAX_VALUE_BYTES + 1]).is_err());
-        for i in 0..(MAX_INTEGRATION_BYTES / MAX_VALUE_BYTES) - 1 {
-            store
-                .set("a", &format!("k{i}"), vec![0; MAX_VALUE_BYTES])
-                .unwrap();
-        }
-        let err = store
-            .set("a", "last", vec![0; MAX_VALUE_BYTES])
-            .unwrap_err();
-        assert!(err.contains("full"), "{err}");
-        // Overwriting an existing key does not count it twice.
-        store.set("a", "k0", vec![1; MAX_VALUE_BYTES]).unwrap();
+    #[tokio::test]
+    async fn memory_store_enforces_limits() {
+        conformance::refuses_oversized_keys_values_and_totals(&MemoryStateStore::default()).await;
     }
 }

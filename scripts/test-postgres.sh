@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL for the tests, in target/postgres, on 127.0.0.1.
+#
+#   scripts/test-postgres.sh start   # install if missing, start if stopped; prints the URL
+#   scripts/test-postgres.sh url     # prints the URL of the running server
+#   scripts/test-postgres.sh stop
+#
+# Idempotent and safe to call from parallel test processes (flock). Tests
+# create a database of their own on this server for each test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir="$PWD/target/postgres"
+data="$dir/data"
+mkdir -p "$dir"
+exec 9>"$dir/.lock"
+flock 9
+
+log() { echo "test-postgres: $*" >&2; }
+
+pg_bin() {
+    local bin
+    for bin in /usr/lib/postgresql/*/bin; do
+        [ -x "$bin/initdb" ] && { echo "$bin"; return 0; }
+    done
+    command -v initdb >/dev/null && { dirname "$(command -v initdb)"; return 0; }
+    return 1
+}
+
+install_postgres() {
+    if ! command -v apt-get >/dev/null || [ "$(id -u)" -ne 0 ]; then
+        log "PostgreSQL is not installed; install it (Debian: apt-get install postgresql)"
+        exit 1
+    fi
+    log "installing PostgreSQL from Debian's packages"
+    # Keep the package from starting a system instance on all interfaces.
+    local guard=/usr/sbin/policy-rc.d created=""
+    if [ ! -e "$guard" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$guard" && chmod +x "$guard" && created=1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    [ -n "$created" ] && rm -f "$guard"
+}
+
+# Runs a PostgreSQL program as a user it accepts: initdb and postgres
+# refuse to run as root.
+as_owner() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+url() {
+    echo "postgres://cube@127.0.0.1:$(cat "$dir/port")/postgres"
+}
+
+running() {
+    local bin
+    bin=$(pg_bin) || return 1
+    [ -f "$data/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1
+}
+
+case "${1:-start}" in
+start)
+    if running; then url; exit 0; fi
+    bin=$(pg_bin) || { install_postgres; bin=$(pg_bin); }
+    if [ "$(id -u)" -eq 0 ]; then chown -R postgres "$dir"; fi
+    if [ ! -f "$data/PG_VERSION" ]; then
+        as_owner "$bin/initdb" -D "$data" -U cube --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    fi
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    echo "$port" > "$dir/port"
+    as_owner "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w \
+        -o "-h 127.0.0.1 -p $port -k $data -c fsync=off -c max_connections=200" start >/dev/null 9>&-
+    log "PostgreSQL listening on 127.0.0.1:$port"
+    url
+    ;;
+url)
+    running || { log "not running; use start"; exit 1; }
+    url
+    ;;
+stop)
+    if running; then
+        as_owner "$(pg_bin)/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+        log "stopped"
+    fi
+    ;;
+*)
+    echo "usage: $0 start|url|stop" >&2
+    exit 2
+    ;;
+esac

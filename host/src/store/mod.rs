@@ -7,9 +7,13 @@
 //! [`Store::backend`]. Migrations are embedded per dialect (`migrations/`).
 //!
 //! Each concern keeps its queries next to its types, in a module of its
-//! own: [`state`] for connectors' key-value state.
+//! own: [`state`] for connectors' key-value state, [`users`], [`sessions`]
+//! (and failed sign-ins), [`audit`].
 
+pub mod audit;
+pub mod sessions;
 pub mod state;
+pub mod users;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -11,6 +11,7 @@ use clap::Args;
 use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::store::state::DbStateStore;
+use crate::store::users::Role;
 use crate::web::{self, AppState, Catalog};
 
 #[derive(Args)]
@@ -25,6 +26,10 @@ pub struct ServeArgs {
     /// the data directory.
     #[arg(long, env = "CUBE_DATABASE_URL")]
     database_url: Option<String>,
+    /// The URL people use to reach the server (behind a TLS proxy, its
+    /// https URL): cookies are marked Secure when it is https.
+    #[arg(long, env = "CUBE_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Directories of connector components (`*.wasm`) to load at start.
     #[arg(
         long = "connectors",
@@ -54,21 +59,63 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let catalog = Catalog::new();
+    ensure_first_admin(&store).await?;
+    let secure_cookies = args
+        .public_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("https://"));
     let app = web::router(AppState {
         catalog: catalog.clone(),
         store: store.clone(),
+        secure_cookies,
     });
     tracing::info!(address = %listener.local_addr()?, "listening");
     // Connectors load in the background: /healthz answers at once, and
     // /readyz says ready when they are all loaded (compiling a large
     // component the first time takes seconds).
     tokio::spawn(catalog.clone().load_dirs(runtime, args.connector_dirs));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server stopped")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("the server stopped")?;
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// On first run (no users yet) creates `admin`, with the password from
+/// `CUBE_ADMIN_PASSWORD` or a random one printed once, here.
+async fn ensure_first_admin(store: &Store) -> anyhow::Result<()> {
+    if store.count_users().await? > 0 {
+        return Ok(());
+    }
+    let (password, generated) = match std::env::var("CUBE_ADMIN_PASSWORD") {
+        Ok(password) => (password, false),
+        Err(_) => (
+            crate::store::sessions::random_token()[..24].to_owned(),
+            true,
+        ),
+    };
+    store
+        .create_user("admin", &password, Role::Admin)
+        .await
+        .context(
+            "cannot create the first admin (CUBE_ADMIN_PASSWORD must be at least 12 characters)",
+        )?;
+    if generated {
+        // Printed, not logged: it must not end up in log files.
+        eprintln!(
+            "\nFirst run: created the user `admin` with the one-time password\n\n    {password}\n\n\
+             Sign in and create your own accounts; this password is not shown again.\n"
+        );
+    } else {
+        tracing::info!(
+            "first run: created the user `admin` with the password from CUBE_ADMIN_PASSWORD"
+        );
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

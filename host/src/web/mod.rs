@@ -1,12 +1,23 @@
 //! The HTTP server: routes and the state they share.
 
+mod audit;
+mod auth;
+pub mod error;
 mod health;
+mod providers;
+pub mod session;
+pub mod templates;
+mod users;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 
 use crate::runtime::types::ConnectorInfo;
 use crate::runtime::{Connector, Runtime};
@@ -102,6 +113,16 @@ impl Catalog {
         (state.connectors.len(), state.failed.len())
     }
 
+    /// Loaded connectors (by id) and the files that failed, with why.
+    #[allow(clippy::type_complexity)]
+    pub fn list(&self) -> (Vec<(Connector, ConnectorInfo)>, Vec<(PathBuf, String)>) {
+        let state = self.inner.read().expect("catalog poisoned");
+        (
+            state.connectors.values().cloned().collect(),
+            state.failed.clone(),
+        )
+    }
+
     /// A loaded connector and its info.
     pub fn get(&self, id: &str) -> Option<(Connector, ConnectorInfo)> {
         let state = self.inner.read().expect("catalog poisoned");
@@ -114,9 +135,63 @@ impl Catalog {
 pub struct AppState {
     pub catalog: Catalog,
     pub store: Store,
+    /// Whether cookies get the `Secure` attribute (the public URL is https).
+    pub secure_cookies: bool,
 }
 
 /// All routes of the server.
+///
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`:
+/// sign-in throttling and the audit log use the client's address.
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(health::routes()).with_state(state)
+    Router::new()
+        .merge(health::routes())
+        .merge(auth::routes())
+        .merge(providers::routes())
+        .merge(users::routes())
+        .merge(audit::routes())
+        .route("/static/app.css", get(stylesheet))
+        .fallback(|| async { error::Error::NotFound })
+        .layer(middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../static/app.css"),
+    )
+}
+
+/// Headers that keep pages from being framed, sniffed or mixed with
+/// foreign scripts.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            "content-security-policy",
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("cache-control", "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Percent-encodes a value for a URL path or query.
+pub(crate) fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }

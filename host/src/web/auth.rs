@@ -1,0 +1,191 @@
+//! `/login` and `/logout`.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use minijinja::context;
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::Error;
+use super::session::{
+    LOGIN_CSRF_COOKIE, SESSION_COOKIE, SignedIn, constant_time_eq, cookie, set_cookie,
+};
+use super::templates::Templates;
+use crate::store::audit::AuditEvent;
+use crate::store::sessions::{MAX_LIFETIME_MS, random_token};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/logout/everywhere", post(logout_everywhere))
+}
+
+#[derive(Deserialize)]
+struct Next {
+    next: Option<String>,
+}
+
+/// Only local paths: an open redirect would let a link to our sign-in page
+/// send people elsewhere.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn login_page(
+    state: &AppState,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Result<Response, Error> {
+    let csrf = random_token();
+    let html = Templates::global()
+        .render(
+            "auth/login.html",
+            context! { csrf_token => csrf, next => next, username => username, error => error },
+        )
+        .map_err(anyhow::Error::from)?;
+    let cookie = set_cookie(LOGIN_CSRF_COOKIE, &csrf, Some(3600), state.secure_cookies);
+    Ok(([(header::SET_COOKIE, cookie)], Html(html)).into_response())
+}
+
+async fn login_form(
+    State(state): State<AppState>,
+    Query(q): Query<Next>,
+) -> Result<Response, Error> {
+    login_page(&state, &safe_next(q.next.as_deref()), "", None)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf_token: String,
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, Error> {
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf_token.as_bytes()) {
+        return Err(Error::Csrf);
+    }
+    let remote = remote.ip().to_string();
+    let next = safe_next(form.next.as_deref());
+    if let Some(throttled) = state.store.login_throttle(&form.username, &remote).await? {
+        tracing::warn!(username = %form.username, %remote, "sign-in throttled");
+        return Err(Error::TooManyRequests {
+            retry_after_secs: (throttled.retry_after_ms / 1000).max(1) as u64,
+        });
+    }
+    let Some(user) = state
+        .store
+        .authenticate(&form.username, &form.password)
+        .await?
+    else {
+        state
+            .store
+            .record_failed_login(&form.username, &remote)
+            .await?;
+        tracing::info!(username = %form.username, %remote, "failed sign-in");
+        let mut page = login_page(
+            &state,
+            &next,
+            &form.username,
+            Some("The user name or password is wrong."),
+        )?;
+        *page.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+        return Ok(page);
+    };
+    state.store.clear_failed_logins(&user.username).await?;
+    let token = state.store.create_session(&user).await?;
+    state
+        .store
+        .audit(AuditEvent {
+            actor: &user.username,
+            action: "session.sign-in",
+            target: &format!("user:{}", user.username),
+            before: None,
+            after: None,
+            remote: Some(&remote),
+        })
+        .await?;
+    let session = set_cookie(
+        SESSION_COOKIE,
+        &token,
+        Some(MAX_LIFETIME_MS / 1000),
+        state.secure_cookies,
+    );
+    let clear = set_cookie(LOGIN_CSRF_COOKIE, "", Some(0), state.secure_cookies);
+    // Two cookies: AppendHeaders, since a plain header array would keep
+    // only the last `Set-Cookie`.
+    Ok((
+        AppendHeaders([(header::SET_COOKIE, session), (header::SET_COOKIE, clear)]),
+        Redirect::to(&next),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    csrf_token: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, Error> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    state.store.end_session(&signed_in.token).await?;
+    let clear = set_cookie(SESSION_COOKIE, "", Some(0), state.secure_cookies);
+    Ok(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
+}
+
+async fn logout_everywhere(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, Error> {
+    signed_in.check_csrf(&form.csrf_token)?;
+    let ended = state.store.end_sessions_of(signed_in.user().id).await?;
+    state
+        .store
+        .audit(AuditEvent {
+            actor: &signed_in.user().username,
+            action: "session.sign-out-everywhere",
+            target: &format!("user:{}", signed_in.user().username),
+            before: Some(serde_json::json!({ "sessions": ended })),
+            after: None,
+            remote: None,
+        })
+        .await?;
+    let clear = set_cookie(SESSION_COOKIE, "", Some(0), state.secure_cookies);
+    Ok(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/admin/users")), "/admin/users");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,102 @@
+//! The admin UI's templates, compiled into the binary.
+//!
+//! Templates are minijinja files under `templates/`; names ending in `.html`
+//! are auto-escaped, so every value rendered is inert text unless a template
+//! says otherwise (none does).
+
+use std::sync::LazyLock;
+
+use minijinja::Environment;
+use serde::Serialize;
+
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        [$(($name, include_str!(concat!("../../../templates/", $name)))),*]
+    };
+}
+
+const SOURCES: [(&str, &str); 6] = templates!(
+    "base.html",
+    "error.html",
+    "auth/login.html",
+    "admin/users.html",
+    "admin/audit.html",
+    "integrations/providers.html",
+);
+
+/// The compiled templates.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+static GLOBAL: LazyLock<Templates> = LazyLock::new(Templates::load);
+
+impl Templates {
+    fn load() -> Templates {
+        let mut env = Environment::new();
+        for (name, source) in SOURCES {
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("template {name} does not compile: {e}"));
+        }
+        env.add_filter("datetime", format_millis);
+        Templates { env }
+    }
+
+    /// The templates, compiled on first use.
+    pub fn global() -> &'static Templates {
+        &GLOBAL
+    }
+
+    pub fn render<S: Serialize>(&self, name: &str, context: S) -> Result<String, minijinja::Error> {
+        self.env.get_template(name)?.render(context)
+    }
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM UTC`.
+fn format_millis(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles_and_values_are_escaped() {
+        let html = Templates::global()
+            .render(
+                "error.html",
+                minijinja::context! { title => "<script>alert(1)</script>", message => "a & b" },
+            )
+            .unwrap();
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("a &amp; b"));
+    }
+
+    #[test]
+    fn timestamps_render_in_utc() {
+        assert_eq!(format_millis(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_millis(1_795_000_000_000), "2026-11-18 11:06 UTC");
+    }
+}

@@ -1,0 +1,165 @@
+//! `/admin/users`: local accounts, for admins.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use minijinja::context;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::Error;
+use super::session::Admin;
+use super::templates::Templates;
+use super::{AppState, urlencode};
+use crate::store::audit::AuditEvent;
+use crate::store::users::{MIN_PASSWORD_LEN, Role, UserError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/users", get(list).post(create))
+        .route("/admin/users/{id}/delete", post(delete))
+}
+
+#[derive(Deserialize, Default)]
+struct Notice {
+    notice: Option<String>,
+}
+
+#[derive(Deserialize, Default, serde::Serialize)]
+struct NewUser {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default, skip_serializing)]
+    password: String,
+}
+
+async fn page(
+    state: &AppState,
+    admin: &Admin,
+    form: &NewUser,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, Error> {
+    let users = state.store.users().await?;
+    let html = Templates::global()
+        .render(
+            "admin/users.html",
+            context! {
+                user => admin.0.user(),
+                csrf_token => &admin.0.session.csrf_token,
+                users => users,
+                form => form,
+                min_password => MIN_PASSWORD_LEN,
+                notice => notice,
+                error => error,
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+    Ok(Html(html).into_response())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(q): Query<Notice>,
+) -> Result<Response, Error> {
+    page(&state, &admin, &NewUser::default(), q.notice, None).await
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Form(form): Form<NewUser>,
+) -> Result<Response, Error> {
+    admin.0.check_csrf(&form.csrf_token)?;
+    let role: Role = match form.role.parse() {
+        Ok(role) => role,
+        Err(message) => {
+            let mut response = page(&state, &admin, &form, None, Some(message)).await?;
+            *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok(response);
+        }
+    };
+    match state
+        .store
+        .create_user(&form.username, &form.password, role)
+        .await
+    {
+        Ok(user) => {
+            state
+                .store
+                .audit(AuditEvent {
+                    actor: &admin.0.user().username,
+                    action: "user.create",
+                    target: &format!("user:{}", user.username),
+                    before: None,
+                    after: Some(json!({ "username": user.username, "role": user.role })),
+                    remote: Some(&remote.ip().to_string()),
+                })
+                .await?;
+            let notice = format!("User {} added.", user.username);
+            Ok(
+                Redirect::to(&format!("/admin/users?notice={}", urlencode(&notice)))
+                    .into_response(),
+            )
+        }
+        Err(UserError::Database(e)) => Err(e.into()),
+        Err(e) => {
+            let mut response = page(&state, &admin, &form, None, Some(e.to_string())).await?;
+            *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(response)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    csrf_token: String,
+    confirm: Option<String>,
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Form(form): Form<DeleteForm>,
+) -> Result<Response, Error> {
+    admin.0.check_csrf(&form.csrf_token)?;
+    if form.confirm.as_deref() != Some("yes") {
+        return Err(Error::BadRequest("Tick “confirm” to delete a user.".into()));
+    }
+    if id == admin.0.user().id {
+        return Err(Error::BadRequest(
+            "You cannot delete your own account.".into(),
+        ));
+    }
+    let user = state.store.user(id).await?.ok_or(Error::NotFound)?;
+    if user.role == Role::Admin && state.store.count_admins().await? <= 1 {
+        return Err(Error::BadRequest(
+            "The last admin cannot be deleted.".into(),
+        ));
+    }
+    state.store.delete_user(id).await?;
+    state
+        .store
+        .audit(AuditEvent {
+            actor: &admin.0.user().username,
+            action: "user.delete",
+            target: &format!("user:{}", user.username),
+            before: Some(json!({ "username": user.username, "role": user.role })),
+            after: None,
+            remote: Some(&remote.ip().to_string()),
+        })
+        .await?;
+    let notice = format!("User {} deleted; their sessions ended.", user.username);
+    Ok(Redirect::to(&format!("/admin/users?notice={}", urlencode(&notice))).into_response())
+}

@@ -1,0 +1,515 @@
+//! Sign-in, sessions, roles, CSRF and escaping, over real HTTP against the
+//! real router and store.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use cube_host::store::Store;
+use cube_host::store::users::Role;
+use cube_host::web::{AppState, Catalog, router};
+use reqwest::StatusCode;
+use reqwest::header::{LOCATION, SET_COOKIE};
+
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+const VIEWER_PASSWORD: &str = "viewer password 2026";
+
+struct Server {
+    base: String,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+async fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in(dir.path()).await.unwrap();
+    store
+        .create_user("admin", ADMIN_PASSWORD, Role::Admin)
+        .await
+        .unwrap();
+    store
+        .create_user("vera", VIEWER_PASSWORD, Role::Viewer)
+        .await
+        .unwrap();
+    let app = router(AppState {
+        catalog: Catalog::new(),
+        store: store.clone(),
+        secure_cookies: false,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    Server {
+        base,
+        store,
+        _dir: dir,
+    }
+}
+
+/// A client that keeps cookies and does not follow redirects, so each step
+/// is visible.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookies: HashMap<String, String>,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Browser {
+    fn new(server: &Server) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: server.base.clone(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn finish(&mut self, response: reqwest::Response) -> Page {
+        for value in response.headers().get_all(SET_COOKIE) {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Page {
+            status: response.status(),
+            location: response
+                .headers()
+                .get(LOCATION)
+                .map(|v| v.to_str().unwrap().to_owned()),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.finish(response).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.finish(response).await
+    }
+
+    async fn sign_in(&mut self, username: &str, password: &str) -> Page {
+        let form = self.get("/login").await;
+        let csrf = hidden(&form.body, "csrf_token");
+        self.post(
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("username", username),
+                ("password", password),
+                ("next", "/admin/users"),
+            ],
+        )
+        .await
+    }
+
+    /// The CSRF token of the signed-in session, as the pages carry it.
+    async fn csrf(&mut self) -> String {
+        let page = self.get("/integrations/providers").await;
+        hidden(&page.body, "csrf_token")
+    }
+}
+
+/// The value of a hidden input in a page.
+fn hidden(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+        + marker.len();
+    body[start..start + body[start..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_signs_in_uses_admin_pages_and_signs_out() {
+    let server = server().await;
+    let mut browser = Browser::new(&server);
+
+    let first = browser.get("/admin/users").await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    assert_eq!(first.location.as_deref(), Some("/login?next=/admin/users"));
+
+    let signed_in = browser.sign_in("admin", ADMIN_PASSWORD).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    assert_eq!(signed_in.location.as_deref(), Some("/admin/users"));
+    let cookie = signed_in
+        .headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("cube_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+
+    let users = browser.get("/admin/users").await;
+    assert_eq!(users.status, StatusCode::OK);
+    assert!(users.body.contains("vera"), "{}", users.body);
+    assert_eq!(
+        users.headers.get("x-frame-options").unwrap(),
+        "DENY",
+        "security headers are set"
+    );
+    assert!(users.headers.get("content-security-policy").is_some());
+
+    let csrf = browser.csrf().await;
+    let out = browser.post("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(out.location.as_deref(), Some("/login"));
+    let after = browser.get("/admin/users").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER, "the session is gone");
+
+    let audit = server.store.audit_entries(10).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "session.sign-in" && e.actor == "admin")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_is_refused_the_admin_pages() {
+    let server = server().await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in("vera", VIEWER_PASSWORD).await;
+    assert_eq!(
+        browser.get("/integrations/providers").await.status,
+        StatusCode::OK
+    );
+    for path in ["/admin/users", "/admin/audit"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(page.body.contains("This page is for admins"));
+    }
+    let csrf = browser.csrf().await;
+    let create = browser
+        .post(
+            "/admin/users",
+            &[
+                ("csrf_token", &csrf),
+                ("username", "mallory"),
+                ("role", "admin"),
+                ("password", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(create.status, StatusCode::FORBIDDEN);
+    assert!(
+        server
+            .store
+            .users()
+            .await
+            .unwrap()
+            .iter()
+            .all(|u| u.username != "mallory")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_without_the_csrf_token_are_refused() {
+    let server = server().await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+
+    for token in ["", "forged"] {
+        let create = browser
+            .post(
+                "/admin/users",
+                &[
+                    ("csrf_token", token),
+                    ("username", "eve"),
+                    ("role", "viewer"),
+                    ("password", "a long enough password"),
+                ],
+            )
+            .await;
+        assert_eq!(create.status, StatusCode::FORBIDDEN);
+        assert!(create.body.contains("Form expired"));
+    }
+    assert!(
+        server
+            .store
+            .users()
+            .await
+            .unwrap()
+            .iter()
+            .all(|u| u.username != "eve")
+    );
+    let logout = browser.post("/logout", &[("csrf_token", "forged")]).await;
+    assert_eq!(logout.status, StatusCode::FORBIDDEN);
+
+    // The sign-in form checks its double-submit token too.
+    let mut stranger = Browser::new(&server);
+    let login = stranger
+        .post(
+            "/login",
+            &[
+                ("csrf_token", "x"),
+                ("username", "admin"),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_are_refused_then_throttled() {
+    let server = server().await;
+    let mut browser = Browser::new(&server);
+    for _ in 0..5 {
+        let page = browser.sign_in("admin", "not the password").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+        assert!(page.body.contains("The user name or password is wrong."));
+    }
+    let throttled = browser.sign_in("admin", ADMIN_PASSWORD).await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(throttled.headers.get("retry-after").is_some());
+    assert!(throttled.body.contains("Too many failed sign-ins"));
+    // Another account is not locked by guesses at this one.
+    assert_eq!(
+        browser.sign_in("vera", VIEWER_PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_manage_users_and_a_deleted_users_sessions_end() {
+    let server = server().await;
+    let mut admin = Browser::new(&server);
+    admin.sign_in("admin", ADMIN_PASSWORD).await;
+    let csrf = admin.csrf().await;
+
+    let created = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf_token", &csrf),
+                ("username", "grace"),
+                ("role", "viewer"),
+                ("password", "cobol compiler 1959"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER);
+    let listing = admin.get(created.location.as_deref().unwrap()).await;
+    assert!(
+        listing.body.contains("User grace added."),
+        "{}",
+        listing.body
+    );
+
+    let mut grace = Browser::new(&server);
+    assert_eq!(
+        grace.sign_in("grace", "cobol compiler 1959").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        grace.get("/integrations/providers").await.status,
+        StatusCode::OK
+    );
+
+    let id = server
+        .store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.username == "grace")
+        .unwrap()
+        .id;
+    let unconfirmed = admin
+        .post(
+            &format!("/admin/users/{id}/delete"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(unconfirmed.status, StatusCode::BAD_REQUEST);
+    let deleted = admin
+        .post(
+            &format!("/admin/users/{id}/delete"),
+            &[("csrf_token", &csrf), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        grace.get("/integrations/providers").await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    let audit = admin.get("/admin/audit").await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+    assert!(audit.body.contains("user.create") && audit.body.contains("user.delete"));
+    assert!(audit.body.contains("user:grace"));
+    assert!(
+        !audit.body.contains("cobol compiler"),
+        "no password in the audit log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn script_in_names_and_links_renders_inert() {
+    let server = server().await;
+    let mut admin = Browser::new(&server);
+    let login = admin
+        .get("/login?next=/x\"><script>alert(1)</script>")
+        .await;
+    assert!(
+        !login.body.contains("<script>alert(1)</script>"),
+        "{}",
+        login.body
+    );
+
+    admin.sign_in("admin", ADMIN_PASSWORD).await;
+    let csrf = admin.csrf().await;
+    let refused = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf_token", &csrf),
+                ("username", "<script>alert(1)</script>"),
+                ("role", "viewer"),
+                ("password", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        !refused.body.contains("<script>alert(1)</script>"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;")
+            || refused.body.contains("&lt;script&gt;")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_redirects_after_sign_in_are_not_followed() {
+    let server = server().await;
+    let mut browser = Browser::new(&server);
+    let form = browser.get("/login").await;
+    let csrf = hidden(&form.body, "csrf_token");
+    let page = browser
+        .post(
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("username", "admin"),
+                ("password", ADMIN_PASSWORD),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_providers_page_lists_connectors_and_what_they_ask_for() {
+    let connectors = tempfile::tempdir().unwrap();
+    std::fs::write(connectors.path().join("probe.wasm"), common::probe_wasm()).unwrap();
+    std::fs::write(connectors.path().join("junk.wasm"), b"not wasm").unwrap();
+    let catalog = Catalog::new();
+    catalog
+        .clone()
+        .load_dirs(common::runtime(), vec![connectors.path().to_path_buf()])
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in(dir.path()).await.unwrap();
+    store
+        .create_user("vera", VIEWER_PASSWORD, Role::Viewer)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(AppState {
+        catalog,
+        store: store.clone(),
+        secure_cookies: false,
+    });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    let server = Server {
+        base,
+        store,
+        _dir: dir,
+    };
+    let mut browser = Browser::new(&server);
+    browser.sign_in("vera", VIEWER_PASSWORD).await;
+    let page = browser.get("/integrations/providers").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("Probe <small>probe 0.1.0</small>"),
+        "{}",
+        page.body
+    );
+    // HTML-escaped (`/` becomes `&#x2f;`), as every rendered value is.
+    assert!(
+        page.body.contains("http:&#x2f;&#x2f;127.0.0.1:*"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("junk.wasm"));
+    assert!(page.body.contains("not a WebAssembly file"));
+}

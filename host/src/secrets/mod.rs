@@ -58,7 +58,7 @@ pub enum SecretError {
     #[error("the stored secret is not in a format this host knows")]
     Malformed,
     #[error(
-        "the stored secret was sealed with key {found}, but the current key is {current}; run `cube keys rotate` with the old key"
+        "the stored secret was sealed with key {found}, but the current key is {current}; start the host with the key it was sealed with"
     )]
     WrongKey { found: String, current: String },
     #[error("the stored secret does not belong here or was altered (authentication failed)")]
@@ -316,10 +316,11 @@ mod tests {
     fn altered_or_foreign_values_are_refused() {
         let sealer = Sealer::new(&MasterKey::generate());
         let sealed = sealer.seal(b"secret", SLOT);
-        let mut bytes = sealed.into_bytes();
-        let last = bytes.len() - 3;
-        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
-        let altered = String::from_utf8(bytes).unwrap();
+        let (prefix, body) = sealed.rsplit_once(':').unwrap();
+        let mut blob = BASE64.decode(body).unwrap();
+        let last = blob.len() - 1;
+        blob[last] ^= 0x01;
+        let altered = format!("{prefix}:{}", BASE64.encode(&blob));
         assert!(matches!(
             sealer.open(&altered, SLOT),
             Err(SecretError::Tampered)

@@ -22,6 +22,11 @@ struct Server {
 }
 
 async fn server() -> Server {
+    server_with(Catalog::new()).await
+}
+
+/// A server with the two test users and `catalog`'s connectors.
+async fn server_with(catalog: Catalog) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in(dir.path()).await.unwrap();
     store
@@ -33,7 +38,7 @@ async fn server() -> Server {
         .await
         .unwrap();
     let app = router(AppState {
-        catalog: Catalog::new(),
+        catalog,
         store: store.clone(),
         secure_cookies: false,
     });
@@ -469,32 +474,7 @@ async fn the_providers_page_lists_connectors_and_what_they_ask_for() {
         .load_dirs(common::runtime(), vec![connectors.path().to_path_buf()])
         .await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in(dir.path()).await.unwrap();
-    store
-        .create_user("vera", VIEWER_PASSWORD, Role::Viewer)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(AppState {
-        catalog,
-        store: store.clone(),
-        secure_cookies: false,
-    });
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
-    let server = Server {
-        base,
-        store,
-        _dir: dir,
-    };
+    let server = server_with(catalog).await;
     let mut browser = Browser::new(&server);
     browser.sign_in("vera", VIEWER_PASSWORD).await;
     let page = browser.get("/integrations/providers").await;

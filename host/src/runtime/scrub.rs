@@ -115,17 +115,14 @@ fn collect_strings(value: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// As RFC 3986 encodes a value in a URL: everything but unreserved characters.
 fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+    const UNRESERVED_KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(value, UNRESERVED_KEPT).to_string()
 }
 
 #[cfg(test)]
@@ -135,14 +132,14 @@ mod tests {
 
     #[test]
     fn scrubs_plain_json_escaped_and_url_encoded_forms() {
-        let secrets = Secrets::new(["p@ss\"word/1"]);
-        assert_eq!(secrets.scrub("pw=p@ss\"word/1!"), "pw=[redacted]!");
+        let secrets = Secrets::new(["p@ss\"word/1.x"]);
+        assert_eq!(secrets.scrub("pw=p@ss\"word/1.x!"), "pw=[redacted]!");
         assert_eq!(
-            secrets.scrub(r#"{"password":"p@ss\"word/1"}"#),
+            secrets.scrub(r#"{"password":"p@ss\"word/1.x"}"#),
             r#"{"password":"[redacted]"}"#
         );
         assert_eq!(
-            secrets.scrub("https://x/?pw=p%40ss%22word%2F1"),
+            secrets.scrub("https://x/?pw=p%40ss%22word%2F1.x"),
             "https://x/?pw=[redacted]"
         );
     }

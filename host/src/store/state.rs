@@ -4,7 +4,7 @@ use sqlx::Row;
 
 use super::{Store, now_millis};
 use crate::runtime::capabilities::state::{
-    BoxFuture, MAX_INTEGRATION_BYTES, StateError, StateStore, check_sizes,
+    BoxFuture, MAX_INTEGRATION_BYTES, StateError, StateStore, check_sizes, quota_exceeded,
 };
 
 /// Connector state kept in the host's database.
@@ -64,9 +64,7 @@ impl StateStore for DbStateStore {
             .map_err(unavailable)?
             .get(0);
             if used + size > MAX_INTEGRATION_BYTES as i64 {
-                return Err(StateError::Refused(format!(
-                    "the integration's state is full ({MAX_INTEGRATION_BYTES} bytes); delete keys it no longer needs"
-                )));
+                return Err(quota_exceeded());
             }
             sqlx::query(
                 "INSERT INTO connector_state (integration, key, value, size, updated_at) \

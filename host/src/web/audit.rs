@@ -9,7 +9,7 @@ use minijinja::context;
 use super::AppState;
 use super::error::Error;
 use super::session::Admin;
-use super::templates::Templates;
+use super::templates;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/admin/audit", get(list))
@@ -17,15 +17,13 @@ pub fn routes() -> Router<AppState> {
 
 async fn list(State(state): State<AppState>, admin: Admin) -> Result<Html<String>, Error> {
     let entries = state.store.audit_entries(500).await?;
-    let html = Templates::global()
-        .render(
-            "admin/audit.html",
-            context! {
-                user => admin.0.user(),
-                csrf_token => &admin.0.session.csrf_token,
-                entries => entries,
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    Ok(Html(html))
+    let html = templates::page(
+        "admin/audit.html",
+        context! {
+            user => admin.0.user(),
+            csrf_token => &admin.0.session.csrf_token,
+            entries => entries,
+        },
+    )?;
+    Ok(html)
 }

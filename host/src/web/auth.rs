@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
-use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use minijinja::context;
@@ -15,7 +15,7 @@ use super::error::Error;
 use super::session::{
     LOGIN_CSRF_COOKIE, SESSION_COOKIE, SignedIn, constant_time_eq, cookie, set_cookie,
 };
-use super::templates::Templates;
+use super::templates;
 use crate::store::audit::AuditEvent;
 use crate::store::sessions::{MAX_LIFETIME_MS, random_token};
 
@@ -47,14 +47,12 @@ fn login_page(
     error: Option<&str>,
 ) -> Result<Response, Error> {
     let csrf = random_token();
-    let html = Templates::global()
-        .render(
-            "auth/login.html",
-            context! { csrf_token => csrf, next => next, username => username, error => error },
-        )
-        .map_err(anyhow::Error::from)?;
+    let html = templates::page(
+        "auth/login.html",
+        context! { csrf_token => csrf, next => next, username => username, error => error },
+    )?;
     let cookie = set_cookie(LOGIN_CSRF_COOKIE, &csrf, Some(3600), state.secure_cookies);
-    Ok(([(header::SET_COOKIE, cookie)], Html(html)).into_response())
+    Ok(([(header::SET_COOKIE, cookie)], html).into_response())
 }
 
 async fn login_form(

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::AppState;
 use super::error::Error;
 use super::session::SignedIn;
-use super::templates::Templates;
+use super::templates;
 use crate::runtime::types::Features;
 
 pub fn routes() -> Router<AppState> {
@@ -54,16 +54,14 @@ async fn list(State(state): State<AppState>, signed_in: SignedIn) -> Result<Html
         .iter()
         .map(|(file, error)| json!({ "file": file.display().to_string(), "error": error }))
         .collect();
-    let html = Templates::global()
-        .render(
-            "integrations/providers.html",
-            context! {
-                user => signed_in.user(),
-                csrf_token => &signed_in.session.csrf_token,
-                connectors => connectors,
-                failed => failed,
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    Ok(Html(html))
+    let html = templates::page(
+        "integrations/providers.html",
+        context! {
+            user => signed_in.user(),
+            csrf_token => &signed_in.session.csrf_token,
+            connectors => connectors,
+            failed => failed,
+        },
+    )?;
+    Ok(html)
 }

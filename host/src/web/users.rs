@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use minijinja::context;
@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::error::Error;
 use super::session::Admin;
-use super::templates::Templates;
+use super::templates;
 use super::{AppState, urlencode};
 use crate::store::audit::AuditEvent;
 use crate::store::users::{MIN_PASSWORD_LEN, Role, UserError};
@@ -48,21 +48,19 @@ async fn page(
     error: Option<String>,
 ) -> Result<Response, Error> {
     let users = state.store.users().await?;
-    let html = Templates::global()
-        .render(
-            "admin/users.html",
-            context! {
-                user => admin.0.user(),
-                csrf_token => &admin.0.session.csrf_token,
-                users => users,
-                form => form,
-                min_password => MIN_PASSWORD_LEN,
-                notice => notice,
-                error => error,
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    Ok(Html(html).into_response())
+    let html = templates::page(
+        "admin/users.html",
+        context! {
+            user => admin.0.user(),
+            csrf_token => &admin.0.session.csrf_token,
+            users => users,
+            form => form,
+            min_password => MIN_PASSWORD_LEN,
+            notice => notice,
+            error => error,
+        },
+    )?;
+    Ok(html.into_response())
 }
 
 async fn list(

@@ -79,9 +79,7 @@ impl MemoryStateStore {
             .map(|(k, v)| k.len() + v.len())
             .sum();
         if used + key.len() + value.len() > MAX_INTEGRATION_BYTES {
-            return Err(StateError::Refused(format!(
-                "the integration's state is full ({MAX_INTEGRATION_BYTES} bytes); delete keys it no longer needs"
-            )));
+            return Err(quota_exceeded());
         }
         entries.insert(key.to_owned(), value);
         Ok(())
@@ -138,6 +136,13 @@ impl StateStore for MemoryStateStore {
             .unwrap_or_default();
         Box::pin(std::future::ready(Ok(keys)))
     }
+}
+
+/// The refusal when an integration's state would grow past its quota.
+pub fn quota_exceeded() -> StateError {
+    StateError::Refused(format!(
+        "the integration's state is full ({MAX_INTEGRATION_BYTES} bytes); delete keys it no longer needs"
+    ))
 }
 
 /// Checks the per-key and per-value limits every store enforces.

@@ -4,17 +4,14 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cube_host::store::Store;
-use cube_host::store::users::Role;
-use cube_host::web::{AppState, Catalog, router};
+use cube_host::web::Catalog;
 use fantoccini::{Client, ClientBuilder, Locator};
 
-const ADMIN_PASSWORD: &str = "correct horse battery staple";
-const VIEWER_PASSWORD: &str = "viewer password 2026";
+use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
 
 /// ChromeDriver on a free port, stopped on drop.
 struct Driver {
@@ -86,41 +83,16 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
         .expect("starting a Chromium session")
 }
 
+/// The admin app with the probe connector loaded.
 async fn serve() -> (String, Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in(dir.path()).await.unwrap();
-    store
-        .create_user("admin", ADMIN_PASSWORD, Role::Admin)
-        .await
-        .unwrap();
-    store
-        .create_user("vera", VIEWER_PASSWORD, Role::Viewer)
-        .await
-        .unwrap();
-    let connectors = dir.path().join("connectors");
-    std::fs::create_dir_all(&connectors).unwrap();
-    std::fs::write(connectors.join("probe.wasm"), common::probe_wasm()).unwrap();
+    let connectors = tempfile::tempdir().unwrap();
+    std::fs::write(connectors.path().join("probe.wasm"), common::probe_wasm()).unwrap();
     let catalog = Catalog::new();
     catalog
         .clone()
-        .load_dirs(common::runtime(), vec![connectors])
+        .load_dirs(common::runtime(), vec![connectors.path().to_path_buf()])
         .await;
-    let app = router(AppState {
-        catalog,
-        store: store.clone(),
-        secure_cookies: false,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
-    (base, store, dir)
+    common::serve_admin_app(catalog).await
 }
 
 /// Saves what the browser shows as `target/screenshots/<name>.png`.

@@ -4,16 +4,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use cube_host::store::Store;
-use cube_host::store::users::Role;
-use cube_host::web::{AppState, Catalog, router};
+use cube_host::web::Catalog;
 use reqwest::StatusCode;
 use reqwest::header::{LOCATION, SET_COOKIE};
 
-const ADMIN_PASSWORD: &str = "correct horse battery staple";
-const VIEWER_PASSWORD: &str = "viewer password 2026";
+use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
 
 struct Server {
     base: String,
@@ -27,31 +24,7 @@ async fn server() -> Server {
 
 /// A server with the two test users and `catalog`'s connectors.
 async fn server_with(catalog: Catalog) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in(dir.path()).await.unwrap();
-    store
-        .create_user("admin", ADMIN_PASSWORD, Role::Admin)
-        .await
-        .unwrap();
-    store
-        .create_user("vera", VIEWER_PASSWORD, Role::Viewer)
-        .await
-        .unwrap();
-    let app = router(AppState {
-        catalog,
-        store: store.clone(),
-        secure_cookies: false,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
+    let (base, store, dir) = common::serve_admin_app(catalog).await;
     Server {
         base,
         store,

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-/// The placeholder that replaces a secret.
+/// The text that replaces a secret.
 pub const REDACTED: &str = "[redacted]";
 
 /// Secrets shorter than this are not scrubbed: replacing every `a` or `42`

@@ -1,7 +1,7 @@
 //! Persistence: embedded SQLite by default, PostgreSQL for shared deployments.
 //!
 //! One [`Store`] wraps a sqlx `Any` pool, so every query is written once and
-//! runs on both: `$1` placeholders, `ON CONFLICT ... DO UPDATE`, integers for
+//! runs on both: `$1` parameters, `ON CONFLICT ... DO UPDATE`, integers for
 //! timestamps (milliseconds since the epoch), and no dialect-only functions.
 //! Where a dialect matters (DDL, `FOR UPDATE SKIP LOCKED`), code asks
 //! [`Store::backend`]. Migrations are embedded per dialect (`migrations/`).

@@ -130,3 +130,42 @@ where
     test(postgres.clone()).await;
     postgres.close().await;
 }
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub const VIEWER_PASSWORD: &str = "viewer password 2026";
+
+/// The admin web app on 127.0.0.1 with an embedded store holding two users
+/// (`admin` and the viewer `vera`, with the passwords above) and the
+/// connectors of `catalog`. Returns its base URL, the store, and the
+/// directory that holds the store (keep it alive).
+pub async fn serve_admin_app(
+    catalog: cube_host::web::Catalog,
+) -> (String, cube_host::store::Store, tempfile::TempDir) {
+    use cube_host::store::users::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let store = cube_host::store::Store::open_in(dir.path()).await.unwrap();
+    store
+        .create_user("admin", ADMIN_PASSWORD, Role::Admin)
+        .await
+        .unwrap();
+    store
+        .create_user("vera", VIEWER_PASSWORD, Role::Viewer)
+        .await
+        .unwrap();
+    let app = cube_host::web::router(cube_host::web::AppState {
+        catalog,
+        store: store.clone(),
+        secure_cookies: false,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    (base, store, dir)
+}

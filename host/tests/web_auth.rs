@@ -466,3 +466,39 @@ async fn the_providers_page_lists_connectors_and_what_they_ask_for() {
     assert!(page.body.contains("junk.wasm"));
     assert!(page.body.contains("not a WebAssembly file"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_everywhere_ends_every_session_of_the_account() {
+    let server = server().await;
+    let mut laptop = Browser::new(&server);
+    let mut phone = Browser::new(&server);
+    laptop.sign_in("vera", VIEWER_PASSWORD).await;
+    phone.sign_in("vera", VIEWER_PASSWORD).await;
+    let mut other = Browser::new(&server);
+    other.sign_in("admin", ADMIN_PASSWORD).await;
+
+    let csrf = laptop.csrf().await;
+    let refused = laptop
+        .post("/logout/everywhere", &[("csrf_token", "forged")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let out = laptop
+        .post("/logout/everywhere", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(out.location.as_deref(), Some("/login"));
+    for browser in [&mut laptop, &mut phone] {
+        let page = browser.get("/integrations/providers").await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "signed out");
+    }
+    assert_eq!(
+        other.get("/integrations/providers").await.status,
+        StatusCode::OK,
+        "other accounts keep their sessions"
+    );
+    let audit = server.store.audit_entries(10).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "session.sign-out-everywhere" && e.actor == "vera")
+    );
+}

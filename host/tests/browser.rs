@@ -113,6 +113,27 @@ async fn text(client: &Client) -> String {
         .unwrap()
 }
 
+/// Clicks what `locator` finds and waits until the browser shows the page
+/// the click led to: a click returns before the navigation it starts.
+async fn navigate(client: &Client, locator: Locator<'_>) {
+    let old_page = client.find(Locator::Css("html")).await.unwrap();
+    client.find(locator).await.unwrap().click().await.unwrap();
+    let started = Instant::now();
+    // The old document's root goes stale once the new page replaced it.
+    while old_page.tag_name().await.is_ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the click led nowhere"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client
+        .wait()
+        .for_element(Locator::Css("body"))
+        .await
+        .unwrap();
+}
+
 async fn sign_in(client: &Client, username: &str, password: &str) {
     for (field, value) in [("username", username), ("password", password)] {
         let input = client
@@ -123,13 +144,7 @@ async fn sign_in(client: &Client, username: &str, password: &str) {
         input.clear().await.unwrap();
         input.send_keys(value).await.unwrap();
     }
-    client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    navigate(client, Locator::Css("form button[type=submit]")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,13 +189,7 @@ async fn an_admin_signs_in_manages_users_and_finds_the_audit_entry() {
         .send_keys("cobol compiler 1959")
         .await
         .unwrap();
-    client
-        .find(Locator::Css("form[action='/admin/users'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    navigate(&client, Locator::Css("form[action='/admin/users'] button")).await;
     assert!(text(&client).await.contains("User grace added."));
     screenshot(&client, "admin-04-user-added").await;
     assert!(
@@ -192,13 +201,7 @@ async fn an_admin_signs_in_manages_users_and_finds_the_audit_entry() {
             .any(|u| u.username == "grace")
     );
 
-    client
-        .find(Locator::LinkText("Connectors"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    navigate(&client, Locator::LinkText("Connectors")).await;
     let connectors = text(&client).await;
     assert!(
         connectors.contains("Probe") && connectors.contains("http://127.0.0.1:*"),
@@ -206,13 +209,7 @@ async fn an_admin_signs_in_manages_users_and_finds_the_audit_entry() {
     );
     screenshot(&client, "admin-05-connectors").await;
 
-    client
-        .find(Locator::LinkText("Audit log"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    navigate(&client, Locator::LinkText("Audit log")).await;
     let audit = text(&client).await;
     assert!(
         audit.contains("user.create") && audit.contains("user:grace"),
@@ -220,13 +217,7 @@ async fn an_admin_signs_in_manages_users_and_finds_the_audit_entry() {
     );
     screenshot(&client, "admin-06-audit").await;
 
-    client
-        .find(Locator::Css("form.signout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    navigate(&client, Locator::Css("form.signout button")).await;
     assert_eq!(client.current_url().await.unwrap().path(), "/login");
     client.goto(&format!("{base}/admin/users")).await.unwrap();
     assert_eq!(

@@ -80,11 +80,7 @@ async fn create(
     admin.0.check_csrf(&form.csrf_token)?;
     let role: Role = match form.role.parse() {
         Ok(role) => role,
-        Err(message) => {
-            let mut response = page(&state, &admin, &form, None, Some(message)).await?;
-            *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-            return Ok(response);
-        }
+        Err(message) => return refuse(&state, &admin, &form, message).await,
     };
     match state
         .store
@@ -103,18 +99,10 @@ async fn create(
                     remote: Some(&remote.ip().to_string()),
                 })
                 .await?;
-            let notice = format!("User {} added.", user.username);
-            Ok(
-                Redirect::to(&format!("/admin/users?notice={}", urlencode(&notice)))
-                    .into_response(),
-            )
+            Ok(back_to_users(&format!("User {} added.", user.username)))
         }
         Err(UserError::Database(e)) => Err(e.into()),
-        Err(e) => {
-            let mut response = page(&state, &admin, &form, None, Some(e.to_string())).await?;
-            *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-            Ok(response)
-        }
+        Err(e) => refuse(&state, &admin, &form, e.to_string()).await,
     }
 }
 
@@ -158,6 +146,25 @@ async fn delete(
             remote: Some(&remote.ip().to_string()),
         })
         .await?;
-    let notice = format!("User {} deleted; their sessions ended.", user.username);
-    Ok(Redirect::to(&format!("/admin/users?notice={}", urlencode(&notice))).into_response())
+    Ok(back_to_users(&format!(
+        "User {} deleted; their sessions ended.",
+        user.username
+    )))
+}
+
+/// The form again, with what was wrong, as 422.
+async fn refuse(
+    state: &AppState,
+    admin: &Admin,
+    form: &NewUser,
+    message: String,
+) -> Result<Response, Error> {
+    let mut response = page(state, admin, form, None, Some(message)).await?;
+    *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    Ok(response)
+}
+
+/// Back to the list, with a notice of what was done.
+fn back_to_users(notice: &str) -> Response {
+    Redirect::to(&format!("/admin/users?notice={}", urlencode(notice))).into_response()
 }

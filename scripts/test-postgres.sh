@@ -4,6 +4,7 @@
 #   scripts/test-postgres.sh start   # install if missing, start if stopped; prints the URL
 #   scripts/test-postgres.sh url     # prints the URL of the running server
 #   scripts/test-postgres.sh stop
+#   scripts/test-postgres.sh dump DATABASE_URL   # pg_dump of one test database
 #
 # Idempotent and safe to call from parallel test processes (flock). Tests
 # create a database of their own on this server for each test.
@@ -88,8 +89,13 @@ stop)
         log "stopped"
     fi
     ;;
+dump)
+    [ -n "${2:-}" ] || { log "usage: $0 dump DATABASE_URL"; exit 2; }
+    exec 9>&-
+    "$(pg_bin)/pg_dump" --no-owner --dbname="$2"
+    ;;
 *)
-    echo "usage: $0 start|url|stop" >&2
+    echo "usage: $0 start|url|stop|dump DATABASE_URL" >&2
     exit 2
     ;;
 esac

@@ -7,9 +7,12 @@
 //! - [`web`]: the HTTP server.
 //! - [`cli`]: the `cube` command.
 
+pub mod catalog;
 pub mod cli;
+pub mod integrations;
 pub mod plugin;
 pub mod runtime;
 pub mod secrets;
 pub mod store;
+pub mod sync;
 pub mod web;

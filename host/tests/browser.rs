@@ -8,7 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cube_host::store::Store;
-use cube_host::web::Catalog;
 use fantoccini::{Client, ClientBuilder, Locator};
 
 use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
@@ -85,14 +84,7 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
 
 /// The admin app with the probe connector loaded.
 async fn serve() -> (String, Store, tempfile::TempDir) {
-    let connectors = tempfile::tempdir().unwrap();
-    std::fs::write(connectors.path().join("probe.wasm"), common::probe_wasm()).unwrap();
-    let catalog = Catalog::new();
-    catalog
-        .clone()
-        .load_dirs(common::runtime(), vec![connectors.path().to_path_buf()])
-        .await;
-    common::serve_admin_app(catalog).await
+    common::serve_admin_app(common::probe_catalog().await).await
 }
 
 /// Saves what the browser shows as `target/screenshots/<name>.png`.
@@ -238,12 +230,173 @@ async fn a_viewer_is_refused_the_admin_pages_in_the_browser() {
     client.goto(&format!("{base}/login")).await.unwrap();
     sign_in(&client, "vera", VIEWER_PASSWORD).await;
     let home = text(&client).await;
-    assert!(home.contains("Installed connectors"), "{home}");
+    assert!(
+        home.contains("Dashboard") && home.contains("integrations"),
+        "{home}"
+    );
     assert!(!home.contains("Audit log"), "viewers see no admin links");
-    screenshot(&client, "viewer-01-connectors").await;
+    screenshot(&client, "viewer-01-dashboard").await;
+    client
+        .goto(&format!("{base}/integrations/create"))
+        .await
+        .unwrap();
+    assert!(text(&client).await.contains("This page is for admins"));
 
     client.goto(&format!("{base}/admin/users")).await.unwrap();
     assert!(text(&client).await.contains("This page is for admins"));
     screenshot(&client, "viewer-02-refused").await;
+    client.close().await.unwrap();
+}
+
+/// Replaces the value of the input or text area `name`.
+async fn fill(client: &Client, name: &str, value: &str) {
+    let input = client
+        .find(Locator::Css(&format!("[name='{name}']")))
+        .await
+        .unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(value).await.unwrap();
+}
+
+async fn wizard_step(client: &Client, name: &str) {
+    let current = client
+        .find(Locator::Css("ol.steps li[aria-current=step]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        current.ends_with(name),
+        "on step {current}, expected {name}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sets_up_an_integration_in_the_wizard_syncs_it_and_finds_it_everywhere() {
+    let driver = start_driver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    let (base, store, _dir) = serve().await;
+    let dead = format!("http://127.0.0.1:{}/", common::closed_port());
+    let live = common::http_answering("the peer is up").await;
+
+    client.goto(&format!("{base}/login")).await.unwrap();
+    sign_in(&client, "admin", ADMIN_PASSWORD).await;
+    navigate(&client, Locator::LinkText("Integrations")).await;
+    navigate(&client, Locator::LinkText("New integration")).await;
+    screenshot(&client, "wizard-01-choose").await;
+    navigate(&client, Locator::LinkText("Set up step by step")).await;
+
+    wizard_step(&client, "Server").await;
+    fill(&client, "cfg.url", "not a url").await;
+    navigate(&client, Locator::Css("button[value=next]")).await;
+    assert!(text(&client).await.contains("Enter a full URL"));
+    screenshot(&client, "wizard-02-field-message").await;
+    fill(&client, "cfg.url", &dead).await;
+    navigate(&client, Locator::Css("button[value=next]")).await;
+    wizard_step(&client, "Credentials").await;
+    fill(&client, "cfg.password", "browser-secret-42").await;
+    navigate(&client, Locator::Css("button[value=next]")).await;
+    wizard_step(&client, "Behaviour").await;
+    fill(&client, "cfg.action", "fetch").await;
+    navigate(&client, Locator::Css("button[value=next]")).await;
+    wizard_step(&client, "Name and access").await;
+    fill(&client, "name", "Helpdesk probe").await;
+    client
+        .find(Locator::Css("input[name=allow_private]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    screenshot(&client, "wizard-03-access").await;
+    navigate(&client, Locator::Css("button[value=next]")).await;
+    wizard_step(&client, "Test and save").await;
+    let save = client
+        .find(Locator::Css("button[value=save]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        save.attr("disabled").await.unwrap().as_deref(),
+        Some("true")
+    );
+
+    navigate(&client, Locator::Css("button[value=test]")).await;
+    let failed = text(&client).await;
+    assert!(
+        failed.contains("The server could not be reached"),
+        "{failed}"
+    );
+    assert!(!failed.contains("browser-secret-42"));
+    screenshot(&client, "wizard-04-test-failed").await;
+
+    for _ in 0..4 {
+        navigate(&client, Locator::Css("button[value=back]")).await;
+    }
+    wizard_step(&client, "Server").await;
+    fill(&client, "cfg.url", &live).await;
+    for _ in 0..4 {
+        navigate(&client, Locator::Css("button[value=next]")).await;
+    }
+    navigate(&client, Locator::Css("button[value=test]")).await;
+    assert!(text(&client).await.contains("Connection test passed"));
+    screenshot(&client, "wizard-05-test-passed").await;
+    navigate(&client, Locator::Css("button[value=save]")).await;
+    let detail = text(&client).await;
+    assert!(
+        detail.contains("Integration Helpdesk probe created; its connection test passed."),
+        "{detail}"
+    );
+    screenshot(&client, "wizard-06-detail").await;
+
+    navigate(&client, Locator::Css("form[action$='/sync'] button")).await;
+    let id = store.integrations().await.unwrap()[0].id;
+    common::wait_for_syncs(&store, id).await;
+    client
+        .goto(&format!("{base}/integrations/{id}"))
+        .await
+        .unwrap();
+    assert!(text(&client).await.contains("Read 6 records in 3 pages"));
+    screenshot(&client, "wizard-07-synced").await;
+
+    navigate(&client, Locator::LinkText("Integrations")).await;
+    let list = text(&client).await;
+    assert!(
+        list.contains("Helpdesk probe") && list.contains("succeeded"),
+        "{list}"
+    );
+    screenshot(&client, "wizard-08-list").await;
+
+    navigate(&client, Locator::LinkText("Dashboard")).await;
+    let active = client
+        .find(Locator::Css("#stat-active"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(active, "1");
+    assert!(client.find(Locator::Css(".charts svg")).await.is_ok());
+    screenshot(&client, "wizard-09-dashboard").await;
+
+    navigate(&client, Locator::LinkText("Logs")).await;
+    fill(&client, "q", "6 created").await;
+    navigate(&client, Locator::Css("form.filters button")).await;
+    let logs = text(&client).await;
+    assert!(
+        logs.contains("1 entry") && logs.contains("Helpdesk probe"),
+        "{logs}"
+    );
+    screenshot(&client, "wizard-10-logs").await;
+
+    navigate(&client, Locator::LinkText("Audit log")).await;
+    let audit = text(&client).await;
+    assert!(
+        audit.contains("integration.create") && audit.contains("integration.sync"),
+        "{audit}"
+    );
+    assert!(!audit.contains("browser-secret-42"));
+    screenshot(&client, "wizard-11-audit").await;
     client.close().await.unwrap();
 }

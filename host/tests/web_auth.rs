@@ -3,13 +3,12 @@
 
 mod common;
 
-use std::collections::HashMap;
-
 use cube_host::store::Store;
 use cube_host::web::Catalog;
 use reqwest::StatusCode;
-use reqwest::header::{LOCATION, SET_COOKIE};
+use reqwest::header::SET_COOKIE;
 
+use common::client::{Browser, hidden};
 use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
 
 struct Server {
@@ -32,121 +31,10 @@ async fn server_with(catalog: Catalog) -> Server {
     }
 }
 
-/// A client that keeps cookies and does not follow redirects, so each step
-/// is visible.
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-    cookies: HashMap<String, String>,
-}
-
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-impl Browser {
-    fn new(server: &Server) -> Self {
-        Self {
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: server.base.clone(),
-            cookies: HashMap::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn finish(&mut self, response: reqwest::Response) -> Page {
-        for value in response.headers().get_all(SET_COOKIE) {
-            let pair = value.to_str().unwrap().split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        Page {
-            status: response.status(),
-            location: response
-                .headers()
-                .get(LOCATION)
-                .map(|v| v.to_str().unwrap().to_owned()),
-            headers: response.headers().clone(),
-            body: response.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.finish(response).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        self.finish(response).await
-    }
-
-    async fn sign_in(&mut self, username: &str, password: &str) -> Page {
-        let form = self.get("/login").await;
-        let csrf = hidden(&form.body, "csrf_token");
-        self.post(
-            "/login",
-            &[
-                ("csrf_token", &csrf),
-                ("username", username),
-                ("password", password),
-                ("next", "/admin/users"),
-            ],
-        )
-        .await
-    }
-
-    /// The CSRF token of the signed-in session, as the pages carry it.
-    async fn csrf(&mut self) -> String {
-        let page = self.get("/integrations/providers").await;
-        hidden(&page.body, "csrf_token")
-    }
-}
-
-/// The value of a hidden input in a page.
-fn hidden(body: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = body
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {body}"))
-        + marker.len();
-    body[start..start + body[start..].find('"').unwrap()].to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_signs_in_uses_admin_pages_and_signs_out() {
     let server = server().await;
-    let mut browser = Browser::new(&server);
+    let mut browser = Browser::new(&server.base);
 
     let first = browser.get("/admin/users").await;
     assert_eq!(first.status, StatusCode::SEE_OTHER);
@@ -199,7 +87,7 @@ async fn an_admin_signs_in_uses_admin_pages_and_signs_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_is_refused_the_admin_pages() {
     let server = server().await;
-    let mut browser = Browser::new(&server);
+    let mut browser = Browser::new(&server.base);
     browser.sign_in("vera", VIEWER_PASSWORD).await;
     assert_eq!(
         browser.get("/integrations/providers").await.status,
@@ -237,7 +125,7 @@ async fn a_viewer_is_refused_the_admin_pages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posts_without_the_csrf_token_are_refused() {
     let server = server().await;
-    let mut browser = Browser::new(&server);
+    let mut browser = Browser::new(&server.base);
     browser.sign_in("admin", ADMIN_PASSWORD).await;
 
     for token in ["", "forged"] {
@@ -268,7 +156,7 @@ async fn posts_without_the_csrf_token_are_refused() {
     assert_eq!(logout.status, StatusCode::FORBIDDEN);
 
     // The sign-in form checks its double-submit token too.
-    let mut stranger = Browser::new(&server);
+    let mut stranger = Browser::new(&server.base);
     let login = stranger
         .post(
             "/login",
@@ -285,7 +173,7 @@ async fn posts_without_the_csrf_token_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_passwords_are_refused_then_throttled() {
     let server = server().await;
-    let mut browser = Browser::new(&server);
+    let mut browser = Browser::new(&server.base);
     for _ in 0..5 {
         let page = browser.sign_in("admin", "not the password").await;
         assert_eq!(page.status, StatusCode::UNAUTHORIZED);
@@ -305,7 +193,7 @@ async fn wrong_passwords_are_refused_then_throttled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_manage_users_and_a_deleted_users_sessions_end() {
     let server = server().await;
-    let mut admin = Browser::new(&server);
+    let mut admin = Browser::new(&server.base);
     admin.sign_in("admin", ADMIN_PASSWORD).await;
     let csrf = admin.csrf().await;
 
@@ -328,7 +216,7 @@ async fn admins_manage_users_and_a_deleted_users_sessions_end() {
         listing.body
     );
 
-    let mut grace = Browser::new(&server);
+    let mut grace = Browser::new(&server.base);
     assert_eq!(
         grace.sign_in("grace", "cobol compiler 1959").await.status,
         StatusCode::SEE_OTHER
@@ -379,7 +267,7 @@ async fn admins_manage_users_and_a_deleted_users_sessions_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn script_in_names_and_links_renders_inert() {
     let server = server().await;
-    let mut admin = Browser::new(&server);
+    let mut admin = Browser::new(&server.base);
     let login = admin
         .get("/login?next=/x\"><script>alert(1)</script>")
         .await;
@@ -419,7 +307,7 @@ async fn script_in_names_and_links_renders_inert() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_redirects_after_sign_in_are_not_followed() {
     let server = server().await;
-    let mut browser = Browser::new(&server);
+    let mut browser = Browser::new(&server.base);
     let form = browser.get("/login").await;
     let csrf = hidden(&form.body, "csrf_token");
     let page = browser
@@ -448,7 +336,7 @@ async fn the_providers_page_lists_connectors_and_what_they_ask_for() {
         .await;
 
     let server = server_with(catalog).await;
-    let mut browser = Browser::new(&server);
+    let mut browser = Browser::new(&server.base);
     browser.sign_in("vera", VIEWER_PASSWORD).await;
     let page = browser.get("/integrations/providers").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -470,11 +358,11 @@ async fn the_providers_page_lists_connectors_and_what_they_ask_for() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_everywhere_ends_every_session_of_the_account() {
     let server = server().await;
-    let mut laptop = Browser::new(&server);
-    let mut phone = Browser::new(&server);
+    let mut laptop = Browser::new(&server.base);
+    let mut phone = Browser::new(&server.base);
     laptop.sign_in("vera", VIEWER_PASSWORD).await;
     phone.sign_in("vera", VIEWER_PASSWORD).await;
-    let mut other = Browser::new(&server);
+    let mut other = Browser::new(&server.base);
     other.sign_in("admin", ADMIN_PASSWORD).await;
 
     let csrf = laptop.csrf().await;

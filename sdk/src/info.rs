@@ -35,6 +35,11 @@ impl InfoBuilder {
     }
 
     /// The JSON Schema of the configuration. Mark secrets `"writeOnly": true`.
+    ///
+    /// The admin's form shows the properties in the order written here;
+    /// `"x-cube-step": "Credentials"` groups them into steps of the setup
+    /// wizard, and `title`/`description` label them (see
+    /// `docs/connector-authors.md`).
     pub fn config_schema(mut self, schema: serde_json::Value) -> Self {
         self.info.config_schema = schema.to_string();
         self

@@ -1,5 +1,6 @@
 //! The `cube` command line.
 
+mod keys;
 mod plugin;
 mod serve;
 
@@ -21,6 +22,9 @@ enum Command {
     /// Builds, inspects and runs connector components.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Manages the master key that encrypts stored credentials.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// Runs the command line and returns the process's exit code: 0 on success,
@@ -42,6 +46,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Plugin(command) => plugin::run(command).await,
+            Command::Keys(command) => keys::run(command).await,
         }
     });
     match result {

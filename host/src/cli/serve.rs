@@ -9,9 +9,11 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::runtime::Runtime;
+use crate::secrets::{KeySource, MasterKey, Sealer};
 use crate::store::Store;
 use crate::store::state::DbStateStore;
 use crate::store::users::Role;
+use crate::sync::{SyncDeps, SyncQueue};
 use crate::web::{self, AppState, Catalog};
 
 #[derive(Args)]
@@ -60,6 +62,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let catalog = Catalog::new();
     ensure_first_admin(&store).await?;
+    let (key, source) = MasterKey::load(&args.data_dir)?;
+    match source {
+        KeySource::CreatedFile => tracing::warn!(
+            key = %key.id(),
+            file = %args.data_dir.join(crate::secrets::MASTER_KEY_FILE).display(),
+            "created a new master key: back this file up; stored credentials cannot be read without it"
+        ),
+        other => tracing::info!(key = %key.id(), from = ?other, "master key loaded"),
+    }
+    let sealer = Arc::new(Sealer::new(&key));
+    drop(key);
+    let sync = SyncQueue::new();
+    tokio::spawn(crate::sync::work(
+        SyncDeps {
+            store: store.clone(),
+            catalog: catalog.clone(),
+            runtime: runtime.clone(),
+            sealer: sealer.clone(),
+        },
+        sync.clone(),
+    ));
     let secure_cookies = args
         .public_url
         .as_deref()
@@ -67,6 +90,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let app = web::router(AppState {
         catalog: catalog.clone(),
         store: store.clone(),
+        runtime: runtime.clone(),
+        sealer,
+        sync,
         secure_cookies,
     });
     tracing::info!(address = %listener.local_addr()?, "listening");

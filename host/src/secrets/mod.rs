@@ -139,6 +139,24 @@ impl MasterKey {
         }
     }
 
+    /// The key from `CUBE_MASTER_KEY` or the existing key file; never
+    /// creates one (for commands that must use the key data was sealed with).
+    pub fn load_existing(data_dir: &Path) -> Result<(Self, KeySource), SecretError> {
+        if std::env::var_os(MASTER_KEY_ENV).is_some() || data_dir.join(MASTER_KEY_FILE).exists() {
+            return Self::load(data_dir);
+        }
+        Err(SecretError::Key(format!(
+            "no master key: set {MASTER_KEY_ENV} or put the key file at {}",
+            data_dir.join(MASTER_KEY_FILE).display()
+        )))
+    }
+
+    /// Writes the key to a new file readable by its owner only (mode 0600);
+    /// refuses to replace an existing file.
+    pub fn write_new_file(&self, path: &Path) -> std::io::Result<()> {
+        write_private(path, &self.encode())
+    }
+
     /// The key as base64, for writing it down.
     pub fn encode(&self) -> Zeroizing<String> {
         Zeroizing::new(BASE64.encode(self.bytes.as_ref()))

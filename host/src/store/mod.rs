@@ -11,8 +11,15 @@
 //! (and failed sign-ins), [`audit`].
 
 pub mod audit;
+pub mod drafts;
+pub mod integrations;
+pub mod jobs;
+pub mod mappings;
+pub mod records;
+pub mod reseal;
 pub mod sessions;
 pub mod state;
+pub mod sync_logs;
 pub mod users;
 
 use std::path::Path;

@@ -18,7 +18,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/",
-            get(|| async { Redirect::to("/integrations/providers") }),
+            get(|| async { Redirect::to("/integrations/dashboard") }),
         )
         .route("/integrations/providers", get(list))
 }

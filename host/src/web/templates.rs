@@ -18,13 +18,24 @@ macro_rules! templates {
     };
 }
 
-const SOURCES: [(&str, &str); 6] = templates!(
+const SOURCES: [(&str, &str); 17] = templates!(
     "base.html",
     "error.html",
     "auth/login.html",
     "admin/users.html",
     "admin/audit.html",
     "integrations/providers.html",
+    "integrations/_fields.html",
+    "integrations/_log_table.html",
+    "integrations/choose.html",
+    "integrations/dashboard.html",
+    "integrations/delete.html",
+    "integrations/detail.html",
+    "integrations/form.html",
+    "integrations/list.html",
+    "integrations/log.html",
+    "integrations/logs.html",
+    "integrations/wizard.html",
 );
 
 /// The compiled templates.
@@ -42,6 +53,7 @@ impl Templates {
                 .unwrap_or_else(|e| panic!("template {name} does not compile: {e}"));
         }
         env.add_filter("datetime", format_millis);
+        env.add_filter("truncate", truncate);
         Templates { env }
     }
 
@@ -61,6 +73,14 @@ pub fn page<S: Serialize>(name: &str, context: S) -> Result<Html<String>, Error>
         .render(name, context)
         .map(Html)
         .map_err(|e| Error::Internal(e.into()))
+}
+
+/// At most `max` characters of `text`, with `…` when cut.
+fn truncate(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM UTC`.
@@ -103,6 +123,12 @@ mod tests {
         );
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(html.contains("a &amp; b"));
+    }
+
+    #[test]
+    fn long_text_is_cut_at_a_character_boundary() {
+        assert_eq!(truncate("héllo wörld".into(), 4), "héll…");
+        assert_eq!(truncate("short".into(), 10), "short");
     }
 
     #[test]

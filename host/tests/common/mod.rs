@@ -2,6 +2,8 @@
 //! from source on first use, and a real runtime.
 #![allow(dead_code)]
 
+pub mod client;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -141,9 +143,24 @@ pub const VIEWER_PASSWORD: &str = "viewer password 2026";
 pub async fn serve_admin_app(
     catalog: cube_host::web::Catalog,
 ) -> (String, cube_host::store::Store, tempfile::TempDir) {
-    use cube_host::store::users::Role;
     let dir = tempfile::tempdir().unwrap();
     let store = cube_host::store::Store::open_in(dir.path()).await.unwrap();
+    let base = serve_admin_app_on(catalog, store.clone()).await;
+    (base, store, dir)
+}
+
+/// The admin web app on `store` (with the two test users added), as
+/// [`serve_admin_app`]; returns its base URL.
+pub async fn serve_admin_app_on(
+    catalog: cube_host::web::Catalog,
+    store: cube_host::store::Store,
+) -> String {
+    use cube_host::store::users::Role;
+    // Server-side errors show in the failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("cube_host=warn")
+        .try_init();
     store
         .create_user("admin", ADMIN_PASSWORD, Role::Admin)
         .await
@@ -152,9 +169,26 @@ pub async fn serve_admin_app(
         .create_user("vera", VIEWER_PASSWORD, Role::Viewer)
         .await
         .unwrap();
+    let runtime = runtime();
+    let sealer = std::sync::Arc::new(cube_host::secrets::Sealer::new(
+        &cube_host::secrets::MasterKey::generate(),
+    ));
+    let sync = cube_host::sync::SyncQueue::new();
+    tokio::spawn(cube_host::sync::work(
+        cube_host::sync::SyncDeps {
+            store: store.clone(),
+            catalog: catalog.clone(),
+            runtime: runtime.clone(),
+            sealer: sealer.clone(),
+        },
+        sync.clone(),
+    ));
     let app = cube_host::web::router(cube_host::web::AppState {
         catalog,
         store: store.clone(),
+        runtime,
+        sealer,
+        sync,
         secure_cookies: false,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -167,5 +201,44 @@ pub async fn serve_admin_app(
         .await
         .unwrap()
     });
-    (base, store, dir)
+    base
+}
+
+/// A catalog holding the probe connector.
+pub async fn probe_catalog() -> cube_host::web::Catalog {
+    let connectors = tempfile::tempdir().unwrap();
+    std::fs::write(connectors.path().join("probe.wasm"), probe_wasm()).unwrap();
+    let catalog = cube_host::web::Catalog::new();
+    catalog
+        .clone()
+        .load_dirs(runtime(), vec![connectors.path().to_path_buf()])
+        .await;
+    catalog
+}
+
+/// Waits until no sync job of `integration` is queued or running.
+pub async fn wait_for_syncs(store: &cube_host::store::Store, integration: i64) {
+    for _ in 0..600 {
+        if store.pending_job(integration).await.unwrap().is_none() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the sync of integration {integration} did not finish within 30 s");
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A tiny HTTP server on 127.0.0.1 answering every request with `body`;
+/// returns its base URL.
+pub async fn http_answering(body: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(move || async move { body });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
 }

@@ -40,11 +40,15 @@ impl Connector for Probe {
             .description("Misbehaves on request, for testing the sandbox.")
             .config_schema(json!({
                 "type": "object",
+                "required": ["action"],
                 "properties": {
-                    "action": {"type": "string"},
-                    "url": {"type": "string"},
-                    "password": {"type": "string", "writeOnly": true},
-                    "pages": {"type": "integer", "minimum": 0}
+                    "url": {"type": "string", "format": "uri", "title": "Server URL",
+                            "description": "What the fetch action requests.", "x-cube-step": "Server"},
+                    "password": {"type": "string", "writeOnly": true, "x-cube-step": "Credentials"},
+                    "action": {"type": "string", "default": "ok", "x-cube-step": "Behaviour",
+                               "description": "What the connection test does (ok, fetch, leak, trap, loop...)."},
+                    "pages": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 3,
+                              "x-cube-step": "Behaviour"}
                 }
             }))
             .http("http://127.0.0.1:*")

@@ -1,0 +1,320 @@
+//! `integrations` and `integration_providers`: what is configured, with which
+//! connector, reaching what.
+//!
+//! Rows hold secrets sealed (see `crate::secrets`); this module never opens
+//! them. `crate::integrations` does, when a call needs the configuration.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, now_millis};
+use crate::runtime::types::{ConnectorInfo, Features};
+use crate::runtime::{HttpGrant, LdapGrant};
+
+/// An integration as stored. `sealed_secrets` maps each secret field to its
+/// ciphertext.
+#[derive(Clone, Debug, Serialize)]
+pub struct Integration {
+    pub id: i64,
+    pub name: String,
+    pub provider_id: String,
+    pub enabled: bool,
+    pub config: serde_json::Map<String, Value>,
+    #[serde(skip)]
+    pub sealed_secrets: BTreeMap<String, String>,
+    pub http_grants: Vec<HttpGrant>,
+    pub ldap_grants: Vec<LdapGrant>,
+    pub sync_interval_secs: Option<i64>,
+    #[serde(skip)]
+    pub sync_cursor: Option<String>,
+    pub last_sync_at: Option<i64>,
+    pub last_sync_status: Option<String>,
+    pub next_sync_at: Option<i64>,
+    pub last_test_at: Option<i64>,
+    pub last_test_ok: Option<bool>,
+    pub last_test_message: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Integration {
+    /// The names of the secret fields that are set.
+    pub fn secret_fields(&self) -> Vec<&str> {
+        self.sealed_secrets.keys().map(String::as_str).collect()
+    }
+
+    /// What the audit log records of it: everything but secret values.
+    pub fn audit_view(&self) -> Value {
+        serde_json::json!({
+            "name": self.name,
+            "connector": self.provider_id,
+            "enabled": self.enabled,
+            "config": self.config,
+            "secrets_set": self.secret_fields(),
+            "http_grants": self.http_grants,
+            "ldap_grants": self.ldap_grants,
+            "sync_interval_secs": self.sync_interval_secs,
+        })
+    }
+}
+
+/// The editable part of an integration, with secrets already sealed.
+#[derive(Clone, Debug)]
+pub struct IntegrationFields {
+    pub name: String,
+    pub enabled: bool,
+    pub config: serde_json::Map<String, Value>,
+    pub http_grants: Vec<HttpGrant>,
+    pub ldap_grants: Vec<LdapGrant>,
+    pub sync_interval_secs: Option<i64>,
+}
+
+const COLUMNS: &str = "id, name, provider_id, enabled, config_json, secrets_json, \
+    http_grants_json, ldap_grants_json, sync_interval_secs, sync_cursor, last_sync_at, \
+    last_sync_status, next_sync_at, last_test_at, last_test_ok, last_test_message, \
+    created_by, created_at, updated_at";
+
+fn integration_from_row(row: &AnyRow) -> Result<Integration, sqlx::Error> {
+    fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T, sqlx::Error> {
+        let text: String = row.try_get(column)?;
+        serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: Box::new(e),
+        })
+    }
+    Ok(Integration {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        provider_id: row.try_get("provider_id")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        config: json(row, "config_json")?,
+        sealed_secrets: json(row, "secrets_json")?,
+        http_grants: json(row, "http_grants_json")?,
+        ldap_grants: json(row, "ldap_grants_json")?,
+        sync_interval_secs: row.try_get("sync_interval_secs")?,
+        sync_cursor: row.try_get("sync_cursor")?,
+        last_sync_at: row.try_get("last_sync_at")?,
+        last_sync_status: row.try_get("last_sync_status")?,
+        next_sync_at: row.try_get("next_sync_at")?,
+        last_test_at: row.try_get("last_test_at")?,
+        last_test_ok: row
+            .try_get::<Option<i64>, _>("last_test_ok")?
+            .map(|v| v != 0),
+        last_test_message: row.try_get("last_test_message")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("integration fields serialise")
+}
+
+/// Why an integration could not be saved.
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrationError {
+    #[error("an integration named `{0}` exists already")]
+    NameTaken(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+fn unique_violation(error: sqlx::Error, name: &str) -> IntegrationError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            IntegrationError::NameTaken(name.to_owned())
+        }
+        _ => IntegrationError::Database(error),
+    }
+}
+
+impl Store {
+    /// Records a loaded connector, so integrations can refer to it.
+    pub async fn upsert_provider(
+        &self,
+        info: &ConnectorInfo,
+        digest: &str,
+    ) -> Result<(), sqlx::Error> {
+        let now = now_millis();
+        let mut features = Vec::new();
+        for (flag, name) in [
+            (Features::SYNC, "sync"),
+            (Features::PUSH, "push"),
+            (Features::WEBHOOKS, "webhooks"),
+        ] {
+            if info.features.contains(flag) {
+                features.push(name);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO integration_providers (id, name, version, description, digest, \
+             config_schema, capabilities_json, features, first_seen_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version, \
+             description = excluded.description, digest = excluded.digest, \
+             config_schema = excluded.config_schema, capabilities_json = excluded.capabilities_json, \
+             features = excluded.features, updated_at = excluded.updated_at",
+        )
+        .bind(&info.id)
+        .bind(&info.name)
+        .bind(&info.version)
+        .bind(&info.description)
+        .bind(digest)
+        .bind(&info.config_schema)
+        .bind(to_json(&serde_json::json!({
+            "http": info.capabilities.http,
+            "ldap": info.capabilities.ldap,
+        })))
+        .bind(features.join(","))
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Creates an integration. `seal` receives the new row's id and returns
+    /// the sealed secrets, which are stored in the same transaction: a
+    /// ciphertext is bound to its row, so the id must exist first.
+    pub async fn create_integration(
+        &self,
+        provider_id: &str,
+        fields: &IntegrationFields,
+        created_by: &str,
+        seal: impl FnOnce(i64) -> BTreeMap<String, String>,
+    ) -> Result<Integration, IntegrationError> {
+        let now = now_millis();
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO integrations (name, provider_id, enabled, config_json, secrets_json, \
+             http_grants_json, ldap_grants_json, sync_interval_secs, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, '{}', $5, $6, $7, $8, $9, $9) RETURNING id",
+        )
+        .bind(&fields.name)
+        .bind(provider_id)
+        .bind(fields.enabled as i64)
+        .bind(to_json(&fields.config))
+        .bind(to_json(&fields.http_grants))
+        .bind(to_json(&fields.ldap_grants))
+        .bind(fields.sync_interval_secs)
+        .bind(created_by)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, &fields.name))?;
+        let id: i64 = row.try_get("id")?;
+        let sealed = seal(id);
+        sqlx::query("UPDATE integrations SET secrets_json = $1 WHERE id = $2")
+            .bind(to_json(&sealed))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(self
+            .integration(id)
+            .await?
+            .expect("the integration was just created"))
+    }
+
+    /// Replaces an integration's editable fields and its sealed secrets.
+    pub async fn update_integration(
+        &self,
+        id: i64,
+        fields: &IntegrationFields,
+        sealed_secrets: &BTreeMap<String, String>,
+    ) -> Result<(), IntegrationError> {
+        sqlx::query(
+            "UPDATE integrations SET name = $1, enabled = $2, config_json = $3, secrets_json = $4, \
+             http_grants_json = $5, ldap_grants_json = $6, sync_interval_secs = $7, updated_at = $8 \
+             WHERE id = $9",
+        )
+        .bind(&fields.name)
+        .bind(fields.enabled as i64)
+        .bind(to_json(&fields.config))
+        .bind(to_json(sealed_secrets))
+        .bind(to_json(&fields.http_grants))
+        .bind(to_json(&fields.ldap_grants))
+        .bind(fields.sync_interval_secs)
+        .bind(now_millis())
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .map_err(|e| unique_violation(e, &fields.name))?;
+        Ok(())
+    }
+
+    pub async fn set_integration_enabled(&self, id: i64, enabled: bool) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE integrations SET enabled = $1, updated_at = $2 WHERE id = $3")
+            .bind(enabled as i64)
+            .bind(now_millis())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Remembers the verdict of the latest connection test.
+    pub async fn record_test_result(
+        &self,
+        id: i64,
+        ok: bool,
+        message: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE integrations SET last_test_at = $1, last_test_ok = $2, last_test_message = $3 \
+             WHERE id = $4",
+        )
+        .bind(now_millis())
+        .bind(ok as i64)
+        .bind(message)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Remembers how the latest sync ended.
+    pub async fn record_sync_result(&self, id: i64, status: &str) -> Result<(), sqlx::Error> {
+        let now = now_millis();
+        sqlx::query(
+            "UPDATE integrations SET last_sync_at = $1, last_sync_status = $2, \
+             next_sync_at = CASE WHEN sync_interval_secs IS NULL THEN NULL \
+             ELSE $1 + sync_interval_secs * 1000 END WHERE id = $3",
+        )
+        .bind(now)
+        .bind(status)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_integration(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM integrations WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn integration(&self, id: i64) -> Result<Option<Integration>, sqlx::Error> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM integrations WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(integration_from_row).transpose()
+    }
+
+    /// Every integration, by name.
+    pub async fn integrations(&self) -> Result<Vec<Integration>, sqlx::Error> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM integrations ORDER BY name"))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(integration_from_row).collect()
+    }
+}

@@ -1,0 +1,213 @@
+//! `jobs`: syncs waiting to run, running, and done.
+//!
+//! A worker claims a queued job with a conditional update, so two workers
+//! (or two nodes on one PostgreSQL) never both run it, and an integration
+//! never has two syncs running at once.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, now_millis};
+
+/// A sync job.
+#[derive(Clone, Debug, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub integration_id: i64,
+    pub kind: String,
+    pub trigger: String,
+    pub mode: String,
+    pub dry_run: bool,
+    pub status: String,
+    pub attempts: i64,
+    pub requested_by: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub error: Option<String>,
+}
+
+const COLUMNS: &str = "id, integration_id, kind, trigger, mode, dry_run, status, attempts, \
+    requested_by, created_at, started_at, finished_at, error";
+
+fn job_from_row(row: &AnyRow) -> Result<Job, sqlx::Error> {
+    Ok(Job {
+        id: row.try_get("id")?,
+        integration_id: row.try_get("integration_id")?,
+        kind: row.try_get("kind")?,
+        trigger: row.try_get("trigger")?,
+        mode: row.try_get("mode")?,
+        dry_run: row.try_get::<i64, _>("dry_run")? != 0,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        requested_by: row.try_get("requested_by")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        error: row.try_get("error")?,
+    })
+}
+
+/// A job to queue.
+pub struct NewJob<'a> {
+    pub integration_id: i64,
+    pub trigger: &'a str,
+    pub mode: &'a str,
+    pub dry_run: bool,
+    pub requested_by: &'a str,
+}
+
+impl Store {
+    /// Queues a sync, unless one is already queued or running for the
+    /// integration: then returns that one (`false` = not newly queued).
+    pub async fn enqueue_sync(&self, new: NewJob<'_>) -> Result<(Job, bool), sqlx::Error> {
+        if let Some(pending) = self.pending_job(new.integration_id).await? {
+            return Ok((pending, false));
+        }
+        let now = now_millis();
+        let row = sqlx::query(
+            "INSERT INTO jobs (integration_id, kind, trigger, mode, dry_run, status, run_after, \
+             requested_by, created_at) VALUES ($1, 'sync', $2, $3, $4, 'queued', $5, $6, $5) RETURNING id",
+        )
+        .bind(new.integration_id)
+        .bind(new.trigger)
+        .bind(new.mode)
+        .bind(new.dry_run as i64)
+        .bind(now)
+        .bind(new.requested_by)
+        .fetch_one(self.pool())
+        .await?;
+        let id: i64 = row.try_get("id")?;
+        let job = self.job(id).await?.expect("the job was just queued");
+        Ok((job, true))
+    }
+
+    /// The queued or running job of an integration.
+    pub async fn pending_job(&self, integration_id: i64) -> Result<Option<Job>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE integration_id = $1 AND status IN ('queued', 'running') \
+             ORDER BY id LIMIT 1"
+        ))
+        .bind(integration_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<Job>, sqlx::Error> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Claims the oldest due job whose integration has none running, for
+    /// `owner` until `lease_ms` from now.
+    pub async fn claim_job(&self, owner: &str, lease_ms: i64) -> Result<Option<Job>, sqlx::Error> {
+        let now = now_millis();
+        let candidates = sqlx::query(
+            "SELECT id FROM jobs j WHERE status = 'queued' AND run_after <= $1 AND NOT EXISTS \
+             (SELECT 1 FROM jobs r WHERE r.integration_id = j.integration_id AND r.status = 'running') \
+             ORDER BY run_after, id LIMIT 5",
+        )
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        for candidate in candidates {
+            let id: i64 = candidate.try_get("id")?;
+            let claimed = sqlx::query(
+                "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $2, \
+                 started_at = $3, attempts = attempts + 1 WHERE id = $4 AND status = 'queued'",
+            )
+            .bind(owner)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+            if claimed.rows_affected() == 1 {
+                return self.job(id).await;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Ends a job.
+    pub async fn finish_job(&self, id: i64, error: Option<&str>) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE jobs SET status = $1, finished_at = $2, error = $3, lease_owner = NULL, \
+             lease_until = NULL WHERE id = $4",
+        )
+        .bind(if error.is_some() {
+            "failed"
+        } else {
+            "succeeded"
+        })
+        .bind(now_millis())
+        .bind(error)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Returns jobs whose lease ran out (their worker died) to the queue.
+    pub async fn requeue_expired_jobs(&self) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL \
+             WHERE status = 'running' AND lease_until < $1",
+        )
+        .bind(now_millis())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Queues an incremental sync for every enabled integration whose
+    /// schedule is due, and moves its next run one interval on. Returns the
+    /// ids of the integrations queued.
+    pub async fn enqueue_due_schedules(&self) -> Result<Vec<i64>, sqlx::Error> {
+        let now = now_millis();
+        let due = sqlx::query(
+            "SELECT id, sync_interval_secs FROM integrations WHERE enabled = 1 \
+             AND sync_interval_secs IS NOT NULL AND (next_sync_at IS NULL OR next_sync_at <= $1) ORDER BY id",
+        )
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        let mut queued = Vec::new();
+        for row in due {
+            let id: i64 = row.try_get("id")?;
+            let interval: i64 = row.try_get("sync_interval_secs")?;
+            // Claim this run of the schedule first, so that two nodes do not
+            // both queue it.
+            let claimed = sqlx::query(
+                "UPDATE integrations SET next_sync_at = $1 WHERE id = $2 \
+                 AND (next_sync_at IS NULL OR next_sync_at <= $3)",
+            )
+            .bind(now + interval * 1000)
+            .bind(id)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+            if claimed.rows_affected() == 0 {
+                continue;
+            }
+            let (_, new) = self
+                .enqueue_sync(NewJob {
+                    integration_id: id,
+                    trigger: "schedule",
+                    mode: "incremental",
+                    dry_run: false,
+                    requested_by: "scheduler",
+                })
+                .await?;
+            if new {
+                queued.push(id);
+            }
+        }
+        Ok(queued)
+    }
+}

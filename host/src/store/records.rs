@@ -1,0 +1,306 @@
+//! The local copies of synced records: `directory_users`, `directory_groups`
+//! and their memberships, `work_orders`, and `synced_records` for every
+//! other kind.
+//!
+//! A page of records and the cursor after it are applied in one
+//! transaction ([`Store::apply_page`]): an interrupted sync resumes from the
+//! last page that was committed, and loses or repeats nothing.
+
+use serde_json::{Map, Value};
+use sqlx::{AnyConnection, Row};
+
+use super::sync_logs::RecordCounts;
+use super::{Store, now_millis};
+use crate::runtime::types::Record;
+
+/// What happened to one record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Applied {
+    Created,
+    Updated,
+    Unchanged,
+    Deleted,
+    Absent,
+    /// Its fields are not a JSON object: skipped and counted as failed.
+    Malformed,
+}
+
+fn text(fields: &Map<String, Value>, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|name| match fields.get(*name) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// The table a kind lives in and the columns that identify a row there.
+fn table_of(kind: &str) -> (&'static str, bool) {
+    match kind {
+        "user" => ("directory_users", false),
+        "group" => ("directory_groups", false),
+        "work-order" => ("work_orders", false),
+        _ => ("synced_records", true),
+    }
+}
+
+async fn existing_version(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    record: &Record,
+) -> Result<Option<Option<String>>, sqlx::Error> {
+    let (table, by_kind) = table_of(&record.kind);
+    let column = if table == "work_orders" {
+        "external_version"
+    } else {
+        "version"
+    };
+    let sql = if by_kind {
+        format!(
+            "SELECT {column} AS v FROM {table} WHERE integration_id = $1 AND external_id = $2 AND kind = $3"
+        )
+    } else {
+        format!("SELECT {column} AS v FROM {table} WHERE integration_id = $1 AND external_id = $2")
+    };
+    let mut query = sqlx::query(&sql)
+        .bind(integration_id)
+        .bind(&record.external_id);
+    if by_kind {
+        query = query.bind(&record.kind);
+    }
+    let row = query.fetch_optional(&mut *conn).await?;
+    row.map(|r| r.try_get::<Option<String>, _>("v")).transpose()
+}
+
+async fn delete(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    record: &Record,
+) -> Result<bool, sqlx::Error> {
+    let (table, by_kind) = table_of(&record.kind);
+    let sql = if by_kind {
+        format!("DELETE FROM {table} WHERE integration_id = $1 AND external_id = $2 AND kind = $3")
+    } else {
+        format!("DELETE FROM {table} WHERE integration_id = $1 AND external_id = $2")
+    };
+    let mut query = sqlx::query(&sql)
+        .bind(integration_id)
+        .bind(&record.external_id);
+    if by_kind {
+        query = query.bind(&record.kind);
+    }
+    let done = query.execute(&mut *conn).await?;
+    if record.kind == "group" {
+        sqlx::query(
+            "DELETE FROM directory_memberships WHERE integration_id = $1 AND group_external_id = $2",
+        )
+        .bind(integration_id)
+        .bind(&record.external_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(done.rows_affected() > 0)
+}
+
+async fn upsert(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    record: &Record,
+    fields: &Map<String, Value>,
+) -> Result<(), sqlx::Error> {
+    let now = now_millis();
+    let all = Value::Object(fields.clone()).to_string();
+    match record.kind.as_str() {
+        "user" => {
+            let username = text(fields, &["username", "uid", "sAMAccountName"])
+                .unwrap_or_else(|| record.external_id.clone());
+            let enabled = !matches!(fields.get("enabled"), Some(Value::Bool(false)));
+            sqlx::query(
+                "INSERT INTO directory_users (integration_id, external_id, username, email, display_name, \
+                 enabled, dn, attributes_json, version, synced_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (integration_id, external_id) DO UPDATE SET username = excluded.username, \
+                 email = excluded.email, display_name = excluded.display_name, enabled = excluded.enabled, \
+                 dn = excluded.dn, attributes_json = excluded.attributes_json, version = excluded.version, \
+                 synced_at = excluded.synced_at",
+            )
+            .bind(integration_id)
+            .bind(&record.external_id)
+            .bind(username)
+            .bind(text(fields, &["email", "mail"]))
+            .bind(text(fields, &["display_name", "displayName", "cn"]))
+            .bind(enabled as i64)
+            .bind(text(fields, &["dn"]))
+            .bind(all)
+            .bind(&record.version)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        "group" => {
+            let name = text(fields, &["name", "cn"]).unwrap_or_else(|| record.external_id.clone());
+            sqlx::query(
+                "INSERT INTO directory_groups (integration_id, external_id, name, dn, attributes_json, \
+                 version, synced_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (integration_id, external_id) DO UPDATE SET name = excluded.name, \
+                 dn = excluded.dn, attributes_json = excluded.attributes_json, version = excluded.version, \
+                 synced_at = excluded.synced_at",
+            )
+            .bind(integration_id)
+            .bind(&record.external_id)
+            .bind(name)
+            .bind(text(fields, &["dn"]))
+            .bind(all)
+            .bind(&record.version)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            if let Some(Value::Array(members)) = fields.get("members") {
+                sqlx::query(
+                    "DELETE FROM directory_memberships WHERE integration_id = $1 AND group_external_id = $2",
+                )
+                .bind(integration_id)
+                .bind(&record.external_id)
+                .execute(&mut *conn)
+                .await?;
+                for member in members.iter().filter_map(Value::as_str) {
+                    sqlx::query(
+                        "INSERT INTO directory_memberships (integration_id, group_external_id, member_external_id) \
+                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(integration_id)
+                    .bind(&record.external_id)
+                    .bind(member)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+        }
+        "work-order" => {
+            let title =
+                text(fields, &["title", "summary"]).unwrap_or_else(|| record.external_id.clone());
+            sqlx::query(
+                "INSERT INTO work_orders (title, description, status, priority, assignee, requester, \
+                 integration_id, external_id, external_version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+                 ON CONFLICT (integration_id, external_id) DO UPDATE SET title = excluded.title, \
+                 description = excluded.description, status = excluded.status, priority = excluded.priority, \
+                 assignee = excluded.assignee, requester = excluded.requester, \
+                 external_version = excluded.external_version, updated_at = excluded.updated_at",
+            )
+            .bind(title)
+            .bind(text(fields, &["description"]).unwrap_or_default())
+            .bind(text(fields, &["status"]).unwrap_or_else(|| "open".into()))
+            .bind(text(fields, &["priority"]).unwrap_or_else(|| "normal".into()))
+            .bind(text(fields, &["assignee"]))
+            .bind(text(fields, &["requester", "reporter"]))
+            .bind(integration_id)
+            .bind(&record.external_id)
+            .bind(&record.version)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {
+            sqlx::query(
+                "INSERT INTO synced_records (integration_id, kind, external_id, fields_json, version, synced_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (integration_id, kind, external_id) DO UPDATE \
+                 SET fields_json = excluded.fields_json, version = excluded.version, synced_at = excluded.synced_at",
+            )
+            .bind(integration_id)
+            .bind(&record.kind)
+            .bind(&record.external_id)
+            .bind(all)
+            .bind(&record.version)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn apply_one(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    record: &Record,
+) -> Result<Applied, sqlx::Error> {
+    if record.deleted {
+        return Ok(if delete(conn, integration_id, record).await? {
+            Applied::Deleted
+        } else {
+            Applied::Absent
+        });
+    }
+    let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&record.fields) else {
+        return Ok(Applied::Malformed);
+    };
+    let before = existing_version(conn, integration_id, record).await?;
+    if let (Some(Some(old)), Some(new)) = (&before, &record.version)
+        && old == new
+    {
+        return Ok(Applied::Unchanged);
+    }
+    upsert(conn, integration_id, record, &fields).await?;
+    Ok(if before.is_some() {
+        Applied::Updated
+    } else {
+        Applied::Created
+    })
+}
+
+impl Store {
+    /// Applies one page of records and stores `cursor` as the integration's
+    /// sync cursor, all in one transaction. A record whose fields are not a
+    /// JSON object is counted as failed and skipped.
+    pub async fn apply_page(
+        &self,
+        integration_id: i64,
+        records: &[Record],
+        cursor: Option<&str>,
+    ) -> Result<RecordCounts, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let mut counts = RecordCounts {
+            read: records.len() as i64,
+            ..RecordCounts::default()
+        };
+        for record in records {
+            match apply_one(&mut tx, integration_id, record).await {
+                Ok(Applied::Created) => counts.created += 1,
+                Ok(Applied::Updated) => counts.updated += 1,
+                Ok(Applied::Deleted) => counts.deleted += 1,
+                Ok(Applied::Unchanged | Applied::Absent) => {}
+                Ok(Applied::Malformed) => counts.failed += 1,
+                Err(error) => return Err(error),
+            }
+        }
+        sqlx::query("UPDATE integrations SET sync_cursor = $1 WHERE id = $2")
+            .bind(cursor)
+            .bind(integration_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// How many local records of each table came from an integration.
+    pub async fn synced_counts(
+        &self,
+        integration_id: i64,
+    ) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        let mut out = Vec::new();
+        for (label, table) in [
+            ("directory users", "directory_users"),
+            ("directory groups", "directory_groups"),
+            ("work orders", "work_orders"),
+            ("other records", "synced_records"),
+        ] {
+            let row = sqlx::query(&format!(
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM {table} WHERE integration_id = $1"
+            ))
+            .bind(integration_id)
+            .fetch_one(self.pool())
+            .await?;
+            out.push((label.to_owned(), row.try_get("n")?));
+        }
+        Ok(out)
+    }
+}

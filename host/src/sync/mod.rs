@@ -1,0 +1,88 @@
+//! Running syncs: the queue of jobs and the worker that runs them.
+//!
+//! A sync is a row in `jobs` first (queued by "Sync now", the API or a
+//! schedule), so a request never waits for one, and a job survives a
+//! restart. The worker claims jobs one at a time with a lease; a job whose
+//! worker died is returned to the queue when its lease runs out. Integrations
+//! with an interval get an incremental sync queued when it comes round.
+
+mod run;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::catalog::Catalog;
+use crate::runtime::Runtime;
+use crate::secrets::Sealer;
+use crate::store::Store;
+
+pub use run::run_job;
+
+/// How long a claimed job stays with its worker before others may take it.
+const LEASE_MS: i64 = 15 * 60 * 1000;
+
+/// How often the worker looks for due jobs when nobody woke it.
+const POLL: Duration = Duration::from_secs(5);
+
+/// Wakes the worker when a job is queued.
+#[derive(Clone, Debug, Default)]
+pub struct SyncQueue {
+    notify: Arc<Notify>,
+}
+
+impl SyncQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tells the worker a job is waiting.
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+}
+
+/// What running a job needs.
+#[derive(Clone)]
+pub struct SyncDeps {
+    pub store: Store,
+    pub catalog: Catalog,
+    pub runtime: Runtime,
+    pub sealer: Arc<Sealer>,
+}
+
+/// Runs queued jobs until the process ends.
+pub async fn work(deps: SyncDeps, queue: SyncQueue) {
+    let owner = format!(
+        "{}-{}",
+        std::process::id(),
+        crate::store::sessions::random_token()
+    );
+    loop {
+        if let Err(error) = deps.store.requeue_expired_jobs().await {
+            tracing::warn!(%error, "cannot requeue expired jobs");
+        }
+        match deps.store.enqueue_due_schedules().await {
+            Ok(queued) if !queued.is_empty() => {
+                tracing::info!(integrations = ?queued, "scheduled syncs queued")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot queue scheduled syncs"),
+        }
+        loop {
+            match deps.store.claim_job(&owner, LEASE_MS).await {
+                Ok(Some(job)) => run_job(&deps, job).await,
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot claim a job");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = queue.notify.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}

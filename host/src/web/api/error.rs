@@ -1,0 +1,86 @@
+//! The API's one error type: a status code and a JSON body that says what
+//! to do; internal errors are logged and answered without details.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::super::error::Error;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("sign in first")]
+    Unauthorized,
+    #[error("this call is for admins")]
+    Forbidden,
+    #[error("the X-CSRF-Token header is missing or wrong; get the token from GET /api/v1/session")]
+    Csrf,
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+    /// Field-level problems, by field name.
+    #[error("some fields are invalid")]
+    Invalid(BTreeMap<String, String>),
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Unauthorized { .. } => ApiError::Unauthorized,
+            Error::Forbidden => ApiError::Forbidden,
+            Error::Csrf => ApiError::Csrf,
+            Error::NotFound => ApiError::NotFound,
+            Error::BadRequest(m) => ApiError::BadRequest(m),
+            Error::TooManyRequests { .. } => ApiError::BadRequest("too many attempts".into()),
+            Error::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Csrf => (StatusCode::FORBIDDEN, "csrf"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            ApiError::Internal(error) => {
+                tracing::error!(error = %format!("{error:#}"), "API request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        let message = match &self {
+            ApiError::Internal(_) => {
+                "The server could not complete the request; the error was logged for the operators."
+                    .to_owned()
+            }
+            other => other.to_string(),
+        };
+        let fields = match &self {
+            ApiError::Invalid(fields) => json!(fields),
+            _ => json!({}),
+        };
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": message, "fields": fields}})),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,390 @@
+//! `/api/v1/connectors` and `/api/v1/integrations`: list, create, read,
+//! replace, delete, test, sync.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::super::AppState;
+use super::super::integrations::editor::{config_form, read_form};
+use super::super::integrations::{NotCreated, create_integration};
+use super::{ApiAdmin, ApiError, ApiUser};
+use crate::integrations::schema::FIELD_PREFIX;
+use crate::integrations::{self, CallConfig, Verdict, call_context, seal_secrets};
+use crate::store::audit::AuditEvent;
+use crate::store::integrations::{Integration, IntegrationError};
+use crate::store::jobs::NewJob;
+use crate::store::sync_logs::{NewSyncLog, RecordCounts};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/connectors", get(connectors))
+        .route("/api/v1/integrations", get(list).post(create))
+        .route(
+            "/api/v1/integrations/{id}",
+            get(show).put(replace).delete(remove),
+        )
+        .route("/api/v1/integrations/{id}/test", post(test))
+        .route("/api/v1/integrations/{id}/sync", post(sync))
+        .route("/api/v1/jobs/{id}", get(job))
+}
+
+/// An integration as the API shows it: secrets as the names of the fields
+/// that are set.
+fn view(integration: &Integration) -> Value {
+    let mut value = serde_json::to_value(integration).unwrap_or_default();
+    value["secrets_set"] = json!(integration.secret_fields());
+    value["last_test"] = integration
+        .last_test_message
+        .as_deref()
+        .and_then(|m| serde_json::from_str::<Verdict>(m).ok())
+        .map(
+            |v| json!({"ok": v.ok, "headline": v.headline, "detail": v.detail, "advice": v.advice}),
+        )
+        .unwrap_or(Value::Null);
+    if let Some(map) = value.as_object_mut() {
+        map.remove("last_test_message");
+    }
+    value
+}
+
+async fn find(state: &AppState, id: i64) -> Result<Integration, ApiError> {
+    state.store.integration(id).await?.ok_or(ApiError::NotFound)
+}
+
+async fn connectors(State(state): State<AppState>, _user: ApiUser) -> Json<Value> {
+    let (loaded, _) = state.catalog.list();
+    let list: Vec<_> = loaded
+        .iter()
+        .map(|(_, info)| {
+            json!({
+                "id": info.id, "name": info.name, "version": info.version,
+                "description": info.description,
+                "config_schema": serde_json::from_str::<Value>(&info.config_schema).unwrap_or(Value::Null),
+                "capabilities": {"http": info.capabilities.http, "ldap": info.capabilities.ldap},
+            })
+        })
+        .collect();
+    Json(json!({ "connectors": list }))
+}
+
+async fn list(State(state): State<AppState>, _user: ApiUser) -> Result<Json<Value>, ApiError> {
+    let all = state.store.integrations().await?;
+    Ok(Json(
+        json!({ "integrations": all.iter().map(view).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(view(&find(&state, id).await?)))
+}
+
+/// An integration as submitted to the API.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    name: String,
+    /// The connector id; required on create, ignored on replace.
+    connector: Option<String>,
+    #[serde(default)]
+    config: Map<String, Value>,
+    #[serde(default)]
+    http_grants: Vec<String>,
+    #[serde(default)]
+    ldap_grants: Vec<String>,
+    #[serde(default)]
+    allow_private: bool,
+    sync_interval_minutes: Option<i64>,
+    enabled: Option<bool>,
+}
+
+impl Input {
+    /// The same inputs the form submits, so both are validated alike.
+    fn as_form(&self) -> HashMap<String, String> {
+        let mut form = HashMap::new();
+        for (key, value) in &self.config {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Bool(true) => "true".into(),
+                Value::Bool(false) | Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            form.insert(format!("{FIELD_PREFIX}{key}"), text);
+        }
+        form.insert("name".into(), self.name.clone());
+        form.insert("http_grants".into(), self.http_grants.join("\n"));
+        form.insert("ldap_grants".into(), self.ldap_grants.join("\n"));
+        if self.allow_private {
+            form.insert("allow_private".into(), "on".into());
+        }
+        if let Some(minutes) = self.sync_interval_minutes {
+            form.insert("sync_interval_minutes".into(), minutes.to_string());
+        }
+        form
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    Json(input): Json<Input>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let connector_id = input.connector.clone().ok_or_else(|| {
+        ApiError::Invalid(BTreeMap::from([(
+            "connector".into(),
+            "Name the connector (see GET /api/v1/connectors).".into(),
+        )]))
+    })?;
+    let (connector, info) = state.catalog.get(&connector_id).ok_or_else(|| {
+        ApiError::Invalid(BTreeMap::from([(
+            "connector".into(),
+            format!("No connector `{connector_id}` is installed."),
+        )]))
+    })?;
+    let form = config_form(&info)?;
+    let submitted = read_form(&form, &input.as_form(), &[], input.enabled.unwrap_or(true))
+        .map_err(ApiError::Invalid)?;
+    match create_integration(
+        &state,
+        &admin.0,
+        remote,
+        &connector,
+        &info,
+        &submitted.fields,
+        &submitted.secrets,
+        "integration.create",
+        Some(("via", json!("api"))),
+    )
+    .await?
+    {
+        Ok(integration) => Ok((StatusCode::CREATED, Json(view(&integration)))),
+        Err(NotCreated::NameTaken(name)) => Err(ApiError::Conflict(format!(
+            "an integration named `{name}` exists already"
+        ))),
+    }
+}
+
+async fn replace(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    Path(id): Path<i64>,
+    Json(input): Json<Input>,
+) -> Result<Json<Value>, ApiError> {
+    let before = find(&state, id).await?;
+    let (_, info) = state.catalog.get(&before.provider_id).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "the connector {} is not installed",
+            before.provider_id
+        ))
+    })?;
+    let form = config_form(&info)?;
+    let secrets_set = before.secret_fields();
+    let submitted = read_form(
+        &form,
+        &input.as_form(),
+        &secrets_set,
+        input.enabled.unwrap_or(before.enabled),
+    )
+    .map_err(ApiError::Invalid)?;
+    let mut sealed: BTreeMap<String, String> = before
+        .sealed_secrets
+        .iter()
+        .filter(|(field, _)| form.fields.iter().any(|f| f.secret && &f.name == *field))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    sealed.extend(seal_secrets(&state.sealer, id, &submitted.secrets));
+    match state
+        .store
+        .update_integration(id, &submitted.fields, &sealed)
+        .await
+    {
+        Ok(()) => {}
+        Err(IntegrationError::NameTaken(name)) => {
+            return Err(ApiError::Conflict(format!(
+                "an integration named `{name}` exists already"
+            )));
+        }
+        Err(IntegrationError::Database(e)) => return Err(e.into()),
+    }
+    let after = find(&state, id).await?;
+    let mut after_view = after.audit_view();
+    after_view["secrets_replaced"] = json!(submitted.secrets.keys().collect::<Vec<_>>());
+    audit(
+        &state,
+        &admin,
+        remote,
+        "integration.update",
+        &after.name,
+        Some(before.audit_view()),
+        Some(after_view),
+    )
+    .await?;
+    Ok(Json(view(&after)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let integration = find(&state, id).await?;
+    state.store.delete_integration(id).await?;
+    audit(
+        &state,
+        &admin,
+        remote,
+        "integration.delete",
+        &integration.name,
+        Some(integration.audit_view()),
+        None,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn test(
+    State(state): State<AppState>,
+    _admin: ApiAdmin,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let integration = find(&state, id).await?;
+    let (connector, _) = state.catalog.get(&integration.provider_id).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "the connector {} is not installed",
+            integration.provider_id
+        ))
+    })?;
+    let config = CallConfig::of(&state.sealer, &integration)
+        .map_err(|e| ApiError::BadRequest(format!("the stored secrets cannot be opened: {e}")))?;
+    let log_id = state
+        .store
+        .start_sync_log(NewSyncLog {
+            integration_id: id,
+            integration_name: &integration.name,
+            job_id: None,
+            operation: "test",
+            trigger: "api",
+            mode: None,
+        })
+        .await?;
+    let ctx = call_context(&state.runtime, &integration, config.secrets.clone());
+    let verdict = integrations::test_connection(&connector, &ctx, &config).await;
+    let log = serde_json::to_value(&verdict.log).unwrap_or_default();
+    state
+        .store
+        .finish_sync_log(
+            log_id,
+            verdict.ok,
+            RecordCounts::default(),
+            &verdict.summary(),
+            &log,
+        )
+        .await?;
+    let stored = serde_json::to_string(&verdict).map_err(|e| ApiError::Internal(e.into()))?;
+    state
+        .store
+        .record_test_result(id, verdict.ok, &stored)
+        .await?;
+    Ok(Json(serde_json::to_value(&verdict).unwrap_or_default()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SyncInput {
+    #[serde(default)]
+    full: bool,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn sync(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    Path(id): Path<i64>,
+    body: Option<Json<SyncInput>>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let input = body.map(|Json(b)| b).unwrap_or_default();
+    let integration = find(&state, id).await?;
+    if !integration.enabled {
+        return Err(ApiError::Conflict(format!(
+            "{} is disabled; enable it before syncing",
+            integration.name
+        )));
+    }
+    let mode = if input.full { "full" } else { "incremental" };
+    let (job, queued) = state
+        .store
+        .enqueue_sync(NewJob {
+            integration_id: id,
+            trigger: "api",
+            mode,
+            dry_run: input.dry_run,
+            requested_by: &admin.0.user().username,
+        })
+        .await?;
+    if queued {
+        state.sync.wake();
+        audit(
+            &state,
+            &admin,
+            remote,
+            "integration.sync",
+            &integration.name,
+            None,
+            Some(json!({"job": job.id, "mode": mode, "dry_run": input.dry_run})),
+        )
+        .await?;
+    }
+    let status = if queued {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!({"job": job, "queued": queued}))))
+}
+
+async fn job(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let job = state.store.job(id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(json!(job)))
+}
+
+async fn audit(
+    state: &AppState,
+    admin: &ApiAdmin,
+    remote: SocketAddr,
+    action: &str,
+    name: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+) -> Result<(), ApiError> {
+    state
+        .store
+        .audit(AuditEvent {
+            actor: &admin.0.user().username,
+            action,
+            target: &format!("integration:{name}"),
+            before,
+            after,
+            remote: Some(&remote.ip().to_string()),
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,432 @@
+//! `/integrations/{id}`: an integration's configuration (secrets masked),
+//! grants, mappings and recent syncs, and the buttons Test connection, Sync
+//! now, Enable/Disable and Delete.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use minijinja::context;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::super::AppState;
+use super::super::error::Error;
+use super::super::session::{Admin, SignedIn};
+use super::super::templates;
+use super::{audit, find, redirect_with_notice};
+use crate::integrations::{self, CallConfig, Verdict, call_context};
+use crate::store::jobs::NewJob;
+use crate::store::sync_logs::{NewSyncLog, RecordCounts, SyncLogFilter};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/integrations/{id}", get(show))
+        .route("/integrations/{id}/test", post(test))
+        .route("/integrations/{id}/sync", post(sync_now))
+        .route("/integrations/{id}/enable", post(enable))
+        .route("/integrations/{id}/disable", post(disable))
+        .route(
+            "/integrations/{id}/delete",
+            get(confirm_delete).post(delete),
+        )
+        .route("/integrations/{id}/mappings", post(add_mapping))
+        .route(
+            "/integrations/{id}/mappings/{mapping}/delete",
+            post(delete_mapping),
+        )
+}
+
+#[derive(Deserialize)]
+struct Notice {
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Csrf {
+    csrf_token: String,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<i64>,
+    Query(q): Query<Notice>,
+) -> Result<Html<String>, Error> {
+    let integration = find(&state, id).await?;
+    let connector = state
+        .catalog
+        .get(&integration.provider_id)
+        .map(|(_, info)| info);
+    let fields = match &connector {
+        Some(info) => super::editor::config_form(info)
+            .map(|f| f.fields)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    // The configuration as the admin sees it: plain values, and secrets as
+    // "set" or "not set", in the schema's order.
+    let config: Vec<_> = fields
+        .iter()
+        .map(|f| {
+            let shown = if f.secret {
+                json!(if integration.sealed_secrets.contains_key(&f.name) {
+                    "set"
+                } else {
+                    "not set"
+                })
+            } else {
+                integration
+                    .config
+                    .get(&f.name)
+                    .cloned()
+                    .unwrap_or(json!(""))
+            };
+            json!({"label": f.label, "secret": f.secret, "value": shown})
+        })
+        .collect();
+    let (recent, _) = state
+        .store
+        .sync_logs(
+            &SyncLogFilter {
+                integration_id: Some(id),
+                ..Default::default()
+            },
+            0,
+            10,
+        )
+        .await?;
+    let pending = state.store.pending_job(id).await?;
+    let last_test: Option<Verdict> = integration
+        .last_test_message
+        .as_deref()
+        .and_then(|m| serde_json::from_str(m).ok());
+    let mappings = state.store.mappings(id).await?;
+    let synced = state.store.synced_counts(id).await?;
+    templates::page(
+        "integrations/detail.html",
+        context! {
+            user => signed_in.user(),
+            csrf_token => &signed_in.session.csrf_token,
+            integration => &integration,
+            connector => connector.map(|info| json!({"name": info.name, "version": info.version, "id": info.id})),
+            config => config,
+            http_grants => integration.http_grants.iter().map(|g| json!({"pattern": g.to_string(), "private": g.allows_private()})).collect::<Vec<_>>(),
+            ldap_grants => integration.ldap_grants.iter().map(|g| g.to_string()).collect::<Vec<_>>(),
+            recent => recent,
+            pending => pending,
+            last_test => last_test,
+            mappings => mappings,
+            synced => synced,
+            notice => q.notice,
+            error => q.error,
+        },
+    )
+}
+
+/// Runs the connection test now and keeps its verdict.
+async fn test(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Form(form): Form<Csrf>,
+) -> Result<Response, Error> {
+    admin.0.check_csrf(&form.csrf_token)?;
+    let integration = find(&state, id).await?;
+    let Some((connector, _)) = state.catalog.get(&integration.provider_id) else {
+        return Err(Error::BadRequest(format!(
+            "The connector {} is not installed on this server.",
+            integration.provider_id
+        )));
+    };
+    let config = CallConfig::of(&state.sealer, &integration)
+        .map_err(|e| Error::BadRequest(format!("The stored secrets cannot be opened: {e}")))?;
+    let log_id = state
+        .store
+        .start_sync_log(NewSyncLog {
+            integration_id: id,
+            integration_name: &integration.name,
+            job_id: None,
+            operation: "test",
+            trigger: "manual",
+            mode: None,
+        })
+        .await?;
+    let ctx = call_context(&state.runtime, &integration, config.secrets.clone());
+    let verdict = integrations::test_connection(&connector, &ctx, &config).await;
+    let log = serde_json::to_value(&verdict.log).unwrap_or_default();
+    state
+        .store
+        .finish_sync_log(
+            log_id,
+            verdict.ok,
+            RecordCounts::default(),
+            &verdict.summary(),
+            &log,
+        )
+        .await?;
+    let stored = serde_json::to_string(&verdict).map_err(|e| Error::Internal(e.into()))?;
+    state
+        .store
+        .record_test_result(id, verdict.ok, &stored)
+        .await?;
+    let notice = if verdict.ok {
+        "Connection test passed."
+    } else {
+        "Connection test failed; see the verdict below."
+    };
+    Ok(redirect_with_notice(&format!("/integrations/{id}"), notice))
+}
+
+#[derive(Deserialize)]
+struct SyncForm {
+    csrf_token: String,
+    #[serde(default)]
+    mode: String,
+    dry_run: Option<String>,
+}
+
+async fn sync_now(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Form(form): Form<SyncForm>,
+) -> Result<Response, Error> {
+    admin.0.check_csrf(&form.csrf_token)?;
+    let integration = find(&state, id).await?;
+    if !integration.enabled {
+        return Err(Error::BadRequest(format!(
+            "{} is disabled. Enable it before syncing.",
+            integration.name
+        )));
+    }
+    let mode = if form.mode == "full" {
+        "full"
+    } else {
+        "incremental"
+    };
+    let dry_run = form.dry_run.is_some();
+    let (job, queued) = state
+        .store
+        .enqueue_sync(NewJob {
+            integration_id: id,
+            trigger: "manual",
+            mode,
+            dry_run,
+            requested_by: &admin.0.user().username,
+        })
+        .await?;
+    if !queued {
+        return Ok(redirect_with_notice(
+            &format!("/integrations/{id}"),
+            &format!("A sync is already {} (job {}).", job.status, job.id),
+        ));
+    }
+    state.sync.wake();
+    audit(
+        &state,
+        &admin.0,
+        remote,
+        "integration.sync",
+        &integration.name,
+        None,
+        Some(json!({"job": job.id, "mode": mode, "dry_run": dry_run})),
+    )
+    .await?;
+    Ok(redirect_with_notice(
+        &format!("/integrations/{id}"),
+        &format!("Sync queued (job {}).", job.id),
+    ))
+}
+
+async fn set_enabled(
+    state: AppState,
+    remote: SocketAddr,
+    admin: Admin,
+    id: i64,
+    csrf: &str,
+    enabled: bool,
+) -> Result<Response, Error> {
+    admin.0.check_csrf(csrf)?;
+    let integration = find(&state, id).await?;
+    state.store.set_integration_enabled(id, enabled).await?;
+    let action = if enabled {
+        "integration.enable"
+    } else {
+        "integration.disable"
+    };
+    audit(
+        &state,
+        &admin.0,
+        remote,
+        action,
+        &integration.name,
+        Some(json!({"enabled": integration.enabled})),
+        Some(json!({"enabled": enabled})),
+    )
+    .await?;
+    let notice = if enabled {
+        "Integration enabled."
+    } else {
+        "Integration disabled: it will not sync until enabled."
+    };
+    Ok(redirect_with_notice(&format!("/integrations/{id}"), notice))
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Form(form): Form<Csrf>,
+) -> Result<Response, Error> {
+    set_enabled(state, remote, admin, id, &form.csrf_token, true).await
+}
+
+async fn disable(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Form(form): Form<Csrf>,
+) -> Result<Response, Error> {
+    set_enabled(state, remote, admin, id, &form.csrf_token, false).await
+}
+
+async fn confirm_delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, Error> {
+    let integration = find(&state, id).await?;
+    let synced = state.store.synced_counts(id).await?;
+    templates::page(
+        "integrations/delete.html",
+        context! {
+            user => admin.0.user(),
+            csrf_token => &admin.0.session.csrf_token,
+            integration => integration,
+            synced => synced,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    csrf_token: String,
+    #[serde(default)]
+    confirm_name: String,
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Form(form): Form<DeleteForm>,
+) -> Result<Response, Error> {
+    admin.0.check_csrf(&form.csrf_token)?;
+    let integration = find(&state, id).await?;
+    if form.confirm_name.trim() != integration.name {
+        return Err(Error::BadRequest(
+            "Type the integration's name exactly to confirm deleting it.".into(),
+        ));
+    }
+    state.store.delete_integration(id).await?;
+    audit(
+        &state,
+        &admin.0,
+        remote,
+        "integration.delete",
+        &integration.name,
+        Some(integration.audit_view()),
+        None,
+    )
+    .await?;
+    Ok(redirect_with_notice(
+        "/integrations/list",
+        &format!("Integration {} deleted.", integration.name),
+    ))
+}
+
+#[derive(Deserialize)]
+struct MappingForm {
+    csrf_token: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    source_field: String,
+    #[serde(default)]
+    target_field: String,
+    #[serde(default)]
+    transform: String,
+}
+
+async fn add_mapping(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Form(form): Form<MappingForm>,
+) -> Result<Response, Error> {
+    admin.0.check_csrf(&form.csrf_token)?;
+    let integration = find(&state, id).await?;
+    let back = format!("/integrations/{id}");
+    let (kind, source, target) = (
+        form.kind.trim(),
+        form.source_field.trim(),
+        form.target_field.trim(),
+    );
+    let transform = Some(form.transform.trim()).filter(|t| !t.is_empty());
+    let problem = if kind.is_empty() || source.is_empty() || target.is_empty() {
+        Some("A mapping needs a record kind, a source field and a target field.".to_owned())
+    } else {
+        transform.and_then(|t| integrations::validate_transform(t).err())
+    };
+    if let Some(problem) = problem {
+        return Ok(axum::response::Redirect::to(&format!(
+            "{back}?error={}",
+            super::super::urlencode(&problem)
+        ))
+        .into_response());
+    }
+    let mapping = state
+        .store
+        .add_mapping(id, kind, source, target, transform)
+        .await?;
+    audit(&state, &admin.0, remote, "integration.mapping.add", &integration.name, None,
+          Some(json!({"mapping": mapping, "kind": kind, "source": source, "target": target, "transform": transform}))).await?;
+    Ok(redirect_with_notice(&back, "Mapping added."))
+}
+
+async fn delete_mapping(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Path((id, mapping)): Path<(i64, i64)>,
+    Form(form): Form<Csrf>,
+) -> Result<Response, Error> {
+    admin.0.check_csrf(&form.csrf_token)?;
+    let integration = find(&state, id).await?;
+    if !state.store.delete_mapping(id, mapping).await? {
+        return Err(Error::NotFound);
+    }
+    audit(
+        &state,
+        &admin.0,
+        remote,
+        "integration.mapping.delete",
+        &integration.name,
+        Some(json!({"mapping": mapping})),
+        None,
+    )
+    .await?;
+    Ok(redirect_with_notice(
+        &format!("/integrations/{id}"),
+        "Mapping removed.",
+    ))
+}

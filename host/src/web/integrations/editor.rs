@@ -1,0 +1,499 @@
+//! `/integrations/create` and `/integrations/{id}/edit`: one form, generated
+//! from the connector's configuration schema, plus the fields every
+//! integration has (name, allowed destinations, schedule).
+//!
+//! A form with mistakes comes back with a message beside each wrong field
+//! and everything typed kept, except secrets, which are never sent back to
+//! the browser: a stored secret shows as "set" and an empty input keeps it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use minijinja::context;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::super::AppState;
+use super::super::error::Error;
+use super::super::session::Admin;
+use super::super::templates;
+use super::{audit, find, redirect_with_notice};
+use crate::integrations::schema::{ConfigForm, FieldErrors};
+use crate::integrations::{self, seal_secrets};
+use crate::runtime::types::ConnectorInfo;
+use crate::store::integrations::{IntegrationError, IntegrationFields};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/integrations/create", get(new_form).post(create))
+        .route("/integrations/{id}/edit", get(edit_form).post(update))
+}
+
+/// Longest integration name accepted.
+const MAX_NAME_LEN: usize = 100;
+/// Longest schedule accepted, in minutes (a week).
+const MAX_INTERVAL_MINUTES: i64 = 7 * 24 * 60;
+
+/// An integration's settings as submitted: the stored fields and the new
+/// secret values (only those typed in).
+pub(in crate::web) struct Submitted {
+    pub fields: IntegrationFields,
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// The schema form of a connector, or a clear error when its schema cannot
+/// be a form.
+pub(in crate::web) fn config_form(info: &ConnectorInfo) -> Result<ConfigForm, Error> {
+    let schema: Value = serde_json::from_str(&info.config_schema).map_err(|e| {
+        Error::BadRequest(format!(
+            "The connector {} has a configuration schema that is not JSON ({e}); it cannot be configured.",
+            info.id
+        ))
+    })?;
+    ConfigForm::from_schema(&schema).map_err(|e| {
+        Error::BadRequest(format!(
+            "The connector {} cannot be configured in a form: {e}.",
+            info.id
+        ))
+    })
+}
+
+/// Reads the common fields, and the connector fields in `config_fields`
+/// (all when `None`).
+pub(super) fn read_common(
+    input: &HashMap<String, String>,
+    errors: &mut FieldErrors,
+) -> (
+    String,
+    Vec<crate::runtime::HttpGrant>,
+    Vec<crate::runtime::LdapGrant>,
+    Option<i64>,
+) {
+    let get = |k: &str| input.get(k).map(|s| s.trim()).unwrap_or("");
+    let name = get("name").to_owned();
+    if name.is_empty() {
+        errors.insert("name".into(), "Give the integration a name.".into());
+    } else if name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        errors.insert(
+            "name".into(),
+            format!("Use at most {MAX_NAME_LEN} characters, on one line."),
+        );
+    }
+    let allow_private = matches!(get("allow_private"), "on" | "true" | "1");
+    let http =
+        integrations::parse_http_grants(get("http_grants"), allow_private).unwrap_or_else(|e| {
+            errors.insert("http_grants".into(), e);
+            Vec::new()
+        });
+    let ldap = integrations::parse_ldap_grants(get("ldap_grants")).unwrap_or_else(|e| {
+        errors.insert("ldap_grants".into(), e);
+        Vec::new()
+    });
+    let interval = match get("sync_interval_minutes") {
+        "" => None,
+        text => match text.parse::<i64>() {
+            Ok(m) if (1..=MAX_INTERVAL_MINUTES).contains(&m) => Some(m * 60),
+            _ => {
+                errors.insert(
+                    "sync_interval_minutes".into(),
+                    format!("Enter whole minutes from 1 to {MAX_INTERVAL_MINUTES}, or leave empty to sync on demand only."),
+                );
+                None
+            }
+        },
+    };
+    (name, http, ldap, interval)
+}
+
+/// Reads a whole submitted form.
+pub(in crate::web) fn read_form(
+    form: &ConfigForm,
+    input: &HashMap<String, String>,
+    secrets_set: &[&str],
+    enabled: bool,
+) -> Result<Submitted, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let (name, http_grants, ldap_grants, sync_interval_secs) = read_common(input, &mut errors);
+    let config = match form.parse(input, None, secrets_set) {
+        Ok(config) => Some(config),
+        Err(field_errors) => {
+            errors.extend(field_errors);
+            None
+        }
+    };
+    match config {
+        Some(config) if errors.is_empty() => Ok(Submitted {
+            fields: IntegrationFields {
+                name,
+                enabled,
+                config: config.plain,
+                http_grants,
+                ldap_grants,
+                sync_interval_secs,
+            },
+            secrets: config.secrets,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// The values to show in the form: what was submitted (never secrets).
+pub(super) fn submitted_values(form: &ConfigForm, input: &HashMap<String, String>) -> Value {
+    let mut values = Map::new();
+    for field in form.fields.iter().filter(|f| !f.secret) {
+        if let Some(v) = input.get(&field.input_name) {
+            values.insert(field.name.clone(), Value::String(v.clone()));
+        }
+    }
+    for key in [
+        "name",
+        "http_grants",
+        "ldap_grants",
+        "sync_interval_minutes",
+        "allow_private",
+    ] {
+        if let Some(v) = input.get(key) {
+            values.insert(key.to_owned(), Value::String(v.clone()));
+        }
+    }
+    Value::Object(values)
+}
+
+/// The values to show for a connector's defaults (a new integration).
+pub(super) fn default_values(form: &ConfigForm, info: &ConnectorInfo) -> Value {
+    let mut values = Map::new();
+    for field in &form.fields {
+        if let Some(default) = &field.default {
+            values.insert(field.name.clone(), Value::String(as_input(default)));
+        }
+    }
+    let http = integrations::suggested_grants(&info.capabilities.http);
+    let ldap = integrations::suggested_grants(&info.capabilities.ldap);
+    values.insert("http_grants".into(), Value::String(http.join("\n")));
+    values.insert("ldap_grants".into(), Value::String(ldap.join("\n")));
+    Value::Object(values)
+}
+
+fn as_input(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => {
+            if *b {
+                "true".into()
+            } else {
+                String::new()
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The values to show for a stored integration.
+fn stored_values(integration: &crate::store::integrations::Integration) -> Value {
+    let mut values: Map<String, Value> = integration
+        .config
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(as_input(v))))
+        .collect();
+    let http: Vec<String> = integration
+        .http_grants
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
+    let ldap: Vec<String> = integration
+        .ldap_grants
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
+    values.insert("name".into(), json!(integration.name));
+    values.insert("http_grants".into(), json!(http.join("\n")));
+    values.insert("ldap_grants".into(), json!(ldap.join("\n")));
+    if integration.http_grants.iter().any(|g| g.allows_private()) {
+        values.insert("allow_private".into(), json!("on"));
+    }
+    if let Some(secs) = integration.sync_interval_secs {
+        values.insert(
+            "sync_interval_minutes".into(),
+            json!((secs / 60).to_string()),
+        );
+    }
+    Value::Object(values)
+}
+
+#[derive(Deserialize)]
+struct Choose {
+    connector: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render(
+    admin: &Admin,
+    info: &ConnectorInfo,
+    form: &ConfigForm,
+    action: &str,
+    values: Value,
+    errors: &FieldErrors,
+    secrets_set: &[&str],
+    status: StatusCode,
+) -> Result<Response, Error> {
+    let html = templates::page(
+        "integrations/form.html",
+        context! {
+            user => admin.0.user(),
+            csrf_token => &admin.0.session.csrf_token,
+            connector => json!({"id": info.id, "name": info.name, "version": info.version,
+                                "description": info.description, "http": info.capabilities.http,
+                                "ldap": info.capabilities.ldap}),
+            fields => &form.fields,
+            action => action,
+            values => values,
+            errors => errors,
+            secrets_set => secrets_set,
+            error => (!errors.is_empty()).then_some("Some fields need attention; see the messages beside them."),
+        },
+    )?;
+    Ok((status, html).into_response())
+}
+
+async fn new_form(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(q): Query<Choose>,
+) -> Result<Response, Error> {
+    let Some(id) = q.connector.filter(|c| !c.is_empty()) else {
+        return choose(&state, &admin);
+    };
+    let (_, info) = state.catalog.get(&id).ok_or(Error::NotFound)?;
+    let form = config_form(&info)?;
+    let values = default_values(&form, &info);
+    let action = format!(
+        "/integrations/create?connector={}",
+        super::super::urlencode(&id)
+    );
+    render(
+        &admin,
+        &info,
+        &form,
+        &action,
+        values,
+        &FieldErrors::new(),
+        &[],
+        StatusCode::OK,
+    )
+}
+
+/// The connector chooser.
+fn choose(state: &AppState, admin: &Admin) -> Result<Response, Error> {
+    let (loaded, _) = state.catalog.list();
+    let connectors: Vec<_> = loaded
+        .iter()
+        .map(|(_, info)| {
+            let steps = config_form(info).map(|f| f.steps().len()).unwrap_or(0);
+            json!({"id": info.id, "name": info.name, "version": info.version,
+                   "description": info.description, "wizard": steps > 1})
+        })
+        .collect();
+    let html = templates::page(
+        "integrations/choose.html",
+        context! {
+            user => admin.0.user(),
+            csrf_token => &admin.0.session.csrf_token,
+            connectors => connectors,
+        },
+    )?;
+    Ok(html.into_response())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Query(q): Query<Choose>,
+    Form(input): Form<HashMap<String, String>>,
+) -> Result<Response, Error> {
+    admin
+        .0
+        .check_csrf(input.get("csrf_token").map(String::as_str).unwrap_or(""))?;
+    let id = q.connector.ok_or(Error::NotFound)?;
+    let (connector, info) = state.catalog.get(&id).ok_or(Error::NotFound)?;
+    let form = config_form(&info)?;
+    let action = format!(
+        "/integrations/create?connector={}",
+        super::super::urlencode(&id)
+    );
+    let submitted = match read_form(&form, &input, &[], true) {
+        Ok(s) => s,
+        Err(errors) => {
+            let values = submitted_values(&form, &input);
+            return render(
+                &admin,
+                &info,
+                &form,
+                &action,
+                values,
+                &errors,
+                &[],
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+    };
+    let created = super::create_integration(
+        &state,
+        &admin.0,
+        remote,
+        &connector,
+        &info,
+        &submitted.fields,
+        &submitted.secrets,
+        "integration.create",
+        None,
+    )
+    .await?;
+    let integration = match created {
+        Ok(integration) => integration,
+        Err(super::NotCreated::NameTaken(name)) => {
+            let mut errors = FieldErrors::new();
+            errors.insert(
+                "name".into(),
+                format!("An integration named “{name}” exists already."),
+            );
+            let values = submitted_values(&form, &input);
+            return render(
+                &admin,
+                &info,
+                &form,
+                &action,
+                values,
+                &errors,
+                &[],
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+    };
+    Ok(redirect_with_notice(
+        &format!("/integrations/{}", integration.id),
+        &format!(
+            "Integration {} created. Test its connection next.",
+            integration.name
+        ),
+    ))
+}
+
+async fn edit_form(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<i64>,
+) -> Result<Response, Error> {
+    let integration = find(&state, id).await?;
+    let (_, info) = state.catalog.get(&integration.provider_id).ok_or_else(|| {
+        Error::BadRequest(format!(
+            "The connector {} is not installed, so this integration cannot be edited.",
+            integration.provider_id
+        ))
+    })?;
+    let form = config_form(&info)?;
+    let secrets_set = integration.secret_fields();
+    render(
+        &admin,
+        &info,
+        &form,
+        &format!("/integrations/{id}/edit"),
+        stored_values(&integration),
+        &FieldErrors::new(),
+        &secrets_set,
+        StatusCode::OK,
+    )
+}
+
+async fn update(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Form(input): Form<HashMap<String, String>>,
+) -> Result<Response, Error> {
+    admin
+        .0
+        .check_csrf(input.get("csrf_token").map(String::as_str).unwrap_or(""))?;
+    let integration = find(&state, id).await?;
+    let (_, info) = state
+        .catalog
+        .get(&integration.provider_id)
+        .ok_or(Error::NotFound)?;
+    let form = config_form(&info)?;
+    let secrets_set = integration.secret_fields();
+    let action = format!("/integrations/{id}/edit");
+    let submitted = match read_form(&form, &input, &secrets_set, integration.enabled) {
+        Ok(s) => s,
+        Err(errors) => {
+            let values = submitted_values(&form, &input);
+            return render(
+                &admin,
+                &info,
+                &form,
+                &action,
+                values,
+                &errors,
+                &secrets_set,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+    };
+    // Keep stored secrets that were left empty; seal the new ones; drop
+    // secrets of fields the schema no longer has.
+    let mut sealed: BTreeMap<String, String> = integration
+        .sealed_secrets
+        .iter()
+        .filter(|(field, _)| form.fields.iter().any(|f| f.secret && &f.name == *field))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    sealed.extend(seal_secrets(&state.sealer, id, &submitted.secrets));
+    match state
+        .store
+        .update_integration(id, &submitted.fields, &sealed)
+        .await
+    {
+        Ok(()) => {}
+        Err(IntegrationError::NameTaken(name)) => {
+            let mut errors = FieldErrors::new();
+            errors.insert(
+                "name".into(),
+                format!("An integration named “{name}” exists already."),
+            );
+            let values = submitted_values(&form, &input);
+            return render(
+                &admin,
+                &info,
+                &form,
+                &action,
+                values,
+                &errors,
+                &secrets_set,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+        Err(IntegrationError::Database(e)) => return Err(e.into()),
+    }
+    let after = find(&state, id).await?;
+    let mut after_view = after.audit_view();
+    after_view["secrets_replaced"] = json!(submitted.secrets.keys().collect::<Vec<_>>());
+    audit(
+        &state,
+        &admin.0,
+        remote,
+        "integration.update",
+        &after.name,
+        Some(integration.audit_view()),
+        Some(after_view),
+    )
+    .await?;
+    Ok(redirect_with_notice(
+        &format!("/integrations/{id}"),
+        "Changes saved.",
+    ))
+}

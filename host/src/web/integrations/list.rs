@@ -1,0 +1,53 @@
+//! `/integrations/list`: every integration with its status, last and next sync.
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::Html;
+use axum::routing::get;
+use minijinja::context;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::super::AppState;
+use super::super::error::Error;
+use super::super::session::SignedIn;
+use super::super::templates;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/integrations/list", get(list))
+}
+
+#[derive(Deserialize)]
+struct Notice {
+    notice: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(q): Query<Notice>,
+) -> Result<Html<String>, Error> {
+    let integrations = state.store.integrations().await?;
+    let mut rows = Vec::with_capacity(integrations.len());
+    for integration in &integrations {
+        let connector = state
+            .catalog
+            .get(&integration.provider_id)
+            .map(|(_, info)| format!("{} {}", info.name, info.version));
+        let pending = state.store.pending_job(integration.id).await?;
+        rows.push(json!({
+            "integration": integration,
+            "connector": connector,
+            "pending": pending.map(|j| j.status),
+        }));
+    }
+    templates::page(
+        "integrations/list.html",
+        context! {
+            user => signed_in.user(),
+            csrf_token => &signed_in.session.csrf_token,
+            rows => rows,
+            notice => q.notice,
+        },
+    )
+}

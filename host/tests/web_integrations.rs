@@ -1,0 +1,758 @@
+//! The integration pages over real HTTP: the generic form, the wizard, the
+//! detail page's buttons, logs and dashboard, with the probe connector
+//! running in the real sandbox and the real store behind.
+
+mod common;
+
+use cube_host::store::Store;
+use reqwest::StatusCode;
+
+use common::client::{Browser, hidden};
+use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
+
+const SECRET: &str = "pa55word-Very-Secret-77";
+
+async fn admin(base: &str) -> (Browser, String) {
+    let mut browser = Browser::new(base);
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    let csrf = browser.csrf().await;
+    (browser, csrf)
+}
+
+/// Creates a probe integration through the generic form; returns its id.
+async fn create_probe(
+    browser: &mut Browser,
+    csrf: &str,
+    name: &str,
+    action: &str,
+    url: &str,
+) -> i64 {
+    let page = browser
+        .post(
+            "/integrations/create?connector=probe",
+            &[
+                ("csrf_token", csrf),
+                ("name", name),
+                ("cfg.action", action),
+                ("cfg.url", url),
+                ("cfg.password", SECRET),
+                ("cfg.pages", "3"),
+                ("http_grants", "http://127.0.0.1:*"),
+                ("allow_private", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let location = page.location.unwrap();
+    location
+        .trim_start_matches("/integrations/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generic_form_explains_each_mistake_and_keeps_what_was_typed() {
+    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let (mut browser, csrf) = admin(&base).await;
+
+    let chooser = browser.get("/integrations/create").await;
+    assert!(chooser.body.contains("Probe"), "{}", chooser.body);
+    let form = browser.get("/integrations/create?connector=probe").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("name=\"cfg.url\""), "{}", form.body);
+    // The connector's request that names one host is offered as the grant.
+    assert!(
+        form.body.contains("http:&#x2f;&#x2f;127.0.0.1:*"),
+        "{}",
+        form.body
+    );
+
+    let refused = browser
+        .post(
+            "/integrations/create?connector=probe",
+            &[
+                ("csrf_token", &csrf),
+                ("name", ""),
+                ("cfg.action", "ok"),
+                ("cfg.url", "not a url"),
+                ("cfg.password", SECRET),
+                ("cfg.pages", "5000"),
+                ("http_grants", "ftp://example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for message in [
+        "Give the integration a name.",
+        "Enter a full URL",
+        "Enter 1000 or less.",
+        "the scheme must be http or https",
+    ] {
+        assert!(
+            refused.body.contains(message),
+            "{message}: {}",
+            refused.body
+        );
+    }
+    // Typed values come back, the secret does not.
+    assert!(refused.body.contains("value=\"not a url\""));
+    assert!(!refused.body.contains(SECRET));
+    assert_eq!(store.integrations().await.unwrap().len(), 0);
+
+    let id = create_probe(
+        &mut browser,
+        &csrf,
+        "Probe one",
+        "ok",
+        "http://127.0.0.1:1/",
+    )
+    .await;
+    let detail = browser.get(&format!("/integrations/{id}")).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    assert!(detail.body.contains("Probe one"));
+    assert!(detail.body.contains(">set</span>"), "{}", detail.body);
+    assert!(!detail.body.contains(SECRET));
+    let edit = browser.get(&format!("/integrations/{id}/edit")).await;
+    assert!(!edit.body.contains(SECRET));
+    assert!(edit.body.contains("stored; leave empty to keep it"));
+
+    // The same name twice is refused beside the name field.
+    let again = browser
+        .post(
+            "/integrations/create?connector=probe",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "Probe one"),
+                ("cfg.action", "ok"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.body.contains("exists already"), "{}", again.body);
+
+    // Editing with the secret left empty keeps it; typing one replaces it.
+    let kept = browser
+        .post(
+            &format!("/integrations/{id}/edit"),
+            &[
+                ("csrf_token", &csrf),
+                ("name", "Probe one"),
+                ("cfg.action", "leak"),
+                ("cfg.pages", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(kept.status, StatusCode::SEE_OTHER, "{}", kept.body);
+    browser
+        .post(
+            &format!("/integrations/{id}/test"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    let detail = browser.get(&format!("/integrations/{id}")).await;
+    assert!(
+        detail.body.contains("The credentials were refused"),
+        "{}",
+        detail.body
+    );
+    assert!(
+        !detail.body.contains(SECRET),
+        "the verdict must be scrubbed"
+    );
+    assert!(
+        detail.body.contains("password [redacted] was refused"),
+        "{}",
+        detail.body
+    );
+
+    let audit = store.audit_entries(20).await.unwrap();
+    let actions: Vec<_> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert!(
+        actions.contains(&"integration.create") && actions.contains(&"integration.update"),
+        "{actions:?}"
+    );
+    for entry in &audit {
+        let text = format!("{:?} {:?}", entry.before, entry.after);
+        assert!(!text.contains(SECRET), "audit leaks the secret: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tests_give_verdicts_and_sync_now_lands_in_the_logs() {
+    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let (mut browser, csrf) = admin(&base).await;
+    let dead = format!("http://127.0.0.1:{}/", common::closed_port());
+    let id = create_probe(&mut browser, &csrf, "Fetcher", "fetch", &dead).await;
+
+    let tested = browser
+        .post(
+            &format!("/integrations/{id}/test"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(tested.status, StatusCode::SEE_OTHER);
+    let detail = browser.get(&format!("/integrations/{id}")).await;
+    assert!(
+        detail.body.contains("The server could not be reached"),
+        "{}",
+        detail.body
+    );
+    assert!(detail.body.contains("What to check:"));
+
+    // Outside the grant: the verdict points at the allowed destinations.
+    let elsewhere = browser
+        .post(
+            &format!("/integrations/{id}/edit"),
+            &[
+                ("csrf_token", &csrf),
+                ("name", "Fetcher"),
+                ("cfg.action", "fetch"),
+                ("cfg.url", "http://10.1.2.3:9/"),
+                ("http_grants", "http://127.0.0.1:*"),
+                ("allow_private", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        elsewhere.body
+    );
+    browser
+        .post(
+            &format!("/integrations/{id}/test"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    let detail = browser.get(&format!("/integrations/{id}")).await;
+    assert!(
+        detail
+            .body
+            .contains("The connector may not reach that address"),
+        "{}",
+        detail.body
+    );
+
+    let live = common::http_answering("hello from the peer").await;
+    browser
+        .post(
+            &format!("/integrations/{id}/edit"),
+            &[
+                ("csrf_token", &csrf),
+                ("name", "Fetcher"),
+                ("cfg.action", "fetch"),
+                ("cfg.url", &live),
+                ("cfg.pages", "3"),
+                ("http_grants", "http://127.0.0.1:*"),
+                ("allow_private", "on"),
+            ],
+        )
+        .await;
+    browser
+        .post(
+            &format!("/integrations/{id}/test"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    let detail = browser.get(&format!("/integrations/{id}")).await;
+    assert!(
+        detail.body.contains("Connection test passed"),
+        "{}",
+        detail.body
+    );
+    assert!(detail.body.contains("hello from the peer"));
+
+    let queued = browser
+        .post(
+            &format!("/integrations/{id}/sync"),
+            &[("csrf_token", &csrf), ("mode", "full")],
+        )
+        .await;
+    assert_eq!(queued.status, StatusCode::SEE_OTHER);
+    assert!(queued.location.unwrap().contains("Sync%20queued"));
+    common::wait_for_syncs(&store, id).await;
+    let synced = store.synced_counts(id).await.unwrap();
+    assert!(
+        synced.contains(&("other records".to_owned(), 6)),
+        "{synced:?}"
+    );
+
+    let logs = browser.get("/integrations/logs?operation=sync").await;
+    assert!(
+        logs.body
+            .contains("Read 6 records in 3 pages: 6 created, 0 updated"),
+        "{}",
+        logs.body
+    );
+    let found = browser.get("/integrations/logs?q=6+CREATED").await;
+    assert!(found.body.contains("1 entry"), "{}", found.body);
+    let none = browser
+        .get("/integrations/logs?q=created+nowhere-to-be-found")
+        .await;
+    assert!(none.body.contains("0 entries"), "{}", none.body);
+    let failed_tests = browser
+        .get(&format!(
+            "/integrations/logs?integration={id}&status=failed&operation=test"
+        ))
+        .await;
+    assert!(
+        failed_tests.body.contains("2 entries"),
+        "{}",
+        failed_tests.body
+    );
+    let bad_date = browser.get("/integrations/logs?from=yesterday").await;
+    assert!(
+        bad_date.body.contains("must look like 2026-11-25"),
+        "{}",
+        bad_date.body
+    );
+
+    // A second full sync finds everything unchanged (same versions).
+    browser
+        .post(
+            &format!("/integrations/{id}/sync"),
+            &[("csrf_token", &csrf), ("mode", "full")],
+        )
+        .await;
+    common::wait_for_syncs(&store, id).await;
+    let logs = browser.get("/integrations/logs?operation=sync").await;
+    assert!(
+        logs.body
+            .contains("Read 6 records in 3 pages: 0 created, 0 updated"),
+        "{}",
+        logs.body
+    );
+
+    let dashboard = browser.get("/integrations/dashboard").await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    assert!(dashboard.body.contains("<svg"), "{}", dashboard.body);
+    assert!(
+        dashboard.body.contains("id=\"stat-active\">1<"),
+        "{}",
+        dashboard.body
+    );
+    assert!(
+        dashboard.body.contains("id=\"stat-rate\">100%<"),
+        "{}",
+        dashboard.body
+    );
+
+    // Disabled integrations do not sync.
+    browser
+        .post(
+            &format!("/integrations/{id}/disable"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    let refused = browser
+        .post(
+            &format!("/integrations/{id}/sync"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("is disabled"));
+    let list = browser.get("/integrations/list").await;
+    assert!(list.body.contains("inactive"), "{}", list.body);
+
+    // Deleting needs the name typed; the logs stay, marked deleted.
+    let unconfirmed = browser
+        .post(
+            &format!("/integrations/{id}/delete"),
+            &[("csrf_token", &csrf), ("confirm_name", "nope")],
+        )
+        .await;
+    assert_eq!(unconfirmed.status, StatusCode::BAD_REQUEST);
+    let deleted = browser
+        .post(
+            &format!("/integrations/{id}/delete"),
+            &[("csrf_token", &csrf), ("confirm_name", "Fetcher")],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert!(store.integration(id).await.unwrap().is_none());
+    let logs = browser.get("/integrations/logs").await;
+    assert!(logs.body.contains("(deleted)"), "{}", logs.body);
+    let actions: Vec<_> = store
+        .audit_entries(50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for action in [
+        "integration.sync",
+        "integration.disable",
+        "integration.delete",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} missing from {actions:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wizard_saves_only_after_a_passing_test_or_an_audited_override() {
+    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let (mut browser, csrf) = admin(&base).await;
+    let dead = format!("http://127.0.0.1:{}/", common::closed_port());
+
+    let start = browser.get("/integrations/create/probe").await;
+    assert_eq!(start.status, StatusCode::OK);
+    assert!(
+        start.body.contains("aria-current=\"step\">Server<"),
+        "{}",
+        start.body
+    );
+
+    // Step 1 (Server): a bad URL stays on the step with its message.
+    let bad = browser
+        .post(
+            "/integrations/create/probe",
+            &[
+                ("csrf_token", &csrf),
+                ("draft", ""),
+                ("step", "0"),
+                ("nav", "next"),
+                ("cfg.url", "nope"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("Enter a full URL"));
+    let draft = hidden(&bad.body, "draft");
+    let mut post = async |step: &str, nav: &str, extra: &[(&str, &str)]| {
+        let mut form = vec![
+            ("csrf_token", csrf.as_str()),
+            ("draft", draft.as_str()),
+            ("step", step),
+            ("nav", nav),
+        ];
+        form.extend_from_slice(extra);
+        browser.post("/integrations/create/probe", &form).await
+    };
+    let server = post("0", "next", &[("cfg.url", &dead)]).await;
+    assert!(
+        server.body.contains("aria-current=\"step\">Credentials<"),
+        "{}",
+        server.body
+    );
+    let creds = post("1", "next", &[("cfg.password", SECRET)]).await;
+    assert!(!creds.body.contains(SECRET));
+    assert!(
+        creds.body.contains("aria-current=\"step\">Behaviour<"),
+        "{}",
+        creds.body
+    );
+    // Back and forth keeps what was typed, and the secret stays on the server.
+    let back = post("2", "back", &[("cfg.action", "fetch"), ("cfg.pages", "2")]).await;
+    assert!(back.body.contains(">set</span>"), "{}", back.body);
+    assert!(!back.body.contains(SECRET));
+    let behaviour = post("1", "next", &[]).await;
+    assert!(
+        behaviour.body.contains("value=\"fetch\""),
+        "{}",
+        behaviour.body
+    );
+    let access = post("2", "next", &[("cfg.action", "fetch"), ("cfg.pages", "2")]).await;
+    assert!(
+        access
+            .body
+            .contains("aria-current=\"step\">Name and access<"),
+        "{}",
+        access.body
+    );
+    let last = post(
+        "3",
+        "next",
+        &[
+            ("name", "Wizard probe"),
+            ("http_grants", "http://127.0.0.1:*"),
+            ("allow_private", "on"),
+        ],
+    )
+    .await;
+    assert!(
+        last.body.contains("aria-current=\"step\">Test and save<"),
+        "{}",
+        last.body
+    );
+
+    let early = post("4", "save", &[]).await;
+    assert_eq!(early.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        early
+            .body
+            .contains("Run a connection test that passes before saving")
+    );
+    let failing = post("4", "test", &[]).await;
+    assert!(
+        failing.body.contains("The server could not be reached"),
+        "{}",
+        failing.body
+    );
+    let still = post("4", "save", &[]).await;
+    assert_eq!(still.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(store.integrations().await.unwrap().is_empty());
+
+    // Fix the URL on its step, test again, save.
+    let live = common::http_answering("ok").await;
+    post("0", "next", &[("cfg.url", &live)]).await;
+    let passing = post("4", "test", &[]).await;
+    assert!(
+        passing.body.contains("Connection test passed"),
+        "{}",
+        passing.body
+    );
+    let saved = post("4", "save", &[]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let integrations = store.integrations().await.unwrap();
+    assert_eq!(integrations.len(), 1);
+    assert_eq!(integrations[0].last_test_ok, Some(true));
+    assert!(integrations[0].sealed_secrets.contains_key("password"));
+    let entry = &store.audit_entries(5).await.unwrap()[0];
+    assert_eq!(entry.action, "integration.create");
+
+    // A second wizard, saved offline: needs the tick, and is audited so.
+    let first = browser
+        .post(
+            "/integrations/create/probe",
+            &[
+                ("csrf_token", &csrf),
+                ("draft", ""),
+                ("step", "0"),
+                ("nav", "next"),
+                ("cfg.url", &dead),
+            ],
+        )
+        .await;
+    let draft = hidden(&first.body, "draft");
+    for (step, field, value) in [
+        ("1", "cfg.password", SECRET),
+        ("2", "cfg.action", "fetch"),
+        ("3", "name", "Offline probe"),
+    ] {
+        let page = browser
+            .post(
+                "/integrations/create/probe",
+                &[
+                    ("csrf_token", &csrf),
+                    ("draft", &draft),
+                    ("step", step),
+                    ("nav", "next"),
+                    (field, value),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    }
+    let offline = |confirm: &'static str| {
+        [
+            ("csrf_token", csrf.clone()),
+            ("draft", draft.clone()),
+            ("step", "4".to_owned()),
+            ("nav", "save_anyway".to_owned()),
+            ("confirm_untested", confirm.to_owned()),
+        ]
+    };
+    let unticked = offline("");
+    let refused = browser
+        .post_owned("/integrations/create/probe", &unticked)
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("Tick the confirmation"));
+    let saved = browser
+        .post_owned("/integrations/create/probe", &offline("yes"))
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let entry = &store.audit_entries(5).await.unwrap()[0];
+    assert_eq!(entry.action, "integration.create.untested");
+
+    // Another user cannot continue someone else's draft.
+    let mut other = Browser::new(&base);
+    other.sign_in("vera", VIEWER_PASSWORD).await;
+    let viewer = other.get("/integrations/create/probe").await;
+    assert_eq!(viewer.status, StatusCode::FORBIDDEN);
+    let missing = browser.get("/integrations/create/jira").await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert!(
+        missing.body.contains("is not installed"),
+        "{}",
+        missing.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_read_integrations_but_change_nothing_and_forms_need_csrf() {
+    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let (mut browser, csrf) = admin(&base).await;
+    let name = "<script>alert(1)</script>";
+    let id = create_probe(&mut browser, &csrf, name, "ok", "http://127.0.0.1:1/").await;
+    browser
+        .post(
+            &format!("/integrations/{id}/sync"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    common::wait_for_syncs(&store, id).await;
+
+    let no_token = browser
+        .post(
+            &format!("/integrations/{id}/disable"),
+            &[("csrf_token", "forged")],
+        )
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    assert!(store.integration(id).await.unwrap().unwrap().enabled);
+    let no_token = browser
+        .post(
+            "/integrations/create?connector=probe",
+            &[("name", "x"), ("cfg.action", "ok")],
+        )
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+
+    let mut viewer = Browser::new(&base);
+    viewer.sign_in("vera", VIEWER_PASSWORD).await;
+    let viewer_csrf = viewer.csrf().await;
+    for path in [
+        "/integrations/list".to_owned(),
+        format!("/integrations/{id}"),
+        "/integrations/logs".into(),
+        "/integrations/dashboard".into(),
+    ] {
+        let page = viewer.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            !page.body.contains(name),
+            "{path} renders the name as markup"
+        );
+        assert!(
+            page.body
+                .contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("Sync now"),
+            "{path} offers viewers a button"
+        );
+    }
+    for path in [
+        "/integrations/create".to_owned(),
+        format!("/integrations/{id}/edit"),
+        format!("/integrations/{id}/delete"),
+    ] {
+        assert_eq!(
+            viewer.get(&path).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    for action in ["sync", "test", "disable", "delete"] {
+        let page = viewer
+            .post(
+                &format!("/integrations/{id}/{action}"),
+                &[("csrf_token", &viewer_csrf)],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{action}");
+    }
+    assert!(store.integration(id).await.unwrap().unwrap().enabled);
+}
+
+/// What the secret looks like anywhere in `bytes`, plainly or as UTF-16.
+fn contains_secret(bytes: &[u8]) -> bool {
+    let plain = SECRET.as_bytes();
+    let wide: Vec<u8> = SECRET.bytes().flat_map(|b| [b, 0]).collect();
+    bytes.windows(plain.len()).any(|w| w == plain) || bytes.windows(wide.len()).any(|w| w == wide)
+}
+
+/// Puts a secret through every path that could leak it: the form, a
+/// connector that logs it and returns it in an error, a sync, the logs.
+async fn exercise_secret(base: &str, store: &Store) {
+    let (mut browser, csrf) = admin(base).await;
+    let id = create_probe(&mut browser, &csrf, "Leaky", "leak", "http://127.0.0.1:1/").await;
+    browser
+        .post(
+            &format!("/integrations/{id}/test"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    browser
+        .post(
+            &format!("/integrations/{id}/sync"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    common::wait_for_syncs(store, id).await;
+    for path in [
+        "/integrations/list".to_owned(),
+        format!("/integrations/{id}"),
+        format!("/integrations/{id}/edit"),
+        "/integrations/logs".into(),
+        "/integrations/dashboard".into(),
+        "/admin/audit".into(),
+    ] {
+        let page = browser.get(&path).await;
+        assert!(
+            !contains_secret(page.body.as_bytes()),
+            "{path} shows the secret"
+        );
+    }
+    let log = store.sync_logs(&Default::default(), 0, 10).await.unwrap().0;
+    assert!(
+        log.iter()
+            .any(|l| l.operation == "test" && l.status == "failed")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_is_stored_in_plain_text_in_sqlite_or_postgres() {
+    // SQLite: the database file and its write-ahead log, byte for byte.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in(dir.path()).await.unwrap();
+    let base = common::serve_admin_app_on(common::probe_catalog().await, store.clone()).await;
+    exercise_secret(&base, &store).await;
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !contains_secret(&bytes),
+            "{} holds the secret in plain text",
+            path.display()
+        );
+        files += 1;
+    }
+    assert!(files >= 2, "expected the database and its WAL");
+
+    // PostgreSQL: a full pg_dump of the database.
+    let url = common::postgres_database().await;
+    let store = Store::connect(&url).await.unwrap();
+    let base = common::serve_admin_app_on(common::probe_catalog().await, store.clone()).await;
+    exercise_secret(&base, &store).await;
+    let dump = std::process::Command::new(common::repo_root().join("scripts/test-postgres.sh"))
+        .args(["dump", &url])
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(
+        text.contains("integration_sync_logs") && text.contains("v1:"),
+        "the dump looks empty"
+    );
+    assert!(
+        !contains_secret(&dump.stdout),
+        "the PostgreSQL dump holds the secret"
+    );
+}

@@ -20,6 +20,7 @@ fn fields(name: &str) -> IntegrationFields {
         http_grants: Vec::new(),
         ldap_grants: Vec::new(),
         sync_interval_secs: None,
+        disable_after_failures: None,
     }
 }
 

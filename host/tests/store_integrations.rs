@@ -20,6 +20,7 @@ fn fields(name: &str) -> IntegrationFields {
         http_grants: vec![cube_host::runtime::HttpGrant::parse("https://x.example").unwrap()],
         ldap_grants: Vec::new(),
         sync_interval_secs: Some(600),
+        disable_after_failures: Some(2),
     }
 }
 
@@ -66,7 +67,10 @@ async fn integrations_round_trip_and_names_are_unique() {
             .await;
         assert!(matches!(again, Err(IntegrationError::NameTaken(_))));
         store.set_integration_enabled(id, false).await.unwrap();
-        store.record_sync_result(id, "failed").await.unwrap();
+        assert_eq!(
+            store.record_sync_result(id, false).await.unwrap(),
+            (1, false)
+        );
         let stored = store.integration(id).await.unwrap().unwrap();
         assert!(!stored.enabled);
         assert_eq!(stored.last_sync_status.as_deref(), Some("failed"));
@@ -156,7 +160,7 @@ async fn pages_of_records_are_applied_with_their_cursor() {
             record("ticket", "T-1", serde_json::json!({"x": 1}), "1"),
             Record { fields: "[1, 2]".into(), ..record("ticket", "T-2", serde_json::json!({}), "1") },
         ];
-        let counts = store.apply_page(id, &page, Some("c1")).await.unwrap();
+        let counts = store.apply_page(id, None, &page, Some("c1")).await.unwrap();
         assert_eq!(counts, RecordCounts { read: 5, created: 4, updated: 0, deleted: 0, failed: 1 });
         assert_eq!(store.integration(id).await.unwrap().unwrap().sync_cursor.as_deref(), Some("c1"));
 
@@ -166,7 +170,7 @@ async fn pages_of_records_are_applied_with_their_cursor() {
             Record { deleted: true, ..record("work-order", "WO-1", serde_json::json!({}), "2") },
             Record { deleted: true, ..record("ticket", "T-404", serde_json::json!({}), "2") },
         ];
-        let counts = store.apply_page(id, &again, Some("c2")).await.unwrap();
+        let counts = store.apply_page(id, None, &again, Some("c2")).await.unwrap();
         assert_eq!(counts, RecordCounts { read: 4, created: 0, updated: 1, deleted: 1, failed: 0 });
         let synced = store.synced_counts(id).await.unwrap();
         assert_eq!(

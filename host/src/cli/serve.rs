@@ -80,6 +80,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             catalog: catalog.clone(),
             runtime: runtime.clone(),
             sealer: sealer.clone(),
+            retry: Default::default(),
         },
         sync.clone(),
     ));

@@ -37,6 +37,10 @@ pub struct Integration {
     pub last_test_at: Option<i64>,
     pub last_test_ok: Option<bool>,
     pub last_test_message: Option<String>,
+    /// Failed syncs in a row (retries of one job count once).
+    pub consecutive_failures: i64,
+    /// Disable the integration after this many failed syncs in a row.
+    pub disable_after_failures: Option<i64>,
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -59,6 +63,7 @@ impl Integration {
             "http_grants": self.http_grants,
             "ldap_grants": self.ldap_grants,
             "sync_interval_secs": self.sync_interval_secs,
+            "disable_after_failures": self.disable_after_failures,
         })
     }
 }
@@ -72,12 +77,13 @@ pub struct IntegrationFields {
     pub http_grants: Vec<HttpGrant>,
     pub ldap_grants: Vec<LdapGrant>,
     pub sync_interval_secs: Option<i64>,
+    pub disable_after_failures: Option<i64>,
 }
 
 const COLUMNS: &str = "id, name, provider_id, enabled, config_json, secrets_json, \
     http_grants_json, ldap_grants_json, sync_interval_secs, sync_cursor, last_sync_at, \
     last_sync_status, next_sync_at, last_test_at, last_test_ok, last_test_message, \
-    created_by, created_at, updated_at";
+    consecutive_failures, disable_after_failures, created_by, created_at, updated_at";
 
 fn integration_from_row(row: &AnyRow) -> Result<Integration, sqlx::Error> {
     fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T, sqlx::Error> {
@@ -106,6 +112,8 @@ fn integration_from_row(row: &AnyRow) -> Result<Integration, sqlx::Error> {
             .try_get::<Option<i64>, _>("last_test_ok")?
             .map(|v| v != 0),
         last_test_message: row.try_get("last_test_message")?,
+        consecutive_failures: row.try_get("consecutive_failures")?,
+        disable_after_failures: row.try_get("disable_after_failures")?,
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -192,8 +200,8 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let row = sqlx::query(
             "INSERT INTO integrations (name, provider_id, enabled, config_json, secrets_json, \
-             http_grants_json, ldap_grants_json, sync_interval_secs, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, '{}', $5, $6, $7, $8, $9, $9) RETURNING id",
+             http_grants_json, ldap_grants_json, sync_interval_secs, disable_after_failures, created_by, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, '{}', $5, $6, $7, $8, $9, $10, $10) RETURNING id",
         )
         .bind(&fields.name)
         .bind(provider_id)
@@ -202,6 +210,7 @@ impl Store {
         .bind(to_json(&fields.http_grants))
         .bind(to_json(&fields.ldap_grants))
         .bind(fields.sync_interval_secs)
+        .bind(fields.disable_after_failures)
         .bind(created_by)
         .bind(now)
         .fetch_one(&mut *tx)
@@ -230,8 +239,8 @@ impl Store {
     ) -> Result<(), IntegrationError> {
         sqlx::query(
             "UPDATE integrations SET name = $1, enabled = $2, config_json = $3, secrets_json = $4, \
-             http_grants_json = $5, ldap_grants_json = $6, sync_interval_secs = $7, updated_at = $8 \
-             WHERE id = $9",
+             http_grants_json = $5, ldap_grants_json = $6, sync_interval_secs = $7, updated_at = $8, \
+             disable_after_failures = $9 WHERE id = $10",
         )
         .bind(&fields.name)
         .bind(fields.enabled as i64)
@@ -241,6 +250,7 @@ impl Store {
         .bind(to_json(&fields.ldap_grants))
         .bind(fields.sync_interval_secs)
         .bind(now_millis())
+        .bind(fields.disable_after_failures)
         .bind(id)
         .execute(self.pool())
         .await
@@ -278,20 +288,47 @@ impl Store {
         Ok(())
     }
 
-    /// Remembers how the latest sync ended.
-    pub async fn record_sync_result(&self, id: i64, status: &str) -> Result<(), sqlx::Error> {
+    /// Remembers how the latest sync ended, counts failures in a row, and
+    /// disables the integration when they reach its limit. Returns the
+    /// failures in a row and whether this call disabled it.
+    pub async fn record_sync_result(
+        &self,
+        id: i64,
+        succeeded: bool,
+    ) -> Result<(i64, bool), sqlx::Error> {
         let now = now_millis();
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "UPDATE integrations SET last_sync_at = $1, last_sync_status = $2, \
+             consecutive_failures = CASE WHEN $3 = 1 THEN 0 ELSE consecutive_failures + 1 END, \
              next_sync_at = CASE WHEN sync_interval_secs IS NULL THEN NULL \
-             ELSE $1 + sync_interval_secs * 1000 END WHERE id = $3",
+             ELSE $1 + sync_interval_secs * 1000 END WHERE id = $4",
         )
         .bind(now)
-        .bind(status)
+        .bind(if succeeded { "succeeded" } else { "failed" })
+        .bind(succeeded as i64)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        let row = sqlx::query(
+            "SELECT consecutive_failures, disable_after_failures, enabled FROM integrations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let failures: i64 = row.try_get("consecutive_failures")?;
+        let limit: Option<i64> = row.try_get("disable_after_failures")?;
+        let enabled = row.try_get::<i64, _>("enabled")? != 0;
+        let disable = enabled && limit.is_some_and(|limit| failures >= limit);
+        if disable {
+            sqlx::query("UPDATE integrations SET enabled = 0, updated_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok((failures, disable))
     }
 
     pub async fn delete_integration(&self, id: i64) -> Result<bool, sqlx::Error> {

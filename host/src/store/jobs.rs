@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, now_millis};
+use super::{Backend, Store, now_millis};
 
 /// A sync job.
 #[derive(Clone, Debug, Serialize)]
@@ -26,10 +26,16 @@ pub struct Job {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub error: Option<String>,
+    /// Where the job resumes: the cursor after its last committed page.
+    pub cursor: Option<String>,
+    /// Pages committed so far.
+    pub pages_done: i64,
+    /// When the job is due (a retried job waits for its backoff).
+    pub run_after: i64,
 }
 
 const COLUMNS: &str = "id, integration_id, kind, trigger, mode, dry_run, status, attempts, \
-    requested_by, created_at, started_at, finished_at, error";
+    requested_by, created_at, started_at, finished_at, error, cursor, pages_done, run_after";
 
 fn job_from_row(row: &AnyRow) -> Result<Job, sqlx::Error> {
     Ok(Job {
@@ -46,6 +52,9 @@ fn job_from_row(row: &AnyRow) -> Result<Job, sqlx::Error> {
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
         error: row.try_get("error")?,
+        cursor: row.try_get("cursor")?,
+        pages_done: row.try_get("pages_done")?,
+        run_after: row.try_get("run_after")?,
     })
 }
 
@@ -104,29 +113,45 @@ impl Store {
     }
 
     /// Claims the oldest due job whose integration has none running, for
-    /// `owner` until `lease_ms` from now.
+    /// `owner` until `lease_ms` from now. On PostgreSQL the candidate row is
+    /// locked with `FOR UPDATE SKIP LOCKED`, so nodes polling together pick
+    /// different jobs instead of racing for one; on both, the update only
+    /// succeeds while the job is still queued, so a job is never claimed twice.
     pub async fn claim_job(&self, owner: &str, lease_ms: i64) -> Result<Option<Job>, sqlx::Error> {
         let now = now_millis();
-        let candidates = sqlx::query(
-            "SELECT id FROM jobs j WHERE status = 'queued' AND run_after <= $1 AND NOT EXISTS \
+        const DUE: &str = "SELECT id FROM jobs j WHERE status = 'queued' AND run_after <= $1 AND NOT EXISTS \
              (SELECT 1 FROM jobs r WHERE r.integration_id = j.integration_id AND r.status = 'running') \
-             ORDER BY run_after, id LIMIT 5",
-        )
-        .bind(now)
-        .fetch_all(self.pool())
-        .await?;
-        for candidate in candidates {
-            let id: i64 = candidate.try_get("id")?;
-            let claimed = sqlx::query(
-                "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $2, \
-                 started_at = $3, attempts = attempts + 1 WHERE id = $4 AND status = 'queued'",
+             ORDER BY run_after, id";
+        const CLAIM: &str = "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $2, \
+             started_at = COALESCE(started_at, $3), attempts = attempts + 1 WHERE status = 'queued' AND id = ";
+        if self.backend() == Backend::Postgres {
+            let row = sqlx::query(
+                &format!("{CLAIM}({DUE} LIMIT 1 FOR UPDATE OF j SKIP LOCKED) RETURNING id")
+                    .replace("run_after <= $1", "run_after <= $3"),
             )
             .bind(owner)
             .bind(now + lease_ms)
             .bind(now)
-            .bind(id)
-            .execute(self.pool())
+            .fetch_optional(self.pool())
             .await?;
+            return match row {
+                Some(row) => self.job(row.try_get("id")?).await,
+                None => Ok(None),
+            };
+        }
+        let candidates = sqlx::query(&format!("{DUE} LIMIT 5"))
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?;
+        for candidate in candidates {
+            let id: i64 = candidate.try_get("id")?;
+            let claimed = sqlx::query(&format!("{CLAIM}$4"))
+                .bind(owner)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(id)
+                .execute(self.pool())
+                .await?;
             if claimed.rows_affected() == 1 {
                 return self.job(id).await;
             }
@@ -151,6 +176,52 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// Puts a failed attempt back in the queue, due at `run_after`; the job
+    /// keeps its cursor, so the next attempt resumes where this one stopped.
+    pub async fn retry_job(&self, id: i64, run_after: i64, error: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE jobs SET status = 'queued', run_after = $1, error = $2, lease_owner = NULL, \
+             lease_until = NULL WHERE id = $3",
+        )
+        .bind(run_after)
+        .bind(error)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Extends the lease of a running job held by `owner`; false when the
+    /// job is no longer this owner's (its lease ran out and another took it).
+    pub async fn renew_lease(
+        &self,
+        id: i64,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
+        )
+        .bind(now_millis() + lease_ms)
+        .bind(id)
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Jobs of an integration, newest first.
+    pub async fn jobs_of(&self, integration_id: i64, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE integration_id = $1 ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(integration_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(job_from_row).collect()
     }
 
     /// Returns jobs whose lease ran out (their worker died) to the queue.

@@ -218,6 +218,35 @@ async fn upsert(
     Ok(())
 }
 
+/// Marks a record as seen by `job`, for the deletion pass of a full sync.
+async fn mark_seen(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    record: &Record,
+    job: i64,
+) -> Result<(), sqlx::Error> {
+    let (table, by_kind) = table_of(&record.kind);
+    if table == "work_orders" {
+        return Ok(());
+    }
+    let sql = if by_kind {
+        format!(
+            "UPDATE {table} SET seen_job = $1 WHERE integration_id = $2 AND external_id = $3 AND kind = $4"
+        )
+    } else {
+        format!("UPDATE {table} SET seen_job = $1 WHERE integration_id = $2 AND external_id = $3")
+    };
+    let mut query = sqlx::query(&sql)
+        .bind(job)
+        .bind(integration_id)
+        .bind(&record.external_id);
+    if by_kind {
+        query = query.bind(&record.kind);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
 async fn apply_one(
     conn: &mut AnyConnection,
     integration_id: i64,
@@ -249,11 +278,13 @@ async fn apply_one(
 
 impl Store {
     /// Applies one page of records and stores `cursor` as the integration's
-    /// sync cursor, all in one transaction. A record whose fields are not a
-    /// JSON object is counted as failed and skipped.
+    /// sync cursor (and, with a job, as the job's resume point), all in one
+    /// transaction. A record whose fields are not a JSON object is counted
+    /// as failed and skipped.
     pub async fn apply_page(
         &self,
         integration_id: i64,
+        job: Option<i64>,
         records: &[Record],
         cursor: Option<&str>,
     ) -> Result<RecordCounts, sqlx::Error> {
@@ -263,13 +294,21 @@ impl Store {
             ..RecordCounts::default()
         };
         for record in records {
-            match apply_one(&mut tx, integration_id, record).await {
-                Ok(Applied::Created) => counts.created += 1,
-                Ok(Applied::Updated) => counts.updated += 1,
-                Ok(Applied::Deleted) => counts.deleted += 1,
-                Ok(Applied::Unchanged | Applied::Absent) => {}
-                Ok(Applied::Malformed) => counts.failed += 1,
-                Err(error) => return Err(error),
+            let applied = apply_one(&mut tx, integration_id, record).await?;
+            match applied {
+                Applied::Created => counts.created += 1,
+                Applied::Updated => counts.updated += 1,
+                Applied::Deleted => counts.deleted += 1,
+                Applied::Unchanged | Applied::Absent => {}
+                Applied::Malformed => counts.failed += 1,
+            }
+            if let Some(job) = job
+                && matches!(
+                    applied,
+                    Applied::Created | Applied::Updated | Applied::Unchanged
+                )
+            {
+                mark_seen(&mut tx, integration_id, record, job).await?;
             }
         }
         sqlx::query("UPDATE integrations SET sync_cursor = $1 WHERE id = $2")
@@ -277,8 +316,45 @@ impl Store {
             .bind(integration_id)
             .execute(&mut *tx)
             .await?;
+        if let Some(job) = job {
+            sqlx::query("UPDATE jobs SET cursor = $1, pages_done = pages_done + 1 WHERE id = $2")
+                .bind(cursor)
+                .bind(job)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(counts)
+    }
+
+    /// After a complete full sync by `job`: deletes the directory users and
+    /// groups (with their memberships) and generic records of the
+    /// integration that the job did not see. Work orders are never deleted
+    /// this way: they may have been created here.
+    pub async fn delete_unseen(&self, integration_id: i64, job: i64) -> Result<i64, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "DELETE FROM directory_memberships WHERE integration_id = $1 AND group_external_id IN \
+             (SELECT external_id FROM directory_groups WHERE integration_id = $1 \
+              AND (seen_job IS NULL OR seen_job <> $2))",
+        )
+        .bind(integration_id)
+        .bind(job)
+        .execute(&mut *tx)
+        .await?;
+        let mut deleted = 0;
+        for table in ["directory_users", "directory_groups", "synced_records"] {
+            let done = sqlx::query(&format!(
+                "DELETE FROM {table} WHERE integration_id = $1 AND (seen_job IS NULL OR seen_job <> $2)"
+            ))
+            .bind(integration_id)
+            .bind(job)
+            .execute(&mut *tx)
+            .await?;
+            deleted += done.rows_affected() as i64;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     /// How many local records of each table came from an integration.

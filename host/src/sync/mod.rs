@@ -18,10 +18,11 @@ use crate::runtime::Runtime;
 use crate::secrets::Sealer;
 use crate::store::Store;
 
-pub use run::run_job;
+pub use run::{RetryPolicy, run_job};
 
-/// How long a claimed job stays with its worker before others may take it.
-const LEASE_MS: i64 = 15 * 60 * 1000;
+/// How long a claimed job stays with its worker before others may take it;
+/// the worker renews it every third of that while the job runs.
+const LEASE_MS: i64 = 60 * 1000;
 
 /// How often the worker looks for due jobs when nobody woke it.
 const POLL: Duration = Duration::from_secs(5);
@@ -50,6 +51,7 @@ pub struct SyncDeps {
     pub catalog: Catalog,
     pub runtime: Runtime,
     pub sealer: Arc<Sealer>,
+    pub retry: RetryPolicy,
 }
 
 /// Runs queued jobs until the process ends.
@@ -72,7 +74,7 @@ pub async fn work(deps: SyncDeps, queue: SyncQueue) {
         }
         loop {
             match deps.store.claim_job(&owner, LEASE_MS).await {
-                Ok(Some(job)) => run_job(&deps, job).await,
+                Ok(Some(job)) => run_job(&deps, job, &owner).await,
                 Ok(None) => break,
                 Err(error) => {
                     tracing::warn!(%error, "cannot claim a job");

@@ -1,13 +1,22 @@
 //! One sync job, start to end: page by page, each page and its cursor
-//! committed together, the outcome written to the sync log.
+//! committed together; a failure that may pass is retried with backoff.
+//!
+//! Every attempt writes a sync log entry. A retried attempt resumes from
+//! the job's last committed cursor, so nothing already applied is read
+//! again. A complete full sync deletes the directory records it did not see.
+
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::SyncDeps;
 use crate::integrations::{CallConfig, call_context};
 use crate::runtime::types::{SyncMode, SyncRequest};
-use crate::runtime::{CallError, LogLine};
+use crate::runtime::{CallError, ConnectorError, LogLine};
+use crate::store::audit::AuditEvent;
+use crate::store::integrations::Integration;
 use crate::store::jobs::Job;
+use crate::store::now_millis;
 use crate::store::sync_logs::{NewSyncLog, RecordCounts};
 
 /// Records asked for per page (a hint to the connector).
@@ -18,23 +27,128 @@ const MAX_PAGES: u32 = 100_000;
 /// Connector log lines kept in one sync log entry.
 const MAX_LOG_LINES: usize = 500;
 
+/// How failed attempts are retried.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// The backoff before the second attempt; it doubles with each attempt.
+    pub base: Duration,
+    /// The longest backoff.
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base: Duration::from_secs(2),
+            cap: Duration::from_secs(600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt + 1`: "full jitter" (a random time
+    /// up to the exponential bound, so that many failing syncs do not retry
+    /// in lockstep), and never less than what the server asked for.
+    pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(30);
+        let bound = self.base.saturating_mul(1u32 << exponent).min(self.cap);
+        let jitter = bound.mul_f64(random_fraction());
+        match retry_after {
+            Some(asked) => jitter.max(asked),
+            None => jitter,
+        }
+    }
+}
+
+fn random_fraction() -> f64 {
+    use aes_gcm::aead::{OsRng, rand_core::RngCore};
+    (OsRng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Why an attempt failed, and whether another may succeed.
+struct Failure {
+    message: String,
+    retry: Option<Option<Duration>>,
+}
+
+impl Failure {
+    fn fatal(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retry: None,
+        }
+    }
+
+    fn of_call(error: &CallError, page: u32) -> Self {
+        let message = format!("Page {page} failed: {error}");
+        let retry = match error {
+            CallError::Connector(ConnectorError::RateLimited { retry_after_ms, .. }) => {
+                Some(retry_after_ms.map(Duration::from_millis))
+            }
+            other if other.is_retryable() => Some(None),
+            _ => None,
+        };
+        Self { message, retry }
+    }
+}
+
 /// Runs a claimed job and records how it went. Never panics on bad input:
 /// every failure ends up in the job and the sync log.
-pub async fn run_job(deps: &SyncDeps, job: Job) {
-    let error = run(deps, &job).await.err();
-    if let Err(db) = deps.store.finish_job(job.id, error.as_deref()).await {
+pub async fn run_job(deps: &SyncDeps, job: Job, owner: &str) {
+    // Keep the lease while the job runs, so that only a dead node's job
+    // is taken over.
+    let heartbeat = {
+        let store = deps.store.clone();
+        let owner = owner.to_owned();
+        let id = job.id;
+        tokio::spawn(async move {
+            let every = Duration::from_millis((super::LEASE_MS / 3) as u64);
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(error) = store.renew_lease(id, &owner, super::LEASE_MS).await {
+                    tracing::warn!(job = id, %error, "cannot renew the lease of a running job");
+                }
+            }
+        })
+    };
+    let outcome = attempt(deps, &job).await;
+    heartbeat.abort();
+    let result = match outcome {
+        Ok(()) => deps.store.finish_job(job.id, None).await,
+        Err(failure) => match failure.retry {
+            Some(asked) if (job.attempts as u32) < deps.retry.max_attempts => {
+                let wait = deps.retry.backoff(job.attempts as u32, asked);
+                let due = now_millis() + wait.as_millis() as i64;
+                tracing::info!(
+                    job = job.id,
+                    attempt = job.attempts,
+                    wait_ms = wait.as_millis() as u64,
+                    "sync failed; retrying"
+                );
+                deps.store.retry_job(job.id, due, &failure.message).await
+            }
+            _ => deps.store.finish_job(job.id, Some(&failure.message)).await,
+        },
+    };
+    if let Err(db) = result {
         tracing::error!(job = job.id, error = %db, "cannot record the end of a job");
     }
 }
 
-async fn run(deps: &SyncDeps, job: &Job) -> Result<(), String> {
+async fn attempt(deps: &SyncDeps, job: &Job) -> Result<(), Failure> {
     let store = &deps.store;
     let db = |e: sqlx::Error| {
         tracing::error!(job = job.id, error = %e, "database error during a sync");
-        "the database failed during the sync; see the server log".to_string()
+        Failure {
+            message: "The database failed during the sync; see the server log.".into(),
+            retry: Some(None),
+        }
     };
     let Some(integration) = store.integration(job.integration_id).await.map_err(db)? else {
-        return Err("the integration was deleted".into());
+        return Err(Failure::fatal("The integration was deleted."));
     };
     let log_id = store
         .start_sync_log(NewSyncLog {
@@ -50,59 +164,105 @@ async fn run(deps: &SyncDeps, job: &Job) -> Result<(), String> {
     let mut counts = RecordCounts::default();
     let mut log: Vec<LogLine> = Vec::new();
     let result = sync_pages(deps, job, &integration, &mut counts, &mut log).await;
+    let retrying =
+        |f: &Failure| f.retry.is_some() && (job.attempts as u32) < deps.retry.max_attempts;
+    let resumed = if job.pages_done > 0 {
+        format!(
+            " (resumed after {} pages committed earlier)",
+            job.pages_done
+        )
+    } else {
+        String::new()
+    };
     let message = match &result {
         Ok(pages) if job.dry_run => format!(
             "Dry run: read {} records in {pages} pages; nothing was written",
             counts.read
         ),
         Ok(pages) => format!(
-            "Read {} records in {pages} pages: {} created, {} updated, {} deleted, {} failed",
+            "Read {} records in {pages} pages{resumed}: {} created, {} updated, {} deleted, {} failed",
             counts.read, counts.created, counts.updated, counts.deleted, counts.failed
         ),
-        Err(message) => message.clone(),
+        Err(f) if retrying(f) => format!(
+            "{} (attempt {} of {}; will retry)",
+            f.message, job.attempts, deps.retry.max_attempts
+        ),
+        Err(f) if f.retry.is_some() => format!(
+            "{} (attempt {} of {}; giving up)",
+            f.message, job.attempts, deps.retry.max_attempts
+        ),
+        Err(f) => f.message.clone(),
     };
     let log_json = serde_json::to_value(&log).unwrap_or(Value::Array(Vec::new()));
     store
         .finish_sync_log(log_id, result.is_ok(), counts, &message, &log_json)
         .await
         .map_err(db)?;
-    store
-        .record_sync_result(
-            integration.id,
-            if result.is_ok() {
-                "succeeded"
-            } else {
-                "failed"
-            },
-        )
-        .await
-        .map_err(db)?;
+    // The job's outcome counts for the integration once it is final.
+    let final_outcome = match &result {
+        Ok(_) => Some(true),
+        Err(f) if retrying(f) => None,
+        Err(_) => Some(false),
+    };
+    if let Some(succeeded) = final_outcome
+        && !job.dry_run
+    {
+        let (failures, disabled) = store
+            .record_sync_result(integration.id, succeeded)
+            .await
+            .map_err(db)?;
+        if disabled {
+            tracing::warn!(
+                integration = integration.id,
+                failures,
+                "integration disabled after failing syncs"
+            );
+            store
+                .audit(AuditEvent {
+                    actor: "system",
+                    action: "integration.auto-disable",
+                    target: &format!("integration:{}", integration.name),
+                    before: Some(serde_json::json!({"enabled": true})),
+                    after: Some(
+                        serde_json::json!({"enabled": false, "failed_syncs_in_a_row": failures}),
+                    ),
+                    remote: None,
+                })
+                .await
+                .map_err(db)?;
+        }
+    }
     result.map(|_| ())
 }
 
 /// Calls `sync` until the connector says there is no more; returns the
-/// number of pages read.
+/// number of pages read by this attempt.
 async fn sync_pages(
     deps: &SyncDeps,
     job: &Job,
-    integration: &crate::store::integrations::Integration,
+    integration: &Integration,
     counts: &mut RecordCounts,
     log: &mut Vec<LogLine>,
-) -> Result<u32, String> {
+) -> Result<u32, Failure> {
     if !integration.enabled {
-        return Err("The integration is disabled; enable it to sync.".into());
+        return Err(Failure::fatal(
+            "The integration is disabled; enable it to sync.",
+        ));
     }
     let Some((connector, _info)) = deps.catalog.get(&integration.provider_id) else {
-        return Err(format!(
+        return Err(Failure::fatal(format!(
             "The connector `{}` is not installed on this server.",
             integration.provider_id
-        ));
+        )));
     };
     let config = CallConfig::of(&deps.sealer, integration)
-        .map_err(|e| format!("The integration's secrets cannot be opened: {e}"))?;
+        .map_err(|e| Failure::fatal(format!("The integration's secrets cannot be opened: {e}")))?;
     let ctx = call_context(&deps.runtime, integration, config.secrets.clone());
     let incremental = job.mode == "incremental";
-    let mut cursor = if incremental {
+    // Resume a job that committed pages before; else start where the mode says.
+    let mut cursor = if job.pages_done > 0 && !job.dry_run {
+        job.cursor.clone()
+    } else if incremental {
         integration.sync_cursor.clone()
     } else {
         None
@@ -122,36 +282,72 @@ async fn sync_pages(
         let outcome = connector.sync(&ctx, &request).await;
         let room = MAX_LOG_LINES.saturating_sub(log.len());
         log.extend(outcome.report.log.into_iter().take(room));
-        let page = outcome.result.map_err(|e| describe(&e, page_number))?;
+        let page = outcome
+            .result
+            .map_err(|e| Failure::of_call(&e, page_number))?;
         if job.dry_run {
             counts.read += page.records.len() as i64;
         } else {
             let applied = deps
                 .store
-                .apply_page(integration.id, &page.records, page.cursor.as_deref())
+                .apply_page(integration.id, Some(job.id), &page.records, page.cursor.as_deref())
                 .await
                 .map_err(|e| {
                     tracing::error!(error = %e, "cannot apply a page of records");
-                    format!("Page {page_number} could not be saved (database error; see the server log).")
+                    Failure {
+                        message: format!("Page {page_number} could not be saved (database error; see the server log)."),
+                        retry: Some(None),
+                    }
                 })?;
             counts.add(applied);
         }
         if !page.has_more {
+            if !incremental && !job.dry_run {
+                counts.deleted += deps.store.delete_unseen(integration.id, job.id).await.map_err(|e| {
+                    tracing::error!(error = %e, "cannot delete records a full sync did not see");
+                    Failure { message: "Deleting records no longer present failed (database error).".into(), retry: Some(None) }
+                })?;
+            }
             return Ok(page_number);
         }
         if page.cursor.is_none() || page.cursor == cursor {
-            return Err(format!(
+            return Err(Failure::fatal(format!(
                 "The connector said more pages follow page {page_number} but gave no new cursor; \
                  stopped to avoid reading the same page forever."
-            ));
+            )));
         }
         cursor = page.cursor;
     }
-    Err(format!(
+    Err(Failure::fatal(format!(
         "Stopped after {MAX_PAGES} pages: the connector does not finish."
-    ))
+    )))
 }
 
-fn describe(error: &CallError, page: u32) -> String {
-    format!("Page {page} failed: {error}")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_within_its_bound_and_honours_retry_after() {
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_secs(2),
+            cap: Duration::from_secs(60),
+        };
+        for attempt in 1..=10 {
+            let bound = Duration::from_secs(2)
+                .saturating_mul(1 << (attempt - 1).min(30))
+                .min(Duration::from_secs(60));
+            for _ in 0..50 {
+                assert!(policy.backoff(attempt, None) <= bound);
+            }
+        }
+        // Full jitter spreads the waits out.
+        let waits: std::collections::HashSet<_> =
+            (0..20).map(|_| policy.backoff(4, None)).collect();
+        assert!(waits.len() > 10);
+        for _ in 0..50 {
+            assert!(policy.backoff(1, Some(Duration::from_secs(30))) >= Duration::from_secs(30));
+        }
+    }
 }

@@ -180,6 +180,7 @@ pub async fn serve_admin_app_on(
             catalog: catalog.clone(),
             runtime: runtime.clone(),
             sealer: sealer.clone(),
+            retry: Default::default(),
         },
         sync.clone(),
     ));

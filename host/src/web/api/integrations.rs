@@ -105,6 +105,7 @@ struct Input {
     #[serde(default)]
     allow_private: bool,
     sync_interval_minutes: Option<i64>,
+    disable_after_failures: Option<i64>,
     enabled: Option<bool>,
 }
 
@@ -129,6 +130,9 @@ impl Input {
         }
         if let Some(minutes) = self.sync_interval_minutes {
             form.insert("sync_interval_minutes".into(), minutes.to_string());
+        }
+        if let Some(n) = self.disable_after_failures {
+            form.insert("disable_after_failures".into(), n.to_string());
         }
         form
     }

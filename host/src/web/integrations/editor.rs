@@ -63,17 +63,23 @@ pub(in crate::web) fn config_form(info: &ConnectorInfo) -> Result<ConfigForm, Er
     })
 }
 
-/// Reads the common fields, and the connector fields in `config_fields`
-/// (all when `None`).
-pub(super) fn read_common(
+/// The settings every integration has, whatever its connector.
+pub(in crate::web) struct Common {
+    pub name: String,
+    pub http_grants: Vec<crate::runtime::HttpGrant>,
+    pub ldap_grants: Vec<crate::runtime::LdapGrant>,
+    pub sync_interval_secs: Option<i64>,
+    pub disable_after_failures: Option<i64>,
+}
+
+/// The most failures in a row an admin may let pass before disabling.
+const MAX_FAILURES: i64 = 1000;
+
+/// Reads the settings every integration has; problems go into `errors`.
+pub(in crate::web) fn read_common(
     input: &HashMap<String, String>,
     errors: &mut FieldErrors,
-) -> (
-    String,
-    Vec<crate::runtime::HttpGrant>,
-    Vec<crate::runtime::LdapGrant>,
-    Option<i64>,
-) {
+) -> Common {
     let get = |k: &str| input.get(k).map(|s| s.trim()).unwrap_or("");
     let name = get("name").to_owned();
     if name.is_empty() {
@@ -85,29 +91,45 @@ pub(super) fn read_common(
         );
     }
     let allow_private = matches!(get("allow_private"), "on" | "true" | "1");
-    let http =
-        integrations::parse_http_grants(get("http_grants"), allow_private).unwrap_or_else(|e| {
+    let http_grants = integrations::parse_http_grants(get("http_grants"), allow_private)
+        .unwrap_or_else(|e| {
             errors.insert("http_grants".into(), e);
             Vec::new()
         });
-    let ldap = integrations::parse_ldap_grants(get("ldap_grants")).unwrap_or_else(|e| {
+    let ldap_grants = integrations::parse_ldap_grants(get("ldap_grants")).unwrap_or_else(|e| {
         errors.insert("ldap_grants".into(), e);
         Vec::new()
     });
-    let interval = match get("sync_interval_minutes") {
+    let mut optional_number = |key: &str, max: i64, message: String| match get(key) {
         "" => None,
         text => match text.parse::<i64>() {
-            Ok(m) if (1..=MAX_INTERVAL_MINUTES).contains(&m) => Some(m * 60),
+            Ok(n) if (1..=max).contains(&n) => Some(n),
             _ => {
-                errors.insert(
-                    "sync_interval_minutes".into(),
-                    format!("Enter whole minutes from 1 to {MAX_INTERVAL_MINUTES}, or leave empty to sync on demand only."),
-                );
+                errors.insert(key.into(), message);
                 None
             }
         },
     };
-    (name, http, ldap, interval)
+    let sync_interval_secs = optional_number(
+        "sync_interval_minutes",
+        MAX_INTERVAL_MINUTES,
+        format!("Enter whole minutes from 1 to {MAX_INTERVAL_MINUTES}, or leave empty to sync on demand only."),
+    )
+    .map(|minutes| minutes * 60);
+    let disable_after_failures = optional_number(
+        "disable_after_failures",
+        MAX_FAILURES,
+        format!(
+            "Enter a number of failed syncs from 1 to {MAX_FAILURES}, or leave empty to never disable."
+        ),
+    );
+    Common {
+        name,
+        http_grants,
+        ldap_grants,
+        sync_interval_secs,
+        disable_after_failures,
+    }
 }
 
 /// Reads a whole submitted form.
@@ -118,7 +140,7 @@ pub(in crate::web) fn read_form(
     enabled: bool,
 ) -> Result<Submitted, FieldErrors> {
     let mut errors = FieldErrors::new();
-    let (name, http_grants, ldap_grants, sync_interval_secs) = read_common(input, &mut errors);
+    let common = read_common(input, &mut errors);
     let config = match form.parse(input, None, secrets_set) {
         Ok(config) => Some(config),
         Err(field_errors) => {
@@ -129,12 +151,13 @@ pub(in crate::web) fn read_form(
     match config {
         Some(config) if errors.is_empty() => Ok(Submitted {
             fields: IntegrationFields {
-                name,
+                name: common.name,
                 enabled,
                 config: config.plain,
-                http_grants,
-                ldap_grants,
-                sync_interval_secs,
+                http_grants: common.http_grants,
+                ldap_grants: common.ldap_grants,
+                sync_interval_secs: common.sync_interval_secs,
+                disable_after_failures: common.disable_after_failures,
             },
             secrets: config.secrets,
         }),

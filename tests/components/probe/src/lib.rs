@@ -5,7 +5,8 @@
 //! (allocates until refused), `trap` (panics), `flood` (logs without end),
 //! `fetch` (GETs `url` and reports the status or the error), `leak` (logs its
 //! `password` and returns it in an error), `state` (counts calls in state).
-//! `sync` returns `pages` pages of two records each.
+//! `sync` returns `pages` pages of two records each; with `fetch`, each page
+//! first GETs `url?page=N` and fails as the server's answer says.
 
 use cube_connector_sdk::prelude::*;
 use cube_connector_sdk::types::Features;
@@ -106,6 +107,14 @@ impl Connector for Probe {
                 .map_err(|_| Error::config(format!("bad cursor `{cursor}`")))?,
             None => 0,
         };
+        if config.action == "fetch" {
+            // Each page asks the server first, so tests can fail any page
+            // with any HTTP answer (429, 401, 5xx, slow).
+            let separator = if config.url.contains('?') { '&' } else { '?' };
+            http::get(format!("{}{separator}page={page}", config.url))
+                .send()?
+                .error_for_status()?;
+        }
         let records = (0..2)
             .map(|i| {
                 let id = page * 2 + i;

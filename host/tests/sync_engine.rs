@@ -1,0 +1,342 @@
+//! The sync engine with the probe connector in the real sandbox, a local
+//! HTTP server that answers what each test needs, and the real store:
+//! retries with backoff that honour Retry-After, no retry for refused
+//! credentials, resuming from the last committed page, disabling an
+//! integration that keeps failing, and deletions found by full syncs.
+
+mod common;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use cube_host::integrations::seal_secrets;
+use cube_host::secrets::{MasterKey, Sealer};
+use cube_host::store::Store;
+use cube_host::store::integrations::IntegrationFields;
+use cube_host::store::jobs::NewJob;
+use cube_host::store::sync_logs::SyncLogFilter;
+use cube_host::sync::{RetryPolicy, SyncDeps, run_job};
+
+/// A server answering each request with the next scripted status (and
+/// Retry-After), then 200 once the script is used up.
+async fn scripted(script: Vec<(u16, Option<&'static str>)>) -> (String, Arc<Mutex<Vec<String>>>) {
+    let script = Arc::new(Mutex::new(VecDeque::from(script)));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/items", listener.local_addr().unwrap());
+    let (s, v) = (script.clone(), seen.clone());
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let (s, v) = (s.clone(), v.clone());
+        async move {
+            v.lock().unwrap().push(uri.to_string());
+            match s.lock().unwrap().pop_front() {
+                Some((status, retry_after)) => {
+                    let mut response =
+                        (StatusCode::from_u16(status).unwrap(), "scripted").into_response();
+                    if let Some(after) = retry_after {
+                        response
+                            .headers_mut()
+                            .insert("retry-after", after.parse().unwrap());
+                    }
+                    response
+                }
+                None => "ok".into_response(),
+            }
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, seen)
+}
+
+struct Setup {
+    deps: SyncDeps,
+    integration: i64,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(url: &str, pages: u32, disable_after: Option<i64>) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in(dir.path()).await.unwrap();
+    let catalog = common::probe_catalog().await;
+    let sealer = Arc::new(Sealer::new(&MasterKey::generate()));
+    let (connector, info) = catalog.get("probe").unwrap();
+    store
+        .upsert_provider(&info, connector.digest())
+        .await
+        .unwrap();
+    let fields = IntegrationFields {
+        name: "Scripted".into(),
+        enabled: true,
+        config: serde_json::json!({"action": "fetch", "url": url, "pages": pages})
+            .as_object()
+            .unwrap()
+            .clone(),
+        http_grants: vec![
+            cube_host::runtime::HttpGrant::parse("http://127.0.0.1:*")
+                .unwrap()
+                .allow_private(true),
+        ],
+        ldap_grants: Vec::new(),
+        sync_interval_secs: None,
+        disable_after_failures: disable_after,
+    };
+    let secrets = BTreeMap::from([("password".to_owned(), "scripted-secret".to_owned())]);
+    let integration = store
+        .create_integration("probe", &fields, "admin", |id| {
+            seal_secrets(&sealer, id, &secrets)
+        })
+        .await
+        .unwrap()
+        .id;
+    let deps = SyncDeps {
+        store,
+        catalog,
+        runtime: common::runtime(),
+        sealer,
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base: Duration::from_millis(50),
+            cap: Duration::from_secs(5),
+        },
+    };
+    Setup {
+        deps,
+        integration,
+        _dir: dir,
+    }
+}
+
+async fn queue(setup: &Setup, mode: &str) -> i64 {
+    let (job, _) = setup
+        .deps
+        .store
+        .enqueue_sync(NewJob {
+            integration_id: setup.integration,
+            trigger: "manual",
+            mode,
+            dry_run: false,
+            requested_by: "admin",
+        })
+        .await
+        .unwrap();
+    job.id
+}
+
+/// Claims and runs the next due job, waiting for its backoff if needed.
+async fn run_next(setup: &Setup) -> i64 {
+    for _ in 0..200 {
+        if let Some(job) = setup
+            .deps
+            .store
+            .claim_job("test-node", 60_000)
+            .await
+            .unwrap()
+        {
+            let id = job.id;
+            run_job(&setup.deps, job, "test-node").await;
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no job became due");
+}
+
+async fn messages(setup: &Setup) -> Vec<String> {
+    let filter = SyncLogFilter {
+        integration_id: Some(setup.integration),
+        ..Default::default()
+    };
+    let (logs, _) = setup.deps.store.sync_logs(&filter, 0, 50).await.unwrap();
+    logs.into_iter()
+        .rev()
+        .map(|l| format!("{}: {}", l.status, l.message))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_page_is_retried_after_retry_after_and_the_sync_resumes_there() {
+    // Page 0 passes, page 1 gets 429 with Retry-After: 1, then all pass.
+    let (url, seen) = scripted(vec![(200, None), (429, Some("1"))]).await;
+    let setup = setup(&url, 3, None).await;
+    let job = queue(&setup, "full").await;
+
+    let before = cube_host::store::now_millis();
+    run_next(&setup).await;
+    let queued = setup.deps.store.job(job).await.unwrap().unwrap();
+    assert_eq!(queued.status, "queued", "{queued:?}");
+    assert!(
+        queued.run_after >= before + 1000,
+        "Retry-After was not honoured: due in {} ms",
+        queued.run_after - before
+    );
+    assert_eq!(
+        (queued.pages_done, queued.cursor.as_deref()),
+        (1, Some("1"))
+    );
+
+    assert_eq!(run_next(&setup).await, job);
+    let done = setup.deps.store.job(job).await.unwrap().unwrap();
+    assert_eq!((done.status.as_str(), done.attempts), ("succeeded", 2));
+    let log = messages(&setup).await;
+    assert!(
+        log[0].starts_with("failed: Page 2 failed: rate limited")
+            && log[0].contains("attempt 1 of 3; will retry"),
+        "{log:?}"
+    );
+    assert_eq!(
+        log[1],
+        "succeeded: Read 4 records in 2 pages (resumed after 1 pages committed earlier): 4 created, 0 updated, 0 deleted, 0 failed"
+    );
+    let pages: Vec<String> = seen.lock().unwrap().clone();
+    assert_eq!(
+        pages,
+        [
+            "/items?page=0",
+            "/items?page=1",
+            "/items?page=1",
+            "/items?page=2"
+        ],
+        "page 0 was read once"
+    );
+    let synced = setup
+        .deps
+        .store
+        .synced_counts(setup.integration)
+        .await
+        .unwrap();
+    assert_eq!(synced[3], ("other records".into(), 6));
+    let integration = setup
+        .deps
+        .store
+        .integration(setup.integration)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            integration.last_sync_status.as_deref(),
+            integration.consecutive_failures
+        ),
+        (Some("succeeded"), 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_are_not_retried_and_repeated_failures_disable_the_integration() {
+    let (url, seen) = scripted(vec![(401, None), (503, None), (503, None), (503, None)]).await;
+    let setup = setup(&url, 2, Some(2)).await;
+
+    let job = queue(&setup, "incremental").await;
+    run_next(&setup).await;
+    let failed = setup.deps.store.job(job).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status.as_str(), failed.attempts),
+        ("failed", 1),
+        "401 must not be retried"
+    );
+    assert!(failed.error.unwrap().contains("authentication failed"));
+    let integration = setup
+        .deps
+        .store
+        .integration(setup.integration)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (integration.consecutive_failures, integration.enabled),
+        (1, true)
+    );
+
+    // 503 three times: retried up to the bound, then one more failure in a row.
+    let job = queue(&setup, "incremental").await;
+    for _ in 0..3 {
+        assert_eq!(run_next(&setup).await, job);
+    }
+    let failed = setup.deps.store.job(job).await.unwrap().unwrap();
+    assert_eq!((failed.status.as_str(), failed.attempts), ("failed", 3));
+    assert_eq!(seen.lock().unwrap().len(), 4);
+    let integration = setup
+        .deps
+        .store
+        .integration(setup.integration)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(integration.consecutive_failures, 2);
+    assert!(
+        !integration.enabled,
+        "disabled after 2 failed syncs in a row"
+    );
+    let audit = setup.deps.store.audit_entries(5).await.unwrap();
+    assert_eq!(
+        (audit[0].actor.as_str(), audit[0].action.as_str()),
+        ("system", "integration.auto-disable")
+    );
+    let log = messages(&setup).await;
+    assert!(
+        log.last().unwrap().contains("attempt 3 of 3; giving up"),
+        "{log:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_full_sync_deletes_what_it_did_not_see() {
+    let (url, _) = scripted(Vec::new()).await;
+    let setup = setup(&url, 3, None).await;
+    queue(&setup, "full").await;
+    run_next(&setup).await;
+    let synced = setup
+        .deps
+        .store
+        .synced_counts(setup.integration)
+        .await
+        .unwrap();
+    assert_eq!(synced[3].1, 6);
+
+    // The remote system now has two pages: a full sync removes the rest.
+    sqlx::query("UPDATE integrations SET config_json = $1 WHERE id = $2")
+        .bind(serde_json::json!({"action": "fetch", "url": url, "pages": 2}).to_string())
+        .bind(setup.integration)
+        .execute(setup.deps.store.pool())
+        .await
+        .unwrap();
+    queue(&setup, "full").await;
+    run_next(&setup).await;
+    let log = messages(&setup).await;
+    assert_eq!(
+        log[1], "succeeded: Read 4 records in 2 pages: 0 created, 0 updated, 2 deleted, 0 failed",
+        "{log:?}"
+    );
+    assert_eq!(
+        setup
+            .deps
+            .store
+            .synced_counts(setup.integration)
+            .await
+            .unwrap()[3]
+            .1,
+        4
+    );
+
+    // An incremental sync (the probe's page after the cursor) deletes nothing.
+    queue(&setup, "incremental").await;
+    run_next(&setup).await;
+    let log = messages(&setup).await;
+    assert_eq!(
+        log[2], "succeeded: Read 2 records in 1 pages: 2 created, 0 updated, 0 deleted, 0 failed",
+        "{log:?}"
+    );
+    assert_eq!(
+        setup
+            .deps
+            .store
+            .synced_counts(setup.integration)
+            .await
+            .unwrap()[3]
+            .1,
+        6
+    );
+}

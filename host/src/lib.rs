@@ -16,3 +16,4 @@ pub mod secrets;
 pub mod store;
 pub mod sync;
 pub mod web;
+pub mod webhooks;

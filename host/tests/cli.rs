@@ -46,7 +46,10 @@ fn inspect_describes_a_connector_in_text_and_json() {
     assert!(json.status.success());
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(value["info"]["id"], "probe");
-    assert_eq!(value["info"]["features"], serde_json::json!(["sync"]));
+    assert_eq!(
+        value["info"]["features"],
+        serde_json::json!(["sync", "webhooks"])
+    );
     assert_eq!(
         value["info"]["config_schema"]["properties"]["password"]["writeOnly"],
         true

@@ -57,6 +57,12 @@ async fn rotation_reseals_every_secret_and_retires_the_old_key() {
     let store = Store::open_in(data.path()).await.unwrap();
     let a = with_secret(&store, &old, "a", "first-secret-value").await;
     let b = with_secret(&store, &old, "b", "second-secret-value").await;
+    let hook = store
+        .create_webhook(a.id, "token-1", "cube-hmac-sha256", "", |id| {
+            cube_host::webhooks::seal_secret(&old, id, "webhook-signing-secret")
+        })
+        .await
+        .unwrap();
     store.close().await;
 
     let output = rotate(data.path());
@@ -65,8 +71,10 @@ async fn rotation_reseals_every_secret_and_retires_the_old_key() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        String::from_utf8_lossy(&output.stdout).contains("Re-encrypted 2 secrets (2 integrations")
+        stdout.contains("Re-encrypted 3 secrets (2 integrations, 0 wizard drafts, 1 webhooks)"),
+        "{stdout}"
     );
 
     let (new_key, _) = MasterKey::load(data.path()).unwrap();
@@ -90,6 +98,9 @@ async fn rotation_reseals_every_secret_and_retires_the_old_key() {
             Err(SecretError::WrongKey { .. })
         ));
     }
+    let hook = store.webhook(hook.id).await.unwrap().unwrap();
+    let opened = cube_host::webhooks::open_secret(&new, &hook).unwrap();
+    assert_eq!(opened.as_slice(), b"webhook-signing-secret");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

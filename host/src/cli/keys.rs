@@ -74,11 +74,12 @@ async fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
     store.close().await;
     if matches!(source, KeySource::Environment) {
         println!(
-            "Re-encrypted {} secrets ({} integrations, {} wizard drafts) with key {}.\n\
+            "Re-encrypted {} secrets ({} integrations, {} wizard drafts, {} webhooks) with key {}.\n\
              The new key is in {}: set CUBE_MASTER_KEY to its contents before starting the server.",
             report.secrets,
             report.integrations,
             report.drafts,
+            report.webhooks,
             new_key.id(),
             staged.display()
         );
@@ -99,11 +100,12 @@ async fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     println!(
-        "Re-encrypted {} secrets ({} integrations, {} wizard drafts) with the new key {}.\n\
+        "Re-encrypted {} secrets ({} integrations, {} wizard drafts, {} webhooks) with the new key {}.\n\
          The old key is kept as {}: delete it once no backup needs it.",
         report.secrets,
         report.integrations,
         report.drafts,
+        report.webhooks,
         new_key.id(),
         retired.display()
     );

@@ -95,6 +95,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         sealer,
         sync,
         secure_cookies,
+        public_url: args.public_url.clone(),
     });
     tracing::info!(address = %listener.local_addr()?, "listening");
     // Connectors load in the background: /healthz answers at once, and

@@ -21,6 +21,7 @@ pub mod sessions;
 pub mod state;
 pub mod sync_logs;
 pub mod users;
+pub mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;

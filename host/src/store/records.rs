@@ -276,6 +276,39 @@ async fn apply_one(
     })
 }
 
+/// Applies records in the caller's transaction; with a job, marks them
+/// seen by it.
+pub(super) async fn apply_records(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    job: Option<i64>,
+    records: &[Record],
+) -> Result<RecordCounts, sqlx::Error> {
+    let mut counts = RecordCounts {
+        read: records.len() as i64,
+        ..RecordCounts::default()
+    };
+    for record in records {
+        let applied = apply_one(conn, integration_id, record).await?;
+        match applied {
+            Applied::Created => counts.created += 1,
+            Applied::Updated => counts.updated += 1,
+            Applied::Deleted => counts.deleted += 1,
+            Applied::Unchanged | Applied::Absent => {}
+            Applied::Malformed => counts.failed += 1,
+        }
+        if let Some(job) = job
+            && matches!(
+                applied,
+                Applied::Created | Applied::Updated | Applied::Unchanged
+            )
+        {
+            mark_seen(conn, integration_id, record, job).await?;
+        }
+    }
+    Ok(counts)
+}
+
 impl Store {
     /// Applies one page of records and stores `cursor` as the integration's
     /// sync cursor (and, with a job, as the job's resume point), all in one
@@ -289,28 +322,7 @@ impl Store {
         cursor: Option<&str>,
     ) -> Result<RecordCounts, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let mut counts = RecordCounts {
-            read: records.len() as i64,
-            ..RecordCounts::default()
-        };
-        for record in records {
-            let applied = apply_one(&mut tx, integration_id, record).await?;
-            match applied {
-                Applied::Created => counts.created += 1,
-                Applied::Updated => counts.updated += 1,
-                Applied::Deleted => counts.deleted += 1,
-                Applied::Unchanged | Applied::Absent => {}
-                Applied::Malformed => counts.failed += 1,
-            }
-            if let Some(job) = job
-                && matches!(
-                    applied,
-                    Applied::Created | Applied::Updated | Applied::Unchanged
-                )
-            {
-                mark_seen(&mut tx, integration_id, record, job).await?;
-            }
-        }
+        let counts = apply_records(&mut tx, integration_id, job, records).await?;
         sqlx::query("UPDATE integrations SET sync_cursor = $1 WHERE id = $2")
             .bind(cursor)
             .bind(integration_id)

@@ -72,6 +72,7 @@ pub async fn work(deps: SyncDeps, queue: SyncQueue) {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "cannot queue scheduled syncs"),
         }
+        crate::webhooks::drain(&deps).await;
         loop {
             match deps.store.claim_job(&owner, LEASE_MS).await {
                 Ok(Some(job)) => run_job(&deps, job, &owner).await,

@@ -6,6 +6,7 @@ mod auth;
 pub mod charts;
 pub mod error;
 mod health;
+mod hooks;
 mod integrations;
 mod providers;
 pub mod session;
@@ -36,6 +37,22 @@ pub struct AppState {
     pub sync: SyncQueue,
     /// Whether cookies get the `Secure` attribute (the public URL is https).
     pub secure_cookies: bool,
+    /// The URL people and senders reach this server at, when configured
+    /// (webhook URLs are shown with it).
+    pub public_url: Option<String>,
+}
+
+impl AppState {
+    /// What running connectors needs, for work done in a request.
+    pub fn sync_deps(&self) -> crate::sync::SyncDeps {
+        crate::sync::SyncDeps {
+            store: self.store.clone(),
+            catalog: self.catalog.clone(),
+            runtime: self.runtime.clone(),
+            sealer: self.sealer.clone(),
+            retry: Default::default(),
+        }
+    }
 }
 
 /// All routes of the server.
@@ -49,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(providers::routes())
         .merge(integrations::routes())
         .merge(api::routes())
+        .merge(hooks::routes())
         .merge(users::routes())
         .merge(audit::routes())
         .route("/static/app.css", get(stylesheet))

@@ -18,7 +18,7 @@ macro_rules! templates {
     };
 }
 
-const SOURCES: [(&str, &str); 17] = templates!(
+const SOURCES: [(&str, &str); 18] = templates!(
     "base.html",
     "error.html",
     "auth/login.html",
@@ -36,6 +36,7 @@ const SOURCES: [(&str, &str); 17] = templates!(
     "integrations/log.html",
     "integrations/logs.html",
     "integrations/wizard.html",
+    "integrations/webhook_created.html",
 );
 
 /// The compiled templates.

@@ -191,6 +191,7 @@ pub async fn serve_admin_app_on(
         sealer,
         sync,
         secure_cookies: false,
+        public_url: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -53,6 +53,7 @@ struct Csrf {
 async fn show(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    headers: axum::http::HeaderMap,
     Path(id): Path<i64>,
     Query(q): Query<Notice>,
 ) -> Result<Html<String>, Error> {
@@ -106,6 +107,14 @@ async fn show(
         .and_then(|m| serde_json::from_str(m).ok());
     let mappings = state.store.mappings(id).await?;
     let synced = state.store.synced_counts(id).await?;
+    let base = super::webhooks::base_url(&state, &headers);
+    let webhooks: Vec<_> = state
+        .store
+        .webhooks_of(id)
+        .await?
+        .into_iter()
+        .map(|(w, counts)| json!({"webhook": w, "counts": counts, "url": format!("{base}/hooks/{}", w.token)}))
+        .collect();
     templates::page(
         "integrations/detail.html",
         context! {
@@ -121,6 +130,8 @@ async fn show(
             last_test => last_test,
             mappings => mappings,
             synced => synced,
+            webhooks => webhooks,
+            schemes => super::webhooks::schemes(),
             notice => q.notice,
             error => q.error,
         },

@@ -9,12 +9,14 @@
 //! - `detail`: `/integrations/{id}` and its buttons
 //! - `logs`: `/integrations/logs`
 //! - `dashboard`: `/integrations/dashboard`
+//! - `webhooks`: an integration's webhook endpoints
 
 mod dashboard;
 mod detail;
 pub(in crate::web) mod editor;
 mod list;
 mod logs;
+mod webhooks;
 mod wizard;
 
 use std::collections::BTreeMap;
@@ -40,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .merge(detail::routes())
         .merge(logs::routes())
         .merge(dashboard::routes())
+        .merge(webhooks::routes())
 }
 
 /// The integration `id`, or 404.

@@ -7,9 +7,10 @@
 //! `password` and returns it in an error), `state` (counts calls in state).
 //! `sync` returns `pages` pages of two records each; with `fetch`, each page
 //! first GETs `url?page=N` and fails as the server's answer says.
+//! `handle-webhook` turns `{"items": [...], "deleted": [...]}` into records.
 
 use cube_connector_sdk::prelude::*;
-use cube_connector_sdk::types::Features;
+use cube_connector_sdk::types::{Features, WebhookOutcome, WebhookRequest, WebhookResponse};
 
 #[derive(serde::Deserialize)]
 pub struct Config {
@@ -53,7 +54,7 @@ impl Connector for Probe {
                 }
             }))
             .http("http://127.0.0.1:*")
-            .features(Features::SYNC)
+            .features(Features::SYNC | Features::WEBHOOKS)
             .build()
     }
 
@@ -130,6 +131,54 @@ impl Connector for Probe {
         } else {
             Ok(SyncPage::done(records, Some(next.to_string())))
         }
+    }
+
+    /// A JSON body `{"items": [{"id": "7", "name": "x"}], "deleted": ["3"]}`
+    /// becomes records of kind `item`; the answer says how many.
+    fn handle_webhook(_config: Config, request: WebhookRequest) -> Result<WebhookOutcome> {
+        #[derive(serde::Deserialize)]
+        struct Item {
+            id: String,
+            #[serde(default)]
+            name: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(default)]
+            items: Vec<Item>,
+            #[serde(default)]
+            deleted: Vec<String>,
+        }
+        let body: Body = serde_json::from_slice(&request.body)
+            .map_err(|e| Error::fatal(format!("the webhook body is not the expected JSON: {e}")))?;
+        let mut records: Vec<_> = body
+            .items
+            .into_iter()
+            .map(|item| {
+                Record::builder("item", item.id)
+                    .field("name", item.name)
+                    .build()
+            })
+            .collect();
+        records.extend(
+            body.deleted
+                .into_iter()
+                .map(|id| Record::deleted("item", id)),
+        );
+        let answer = format!(
+            "{} records from {} {}",
+            records.len(),
+            request.method,
+            request.path
+        );
+        Ok(WebhookOutcome {
+            records,
+            response: Some(WebhookResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "text/plain".into())],
+                body: answer.into_bytes(),
+            }),
+        })
     }
 }
 

@@ -1,0 +1,342 @@
+//! `integration_webhooks` (an integration's inbound endpoints) and
+//! `webhook_deliveries` (what arrived on them).
+//!
+//! A delivery is stored before it is acknowledged, at most once per
+//! (endpoint, delivery id); processing applies its records and marks it
+//! processed in one transaction, so a delivery is applied exactly once even
+//! if the node dies half-way.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::records::apply_records;
+use super::sync_logs::RecordCounts;
+use super::{Store, now_millis};
+use crate::runtime::types::Record;
+
+/// An inbound endpoint. The secret stays sealed here.
+#[derive(Clone, Debug, Serialize)]
+pub struct Webhook {
+    pub id: i64,
+    pub integration_id: i64,
+    pub token: String,
+    #[serde(skip)]
+    pub secret_sealed: String,
+    pub scheme: String,
+    pub description: String,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub last_received_at: Option<i64>,
+}
+
+/// Deliveries of an endpoint, by status.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DeliveryCounts {
+    pub pending: i64,
+    pub processed: i64,
+    pub failed: i64,
+}
+
+/// A stored delivery.
+#[derive(Clone, Debug, Serialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub integration_id: i64,
+    pub delivery_id: String,
+    pub received_at: i64,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    pub status: String,
+    pub attempts: i64,
+    pub records: i64,
+    pub error: Option<String>,
+}
+
+/// A delivery to store.
+pub struct NewDelivery<'a> {
+    pub webhook: &'a Webhook,
+    pub delivery_id: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+const WEBHOOK_COLUMNS: &str = "id, integration_id, token, secret_sealed, scheme, description, enabled, created_at, last_received_at";
+const DELIVERY_COLUMNS: &str = "id, webhook_id, integration_id, delivery_id, received_at, method, path, \
+    query, headers_json, body, status, attempts, records, error";
+
+fn webhook_from_row(row: &AnyRow) -> Result<Webhook, sqlx::Error> {
+    Ok(Webhook {
+        id: row.try_get("id")?,
+        integration_id: row.try_get("integration_id")?,
+        token: row.try_get("token")?,
+        secret_sealed: row.try_get("secret_sealed")?,
+        scheme: row.try_get("scheme")?,
+        description: row.try_get("description")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        created_at: row.try_get("created_at")?,
+        last_received_at: row.try_get("last_received_at")?,
+    })
+}
+
+fn delivery_from_row(row: &AnyRow) -> Result<Delivery, sqlx::Error> {
+    let headers: String = row.try_get("headers_json")?;
+    Ok(Delivery {
+        id: row.try_get("id")?,
+        webhook_id: row.try_get("webhook_id")?,
+        integration_id: row.try_get("integration_id")?,
+        delivery_id: row.try_get("delivery_id")?,
+        received_at: row.try_get("received_at")?,
+        method: row.try_get("method")?,
+        path: row.try_get("path")?,
+        query: row.try_get("query")?,
+        headers: serde_json::from_str(&headers).unwrap_or_default(),
+        body: row.try_get("body")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        records: row.try_get("records")?,
+        error: row.try_get("error")?,
+    })
+}
+
+/// Whether a delivery was stored, or had been already.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    New(i64),
+    Duplicate,
+}
+
+impl Store {
+    /// Creates an endpoint; `seal` receives its id and returns the sealed
+    /// secret (bound to the row, so the id must exist first).
+    pub async fn create_webhook(
+        &self,
+        integration_id: i64,
+        token: &str,
+        scheme: &str,
+        description: &str,
+        seal: impl FnOnce(i64) -> String,
+    ) -> Result<Webhook, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO integration_webhooks (integration_id, token, secret_sealed, description, scheme, created_at) \
+             VALUES ($1, $2, '', $3, $4, $5) RETURNING id",
+        )
+        .bind(integration_id)
+        .bind(token)
+        .bind(description)
+        .bind(scheme)
+        .bind(now_millis())
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get("id")?;
+        sqlx::query("UPDATE integration_webhooks SET secret_sealed = $1 WHERE id = $2")
+            .bind(seal(id))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(self
+            .webhook(id)
+            .await?
+            .expect("the webhook was just created"))
+    }
+
+    pub async fn webhook(&self, id: i64) -> Result<Option<Webhook>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM integration_webhooks WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(webhook_from_row).transpose()
+    }
+
+    /// The endpoint with this URL token.
+    pub async fn webhook_by_token(&self, token: &str) -> Result<Option<Webhook>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM integration_webhooks WHERE token = $1"
+        ))
+        .bind(token)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(webhook_from_row).transpose()
+    }
+
+    /// An integration's endpoints with their delivery counts.
+    pub async fn webhooks_of(
+        &self,
+        integration_id: i64,
+    ) -> Result<Vec<(Webhook, DeliveryCounts)>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM integration_webhooks WHERE integration_id = $1 ORDER BY id"
+        ))
+        .bind(integration_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let webhook = webhook_from_row(row)?;
+            let counts = sqlx::query(
+                "SELECT CAST(SUM(CASE WHEN status IN ('pending', 'processing') THEN 1 ELSE 0 END) AS BIGINT) AS pending, \
+                 CAST(SUM(CASE WHEN status = 'processed' THEN 1 ELSE 0 END) AS BIGINT) AS processed, \
+                 CAST(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS BIGINT) AS failed \
+                 FROM webhook_deliveries WHERE webhook_id = $1",
+            )
+            .bind(webhook.id)
+            .fetch_one(self.pool())
+            .await?;
+            let counts = DeliveryCounts {
+                pending: counts.try_get::<Option<i64>, _>("pending")?.unwrap_or(0),
+                processed: counts.try_get::<Option<i64>, _>("processed")?.unwrap_or(0),
+                failed: counts.try_get::<Option<i64>, _>("failed")?.unwrap_or(0),
+            };
+            out.push((webhook, counts));
+        }
+        Ok(out)
+    }
+
+    pub async fn delete_webhook(&self, integration_id: i64, id: i64) -> Result<bool, sqlx::Error> {
+        let done =
+            sqlx::query("DELETE FROM integration_webhooks WHERE id = $1 AND integration_id = $2")
+                .bind(id)
+                .bind(integration_id)
+                .execute(self.pool())
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Stores a verified delivery, unless this endpoint has it already.
+    pub async fn store_delivery(&self, new: NewDelivery<'_>) -> Result<Stored, sqlx::Error> {
+        let now = now_millis();
+        let inserted = sqlx::query(
+            "INSERT INTO webhook_deliveries (webhook_id, integration_id, delivery_id, received_at, method, path, \
+             query, headers_json, body, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') \
+             ON CONFLICT (webhook_id, delivery_id) DO NOTHING RETURNING id",
+        )
+        .bind(new.webhook.id)
+        .bind(new.webhook.integration_id)
+        .bind(new.delivery_id)
+        .bind(now)
+        .bind(new.method)
+        .bind(new.path)
+        .bind(new.query)
+        .bind(serde_json::to_string(new.headers).expect("headers serialise"))
+        .bind(new.body.to_vec())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = inserted else {
+            return Ok(Stored::Duplicate);
+        };
+        sqlx::query("UPDATE integration_webhooks SET last_received_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(new.webhook.id)
+            .execute(self.pool())
+            .await?;
+        Ok(Stored::New(row.try_get("id")?))
+    }
+
+    /// Claims a delivery for processing: `id` when given, else the oldest
+    /// pending one (or one whose processor's lease ran out).
+    pub async fn claim_delivery(
+        &self,
+        id: Option<i64>,
+        lease_ms: i64,
+    ) -> Result<Option<Delivery>, sqlx::Error> {
+        let now = now_millis();
+        let candidates: Vec<i64> = match id {
+            Some(id) => vec![id],
+            None => sqlx::query(
+                "SELECT id FROM webhook_deliveries WHERE status = 'pending' \
+                 OR (status = 'processing' AND lease_until < $1) ORDER BY id LIMIT 5",
+            )
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?,
+        };
+        for candidate in candidates {
+            let claimed = sqlx::query(
+                "UPDATE webhook_deliveries SET status = 'processing', lease_until = $1, attempts = attempts + 1 \
+                 WHERE id = $2 AND (status = 'pending' OR (status = 'processing' AND lease_until < $3))",
+            )
+            .bind(now + lease_ms)
+            .bind(candidate)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+            if claimed.rows_affected() == 1 {
+                let row = sqlx::query(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1"
+                ))
+                .bind(candidate)
+                .fetch_one(self.pool())
+                .await?;
+                return delivery_from_row(&row).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Applies a delivery's records and marks it processed, together.
+    pub async fn complete_delivery(
+        &self,
+        delivery: &Delivery,
+        records: &[Record],
+    ) -> Result<RecordCounts, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let counts = apply_records(&mut tx, delivery.integration_id, None, records).await?;
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'processed', processed_at = $1, records = $2, \
+             lease_until = NULL, error = NULL, body = $3 WHERE id = $4",
+        )
+        .bind(now_millis())
+        .bind(records.len() as i64)
+        // The body has served its purpose; keep the row, not the payload.
+        .bind(Vec::<u8>::new())
+        .bind(delivery.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// Records a failed processing attempt: back to pending to be retried,
+    /// or failed for good.
+    pub async fn fail_delivery(
+        &self,
+        id: i64,
+        error: &str,
+        retry: bool,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, error = $2, lease_until = NULL WHERE id = $3",
+        )
+        .bind(if retry { "pending" } else { "failed" })
+        .bind(error)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delivery(&self, id: i64) -> Result<Option<Delivery>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(delivery_from_row).transpose()
+    }
+}

@@ -1,0 +1,156 @@
+//! An integration's webhook endpoints: added and removed on its page. The
+//! signing secret is shown once, when the endpoint is created, and never
+//! again.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{Html, Response};
+use axum::routing::post;
+use axum::{Form, Router};
+use minijinja::context;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::super::AppState;
+use super::super::error::Error;
+use super::super::session::Admin;
+use super::super::templates;
+use super::{audit, find, redirect_with_notice};
+use crate::webhooks::signature::Scheme;
+use crate::webhooks::{new_secret, seal_secret};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/integrations/{id}/webhooks", post(add))
+        .route("/integrations/{id}/webhooks/{webhook}/delete", post(remove))
+}
+
+/// Where senders reach this server: the configured public URL, else the
+/// address this request came to.
+pub(super) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:8080");
+    format!("http://{host}")
+}
+
+/// The schemes, for the form's choice list.
+pub(super) fn schemes() -> Vec<serde_json::Value> {
+    Scheme::ALL
+        .iter()
+        .map(|s| json!({"id": s.as_str(), "label": s.describe()}))
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct AddForm {
+    csrf_token: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    scheme: String,
+    #[serde(default)]
+    secret: String,
+}
+
+async fn add(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<AddForm>,
+) -> Result<Html<String>, Error> {
+    admin.0.check_csrf(&form.csrf_token)?;
+    let integration = find(&state, id).await?;
+    let scheme = Scheme::parse(&form.scheme)
+        .ok_or_else(|| Error::BadRequest("Choose how the sender signs its deliveries.".into()))?;
+    let description = form.description.trim();
+    if description.chars().count() > 200 || description.chars().any(char::is_control) {
+        return Err(Error::BadRequest(
+            "Describe the endpoint in at most 200 characters, on one line.".into(),
+        ));
+    }
+    let given = !form.secret.is_empty();
+    if given && form.secret.len() < 16 {
+        return Err(Error::BadRequest(
+            "A signing secret must be at least 16 characters; leave it empty to have one generated.".into(),
+        ));
+    }
+    let secret = if given {
+        form.secret.clone()
+    } else {
+        new_secret()
+    };
+    let token = crate::store::sessions::random_token();
+    let sealer = state.sealer.clone();
+    let webhook = state
+        .store
+        .create_webhook(id, &token, scheme.as_str(), description, |row| {
+            seal_secret(&sealer, row, &secret)
+        })
+        .await?;
+    audit(
+        &state,
+        &admin.0,
+        remote,
+        "integration.webhook.add",
+        &integration.name,
+        None,
+        Some(json!({"webhook": webhook.id, "scheme": webhook.scheme, "description": webhook.description,
+                    "secret": if given { "entered by the admin" } else { "generated" }})),
+    )
+    .await?;
+    templates::page(
+        "integrations/webhook_created.html",
+        context! {
+            user => admin.0.user(),
+            csrf_token => &admin.0.session.csrf_token,
+            integration => integration,
+            webhook => webhook,
+            url => format!("{}/hooks/{}", base_url(&state, &headers), webhook.token),
+            scheme => scheme.describe(),
+            // Shown once, and only when this host made it up.
+            generated_secret => (!given).then_some(secret),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct Csrf {
+    csrf_token: String,
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Path((id, webhook)): Path<(i64, i64)>,
+    Form(form): Form<Csrf>,
+) -> Result<Response, Error> {
+    admin.0.check_csrf(&form.csrf_token)?;
+    let integration = find(&state, id).await?;
+    if !state.store.delete_webhook(id, webhook).await? {
+        return Err(Error::NotFound);
+    }
+    audit(
+        &state,
+        &admin.0,
+        remote,
+        "integration.webhook.delete",
+        &integration.name,
+        Some(json!({"webhook": webhook})),
+        None,
+    )
+    .await?;
+    Ok(redirect_with_notice(
+        &format!("/integrations/{id}"),
+        "Webhook endpoint removed; deliveries to it are now refused.",
+    ))
+}

@@ -1,0 +1,149 @@
+//! Inbound webhooks: verified, stored before they are acknowledged, then
+//! turned into records by the integration's connector, exactly once.
+//!
+//! The HTTP side (`POST /hooks/{token}`) is `crate::web::hooks`; this
+//! module holds what does not depend on HTTP: the signing schemes
+//! ([`signature`]), the endpoint secrets, and processing a stored delivery
+//! ([`process`]), which both the intake (inline, to answer senders that wait
+//! for an answer) and the worker (for everything else) use.
+
+pub mod signature;
+
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::integrations::{CallConfig, call_context};
+use crate::runtime::types::{WebhookRequest, WebhookResponse};
+use crate::secrets::{Sealer, SecretError, Slot};
+use crate::store::webhooks::{Delivery, Webhook};
+use crate::sync::SyncDeps;
+
+/// The table bound into endpoints' sealed secrets.
+pub const SECRETS_TABLE: &str = "integration_webhooks";
+/// How long a processor holds a delivery before another may take it.
+pub const LEASE_MS: i64 = 60_000;
+/// Attempts at processing one delivery before it is marked failed.
+pub const MAX_ATTEMPTS: i64 = 5;
+/// The largest body an endpoint accepts.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+fn slot(id: &str) -> Slot<'_> {
+    Slot {
+        table: SECRETS_TABLE,
+        row: id,
+        field: "secret",
+    }
+}
+
+/// Seals an endpoint's signing secret to its row.
+pub fn seal_secret(sealer: &Sealer, webhook_id: i64, secret: &str) -> String {
+    sealer.seal(secret.as_bytes(), slot(&webhook_id.to_string()))
+}
+
+/// Opens an endpoint's signing secret.
+pub fn open_secret(sealer: &Sealer, webhook: &Webhook) -> Result<Zeroizing<Vec<u8>>, SecretError> {
+    sealer.open(&webhook.secret_sealed, slot(&webhook.id.to_string()))
+}
+
+/// A new random signing secret.
+pub fn new_secret() -> String {
+    crate::store::sessions::random_token()
+}
+
+/// What processing a delivery came to.
+#[derive(Debug)]
+pub enum Processed {
+    /// Applied; the connector's answer for the sender, if it gave one.
+    Done {
+        records: usize,
+        response: Option<WebhookResponse>,
+    },
+    /// Failed; `retry` says whether it goes back to the queue.
+    Failed { message: String, retry: bool },
+}
+
+/// Runs the connector on a claimed delivery and records the outcome.
+pub async fn process(deps: &SyncDeps, delivery: Delivery) -> Result<Processed, sqlx::Error> {
+    let store = &deps.store;
+    let outcome = run_connector(deps, &delivery).await;
+    match outcome {
+        Ok((records, response)) => {
+            store.complete_delivery(&delivery, &records).await?;
+            Ok(Processed::Done {
+                records: records.len(),
+                response,
+            })
+        }
+        Err((message, retryable)) => {
+            let retry = retryable && delivery.attempts < MAX_ATTEMPTS;
+            store.fail_delivery(delivery.id, &message, retry).await?;
+            if !retry {
+                tracing::warn!(delivery = delivery.id, %message, "webhook delivery failed for good");
+            }
+            Ok(Processed::Failed { message, retry })
+        }
+    }
+}
+
+type Outcome = (Vec<crate::runtime::types::Record>, Option<WebhookResponse>);
+
+async fn run_connector(deps: &SyncDeps, delivery: &Delivery) -> Result<Outcome, (String, bool)> {
+    let db = |e: sqlx::Error| {
+        tracing::error!(error = %e, "database error while processing a webhook");
+        ("database error; see the server log".to_owned(), true)
+    };
+    let integration = deps
+        .store
+        .integration(delivery.integration_id)
+        .await
+        .map_err(db)?
+        .ok_or(("the integration was deleted".to_owned(), false))?;
+    if !integration.enabled {
+        // Kept for when it is enabled again: a disabled integration does not
+        // lose what its senders delivered.
+        return Err(("the integration is disabled".to_owned(), true));
+    }
+    let (connector, _) = deps.catalog.get(&integration.provider_id).ok_or((
+        format!("the connector {} is not installed", integration.provider_id),
+        true,
+    ))?;
+    let config = CallConfig::of(&deps.sealer, &integration).map_err(|e| {
+        (
+            format!("the integration's secrets cannot be opened: {e}"),
+            false,
+        )
+    })?;
+    let ctx = call_context(&deps.runtime, &integration, config.secrets.clone());
+    let request = WebhookRequest {
+        method: delivery.method.clone(),
+        path: delivery.path.clone(),
+        query: delivery.query.clone(),
+        headers: delivery.headers.clone(),
+        body: delivery.body.clone(),
+    };
+    let outcome = connector.handle_webhook(&ctx, &config.json, &request).await;
+    match outcome.result {
+        Ok(outcome) => Ok((outcome.records, outcome.response)),
+        Err(error) => Err((error.to_string(), error.is_retryable())),
+    }
+}
+
+/// Processes pending deliveries until none is left.
+pub async fn drain(deps: &SyncDeps) {
+    loop {
+        match deps.store.claim_delivery(None, LEASE_MS).await {
+            Ok(Some(delivery)) => {
+                if let Err(error) = process(deps, delivery).await {
+                    tracing::error!(%error, "cannot record a webhook's processing");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "cannot claim a webhook delivery");
+                return;
+            }
+        }
+    }
+}

@@ -101,6 +101,7 @@ async fn setup(url: &str, pages: u32, disable_after: Option<i64>) -> Setup {
             base: Duration::from_millis(50),
             cap: Duration::from_secs(5),
         },
+        events: Default::default(),
     };
     Setup {
         deps,

@@ -756,3 +756,69 @@ async fn no_secret_is_stored_in_plain_text_in_sqlite_or_postgres() {
         "the PostgreSQL dump holds the secret"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_sync_reports_its_progress_as_server_sent_events() {
+    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let (mut browser, csrf) = admin(&base).await;
+    // A peer that takes a while per page, so the sync is seen running.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow = format!("http://{}/", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        "slow"
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let id = create_probe(&mut browser, &csrf, "Live", "fetch", &slow).await;
+    let other = create_probe(&mut browser, &csrf, "Other", "ok", "http://127.0.0.1:1/").await;
+
+    let mut stream = reqwest::Client::new()
+        .get(format!("{base}/integrations/{id}/events"))
+        .header("cookie", browser.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    browser
+        .post(
+            &format!("/integrations/{other}/sync"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    common::wait_for_syncs(&store, other).await;
+    browser
+        .post(
+            &format!("/integrations/{id}/sync"),
+            &[("csrf_token", &csrf), ("mode", "full")],
+        )
+        .await;
+
+    let mut seen = String::new();
+    let read = async {
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("\"state\":\"succeeded\"") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), read)
+        .await
+        .expect("the sync's end was announced");
+    assert!(seen.contains("event: progress"), "{seen}");
+    assert!(
+        seen.contains("\"pages\":1,") && seen.contains("\"state\":\"running\""),
+        "{seen}"
+    );
+    assert!(seen.contains("Read 6 records in 3 pages"), "{seen}");
+    assert!(
+        !seen.contains(&format!("\"integration_id\":{other}")),
+        "another integration's progress leaked in: {seen}"
+    );
+
+    // The page loads the live view only while a sync runs.
+    let page = browser.get(&format!("/integrations/{id}")).await;
+    assert!(!page.body.contains("live.js"));
+    let script = browser.get("/static/live.js").await;
+    assert!(script.body.contains("EventSource"));
+}

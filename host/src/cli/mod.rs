@@ -3,6 +3,7 @@
 mod keys;
 mod plugin;
 mod serve;
+mod sync;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ enum Command {
     /// Builds, inspects and runs connector components.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Runs one sync of an integration now, with progress and a summary.
+    Sync(sync::SyncArgs),
     /// Manages the master key that encrypts stored credentials.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -47,6 +50,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Plugin(command) => plugin::run(command).await,
             Command::Keys(command) => keys::run(command).await,
+            Command::Sync(args) => sync::run(args).await,
         }
     });
     match result {

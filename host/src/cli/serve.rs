@@ -81,6 +81,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             runtime: runtime.clone(),
             sealer: sealer.clone(),
             retry: Default::default(),
+            events: sync.events.clone(),
         },
         sync.clone(),
     ));

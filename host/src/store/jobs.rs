@@ -159,6 +159,32 @@ impl Store {
         Ok(None)
     }
 
+    /// Claims the queued job `id` itself (for `cube sync`, which runs the
+    /// job it queued); `None` when someone else took it first.
+    pub async fn claim_job_id(
+        &self,
+        id: i64,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Option<Job>, sqlx::Error> {
+        let now = now_millis();
+        let claimed = sqlx::query(
+            "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $2, \
+             started_at = COALESCE(started_at, $3), attempts = attempts + 1 WHERE id = $4 AND status = 'queued'",
+        )
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        if claimed.rows_affected() == 1 {
+            self.job(id).await
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Ends a job.
     pub async fn finish_job(&self, id: i64, error: Option<&str>) -> Result<(), sqlx::Error> {
         sqlx::query(

@@ -6,6 +6,7 @@
 //! worker died is returned to the queue when its lease runs out. Integrations
 //! with an interval get an incremental sync queued when it comes round.
 
+mod events;
 mod run;
 
 use std::sync::Arc;
@@ -18,19 +19,22 @@ use crate::runtime::Runtime;
 use crate::secrets::Sealer;
 use crate::store::Store;
 
+pub use events::{Progress, SyncEvents};
 pub use run::{RetryPolicy, run_job};
 
 /// How long a claimed job stays with its worker before others may take it;
 /// the worker renews it every third of that while the job runs.
-const LEASE_MS: i64 = 60 * 1000;
+pub const LEASE_MS: i64 = 60 * 1000;
 
 /// How often the worker looks for due jobs when nobody woke it.
 const POLL: Duration = Duration::from_secs(5);
 
-/// Wakes the worker when a job is queued.
+/// Wakes the worker when a job is queued, and carries the progress of
+/// running syncs to listeners.
 #[derive(Clone, Debug, Default)]
 pub struct SyncQueue {
     notify: Arc<Notify>,
+    pub events: SyncEvents,
 }
 
 impl SyncQueue {
@@ -52,6 +56,8 @@ pub struct SyncDeps {
     pub runtime: Runtime,
     pub sealer: Arc<Sealer>,
     pub retry: RetryPolicy,
+    /// Where running syncs report progress.
+    pub events: SyncEvents,
 }
 
 /// Runs queued jobs until the process ends.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::SyncDeps;
+use super::{Progress, SyncDeps};
 use crate::integrations::{CallConfig, call_context};
 use crate::runtime::types::{SyncMode, SyncRequest};
 use crate::runtime::{CallError, ConnectorError, LogLine};
@@ -114,8 +114,21 @@ pub async fn run_job(deps: &SyncDeps, job: Job, owner: &str) {
             }
         })
     };
-    let outcome = attempt(deps, &job).await;
+    let mut ended: Option<(RecordCounts, String)> = None;
+    let outcome = attempt(deps, &job, &mut ended).await;
     heartbeat.abort();
+    let state = match &outcome {
+        Ok(()) => "succeeded",
+        Err(f) if f.retry.is_some() && (job.attempts as u32) < deps.retry.max_attempts => {
+            "retrying"
+        }
+        Err(_) => "failed",
+    };
+    let (counts, message) = match (ended, &outcome) {
+        (Some(ended), _) => ended,
+        (None, Err(f)) => (RecordCounts::default(), f.message.clone()),
+        (None, Ok(())) => (RecordCounts::default(), String::new()),
+    };
     let result = match outcome {
         Ok(()) => deps.store.finish_job(job.id, None).await,
         Err(failure) => match failure.retry {
@@ -136,9 +149,15 @@ pub async fn run_job(deps: &SyncDeps, job: Job, owner: &str) {
     if let Err(db) = result {
         tracing::error!(job = job.id, error = %db, "cannot record the end of a job");
     }
+    // Announced once the job's row says so, so a listener that reloads sees it ended.
+    report(deps, &job, 0, &counts, state, Some(message));
 }
 
-async fn attempt(deps: &SyncDeps, job: &Job) -> Result<(), Failure> {
+async fn attempt(
+    deps: &SyncDeps,
+    job: &Job,
+    ended: &mut Option<(RecordCounts, String)>,
+) -> Result<(), Failure> {
     let store = &deps.store;
     let db = |e: sqlx::Error| {
         tracing::error!(job = job.id, error = %e, "database error during a sync");
@@ -193,6 +212,7 @@ async fn attempt(deps: &SyncDeps, job: &Job) -> Result<(), Failure> {
         ),
         Err(f) => f.message.clone(),
     };
+    *ended = Some((counts, message.clone()));
     let log_json = serde_json::to_value(&log).unwrap_or(Value::Array(Vec::new()));
     store
         .finish_sync_log(log_id, result.is_ok(), counts, &message, &log_json)
@@ -233,6 +253,24 @@ async fn attempt(deps: &SyncDeps, job: &Job) -> Result<(), Failure> {
         }
     }
     result.map(|_| ())
+}
+
+fn report(
+    deps: &SyncDeps,
+    job: &Job,
+    pages: u32,
+    counts: &RecordCounts,
+    state: &'static str,
+    message: Option<String>,
+) {
+    deps.events.send(Progress {
+        job_id: job.id,
+        integration_id: job.integration_id,
+        pages,
+        counts: *counts,
+        state,
+        message,
+    });
 }
 
 /// Calls `sync` until the connector says there is no more; returns the
@@ -287,6 +325,7 @@ async fn sync_pages(
             .map_err(|e| Failure::of_call(&e, page_number))?;
         if job.dry_run {
             counts.read += page.records.len() as i64;
+            report(deps, job, page_number, counts, "running", None);
         } else {
             let applied = deps
                 .store
@@ -300,6 +339,7 @@ async fn sync_pages(
                     }
                 })?;
             counts.add(applied);
+            report(deps, job, page_number, counts, "running", None);
         }
         if !page.has_more {
             if !incremental && !job.dry_run {

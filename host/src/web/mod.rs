@@ -51,6 +51,7 @@ impl AppState {
             runtime: self.runtime.clone(),
             sealer: self.sealer.clone(),
             retry: Default::default(),
+            events: self.sync.events.clone(),
         }
     }
 }
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::routes())
         .merge(audit::routes())
         .route("/static/app.css", get(stylesheet))
+        .route("/static/live.js", get(live_script))
         .fallback(|| async { error::Error::NotFound })
         .layer(middleware::map_response(security_headers))
         .with_state(state)
@@ -79,6 +81,13 @@ async fn stylesheet() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         include_str!("../../static/app.css"),
+    )
+}
+
+async fn live_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../static/live.js"),
     )
 }
 

@@ -181,6 +181,7 @@ pub async fn serve_admin_app_on(
             runtime: runtime.clone(),
             sealer: sealer.clone(),
             retry: Default::default(),
+            events: sync.events.clone(),
         },
         sync.clone(),
     ));

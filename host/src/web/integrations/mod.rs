@@ -10,11 +10,13 @@
 //! - `logs`: `/integrations/logs`
 //! - `dashboard`: `/integrations/dashboard`
 //! - `webhooks`: an integration's webhook endpoints
+//! - `live`: a running sync's progress as server-sent events
 
 mod dashboard;
 mod detail;
 pub(in crate::web) mod editor;
 mod list;
+mod live;
 mod logs;
 mod webhooks;
 mod wizard;
@@ -43,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .merge(logs::routes())
         .merge(dashboard::routes())
         .merge(webhooks::routes())
+        .merge(live::routes())
 }
 
 /// The integration `id`, or 404.

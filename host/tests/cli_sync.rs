@@ -1,0 +1,142 @@
+//! `cube sync`: one sync from the command line, against the server's
+//! database and connectors, with progress and a summary.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::Arc;
+
+use cube_host::integrations::seal_secrets;
+use cube_host::secrets::{MasterKey, Sealer};
+use cube_host::store::Store;
+use cube_host::store::integrations::IntegrationFields;
+
+async fn prepare(data: &std::path::Path, url: &str) {
+    let (key, _) = MasterKey::load(data).unwrap();
+    let sealer = Arc::new(Sealer::new(&key));
+    let store = Store::open_in(data).await.unwrap();
+    let catalog = common::probe_catalog().await;
+    let (connector, info) = catalog.get("probe").unwrap();
+    store
+        .upsert_provider(&info, connector.digest())
+        .await
+        .unwrap();
+    let fields = IntegrationFields {
+        name: "Command line".into(),
+        enabled: true,
+        config: serde_json::json!({"action": "fetch", "url": url, "pages": 3})
+            .as_object()
+            .unwrap()
+            .clone(),
+        http_grants: vec![
+            cube_host::runtime::HttpGrant::parse("http://127.0.0.1:*")
+                .unwrap()
+                .allow_private(true),
+        ],
+        ldap_grants: Vec::new(),
+        sync_interval_secs: None,
+        disable_after_failures: None,
+    };
+    let secrets = BTreeMap::from([("password".to_owned(), "cli-secret-value".to_owned())]);
+    store
+        .create_integration("probe", &fields, "admin", |id| {
+            seal_secrets(&sealer, id, &secrets)
+        })
+        .await
+        .unwrap();
+    store.close().await;
+}
+
+fn cube_sync(
+    data: &std::path::Path,
+    connectors: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cube"))
+        .arg("sync")
+        .args(args)
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--connectors",
+            connectors.to_str().unwrap(),
+        ])
+        .env_remove("CUBE_MASTER_KEY")
+        .env_remove("CUBE_DATABASE_URL")
+        .env("CUBE_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cube_sync_runs_a_sync_with_progress_and_a_summary() {
+    let data = tempfile::tempdir().unwrap();
+    let connectors = tempfile::tempdir().unwrap();
+    std::fs::write(connectors.path().join("probe.wasm"), common::probe_wasm()).unwrap();
+    let peer = common::http_answering("ok").await;
+    prepare(data.path(), &peer).await;
+
+    let output = tokio::task::spawn_blocking({
+        let (d, c) = (data.path().to_owned(), connectors.path().to_owned());
+        move || cube_sync(&d, &c, &["Command line", "--full"])
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        "Read 6 records in 3 pages: 6 created, 0 updated, 0 deleted, 0 failed"
+    );
+    assert!(
+        stderr.contains("Syncing Command line (full)") && stderr.contains("page     3"),
+        "{stderr}"
+    );
+
+    // A dry run reads and writes nothing.
+    let output = tokio::task::spawn_blocking({
+        let (d, c) = (data.path().to_owned(), connectors.path().to_owned());
+        move || cube_sync(&d, &c, &["1", "--full", "--dry-run"])
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains("Dry run: read 6 records in 3 pages; nothing was written")
+    );
+
+    let unknown = cube_sync(data.path(), connectors.path(), &["nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no integration is named `nope`"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_exits_non_zero_with_the_reason() {
+    let data = tempfile::tempdir().unwrap();
+    let connectors = tempfile::tempdir().unwrap();
+    std::fs::write(connectors.path().join("probe.wasm"), common::probe_wasm()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(|| async { (axum::http::StatusCode::UNAUTHORIZED, "who are you") });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    prepare(data.path(), &url).await;
+    let output = tokio::task::spawn_blocking({
+        let (d, c) = (data.path().to_owned(), connectors.path().to_owned());
+        move || cube_sync(&d, &c, &["Command line"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("Sync failed after 1 attempts")
+            && stdout.contains("refused the credentials (401)"),
+        "{stdout}"
+    );
+}

@@ -40,6 +40,10 @@ pub struct ServeArgs {
         default_value = "target/components"
     )]
     connector_dirs: Vec<PathBuf>,
+    /// Seconds a node holds a sync job without renewing it; another node
+    /// takes over a dead node's job after that.
+    #[arg(long, env = "CUBE_JOB_LEASE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    job_lease_secs: u64,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -82,6 +86,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             sealer: sealer.clone(),
             retry: Default::default(),
             events: sync.events.clone(),
+            lease_ms: (args.job_lease_secs * 1000) as i64,
         },
         sync.clone(),
     ));
@@ -97,6 +102,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         sync,
         secure_cookies,
         public_url: args.public_url.clone(),
+        lease_ms: (args.job_lease_secs * 1000) as i64,
     });
     tracing::info!(address = %listener.local_addr()?, "listening");
     // Connectors load in the background: /healthz answers at once, and

@@ -117,6 +117,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
         sealer: Arc::new(Sealer::new(&key)),
         retry: Default::default(),
         events: events.clone(),
+        lease_ms: LEASE_MS,
     };
     let owner = format!("cli-{}", std::process::id());
     let mut progress = events.subscribe();

@@ -197,7 +197,7 @@ impl Store {
         seal: impl FnOnce(i64) -> BTreeMap<String, String>,
     ) -> Result<Integration, IntegrationError> {
         let now = now_millis();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO integrations (name, provider_id, enabled, config_json, secrets_json, \
              http_grants_json, ldap_grants_json, sync_interval_secs, disable_after_failures, created_by, \
@@ -297,7 +297,7 @@ impl Store {
         succeeded: bool,
     ) -> Result<(i64, bool), sqlx::Error> {
         let now = now_millis();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE integrations SET last_sync_at = $1, last_sync_status = $2, \
              consecutive_failures = CASE WHEN $3 = 1 THEN 0 ELSE consecutive_failures + 1 END, \

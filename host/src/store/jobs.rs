@@ -250,15 +250,28 @@ impl Store {
         rows.iter().map(job_from_row).collect()
     }
 
-    /// Returns jobs whose lease ran out (their worker died) to the queue.
+    /// Returns jobs whose lease ran out (their node died) to the queue, and
+    /// closes the sync log entries those attempts left open.
     pub async fn requeue_expired_jobs(&self) -> Result<u64, sqlx::Error> {
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE integration_sync_logs SET status = 'failed', finished_at = $1, duration_ms = $1 - started_at, \
+             message = 'Interrupted: the node running this sync stopped; it resumes from its last saved page (the counts are what it saved).' \
+             WHERE status = 'running' AND job_id IN \
+             (SELECT id FROM jobs WHERE status = 'running' AND lease_until < $1)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         let done = sqlx::query(
             "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL \
              WHERE status = 'running' AND lease_until < $1",
         )
-        .bind(now_millis())
-        .execute(self.pool())
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 

@@ -321,7 +321,7 @@ impl Store {
         records: &[Record],
         cursor: Option<&str>,
     ) -> Result<RecordCounts, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let counts = apply_records(&mut tx, integration_id, job, records).await?;
         sqlx::query("UPDATE integrations SET sync_cursor = $1 WHERE id = $2")
             .bind(cursor)
@@ -334,6 +334,22 @@ impl Store {
                 .bind(job)
                 .execute(&mut *tx)
                 .await?;
+            // The open log entry counts what is committed, so an attempt cut
+            // short still says what it saved.
+            sqlx::query(
+                "UPDATE integration_sync_logs SET records_read = records_read + $1, \
+                 records_created = records_created + $2, records_updated = records_updated + $3, \
+                 records_deleted = records_deleted + $4, records_failed = records_failed + $5 \
+                 WHERE job_id = $6 AND status = 'running'",
+            )
+            .bind(counts.read)
+            .bind(counts.created)
+            .bind(counts.updated)
+            .bind(counts.deleted)
+            .bind(counts.failed)
+            .bind(job)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(counts)
@@ -344,7 +360,7 @@ impl Store {
     /// integration that the job did not see. Work orders are never deleted
     /// this way: they may have been created here.
     pub async fn delete_unseen(&self, integration_id: i64, job: i64) -> Result<i64, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "DELETE FROM directory_memberships WHERE integration_id = $1 AND group_external_id IN \
              (SELECT external_id FROM directory_groups WHERE integration_id = $1 \

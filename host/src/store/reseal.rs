@@ -69,7 +69,7 @@ impl Store {
         new: &Sealer,
     ) -> Result<ResealReport, ResealError> {
         let mut report = ResealReport::default();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for (table, key_column, report_slot) in [
             ("integrations", "id", 0usize),
             ("integration_drafts", "id", 1),

@@ -52,7 +52,7 @@ impl StateStore for DbStateStore {
         Box::pin(async move {
             check_sizes(key, &value).map_err(StateError::Refused)?;
             let size = (key.len() + value.len()) as i64;
-            let mut tx = self.store.pool().begin().await.map_err(unavailable)?;
+            let mut tx = self.store.begin_write().await.map_err(unavailable)?;
             let used: i64 = sqlx::query(
                 "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM connector_state \
                  WHERE integration = $1 AND key <> $2",

@@ -199,7 +199,7 @@ impl Store {
 
     /// Deletes a user; their sessions go with them.
     pub async fn delete_user(&self, id: i64) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // Explicit, rather than trusting ON DELETE CASCADE alone: SQLite
         // enforces foreign keys only when the pragma is on.
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")

@@ -125,7 +125,7 @@ impl Store {
         description: &str,
         seal: impl FnOnce(i64) -> String,
     ) -> Result<Webhook, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO integration_webhooks (integration_id, token, secret_sealed, description, scheme, created_at) \
              VALUES ($1, $2, '', $3, $4, $5) RETURNING id",
@@ -294,7 +294,7 @@ impl Store {
         delivery: &Delivery,
         records: &[Record],
     ) -> Result<RecordCounts, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let counts = apply_records(&mut tx, delivery.integration_id, None, records).await?;
         sqlx::query(
             "UPDATE webhook_deliveries SET status = 'processed', processed_at = $1, records = $2, \

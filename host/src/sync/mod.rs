@@ -22,8 +22,8 @@ use crate::store::Store;
 pub use events::{Progress, SyncEvents};
 pub use run::{RetryPolicy, run_job};
 
-/// How long a claimed job stays with its worker before others may take it;
-/// the worker renews it every third of that while the job runs.
+/// How long a claimed job stays with its worker before others may take it,
+/// by default; the worker renews it every third of that while the job runs.
 pub const LEASE_MS: i64 = 60 * 1000;
 
 /// How often the worker looks for due jobs when nobody woke it.
@@ -58,10 +58,18 @@ pub struct SyncDeps {
     pub retry: RetryPolicy,
     /// Where running syncs report progress.
     pub events: SyncEvents,
+    /// How long a claimed job stays with this node without a renewal
+    /// (milliseconds); a dead node's job is taken over after that.
+    pub lease_ms: i64,
 }
 
 /// Runs queued jobs until the process ends.
 pub async fn work(deps: SyncDeps, queue: SyncQueue) {
+    // Connectors load in the background at start: a job claimed before its
+    // connector is loaded would fail for nothing.
+    while !deps.catalog.is_ready() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let owner = format!(
         "{}-{}",
         std::process::id(),
@@ -80,7 +88,7 @@ pub async fn work(deps: SyncDeps, queue: SyncQueue) {
         }
         crate::webhooks::drain(&deps).await;
         loop {
-            match deps.store.claim_job(&owner, LEASE_MS).await {
+            match deps.store.claim_job(&owner, deps.lease_ms).await {
                 Ok(Some(job)) => run_job(&deps, job, &owner).await,
                 Ok(None) => break,
                 Err(error) => {

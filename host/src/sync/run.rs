@@ -104,11 +104,12 @@ pub async fn run_job(deps: &SyncDeps, job: Job, owner: &str) {
         let store = deps.store.clone();
         let owner = owner.to_owned();
         let id = job.id;
+        let lease = deps.lease_ms;
         tokio::spawn(async move {
-            let every = Duration::from_millis((super::LEASE_MS / 3) as u64);
+            let every = Duration::from_millis((lease / 3).max(100) as u64);
             loop {
                 tokio::time::sleep(every).await;
-                if let Err(error) = store.renew_lease(id, &owner, super::LEASE_MS).await {
+                if let Err(error) = store.renew_lease(id, &owner, lease).await {
                     tracing::warn!(job = id, %error, "cannot renew the lease of a running job");
                 }
             }
@@ -288,10 +289,14 @@ async fn sync_pages(
         ));
     }
     let Some((connector, _info)) = deps.catalog.get(&integration.provider_id) else {
-        return Err(Failure::fatal(format!(
-            "The connector `{}` is not installed on this server.",
-            integration.provider_id
-        )));
+        // It may be being installed or upgraded: worth another attempt.
+        return Err(Failure {
+            message: format!(
+                "The connector `{}` is not installed on this server.",
+                integration.provider_id
+            ),
+            retry: Some(None),
+        });
     };
     let config = CallConfig::of(&deps.sealer, integration)
         .map_err(|e| Failure::fatal(format!("The integration's secrets cannot be opened: {e}")))?;

@@ -24,7 +24,7 @@ use serde_json::json;
 use super::AppState;
 use crate::store::webhooks::{NewDelivery, Stored};
 use crate::webhooks::signature::{Rejection, Scheme, verify};
-use crate::webhooks::{self, LEASE_MS, MAX_BODY_BYTES, Processed};
+use crate::webhooks::{self, MAX_BODY_BYTES, Processed};
 
 /// How long the intake waits for the connector before answering 202.
 const INLINE_WAIT: Duration = Duration::from_millis(2500);
@@ -175,7 +175,7 @@ async fn intake_inner(
     // sender gets 202 and the task still finishes the delivery.
     let deps = state.sync_deps();
     let processing = tokio::spawn(async move {
-        match deps.store.claim_delivery(Some(id), LEASE_MS).await? {
+        match deps.store.claim_delivery(Some(id), deps.lease_ms).await? {
             Some(delivery) => webhooks::process(&deps, delivery).await.map(Some),
             None => Ok(None),
         }

@@ -40,6 +40,9 @@ pub struct AppState {
     /// The URL people and senders reach this server at, when configured
     /// (webhook URLs are shown with it).
     pub public_url: Option<String>,
+    /// How long a node holds a job or a webhook delivery without renewing
+    /// it (milliseconds).
+    pub lease_ms: i64,
 }
 
 impl AppState {
@@ -52,6 +55,7 @@ impl AppState {
             sealer: self.sealer.clone(),
             retry: Default::default(),
             events: self.sync.events.clone(),
+            lease_ms: self.lease_ms,
         }
     }
 }

@@ -21,8 +21,6 @@ use crate::sync::SyncDeps;
 
 /// The table bound into endpoints' sealed secrets.
 pub const SECRETS_TABLE: &str = "integration_webhooks";
-/// How long a processor holds a delivery before another may take it.
-pub const LEASE_MS: i64 = 60_000;
 /// Attempts at processing one delivery before it is marked failed.
 pub const MAX_ATTEMPTS: i64 = 5;
 /// The largest body an endpoint accepts.
@@ -132,7 +130,7 @@ async fn run_connector(deps: &SyncDeps, delivery: &Delivery) -> Result<Outcome, 
 /// Processes pending deliveries until none is left.
 pub async fn drain(deps: &SyncDeps) {
     loop {
-        match deps.store.claim_delivery(None, LEASE_MS).await {
+        match deps.store.claim_delivery(None, deps.lease_ms).await {
             Ok(Some(delivery)) => {
                 if let Err(error) = process(deps, delivery).await {
                     tracing::error!(%error, "cannot record a webhook's processing");

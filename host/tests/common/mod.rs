@@ -182,6 +182,7 @@ pub async fn serve_admin_app_on(
             sealer: sealer.clone(),
             retry: Default::default(),
             events: sync.events.clone(),
+            lease_ms: cube_host::sync::LEASE_MS,
         },
         sync.clone(),
     ));
@@ -193,6 +194,7 @@ pub async fn serve_admin_app_on(
         sync,
         secure_cookies: false,
         public_url: None,
+        lease_ms: cube_host::sync::LEASE_MS,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -107,7 +107,7 @@ async fn cube_sync_runs_a_sync_with_progress_and_a_summary() {
     assert!(output.status.success());
     assert!(
         String::from_utf8_lossy(&output.stdout)
-            .contains("Dry run: read 6 records in 3 pages; nothing was written")
+            .contains("Dry run: read 6 records in 3 pages; would create 0, update 0, delete 0; 0 failed; nothing was written")
     );
 
     let unknown = cube_sync(data.path(), connectors.path(), &["nope"]);

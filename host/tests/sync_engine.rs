@@ -342,3 +342,77 @@ async fn a_complete_full_sync_deletes_what_it_did_not_see() {
         6
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mappings_shape_the_records_and_a_dry_run_previews_without_writing() {
+    let (url, _) = scripted(Vec::new()).await;
+    let setup = setup(&url, 2, None).await;
+    let store = &setup.deps.store;
+    store
+        .add_mapping(
+            setup.integration,
+            "item",
+            "",
+            "shout",
+            Some("{{ name | upper }}"),
+        )
+        .await
+        .unwrap();
+    store
+        .add_mapping(setup.integration, "item", "name", "label", None)
+        .await
+        .unwrap();
+
+    let (dry, _) = store
+        .enqueue_sync(NewJob {
+            integration_id: setup.integration,
+            trigger: "manual",
+            mode: "full",
+            dry_run: true,
+            requested_by: "admin",
+        })
+        .await
+        .unwrap();
+    assert_eq!(run_next(&setup).await, dry.id);
+    let log = messages(&setup).await;
+    assert_eq!(
+        log[0],
+        "succeeded: Dry run: read 4 records in 2 pages; would create 4, update 0, delete 0; 0 failed; nothing was written"
+    );
+    assert_eq!(
+        store.synced_counts(setup.integration).await.unwrap()[3].1,
+        0,
+        "a dry run writes nothing"
+    );
+
+    queue(&setup, "full").await;
+    run_next(&setup).await;
+    let fields: String = sqlx::query_scalar(
+        "SELECT fields_json FROM synced_records WHERE integration_id = $1 AND external_id = '1'",
+    )
+    .bind(setup.integration)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let fields: serde_json::Value = serde_json::from_str(&fields).unwrap();
+    assert_eq!(fields["shout"], "ITEM 1");
+    assert_eq!(fields["label"], "item 1");
+    assert_eq!(fields["name"], "item 1");
+
+    // A transform that no longer compiles stops the sync with a clear message.
+    sqlx::query(
+        "UPDATE integration_mappings SET transform = '{{ broken' WHERE target_field = 'shout'",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    queue(&setup, "full").await;
+    run_next(&setup).await;
+    let log = messages(&setup).await;
+    assert!(
+        log.last()
+            .unwrap()
+            .starts_with("failed: Fix the mappings first: the transform of mapping"),
+        "{log:?}"
+    );
+}

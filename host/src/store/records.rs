@@ -355,6 +355,41 @@ impl Store {
         Ok(counts)
     }
 
+    /// What applying `records` would do, without writing anything (a dry
+    /// run): counts of records that would be created, updated, deleted, or
+    /// are malformed.
+    pub async fn preview_page(
+        &self,
+        integration_id: i64,
+        records: &[Record],
+    ) -> Result<RecordCounts, sqlx::Error> {
+        let mut conn = self.pool().acquire().await?;
+        let mut counts = RecordCounts {
+            read: records.len() as i64,
+            ..RecordCounts::default()
+        };
+        for record in records {
+            let before = existing_version(&mut conn, integration_id, record).await?;
+            if record.deleted {
+                counts.deleted += before.is_some() as i64;
+                continue;
+            }
+            if !matches!(
+                serde_json::from_str::<Value>(&record.fields),
+                Ok(Value::Object(_))
+            ) {
+                counts.failed += 1;
+                continue;
+            }
+            match (&before, &record.version) {
+                (None, _) => counts.created += 1,
+                (Some(Some(old)), Some(new)) if old == new => {}
+                (Some(_), _) => counts.updated += 1,
+            }
+        }
+        Ok(counts)
+    }
+
     /// After a complete full sync by `job`: deletes the directory users and
     /// groups (with their memberships) and generic records of the
     /// integration that the job did not see. Work orders are never deleted

@@ -10,9 +10,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Progress, SyncDeps};
+use crate::integrations::mapping::Mapper;
 use crate::integrations::{CallConfig, call_context};
 use crate::runtime::types::{SyncMode, SyncRequest};
-use crate::runtime::{CallError, ConnectorError, LogLine};
+use crate::runtime::{CallError, ConnectorError, LogLevel, LogLine};
 use crate::store::audit::AuditEvent;
 use crate::store::integrations::Integration;
 use crate::store::jobs::Job;
@@ -196,8 +197,8 @@ async fn attempt(
     };
     let message = match &result {
         Ok(pages) if job.dry_run => format!(
-            "Dry run: read {} records in {pages} pages; nothing was written",
-            counts.read
+            "Dry run: read {} records in {pages} pages; would create {}, update {}, delete {}; {} failed; nothing was written",
+            counts.read, counts.created, counts.updated, counts.deleted, counts.failed
         ),
         Ok(pages) => format!(
             "Read {} records in {pages} pages{resumed}: {} created, {} updated, {} deleted, {} failed",
@@ -301,6 +302,15 @@ async fn sync_pages(
     let config = CallConfig::of(&deps.sealer, integration)
         .map_err(|e| Failure::fatal(format!("The integration's secrets cannot be opened: {e}")))?;
     let ctx = call_context(&deps.runtime, integration, config.secrets.clone());
+    let mappings = deps.store.mappings(integration.id).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot read mappings");
+        Failure {
+            message: "The database failed reading the mappings.".into(),
+            retry: Some(None),
+        }
+    })?;
+    let mapper = Mapper::new(mappings)
+        .map_err(|e| Failure::fatal(format!("Fix the mappings first: {e}")))?;
     let incremental = job.mode == "incremental";
     // Resume a job that committed pages before; else start where the mode says.
     let mut cursor = if job.pages_done > 0 && !job.dry_run {
@@ -325,11 +335,41 @@ async fn sync_pages(
         let outcome = connector.sync(&ctx, &request).await;
         let room = MAX_LOG_LINES.saturating_sub(log.len());
         log.extend(outcome.report.log.into_iter().take(room));
-        let page = outcome
+        let mut page = outcome
             .result
             .map_err(|e| Failure::of_call(&e, page_number))?;
+        let mut unmappable = 0;
+        if !mapper.is_empty() {
+            page.records
+                .retain_mut(|record| match mapper.apply(record) {
+                    Ok(()) => true,
+                    Err(message) => {
+                        unmappable += 1;
+                        if log.len() < MAX_LOG_LINES {
+                            log.push(LogLine {
+                                level: LogLevel::Warn,
+                                message: format!("skipped: {message}"),
+                            });
+                        }
+                        false
+                    }
+                });
+        }
+        counts.read += unmappable;
+        counts.failed += unmappable;
         if job.dry_run {
-            counts.read += page.records.len() as i64;
+            let preview = deps
+                .store
+                .preview_page(integration.id, &page.records)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "cannot preview a page of records");
+                    Failure {
+                        message: "The database failed during the dry run.".into(),
+                        retry: Some(None),
+                    }
+                })?;
+            counts.add(preview);
             report(deps, job, page_number, counts, "running", None);
         } else {
             let applied = deps

@@ -6,24 +6,14 @@
 //! transaction ([`Store::apply_page`]): an interrupted sync resumes from the
 //! last page that was committed, and loses or repeats nothing.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 use sqlx::{AnyConnection, Row};
 
 use super::sync_logs::RecordCounts;
 use super::{Store, now_millis};
 use crate::runtime::types::Record;
-
-/// What happened to one record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Applied {
-    Created,
-    Updated,
-    Unchanged,
-    Deleted,
-    Absent,
-    /// Its fields are not a JSON object: skipped and counted as failed.
-    Malformed,
-}
 
 fn text(fields: &Map<String, Value>, names: &[&str]) -> Option<String> {
     names.iter().find_map(|name| match fields.get(*name) {
@@ -106,6 +96,7 @@ async fn upsert(
     integration_id: i64,
     record: &Record,
     fields: &Map<String, Value>,
+    seen: Option<i64>,
 ) -> Result<(), sqlx::Error> {
     let now = now_millis();
     let all = Value::Object(fields.clone()).to_string();
@@ -116,11 +107,12 @@ async fn upsert(
             let enabled = !matches!(fields.get("enabled"), Some(Value::Bool(false)));
             sqlx::query(
                 "INSERT INTO directory_users (integration_id, external_id, username, email, display_name, \
-                 enabled, dn, attributes_json, version, synced_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 enabled, dn, attributes_json, version, synced_at, seen_job) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                  ON CONFLICT (integration_id, external_id) DO UPDATE SET username = excluded.username, \
                  email = excluded.email, display_name = excluded.display_name, enabled = excluded.enabled, \
                  dn = excluded.dn, attributes_json = excluded.attributes_json, version = excluded.version, \
-                 synced_at = excluded.synced_at",
+                 synced_at = excluded.synced_at, seen_job = COALESCE(excluded.seen_job, directory_users.seen_job)",
             )
             .bind(integration_id)
             .bind(&record.external_id)
@@ -132,6 +124,7 @@ async fn upsert(
             .bind(all)
             .bind(&record.version)
             .bind(now)
+            .bind(seen)
             .execute(&mut *conn)
             .await?;
         }
@@ -139,10 +132,10 @@ async fn upsert(
             let name = text(fields, &["name", "cn"]).unwrap_or_else(|| record.external_id.clone());
             sqlx::query(
                 "INSERT INTO directory_groups (integration_id, external_id, name, dn, attributes_json, \
-                 version, synced_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 version, synced_at, seen_job) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (integration_id, external_id) DO UPDATE SET name = excluded.name, \
                  dn = excluded.dn, attributes_json = excluded.attributes_json, version = excluded.version, \
-                 synced_at = excluded.synced_at",
+                 synced_at = excluded.synced_at, seen_job = COALESCE(excluded.seen_job, directory_groups.seen_job)",
             )
             .bind(integration_id)
             .bind(&record.external_id)
@@ -151,6 +144,7 @@ async fn upsert(
             .bind(all)
             .bind(&record.version)
             .bind(now)
+            .bind(seen)
             .execute(&mut *conn)
             .await?;
             if let Some(Value::Array(members)) = fields.get("members") {
@@ -201,9 +195,10 @@ async fn upsert(
         }
         _ => {
             sqlx::query(
-                "INSERT INTO synced_records (integration_id, kind, external_id, fields_json, version, synced_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (integration_id, kind, external_id) DO UPDATE \
-                 SET fields_json = excluded.fields_json, version = excluded.version, synced_at = excluded.synced_at",
+                "INSERT INTO synced_records (integration_id, kind, external_id, fields_json, version, synced_at, seen_job) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (integration_id, kind, external_id) DO UPDATE \
+                 SET fields_json = excluded.fields_json, version = excluded.version, synced_at = excluded.synced_at, \
+                 seen_job = COALESCE(excluded.seen_job, synced_records.seen_job)",
             )
             .bind(integration_id)
             .bind(&record.kind)
@@ -211,6 +206,7 @@ async fn upsert(
             .bind(all)
             .bind(&record.version)
             .bind(now)
+            .bind(seen)
             .execute(&mut *conn)
             .await?;
         }
@@ -218,62 +214,77 @@ async fn upsert(
     Ok(())
 }
 
-/// Marks a record as seen by `job`, for the deletion pass of a full sync.
-async fn mark_seen(
+/// The stored versions of `records` (all of one kind), by external id:
+/// one query per few hundred records instead of one per record.
+async fn stored_versions(
     conn: &mut AnyConnection,
     integration_id: i64,
-    record: &Record,
+    kind: &str,
+    ids: &[&str],
+) -> Result<HashMap<String, Option<String>>, sqlx::Error> {
+    let (table, by_kind) = table_of(kind);
+    let column = if table == "work_orders" {
+        "external_version"
+    } else {
+        "version"
+    };
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(400) {
+        let first = if by_kind { 3 } else { 2 };
+        let placeholders: Vec<String> = (0..chunk.len())
+            .map(|i| format!("${}", i + first))
+            .collect();
+        let sql = format!(
+            "SELECT external_id, {column} AS v FROM {table} WHERE integration_id = $1{} AND external_id IN ({})",
+            if by_kind { " AND kind = $2" } else { "" },
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(integration_id);
+        if by_kind {
+            query = query.bind(kind);
+        }
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.insert(row.try_get("external_id")?, row.try_get("v")?);
+        }
+    }
+    Ok(found)
+}
+
+/// Marks unchanged records as seen by `job`, a few hundred per statement.
+async fn mark_seen_batch(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    kind: &str,
+    ids: &[&str],
     job: i64,
 ) -> Result<(), sqlx::Error> {
-    let (table, by_kind) = table_of(&record.kind);
+    let (table, by_kind) = table_of(kind);
     if table == "work_orders" {
         return Ok(());
     }
-    let sql = if by_kind {
-        format!(
-            "UPDATE {table} SET seen_job = $1 WHERE integration_id = $2 AND external_id = $3 AND kind = $4"
-        )
-    } else {
-        format!("UPDATE {table} SET seen_job = $1 WHERE integration_id = $2 AND external_id = $3")
-    };
-    let mut query = sqlx::query(&sql)
-        .bind(job)
-        .bind(integration_id)
-        .bind(&record.external_id);
-    if by_kind {
-        query = query.bind(&record.kind);
+    for chunk in ids.chunks(400) {
+        let first = if by_kind { 4 } else { 3 };
+        let placeholders: Vec<String> = (0..chunk.len())
+            .map(|i| format!("${}", i + first))
+            .collect();
+        let sql = format!(
+            "UPDATE {table} SET seen_job = $1 WHERE integration_id = $2{} AND external_id IN ({})",
+            if by_kind { " AND kind = $3" } else { "" },
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(job).bind(integration_id);
+        if by_kind {
+            query = query.bind(kind);
+        }
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
     }
-    query.execute(&mut *conn).await?;
     Ok(())
-}
-
-async fn apply_one(
-    conn: &mut AnyConnection,
-    integration_id: i64,
-    record: &Record,
-) -> Result<Applied, sqlx::Error> {
-    if record.deleted {
-        return Ok(if delete(conn, integration_id, record).await? {
-            Applied::Deleted
-        } else {
-            Applied::Absent
-        });
-    }
-    let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&record.fields) else {
-        return Ok(Applied::Malformed);
-    };
-    let before = existing_version(conn, integration_id, record).await?;
-    if let (Some(Some(old)), Some(new)) = (&before, &record.version)
-        && old == new
-    {
-        return Ok(Applied::Unchanged);
-    }
-    upsert(conn, integration_id, record, &fields).await?;
-    Ok(if before.is_some() {
-        Applied::Updated
-    } else {
-        Applied::Created
-    })
 }
 
 /// Applies records in the caller's transaction; with a job, marks them
@@ -288,22 +299,45 @@ pub(super) async fn apply_records(
         read: records.len() as i64,
         ..RecordCounts::default()
     };
-    for record in records {
-        let applied = apply_one(conn, integration_id, record).await?;
-        match applied {
-            Applied::Created => counts.created += 1,
-            Applied::Updated => counts.updated += 1,
-            Applied::Deleted => counts.deleted += 1,
-            Applied::Unchanged | Applied::Absent => {}
-            Applied::Malformed => counts.failed += 1,
+    let mut kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for kind in kinds {
+        let of_kind: Vec<&Record> = records.iter().filter(|r| r.kind == kind).collect();
+        let ids: Vec<&str> = of_kind.iter().map(|r| r.external_id.as_str()).collect();
+        let mut stored = stored_versions(conn, integration_id, kind, &ids).await?;
+        let mut unchanged: Vec<&str> = Vec::new();
+        for record in of_kind {
+            if record.deleted {
+                if delete(conn, integration_id, record).await? {
+                    counts.deleted += 1;
+                }
+                stored.remove(&record.external_id);
+                continue;
+            }
+            let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&record.fields) else {
+                counts.failed += 1;
+                continue;
+            };
+            let before = stored.get(&record.external_id);
+            if let (Some(Some(old)), Some(new)) = (before, &record.version)
+                && old == new
+            {
+                unchanged.push(&record.external_id);
+                continue;
+            }
+            upsert(conn, integration_id, record, &fields, job).await?;
+            if before.is_some() {
+                counts.updated += 1;
+            } else {
+                counts.created += 1;
+            }
+            stored.insert(record.external_id.clone(), record.version.clone());
         }
         if let Some(job) = job
-            && matches!(
-                applied,
-                Applied::Created | Applied::Updated | Applied::Unchanged
-            )
+            && !unchanged.is_empty()
         {
-            mark_seen(conn, integration_id, record, job).await?;
+            mark_seen_batch(conn, integration_id, kind, &unchanged, job).await?;
         }
     }
     Ok(counts)

@@ -7,56 +7,15 @@ mod common;
 use cube_host::store::Store;
 use reqwest::StatusCode;
 
-use common::client::{Browser, hidden};
-use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
+use common::VIEWER_PASSWORD;
+use common::client::Browser;
 
-const SECRET: &str = "pa55word-Very-Secret-77";
-
-async fn admin(base: &str) -> (Browser, String) {
-    let mut browser = Browser::new(base);
-    browser.sign_in("admin", ADMIN_PASSWORD).await;
-    let csrf = browser.csrf().await;
-    (browser, csrf)
-}
-
-/// Creates a probe integration through the generic form; returns its id.
-async fn create_probe(
-    browser: &mut Browser,
-    csrf: &str,
-    name: &str,
-    action: &str,
-    url: &str,
-) -> i64 {
-    let page = browser
-        .post(
-            "/integrations/create?connector=probe",
-            &[
-                ("csrf_token", csrf),
-                ("name", name),
-                ("cfg.action", action),
-                ("cfg.url", url),
-                ("cfg.password", SECRET),
-                ("cfg.pages", "3"),
-                ("http_grants", "http://127.0.0.1:*"),
-                ("allow_private", "on"),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    let location = page.location.unwrap();
-    location
-        .trim_start_matches("/integrations/")
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
+use common::PROBE_SECRET as SECRET;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_generic_form_explains_each_mistake_and_keeps_what_was_typed() {
     let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let (mut browser, csrf) = admin(&base).await;
+    let (mut browser, csrf) = common::sign_in_admin(&base).await;
 
     let chooser = browser.get("/integrations/create").await;
     assert!(chooser.body.contains("Probe"), "{}", chooser.body);
@@ -102,7 +61,7 @@ async fn the_generic_form_explains_each_mistake_and_keeps_what_was_typed() {
     assert!(!refused.body.contains(SECRET));
     assert_eq!(store.integrations().await.unwrap().len(), 0);
 
-    let id = create_probe(
+    let id = common::create_probe_integration(
         &mut browser,
         &csrf,
         "Probe one",
@@ -183,9 +142,9 @@ async fn the_generic_form_explains_each_mistake_and_keeps_what_was_typed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tests_give_verdicts_and_sync_now_lands_in_the_logs() {
     let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let (mut browser, csrf) = admin(&base).await;
+    let (mut browser, csrf) = common::sign_in_admin(&base).await;
     let dead = format!("http://127.0.0.1:{}/", common::closed_port());
-    let id = create_probe(&mut browser, &csrf, "Fetcher", "fetch", &dead).await;
+    let id = common::create_probe_integration(&mut browser, &csrf, "Fetcher", "fetch", &dead).await;
 
     let tested = browser
         .post(
@@ -397,202 +356,13 @@ async fn tests_give_verdicts_and_sync_now_lands_in_the_logs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_wizard_saves_only_after_a_passing_test_or_an_audited_override() {
-    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let (mut browser, csrf) = admin(&base).await;
-    let dead = format!("http://127.0.0.1:{}/", common::closed_port());
-
-    let start = browser.get("/integrations/create/probe").await;
-    assert_eq!(start.status, StatusCode::OK);
-    assert!(
-        start.body.contains("aria-current=\"step\">Server<"),
-        "{}",
-        start.body
-    );
-
-    // Step 1 (Server): a bad URL stays on the step with its message.
-    let bad = browser
-        .post(
-            "/integrations/create/probe",
-            &[
-                ("csrf_token", &csrf),
-                ("draft", ""),
-                ("step", "0"),
-                ("nav", "next"),
-                ("cfg.url", "nope"),
-            ],
-        )
-        .await;
-    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(bad.body.contains("Enter a full URL"));
-    let draft = hidden(&bad.body, "draft");
-    let mut post = async |step: &str, nav: &str, extra: &[(&str, &str)]| {
-        let mut form = vec![
-            ("csrf_token", csrf.as_str()),
-            ("draft", draft.as_str()),
-            ("step", step),
-            ("nav", nav),
-        ];
-        form.extend_from_slice(extra);
-        browser.post("/integrations/create/probe", &form).await
-    };
-    let server = post("0", "next", &[("cfg.url", &dead)]).await;
-    assert!(
-        server.body.contains("aria-current=\"step\">Credentials<"),
-        "{}",
-        server.body
-    );
-    let creds = post("1", "next", &[("cfg.password", SECRET)]).await;
-    assert!(!creds.body.contains(SECRET));
-    assert!(
-        creds.body.contains("aria-current=\"step\">Behaviour<"),
-        "{}",
-        creds.body
-    );
-    // Back and forth keeps what was typed, and the secret stays on the server.
-    let back = post("2", "back", &[("cfg.action", "fetch"), ("cfg.pages", "2")]).await;
-    assert!(back.body.contains(">set</span>"), "{}", back.body);
-    assert!(!back.body.contains(SECRET));
-    let behaviour = post("1", "next", &[]).await;
-    assert!(
-        behaviour.body.contains("value=\"fetch\""),
-        "{}",
-        behaviour.body
-    );
-    let access = post("2", "next", &[("cfg.action", "fetch"), ("cfg.pages", "2")]).await;
-    assert!(
-        access
-            .body
-            .contains("aria-current=\"step\">Name and access<"),
-        "{}",
-        access.body
-    );
-    let last = post(
-        "3",
-        "next",
-        &[
-            ("name", "Wizard probe"),
-            ("http_grants", "http://127.0.0.1:*"),
-            ("allow_private", "on"),
-        ],
-    )
-    .await;
-    assert!(
-        last.body.contains("aria-current=\"step\">Test and save<"),
-        "{}",
-        last.body
-    );
-
-    let early = post("4", "save", &[]).await;
-    assert_eq!(early.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        early
-            .body
-            .contains("Run a connection test that passes before saving")
-    );
-    let failing = post("4", "test", &[]).await;
-    assert!(
-        failing.body.contains("The server could not be reached"),
-        "{}",
-        failing.body
-    );
-    let still = post("4", "save", &[]).await;
-    assert_eq!(still.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(store.integrations().await.unwrap().is_empty());
-
-    // Fix the URL on its step, test again, save.
-    let live = common::http_answering("ok").await;
-    post("0", "next", &[("cfg.url", &live)]).await;
-    let passing = post("4", "test", &[]).await;
-    assert!(
-        passing.body.contains("Connection test passed"),
-        "{}",
-        passing.body
-    );
-    let saved = post("4", "save", &[]).await;
-    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    let integrations = store.integrations().await.unwrap();
-    assert_eq!(integrations.len(), 1);
-    assert_eq!(integrations[0].last_test_ok, Some(true));
-    assert!(integrations[0].sealed_secrets.contains_key("password"));
-    let entry = &store.audit_entries(5).await.unwrap()[0];
-    assert_eq!(entry.action, "integration.create");
-
-    // A second wizard, saved offline: needs the tick, and is audited so.
-    let first = browser
-        .post(
-            "/integrations/create/probe",
-            &[
-                ("csrf_token", &csrf),
-                ("draft", ""),
-                ("step", "0"),
-                ("nav", "next"),
-                ("cfg.url", &dead),
-            ],
-        )
-        .await;
-    let draft = hidden(&first.body, "draft");
-    for (step, field, value) in [
-        ("1", "cfg.password", SECRET),
-        ("2", "cfg.action", "fetch"),
-        ("3", "name", "Offline probe"),
-    ] {
-        let page = browser
-            .post(
-                "/integrations/create/probe",
-                &[
-                    ("csrf_token", &csrf),
-                    ("draft", &draft),
-                    ("step", step),
-                    ("nav", "next"),
-                    (field, value),
-                ],
-            )
-            .await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    }
-    let offline = |confirm: &'static str| {
-        [
-            ("csrf_token", csrf.clone()),
-            ("draft", draft.clone()),
-            ("step", "4".to_owned()),
-            ("nav", "save_anyway".to_owned()),
-            ("confirm_untested", confirm.to_owned()),
-        ]
-    };
-    let unticked = offline("");
-    let refused = browser
-        .post_owned("/integrations/create/probe", &unticked)
-        .await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(refused.body.contains("Tick the confirmation"));
-    let saved = browser
-        .post_owned("/integrations/create/probe", &offline("yes"))
-        .await;
-    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    let entry = &store.audit_entries(5).await.unwrap()[0];
-    assert_eq!(entry.action, "integration.create.untested");
-
-    // Another user cannot continue someone else's draft.
-    let mut other = Browser::new(&base);
-    other.sign_in("vera", VIEWER_PASSWORD).await;
-    let viewer = other.get("/integrations/create/probe").await;
-    assert_eq!(viewer.status, StatusCode::FORBIDDEN);
-    let missing = browser.get("/integrations/create/jira").await;
-    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
-    assert!(
-        missing.body.contains("is not installed"),
-        "{}",
-        missing.body
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_read_integrations_but_change_nothing_and_forms_need_csrf() {
     let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let (mut browser, csrf) = admin(&base).await;
+    let (mut browser, csrf) = common::sign_in_admin(&base).await;
     let name = "<script>alert(1)</script>";
-    let id = create_probe(&mut browser, &csrf, name, "ok", "http://127.0.0.1:1/").await;
+    let id =
+        common::create_probe_integration(&mut browser, &csrf, name, "ok", "http://127.0.0.1:1/")
+            .await;
     browser
         .post(
             &format!("/integrations/{id}/sync"),
@@ -676,8 +446,15 @@ fn contains_secret(bytes: &[u8]) -> bool {
 /// Puts a secret through every path that could leak it: the form, a
 /// connector that logs it and returns it in an error, a sync, the logs.
 async fn exercise_secret(base: &str, store: &Store) {
-    let (mut browser, csrf) = admin(base).await;
-    let id = create_probe(&mut browser, &csrf, "Leaky", "leak", "http://127.0.0.1:1/").await;
+    let (mut browser, csrf) = common::sign_in_admin(base).await;
+    let id = common::create_probe_integration(
+        &mut browser,
+        &csrf,
+        "Leaky",
+        "leak",
+        "http://127.0.0.1:1/",
+    )
+    .await;
     browser
         .post(
             &format!("/integrations/{id}/test"),
@@ -760,7 +537,7 @@ async fn no_secret_is_stored_in_plain_text_in_sqlite_or_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_sync_reports_its_progress_as_server_sent_events() {
     let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let (mut browser, csrf) = admin(&base).await;
+    let (mut browser, csrf) = common::sign_in_admin(&base).await;
     // A peer that takes a while per page, so the sync is seen running.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let slow = format!("http://{}/", listener.local_addr().unwrap());
@@ -769,8 +546,10 @@ async fn a_running_sync_reports_its_progress_as_server_sent_events() {
         "slow"
     });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let id = create_probe(&mut browser, &csrf, "Live", "fetch", &slow).await;
-    let other = create_probe(&mut browser, &csrf, "Other", "ok", "http://127.0.0.1:1/").await;
+    let id = common::create_probe_integration(&mut browser, &csrf, "Live", "fetch", &slow).await;
+    let other =
+        common::create_probe_integration(&mut browser, &csrf, "Other", "ok", "http://127.0.0.1:1/")
+            .await;
 
     let mut stream = reqwest::Client::new()
         .get(format!("{base}/integrations/{id}/events"))

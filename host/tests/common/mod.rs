@@ -247,3 +247,49 @@ pub async fn http_answering(body: &'static str) -> String {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     base
 }
+
+/// The password the web tests give probe integrations.
+pub const PROBE_SECRET: &str = "pa55word-Very-Secret-77";
+
+/// A browser signed in as `admin`, and its CSRF token.
+pub async fn sign_in_admin(base: &str) -> (client::Browser, String) {
+    let mut browser = client::Browser::new(base);
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    let csrf = browser.csrf().await;
+    (browser, csrf)
+}
+
+/// Creates a probe integration through the generic form (with
+/// [`PROBE_SECRET`] as its password); returns its id.
+pub async fn create_probe_integration(
+    browser: &mut client::Browser,
+    csrf: &str,
+    name: &str,
+    action: &str,
+    url: &str,
+) -> i64 {
+    let page = browser
+        .post(
+            "/integrations/create?connector=probe",
+            &[
+                ("csrf_token", csrf),
+                ("name", name),
+                ("cfg.action", action),
+                ("cfg.url", url),
+                ("cfg.password", PROBE_SECRET),
+                ("cfg.pages", "3"),
+                ("http_grants", "http://127.0.0.1:*"),
+                ("allow_private", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, reqwest::StatusCode::SEE_OTHER, "{}", page.body);
+    let location = page.location.unwrap();
+    location
+        .trim_start_matches("/integrations/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}

@@ -325,3 +325,84 @@ fn find_refs(value: &Value) -> Vec<String> {
         _ => Vec::new(),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_endpoints_are_managed_through_the_api_and_their_secret_shown_once() {
+    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    let (_, created) = api
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/integrations",
+            Some(json!({"name": "Hooks", "connector": "probe", "config": {"action": "ok"}})),
+        )
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    let path = format!("/api/v1/integrations/{id}/webhooks");
+
+    let (status, body) = api
+        .json(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"scheme": "md5", "secret": "short"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["fields"]["scheme"].is_string()
+            && body["error"]["fields"]["secret"].is_string(),
+        "{body}"
+    );
+
+    let (status, hook) = api
+        .json(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"scheme": "cube-hmac-sha256", "description": "ci"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    let url = hook["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{base}/hooks/")));
+
+    let (_, listed) = api.json(reqwest::Method::GET, &path, None).await;
+    assert_eq!(listed["webhooks"][0]["url"], json!(url));
+    assert!(
+        !listed.to_string().contains(&secret),
+        "the secret is returned once only"
+    );
+
+    let ts = cube_host::store::now_millis() / 1000;
+    let payload = r#"{"items": [{"id": "a"}]}"#;
+    let delivered = reqwest::Client::new()
+        .post(&url)
+        .header("x-cube-timestamp", ts.to_string())
+        .header(
+            "x-cube-signature",
+            cube_host::webhooks::signature::sign_cube(secret.as_bytes(), ts, payload.as_bytes()),
+        )
+        .body(payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivered.status(), StatusCode::OK);
+    let (_, listed) = api.json(reqwest::Method::GET, &path, None).await;
+    assert_eq!(listed["webhooks"][0]["deliveries"]["processed"], 1);
+
+    let viewer = Api::sign_in(&base, "vera", VIEWER_PASSWORD).await;
+    let (status, _) = viewer
+        .json(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"scheme": "slack-v0"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let webhook = hook["id"].as_i64().unwrap();
+    let (status, _) = api
+        .call(reqwest::Method::DELETE, &format!("{path}/{webhook}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(store.webhooks_of(id).await.unwrap().is_empty());
+}

@@ -11,6 +11,7 @@
 mod error;
 mod integrations;
 mod logs;
+mod webhooks;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/session", get(session))
         .merge(integrations::routes())
         .merge(logs::routes())
+        .merge(webhooks::routes())
 }
 
 /// A signed-in caller of the API.

@@ -18,7 +18,7 @@ pub(in crate::web) mod editor;
 mod list;
 mod live;
 mod logs;
-mod webhooks;
+pub(in crate::web) mod webhooks;
 mod wizard;
 
 use std::collections::BTreeMap;

@@ -29,7 +29,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Where senders reach this server: the configured public URL, else the
 /// address this request came to.
-pub(super) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+pub(in crate::web) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &state.public_url {
         return url.trim_end_matches('/').to_owned();
     }

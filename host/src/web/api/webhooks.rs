@@ -1,0 +1,160 @@
+//! `/api/v1/integrations/{id}/webhooks`: an integration's webhook
+//! endpoints. A generated signing secret is returned once, on creation.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::super::AppState;
+use super::super::integrations::webhooks::base_url;
+use super::{ApiAdmin, ApiError, ApiUser};
+use crate::store::audit::AuditEvent;
+use crate::webhooks::signature::Scheme;
+use crate::webhooks::{new_secret, seal_secret};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/integrations/{id}/webhooks", get(list).post(create))
+        .route(
+            "/api/v1/integrations/{id}/webhooks/{webhook}",
+            delete(remove),
+        )
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .store
+        .integration(id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let base = base_url(&state, &headers);
+    let webhooks: Vec<_> = state
+        .store
+        .webhooks_of(id)
+        .await?
+        .into_iter()
+        .map(|(w, counts)| {
+            json!({"id": w.id, "url": format!("{base}/hooks/{}", w.token), "scheme": w.scheme,
+                   "description": w.description, "enabled": w.enabled, "created_at": w.created_at,
+                   "last_received_at": w.last_received_at, "deliveries": counts})
+        })
+        .collect();
+    Ok(Json(json!({ "webhooks": webhooks })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    scheme: String,
+    #[serde(default)]
+    description: String,
+    /// The sender's signing secret; omitted, one is generated.
+    secret: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(input): Json<Input>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let integration = state
+        .store
+        .integration(id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut fields = std::collections::BTreeMap::new();
+    let scheme = Scheme::parse(&input.scheme);
+    if scheme.is_none() {
+        let names: Vec<_> = Scheme::ALL.iter().map(|s| s.as_str()).collect();
+        fields.insert(
+            "scheme".to_owned(),
+            format!("Choose one of: {}.", names.join(", ")),
+        );
+    }
+    let description = input.description.trim();
+    if description.chars().count() > 200 || description.chars().any(char::is_control) {
+        fields.insert(
+            "description".to_owned(),
+            "At most 200 characters, on one line.".to_owned(),
+        );
+    }
+    if input.secret.as_ref().is_some_and(|s| s.len() < 16) {
+        fields.insert(
+            "secret".to_owned(),
+            "At least 16 characters; omit it to have one generated.".to_owned(),
+        );
+    }
+    let Some(scheme) = scheme.filter(|_| fields.is_empty()) else {
+        return Err(ApiError::Invalid(fields));
+    };
+    let generated = input.secret.is_none();
+    let secret = input.secret.unwrap_or_else(new_secret);
+    let token = crate::store::sessions::random_token();
+    let sealer = state.sealer.clone();
+    let webhook = state
+        .store
+        .create_webhook(id, &token, scheme.as_str(), description, |row| {
+            seal_secret(&sealer, row, &secret)
+        })
+        .await?;
+    state
+        .store
+        .audit(AuditEvent {
+            actor: &admin.0.user().username,
+            action: "integration.webhook.add",
+            target: &format!("integration:{}", integration.name),
+            before: None,
+            after: Some(json!({"webhook": webhook.id, "scheme": webhook.scheme, "description": webhook.description,
+                               "secret": if generated { "generated" } else { "entered by the admin" }, "via": "api"})),
+            remote: Some(&remote.ip().to_string()),
+        })
+        .await?;
+    let mut body = json!({"id": webhook.id, "url": format!("{}/hooks/{}", base_url(&state, &headers), webhook.token),
+                          "scheme": webhook.scheme, "description": webhook.description});
+    if generated {
+        // Returned this once; it is stored encrypted and never shown again.
+        body["secret"] = json!(secret);
+    }
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    Path((id, webhook)): Path<(i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    let integration = state
+        .store
+        .integration(id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !state.store.delete_webhook(id, webhook).await? {
+        return Err(ApiError::NotFound);
+    }
+    state
+        .store
+        .audit(AuditEvent {
+            actor: &admin.0.user().username,
+            action: "integration.webhook.delete",
+            target: &format!("integration:{}", integration.name),
+            before: Some(json!({"webhook": webhook})),
+            after: None,
+            remote: Some(&remote.ip().to_string()),
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -13,14 +13,12 @@ use serde_json::{Map, Value, json};
 
 use super::super::AppState;
 use super::super::integrations::editor::{config_form, read_form};
-use super::super::integrations::{NotCreated, create_integration};
+use super::super::integrations::{actions, audit};
 use super::{ApiAdmin, ApiError, ApiUser};
+use crate::integrations::Verdict;
 use crate::integrations::schema::FIELD_PREFIX;
-use crate::integrations::{self, CallConfig, Verdict, call_context, seal_secrets};
-use crate::store::audit::AuditEvent;
-use crate::store::integrations::{Integration, IntegrationError};
+use crate::store::integrations::Integration;
 use crate::store::jobs::NewJob;
-use crate::store::sync_logs::{NewSyncLog, RecordCounts};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -159,7 +157,7 @@ async fn create(
     let form = config_form(&info)?;
     let submitted = read_form(&form, &input.as_form(), &[], input.enabled.unwrap_or(true))
         .map_err(ApiError::Invalid)?;
-    match create_integration(
+    match actions::create(
         &state,
         &admin.0,
         remote,
@@ -173,7 +171,7 @@ async fn create(
     .await?
     {
         Ok(integration) => Ok((StatusCode::CREATED, Json(view(&integration)))),
-        Err(NotCreated::NameTaken(name)) => Err(ApiError::Conflict(format!(
+        Err(actions::NameTaken(name)) => Err(ApiError::Conflict(format!(
             "an integration named `{name}` exists already"
         ))),
     }
@@ -202,40 +200,12 @@ async fn replace(
         input.enabled.unwrap_or(before.enabled),
     )
     .map_err(ApiError::Invalid)?;
-    let mut sealed: BTreeMap<String, String> = before
-        .sealed_secrets
-        .iter()
-        .filter(|(field, _)| form.fields.iter().any(|f| f.secret && &f.name == *field))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    sealed.extend(seal_secrets(&state.sealer, id, &submitted.secrets));
-    match state
-        .store
-        .update_integration(id, &submitted.fields, &sealed)
-        .await
-    {
-        Ok(()) => {}
-        Err(IntegrationError::NameTaken(name)) => {
-            return Err(ApiError::Conflict(format!(
-                "an integration named `{name}` exists already"
-            )));
-        }
-        Err(IntegrationError::Database(e)) => return Err(e.into()),
+    match actions::update(&state, &admin.0, remote, &before, &form, &submitted).await? {
+        Ok(after) => Ok(Json(view(&after))),
+        Err(actions::NameTaken(name)) => Err(ApiError::Conflict(format!(
+            "an integration named `{name}` exists already"
+        ))),
     }
-    let after = find(&state, id).await?;
-    let mut after_view = after.audit_view();
-    after_view["secrets_replaced"] = json!(submitted.secrets.keys().collect::<Vec<_>>());
-    audit(
-        &state,
-        &admin,
-        remote,
-        "integration.update",
-        &after.name,
-        Some(before.audit_view()),
-        Some(after_view),
-    )
-    .await?;
-    Ok(Json(view(&after)))
 }
 
 async fn remove(
@@ -248,7 +218,7 @@ async fn remove(
     state.store.delete_integration(id).await?;
     audit(
         &state,
-        &admin,
+        &admin.0,
         remote,
         "integration.delete",
         &integration.name,
@@ -265,43 +235,7 @@ async fn test(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let integration = find(&state, id).await?;
-    let (connector, _) = state.catalog.get(&integration.provider_id).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "the connector {} is not installed",
-            integration.provider_id
-        ))
-    })?;
-    let config = CallConfig::of(&state.sealer, &integration)
-        .map_err(|e| ApiError::BadRequest(format!("the stored secrets cannot be opened: {e}")))?;
-    let log_id = state
-        .store
-        .start_sync_log(NewSyncLog {
-            integration_id: id,
-            integration_name: &integration.name,
-            job_id: None,
-            operation: "test",
-            trigger: "api",
-            mode: None,
-        })
-        .await?;
-    let ctx = call_context(&state.runtime, &integration, config.secrets.clone());
-    let verdict = integrations::test_connection(&connector, &ctx, &config).await;
-    let log = serde_json::to_value(&verdict.log).unwrap_or_default();
-    state
-        .store
-        .finish_sync_log(
-            log_id,
-            verdict.ok,
-            RecordCounts::default(),
-            &verdict.summary(),
-            &log,
-        )
-        .await?;
-    let stored = serde_json::to_string(&verdict).map_err(|e| ApiError::Internal(e.into()))?;
-    state
-        .store
-        .record_test_result(id, verdict.ok, &stored)
-        .await?;
+    let verdict = actions::test(&state, &integration, "api").await?;
     Ok(Json(serde_json::to_value(&verdict).unwrap_or_default()))
 }
 
@@ -344,7 +278,7 @@ async fn sync(
         state.sync.wake();
         audit(
             &state,
-            &admin,
+            &admin.0,
             remote,
             "integration.sync",
             &integration.name,
@@ -368,27 +302,4 @@ async fn job(
 ) -> Result<Json<Value>, ApiError> {
     let job = state.store.job(id).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(json!(job)))
-}
-
-async fn audit(
-    state: &AppState,
-    admin: &ApiAdmin,
-    remote: SocketAddr,
-    action: &str,
-    name: &str,
-    before: Option<Value>,
-    after: Option<Value>,
-) -> Result<(), ApiError> {
-    state
-        .store
-        .audit(AuditEvent {
-            actor: &admin.0.user().username,
-            action,
-            target: &format!("integration:{name}"),
-            before,
-            after,
-            remote: Some(&remote.ip().to_string()),
-        })
-        .await?;
-    Ok(())
 }

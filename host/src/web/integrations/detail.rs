@@ -17,9 +17,9 @@ use super::super::error::Error;
 use super::super::session::{Admin, SignedIn};
 use super::super::templates;
 use super::{audit, find, redirect_with_notice};
-use crate::integrations::{self, CallConfig, Verdict, call_context};
+use crate::integrations::{self, Verdict};
 use crate::store::jobs::NewJob;
-use crate::store::sync_logs::{NewSyncLog, RecordCounts, SyncLogFilter};
+use crate::store::sync_logs::SyncLogFilter;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -147,43 +147,7 @@ async fn test(
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
     let integration = find(&state, id).await?;
-    let Some((connector, _)) = state.catalog.get(&integration.provider_id) else {
-        return Err(Error::BadRequest(format!(
-            "The connector {} is not installed on this server.",
-            integration.provider_id
-        )));
-    };
-    let config = CallConfig::of(&state.sealer, &integration)
-        .map_err(|e| Error::BadRequest(format!("The stored secrets cannot be opened: {e}")))?;
-    let log_id = state
-        .store
-        .start_sync_log(NewSyncLog {
-            integration_id: id,
-            integration_name: &integration.name,
-            job_id: None,
-            operation: "test",
-            trigger: "manual",
-            mode: None,
-        })
-        .await?;
-    let ctx = call_context(&state.runtime, &integration, config.secrets.clone());
-    let verdict = integrations::test_connection(&connector, &ctx, &config).await;
-    let log = serde_json::to_value(&verdict.log).unwrap_or_default();
-    state
-        .store
-        .finish_sync_log(
-            log_id,
-            verdict.ok,
-            RecordCounts::default(),
-            &verdict.summary(),
-            &log,
-        )
-        .await?;
-    let stored = serde_json::to_string(&verdict).map_err(|e| Error::Internal(e.into()))?;
-    state
-        .store
-        .record_test_result(id, verdict.ok, &stored)
-        .await?;
+    let verdict = super::actions::test(&state, &integration, "manual").await?;
     let notice = if verdict.ok {
         "Connection test passed."
     } else {

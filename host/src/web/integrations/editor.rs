@@ -22,11 +22,11 @@ use super::super::AppState;
 use super::super::error::Error;
 use super::super::session::Admin;
 use super::super::templates;
-use super::{audit, find, redirect_with_notice};
+use super::{find, redirect_with_notice};
+use crate::integrations;
 use crate::integrations::schema::{ConfigForm, FieldErrors};
-use crate::integrations::{self, seal_secrets};
 use crate::runtime::types::ConnectorInfo;
-use crate::store::integrations::{IntegrationError, IntegrationFields};
+use crate::store::integrations::IntegrationFields;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -365,7 +365,7 @@ async fn create(
             );
         }
     };
-    let created = super::create_integration(
+    let created = super::actions::create(
         &state,
         &admin.0,
         remote,
@@ -379,12 +379,8 @@ async fn create(
     .await?;
     let integration = match created {
         Ok(integration) => integration,
-        Err(super::NotCreated::NameTaken(name)) => {
-            let mut errors = FieldErrors::new();
-            errors.insert(
-                "name".into(),
-                format!("An integration named “{name}” exists already."),
-            );
+        Err(taken) => {
+            let errors = FieldErrors::from([("name".to_owned(), taken.message())]);
             let values = submitted_values(&form, &input);
             return render(
                 &admin,
@@ -467,27 +463,10 @@ async fn update(
             );
         }
     };
-    // Keep stored secrets that were left empty; seal the new ones; drop
-    // secrets of fields the schema no longer has.
-    let mut sealed: BTreeMap<String, String> = integration
-        .sealed_secrets
-        .iter()
-        .filter(|(field, _)| form.fields.iter().any(|f| f.secret && &f.name == *field))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    sealed.extend(seal_secrets(&state.sealer, id, &submitted.secrets));
-    match state
-        .store
-        .update_integration(id, &submitted.fields, &sealed)
-        .await
-    {
-        Ok(()) => {}
-        Err(IntegrationError::NameTaken(name)) => {
-            let mut errors = FieldErrors::new();
-            errors.insert(
-                "name".into(),
-                format!("An integration named “{name}” exists already."),
-            );
+    match super::actions::update(&state, &admin.0, remote, &integration, &form, &submitted).await? {
+        Ok(_) => {}
+        Err(taken) => {
+            let errors = FieldErrors::from([("name".to_owned(), taken.message())]);
             let values = submitted_values(&form, &input);
             return render(
                 &admin,
@@ -500,21 +479,7 @@ async fn update(
                 StatusCode::UNPROCESSABLE_ENTITY,
             );
         }
-        Err(IntegrationError::Database(e)) => return Err(e.into()),
     }
-    let after = find(&state, id).await?;
-    let mut after_view = after.audit_view();
-    after_view["secrets_replaced"] = json!(submitted.secrets.keys().collect::<Vec<_>>());
-    audit(
-        &state,
-        &admin.0,
-        remote,
-        "integration.update",
-        &after.name,
-        Some(integration.audit_view()),
-        Some(after_view),
-    )
-    .await?;
     Ok(redirect_with_notice(
         &format!("/integrations/{id}"),
         "Changes saved.",

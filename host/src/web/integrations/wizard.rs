@@ -450,7 +450,7 @@ async fn save(
             "skipped: saved without a passing test",
         )
     };
-    let created = super::create_integration(
+    let created = super::actions::create(
         state,
         &admin.0,
         remote,
@@ -464,12 +464,8 @@ async fn save(
     .await?;
     let integration = match created {
         Ok(i) => i,
-        Err(super::NotCreated::NameTaken(name)) => {
-            let mut errors = FieldErrors::new();
-            errors.insert(
-                "name".into(),
-                format!("An integration named “{name}” exists already."),
-            );
+        Err(taken) => {
+            let errors = FieldErrors::from([("name".to_owned(), taken.message())]);
             let at = steps(form).len() - 2;
             return render(
                 admin,

@@ -1,0 +1,166 @@
+//! What the pages and the JSON API both do to an integration: create it,
+//! replace its settings, test its connection. Each audits or logs what it
+//! did; callers only turn the outcome into a page or a JSON answer.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde_json::json;
+
+use super::super::AppState;
+use super::super::error::Error;
+use super::super::session::SignedIn;
+use super::audit;
+use super::editor::Submitted;
+use crate::integrations::schema::ConfigForm;
+use crate::integrations::{self, CallConfig, Verdict, call_context, seal_secrets};
+use crate::runtime::Connector;
+use crate::runtime::types::ConnectorInfo;
+use crate::store::integrations::{Integration, IntegrationError, IntegrationFields};
+use crate::store::sync_logs::{NewSyncLog, RecordCounts};
+
+/// Another integration has this name: the caller shows it beside the field.
+pub(in crate::web) struct NameTaken(pub String);
+
+impl NameTaken {
+    pub(in crate::web) fn message(&self) -> String {
+        format!("An integration named “{}” exists already.", self.0)
+    }
+}
+
+/// Saves a new integration with its secrets sealed to its row, and audits
+/// it as `action` (with `note` added to the audited object).
+#[allow(clippy::too_many_arguments)]
+pub(in crate::web) async fn create(
+    state: &AppState,
+    who: &SignedIn,
+    remote: SocketAddr,
+    connector: &Connector,
+    info: &ConnectorInfo,
+    fields: &IntegrationFields,
+    secrets: &BTreeMap<String, String>,
+    action: &str,
+    note: Option<(&str, serde_json::Value)>,
+) -> Result<Result<Integration, NameTaken>, Error> {
+    state
+        .store
+        .upsert_provider(info, connector.digest())
+        .await?;
+    let sealer = state.sealer.clone();
+    let created = state
+        .store
+        .create_integration(&info.id, fields, &who.user().username, |row| {
+            seal_secrets(&sealer, row, secrets)
+        })
+        .await;
+    let integration = match created {
+        Ok(integration) => integration,
+        Err(IntegrationError::NameTaken(name)) => return Ok(Err(NameTaken(name))),
+        Err(IntegrationError::Database(e)) => return Err(e.into()),
+    };
+    let mut after = integration.audit_view();
+    if let Some((key, value)) = note {
+        after[key] = value;
+    }
+    audit(
+        state,
+        who,
+        remote,
+        action,
+        &integration.name,
+        None,
+        Some(after),
+    )
+    .await?;
+    Ok(Ok(integration))
+}
+
+/// Replaces an integration's settings: stored secrets left empty are kept,
+/// new ones sealed, those of fields the schema no longer has dropped.
+/// Audited with the settings before and after and which secrets changed.
+pub(in crate::web) async fn update(
+    state: &AppState,
+    who: &SignedIn,
+    remote: SocketAddr,
+    before: &Integration,
+    form: &ConfigForm,
+    submitted: &Submitted,
+) -> Result<Result<Integration, NameTaken>, Error> {
+    let mut sealed: BTreeMap<String, String> = before
+        .sealed_secrets
+        .iter()
+        .filter(|(field, _)| form.fields.iter().any(|f| f.secret && &f.name == *field))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    sealed.extend(seal_secrets(&state.sealer, before.id, &submitted.secrets));
+    match state
+        .store
+        .update_integration(before.id, &submitted.fields, &sealed)
+        .await
+    {
+        Ok(()) => {}
+        Err(IntegrationError::NameTaken(name)) => return Ok(Err(NameTaken(name))),
+        Err(IntegrationError::Database(e)) => return Err(e.into()),
+    }
+    let after = super::find(state, before.id).await?;
+    let mut after_view = after.audit_view();
+    after_view["secrets_replaced"] = json!(submitted.secrets.keys().collect::<Vec<_>>());
+    audit(
+        state,
+        who,
+        remote,
+        "integration.update",
+        &after.name,
+        Some(before.audit_view()),
+        Some(after_view),
+    )
+    .await?;
+    Ok(Ok(after))
+}
+
+/// Runs the connection test with the stored settings, writes it to the
+/// sync log and keeps its verdict on the integration.
+pub(in crate::web) async fn test(
+    state: &AppState,
+    integration: &Integration,
+    trigger: &str,
+) -> Result<Verdict, Error> {
+    let Some((connector, _)) = state.catalog.get(&integration.provider_id) else {
+        return Err(Error::BadRequest(format!(
+            "The connector {} is not installed on this server.",
+            integration.provider_id
+        )));
+    };
+    let config = CallConfig::of(&state.sealer, integration)
+        .map_err(|e| Error::BadRequest(format!("The stored secrets cannot be opened: {e}")))?;
+    let log_id = state
+        .store
+        .start_sync_log(NewSyncLog {
+            integration_id: integration.id,
+            integration_name: &integration.name,
+            job_id: None,
+            operation: "test",
+            trigger,
+            mode: None,
+        })
+        .await?;
+    let ctx = call_context(&state.runtime, integration, config.secrets.clone());
+    let verdict = integrations::test_connection(&connector, &ctx, &config).await;
+    let log = serde_json::to_value(&verdict.log).unwrap_or_default();
+    state
+        .store
+        .finish_sync_log(
+            log_id,
+            verdict.ok,
+            RecordCounts::default(),
+            &verdict.summary(),
+            &log,
+        )
+        .await?;
+    let stored = serde_json::to_string(&verdict).map_err(|e| Error::Internal(e.into()))?;
+    state
+        .store
+        .record_test_result(integration.id, verdict.ok, &stored)
+        .await?;
+    Ok(verdict)
+}

@@ -173,6 +173,11 @@ async fn deliveries_are_verified_stored_once_and_processed() {
     let (status, text) = deliver(&url, &secret, "d-6", now(), r#"{"deleted": ["1"]}"#).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{text}");
     assert_eq!(store.synced_counts(id).await.unwrap()[3].1, 2);
+    // It waits without using up its attempts: no worker may claim it.
+    assert!(
+        store.claim_delivery(None, 60_000).await.unwrap().is_none(),
+        "a disabled integration's delivery is not claimed"
+    );
     browser
         .post(
             &format!("/integrations/{id}/enable"),

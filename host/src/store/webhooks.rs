@@ -245,7 +245,9 @@ impl Store {
     }
 
     /// Claims a delivery for processing: `id` when given, else the oldest
-    /// pending one (or one whose processor's lease ran out).
+    /// pending one (or one whose processor's lease ran out). Deliveries of a
+    /// disabled integration are not claimed: they wait, without using up
+    /// their attempts, until it is enabled again.
     pub async fn claim_delivery(
         &self,
         id: Option<i64>,
@@ -255,8 +257,10 @@ impl Store {
         let candidates: Vec<i64> = match id {
             Some(id) => vec![id],
             None => sqlx::query(
-                "SELECT id FROM webhook_deliveries WHERE status = 'pending' \
-                 OR (status = 'processing' AND lease_until < $1) ORDER BY id LIMIT 5",
+                "SELECT id FROM webhook_deliveries WHERE (status = 'pending' \
+                 OR (status = 'processing' AND lease_until < $1)) \
+                 AND integration_id IN (SELECT id FROM integrations WHERE enabled = 1) \
+                 ORDER BY id LIMIT 5",
             )
             .bind(now)
             .fetch_all(self.pool())
@@ -268,7 +272,8 @@ impl Store {
         for candidate in candidates {
             let claimed = sqlx::query(
                 "UPDATE webhook_deliveries SET status = 'processing', lease_until = $1, attempts = attempts + 1 \
-                 WHERE id = $2 AND (status = 'pending' OR (status = 'processing' AND lease_until < $3))",
+                 WHERE id = $2 AND (status = 'pending' OR (status = 'processing' AND lease_until < $3)) \
+                 AND integration_id IN (SELECT id FROM integrations WHERE enabled = 1)",
             )
             .bind(now + lease_ms)
             .bind(candidate)

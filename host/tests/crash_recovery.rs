@@ -255,13 +255,18 @@ const WEBHOOK_SECRET: &str = "a-webhook-secret-for-crash-tests";
 async fn send(url: String, n: usize) -> Result<u16, reqwest::Error> {
     let body = format!(r#"{{"items": [{{"id": "{n}"}}]}}"#);
     let ts = cube_host::store::now_millis() / 1000;
-    let signature =
-        cube_host::webhooks::signature::sign_cube(WEBHOOK_SECRET.as_bytes(), ts, body.as_bytes());
+    let delivery = format!("delivery-{n}");
+    let signature = cube_host::webhooks::signature::sign_cube(
+        WEBHOOK_SECRET.as_bytes(),
+        ts,
+        &delivery,
+        body.as_bytes(),
+    );
     reqwest::Client::new()
         .post(url)
         .header("x-cube-timestamp", ts.to_string())
         .header("x-cube-signature", signature)
-        .header("x-cube-delivery", format!("delivery-{n}"))
+        .header("x-cube-delivery", delivery)
         .body(body)
         .timeout(Duration::from_secs(5))
         .send()
@@ -277,7 +282,7 @@ async fn acknowledged_webhooks_survive_a_kill_and_are_processed_exactly_once() {
     let id = add_integration(&store, "Hooked", "http://127.0.0.1:1/", 1).await;
     let sealer = Sealer::new(&MasterKey::parse(KEY).unwrap());
     store
-        .create_webhook(id, "crash-token", "cube-hmac-sha256", "", |w| {
+        .create_webhook(id, "crash-token", "cube-hmac-sha256", "", false, |w| {
             cube_host::webhooks::seal_secret(&sealer, w, WEBHOOK_SECRET)
         })
         .await

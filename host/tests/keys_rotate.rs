@@ -58,7 +58,7 @@ async fn rotation_reseals_every_secret_and_retires_the_old_key() {
     let a = with_secret(&store, &old, "a", "first-secret-value").await;
     let b = with_secret(&store, &old, "b", "second-secret-value").await;
     let hook = store
-        .create_webhook(a.id, "token-1", "cube-hmac-sha256", "", |id| {
+        .create_webhook(a.id, "token-1", "cube-hmac-sha256", "", false, |id| {
             cube_host::webhooks::seal_secret(&old, id, "webhook-signing-secret")
         })
         .await

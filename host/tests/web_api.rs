@@ -362,6 +362,10 @@ async fn webhook_endpoints_are_managed_through_the_api_and_their_secret_shown_on
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
+    assert_eq!(
+        hook["answer"], "stored",
+        "acknowledged once stored, by default"
+    );
     let secret = hook["secret"].as_str().unwrap().to_owned();
     let url = hook["url"].as_str().unwrap().to_owned();
     assert!(url.starts_with(&format!("{base}/hooks/")));
@@ -380,15 +384,38 @@ async fn webhook_endpoints_are_managed_through_the_api_and_their_secret_shown_on
         .header("x-cube-timestamp", ts.to_string())
         .header(
             "x-cube-signature",
-            cube_host::webhooks::signature::sign_cube(secret.as_bytes(), ts, payload.as_bytes()),
+            cube_host::webhooks::signature::sign_cube(
+                secret.as_bytes(),
+                ts,
+                "",
+                payload.as_bytes(),
+            ),
         )
         .body(payload)
         .send()
         .await
         .unwrap();
-    assert_eq!(delivered.status(), StatusCode::OK);
-    let (_, listed) = api.json(reqwest::Method::GET, &path, None).await;
-    assert_eq!(listed["webhooks"][0]["deliveries"]["processed"], 1);
+    assert_eq!(delivered.status(), StatusCode::ACCEPTED);
+    // The worker processes what the intake stored.
+    let mut processed = json!(0);
+    for _ in 0..200 {
+        let (_, listed) = api.json(reqwest::Method::GET, &path, None).await;
+        processed = listed["webhooks"][0]["deliveries"]["processed"].clone();
+        if processed == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(processed, 1, "the stored delivery was processed");
+    let (status, body) = api
+        .json(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"scheme": "cube-hmac-sha256", "answer": "sometimes"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["error"]["fields"]["answer"].is_string(), "{body}");
 
     let viewer = Api::sign_in(&base, "vera", VIEWER_PASSWORD).await;
     let (status, _) = viewer

@@ -24,7 +24,7 @@ async fn deliver(
         .header("x-cube-timestamp", ts.to_string())
         .header(
             "x-cube-signature",
-            sign_cube(secret.as_bytes(), ts, body.as_bytes()),
+            sign_cube(secret.as_bytes(), ts, delivery, body.as_bytes()),
         )
         .header("x-cube-delivery", delivery)
         .body(body.to_owned())
@@ -84,6 +84,7 @@ async fn deliveries_are_verified_stored_once_and_processed() {
                 ("description", "tests"),
                 ("scheme", "cube-hmac-sha256"),
                 ("secret", ""),
+                ("answer", "connector"),
             ],
         )
         .await;
@@ -300,4 +301,75 @@ async fn slack_signed_deliveries_verify_with_the_entered_signing_secret() {
     // Slack's retry of the same request carries the same signature: a duplicate.
     assert_eq!(send().await.unwrap().status(), StatusCode::CONFLICT);
     assert_eq!(store.synced_counts(id).await.unwrap()[3].1, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_share_commits_and_each_gets_its_own_answer() {
+    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let mut browser = Browser::new(&base);
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    let csrf = browser.csrf().await;
+    let created = browser
+        .post(
+            "/integrations/create?connector=probe",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "Busy"),
+                ("cfg.action", "ok"),
+            ],
+        )
+        .await;
+    let id: i64 = created
+        .location
+        .unwrap()
+        .trim_start_matches("/integrations/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The default answer: 202 once stored, processed by the worker.
+    let page = browser
+        .post(
+            &format!("/integrations/{id}/webhooks"),
+            &[("csrf_token", &csrf), ("scheme", "cube-hmac-sha256")],
+        )
+        .await;
+    let url = by_id(&page.body, "webhook-url");
+    let secret = by_id(&page.body, "webhook-secret");
+
+    // 120 deliveries at once, 20 of them sent twice: each pair races for
+    // the same commit or the next one, and exactly one of it is stored.
+    let mut sends = tokio::task::JoinSet::new();
+    for n in 0..120 {
+        let (url, secret) = (url.clone(), secret.clone());
+        sends.spawn(async move {
+            let delivery = format!("d-{}", n % 100);
+            let body = format!(r#"{{"items": [{{"id": "{}"}}]}}"#, n % 100);
+            deliver(&url, &secret, &delivery, now(), &body).await.0
+        });
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    while let Some(status) = sends.join_next().await {
+        *statuses.entry(status.unwrap().as_u16()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        statuses,
+        [(202, 100), (409, 20)].into_iter().collect(),
+        "every delivery answered for itself"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, 100);
+    let mut applied = 0;
+    for _ in 0..400 {
+        applied = store.synced_counts(id).await.unwrap()[3].1;
+        if applied == 100 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(applied, 100, "the worker processed every stored delivery");
 }

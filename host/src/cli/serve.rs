@@ -100,6 +100,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         runtime: runtime.clone(),
         sealer,
         sync,
+        intake: crate::webhooks::Intake::start(store.clone()),
         secure_cookies,
         public_url: args.public_url.clone(),
         lease_ms: (args.job_lease_secs * 1000) as i64,

@@ -26,6 +26,10 @@ pub struct Webhook {
     pub scheme: String,
     pub description: String,
     pub enabled: bool,
+    /// Whether the sender gets the connector's answer (it waits for one,
+    /// like a Slack slash command) rather than a 202 as soon as the delivery
+    /// is stored.
+    pub respond_inline: bool,
     pub created_at: i64,
     pub last_received_at: Option<i64>,
 }
@@ -58,18 +62,20 @@ pub struct Delivery {
     pub error: Option<String>,
 }
 
-/// A delivery to store.
-pub struct NewDelivery<'a> {
-    pub webhook: &'a Webhook,
-    pub delivery_id: &'a str,
-    pub method: &'a str,
-    pub path: &'a str,
-    pub query: &'a str,
-    pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
+/// A verified delivery to store.
+#[derive(Clone, Debug)]
+pub struct NewDelivery {
+    pub webhook_id: i64,
+    pub integration_id: i64,
+    pub delivery_id: String,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
-const WEBHOOK_COLUMNS: &str = "id, integration_id, token, secret_sealed, scheme, description, enabled, created_at, last_received_at";
+const WEBHOOK_COLUMNS: &str = "id, integration_id, token, secret_sealed, scheme, description, enabled, respond_inline, created_at, last_received_at";
 const DELIVERY_COLUMNS: &str = "id, webhook_id, integration_id, delivery_id, received_at, method, path, \
     query, headers_json, body, status, attempts, records, error";
 
@@ -82,6 +88,7 @@ fn webhook_from_row(row: &AnyRow) -> Result<Webhook, sqlx::Error> {
         scheme: row.try_get("scheme")?,
         description: row.try_get("description")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
+        respond_inline: row.try_get::<i64, _>("respond_inline")? != 0,
         created_at: row.try_get("created_at")?,
         last_received_at: row.try_get("last_received_at")?,
     })
@@ -123,17 +130,19 @@ impl Store {
         token: &str,
         scheme: &str,
         description: &str,
+        respond_inline: bool,
         seal: impl FnOnce(i64) -> String,
     ) -> Result<Webhook, sqlx::Error> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "INSERT INTO integration_webhooks (integration_id, token, secret_sealed, description, scheme, created_at) \
-             VALUES ($1, $2, '', $3, $4, $5) RETURNING id",
+            "INSERT INTO integration_webhooks (integration_id, token, secret_sealed, description, scheme, \
+             respond_inline, created_at) VALUES ($1, $2, '', $3, $4, $5, $6) RETURNING id",
         )
         .bind(integration_id)
         .bind(token)
         .bind(description)
         .bind(scheme)
+        .bind(i64::from(respond_inline))
         .bind(now_millis())
         .fetch_one(&mut *tx)
         .await?;
@@ -214,34 +223,53 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Stores a verified delivery, unless this endpoint has it already.
-    pub async fn store_delivery(&self, new: NewDelivery<'_>) -> Result<Stored, sqlx::Error> {
+    /// Stores verified deliveries in one transaction (one commit, one disk
+    /// flush for all of them: the intake's group commit), each unless its
+    /// endpoint has it already. The answers are in the order given.
+    pub async fn store_deliveries<'a>(
+        &self,
+        deliveries: impl IntoIterator<Item = &'a NewDelivery>,
+    ) -> Result<Vec<Stored>, sqlx::Error> {
         let now = now_millis();
-        let inserted = sqlx::query(
-            "INSERT INTO webhook_deliveries (webhook_id, integration_id, delivery_id, received_at, method, path, \
-             query, headers_json, body, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') \
-             ON CONFLICT (webhook_id, delivery_id) DO NOTHING RETURNING id",
-        )
-        .bind(new.webhook.id)
-        .bind(new.webhook.integration_id)
-        .bind(new.delivery_id)
-        .bind(now)
-        .bind(new.method)
-        .bind(new.path)
-        .bind(new.query)
-        .bind(serde_json::to_string(new.headers).expect("headers serialise"))
-        .bind(new.body.to_vec())
-        .fetch_optional(self.pool())
-        .await?;
-        let Some(row) = inserted else {
-            return Ok(Stored::Duplicate);
-        };
-        sqlx::query("UPDATE integration_webhooks SET last_received_at = $1 WHERE id = $2")
+        let mut tx = self.begin_write().await?;
+        let mut stored = Vec::new();
+        let mut endpoints: Vec<i64> = Vec::new();
+        for new in deliveries {
+            let inserted = sqlx::query(
+                "INSERT INTO webhook_deliveries (webhook_id, integration_id, delivery_id, received_at, method, path, \
+                 query, headers_json, body, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') \
+                 ON CONFLICT (webhook_id, delivery_id) DO NOTHING RETURNING id",
+            )
+            .bind(new.webhook_id)
+            .bind(new.integration_id)
+            .bind(new.delivery_id.as_str())
             .bind(now)
-            .bind(new.webhook.id)
-            .execute(self.pool())
+            .bind(new.method.as_str())
+            .bind(new.path.as_str())
+            .bind(new.query.as_str())
+            .bind(serde_json::to_string(&new.headers).expect("headers serialise"))
+            .bind(new.body.as_slice())
+            .fetch_optional(&mut *tx)
             .await?;
-        Ok(Stored::New(row.try_get("id")?))
+            stored.push(match inserted {
+                Some(row) => {
+                    if !endpoints.contains(&new.webhook_id) {
+                        endpoints.push(new.webhook_id);
+                    }
+                    Stored::New(row.try_get("id")?)
+                }
+                None => Stored::Duplicate,
+            });
+        }
+        for endpoint in endpoints {
+            sqlx::query("UPDATE integration_webhooks SET last_received_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(endpoint)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// Claims a delivery for processing: `id` when given, else the oldest

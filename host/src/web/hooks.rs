@@ -1,10 +1,13 @@
 //! `/hooks/{token}[/...]`: where senders deliver webhooks.
 //!
 //! No session here: the signature is the authentication. A delivery is
-//! verified, stored (once per delivery id), and only then acknowledged.
-//! It is processed at once when that takes under [`INLINE_WAIT`] (so a
-//! sender that waits for an answer, like a Slack slash command, gets the
-//! connector's), else by the worker; either way exactly once.
+//! verified, stored (once per delivery id, through the intake's group
+//! commit), and only then acknowledged. By default the answer is 202 as
+//! soon as it is stored, and the workers process it: the connector never
+//! runs on the intake path. An endpoint whose sender waits for an answer
+//! (a Slack slash command) is marked `respond_inline`: its deliveries are
+//! processed at once when that takes under [`INLINE_WAIT`], and the sender
+//! gets the connector's answer. Either way each is processed exactly once.
 //!
 //! Answers: 404 unknown endpoint, 413 body too large, 401 bad, missing or
 //! stale signature, 400 malformed signature header, 409 a delivery already
@@ -23,6 +26,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::store::webhooks::{NewDelivery, Stored};
+use crate::webhooks::intake::IntakeError;
 use crate::webhooks::signature::{Rejection, Scheme, verify};
 use crate::webhooks::{self, MAX_BODY_BYTES, Processed};
 
@@ -102,7 +106,7 @@ async fn intake_inner(
     query: String,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Response, sqlx::Error> {
+) -> Result<Response, IntakeError> {
     let not_found = || {
         answer(
             StatusCode::NOT_FOUND,
@@ -151,15 +155,16 @@ async fn intake_inner(
         }
     };
     let stored = state
-        .store
-        .store_delivery(NewDelivery {
-            webhook: &webhook,
-            delivery_id: &verified.delivery_id,
-            method: method.as_str(),
-            path,
-            query: &query,
-            headers: &pairs,
-            body,
+        .intake
+        .store(NewDelivery {
+            webhook_id: webhook.id,
+            integration_id: webhook.integration_id,
+            delivery_id: verified.delivery_id.clone(),
+            method: method.as_str().to_owned(),
+            path: path.to_owned(),
+            query,
+            headers: pairs,
+            body: body.to_vec(),
         })
         .await?;
     let id = match stored {
@@ -171,6 +176,16 @@ async fn intake_inner(
             ));
         }
     };
+    let queued = || {
+        answer(
+            StatusCode::ACCEPTED,
+            json!({"accepted": id, "status": "queued"}),
+        )
+    };
+    if !webhook.respond_inline {
+        state.sync.wake();
+        return Ok(queued());
+    }
     // Process now, in a task of its own: if the connector is slow the
     // sender gets 202 and the task still finishes the delivery.
     let deps = state.sync_deps();
@@ -180,12 +195,6 @@ async fn intake_inner(
             None => Ok(None),
         }
     });
-    let queued = || {
-        answer(
-            StatusCode::ACCEPTED,
-            json!({"accepted": id, "status": "queued"}),
-        )
-    };
     match tokio::time::timeout(INLINE_WAIT, processing).await {
         Ok(Ok(Ok(Some(Processed::Done { records, response })))) => Ok(match response {
             Some(response) => connector_answer(response),
@@ -202,7 +211,7 @@ async fn intake_inner(
             ))
         }
         Ok(Ok(Ok(None))) | Err(_) => Ok(queued()),
-        Ok(Ok(Err(error))) => Err(error),
+        Ok(Ok(Err(error))) => Err(error.into()),
         Ok(Err(join)) => {
             tracing::error!(%join, "webhook processing panicked");
             Ok(queued())

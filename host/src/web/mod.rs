@@ -35,6 +35,8 @@ pub struct AppState {
     pub runtime: Runtime,
     pub sealer: Arc<Sealer>,
     pub sync: SyncQueue,
+    /// Where webhook deliveries are stored (group commit).
+    pub intake: crate::webhooks::Intake,
     /// Whether cookies get the `Secure` attribute (the public URL is https).
     pub secure_cookies: bool,
     /// The URL people and senders reach this server at, when configured

@@ -7,7 +7,10 @@
 //! ([`process`]), which both the intake (inline, to answer senders that wait
 //! for an answer) and the worker (for everything else) use.
 
+pub mod intake;
 pub mod signature;
+
+pub use intake::Intake;
 
 use std::time::Duration;
 
@@ -59,6 +62,20 @@ pub enum Processed {
     },
     /// Failed; `retry` says whether it goes back to the queue.
     Failed { message: String, retry: bool },
+}
+
+/// How an endpoint answers its senders, as chosen in the form or the API:
+/// `stored` (202 as soon as the delivery is stored; the default) or
+/// `connector` (the connector's answer, for senders that wait for one; the
+/// default for Slack, whose slash commands show it). `None` for anything
+/// else.
+pub fn respond_inline(answer: &str, scheme: signature::Scheme) -> Option<bool> {
+    match answer.trim() {
+        "" => Some(scheme == signature::Scheme::SlackV0),
+        "stored" => Some(false),
+        "connector" => Some(true),
+        _ => None,
+    }
 }
 
 /// Runs the connector on a claimed delivery and records the outcome.

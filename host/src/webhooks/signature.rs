@@ -2,8 +2,11 @@
 //! delivery is stored.
 //!
 //! - `cube-hmac-sha256`, for senders we configure: `X-Cube-Timestamp` (Unix
-//!   seconds) and `X-Cube-Signature: sha256=HEX`, the HMAC-SHA256 of
-//!   `"{timestamp}.{body}"`; `X-Cube-Delivery` names the delivery.
+//!   seconds), `X-Cube-Delivery` (the delivery's id, optional) and
+//!   `X-Cube-Signature: sha256=HEX`, the HMAC-SHA256 of
+//!   `"{timestamp}.{delivery}.{body}"` (`delivery` empty when absent). The
+//!   id is signed so that a captured request cannot be replayed under a new
+//!   id while its timestamp is fresh.
 //! - `slack-v0`, Slack's scheme: `X-Slack-Request-Timestamp` and
 //!   `X-Slack-Signature: v0=HEX`, the HMAC-SHA256 of `"v0:{timestamp}:{body}"`.
 //! - `hub-sha256`, the WebSub scheme GitHub and Jira use:
@@ -139,13 +142,19 @@ pub fn verify(
                 .trim()
                 .strip_prefix("sha256=")
                 .ok_or(Rejection::Malformed(SIG))?;
-            if !matches(&hmac(secret, &[ts.trim().as_bytes(), b".", body]), hex_part) {
+            let delivery = header(headers, "X-Cube-Delivery").map_or("", str::trim);
+            let expected = hmac(
+                secret,
+                &[ts.trim().as_bytes(), b".", delivery.as_bytes(), b".", body],
+            );
+            if !matches(&expected, hex_part) {
                 return Err(Rejection::BadSignature);
             }
             fresh(ts, TS, now_secs)?;
-            let delivery_id = match header(headers, "X-Cube-Delivery") {
-                Some(id) if !id.trim().is_empty() => id.trim().to_owned(),
-                _ => content_id(sig),
+            let delivery_id = if delivery.is_empty() {
+                content_id(sig)
+            } else {
+                delivery.to_owned()
             };
             Ok(Verified { delivery_id })
         }
@@ -194,15 +203,12 @@ pub fn verify(
     }
 }
 
-/// Signs a body the way `cube-hmac-sha256` expects (for senders and tests).
-pub fn sign_cube(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    format!(
-        "sha256={}",
-        hex::encode(hmac(
-            secret,
-            &[timestamp.to_string().as_bytes(), b".", body]
-        ))
-    )
+/// Signs a delivery the way `cube-hmac-sha256` expects (for senders and
+/// tests); `delivery` is the `X-Cube-Delivery` value, or `""` without one.
+pub fn sign_cube(secret: &[u8], timestamp: i64, delivery: &str, body: &[u8]) -> String {
+    let ts = timestamp.to_string();
+    let parts: [&[u8]; 5] = [ts.as_bytes(), b".", delivery.as_bytes(), b".", body];
+    format!("sha256={}", hex::encode(hmac(secret, &parts)))
 }
 
 #[cfg(test)]
@@ -283,16 +289,30 @@ mod tests {
         );
     }
 
+    const PYTHON_HMAC: &str = "0c02d895caa80b5889dfcecfb3d5936bd9c3608d52f019e2fd2fd1617e3dcdf1";
+
     #[test]
     fn the_cube_scheme_round_trips_and_refuses_what_is_missing_or_old() {
         let secret = b"s3cret";
         let body = br#"{"items":[]}"#;
-        let sig = sign_cube(secret, 1_700_000_000, body);
+        let sig = sign_cube(secret, 1_700_000_000, "d-1", body);
+        // Computed independently: Python's hmac over b'1700000000.d-1.{"items":[]}'.
+        assert_eq!(sig, format!("sha256={PYTHON_HMAC}"));
         let headers = h(&[
             ("x-cube-timestamp", "1700000000"),
             ("x-cube-signature", &sig),
             ("x-cube-delivery", "d-1"),
         ]);
+        // The delivery id is signed: a replay under a new id is refused.
+        let renamed = h(&[
+            ("x-cube-timestamp", "1700000000"),
+            ("x-cube-signature", &sig),
+            ("x-cube-delivery", "d-2"),
+        ]);
+        assert_eq!(
+            verify(Scheme::CubeHmac, secret, &renamed, body, 1_700_000_100),
+            Err(Rejection::BadSignature)
+        );
         assert_eq!(
             verify(Scheme::CubeHmac, secret, &headers, body, 1_700_000_100)
                 .unwrap()

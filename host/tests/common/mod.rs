@@ -192,6 +192,7 @@ pub async fn serve_admin_app_on(
         runtime,
         sealer,
         sync,
+        intake: cube_host::webhooks::Intake::start(store.clone()),
         secure_cookies: false,
         public_url: None,
         lease_ms: cube_host::sync::LEASE_MS,

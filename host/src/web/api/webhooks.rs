@@ -15,7 +15,7 @@ use super::super::integrations::webhooks::base_url;
 use super::{ApiAdmin, ApiError, ApiUser};
 use crate::store::audit::AuditEvent;
 use crate::webhooks::signature::Scheme;
-use crate::webhooks::{new_secret, seal_secret};
+use crate::webhooks::{new_secret, respond_inline, seal_secret};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -45,7 +45,8 @@ async fn list(
         .into_iter()
         .map(|(w, counts)| {
             json!({"id": w.id, "url": format!("{base}/hooks/{}", w.token), "scheme": w.scheme,
-                   "description": w.description, "enabled": w.enabled, "created_at": w.created_at,
+                   "description": w.description, "enabled": w.enabled,
+                   "answer": if w.respond_inline { "connector" } else { "stored" }, "created_at": w.created_at,
                    "last_received_at": w.last_received_at, "deliveries": counts})
         })
         .collect();
@@ -60,6 +61,10 @@ struct Input {
     description: String,
     /// The sender's signing secret; omitted, one is generated.
     secret: Option<String>,
+    /// `stored` (202 once stored) or `connector` (the connector's answer);
+    /// omitted, `connector` for Slack and `stored` for the others.
+    #[serde(default)]
+    answer: String,
 }
 
 async fn create(
@@ -84,6 +89,13 @@ async fn create(
             format!("Choose one of: {}.", names.join(", ")),
         );
     }
+    let inline = scheme.and_then(|scheme| respond_inline(&input.answer, scheme));
+    if scheme.is_some() && inline.is_none() {
+        fields.insert(
+            "answer".to_owned(),
+            "Choose stored or connector.".to_owned(),
+        );
+    }
     let description = input.description.trim();
     if description.chars().count() > 200 || description.chars().any(char::is_control) {
         fields.insert(
@@ -106,9 +118,14 @@ async fn create(
     let sealer = state.sealer.clone();
     let webhook = state
         .store
-        .create_webhook(id, &token, scheme.as_str(), description, |row| {
-            seal_secret(&sealer, row, &secret)
-        })
+        .create_webhook(
+            id,
+            &token,
+            scheme.as_str(),
+            description,
+            inline.unwrap_or(false),
+            |row| seal_secret(&sealer, row, &secret),
+        )
         .await?;
     state
         .store
@@ -118,12 +135,14 @@ async fn create(
             target: &format!("integration:{}", integration.name),
             before: None,
             after: Some(json!({"webhook": webhook.id, "scheme": webhook.scheme, "description": webhook.description,
+                               "respond_inline": webhook.respond_inline,
                                "secret": if generated { "generated" } else { "entered by the admin" }, "via": "api"})),
             remote: Some(&remote.ip().to_string()),
         })
         .await?;
     let mut body = json!({"id": webhook.id, "url": format!("{}/hooks/{}", base_url(&state, &headers), webhook.token),
-                          "scheme": webhook.scheme, "description": webhook.description});
+                          "scheme": webhook.scheme, "description": webhook.description,
+                          "answer": if webhook.respond_inline { "connector" } else { "stored" }});
     if generated {
         // Returned this once; it is stored encrypted and never shown again.
         body["secret"] = json!(secret);

@@ -19,7 +19,7 @@ use super::super::session::Admin;
 use super::super::templates;
 use super::{audit, find, redirect_with_notice};
 use crate::webhooks::signature::Scheme;
-use crate::webhooks::{new_secret, seal_secret};
+use crate::webhooks::{new_secret, respond_inline, seal_secret};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -57,6 +57,8 @@ struct AddForm {
     scheme: String,
     #[serde(default)]
     secret: String,
+    #[serde(default)]
+    answer: String,
 }
 
 async fn add(
@@ -71,6 +73,9 @@ async fn add(
     let integration = find(&state, id).await?;
     let scheme = Scheme::parse(&form.scheme)
         .ok_or_else(|| Error::BadRequest("Choose how the sender signs its deliveries.".into()))?;
+    let respond_inline = respond_inline(&form.answer, scheme).ok_or_else(|| {
+        Error::BadRequest("Choose whether the sender waits for the connector's answer.".into())
+    })?;
     let description = form.description.trim();
     if description.chars().count() > 200 || description.chars().any(char::is_control) {
         return Err(Error::BadRequest(
@@ -92,9 +97,14 @@ async fn add(
     let sealer = state.sealer.clone();
     let webhook = state
         .store
-        .create_webhook(id, &token, scheme.as_str(), description, |row| {
-            seal_secret(&sealer, row, &secret)
-        })
+        .create_webhook(
+            id,
+            &token,
+            scheme.as_str(),
+            description,
+            respond_inline,
+            |row| seal_secret(&sealer, row, &secret),
+        )
         .await?;
     audit(
         &state,
@@ -104,6 +114,7 @@ async fn add(
         &integration.name,
         None,
         Some(json!({"webhook": webhook.id, "scheme": webhook.scheme, "description": webhook.description,
+                    "respond_inline": webhook.respond_inline,
                     "secret": if given { "entered by the admin" } else { "generated" }})),
     )
     .await?;

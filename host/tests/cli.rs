@@ -48,7 +48,7 @@ fn inspect_describes_a_connector_in_text_and_json() {
     assert_eq!(value["info"]["id"], "probe");
     assert_eq!(
         value["info"]["features"],
-        serde_json::json!(["sync", "webhooks"])
+        serde_json::json!(["sync", "push", "webhooks"])
     );
     assert_eq!(
         value["info"]["config_schema"]["properties"]["password"]["writeOnly"],

@@ -6,75 +6,10 @@ mod common;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use common::client::Api;
 use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
 
 const SECRET: &str = "api-secret-Token-99";
-
-/// A signed-in API client: the session cookie and its CSRF token.
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl Api {
-    async fn sign_in(base: &str, user: &str, password: &str) -> Api {
-        let mut browser = common::client::Browser::new(base);
-        browser.sign_in(user, password).await;
-        let cookie = browser.cookie_header();
-        let http = reqwest::Client::new();
-        let session: Value = http
-            .get(format!("{base}/api/v1/session"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .map(|t| serde_json::from_str(&t).unwrap())
-            .unwrap();
-        Api {
-            http,
-            base: base.into(),
-            cookie,
-            csrf: session["csrf_token"].as_str().unwrap().into(),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, String) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .header("x-csrf-token", &self.csrf);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.unwrap();
-        (response.status(), response.text().await.unwrap())
-    }
-
-    async fn json(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let (status, text) = self.call(method, path, body).await;
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
-        )
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integrations_are_managed_through_the_api_without_secrets_coming_back() {

@@ -38,16 +38,6 @@ fn now() -> i64 {
     cube_host::store::now_millis() / 1000
 }
 
-/// The text of the element with `id` in a page.
-fn by_id(body: &str, id: &str) -> String {
-    let marker = format!("id=\"{id}\">");
-    let start = body
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no #{id} in {body}"))
-        + marker.len();
-    body[start..start + body[start..].find('<').unwrap()].replace("&#x2f;", "/")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_are_verified_stored_once_and_processed() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,8 +79,8 @@ async fn deliveries_are_verified_stored_once_and_processed() {
         )
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let url = by_id(&page.body, "webhook-url");
-    let secret = by_id(&page.body, "webhook-secret");
+    let url = common::element_text(&page.body, "webhook-url");
+    let secret = common::element_text(&page.body, "webhook-secret");
     assert!(url.starts_with(&format!("{base}/hooks/")), "{url}");
     let detail = browser.get(&format!("/integrations/{id}")).await;
     let token = url.rsplit('/').next().unwrap();
@@ -281,7 +271,7 @@ async fn slack_signed_deliveries_verify_with_the_entered_signing_secret() {
         !page.body.contains(signing_secret),
         "an entered secret is not shown back"
     );
-    let url = by_id(&page.body, "webhook-url");
+    let url = common::element_text(&page.body, "webhook-url");
 
     use hmac::Mac;
     let body = r#"{"items": [{"id": "s1"}]}"#;
@@ -335,8 +325,8 @@ async fn concurrent_deliveries_share_commits_and_each_gets_its_own_answer() {
             &[("csrf_token", &csrf), ("scheme", "cube-hmac-sha256")],
         )
         .await;
-    let url = by_id(&page.body, "webhook-url");
-    let secret = by_id(&page.body, "webhook-secret");
+    let url = common::element_text(&page.body, "webhook-url");
+    let secret = common::element_text(&page.body, "webhook-secret");
 
     // 120 deliveries at once, 20 of them sent twice: each pair races for
     // the same commit or the next one, and exactly one of it is stored.

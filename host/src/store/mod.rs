@@ -22,6 +22,8 @@ pub mod state;
 pub mod sync_logs;
 pub mod users;
 pub mod webhooks;
+pub mod work_order_pushes;
+pub mod work_orders;
 
 use std::path::Path;
 use std::str::FromStr;

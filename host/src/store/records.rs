@@ -1,5 +1,6 @@
 //! The local copies of synced records: `directory_users`, `directory_groups`
-//! and their memberships, `work_orders`, and `synced_records` for every
+//! and their memberships, work orders (through `store::work_orders`), and
+//! `synced_records` for every
 //! other kind.
 //!
 //! A page of records and the cursor after it are applied in one
@@ -28,7 +29,9 @@ fn table_of(kind: &str) -> (&'static str, bool) {
     match kind {
         "user" => ("directory_users", false),
         "group" => ("directory_groups", false),
-        "work-order" => ("work_orders", false),
+        // Work orders are found through their links: one work order can be
+        // linked to items in several systems.
+        "work-order" => ("work_order_links", false),
         _ => ("synced_records", true),
     }
 }
@@ -39,17 +42,12 @@ async fn existing_version(
     record: &Record,
 ) -> Result<Option<Option<String>>, sqlx::Error> {
     let (table, by_kind) = table_of(&record.kind);
-    let column = if table == "work_orders" {
-        "external_version"
-    } else {
-        "version"
-    };
     let sql = if by_kind {
         format!(
-            "SELECT {column} AS v FROM {table} WHERE integration_id = $1 AND external_id = $2 AND kind = $3"
+            "SELECT version AS v FROM {table} WHERE integration_id = $1 AND external_id = $2 AND kind = $3"
         )
     } else {
-        format!("SELECT {column} AS v FROM {table} WHERE integration_id = $1 AND external_id = $2")
+        format!("SELECT version AS v FROM {table} WHERE integration_id = $1 AND external_id = $2")
     };
     let mut query = sqlx::query(&sql)
         .bind(integration_id)
@@ -66,6 +64,9 @@ async fn delete(
     integration_id: i64,
     record: &Record,
 ) -> Result<bool, sqlx::Error> {
+    if record.kind == "work-order" {
+        return super::work_orders::delete_remote(conn, integration_id, &record.external_id).await;
+    }
     let (table, by_kind) = table_of(&record.kind);
     let sql = if by_kind {
         format!("DELETE FROM {table} WHERE integration_id = $1 AND external_id = $2 AND kind = $3")
@@ -169,29 +170,7 @@ async fn upsert(
             }
         }
         "work-order" => {
-            let title =
-                text(fields, &["title", "summary"]).unwrap_or_else(|| record.external_id.clone());
-            sqlx::query(
-                "INSERT INTO work_orders (title, description, status, priority, assignee, requester, \
-                 integration_id, external_id, external_version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
-                 ON CONFLICT (integration_id, external_id) DO UPDATE SET title = excluded.title, \
-                 description = excluded.description, status = excluded.status, priority = excluded.priority, \
-                 assignee = excluded.assignee, requester = excluded.requester, \
-                 external_version = excluded.external_version, updated_at = excluded.updated_at",
-            )
-            .bind(title)
-            .bind(text(fields, &["description"]).unwrap_or_default())
-            .bind(text(fields, &["status"]).unwrap_or_else(|| "open".into()))
-            .bind(text(fields, &["priority"]).unwrap_or_else(|| "normal".into()))
-            .bind(text(fields, &["assignee"]))
-            .bind(text(fields, &["requester", "reporter"]))
-            .bind(integration_id)
-            .bind(&record.external_id)
-            .bind(&record.version)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
+            super::work_orders::apply_remote(conn, integration_id, record, fields).await?;
         }
         _ => {
             sqlx::query(
@@ -223,11 +202,6 @@ async fn stored_versions(
     ids: &[&str],
 ) -> Result<HashMap<String, Option<String>>, sqlx::Error> {
     let (table, by_kind) = table_of(kind);
-    let column = if table == "work_orders" {
-        "external_version"
-    } else {
-        "version"
-    };
     let mut found = HashMap::new();
     for chunk in ids.chunks(400) {
         let first = if by_kind { 3 } else { 2 };
@@ -235,7 +209,7 @@ async fn stored_versions(
             .map(|i| format!("${}", i + first))
             .collect();
         let sql = format!(
-            "SELECT external_id, {column} AS v FROM {table} WHERE integration_id = $1{} AND external_id IN ({})",
+            "SELECT external_id, version AS v FROM {table} WHERE integration_id = $1{} AND external_id IN ({})",
             if by_kind { " AND kind = $2" } else { "" },
             placeholders.join(", ")
         );
@@ -262,7 +236,7 @@ async fn mark_seen_batch(
     job: i64,
 ) -> Result<(), sqlx::Error> {
     let (table, by_kind) = table_of(kind);
-    if table == "work_orders" {
+    if table == "work_order_links" {
         return Ok(());
     }
     for chunk in ids.chunks(400) {
@@ -463,7 +437,7 @@ impl Store {
         for (label, table) in [
             ("directory users", "directory_users"),
             ("directory groups", "directory_groups"),
-            ("work orders", "work_orders"),
+            ("work orders", "work_order_links"),
             ("other records", "synced_records"),
         ] {
             let row = sqlx::query(&format!(

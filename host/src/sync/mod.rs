@@ -7,6 +7,7 @@
 //! with an interval get an incremental sync queued when it comes round.
 
 mod events;
+pub mod push;
 mod run;
 
 use std::sync::Arc;
@@ -87,6 +88,7 @@ pub async fn work(deps: SyncDeps, queue: SyncQueue) {
             Err(error) => tracing::warn!(%error, "cannot queue scheduled syncs"),
         }
         crate::webhooks::drain(&deps).await;
+        push::drain(&deps).await;
         loop {
             match deps.store.claim_job(&owner, deps.lease_ms).await {
                 Ok(Some(job)) => run_job(&deps, job, &owner).await,

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use reqwest::StatusCode;
 use reqwest::header::{LOCATION, SET_COOKIE};
+use serde_json::Value;
 
 /// A client that keeps cookies and does not follow redirects, so each step
 /// is visible.
@@ -122,4 +123,70 @@ pub fn hidden(body: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} in {body}"))
         + marker.len();
     body[start..start + body[start..].find('"').unwrap()].to_owned()
+}
+
+/// A signed-in API client: the session cookie and its CSRF token.
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl Api {
+    pub async fn sign_in(base: &str, user: &str, password: &str) -> Api {
+        let mut browser = Browser::new(base);
+        browser.sign_in(user, password).await;
+        let cookie = browser.cookie_header();
+        let http = reqwest::Client::new();
+        let session: Value = http
+            .get(format!("{base}/api/v1/session"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .map(|t| serde_json::from_str(&t).unwrap())
+            .unwrap();
+        Api {
+            http,
+            base: base.into(),
+            cookie,
+            csrf: session["csrf_token"].as_str().unwrap().into(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, String) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let (status, text) = self.call(method, path, body).await;
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
+        )
+    }
 }

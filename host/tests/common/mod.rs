@@ -294,3 +294,13 @@ pub async fn create_probe_integration(
         .parse()
         .unwrap()
 }
+
+/// The text of the element with `id` in a page (`/` unescaped).
+pub fn element_text(body: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no #{id} in {body}"))
+        + marker.len();
+    body[start..start + body[start..].find('<').unwrap()].replace("&#x2f;", "/")
+}

@@ -12,6 +12,7 @@ mod error;
 mod integrations;
 mod logs;
 mod webhooks;
+mod work_orders;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .merge(integrations::routes())
         .merge(logs::routes())
         .merge(webhooks::routes())
+        .merge(work_orders::routes())
 }
 
 /// A signed-in caller of the API.

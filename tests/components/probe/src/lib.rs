@@ -7,7 +7,10 @@
 //! `password` and returns it in an error), `state` (counts calls in state).
 //! `sync` returns `pages` pages of two records each; with `fetch`, each page
 //! first GETs `url?page=N` and fails as the server's answer says.
-//! `handle-webhook` turns `{"items": [...], "deleted": [...]}` into records.
+//! `handle-webhook` turns `{"items": [...], "deleted": [...],
+//! "work_orders": [...]}` into records. `push` sends work orders to `url`:
+//! `POST url/items` to create, `PUT url/items/ID` to update, `DELETE` to
+//! delete, and returns the `id` and `version` the server answers.
 
 use cube_connector_sdk::prelude::*;
 use cube_connector_sdk::types::{Features, WebhookOutcome, WebhookRequest, WebhookResponse};
@@ -54,7 +57,7 @@ impl Connector for Probe {
                 }
             }))
             .http("http://127.0.0.1:*")
-            .features(Features::SYNC | Features::WEBHOOKS)
+            .features(Features::SYNC | Features::WEBHOOKS | Features::PUSH)
             .build()
     }
 
@@ -133,8 +136,37 @@ impl Connector for Probe {
         }
     }
 
+    fn push(config: Config, change: Change) -> Result<PushResult> {
+        #[derive(serde::Deserialize)]
+        struct Written {
+            id: String,
+            version: Option<String>,
+        }
+        let base = config.url.trim_end_matches('/');
+        let fields: serde_json::Value = serde_json::from_str(&change.fields)
+            .map_err(|e| Error::fatal(format!("the change's fields are not JSON: {e}")))?;
+        let body = json!({"local_id": change.local_id, "fields": fields, "changed": change.changed_fields});
+        let request = match (&change.operation, &change.external_id) {
+            (ChangeOperation::Delete, Some(id)) => http::delete(format!("{base}/items/{id}")),
+            (ChangeOperation::Delete, None) => {
+                return Err(Error::fatal(
+                    "nothing to delete: the work order was never pushed",
+                ));
+            }
+            (_, Some(id)) => http::put(format!("{base}/items/{id}")).json(&body)?,
+            (_, None) => http::post(format!("{base}/items")).json(&body)?,
+        };
+        let written: Written = request.send()?.error_for_status()?.json()?;
+        Ok(PushResult {
+            external_id: written.id,
+            version: written.version,
+        })
+    }
+
     /// A JSON body `{"items": [{"id": "7", "name": "x"}], "deleted": ["3"]}`
-    /// becomes records of kind `item`; the answer says how many.
+    /// becomes records of kind `item`, and `"work_orders": [{"id", "title",
+    /// "status", "version", "updated_at"}]` records of kind `work-order`; the
+    /// answer says how many.
     fn handle_webhook(_config: Config, request: WebhookRequest) -> Result<WebhookOutcome> {
         #[derive(serde::Deserialize)]
         struct Item {
@@ -148,6 +180,8 @@ impl Connector for Probe {
             items: Vec<Item>,
             #[serde(default)]
             deleted: Vec<String>,
+            #[serde(default)]
+            work_orders: Vec<serde_json::Map<String, serde_json::Value>>,
         }
         let body: Body = serde_json::from_slice(&request.body)
             .map_err(|e| Error::fatal(format!("the webhook body is not the expected JSON: {e}")))?;
@@ -160,6 +194,20 @@ impl Connector for Probe {
                     .build()
             })
             .collect();
+        for mut order in body.work_orders {
+            let id = order
+                .remove("id")
+                .and_then(|v| v.as_str().map(str::to_owned));
+            let version = order
+                .remove("version")
+                .and_then(|v| v.as_str().map(str::to_owned));
+            let id = id.ok_or_else(|| Error::fatal("a work order without an id"))?;
+            let mut record = Record::builder("work-order", id).fields(order.into());
+            if let Some(version) = version {
+                record = record.version(version);
+            }
+            records.push(record.build());
+        }
         records.extend(
             body.deleted
                 .into_iter()

@@ -1,0 +1,252 @@
+//! The outbox of local work-order changes (`work_order_pushes`): claimed by
+//! a worker with a lease, finished together with the link it produces, or
+//! put back with a backoff.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::work_orders::work_order_from;
+use super::{Store, now_millis};
+
+/// A claimed push, with what the connector needs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Push {
+    pub id: i64,
+    pub work_order_id: i64,
+    pub integration_id: i64,
+    pub operation: String,
+    pub changed_fields: Vec<String>,
+    /// The work order's fields now (for a delete: as they were).
+    pub fields: Map<String, Value>,
+    /// The remote item it is linked to, if any.
+    pub external_id: Option<String>,
+    pub attempts: i64,
+}
+
+/// A push as listed for people.
+#[derive(Clone, Debug, Serialize)]
+pub struct PushEntry {
+    pub id: i64,
+    pub work_order_id: Option<i64>,
+    pub integration_id: i64,
+    pub operation: String,
+    pub status: String,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub changed_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+fn entry_from_row(row: &AnyRow) -> Result<PushEntry, sqlx::Error> {
+    Ok(PushEntry {
+        id: row.try_get("id")?,
+        work_order_id: row.try_get("work_order_id")?,
+        integration_id: row.try_get("integration_id")?,
+        operation: row.try_get("operation")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        error: row.try_get("error")?,
+        changed_at: row.try_get("changed_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+impl Store {
+    /// Claims the oldest due push of an enabled integration (or one whose
+    /// worker's lease ran out). The changes of one work order reach one
+    /// integration in order: a push waits while an older one for the same
+    /// pair is unfinished.
+    pub async fn claim_push(&self, lease_ms: i64) -> Result<Option<Push>, sqlx::Error> {
+        let now = now_millis();
+        let candidates: Vec<i64> = sqlx::query_scalar(
+            "SELECT p.id FROM work_order_pushes p JOIN integrations i ON i.id = p.integration_id \
+             WHERE i.enabled = 1 AND ((p.status = 'pending' AND p.run_after <= $1) \
+             OR (p.status = 'running' AND p.lease_until < $1)) AND NOT EXISTS (SELECT 1 FROM work_order_pushes r \
+             WHERE r.work_order_id = p.work_order_id AND r.integration_id = p.integration_id \
+             AND r.id < p.id AND r.status IN ('pending', 'running')) \
+             ORDER BY p.run_after, p.id LIMIT 5",
+        )
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        for candidate in candidates {
+            let mut tx = self.begin_write().await?;
+            let claimed = sqlx::query(
+                "UPDATE work_order_pushes SET status = 'running', lease_until = $1, attempts = attempts + 1 \
+                 WHERE id = $2 AND ((status = 'pending' AND run_after <= $3) \
+                 OR (status = 'running' AND lease_until < $3))",
+            )
+            .bind(now + lease_ms)
+            .bind(candidate)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if claimed.rows_affected() == 0 {
+                continue;
+            }
+            let row = sqlx::query(
+                "SELECT id, work_order_id, integration_id, operation, changed_fields_json, fields_json, attempts \
+                 FROM work_order_pushes WHERE id = $1",
+            )
+            .bind(candidate)
+            .fetch_one(&mut *tx)
+            .await?;
+            let work_order_id: i64 = row.try_get("work_order_id")?;
+            let integration_id: i64 = row.try_get("integration_id")?;
+            let operation: String = row.try_get("operation")?;
+            let stored_fields: Option<String> = row.try_get("fields_json")?;
+            let fields = match (&*operation, stored_fields) {
+                ("delete", Some(json)) => serde_json::from_str(&json).unwrap_or_default(),
+                _ => match sqlx::query(
+                    "SELECT id, title, description, status, priority, assignee, requester, due_at, \
+                     created_at, updated_at FROM work_orders WHERE id = $1",
+                )
+                .bind(work_order_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                {
+                    Some(row) => work_order_from(&row)?.fields_json(),
+                    None => {
+                        // Deleted since: nothing to create or update.
+                        sqlx::query(
+                            "UPDATE work_order_pushes SET status = 'done', finished_at = $1, \
+                             error = 'the work order was deleted before it was pushed' WHERE id = $2",
+                        )
+                        .bind(now)
+                        .bind(candidate)
+                        .execute(&mut *tx)
+                        .await?;
+                        tx.commit().await?;
+                        continue;
+                    }
+                },
+            };
+            let external_id: Option<String> = sqlx::query_scalar(
+                "SELECT external_id FROM work_order_links WHERE work_order_id = $1 AND integration_id = $2",
+            )
+            .bind(work_order_id)
+            .bind(integration_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .or_else(|| {
+                // A delete remembers the remote id of the link it removed.
+                fields
+                    .get("external_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+            tx.commit().await?;
+            return Ok(Some(Push {
+                id: candidate,
+                work_order_id,
+                integration_id,
+                operation: if operation == "create" && external_id.is_some() {
+                    "update".into()
+                } else {
+                    operation
+                },
+                changed_fields: serde_json::from_str(
+                    &row.try_get::<String, _>("changed_fields_json")?,
+                )
+                .unwrap_or_default(),
+                fields,
+                external_id,
+                attempts: row.try_get("attempts")?,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Records a successful push: the link to the remote item and the
+    /// version the remote returned (so its echo is recognised), and the
+    /// push done, in one transaction. A change made while it ran has a push
+    /// row of its own, pushed next.
+    pub async fn finish_push(
+        &self,
+        push: &Push,
+        external_id: &str,
+        version: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
+        if push.operation == "delete" {
+            sqlx::query(
+                "DELETE FROM work_order_links WHERE integration_id = $1 AND external_id = $2",
+            )
+            .bind(push.integration_id)
+            .bind(external_id)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM work_orders WHERE id = $1")
+                    .bind(push.work_order_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if exists.is_some() {
+                sqlx::query(
+                    "INSERT INTO work_order_links (work_order_id, integration_id, external_id, version, linked_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (work_order_id, integration_id) DO UPDATE \
+                     SET external_id = excluded.external_id, version = excluded.version",
+                )
+                .bind(push.work_order_id)
+                .bind(push.integration_id)
+                .bind(external_id)
+                .bind(version)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        sqlx::query(
+            "UPDATE work_order_pushes SET status = 'done', lease_until = NULL, error = NULL, \
+             finished_at = $1 WHERE id = $2",
+        )
+        .bind(now)
+        .bind(push.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts a push back to run after `delay_ms`, or marks it failed for good.
+    pub async fn retry_push(
+        &self,
+        id: i64,
+        error: &str,
+        delay_ms: Option<i64>,
+    ) -> Result<(), sqlx::Error> {
+        let now = now_millis();
+        let (status, run_after, finished) = match delay_ms {
+            Some(delay) => ("pending", now + delay, None),
+            None => ("failed", now, Some(now)),
+        };
+        sqlx::query(
+            "UPDATE work_order_pushes SET status = $1, run_after = $2, lease_until = NULL, error = $3, \
+             finished_at = $4 WHERE id = $5",
+        )
+        .bind(status)
+        .bind(run_after)
+        .bind(error)
+        .bind(finished)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The pushes of a work order, newest first.
+    pub async fn pushes_of(&self, work_order: i64) -> Result<Vec<PushEntry>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, work_order_id, integration_id, operation, status, attempts, error, changed_at, \
+             finished_at FROM work_order_pushes WHERE work_order_id = $1 ORDER BY id DESC",
+        )
+        .bind(work_order)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+}

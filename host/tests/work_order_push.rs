@@ -335,3 +335,119 @@ async fn viewers_read_work_orders_and_bad_input_is_refused_by_field() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_orders_are_managed_on_their_pages() {
+    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let mut admin = Browser::new(&base);
+    admin.sign_in("admin", ADMIN_PASSWORD).await;
+    let csrf = admin.csrf().await;
+
+    // A half-filled form: every problem named beside its field, nothing saved.
+    let refused = admin
+        .post(
+            "/work-orders",
+            &[
+                ("csrf_token", &csrf),
+                ("title", ""),
+                ("description", "Leaks at the flange"),
+                ("due", "next week"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains(r#"data-field="title""#),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(r#"data-field="due""#));
+    assert!(
+        refused.body.contains("Leaks at the flange"),
+        "what was typed is kept"
+    );
+    assert!(store.work_orders(10, 0).await.unwrap().is_empty());
+    let forged = admin
+        .post("/work-orders", &[("csrf_token", "forged"), ("title", "x")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let created = admin
+        .post(
+            "/work-orders",
+            &[
+                ("csrf_token", &csrf),
+                ("title", "Pump 4 leaks"),
+                ("description", "Leaks at the flange"),
+                ("status", "open"),
+                ("priority", "high"),
+                ("due", "2026-12-01"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let order = store.work_orders(10, 0).await.unwrap().pop().unwrap();
+    assert_eq!(order.due_at, Some(20_788 * 86_400_000));
+    let location = created.location.unwrap();
+    assert!(location.starts_with(&format!("/work-orders/{}", order.id)));
+    let detail = admin.get(&location).await;
+    assert!(detail.body.contains("Pump 4 leaks") && detail.body.contains("2026-12-01"));
+    let listed = admin.get("/work-orders").await;
+    assert!(listed.body.contains(&format!("/work-orders/{}", order.id)));
+
+    let form = admin.get(&format!("/work-orders/{}/edit", order.id)).await;
+    assert!(form.body.contains(r#"value="2026-12-01""#), "{}", form.body);
+    let saved = admin
+        .post(
+            &format!("/work-orders/{}", order.id),
+            &[
+                ("csrf_token", &csrf),
+                ("title", "Pump 4 leaks"),
+                ("description", "Leaks at the flange"),
+                ("status", "in-progress"),
+                ("priority", "high"),
+                ("due", "2026-12-01"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        store.work_order(order.id).await.unwrap().unwrap().status,
+        "in-progress"
+    );
+
+    // Viewers read, and are refused the rest.
+    let mut viewer = Browser::new(&base);
+    viewer.sign_in("vera", common::VIEWER_PASSWORD).await;
+    let read = viewer.get(&format!("/work-orders/{}", order.id)).await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert!(!read.body.contains("/edit"), "no edit link for viewers");
+    assert_eq!(
+        viewer.get("/work-orders/new").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let viewer_csrf = viewer.csrf().await;
+    let refused = viewer
+        .post(
+            &format!("/work-orders/{}/delete", order.id),
+            &[("csrf_token", &viewer_csrf), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let unconfirmed = admin
+        .post(
+            &format!("/work-orders/{}/delete", order.id),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(unconfirmed.status, StatusCode::BAD_REQUEST);
+    let deleted = admin
+        .post(
+            &format!("/work-orders/{}/delete", order.id),
+            &[("csrf_token", &csrf), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert!(store.work_order(order.id).await.unwrap().is_none());
+}

@@ -30,11 +30,16 @@ pub const LEASE_MS: i64 = 60 * 1000;
 /// How often the worker looks for due jobs when nobody woke it.
 const POLL: Duration = Duration::from_secs(5);
 
-/// Wakes the worker when a job is queued, and carries the progress of
+/// Wakes the workers when work is queued, and carries the progress of
 /// running syncs to listeners.
 #[derive(Clone, Debug, Default)]
 pub struct SyncQueue {
+    /// Jobs and work-order pushes.
     notify: Arc<Notify>,
+    /// Stored webhook deliveries: a worker of their own, so a burst of
+    /// deliveries costs one cheap claim per wake and does not make the job
+    /// worker repeat its housekeeping writes under the intake's feet.
+    deliveries: Arc<Notify>,
     pub events: SyncEvents,
 }
 
@@ -43,9 +48,14 @@ impl SyncQueue {
         Self::default()
     }
 
-    /// Tells the worker a job is waiting.
+    /// Tells the worker a job or a push is waiting.
     pub fn wake(&self) {
         self.notify.notify_one();
+    }
+
+    /// Tells the delivery worker a webhook delivery is stored.
+    pub fn wake_deliveries(&self) {
+        self.deliveries.notify_one();
     }
 }
 
@@ -71,6 +81,7 @@ pub async fn work(deps: SyncDeps, queue: SyncQueue) {
     while !deps.catalog.is_ready() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    tokio::spawn(process_deliveries(deps.clone(), queue.deliveries.clone()));
     let owner = format!(
         "{}-{}",
         std::process::id(),
@@ -87,7 +98,6 @@ pub async fn work(deps: SyncDeps, queue: SyncQueue) {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "cannot queue scheduled syncs"),
         }
-        crate::webhooks::drain(&deps).await;
         push::drain(&deps).await;
         loop {
             match deps.store.claim_job(&owner, deps.lease_ms).await {
@@ -101,6 +111,18 @@ pub async fn work(deps: SyncDeps, queue: SyncQueue) {
         }
         tokio::select! {
             _ = queue.notify.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// Processes stored webhook deliveries when woken, and on every poll (for
+/// deliveries whose retry came due or whose processor died).
+async fn process_deliveries(deps: SyncDeps, woken: Arc<Notify>) {
+    loop {
+        crate::webhooks::drain(&deps).await;
+        tokio::select! {
+            _ = woken.notified() => {}
             _ = tokio::time::sleep(POLL) => {}
         }
     }

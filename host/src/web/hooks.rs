@@ -26,6 +26,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::store::webhooks::{NewDelivery, Stored};
+use crate::webhooks::endpoints::LookupError;
 use crate::webhooks::intake::IntakeError;
 use crate::webhooks::signature::{Rejection, Scheme, verify};
 use crate::webhooks::{self, MAX_BODY_BYTES, Processed};
@@ -113,25 +114,25 @@ async fn intake_inner(
             json!({"error": "no webhook endpoint here"}),
         )
     };
-    let Some(webhook) = state.store.webhook_by_token(token).await? else {
-        return Ok(not_found());
+    let endpoint = match state.endpoints.find(token).await {
+        Ok(Some(endpoint)) => endpoint,
+        Ok(None) => return Ok(not_found()),
+        Err(LookupError::Database(error)) => return Err(error.into()),
+        Err(LookupError::Secret(error)) => {
+            tracing::error!(%error, "cannot open a webhook's secret");
+            return Ok(answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "this endpoint cannot verify deliveries now"}),
+            ));
+        }
     };
+    let (webhook, secret) = (&endpoint.webhook, &endpoint.secret);
     if !webhook.enabled {
         return Ok(not_found());
     }
     let Some(scheme) = Scheme::parse(&webhook.scheme) else {
         tracing::error!(webhook = webhook.id, scheme = %webhook.scheme, "unknown signing scheme");
         return Ok(not_found());
-    };
-    let secret = match webhooks::open_secret(&state.sealer, &webhook) {
-        Ok(secret) => secret,
-        Err(error) => {
-            tracing::error!(webhook = webhook.id, %error, "cannot open a webhook's secret");
-            return Ok(answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({"error": "this endpoint cannot verify deliveries now"}),
-            ));
-        }
     };
     let pairs: Vec<(String, String)> = headers
         .iter()
@@ -143,7 +144,7 @@ async fn intake_inner(
         })
         .collect();
     let now = crate::store::now_millis() / 1000;
-    let verified = match verify(scheme, &secret, &pairs, body, now) {
+    let verified = match verify(scheme, secret, &pairs, body, now) {
         Ok(verified) => verified,
         Err(rejection) => {
             let status = match rejection {
@@ -183,7 +184,7 @@ async fn intake_inner(
         )
     };
     if !webhook.respond_inline {
-        state.sync.wake();
+        state.sync.wake_deliveries();
         return Ok(queued());
     }
     // Process now, in a task of its own: if the connector is slow the
@@ -202,7 +203,7 @@ async fn intake_inner(
         }),
         Ok(Ok(Ok(Some(Processed::Failed { message, retry })))) => {
             if retry {
-                state.sync.wake();
+                state.sync.wake_deliveries();
             }
             // Stored: the sender must not send it again.
             Ok(answer(

@@ -4,6 +4,7 @@ pub mod api;
 mod audit;
 mod auth;
 pub mod charts;
+mod dates;
 pub mod error;
 mod health;
 mod hooks;
@@ -12,6 +13,7 @@ mod providers;
 pub mod session;
 pub mod templates;
 mod users;
+mod work_orders;
 
 use std::sync::Arc;
 
@@ -37,6 +39,8 @@ pub struct AppState {
     pub sync: SyncQueue,
     /// Where webhook deliveries are stored (group commit).
     pub intake: crate::webhooks::Intake,
+    /// Webhook endpoints by token, briefly kept.
+    pub endpoints: crate::webhooks::Endpoints,
     /// Whether cookies get the `Secure` attribute (the public URL is https).
     pub secure_cookies: bool,
     /// The URL people and senders reach this server at, when configured
@@ -75,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(hooks::routes())
         .merge(users::routes())
+        .merge(work_orders::routes())
         .merge(audit::routes())
         .route("/static/app.css", get(stylesheet))
         .route("/static/live.js", get(live_script))

@@ -18,7 +18,7 @@ macro_rules! templates {
     };
 }
 
-const SOURCES: [(&str, &str); 18] = templates!(
+const SOURCES: [(&str, &str); 21] = templates!(
     "base.html",
     "error.html",
     "auth/login.html",
@@ -37,6 +37,9 @@ const SOURCES: [(&str, &str); 18] = templates!(
     "integrations/logs.html",
     "integrations/wizard.html",
     "integrations/webhook_created.html",
+    "work_orders/list.html",
+    "work_orders/form.html",
+    "work_orders/detail.html",
 );
 
 /// The compiled templates.

@@ -7,9 +7,11 @@
 //! ([`process`]), which both the intake (inline, to answer senders that wait
 //! for an answer) and the worker (for everything else) use.
 
+pub mod endpoints;
 pub mod intake;
 pub mod signature;
 
+pub use endpoints::Endpoints;
 pub use intake::Intake;
 
 use std::time::Duration;

@@ -216,6 +216,7 @@ async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let integration = find(&state, id).await?;
     state.store.delete_integration(id).await?;
+    state.endpoints.forget_all();
     audit(
         &state,
         &admin.0,

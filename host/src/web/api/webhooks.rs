@@ -164,6 +164,7 @@ async fn remove(
     if !state.store.delete_webhook(id, webhook).await? {
         return Err(ApiError::NotFound);
     }
+    state.endpoints.forget_all();
     state
         .store
         .audit(AuditEvent {

@@ -3,7 +3,6 @@
 //! transaction, sent by the workers); each work order lists the remote
 //! items it is linked to and how its pushes went.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -14,9 +13,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::AppState;
+use super::super::work_orders::WorkOrderInput;
 use super::{ApiAdmin, ApiError, ApiUser};
 use crate::store::audit::AuditEvent;
-use crate::store::work_orders::{WorkOrder, WorkOrderFields};
+use crate::store::work_orders::WorkOrder;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -25,70 +25,6 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/work-orders/{id}",
             get(show).put(update).delete(remove),
         )
-}
-
-/// What a caller sends to create or replace a work order.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Input {
-    title: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    priority: Option<String>,
-    #[serde(default)]
-    assignee: Option<String>,
-    #[serde(default)]
-    requester: Option<String>,
-    /// Milliseconds since the epoch.
-    #[serde(default)]
-    due_at: Option<i64>,
-}
-
-fn one_line(text: &str) -> bool {
-    !text.chars().any(char::is_control)
-}
-
-impl Input {
-    /// The fields, or what is wrong with them, by field.
-    fn validate(self) -> Result<WorkOrderFields, ApiError> {
-        let mut problems = BTreeMap::new();
-        let title = self.title.trim().to_owned();
-        if title.is_empty() || title.chars().count() > 200 || !one_line(&title) {
-            problems.insert("title".into(), "One line of 1 to 200 characters.".into());
-        }
-        if self.description.chars().count() > 20_000 {
-            problems.insert("description".into(), "At most 20,000 characters.".into());
-        }
-        let short =
-            |name: &str, value: &Option<String>, problems: &mut BTreeMap<String, String>| {
-                if let Some(value) = value
-                    && (value.chars().count() > 100 || !one_line(value))
-                {
-                    problems.insert(name.into(), "One line of at most 100 characters.".into());
-                }
-            };
-        short("status", &self.status, &mut problems);
-        short("priority", &self.priority, &mut problems);
-        short("assignee", &self.assignee, &mut problems);
-        short("requester", &self.requester, &mut problems);
-        if !problems.is_empty() {
-            return Err(ApiError::Invalid(problems));
-        }
-        let some =
-            |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        Ok(WorkOrderFields {
-            title,
-            description: self.description,
-            status: some(self.status).unwrap_or_else(|| "open".into()),
-            priority: some(self.priority).unwrap_or_else(|| "normal".into()),
-            assignee: some(self.assignee),
-            requester: some(self.requester),
-            due_at: self.due_at,
-        })
-    }
 }
 
 #[derive(Deserialize)]
@@ -154,9 +90,9 @@ async fn create(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: ApiAdmin,
-    Json(input): Json<Input>,
+    Json(input): Json<WorkOrderInput>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let fields = input.validate()?;
+    let fields = input.validate().map_err(ApiError::Invalid)?;
     let order = state.store.create_work_order(&fields).await?;
     record(
         &state,
@@ -176,9 +112,9 @@ async fn update(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: ApiAdmin,
     Path(id): Path<i64>,
-    Json(input): Json<Input>,
+    Json(input): Json<WorkOrderInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let fields = input.validate()?;
+    let fields = input.validate().map_err(ApiError::Invalid)?;
     let (order, changed) = state
         .store
         .update_work_order(id, &fields)

@@ -229,6 +229,11 @@ async fn set_enabled(
     admin.0.check_csrf(csrf)?;
     let integration = find(&state, id).await?;
     state.store.set_integration_enabled(id, enabled).await?;
+    if enabled {
+        // Deliveries and pushes kept while it was disabled can go now.
+        state.sync.wake_deliveries();
+        state.sync.wake();
+    }
     let action = if enabled {
         "integration.enable"
     } else {
@@ -312,6 +317,7 @@ async fn delete(
         ));
     }
     state.store.delete_integration(id).await?;
+    state.endpoints.forget_all();
     audit(
         &state,
         &admin.0,

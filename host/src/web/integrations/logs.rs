@@ -10,6 +10,7 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 
 use super::super::AppState;
+use super::super::dates::{DAY_MS, parse_date};
 use super::super::error::Error;
 use super::super::session::SignedIn;
 use super::super::templates;
@@ -43,27 +44,6 @@ struct Filter {
     q: String,
     #[serde(default)]
     page: Option<i64>,
-}
-
-const DAY_MS: i64 = 86_400_000;
-
-/// Days since the epoch of a `YYYY-MM-DD` date (UTC), if it is one.
-fn parse_date(text: &str) -> Option<i64> {
-    let mut parts = text.trim().splitn(3, '-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let d: i64 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
 }
 
 impl Filter {
@@ -156,15 +136,6 @@ async fn show(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_count_days_since_the_epoch() {
-        assert_eq!(parse_date("1970-01-01"), Some(0));
-        assert_eq!(parse_date("2026-11-25"), Some(20_782));
-        assert_eq!(parse_date("2024-03-01"), Some(19_783));
-        assert_eq!(parse_date("2026-13-01"), None);
-        assert_eq!(parse_date("yesterday"), None);
-    }
 
     #[test]
     fn unknown_statuses_are_ignored_and_bad_dates_reported() {

@@ -150,6 +150,7 @@ async fn remove(
     if !state.store.delete_webhook(id, webhook).await? {
         return Err(Error::NotFound);
     }
+    state.endpoints.forget_all();
     audit(
         &state,
         &admin.0,

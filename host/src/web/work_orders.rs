@@ -1,0 +1,416 @@
+//! `/work-orders`: CUBE's work orders, listed, shown with the remote items
+//! they are linked to and how their pushes went, and (for admins) created,
+//! edited and deleted. What is checked here is checked for the JSON API too
+//! ([`WorkOrderInput::validate`]).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::dates::{DAY_MS, format_date, parse_date};
+use super::error::Error;
+use super::session::{Admin, SignedIn};
+use super::{AppState, templates, urlencode};
+use crate::store::audit::AuditEvent;
+use crate::store::work_orders::{WorkOrder, WorkOrderFields};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/work-orders", get(list).post(create))
+        .route("/work-orders/new", get(new))
+        .route("/work-orders/{id}", get(show).post(update))
+        .route("/work-orders/{id}/edit", get(edit))
+        .route("/work-orders/{id}/delete", post(delete))
+}
+
+/// A work order as typed (form or API), before it is checked.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(in crate::web) struct WorkOrderInput {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub priority: Option<String>,
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub requester: Option<String>,
+    /// Milliseconds since the epoch.
+    #[serde(default)]
+    pub due_at: Option<i64>,
+}
+
+fn one_line(text: &str) -> bool {
+    !text.chars().any(char::is_control)
+}
+
+impl WorkOrderInput {
+    /// The fields to store, or a message for each field that is wrong.
+    pub fn validate(self) -> Result<WorkOrderFields, BTreeMap<String, String>> {
+        let mut problems = BTreeMap::new();
+        let title = self.title.trim().to_owned();
+        if title.is_empty() || title.chars().count() > 200 || !one_line(&title) {
+            problems.insert("title".into(), "One line of 1 to 200 characters.".into());
+        }
+        if self.description.chars().count() > 20_000 {
+            problems.insert("description".into(), "At most 20,000 characters.".into());
+        }
+        for (name, value) in [
+            ("status", &self.status),
+            ("priority", &self.priority),
+            ("assignee", &self.assignee),
+            ("requester", &self.requester),
+        ] {
+            if let Some(value) = value
+                && (value.chars().count() > 100 || !one_line(value))
+            {
+                problems.insert(name.into(), "One line of at most 100 characters.".into());
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let some =
+            |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        Ok(WorkOrderFields {
+            title,
+            description: self.description,
+            status: some(self.status).unwrap_or_else(|| "open".into()),
+            priority: some(self.priority).unwrap_or_else(|| "normal".into()),
+            assignee: some(self.assignee),
+            requester: some(self.requester),
+            due_at: self.due_at,
+        })
+    }
+}
+
+/// The HTML form: every field is text, the due date `YYYY-MM-DD`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+struct WorkOrderForm {
+    #[serde(default, skip_serializing)]
+    csrf_token: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    priority: String,
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    requester: String,
+    #[serde(default)]
+    due: String,
+}
+
+impl WorkOrderForm {
+    fn of(order: &WorkOrder) -> Self {
+        WorkOrderForm {
+            csrf_token: String::new(),
+            title: order.title.clone(),
+            description: order.description.clone(),
+            status: order.status.clone(),
+            priority: order.priority.clone(),
+            assignee: order.assignee.clone().unwrap_or_default(),
+            requester: order.requester.clone().unwrap_or_default(),
+            due: order.due_at.map(format_date).unwrap_or_default(),
+        }
+    }
+
+    fn validate(&self) -> Result<WorkOrderFields, BTreeMap<String, String>> {
+        let due = self.due.trim();
+        let due_at = if due.is_empty() {
+            Ok(None)
+        } else {
+            parse_date(due).map(|days| Some(days * DAY_MS)).ok_or(())
+        };
+        let text = |s: &str| Some(s.to_owned());
+        let input = WorkOrderInput {
+            title: self.title.clone(),
+            // Browsers send CRLF line ends; store plain LF.
+            description: self.description.replace("\r\n", "\n"),
+            status: text(&self.status),
+            priority: text(&self.priority),
+            assignee: text(&self.assignee),
+            requester: text(&self.requester),
+            due_at: due_at.clone().unwrap_or(None),
+        };
+        let checked = input.validate();
+        match (checked, due_at) {
+            (Ok(fields), Ok(_)) => Ok(fields),
+            (checked, due_at) => {
+                let mut problems = checked.err().unwrap_or_default();
+                if due_at.is_err() {
+                    problems.insert("due".into(), "A date as YYYY-MM-DD, or empty.".into());
+                }
+                Err(problems)
+            }
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    #[serde(default)]
+    offset: i64,
+    notice: Option<String>,
+}
+
+const PAGE: i64 = 50;
+
+async fn list(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, Error> {
+    let offset = q.offset.max(0);
+    // One more than a page tells whether there is a next one.
+    let mut orders = state.store.work_orders(PAGE + 1, offset).await?;
+    let more = orders.len() as i64 > PAGE;
+    orders.truncate(PAGE as usize);
+    Ok(templates::page(
+        "work_orders/list.html",
+        context! {
+            user => user.user(),
+            csrf_token => &user.session.csrf_token,
+            orders => orders,
+            offset => offset,
+            previous => (offset > 0).then(|| (offset - PAGE).max(0)),
+            next => more.then_some(offset + PAGE),
+            notice => q.notice,
+        },
+    )?
+    .into_response())
+}
+
+fn form_page(
+    admin: &Admin,
+    order: Option<&WorkOrder>,
+    form: &WorkOrderForm,
+    problems: &BTreeMap<String, String>,
+) -> Result<Response, Error> {
+    let status = if problems.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let html = templates::page(
+        "work_orders/form.html",
+        context! {
+            user => admin.0.user(),
+            csrf_token => &admin.0.session.csrf_token,
+            order => order,
+            form => form,
+            problems => problems,
+        },
+    )?;
+    Ok((status, html).into_response())
+}
+
+async fn new(admin: Admin) -> Result<Response, Error> {
+    let form = WorkOrderForm {
+        status: "open".into(),
+        priority: "normal".into(),
+        ..WorkOrderForm::default()
+    };
+    form_page(&admin, None, &form, &BTreeMap::new())
+}
+
+async fn audit(
+    state: &AppState,
+    admin: &Admin,
+    remote: SocketAddr,
+    action: &str,
+    id: i64,
+    after: serde_json::Value,
+) -> Result<(), Error> {
+    state
+        .store
+        .audit(AuditEvent {
+            actor: &admin.0.user().username,
+            action,
+            target: &format!("work-order:{id}"),
+            before: None,
+            after: Some(after),
+            remote: Some(&remote.ip().to_string()),
+        })
+        .await?;
+    Ok(())
+}
+
+fn to_order(id: i64, notice: &str) -> Response {
+    Redirect::to(&format!("/work-orders/{id}?notice={}", urlencode(notice))).into_response()
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Form(form): Form<WorkOrderForm>,
+) -> Result<Response, Error> {
+    admin.0.check_csrf(&form.csrf_token)?;
+    let fields = match form.validate() {
+        Ok(fields) => fields,
+        Err(problems) => return form_page(&admin, None, &form, &problems),
+    };
+    let order = state.store.create_work_order(&fields).await?;
+    audit(
+        &state,
+        &admin,
+        remote,
+        "work-order.create",
+        order.id,
+        json!({"title": order.title}),
+    )
+    .await?;
+    state.sync.wake();
+    Ok(to_order(order.id, "Work order created."))
+}
+
+#[derive(Deserialize, Default)]
+struct Notice {
+    notice: Option<String>,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Path(id): Path<i64>,
+    Query(q): Query<Notice>,
+) -> Result<Response, Error> {
+    let order = state.store.work_order(id).await?.ok_or(Error::NotFound)?;
+    let mut links = Vec::new();
+    for link in state.store.work_order_links(id).await? {
+        let name = state
+            .store
+            .integration(link.integration_id)
+            .await?
+            .map(|i| i.name);
+        links.push(json!({"link": link, "integration": name}));
+    }
+    let mut pushes = Vec::new();
+    for push in state.store.pushes_of(id).await? {
+        let name = state
+            .store
+            .integration(push.integration_id)
+            .await?
+            .map(|i| i.name);
+        pushes.push(json!({"push": push, "integration": name}));
+    }
+    Ok(templates::page(
+        "work_orders/detail.html",
+        context! {
+            user => user.user(),
+            csrf_token => &user.session.csrf_token,
+            order => order,
+            due => order.due_at.map(format_date),
+            links => links,
+            pushes => pushes,
+            notice => q.notice,
+        },
+    )?
+    .into_response())
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<i64>,
+) -> Result<Response, Error> {
+    let order = state.store.work_order(id).await?.ok_or(Error::NotFound)?;
+    form_page(
+        &admin,
+        Some(&order),
+        &WorkOrderForm::of(&order),
+        &BTreeMap::new(),
+    )
+}
+
+async fn update(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Form(form): Form<WorkOrderForm>,
+) -> Result<Response, Error> {
+    admin.0.check_csrf(&form.csrf_token)?;
+    let order = state.store.work_order(id).await?.ok_or(Error::NotFound)?;
+    let fields = match form.validate() {
+        Ok(fields) => fields,
+        Err(problems) => return form_page(&admin, Some(&order), &form, &problems),
+    };
+    let (_, changed) = state
+        .store
+        .update_work_order(id, &fields)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if changed.is_empty() {
+        return Ok(to_order(id, "Nothing changed."));
+    }
+    audit(
+        &state,
+        &admin,
+        remote,
+        "work-order.update",
+        id,
+        json!({"changed": changed}),
+    )
+    .await?;
+    state.sync.wake();
+    Ok(to_order(
+        id,
+        "Work order saved; the changes are being pushed.",
+    ))
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    csrf_token: String,
+    confirm: Option<String>,
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Form(form): Form<DeleteForm>,
+) -> Result<Response, Error> {
+    admin.0.check_csrf(&form.csrf_token)?;
+    if form.confirm.as_deref() != Some("yes") {
+        return Err(Error::BadRequest(
+            "Tick “confirm” to delete a work order.".into(),
+        ));
+    }
+    if !state.store.delete_work_order(id).await? {
+        return Err(Error::NotFound);
+    }
+    audit(
+        &state,
+        &admin,
+        remote,
+        "work-order.delete",
+        id,
+        json!({"deleted": true}),
+    )
+    .await?;
+    state.sync.wake();
+    Ok(Redirect::to(&format!(
+        "/work-orders?notice={}",
+        urlencode("Work order deleted; its linked remote items are being deleted.")
+    ))
+    .into_response())
+}

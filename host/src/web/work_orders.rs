@@ -146,7 +146,7 @@ impl WorkOrderForm {
             priority: text(&self.priority),
             assignee: text(&self.assignee),
             requester: text(&self.requester),
-            due_at: due_at.clone().unwrap_or(None),
+            due_at: due_at.unwrap_or(None),
         };
         let checked = input.validate();
         match (checked, due_at) {

@@ -39,12 +39,15 @@ pub enum LookupError {
     Secret(#[from] SecretError),
 }
 
+/// Endpoints by token, with when each was read.
+type Kept = HashMap<String, (Instant, Arc<Endpoint>)>;
+
 /// The endpoints this node has looked up recently. Cheap to clone.
 #[derive(Clone)]
 pub struct Endpoints {
     store: Store,
     sealer: Arc<Sealer>,
-    kept: Arc<Mutex<HashMap<String, (Instant, Arc<Endpoint>)>>>,
+    kept: Arc<Mutex<Kept>>,
 }
 
 impl Endpoints {

@@ -284,18 +284,30 @@ impl Store {
         let now = now_millis();
         let candidates: Vec<i64> = match id {
             Some(id) => vec![id],
-            None => sqlx::query(
-                "SELECT id FROM webhook_deliveries WHERE (status = 'pending' \
-                 OR (status = 'processing' AND lease_until < $1)) \
-                 AND integration_id IN (SELECT id FROM integrations WHERE enabled = 1) \
-                 ORDER BY id LIMIT 5",
-            )
-            .bind(now)
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?,
+            None => {
+                let mut ids: Vec<i64> = sqlx::query_scalar(
+                    // CROSS JOIN makes SQLite walk the (few) integrations
+                    // first: it would otherwise scan every pending delivery,
+                    // a disabled integration's backlog included.
+                    "SELECT d.id FROM integrations i CROSS JOIN webhook_deliveries d \
+                     WHERE i.enabled = 1 AND d.integration_id = i.id AND d.status = 'pending' \
+                     ORDER BY d.id LIMIT 5",
+                )
+                .fetch_all(self.pool())
+                .await?;
+                if ids.is_empty() {
+                    // Deliveries whose processor died with the lease.
+                    ids = sqlx::query_scalar(
+                        "SELECT d.id FROM integrations i CROSS JOIN webhook_deliveries d \
+                         WHERE i.enabled = 1 AND d.integration_id = i.id AND d.status = 'processing' \
+                         AND d.lease_until < $1 ORDER BY d.id LIMIT 5",
+                    )
+                    .bind(now)
+                    .fetch_all(self.pool())
+                    .await?;
+                }
+                ids
+            }
         };
         for candidate in candidates {
             let claimed = sqlx::query(

@@ -17,7 +17,8 @@
 //!   `CUBE_BENCH_ROLE=baseline`.
 //!
 //! wrk sends 1 KiB JSON bodies, each with its own delivery id and signature
-//! (pre-computed: the signature covers the id), from 64 connections. After
+//! (pre-computed: the signature covers the id), from 64 connections, for 2
+//! seconds of warm-up (not measured) and then 10 measured seconds. After
 //! each run the stored rows are counted: every acknowledged delivery must be
 //! there (zero lost).
 //!
@@ -39,6 +40,7 @@ const KEY: &str = "0000000000000000000000000000000000000000000000000000000000000
 const SECRET: &str = "a-webhook-signing-secret-for-the-benchmark";
 const TOKEN: &str = "bench-token";
 const SECONDS: u32 = 10;
+const WARM_UP_SECONDS: u32 = 2;
 const CONNECTIONS: u32 = 64;
 /// More signed requests than a run can send.
 const REQUESTS: usize = 700_000;
@@ -188,23 +190,31 @@ fn run(server: Server, body: &str) -> Run {
     };
     wait_for(port);
 
-    let requests = signed_requests(data.path(), body);
     let script = data.path().join("intake.lua");
     std::fs::write(&script, LUA).unwrap();
     let body_file = data.path().join("body.json");
     std::fs::write(&body_file, body).unwrap();
-    let output = Command::new("wrk")
-        .args(["-t1", &format!("-c{CONNECTIONS}"), &format!("-d{SECONDS}s")])
-        .args(["--latency", "--timeout", "10s", "-s"])
-        .arg(&script)
-        .arg(format!("http://127.0.0.1:{port}{path}"))
-        .arg("--")
-        .arg(&requests)
-        .arg(&body_file)
-        .output()
-        .expect("wrk runs");
-    let report = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "wrk failed: {report}");
+    let wrk = |requests: &Path, seconds: u32| {
+        let output = Command::new("wrk")
+            .args(["-t1", &format!("-c{CONNECTIONS}"), &format!("-d{seconds}s")])
+            .args(["--latency", "--timeout", "10s", "-s"])
+            .arg(&script)
+            .arg(format!("http://127.0.0.1:{port}{path}"))
+            .arg("--")
+            .arg(requests)
+            .arg(&body_file)
+            .output()
+            .expect("wrk runs");
+        let report = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "wrk failed: {report}");
+        report
+    };
+    // Warm-up, not measured: connection pools filled, caches warm.
+    let warm_up = signed_requests(data.path(), "warm-up", body);
+    wrk(&warm_up, WARM_UP_SECONDS);
+    let before = tokio.block_on(count_stored(server, data.path()));
+    let requests = signed_requests(data.path(), "delivery", body);
+    let report = wrk(&requests, SECONDS);
     drop(process);
 
     let completed = number_before(&report, " requests in ");
@@ -212,7 +222,7 @@ fn run(server: Server, body: &str) -> Run {
         .lines()
         .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
         .map_or(0, |n| n.trim().parse().unwrap());
-    let stored = tokio.block_on(count_stored(server, data.path()));
+    let stored = tokio.block_on(count_stored(server, data.path())) - before;
     Run {
         rate: report
             .lines()
@@ -230,13 +240,13 @@ fn run(server: Server, body: &str) -> Run {
 }
 
 /// Writes `id signature` lines for [`REQUESTS`] deliveries, signed now.
-fn signed_requests(dir: &Path, body: &str) -> std::path::PathBuf {
+fn signed_requests(dir: &Path, prefix: &str, body: &str) -> std::path::PathBuf {
     let now = cube_host::store::now_millis() / 1000;
-    let path = dir.join("requests.txt");
+    let path = dir.join(format!("{prefix}.txt"));
     let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
     writeln!(out, "{now}").unwrap();
     for n in 0..REQUESTS {
-        let id = format!("delivery-{n}");
+        let id = format!("{prefix}-{n}");
         let signature = sign_cube(SECRET.as_bytes(), now, &id, body.as_bytes());
         writeln!(out, "{id} {signature}").unwrap();
     }

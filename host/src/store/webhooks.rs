@@ -114,6 +114,10 @@ fn delivery_from_row(row: &AnyRow) -> Result<Delivery, sqlx::Error> {
     })
 }
 
+/// Deliveries per `INSERT` statement (9 parameters each, far below
+/// SQLite's and PostgreSQL's limits).
+const INSERT_CHUNK: usize = 128;
+
 /// Whether a delivery was stored, or had been already.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Stored {
@@ -230,36 +234,74 @@ impl Store {
         &self,
         deliveries: impl IntoIterator<Item = &'a NewDelivery>,
     ) -> Result<Vec<Stored>, sqlx::Error> {
+        let deliveries: Vec<&NewDelivery> = deliveries.into_iter().collect();
         let now = now_millis();
         let mut tx = self.begin_write().await?;
-        let mut stored = Vec::new();
+        let mut stored = Vec::with_capacity(deliveries.len());
         let mut endpoints: Vec<i64> = Vec::new();
-        for new in deliveries {
-            let inserted = sqlx::query(
+        // One multi-row statement per chunk: a statement costs more than a
+        // row, and the intake's batches are what make it fast.
+        for chunk in deliveries.chunks(INSERT_CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let p = row * 9;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 'pending')",
+                        p + 1,
+                        p + 2,
+                        p + 3,
+                        p + 4,
+                        p + 5,
+                        p + 6,
+                        p + 7,
+                        p + 8,
+                        p + 9
+                    )
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO webhook_deliveries (webhook_id, integration_id, delivery_id, received_at, method, path, \
-                 query, headers_json, body, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') \
-                 ON CONFLICT (webhook_id, delivery_id) DO NOTHING RETURNING id",
-            )
-            .bind(new.webhook_id)
-            .bind(new.integration_id)
-            .bind(new.delivery_id.as_str())
-            .bind(now)
-            .bind(new.method.as_str())
-            .bind(new.path.as_str())
-            .bind(new.query.as_str())
-            .bind(serde_json::to_string(&new.headers).expect("headers serialise"))
-            .bind(new.body.as_slice())
-            .fetch_optional(&mut *tx)
-            .await?;
-            stored.push(match inserted {
-                Some(row) => {
-                    if !endpoints.contains(&new.webhook_id) {
-                        endpoints.push(new.webhook_id);
+                 query, headers_json, body, status) VALUES {} \
+                 ON CONFLICT (webhook_id, delivery_id) DO NOTHING RETURNING id, webhook_id, delivery_id",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for new in chunk {
+                query = query
+                    .bind(new.webhook_id)
+                    .bind(new.integration_id)
+                    .bind(new.delivery_id.as_str())
+                    .bind(now)
+                    .bind(new.method.as_str())
+                    .bind(new.path.as_str())
+                    .bind(new.query.as_str())
+                    .bind(serde_json::to_string(&new.headers).expect("headers serialise"))
+                    .bind(new.body.as_slice());
+            }
+            let mut inserted: Vec<(i64, String, i64)> = Vec::new();
+            for row in query.fetch_all(&mut *tx).await? {
+                inserted.push((
+                    row.try_get("webhook_id")?,
+                    row.try_get("delivery_id")?,
+                    row.try_get("id")?,
+                ));
+            }
+            // Rows are inserted in order, so when one delivery is in the
+            // chunk twice, its first occurrence is the one stored.
+            for new in chunk {
+                let found = inserted
+                    .iter()
+                    .position(|(w, d, _)| *w == new.webhook_id && *d == new.delivery_id);
+                stored.push(match found {
+                    Some(at) => {
+                        if !endpoints.contains(&new.webhook_id) {
+                            endpoints.push(new.webhook_id);
+                        }
+                        Stored::New(inserted.swap_remove(at).2)
                     }
-                    Stored::New(row.try_get("id")?)
-                }
-                None => Stored::Duplicate,
-            });
+                    None => Stored::Duplicate,
+                });
+            }
         }
         for endpoint in endpoints {
             sqlx::query("UPDATE integration_webhooks SET last_received_at = $1 WHERE id = $2")

@@ -29,6 +29,8 @@ pub const LEASE_MS: i64 = 60 * 1000;
 
 /// How often the worker looks for due jobs when nobody woke it.
 const POLL: Duration = Duration::from_secs(5);
+/// How long the delivery worker waits after a wake before it looks.
+const DELIVERY_BATCHING: Duration = Duration::from_millis(20);
 
 /// Wakes the workers when work is queued, and carries the progress of
 /// running syncs to listeners.
@@ -122,7 +124,12 @@ async fn process_deliveries(deps: SyncDeps, woken: Arc<Notify>) {
     loop {
         crate::webhooks::drain(&deps).await;
         tokio::select! {
-            _ = woken.notified() => {}
+            _ = woken.notified() => {
+                // Under a burst every delivery wakes us: gather a few
+                // milliseconds' worth before looking, rather than spin
+                // claiming one at a time beside the intake.
+                tokio::time::sleep(DELIVERY_BATCHING).await;
+            }
             _ = tokio::time::sleep(POLL) => {}
         }
     }

@@ -80,6 +80,7 @@ pub mod connector;
 pub mod error;
 pub mod http;
 pub mod info;
+pub mod ldap;
 pub mod log;
 pub mod records;
 pub mod state;
@@ -119,6 +120,7 @@ pub mod prelude {
     pub use crate::connector::{Connector, SyncInput};
     pub use crate::error::{Error, Result};
     pub use crate::http;
+    pub use crate::ldap::{self, EntryExt};
     pub use crate::records::RecordBuilder;
     pub use crate::types::{
         Change, ChangeOperation, ConnectorInfo, Features, PushResult, Record, SyncMode, SyncPage,

@@ -1,12 +1,36 @@
 //! The host's imports, or their test doubles when compiled natively.
 
 pub use crate::bindings::cube::connector::http::{HttpError, Request, Response};
+pub(crate) use crate::bindings::cube::connector::ldap::{
+    ConnectOptions, LdapError, SearchPage, SearchRequest,
+};
 pub(crate) use crate::bindings::cube::connector::log::Level;
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::*;
-    use crate::bindings::cube::connector::{http, log, state};
+    use crate::bindings::cube::connector::{http, ldap, log, state};
+
+    pub(crate) type LdapConnection = ldap::Connection;
+
+    pub(crate) fn ldap_open(options: &ConnectOptions) -> Result<LdapConnection, LdapError> {
+        ldap::Connection::open(options)
+    }
+
+    pub(crate) fn ldap_bind(
+        connection: &LdapConnection,
+        dn: &str,
+        password: &str,
+    ) -> Result<(), LdapError> {
+        connection.bind(dn, password)
+    }
+
+    pub(crate) fn ldap_search(
+        connection: &LdapConnection,
+        request: &SearchRequest,
+    ) -> Result<SearchPage, LdapError> {
+        connection.search(request)
+    }
 
     pub(crate) fn http_send(request: &Request) -> Result<Response, HttpError> {
         http::send(request)
@@ -37,6 +61,28 @@ mod imp {
 mod imp {
     use super::*;
     use crate::testing::with_host;
+
+    /// Natively, a connection is only the options it was opened with.
+    pub(crate) struct LdapConnection;
+
+    pub(crate) fn ldap_open(_options: &ConnectOptions) -> Result<LdapConnection, LdapError> {
+        Ok(LdapConnection)
+    }
+
+    pub(crate) fn ldap_bind(
+        _connection: &LdapConnection,
+        dn: &str,
+        password: &str,
+    ) -> Result<(), LdapError> {
+        with_host(|host| host.ldap_bind(dn, password))
+    }
+
+    pub(crate) fn ldap_search(
+        _connection: &LdapConnection,
+        request: &SearchRequest,
+    ) -> Result<SearchPage, LdapError> {
+        with_host(|host| host.ldap_search(request))
+    }
 
     pub(crate) fn http_send(request: &Request) -> Result<Response, HttpError> {
         with_host(|host| host.send(request))

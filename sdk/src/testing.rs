@@ -19,9 +19,12 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 pub use crate::bindings::cube::connector::http::{HttpError, Request, Response};
+pub use crate::bindings::cube::connector::ldap::{LdapError, SearchPage, SearchRequest};
 use crate::bindings::cube::connector::log::Level;
 
 type Handler = Box<dyn FnMut(&Request) -> Result<Response, HttpError>>;
+type SearchHandler = Box<dyn FnMut(&SearchRequest) -> Result<SearchPage, LdapError>>;
+type BindHandler = Box<dyn FnMut(&str, &str) -> Result<(), LdapError>>;
 
 #[derive(Default)]
 pub(crate) struct FakeHost {
@@ -29,6 +32,9 @@ pub(crate) struct FakeHost {
     pub(crate) requests: Vec<Request>,
     pub(crate) logs: Vec<(String, String)>,
     pub(crate) state: BTreeMap<String, Vec<u8>>,
+    search: Option<SearchHandler>,
+    bind: Option<BindHandler>,
+    pub(crate) binds: Vec<String>,
 }
 
 impl FakeHost {
@@ -39,6 +45,24 @@ impl FakeHost {
             None => Err(HttpError::Denied(format!(
                 "no HTTP handler installed in this test (call testing::on_http) for {} {}",
                 request.method, request.url
+            ))),
+        }
+    }
+
+    pub(crate) fn ldap_bind(&mut self, dn: &str, password: &str) -> Result<(), LdapError> {
+        self.binds.push(dn.to_owned());
+        match self.bind.as_mut() {
+            Some(handler) => handler(dn, password),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn ldap_search(&mut self, request: &SearchRequest) -> Result<SearchPage, LdapError> {
+        match self.search.as_mut() {
+            Some(handler) => handler(request),
+            None => Err(LdapError::Connection(format!(
+                "no LDAP handler installed in this test (call testing::on_ldap_search) for {}",
+                request.filter
             ))),
         }
     }
@@ -66,6 +90,24 @@ pub(crate) fn with_host<R>(f: impl FnOnce(&mut FakeHost) -> R) -> R {
 /// Answers this thread's HTTP requests with `handler`.
 pub fn on_http(handler: impl FnMut(&Request) -> Result<Response, HttpError> + 'static) {
     with_host(|host| host.handler = Some(Box::new(handler)));
+}
+
+/// Answers this thread's LDAP searches with `handler`.
+pub fn on_ldap_search(
+    handler: impl FnMut(&SearchRequest) -> Result<SearchPage, LdapError> + 'static,
+) {
+    with_host(|host| host.search = Some(Box::new(handler)));
+}
+
+/// Answers this thread's LDAP binds with `handler` (by default every bind
+/// succeeds).
+pub fn on_ldap_bind(handler: impl FnMut(&str, &str) -> Result<(), LdapError> + 'static) {
+    with_host(|host| host.bind = Some(Box::new(handler)));
+}
+
+/// The DNs bound as so far on this thread.
+pub fn ldap_binds() -> Vec<String> {
+    with_host(|host| host.binds.clone())
 }
 
 /// A response with `status` and a body (JSON content type when it looks like JSON).

@@ -14,7 +14,7 @@ use wasmtime_wasi::{WasiCtxView, WasiView};
 use super::RuntimeShared;
 use super::bindings::types as wit;
 use super::capabilities::http::{HttpCall, HttpGrant};
-use super::capabilities::ldap::{LdapCall, LdapGrant};
+use super::capabilities::ldap::{LdapCall, LdapGrant, LdapSessions};
 use super::capabilities::log::{CallLog, LogLevel, LogLine};
 use super::capabilities::state::StateCall;
 use super::capabilities::wasi::WasiCall;
@@ -31,6 +31,9 @@ pub struct CallContext {
     pub limits: Limits,
     /// Values to scrub from the connector's log and errors.
     pub secrets: Secrets,
+    /// The directory connections of this context's calls: a sync job keeps
+    /// one context, so its calls share them (paged searches need that).
+    pub ldap_sessions: LdapSessions,
 }
 
 impl CallContext {
@@ -42,6 +45,7 @@ impl CallContext {
             ldap_grants: Arc::from([]),
             limits: Limits::default(),
             secrets: Secrets::default(),
+            ldap_sessions: LdapSessions::new(),
         }
     }
 
@@ -240,7 +244,7 @@ impl Run {
                 ctx.limits.http_response_bytes,
                 ctx.limits.http_requests,
             ),
-            ldap: LdapCall::new(ctx.ldap_grants.clone()),
+            ldap: LdapCall::new(ctx.ldap_grants.clone(), ctx.ldap_sessions.clone(), deadline),
             wasi: None,
             max_output: ctx.limits.log_bytes,
         };

@@ -7,6 +7,12 @@
 //! `password` and returns it in an error), `state` (counts calls in state).
 //! `sync` returns `pages` pages of two records each; with `fetch`, each page
 //! first GETs `url?page=N` and fails as the server's answer says.
+//! `ldap` (test-connection and sync) opens `url` with `tls` and `ca_pem`,
+//! binds as `bind_dn` with `password`, and reads `base`: the connection
+//! test checks it exists, a sync pages through its `inetOrgPerson` entries
+//! `page_size` at a time with the paged-results cookie in the cursor (which
+//! works only if the host keeps the job's connection between calls). These
+//! fields are not in the schema: tests set them directly.
 //! `handle-webhook` turns `{"items": [...], "deleted": [...],
 //! "work_orders": [...]}` into records. `push` sends work orders to `url`:
 //! `POST url/items` to create, `PUT url/items/ID` to update, `DELETE` to
@@ -25,6 +31,44 @@ pub struct Config {
     password: String,
     #[serde(default = "three")]
     pages: u32,
+    #[serde(default)]
+    tls: String,
+    #[serde(default)]
+    ca_pem: String,
+    #[serde(default)]
+    bind_dn: String,
+    #[serde(default)]
+    base: String,
+    #[serde(default = "two")]
+    page_size: u32,
+}
+
+fn two() -> u32 {
+    2
+}
+
+impl Config {
+    fn directory(&self) -> Result<ldap::Directory> {
+        let tls = match self.tls.as_str() {
+            "ldaps" => ldap::TlsMode::Ldaps,
+            "start-tls" => ldap::TlsMode::StartTls,
+            _ => ldap::TlsMode::None,
+        };
+        let directory = ldap::connect(&self.url, tls).ca_pem(&self.ca_pem).open()?;
+        directory.bind(&self.bind_dn, &self.password)?;
+        Ok(directory)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 fn ok() -> String {
@@ -95,6 +139,19 @@ impl Connector for Probe {
                     config.password
                 )))
             }
+            "ldap" => {
+                let directory = config.directory()?;
+                let page = directory
+                    .search(&config.base, "(objectClass=*)")
+                    .scope(ldap::Scope::Base)
+                    .send()?;
+                Ok(format!(
+                    "bound as {}; {} entry at {}",
+                    config.bind_dn,
+                    page.entries.len(),
+                    config.base
+                ))
+            }
             "state" => {
                 let count = state::get_json::<u32>("calls").unwrap_or(0) + 1;
                 state::set_json("calls", &count)?;
@@ -105,6 +162,37 @@ impl Connector for Probe {
     }
 
     fn sync(config: Config, input: SyncInput) -> Result<SyncPage> {
+        if config.action == "ldap" {
+            let cookie = match &input.cursor {
+                Some(cursor) if !cursor.is_empty() => Some(
+                    unhex(cursor).ok_or_else(|| Error::config(format!("bad cursor `{cursor}`")))?,
+                ),
+                _ => None,
+            };
+            let page = config
+                .directory()?
+                .search(&config.base, "(objectClass=inetOrgPerson)")
+                .attributes(&["uid", "mail", "cn"])
+                .page_size(config.page_size)
+                .cookie(cookie)
+                .send()?;
+            let records = page
+                .entries
+                .iter()
+                .map(|entry| {
+                    let id = entry.first("uid").unwrap_or(&entry.dn).to_owned();
+                    Record::builder("user", id.clone())
+                        .field("username", id)
+                        .field("mail", entry.first("mail"))
+                        .field("dn", &entry.dn)
+                        .build()
+                })
+                .collect();
+            return Ok(match page.cookie {
+                Some(cookie) => SyncPage::more(records, hex(&cookie)),
+                None => SyncPage::done(records, None),
+            });
+        }
         let page: u32 = match &input.cursor {
             Some(cursor) => cursor
                 .parse()

@@ -1,19 +1,32 @@
-//! The `ldap` capability: directory access inside the integration's grant.
+//! The `ldap` capability: directory access inside the integration's grant,
+//! through the host's ldap3 client.
 //!
-//! The contract (`wit/host.wit`, interface `ldap`) is fixed now so that
-//! connectors can be written against it; the client behind it arrives with
-//! the directory connector (issue #8). Until then `open` checks the grant,
-//! exactly as it will, and then reports that this host has no LDAP client,
-//! so a connector gets a clear, stable error instead of a link failure.
+//! `open` connects only to servers granted to the integration ([`LdapGrant`],
+//! exact hosts) and checks the addresses they resolve to ([`connect`]).
+//! Connections belong to an [`LdapSessions`], which the sync engine keeps
+//! for the length of one job: each call runs in a fresh instance, but a
+//! paged-results cookie is only valid on the connection that made it, so
+//! the job's calls share its connections. They are never shared between
+//! integrations. Failures come back in words an admin can act on
+//! ([`errors`]).
 
+mod connect;
+pub mod errors;
+mod search;
+
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use ldap3::Ldap;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use crate::runtime::bindings::cube::connector::ldap::{
     self as wit, ConnectOptions, LdapError, SearchPage, SearchRequest,
 };
+use connect::Target;
 
 /// One LDAP server an integration may reach: `ldap://host[:port]` or
 /// `ldaps://host[:port]`, exact host names only.
@@ -76,23 +89,133 @@ fn split_ldap_url(url: &str) -> Option<(String, String, u16)> {
     Some((scheme, host.to_ascii_lowercase(), port))
 }
 
-/// An open directory connection held for the guest.
+/// The LDAP connections of one sync job (or of one call outside a job),
+/// shared by its calls: a paged-results cookie is only valid on the
+/// connection that made it, and each call runs in a fresh instance. Cheap
+/// to clone; the connections close when the last clone is dropped.
+#[derive(Clone, Default)]
+pub struct LdapSessions {
+    open: Arc<tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Live>>>>>,
+}
+
+/// The most connections one job keeps open.
+const MAX_CONNECTIONS: usize = 8;
+/// The timeout of an operation when the connector names none (still capped
+/// by the call's deadline).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most entry data one search page may bring into the host.
+const MAX_PAGE_BYTES: usize = 64 << 20;
+
+/// A live connection and who it is bound as.
+struct Live {
+    ldap: Ldap,
+    /// The bind DN and a digest of the password of the last successful bind.
+    bound: Option<(String, [u8; 32])>,
+}
+
+impl std::fmt::Debug for LdapSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LdapSessions")
+    }
+}
+
+impl LdapSessions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many connections are open.
+    pub async fn len(&self) -> usize {
+        self.open.lock().await.len()
+    }
+
+    /// Whether none is open.
+    pub async fn is_empty(&self) -> bool {
+        self.len().await == 0
+    }
+
+    async fn get_or_open(
+        &self,
+        key: &str,
+        target: &Target,
+    ) -> Result<Arc<tokio::sync::Mutex<Live>>, LdapError> {
+        let mut open = self.open.lock().await;
+        if let Some(live) = open.get(key) {
+            let closed = live.lock().await.ldap.is_closed();
+            if !closed {
+                return Ok(live.clone());
+            }
+            open.remove(key);
+        }
+        if open.len() >= MAX_CONNECTIONS {
+            return Err(LdapError::Connection(format!(
+                "a connector may keep at most {MAX_CONNECTIONS} directory connections open"
+            )));
+        }
+        let ldap = connect::open(target).await?;
+        let live = Arc::new(tokio::sync::Mutex::new(Live { ldap, bound: None }));
+        open.insert(key.to_owned(), live.clone());
+        Ok(live)
+    }
+
+    /// After a failure that may have broken the connection: forgets it,
+    /// so the next `open` connects again.
+    async fn forget_if_broken(&self, key: &str, error: &LdapError) {
+        if matches!(error, LdapError::Connection(_) | LdapError::Tls(_)) {
+            self.open.lock().await.remove(key);
+        }
+    }
+
+    /// Unbinds and closes every connection (the end of a job).
+    pub async fn close(&self) {
+        let open: Vec<_> = self
+            .open
+            .lock()
+            .await
+            .drain()
+            .map(|(_, live)| live)
+            .collect();
+        for live in open {
+            let _ = live.lock().await.ldap.unbind().await;
+        }
+    }
+}
+
+/// An open directory connection as the guest holds it.
 pub struct LdapConnection {
-    _server: LdapGrant,
+    key: String,
+    server: String,
+    timeout: Duration,
+    live: Arc<tokio::sync::Mutex<Live>>,
 }
 
 /// One call's view of the LDAP capability.
 pub struct LdapCall {
     grants: Arc<[LdapGrant]>,
+    sessions: LdapSessions,
+    deadline: Instant,
     table: ResourceTable,
 }
 
 impl LdapCall {
-    pub fn new(grants: Arc<[LdapGrant]>) -> Self {
+    pub fn new(grants: Arc<[LdapGrant]>, sessions: LdapSessions, deadline: Instant) -> Self {
         Self {
             grants,
+            sessions,
+            deadline,
             table: ResourceTable::new(),
         }
+    }
+
+    /// `wanted`, but never past the call's deadline.
+    fn within_deadline(&self, wanted: Duration) -> Duration {
+        wanted.min(self.deadline.saturating_duration_since(Instant::now()))
+    }
+
+    fn connection(&self, handle: &Resource<LdapConnection>) -> Result<&LdapConnection, LdapError> {
+        self.table
+            .get(handle)
+            .map_err(|e| LdapError::Connection(format!("not an open connection: {e}")))
     }
 }
 
@@ -127,36 +250,95 @@ impl wit::HostConnection for LdapCall {
                 "{scheme}://{host}:{port} is not granted to this integration; an admin can grant it"
             )));
         }
-        Err(LdapError::Connection(
-            "this version of the CUBE host has no LDAP client; upgrade the host to use directory connectors"
-                .to_owned(),
-        ))
+        let wanted = options
+            .timeout_ms
+            .map_or(DEFAULT_TIMEOUT, |ms| Duration::from_millis(u64::from(ms)));
+        let target = Target {
+            scheme,
+            host,
+            port,
+            tls: options.tls,
+            ca_pem: options.ca_pem,
+            timeout: self.within_deadline(wanted),
+        };
+        let ca_digest = hex::encode(Sha256::digest(target.ca_pem.as_deref().unwrap_or("")));
+        let key = format!("{}|{:?}|{ca_digest}", target.name(), target.tls);
+        let live = self.sessions.get_or_open(&key, &target).await?;
+        let connection = LdapConnection {
+            key,
+            server: target.name(),
+            timeout: wanted,
+            live,
+        };
+        self.table
+            .push(connection)
+            .map_err(|e| LdapError::Connection(e.to_string()))
     }
 
     async fn bind(
         &mut self,
         connection: Resource<LdapConnection>,
-        _dn: String,
-        _password: String,
+        dn: String,
+        password: String,
     ) -> Result<(), LdapError> {
-        self.table
-            .get(&connection)
-            .map_err(|e| LdapError::Connection(e.to_string()))?;
-        Err(LdapError::Connection("the connection is closed".to_owned()))
+        let conn = self.connection(&connection)?;
+        let (key, server, live) = (conn.key.clone(), conn.server.clone(), conn.live.clone());
+        let timeout = self.within_deadline(conn.timeout);
+        let sessions = self.sessions.clone();
+        let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
+        let mut live = live.lock().await;
+        if live.bound.as_ref() == Some(&(dn.clone(), digest)) {
+            // Bound already on this job's connection: binding again could
+            // end the server's paged-search state.
+            return Ok(());
+        }
+        let outcome = live
+            .ldap
+            .with_timeout(timeout)
+            .simple_bind(&dn, &password)
+            .await
+            .and_then(|result| result.success())
+            .map_err(|e| errors::from_client(e, &server, "bind"));
+        match outcome {
+            Ok(_) => {
+                live.bound = Some((dn, digest));
+                Ok(())
+            }
+            Err(error) => {
+                live.bound = None;
+                drop(live);
+                sessions.forget_if_broken(&key, &error).await;
+                Err(error)
+            }
+        }
     }
 
     async fn search(
         &mut self,
         connection: Resource<LdapConnection>,
-        _request: SearchRequest,
+        request: SearchRequest,
     ) -> Result<SearchPage, LdapError> {
-        self.table
-            .get(&connection)
-            .map_err(|e| LdapError::Connection(e.to_string()))?;
-        Err(LdapError::Connection("the connection is closed".to_owned()))
+        let conn = self.connection(&connection)?;
+        let (key, server, live) = (conn.key.clone(), conn.server.clone(), conn.live.clone());
+        let timeout = self.within_deadline(conn.timeout);
+        let sessions = self.sessions.clone();
+        let outcome = {
+            let mut live = live.lock().await;
+            search::run(&mut live.ldap, &request, timeout, MAX_PAGE_BYTES)
+                .await
+                .map_err(|e| match e {
+                    search::Failure::Client(e) => errors::from_client(e, &server, "search"),
+                    search::Failure::Contract(e) => e,
+                })
+        };
+        if let Err(error) = &outcome {
+            sessions.forget_if_broken(&key, error).await;
+        }
+        outcome
     }
 
     async fn drop(&mut self, connection: Resource<LdapConnection>) -> wasmtime::Result<()> {
+        // The connection itself stays open for the job's next call.
         self.table.delete(connection)?;
         Ok(())
     }

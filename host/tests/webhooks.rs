@@ -363,3 +363,61 @@ async fn concurrent_deliveries_share_commits_and_each_gets_its_own_answer() {
     }
     assert_eq!(applied, 100, "the worker processed every stored delivery");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_webhooks_deliveries_verify_with_a_generated_whsec_secret() {
+    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let mut browser = Browser::new(&base);
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    let csrf = browser.csrf().await;
+    let id = common::create_probe_integration(&mut browser, &csrf, "Standard", "ok", "").await;
+    let refused = browser
+        .post(
+            &format!("/integrations/{id}/webhooks"),
+            &[
+                ("csrf_token", &csrf),
+                ("scheme", "standard-webhooks"),
+                ("secret", "not base64 at all!"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("whsec_"), "{}", refused.body);
+    let page = browser
+        .post(
+            &format!("/integrations/{id}/webhooks"),
+            &[
+                ("csrf_token", &csrf),
+                ("scheme", "standard-webhooks"),
+                ("answer", "connector"),
+            ],
+        )
+        .await;
+    let url = common::element_text(&page.body, "webhook-url");
+    let secret = common::element_text(&page.body, "webhook-secret");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let body = r#"{"items": [{"id": "sw-1"}]}"#;
+    let ts = now();
+    let signature =
+        cube_host::webhooks::signature::sign_standard(&secret, "msg_1", ts, body.as_bytes())
+            .unwrap();
+    let send = |signature: String| {
+        reqwest::Client::new()
+            .post(&url)
+            .header("webhook-id", "msg_1")
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        send(format!("v1,AAAA {signature}")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(signature).await.unwrap().status(),
+        StatusCode::CONFLICT,
+        "same webhook-id"
+    );
+    assert_eq!(store.synced_counts(id).await.unwrap()[3].1, 1);
+}

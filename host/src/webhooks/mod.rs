@@ -49,11 +49,6 @@ pub fn open_secret(sealer: &Sealer, webhook: &Webhook) -> Result<Zeroizing<Vec<u
     sealer.open(&webhook.secret_sealed, slot(&webhook.id.to_string()))
 }
 
-/// A new random signing secret.
-pub fn new_secret() -> String {
-    crate::store::sessions::random_token()
-}
-
 /// What processing a delivery came to.
 #[derive(Debug)]
 pub enum Processed {

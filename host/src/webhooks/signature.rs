@@ -15,9 +15,16 @@
 //!   by the delivery id (`X-GitHub-Delivery`, `X-Atlassian-Webhook-Identifier`)
 //!   or, without one, by the signature itself.
 //!
+//! - `standard-webhooks`, the Standard Webhooks specification:
+//!   `webhook-id`, `webhook-timestamp` and `webhook-signature: v1,BASE64`
+//!   (several, space-separated, while a secret is rotated), the
+//!   HMAC-SHA256 of `"{id}.{timestamp}.{body}"` keyed with the base64 bytes
+//!   of a `whsec_...` secret.
+//!
 //! Signed timestamps must be within five minutes of the host's clock.
 //! Signatures are compared in constant time.
 
+use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -30,16 +37,23 @@ pub enum Scheme {
     CubeHmac,
     SlackV0,
     HubSha256,
+    StandardWebhooks,
 }
 
 impl Scheme {
-    pub const ALL: [Scheme; 3] = [Scheme::CubeHmac, Scheme::SlackV0, Scheme::HubSha256];
+    pub const ALL: [Scheme; 4] = [
+        Scheme::CubeHmac,
+        Scheme::SlackV0,
+        Scheme::HubSha256,
+        Scheme::StandardWebhooks,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scheme::CubeHmac => "cube-hmac-sha256",
             Scheme::SlackV0 => "slack-v0",
             Scheme::HubSha256 => "hub-sha256",
+            Scheme::StandardWebhooks => "standard-webhooks",
         }
     }
 
@@ -53,8 +67,42 @@ impl Scheme {
             Scheme::CubeHmac => "CUBE HMAC-SHA256 with timestamp (X-Cube-Signature)",
             Scheme::SlackV0 => "Slack signing secret (X-Slack-Signature)",
             Scheme::HubSha256 => "GitHub / Jira webhook secret (X-Hub-Signature-256)",
+            Scheme::StandardWebhooks => "Standard Webhooks (webhook-signature, whsec_ secret)",
         }
     }
+
+    /// Checks a secret an admin entered for this scheme.
+    pub fn check_secret(self, secret: &str) -> Result<(), String> {
+        match self {
+            Scheme::StandardWebhooks => match standard_key(secret) {
+                Some(key) if key.len() >= 16 => Ok(()),
+                _ => Err("A Standard Webhooks secret is `whsec_` followed by base64 (at least 16 bytes); leave it empty to have one generated.".into()),
+            },
+            _ if secret.len() < 16 => Err("A signing secret must be at least 16 characters; leave it empty to have one generated.".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// A new random secret in the form this scheme's senders expect.
+    pub fn new_secret(self) -> String {
+        let token = crate::store::sessions::random_token();
+        match self {
+            Scheme::StandardWebhooks => format!(
+                "whsec_{}",
+                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(token.as_bytes()))
+            ),
+            _ => token,
+        }
+    }
+}
+
+/// The HMAC key of a Standard Webhooks secret: the base64 after `whsec_`.
+fn standard_key(secret: &str) -> Option<Vec<u8>> {
+    let encoded = secret.trim();
+    let encoded = encoded.strip_prefix("whsec_").unwrap_or(encoded);
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
 }
 
 /// Why a delivery was refused. Each maps to a status code and a message
@@ -177,6 +225,41 @@ pub fn verify(
                 delivery_id: content_id(sig),
             })
         }
+        Scheme::StandardWebhooks => {
+            const ID: &str = "webhook-id";
+            const TS: &str = "webhook-timestamp";
+            const SIG: &str = "webhook-signature";
+            let id = header(headers, ID).ok_or(Rejection::Missing(ID))?.trim();
+            let ts = header(headers, TS).ok_or(Rejection::Missing(TS))?.trim();
+            let given = header(headers, SIG).ok_or(Rejection::Missing(SIG))?;
+            let key = standard_key(std::str::from_utf8(secret).unwrap_or(""))
+                .ok_or(Rejection::BadSignature)?;
+            let expected = hmac(&key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+            // Several signatures while a secret is rotated: one must match.
+            let mut any = false;
+            let mut matched = false;
+            for signature in given.split_whitespace() {
+                let Some(encoded) = signature.strip_prefix("v1,") else {
+                    continue;
+                };
+                any = true;
+                if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(encoded)
+                    && crate::web::session::constant_time_eq(&expected, &bytes)
+                {
+                    matched = true;
+                }
+            }
+            if !any {
+                return Err(Rejection::Malformed(SIG));
+            }
+            if !matched {
+                return Err(Rejection::BadSignature);
+            }
+            fresh(ts, TS, now_secs)?;
+            Ok(Verified {
+                delivery_id: id.to_owned(),
+            })
+        }
         Scheme::HubSha256 => {
             const SIG: &str = "X-Hub-Signature-256";
             let sig = header(headers, SIG)
@@ -201,6 +284,17 @@ pub fn verify(
             Ok(Verified { delivery_id })
         }
     }
+}
+
+/// Signs a message the Standard Webhooks way: `v1,BASE64`.
+pub fn sign_standard(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
+    let key = standard_key(secret)?;
+    let ts = timestamp.to_string();
+    let mac = hmac(&key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+    Some(format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac)
+    ))
 }
 
 /// Signs a delivery the way `cube-hmac-sha256` expects (for senders and
@@ -286,6 +380,87 @@ mod tests {
         assert_eq!(
             verify(Scheme::HubSha256, b"wrong", &headers, b"Hello, World!", 0),
             Err(Rejection::BadSignature)
+        );
+    }
+
+    /// The Standard Webhooks libraries' own example (libraries/go/webhook_test.go,
+    /// TestWebhookSign, in github.com/standard-webhooks/standard-webhooks).
+    #[test]
+    fn the_standard_webhooks_example_verifies() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let (id, ts, body) = (
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1_614_265_330,
+            br#"{"test": 2432232314}"#,
+        );
+        let expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+        assert_eq!(
+            sign_standard(secret, id, ts, body).as_deref(),
+            Some(expected)
+        );
+        let rotated = format!("v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= v2,xyz {expected}");
+        let headers = h(&[
+            ("webhook-id", id),
+            ("webhook-timestamp", "1614265330"),
+            ("webhook-signature", &rotated),
+        ]);
+        let verified = verify(
+            Scheme::StandardWebhooks,
+            secret.as_bytes(),
+            &headers,
+            body,
+            ts + 10,
+        )
+        .unwrap();
+        assert_eq!(verified.delivery_id, id);
+        assert_eq!(
+            verify(
+                Scheme::StandardWebhooks,
+                secret.as_bytes(),
+                &headers,
+                body,
+                ts + 301
+            ),
+            Err(Rejection::Stale)
+        );
+        let forged = h(&[
+            ("webhook-id", id),
+            ("webhook-timestamp", "1614265330"),
+            (
+                "webhook-signature",
+                "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc=",
+            ),
+        ]);
+        assert_eq!(
+            verify(
+                Scheme::StandardWebhooks,
+                secret.as_bytes(),
+                &forged,
+                body,
+                ts
+            ),
+            Err(Rejection::BadSignature)
+        );
+        assert_eq!(
+            verify(
+                Scheme::StandardWebhooks,
+                secret.as_bytes(),
+                &headers[1..],
+                body,
+                ts
+            ),
+            Err(Rejection::Missing("webhook-id"))
+        );
+        assert!(Scheme::StandardWebhooks.check_secret(secret).is_ok());
+        assert!(
+            Scheme::StandardWebhooks
+                .check_secret("not base64!")
+                .is_err()
+        );
+        let generated = Scheme::StandardWebhooks.new_secret();
+        assert!(
+            generated.starts_with("whsec_")
+                && Scheme::StandardWebhooks.check_secret(&generated).is_ok()
         );
     }
 

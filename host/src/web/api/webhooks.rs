@@ -15,7 +15,7 @@ use super::super::integrations::webhooks::base_url;
 use super::{ApiAdmin, ApiError, ApiUser};
 use crate::store::audit::AuditEvent;
 use crate::webhooks::signature::Scheme;
-use crate::webhooks::{new_secret, respond_inline, seal_secret};
+use crate::webhooks::{respond_inline, seal_secret};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -103,17 +103,17 @@ async fn create(
             "At most 200 characters, on one line.".to_owned(),
         );
     }
-    if input.secret.as_ref().is_some_and(|s| s.len() < 16) {
-        fields.insert(
-            "secret".to_owned(),
-            "At least 16 characters; omit it to have one generated.".to_owned(),
-        );
+    // Without a valid scheme, still say what is wrong with the secret.
+    if let Some(secret) = input.secret.as_ref()
+        && let Err(problem) = scheme.unwrap_or(Scheme::CubeHmac).check_secret(secret)
+    {
+        fields.insert("secret".to_owned(), problem);
     }
     let Some(scheme) = scheme.filter(|_| fields.is_empty()) else {
         return Err(ApiError::Invalid(fields));
     };
     let generated = input.secret.is_none();
-    let secret = input.secret.unwrap_or_else(new_secret);
+    let secret = input.secret.unwrap_or_else(|| scheme.new_secret());
     let token = crate::store::sessions::random_token();
     let sealer = state.sealer.clone();
     let webhook = state

@@ -19,7 +19,7 @@ use super::super::session::Admin;
 use super::super::templates;
 use super::{audit, find, redirect_with_notice};
 use crate::webhooks::signature::Scheme;
-use crate::webhooks::{new_secret, respond_inline, seal_secret};
+use crate::webhooks::{respond_inline, seal_secret};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -83,15 +83,15 @@ async fn add(
         ));
     }
     let given = !form.secret.is_empty();
-    if given && form.secret.len() < 16 {
-        return Err(Error::BadRequest(
-            "A signing secret must be at least 16 characters; leave it empty to have one generated.".into(),
-        ));
+    if given {
+        scheme
+            .check_secret(&form.secret)
+            .map_err(Error::BadRequest)?;
     }
     let secret = if given {
         form.secret.clone()
     } else {
-        new_secret()
+        scheme.new_secret()
     };
     let token = crate::store::sessions::random_token();
     let sealer = state.sealer.clone();

@@ -342,6 +342,28 @@ async fn webhook_endpoints_are_managed_through_the_api_and_their_secret_shown_on
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(processed, 1, "the stored delivery was processed");
+    let webhook = hook["id"].as_i64().unwrap();
+    let (status, listed) = api
+        .json(
+            reqwest::Method::GET,
+            &format!("{path}/{webhook}/deliveries"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let delivery = listed["deliveries"][0]["id"].as_i64().unwrap();
+    assert_eq!(listed["deliveries"][0]["replayable"], true, "{listed}");
+    let replay = format!("{path}/{webhook}/deliveries/{delivery}/replay");
+    let (status, _) = api.call(reqwest::Method::POST, &replay, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _) = api
+        .call(
+            reqwest::Method::POST,
+            &format!("{path}/{webhook}/deliveries/999999/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
     let (status, body) = api
         .json(
             reqwest::Method::POST,
@@ -361,7 +383,6 @@ async fn webhook_endpoints_are_managed_through_the_api_and_their_secret_shown_on
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let webhook = hook["id"].as_i64().unwrap();
     let (status, _) = api
         .call(reqwest::Method::DELETE, &format!("{path}/{webhook}"), None)
         .await;

@@ -421,3 +421,116 @@ async fn standard_webhooks_deliveries_verify_with_a_generated_whsec_secret() {
     );
     assert_eq!(store.synced_counts(id).await.unwrap()[3].1, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_are_listed_and_can_be_replayed_until_their_payload_is_purged() {
+    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let mut browser = Browser::new(&base);
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    let csrf = browser.csrf().await;
+    let id = common::create_probe_integration(&mut browser, &csrf, "Replays", "ok", "").await;
+    let page = browser
+        .post(
+            &format!("/integrations/{id}/webhooks"),
+            &[
+                ("csrf_token", &csrf),
+                ("scheme", "cube-hmac-sha256"),
+                ("answer", "connector"),
+            ],
+        )
+        .await;
+    let url = common::element_text(&page.body, "webhook-url");
+    let secret = common::element_text(&page.body, "webhook-secret");
+    let webhook = store.webhooks_of(id).await.unwrap()[0].0.id;
+
+    let (status, _) = deliver(
+        &url,
+        &secret,
+        "good-1",
+        now(),
+        r#"{"items": [{"id": "r1"}]}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = deliver(&url, &secret, "bad-1", now(), "not json").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "stored, then failed");
+    let listed = browser
+        .get(&format!("/integrations/{id}/webhooks/{webhook}"))
+        .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert!(listed.body.contains("good-1") && listed.body.contains("bad-1"));
+    assert!(
+        listed.body.contains("not the expected JSON"),
+        "the failure is shown"
+    );
+    let entries = store.deliveries_of(webhook, 10, 0).await.unwrap();
+    let good = entries
+        .iter()
+        .find(|d| d.delivery_id == "good-1")
+        .unwrap()
+        .clone();
+    assert!(good.replayable && good.status == "processed");
+
+    // A viewer sees the list but cannot replay.
+    let mut viewer = Browser::new(&base);
+    viewer.sign_in("vera", VIEWER_PASSWORD).await;
+    let viewer_csrf = viewer.csrf().await;
+    let replay_path = format!(
+        "/integrations/{id}/webhooks/{webhook}/deliveries/{}/replay",
+        good.id
+    );
+    assert!(
+        !viewer
+            .get(&format!("/integrations/{id}/webhooks/{webhook}"))
+            .await
+            .body
+            .contains(&replay_path)
+    );
+    assert_eq!(
+        viewer
+            .post(&replay_path, &[("csrf_token", &viewer_csrf)])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Replayed: processed again by the worker, and audited.
+    let replayed = browser.post(&replay_path, &[("csrf_token", &csrf)]).await;
+    assert_eq!(replayed.status, StatusCode::SEE_OTHER);
+    let mut again = None;
+    for _ in 0..200 {
+        let entry = store.delivery(good.id).await.unwrap().unwrap();
+        if entry.status == "processed" {
+            again = Some(entry);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(again.expect("processed again").attempts, 1);
+    let audit: Vec<String> = store
+        .audit_entries(20)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(audit.contains(&"integration.webhook.replay".to_owned()));
+
+    // Past the retention, the payload is gone and so is the replay.
+    assert!(
+        store
+            .purge_delivery_bodies(cube_host::store::now_millis() + 1)
+            .await
+            .unwrap()
+            >= 1
+    );
+    let purged = browser.post(&replay_path, &[("csrf_token", &csrf)]).await;
+    assert_eq!(purged.status, StatusCode::BAD_REQUEST);
+    assert!(
+        browser
+            .get(&format!("/integrations/{id}/webhooks/{webhook}"))
+            .await
+            .body
+            .contains("payload purged")
+    );
+}

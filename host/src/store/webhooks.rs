@@ -62,6 +62,24 @@ pub struct Delivery {
     pub error: Option<String>,
 }
 
+/// A delivery as listed for people: no body, its size instead.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeliveryEntry {
+    pub id: i64,
+    pub delivery_id: String,
+    pub received_at: i64,
+    pub processed_at: Option<i64>,
+    pub method: String,
+    pub path: String,
+    pub status: String,
+    pub attempts: i64,
+    pub records: i64,
+    pub error: Option<String>,
+    pub body_bytes: i64,
+    /// Processed or failed, with its payload still kept.
+    pub replayable: bool,
+}
+
 /// A verified delivery to store.
 #[derive(Clone, Debug)]
 pub struct NewDelivery {
@@ -389,8 +407,8 @@ impl Store {
         )
         .bind(now_millis())
         .bind(records.len() as i64)
-        // The body has served its purpose; keep the row, not the payload.
-        .bind(Vec::<u8>::new())
+        // Kept for replays until the retention purge clears it.
+        .bind(delivery.body.as_slice())
         .bind(delivery.id)
         .execute(&mut *tx)
         .await?;
@@ -415,6 +433,75 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// An endpoint's deliveries, newest first, without their bodies.
+    pub async fn deliveries_of(
+        &self,
+        webhook_id: i64,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<DeliveryEntry>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, delivery_id, received_at, processed_at, method, path, status, attempts, records, \
+             error, CAST(LENGTH(body) AS BIGINT) AS body_bytes FROM webhook_deliveries \
+             WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(webhook_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status")?;
+                let body_bytes: i64 = row.try_get::<Option<i64>, _>("body_bytes")?.unwrap_or(0);
+                Ok(DeliveryEntry {
+                    replayable: matches!(status.as_str(), "processed" | "failed") && body_bytes > 0,
+                    id: row.try_get("id")?,
+                    delivery_id: row.try_get("delivery_id")?,
+                    received_at: row.try_get("received_at")?,
+                    processed_at: row.try_get("processed_at")?,
+                    method: row.try_get("method")?,
+                    path: row.try_get("path")?,
+                    status,
+                    attempts: row.try_get("attempts")?,
+                    records: row.try_get("records")?,
+                    error: row.try_get("error")?,
+                    body_bytes,
+                })
+            })
+            .collect()
+    }
+
+    /// Queues a processed or failed delivery of `webhook_id` to be processed
+    /// again, as if it had just arrived. False when there is no such
+    /// delivery, it is still waiting, or its payload was purged.
+    pub async fn replay_delivery(&self, webhook_id: i64, id: i64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, error = NULL, \
+             lease_until = NULL, processed_at = NULL WHERE id = $1 AND webhook_id = $2 \
+             AND status IN ('processed', 'failed') AND LENGTH(body) > 0",
+        )
+        .bind(id)
+        .bind(webhook_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Clears the payloads of deliveries processed before `before` (ms):
+    /// the rows stay, for the record, but can no longer be replayed.
+    pub async fn purge_delivery_bodies(&self, before: i64) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET body = $1 WHERE status = 'processed' \
+             AND processed_at < $2 AND LENGTH(body) > 0",
+        )
+        .bind(Vec::<u8>::new())
+        .bind(before)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn delivery(&self, id: i64) -> Result<Option<Delivery>, sqlx::Error> {

@@ -29,6 +29,10 @@ pub const LEASE_MS: i64 = 60 * 1000;
 
 /// How often the worker looks for due jobs when nobody woke it.
 const POLL: Duration = Duration::from_secs(5);
+/// How long a processed delivery's payload is kept, for replays.
+const DELIVERY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often that retention is applied.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// How long the delivery worker waits after a wake before it looks.
 const DELIVERY_BATCHING: Duration = Duration::from_millis(20);
 
@@ -89,6 +93,7 @@ pub async fn work(deps: SyncDeps, queue: SyncQueue) {
         std::process::id(),
         crate::store::sessions::random_token()
     );
+    let mut last_purge = None;
     loop {
         if let Err(error) = deps.store.requeue_expired_jobs().await {
             tracing::warn!(%error, "cannot requeue expired jobs");
@@ -99,6 +104,13 @@ pub async fn work(deps: SyncDeps, queue: SyncQueue) {
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "cannot queue scheduled syncs"),
+        }
+        if last_purge.is_none_or(|at: std::time::Instant| at.elapsed() > PURGE_EVERY) {
+            last_purge = Some(std::time::Instant::now());
+            let before = crate::store::now_millis() - DELIVERY_RETENTION.as_millis() as i64;
+            if let Err(error) = deps.store.purge_delivery_bodies(before).await {
+                tracing::warn!(%error, "cannot purge old webhook payloads");
+            }
         }
         push::drain(&deps).await;
         loop {

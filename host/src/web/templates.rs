@@ -18,7 +18,7 @@ macro_rules! templates {
     };
 }
 
-const SOURCES: [(&str, &str); 21] = templates!(
+const SOURCES: [(&str, &str); 22] = templates!(
     "base.html",
     "error.html",
     "auth/login.html",
@@ -37,6 +37,7 @@ const SOURCES: [(&str, &str); 21] = templates!(
     "integrations/logs.html",
     "integrations/wizard.html",
     "integrations/webhook_created.html",
+    "integrations/deliveries.html",
     "work_orders/list.html",
     "work_orders/form.html",
     "work_orders/detail.html",

@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -23,6 +23,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/integrations/{id}/webhooks/{webhook}",
             delete(remove),
+        )
+        .route(
+            "/api/v1/integrations/{id}/webhooks/{webhook}/deliveries",
+            get(deliveries),
+        )
+        .route(
+            "/api/v1/integrations/{id}/webhooks/{webhook}/deliveries/{delivery}/replay",
+            post(replay),
         )
 }
 
@@ -177,4 +185,62 @@ async fn remove(
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The endpoint `webhook` of integration `id`, or 404.
+async fn endpoint_of(state: &AppState, id: i64, webhook: i64) -> Result<(), ApiError> {
+    state
+        .store
+        .webhook(webhook)
+        .await?
+        .filter(|w| w.integration_id == id)
+        .map(|_| ())
+        .ok_or(ApiError::NotFound)
+}
+
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    offset: i64,
+}
+
+async fn deliveries(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    Path((id, webhook)): Path<(i64, i64)>,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    endpoint_of(&state, id, webhook).await?;
+    let deliveries = state
+        .store
+        .deliveries_of(webhook, 100, page.offset.max(0))
+        .await?;
+    Ok(Json(json!({ "deliveries": deliveries })))
+}
+
+async fn replay(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    Path((id, webhook, delivery)): Path<(i64, i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    endpoint_of(&state, id, webhook).await?;
+    if !state.store.replay_delivery(webhook, delivery).await? {
+        return Err(ApiError::Conflict(
+            "this delivery cannot be replayed: it does not exist, is still waiting, or its payload was purged".into(),
+        ));
+    }
+    state
+        .store
+        .audit(AuditEvent {
+            actor: &admin.0.user().username,
+            action: "integration.webhook.replay",
+            target: &format!("integration:{id}"),
+            before: None,
+            after: Some(json!({"webhook": webhook, "delivery": delivery, "via": "api"})),
+            remote: Some(&remote.ip().to_string()),
+        })
+        .await?;
+    state.sync.wake_deliveries();
+    Ok(StatusCode::ACCEPTED)
 }

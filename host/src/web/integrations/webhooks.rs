@@ -4,10 +4,10 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{Html, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Form, Router};
 use minijinja::context;
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
-use super::super::session::Admin;
+use super::super::session::{Admin, SignedIn};
 use super::super::templates;
 use super::{audit, find, redirect_with_notice};
 use crate::webhooks::signature::Scheme;
@@ -25,6 +25,11 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/integrations/{id}/webhooks", post(add))
         .route("/integrations/{id}/webhooks/{webhook}/delete", post(remove))
+        .route("/integrations/{id}/webhooks/{webhook}", get(deliveries))
+        .route(
+            "/integrations/{id}/webhooks/{webhook}/deliveries/{delivery}/replay",
+            post(replay),
+        )
 }
 
 /// Where senders reach this server: the configured public URL, else the
@@ -164,5 +169,87 @@ async fn remove(
     Ok(redirect_with_notice(
         &format!("/integrations/{id}"),
         "Webhook endpoint removed; deliveries to it are now refused.",
+    ))
+}
+
+#[derive(Deserialize, Default)]
+struct DeliveriesQuery {
+    #[serde(default)]
+    offset: i64,
+    notice: Option<String>,
+}
+
+const PAGE: i64 = 50;
+
+/// An endpoint's deliveries: what arrived, how processing went, and a
+/// replay button for those that can be processed again.
+async fn deliveries(
+    State(state): State<AppState>,
+    user: SignedIn,
+    headers: HeaderMap,
+    Path((id, webhook)): Path<(i64, i64)>,
+    Query(q): Query<DeliveriesQuery>,
+) -> Result<Html<String>, Error> {
+    let integration = find(&state, id).await?;
+    let endpoint = state
+        .store
+        .webhook(webhook)
+        .await?
+        .filter(|w| w.integration_id == id)
+        .ok_or(Error::NotFound)?;
+    let offset = q.offset.max(0);
+    let mut rows = state.store.deliveries_of(webhook, PAGE + 1, offset).await?;
+    let more = rows.len() as i64 > PAGE;
+    rows.truncate(PAGE as usize);
+    templates::page(
+        "integrations/deliveries.html",
+        context! {
+            user => user.user(),
+            csrf_token => &user.session.csrf_token,
+            integration => integration,
+            webhook => endpoint,
+            url => format!("{}/hooks/{}", base_url(&state, &headers), endpoint.token),
+            deliveries => rows,
+            previous => (offset > 0).then(|| (offset - PAGE).max(0)),
+            next => more.then_some(offset + PAGE),
+            notice => q.notice,
+        },
+    )
+}
+
+async fn replay(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Path((id, webhook, delivery)): Path<(i64, i64, i64)>,
+    Form(form): Form<Csrf>,
+) -> Result<Response, Error> {
+    admin.0.check_csrf(&form.csrf_token)?;
+    let integration = find(&state, id).await?;
+    state
+        .store
+        .webhook(webhook)
+        .await?
+        .filter(|w| w.integration_id == id)
+        .ok_or(Error::NotFound)?;
+    if !state.store.replay_delivery(webhook, delivery).await? {
+        return Err(Error::BadRequest(
+            "This delivery cannot be replayed: it is still waiting, or its payload was purged after the retention period.".into(),
+        ));
+    }
+    audit(
+        &state,
+        &admin.0,
+        remote,
+        "integration.webhook.replay",
+        &integration.name,
+        None,
+        Some(json!({"webhook": webhook, "delivery": delivery})),
+    )
+    .await?;
+    state.sync.wake_deliveries();
+    Ok(redirect_with_notice(
+        &format!("/integrations/{id}/webhooks/{webhook}"),
+        "Delivery queued to be processed again.",
     ))
 }

@@ -60,6 +60,7 @@ async fn integration(store: &Store, name: &str) -> i64 {
         ldap_grants: Vec::new(),
         sync_interval_secs: None,
         disable_after_failures: None,
+        sync_cron: None,
     };
     store
         .create_integration("bench", &fields, "bench", |_| Default::default())

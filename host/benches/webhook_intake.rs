@@ -337,6 +337,7 @@ async fn prepare_cube(data: &Path) {
         ldap_grants: Vec::new(),
         sync_interval_secs: None,
         disable_after_failures: None,
+        sync_cron: None,
     };
     let integration = store
         .create_integration("bench", &fields, "bench", |_| Default::default())

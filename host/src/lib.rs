@@ -12,6 +12,7 @@ pub mod cli;
 pub mod integrations;
 pub mod plugin;
 pub mod runtime;
+pub mod schedule;
 pub mod secrets;
 pub mod store;
 pub mod sync;

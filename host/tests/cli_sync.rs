@@ -37,6 +37,7 @@ async fn prepare(data: &std::path::Path, url: &str) {
         ldap_grants: Vec::new(),
         sync_interval_secs: None,
         disable_after_failures: None,
+        sync_cron: None,
     };
     let secrets = BTreeMap::from([("password".to_owned(), "cli-secret-value".to_owned())]);
     store

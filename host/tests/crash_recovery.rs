@@ -130,6 +130,7 @@ async fn add_integration(store: &Store, name: &str, url: &str, pages: u32) -> i6
         ldap_grants: Vec::new(),
         sync_interval_secs: None,
         disable_after_failures: None,
+        sync_cron: None,
     };
     let secrets = BTreeMap::from([("password".to_owned(), "crash-test-secret".to_owned())]);
     store

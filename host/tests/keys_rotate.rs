@@ -21,6 +21,7 @@ fn fields(name: &str) -> IntegrationFields {
         ldap_grants: Vec::new(),
         sync_interval_secs: None,
         disable_after_failures: None,
+        sync_cron: None,
     }
 }
 

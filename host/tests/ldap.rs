@@ -242,6 +242,7 @@ async fn a_sync_job_reads_the_directory_page_by_page_into_the_store() {
         ldap_grants: vec![LdapGrant::parse(&url).unwrap()],
         sync_interval_secs: None,
         disable_after_failures: None,
+        sync_cron: None,
     };
     let secrets = BTreeMap::from([("password".to_owned(), password.as_str().unwrap().to_owned())]);
     let integration = store

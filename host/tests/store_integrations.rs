@@ -21,6 +21,7 @@ fn fields(name: &str) -> IntegrationFields {
         ldap_grants: Vec::new(),
         sync_interval_secs: Some(600),
         disable_after_failures: Some(2),
+        sync_cron: None,
     }
 }
 
@@ -338,6 +339,70 @@ async fn drafts_belong_to_their_user_and_connector() {
                 .await
                 .unwrap()
                 .is_none()
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_schedules_run_at_the_times_they_name() {
+    common::each_backend(|store| async move {
+        let info = common::probe(&common::runtime())
+            .info(&common::runtime().context("t"))
+            .await
+            .result
+            .unwrap();
+        store.upsert_provider(&info, "sha256:test").await.unwrap();
+        let cron = IntegrationFields {
+            sync_interval_secs: None,
+            sync_cron: Some("0 3 * * *".into()),
+            ..fields("Nightly")
+        };
+        let id = store
+            .create_integration("probe", &cron, "admin", |_| BTreeMap::new())
+            .await
+            .unwrap()
+            .id;
+        // First seen: its next run is set, nothing is queued now.
+        assert!(store.enqueue_due_schedules().await.unwrap().is_empty());
+        let next = store
+            .integration(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .next_sync_at
+            .unwrap();
+        let now = cube_host::store::now_millis();
+        assert!(
+            next > now && next <= now + 86_400_000,
+            "within a day: {next}"
+        );
+        assert_eq!(next % 86_400_000, 3 * 3_600_000, "at 03:00 UTC");
+        // When that time has come, it is queued and moved to the next day.
+        sqlx::query("UPDATE integrations SET next_sync_at = $1 WHERE id = $2")
+            .bind(now - 1000)
+            .bind(id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(store.enqueue_due_schedules().await.unwrap(), vec![id]);
+        let moved = store
+            .integration(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .next_sync_at
+            .unwrap();
+        assert!(moved > now && moved % 86_400_000 == 3 * 3_600_000);
+        assert!(
+            store.enqueue_due_schedules().await.unwrap().is_empty(),
+            "once per time"
+        );
+        // A finished sync keeps the cron's next time.
+        store.record_sync_result(id, true).await.unwrap();
+        assert_eq!(
+            store.integration(id).await.unwrap().unwrap().next_sync_at,
+            Some(moved)
         );
     })
     .await;

@@ -32,6 +32,7 @@ async fn integration(store: &Store, name: &str, features: Features) -> i64 {
         ldap_grants: Vec::new(),
         sync_interval_secs: None,
         disable_after_failures: None,
+        sync_cron: None,
     };
     store
         .create_integration(&info.id, &fields, "admin", |_| Default::default())

@@ -82,6 +82,7 @@ async fn setup(url: &str, pages: u32, disable_after: Option<i64>) -> Setup {
         ldap_grants: Vec::new(),
         sync_interval_secs: None,
         disable_after_failures: disable_after,
+        sync_cron: None,
     };
     let secrets = BTreeMap::from([("password".to_owned(), "scripted-secret".to_owned())]);
     let integration = store

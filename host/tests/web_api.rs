@@ -200,6 +200,49 @@ async fn integrations_are_managed_through_the_api_without_secrets_coming_back() 
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Schedules: an interval or a cron expression, checked.
+    let (status, body) = api
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/integrations",
+            Some(json!({"name": "Cron", "connector": "probe", "config": {"action": "ok"}, "sync_cron": "every night"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["fields"]["sync_cron"]
+            .as_str()
+            .unwrap()
+            .contains("cron"),
+        "{body}"
+    );
+    let (status, body) = api
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/integrations",
+            Some(
+                json!({"name": "Cron", "connector": "probe", "config": {"action": "ok"},
+                        "sync_cron": "*/15 * * * *", "sync_interval_minutes": 5}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["fields"]["sync_cron"]
+            .as_str()
+            .unwrap()
+            .contains("not both"),
+        "{body}"
+    );
+    let (status, body) = api
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/integrations",
+            Some(json!({"name": "Cron", "connector": "probe", "config": {"action": "ok"}, "sync_cron": "*/15 * * * *"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["sync_cron"], "*/15 * * * *");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

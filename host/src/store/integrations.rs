@@ -29,6 +29,8 @@ pub struct Integration {
     pub http_grants: Vec<HttpGrant>,
     pub ldap_grants: Vec<LdapGrant>,
     pub sync_interval_secs: Option<i64>,
+    /// A cron expression (UTC) instead of an interval.
+    pub sync_cron: Option<String>,
     #[serde(skip)]
     pub sync_cursor: Option<String>,
     pub last_sync_at: Option<i64>,
@@ -77,11 +79,13 @@ pub struct IntegrationFields {
     pub http_grants: Vec<HttpGrant>,
     pub ldap_grants: Vec<LdapGrant>,
     pub sync_interval_secs: Option<i64>,
+    /// A cron expression (UTC); set instead of the interval, not with it.
+    pub sync_cron: Option<String>,
     pub disable_after_failures: Option<i64>,
 }
 
 const COLUMNS: &str = "id, name, provider_id, enabled, config_json, secrets_json, \
-    http_grants_json, ldap_grants_json, sync_interval_secs, sync_cursor, last_sync_at, \
+    http_grants_json, ldap_grants_json, sync_interval_secs, sync_cron, sync_cursor, last_sync_at, \
     last_sync_status, next_sync_at, last_test_at, last_test_ok, last_test_message, \
     consecutive_failures, disable_after_failures, created_by, created_at, updated_at";
 
@@ -103,6 +107,7 @@ fn integration_from_row(row: &AnyRow) -> Result<Integration, sqlx::Error> {
         http_grants: json(row, "http_grants_json")?,
         ldap_grants: json(row, "ldap_grants_json")?,
         sync_interval_secs: row.try_get("sync_interval_secs")?,
+        sync_cron: row.try_get("sync_cron")?,
         sync_cursor: row.try_get("sync_cursor")?,
         last_sync_at: row.try_get("last_sync_at")?,
         last_sync_status: row.try_get("last_sync_status")?,
@@ -201,7 +206,8 @@ impl Store {
         let row = sqlx::query(
             "INSERT INTO integrations (name, provider_id, enabled, config_json, secrets_json, \
              http_grants_json, ldap_grants_json, sync_interval_secs, disable_after_failures, created_by, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, '{}', $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+             created_at, updated_at, sync_cron) VALUES ($1, $2, $3, $4, '{}', $5, $6, $7, $8, $9, $10, $10, $11) \
+             RETURNING id",
         )
         .bind(&fields.name)
         .bind(provider_id)
@@ -213,6 +219,7 @@ impl Store {
         .bind(fields.disable_after_failures)
         .bind(created_by)
         .bind(now)
+        .bind(&fields.sync_cron)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| unique_violation(e, &fields.name))?;
@@ -240,7 +247,9 @@ impl Store {
         sqlx::query(
             "UPDATE integrations SET name = $1, enabled = $2, config_json = $3, secrets_json = $4, \
              http_grants_json = $5, ldap_grants_json = $6, sync_interval_secs = $7, updated_at = $8, \
-             disable_after_failures = $9 WHERE id = $10",
+             disable_after_failures = $9, \
+             next_sync_at = CASE WHEN sync_cron IS NOT DISTINCT FROM $11 AND sync_interval_secs IS NOT DISTINCT FROM $7 \
+             THEN next_sync_at ELSE NULL END, sync_cron = $11 WHERE id = $10",
         )
         .bind(&fields.name)
         .bind(fields.enabled as i64)
@@ -252,6 +261,7 @@ impl Store {
         .bind(now_millis())
         .bind(fields.disable_after_failures)
         .bind(id)
+        .bind(&fields.sync_cron)
         .execute(self.pool())
         .await
         .map_err(|e| unique_violation(e, &fields.name))?;
@@ -301,8 +311,8 @@ impl Store {
         sqlx::query(
             "UPDATE integrations SET last_sync_at = $1, last_sync_status = $2, \
              consecutive_failures = CASE WHEN $3 = 1 THEN 0 ELSE consecutive_failures + 1 END, \
-             next_sync_at = CASE WHEN sync_interval_secs IS NULL THEN NULL \
-             ELSE $1 + sync_interval_secs * 1000 END WHERE id = $4",
+             next_sync_at = CASE WHEN sync_interval_secs IS NOT NULL THEN $1 + sync_interval_secs * 1000 \
+             WHEN sync_cron IS NOT NULL THEN next_sync_at ELSE NULL END WHERE id = $4",
         )
         .bind(now)
         .bind(if succeeded { "succeeded" } else { "failed" })

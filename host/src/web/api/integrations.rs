@@ -103,6 +103,8 @@ struct Input {
     #[serde(default)]
     allow_private: bool,
     sync_interval_minutes: Option<i64>,
+    /// A cron expression (UTC), instead of an interval.
+    sync_cron: Option<String>,
     disable_after_failures: Option<i64>,
     enabled: Option<bool>,
 }
@@ -128,6 +130,9 @@ impl Input {
         }
         if let Some(minutes) = self.sync_interval_minutes {
             form.insert("sync_interval_minutes".into(), minutes.to_string());
+        }
+        if let Some(cron) = &self.sync_cron {
+            form.insert("sync_cron".into(), cron.clone());
         }
         if let Some(n) = self.disable_after_failures {
             form.insert("disable_after_failures".into(), n.to_string());

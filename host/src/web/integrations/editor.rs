@@ -69,6 +69,7 @@ pub(in crate::web) struct Common {
     pub http_grants: Vec<crate::runtime::HttpGrant>,
     pub ldap_grants: Vec<crate::runtime::LdapGrant>,
     pub sync_interval_secs: Option<i64>,
+    pub sync_cron: Option<String>,
     pub disable_after_failures: Option<i64>,
 }
 
@@ -123,11 +124,29 @@ pub(in crate::web) fn read_common(
             "Enter a number of failed syncs from 1 to {MAX_FAILURES}, or leave empty to never disable."
         ),
     );
+    let sync_cron = match get("sync_cron") {
+        "" => None,
+        text => match crate::schedule::parse_cron(text) {
+            Ok(_) if sync_interval_secs.is_some() => {
+                errors.insert(
+                    "sync_cron".into(),
+                    "Choose an interval or a cron expression, not both.".into(),
+                );
+                None
+            }
+            Ok(_) => Some(text.to_owned()),
+            Err(message) => {
+                errors.insert("sync_cron".into(), message);
+                None
+            }
+        },
+    };
     Common {
         name,
         http_grants,
         ldap_grants,
         sync_interval_secs,
+        sync_cron,
         disable_after_failures,
     }
 }
@@ -157,6 +176,7 @@ pub(in crate::web) fn read_form(
                 http_grants: common.http_grants,
                 ldap_grants: common.ldap_grants,
                 sync_interval_secs: common.sync_interval_secs,
+                sync_cron: common.sync_cron,
                 disable_after_failures: common.disable_after_failures,
             },
             secrets: config.secrets,
@@ -178,6 +198,7 @@ pub(super) fn submitted_values(form: &ConfigForm, input: &HashMap<String, String
         "http_grants",
         "ldap_grants",
         "sync_interval_minutes",
+        "sync_cron",
         "allow_private",
     ] {
         if let Some(v) = input.get(key) {
@@ -244,6 +265,9 @@ fn stored_values(integration: &crate::store::integrations::Integration) -> Value
             "sync_interval_minutes".into(),
             json!((secs / 60).to_string()),
         );
+    }
+    if let Some(cron) = &integration.sync_cron {
+        values.insert("sync_cron".into(), json!(cron));
     }
     Value::Object(values)
 }

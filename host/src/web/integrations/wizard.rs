@@ -41,12 +41,13 @@ const DRAFTS_TABLE: &str = "integration_drafts";
 const ACCESS_STEP: &str = "Name and access";
 const FINAL_STEP: &str = "Test and save";
 /// The inputs of the access step.
-const COMMON_KEYS: [&str; 5] = [
+const COMMON_KEYS: [&str; 6] = [
     "name",
     "http_grants",
     "ldap_grants",
     "allow_private",
     "sync_interval_minutes",
+    "sync_cron",
 ];
 
 /// The wizard's steps: the schema's, then access, then the test.

@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod integrations;
+pub mod metrics;
 pub mod plugin;
 pub mod runtime;
 pub mod schedule;

@@ -534,3 +534,82 @@ async fn deliveries_are_listed_and_can_be_replayed_until_their_payload_is_purged
             .contains("payload purged")
     );
 }
+
+/// One sample of `/metrics`.
+async fn metric(base: &str, sample: &str) -> f64 {
+    let response = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {sample} in {text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_intake_processing_and_connector_calls() {
+    let (base, _store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let mut browser = Browser::new(&base);
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    let csrf = browser.csrf().await;
+    let id = common::create_probe_integration(&mut browser, &csrf, "Counted", "ok", "").await;
+    let page = browser
+        .post(
+            &format!("/integrations/{id}/webhooks"),
+            &[
+                ("csrf_token", &csrf),
+                ("scheme", "cube-hmac-sha256"),
+                ("answer", "connector"),
+            ],
+        )
+        .await;
+    let url = common::element_text(&page.body, "webhook-url");
+    let secret = common::element_text(&page.body, "webhook-secret");
+    let stored = r#"cube_webhook_deliveries_total{outcome="stored"}"#;
+    let duplicate = r#"cube_webhook_deliveries_total{outcome="duplicate"}"#;
+    let refused = r#"cube_webhook_deliveries_total{outcome="refused"}"#;
+    let processed = r#"cube_webhook_processing_total{outcome="processed"}"#;
+    let calls = r#"cube_connector_calls_total{outcome="ok"}"#;
+    let before = [
+        metric(&base, stored).await,
+        metric(&base, duplicate).await,
+        metric(&base, refused).await,
+        metric(&base, processed).await,
+        metric(&base, calls).await,
+    ];
+    let body = r#"{"items": [{"id": "m1"}]}"#;
+    assert_eq!(
+        deliver(&url, &secret, "m-1", now(), body).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        deliver(&url, &secret, "m-1", now(), body).await.0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        deliver(&url, "wrong-secret-wrong", "m-2", now(), body)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let after = [
+        metric(&base, stored).await,
+        metric(&base, duplicate).await,
+        metric(&base, refused).await,
+        metric(&base, processed).await,
+        metric(&base, calls).await,
+    ];
+    assert_eq!(after[0] - before[0], 1.0, "stored");
+    assert_eq!(after[1] - before[1], 1.0, "duplicate");
+    assert_eq!(after[2] - before[2], 1.0, "refused");
+    assert_eq!(after[3] - before[3], 1.0, "processed");
+    assert!(after[4] > before[4], "the connector call was counted");
+    assert!(metric(&base, "cube_integrations_enabled").await >= 1.0);
+}

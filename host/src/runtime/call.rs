@@ -187,6 +187,14 @@ impl<T> CallOutcome<T> {
                 .map_err(|e| CallError::Connector(ConnectorError::from_wit(e, secrets))),
             Err(e) => Err(e),
         };
+        crate::metrics::count(match &result {
+            Ok(_) => crate::metrics::Event::CallOk,
+            Err(CallError::Connector(_)) => crate::metrics::Event::CallConnectorError,
+            Err(CallError::DeadlineExceeded(_)) => crate::metrics::Event::CallDeadline,
+            Err(CallError::MemoryExceeded(_)) => crate::metrics::Event::CallMemory,
+            Err(CallError::Trap(_)) => crate::metrics::Event::CallTrap,
+            Err(CallError::Instantiate(_)) => crate::metrics::Event::CallInstantiate,
+        });
         CallOutcome {
             result,
             report: self.report,

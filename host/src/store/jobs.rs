@@ -337,4 +337,41 @@ impl Store {
         }
         Ok(queued)
     }
+
+    /// What is waiting and failing, for `/metrics`.
+    pub async fn backlog(&self) -> Result<Backlog, sqlx::Error> {
+        let count = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(self.pool())
+                .await
+        };
+        Ok(Backlog {
+            jobs_queued: count("SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE status = 'queued'").await?,
+            jobs_running: count("SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE status = 'running'").await?,
+            deliveries_waiting: count(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries WHERE status IN ('pending', 'processing')",
+            )
+            .await?,
+            pushes_waiting: count(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM work_order_pushes WHERE status IN ('pending', 'running')",
+            )
+            .await?,
+            integrations_enabled: count("SELECT CAST(COUNT(*) AS BIGINT) FROM integrations WHERE enabled = 1").await?,
+            integrations_failing: count(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM integrations WHERE last_sync_status = 'failed'",
+            )
+            .await?,
+        })
+    }
+}
+
+/// Counts of waiting work and failing integrations.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Backlog {
+    pub jobs_queued: i64,
+    pub jobs_running: i64,
+    pub deliveries_waiting: i64,
+    pub pushes_waiting: i64,
+    pub integrations_enabled: i64,
+    pub integrations_failing: i64,
 }

@@ -52,6 +52,11 @@ pub async fn drain(deps: &SyncDeps) {
             }
         };
         let outcome = push_one(deps, &push).await;
+        crate::metrics::count(if outcome.is_ok() {
+            crate::metrics::Event::PushSucceeded
+        } else {
+            crate::metrics::Event::PushFailed
+        });
         let recorded = match outcome {
             Ok((external_id, version)) => {
                 tracing::info!(push = push.id, work_order = push.work_order_id, integration = push.integration_id,

@@ -117,8 +117,15 @@ pub async fn run_job(deps: &SyncDeps, job: Job, owner: &str) {
         })
     };
     let mut ended: Option<(RecordCounts, String)> = None;
+    let started = std::time::Instant::now();
     let outcome = attempt(deps, &job, &mut ended).await;
     heartbeat.abort();
+    crate::metrics::sync_duration(started.elapsed());
+    crate::metrics::count(if outcome.is_ok() {
+        crate::metrics::Event::SyncSucceeded
+    } else {
+        crate::metrics::Event::SyncFailed
+    });
     let state = match &outcome {
         Ok(()) => "succeeded",
         Err(f) if f.retry.is_some() && (job.attempts as u32) < deps.retry.max_attempts => {

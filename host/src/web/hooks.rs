@@ -77,7 +77,7 @@ async fn intake(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match intake_inner(
+    let response = match intake_inner(
         &state,
         &token,
         &path,
@@ -96,7 +96,13 @@ async fn intake(
                 json!({"error": "the delivery could not be stored; send it again"}),
             )
         }
-    }
+    };
+    crate::metrics::count(match response.status() {
+        status if status.is_success() => crate::metrics::Event::DeliveryStored,
+        StatusCode::CONFLICT => crate::metrics::Event::DeliveryDuplicate,
+        _ => crate::metrics::Event::DeliveryRefused,
+    });
+    response
 }
 
 async fn intake_inner(

@@ -82,6 +82,7 @@ pub async fn process(deps: &SyncDeps, delivery: Delivery) -> Result<Processed, s
     match outcome {
         Ok((records, response)) => {
             store.complete_delivery(&delivery, &records).await?;
+            crate::metrics::count(crate::metrics::Event::DeliveryProcessed);
             Ok(Processed::Done {
                 records: records.len(),
                 response,
@@ -90,6 +91,7 @@ pub async fn process(deps: &SyncDeps, delivery: Delivery) -> Result<Processed, s
         Err((message, retryable)) => {
             let retry = retryable && delivery.attempts < MAX_ATTEMPTS;
             store.fail_delivery(delivery.id, &message, retry).await?;
+            crate::metrics::count(crate::metrics::Event::DeliveryFailed);
             if !retry {
                 tracing::warn!(delivery = delivery.id, %message, "webhook delivery failed for good");
             }

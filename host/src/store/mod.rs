@@ -15,6 +15,7 @@ pub mod drafts;
 pub mod integrations;
 pub mod jobs;
 pub mod mappings;
+pub mod outbound;
 pub mod records;
 pub mod reseal;
 pub mod sessions;

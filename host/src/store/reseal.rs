@@ -105,32 +105,37 @@ impl Store {
                 }
             }
         }
-        let rows = sqlx::query("SELECT id, secret_sealed FROM integration_webhooks")
-            .fetch_all(&mut *tx)
-            .await?;
-        for row in rows {
-            let id: i64 = row.try_get("id")?;
-            let sealed: String = row.try_get("secret_sealed")?;
-            let key = id.to_string();
-            let slot = Slot {
-                table: "integration_webhooks",
-                row: &key,
-                field: "secret",
-            };
-            let plain = old
-                .open(&sealed, slot)
-                .map_err(|source| ResealError::Open {
-                    owner: format!("integration_webhooks {id}"),
-                    field: "secret".into(),
-                    source,
-                })?;
-            sqlx::query("UPDATE integration_webhooks SET secret_sealed = $1 WHERE id = $2")
+        // Both kinds of webhook secret: one sealed value per row.
+        for table in ["integration_webhooks", "outbound_webhooks"] {
+            let rows = sqlx::query(&format!("SELECT id, secret_sealed FROM {table}"))
+                .fetch_all(&mut *tx)
+                .await?;
+            for row in rows {
+                let id: i64 = row.try_get("id")?;
+                let sealed: String = row.try_get("secret_sealed")?;
+                let key = id.to_string();
+                let slot = Slot {
+                    table,
+                    row: &key,
+                    field: "secret",
+                };
+                let plain = old
+                    .open(&sealed, slot)
+                    .map_err(|source| ResealError::Open {
+                        owner: format!("{table} {id}"),
+                        field: "secret".into(),
+                        source,
+                    })?;
+                sqlx::query(&format!(
+                    "UPDATE {table} SET secret_sealed = $1 WHERE id = $2"
+                ))
                 .bind(new.seal(&plain, slot))
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            report.webhooks += 1;
-            report.secrets += 1;
+                report.webhooks += 1;
+                report.secrets += 1;
+            }
         }
         tx.commit().await?;
         Ok(report)

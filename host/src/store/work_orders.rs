@@ -286,6 +286,16 @@ async fn enqueue_push(
     Ok(())
 }
 
+/// The `data` of a work order event: the work order, the fields that
+/// changed, and the integration a remote change came from.
+fn event_data(order: &WorkOrder, changed: &[String], source: Option<i64>) -> Value {
+    json!({
+        "work_order": order,
+        "changed_fields": changed,
+        "source_integration": source,
+    })
+}
+
 /// A remote record's change time: its `updated_at` field, in milliseconds
 /// since the epoch (connectors convert their system's timestamps).
 fn remote_updated_at(fields: &Map<String, Value>) -> Option<i64> {
@@ -359,7 +369,15 @@ pub(super) async fn apply_remote(
                 }
             }
             if next != current.fields() {
+                let changed = next.changed_from(&current.fields());
                 write_fields(conn, id, &next, now).await?;
+                let updated = load(conn, id).await?.expect("just updated");
+                super::outbound::queue_event(
+                    conn,
+                    "work_order.updated",
+                    event_data(&updated, &changed, Some(integration)),
+                )
+                .await?;
             }
             false
         }
@@ -388,6 +406,13 @@ pub(super) async fn apply_remote(
             .bind(&record.external_id)
             .bind(now)
             .execute(&mut *conn)
+            .await?;
+            let created = load(conn, id).await?.expect("just inserted");
+            super::outbound::queue_event(
+                conn,
+                "work_order.created",
+                event_data(&created, &[], Some(integration)),
+            )
             .await?;
             true
         }
@@ -494,6 +519,12 @@ impl Store {
             enqueue_push(&mut tx, id, integration, "create", &all, None, now).await?;
         }
         let created = load(&mut tx, id).await?.expect("just inserted");
+        super::outbound::queue_event(
+            &mut tx,
+            "work_order.created",
+            event_data(&created, &[], None),
+        )
+        .await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -520,6 +551,12 @@ impl Store {
             enqueue_push(&mut tx, id, integration, "update", &changed, None, now).await?;
         }
         let updated = load(&mut tx, id).await?.expect("just updated");
+        super::outbound::queue_event(
+            &mut tx,
+            "work_order.updated",
+            event_data(&updated, &changed, None),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some((updated, changed)))
     }
@@ -564,6 +601,12 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        super::outbound::queue_event(
+            &mut tx,
+            "work_order.deleted",
+            event_data(&current, &[], None),
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

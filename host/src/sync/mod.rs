@@ -113,6 +113,7 @@ pub async fn work(deps: SyncDeps, queue: SyncQueue) {
             }
         }
         push::drain(&deps).await;
+        crate::webhooks::outbound::drain(&deps).await;
         loop {
             match deps.store.claim_job(&owner, deps.lease_ms).await {
                 Ok(Some(job)) => run_job(&deps, job, &owner).await,

@@ -9,6 +9,7 @@ pub mod error;
 mod health;
 mod hooks;
 mod integrations;
+mod outbound_webhooks;
 mod providers;
 pub mod session;
 pub mod templates;
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::routes())
         .merge(work_orders::routes())
         .merge(audit::routes())
+        .merge(outbound_webhooks::routes())
         .route("/static/app.css", get(stylesheet))
         .route("/static/live.js", get(live_script))
         .fallback(|| async { error::Error::NotFound })

@@ -18,12 +18,14 @@ macro_rules! templates {
     };
 }
 
-const SOURCES: [(&str, &str); 22] = templates!(
+const SOURCES: [(&str, &str); 24] = templates!(
     "base.html",
     "error.html",
     "auth/login.html",
     "admin/users.html",
     "admin/audit.html",
+    "admin/outbound_webhooks.html",
+    "admin/outbound_webhook.html",
     "integrations/providers.html",
     "integrations/_fields.html",
     "integrations/_log_table.html",

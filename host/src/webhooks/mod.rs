@@ -9,6 +9,7 @@
 
 pub mod endpoints;
 pub mod intake;
+pub mod outbound;
 pub mod signature;
 
 pub use endpoints::Endpoints;

@@ -1,0 +1,206 @@
+//! Outbound webhooks over real HTTP: work order events reach receivers
+//! signed per Standard Webhooks, a failed attempt is retried with the same
+//! webhook-id, 410 Gone disables the receiver, every attempt is listed, and
+//! a delivery can be sent again by hand.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use cube_host::webhooks::signature::{Scheme, verify};
+use serde_json::json;
+
+use common::ADMIN_PASSWORD;
+use common::client::{Api, Browser};
+
+type Seen = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
+
+/// A receiver answering `statuses` in turn (then 200), keeping what came.
+async fn receiver(statuses: Vec<u16>) -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let script = Arc::new(Mutex::new(statuses));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/events",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let (log, script) = (log.clone(), script.clone());
+            async move {
+                let pairs = headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                    .collect();
+                log.lock().unwrap().push((pairs, body));
+                let mut script = script.lock().unwrap();
+                let status = if script.is_empty() {
+                    200
+                } else {
+                    script.remove(0)
+                };
+                StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+async fn add_receiver(browser: &mut Browser, csrf: &str, url: &str, events: &[&str]) -> String {
+    let mut form = vec![("csrf_token", csrf), ("url", url)];
+    for event in events {
+        form.push(("events", event));
+    }
+    let page = browser.post("/admin/outbound-webhooks", &form).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    common::element_text(&page.body, "outbound-secret")
+}
+
+async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_order_events_are_signed_retried_and_stopped_by_410() {
+    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let mut browser = Browser::new(&base);
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    let csrf = browser.csrf().await;
+    let (flaky_url, flaky) = receiver(vec![500]).await;
+    let (gone_url, gone) = receiver(vec![410]).await;
+    let secret = add_receiver(
+        &mut browser,
+        &csrf,
+        &flaky_url,
+        &["work_order.created", "work_order.updated"],
+    )
+    .await;
+    assert!(secret.starts_with("whsec_"));
+    add_receiver(&mut browser, &csrf, &gone_url, &["work_order.created"]).await;
+    let refused = browser
+        .post(
+            "/admin/outbound-webhooks",
+            &[
+                ("csrf_token", &csrf),
+                ("url", "ftp://x"),
+                ("events", "work_order.created"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+
+    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    let (status, order) = api
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/work-orders",
+            Some(json!({"title": "Boiler noise"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // The flaky receiver: 500 first, then the same event again, delivered.
+    wait_for("the retried delivery", || flaky.lock().unwrap().len() >= 2).await;
+    let attempts = flaky.lock().unwrap().clone();
+    let header = |i: usize, name: &str| {
+        attempts[i]
+            .0
+            .iter()
+            .find(|(k, _)| k == name)
+            .unwrap()
+            .1
+            .clone()
+    };
+    assert_eq!(
+        header(0, "webhook-id"),
+        header(1, "webhook-id"),
+        "one event, one id"
+    );
+    let body: serde_json::Value = serde_json::from_str(&attempts[1].1).unwrap();
+    assert_eq!(body["type"], "work_order.created");
+    assert_eq!(body["data"]["work_order"]["title"], "Boiler noise");
+    assert_eq!(body["data"]["work_order"]["id"], order["id"]);
+    // The signature verifies with the secret the receiver was given.
+    let now = cube_host::store::now_millis() / 1000;
+    let verified = verify(
+        Scheme::StandardWebhooks,
+        secret.as_bytes(),
+        &attempts[1].0,
+        attempts[1].1.as_bytes(),
+        now,
+    )
+    .expect("a valid Standard Webhooks signature");
+    assert_eq!(verified.delivery_id, header(1, "webhook-id"));
+
+    // The receiver that answered 410 is disabled and gets nothing more.
+    wait_for("the 410", || !gone.lock().unwrap().is_empty()).await;
+    let mut disabled = false;
+    for _ in 0..100 {
+        let hooks = store.outbound_webhooks().await.unwrap();
+        if hooks.iter().any(|w| w.url == gone_url && !w.enabled) {
+            disabled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(disabled, "410 disables the receiver");
+    api.json(
+        reqwest::Method::POST,
+        "/api/v1/work-orders",
+        Some(json!({"title": "Second"})),
+    )
+    .await;
+    wait_for("the second event", || flaky.lock().unwrap().len() >= 3).await;
+    assert_eq!(
+        gone.lock().unwrap().len(),
+        1,
+        "nothing more to a gone receiver"
+    );
+
+    // Every attempt is listed; a delivery can be sent again.
+    let flaky_id = store
+        .outbound_webhooks()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|w| w.url == flaky_url)
+        .unwrap()
+        .id;
+    let page = browser
+        .get(&format!("/admin/outbound-webhooks/{flaky_id}"))
+        .await;
+    assert!(page.body.contains("delivered"), "{}", page.body);
+    let deliveries = store.outbound_deliveries_of(flaky_id, 10).await.unwrap();
+    let first = deliveries
+        .iter()
+        .find(|d| d.attempts == 2)
+        .expect("the retried one");
+    assert_eq!(first.status, "delivered");
+    let replayed = browser
+        .post(
+            &format!(
+                "/admin/outbound-webhooks/{flaky_id}/deliveries/{}/replay",
+                first.id
+            ),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::SEE_OTHER);
+    wait_for("the replay", || flaky.lock().unwrap().len() >= 4).await;
+
+    // Viewers do not manage receivers.
+    let mut viewer = Browser::new(&base);
+    viewer.sign_in("vera", common::VIEWER_PASSWORD).await;
+    assert_eq!(
+        viewer.get("/admin/outbound-webhooks").await.status,
+        StatusCode::FORBIDDEN
+    );
+}

@@ -223,6 +223,8 @@ fn serve_answers_health_and_readiness_and_skips_bad_connectors() {
         .arg("--connectors")
         .arg(connectors.path())
         .env("CUBE_LOG", "warn")
+        .env("CUBE_LOG_FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let get = |path: &str| -> Option<(u16, serde_json::Value)> {
@@ -264,5 +266,14 @@ fn serve_answers_health_and_readiness_and_skips_bad_connectors() {
             >= 1
     );
     server.kill().unwrap();
-    server.wait().unwrap();
+    let output = server.wait_with_output().unwrap();
+    // CUBE_LOG_FORMAT=json: one JSON object per line, fields included.
+    let logged = String::from_utf8_lossy(&output.stderr);
+    let skipped = logged
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|entry| entry["message"] == "connector not loaded")
+        .unwrap_or_else(|| panic!("no JSON log line for the broken connector in {logged}"));
+    assert_eq!(skipped["level"], "ERROR");
+    assert!(skipped["file"].as_str().unwrap().ends_with("broken.wasm"));
 }

@@ -62,11 +62,17 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Logs go to stderr: readable lines by default, one JSON object per line
+/// with `CUBE_LOG_FORMAT=json` (for log shippers). `CUBE_LOG` filters.
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("CUBE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("CUBE_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }

@@ -613,3 +613,46 @@ async fn metrics_count_intake_processing_and_connector_calls() {
     assert!(after[4] > before[4], "the connector call was counted");
     assert!(metric(&base, "cube_integrations_enabled").await >= 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_can_queue_a_sync_on_each_delivery() {
+    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let mut browser = Browser::new(&base);
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    let csrf = browser.csrf().await;
+    let id = common::create_probe_integration(&mut browser, &csrf, "Nudged", "ok", "").await;
+    let page = browser
+        .post(
+            &format!("/integrations/{id}/webhooks"),
+            &[
+                ("csrf_token", &csrf),
+                ("scheme", "cube-hmac-sha256"),
+                ("queue_sync", "on"),
+            ],
+        )
+        .await;
+    let url = common::element_text(&page.body, "webhook-url");
+    let secret = common::element_text(&page.body, "webhook-secret");
+    assert!(store.webhooks_of(id).await.unwrap()[0].0.queue_sync);
+    let (status, _) = deliver(&url, &secret, "changed-1", now(), r#"{"items": []}"#).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mut jobs = Vec::new();
+    for _ in 0..200 {
+        jobs = store.jobs_of(id, 10).await.unwrap();
+        if jobs
+            .iter()
+            .any(|j| j.trigger == "webhook" && j.status == "succeeded")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let job = jobs
+        .iter()
+        .find(|j| j.trigger == "webhook")
+        .expect("a sync queued by the delivery");
+    assert_eq!(
+        (job.mode.as_str(), job.status.as_str()),
+        ("incremental", "succeeded")
+    );
+}

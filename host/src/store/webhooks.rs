@@ -30,6 +30,8 @@ pub struct Webhook {
     /// like a Slack slash command) rather than a 202 as soon as the delivery
     /// is stored.
     pub respond_inline: bool,
+    /// Whether each delivery also queues an incremental sync.
+    pub queue_sync: bool,
     pub created_at: i64,
     pub last_received_at: Option<i64>,
 }
@@ -93,7 +95,7 @@ pub struct NewDelivery {
     pub body: Vec<u8>,
 }
 
-const WEBHOOK_COLUMNS: &str = "id, integration_id, token, secret_sealed, scheme, description, enabled, respond_inline, created_at, last_received_at";
+const WEBHOOK_COLUMNS: &str = "id, integration_id, token, secret_sealed, scheme, description, enabled, respond_inline, queue_sync, created_at, last_received_at";
 const DELIVERY_COLUMNS: &str = "id, webhook_id, integration_id, delivery_id, received_at, method, path, \
     query, headers_json, body, status, attempts, records, error";
 
@@ -107,6 +109,7 @@ fn webhook_from_row(row: &AnyRow) -> Result<Webhook, sqlx::Error> {
         description: row.try_get("description")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
         respond_inline: row.try_get::<i64, _>("respond_inline")? != 0,
+        queue_sync: row.try_get::<i64, _>("queue_sync")? != 0,
         created_at: row.try_get("created_at")?,
         last_received_at: row.try_get("last_received_at")?,
     })
@@ -233,6 +236,20 @@ impl Store {
             out.push((webhook, counts));
         }
         Ok(out)
+    }
+
+    /// Sets whether an endpoint's deliveries also queue a sync.
+    pub async fn set_webhook_queue_sync(
+        &self,
+        id: i64,
+        queue_sync: bool,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE integration_webhooks SET queue_sync = $1 WHERE id = $2")
+            .bind(i64::from(queue_sync))
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     pub async fn delete_webhook(&self, integration_id: i64, id: i64) -> Result<bool, sqlx::Error> {

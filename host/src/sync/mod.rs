@@ -87,7 +87,11 @@ pub async fn work(deps: SyncDeps, queue: SyncQueue) {
     while !deps.catalog.is_ready() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::spawn(process_deliveries(deps.clone(), queue.deliveries.clone()));
+    tokio::spawn(process_deliveries(
+        deps.clone(),
+        queue.deliveries.clone(),
+        queue.notify.clone(),
+    ));
     let owner = format!(
         "{}-{}",
         std::process::id(),
@@ -133,9 +137,12 @@ pub async fn work(deps: SyncDeps, queue: SyncQueue) {
 
 /// Processes stored webhook deliveries when woken, and on every poll (for
 /// deliveries whose retry came due or whose processor died).
-async fn process_deliveries(deps: SyncDeps, woken: Arc<Notify>) {
+async fn process_deliveries(deps: SyncDeps, woken: Arc<Notify>, jobs: Arc<Notify>) {
     loop {
-        crate::webhooks::drain(&deps).await;
+        if crate::webhooks::drain(&deps).await > 0 {
+            // An endpoint may have queued a sync.
+            jobs.notify_one();
+        }
         tokio::select! {
             _ = woken.notified() => {
                 // Under a burst every delivery wakes us: gather a few

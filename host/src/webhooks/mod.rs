@@ -119,10 +119,30 @@ async fn run_connector(deps: &SyncDeps, delivery: &Delivery) -> Result<Outcome, 
         // lose what its senders delivered.
         return Err(("the integration is disabled".to_owned(), true));
     }
-    let (connector, _) = deps.catalog.get(&integration.provider_id).ok_or((
+    let (connector, info) = deps.catalog.get(&integration.provider_id).ok_or((
         format!("the connector {} is not installed", integration.provider_id),
         true,
     ))?;
+    let endpoint = deps.store.webhook(delivery.webhook_id).await.map_err(db)?;
+    if endpoint.as_ref().is_some_and(|w| w.queue_sync) {
+        deps.store
+            .enqueue_sync(crate::store::jobs::NewJob {
+                integration_id: integration.id,
+                trigger: "webhook",
+                mode: "incremental",
+                dry_run: false,
+                requested_by: "webhook",
+            })
+            .await
+            .map_err(db)?;
+        if !info
+            .features
+            .contains(crate::runtime::types::Features::WEBHOOKS)
+        {
+            // A sync-only connector: the sync is the processing.
+            return Ok((Vec::new(), None));
+        }
+    }
     let config = CallConfig::of(&deps.sealer, &integration).map_err(|e| {
         (
             format!("the integration's secrets cannot be opened: {e}"),
@@ -144,20 +164,23 @@ async fn run_connector(deps: &SyncDeps, delivery: &Delivery) -> Result<Outcome, 
     }
 }
 
-/// Processes pending deliveries until none is left.
-pub async fn drain(deps: &SyncDeps) {
+/// Processes pending deliveries until none is left; returns how many it
+/// took (a delivery may have queued a sync, so the caller wakes the jobs).
+pub async fn drain(deps: &SyncDeps) -> usize {
+    let mut taken = 0;
     loop {
         match deps.store.claim_delivery(None, deps.lease_ms).await {
             Ok(Some(delivery)) => {
+                taken += 1;
                 if let Err(error) = process(deps, delivery).await {
                     tracing::error!(%error, "cannot record a webhook's processing");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
-            Ok(None) => return,
+            Ok(None) => return taken,
             Err(error) => {
                 tracing::warn!(%error, "cannot claim a webhook delivery");
-                return;
+                return taken;
             }
         }
     }

@@ -54,7 +54,8 @@ async fn list(
         .map(|(w, counts)| {
             json!({"id": w.id, "url": format!("{base}/hooks/{}", w.token), "scheme": w.scheme,
                    "description": w.description, "enabled": w.enabled,
-                   "answer": if w.respond_inline { "connector" } else { "stored" }, "created_at": w.created_at,
+                   "answer": if w.respond_inline { "connector" } else { "stored" },
+                   "queue_sync": w.queue_sync, "created_at": w.created_at,
                    "last_received_at": w.last_received_at, "deliveries": counts})
         })
         .collect();
@@ -73,6 +74,9 @@ struct Input {
     /// omitted, `connector` for Slack and `stored` for the others.
     #[serde(default)]
     answer: String,
+    /// Each delivery also queues an incremental sync of the integration.
+    #[serde(default)]
+    queue_sync: bool,
 }
 
 async fn create(
@@ -135,6 +139,9 @@ async fn create(
             |row| seal_secret(&sealer, row, &secret),
         )
         .await?;
+    if input.queue_sync {
+        state.store.set_webhook_queue_sync(webhook.id, true).await?;
+    }
     state
         .store
         .audit(AuditEvent {
@@ -150,7 +157,8 @@ async fn create(
         .await?;
     let mut body = json!({"id": webhook.id, "url": format!("{}/hooks/{}", base_url(&state, &headers), webhook.token),
                           "scheme": webhook.scheme, "description": webhook.description,
-                          "answer": if webhook.respond_inline { "connector" } else { "stored" }});
+                          "answer": if webhook.respond_inline { "connector" } else { "stored" },
+                          "queue_sync": input.queue_sync});
     if generated {
         // Returned this once; it is stored encrypted and never shown again.
         body["secret"] = json!(secret);

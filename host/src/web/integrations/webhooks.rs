@@ -64,6 +64,9 @@ struct AddForm {
     secret: String,
     #[serde(default)]
     answer: String,
+    /// A checkbox: each delivery also queues an incremental sync.
+    #[serde(default)]
+    queue_sync: Option<String>,
 }
 
 async fn add(
@@ -111,6 +114,10 @@ async fn add(
             |row| seal_secret(&sealer, row, &secret),
         )
         .await?;
+    let queue_sync = form.queue_sync.is_some();
+    if queue_sync {
+        state.store.set_webhook_queue_sync(webhook.id, true).await?;
+    }
     audit(
         &state,
         &admin.0,
@@ -119,7 +126,7 @@ async fn add(
         &integration.name,
         None,
         Some(json!({"webhook": webhook.id, "scheme": webhook.scheme, "description": webhook.description,
-                    "respond_inline": webhook.respond_inline,
+                    "respond_inline": webhook.respond_inline, "queue_sync": queue_sync,
                     "secret": if given { "entered by the admin" } else { "generated" }})),
     )
     .await?;

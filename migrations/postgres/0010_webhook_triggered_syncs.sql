@@ -1,0 +1,3 @@
+-- An endpoint can also queue an incremental sync of its integration on each
+-- delivery, for senders that only say "something changed".
+ALTER TABLE integration_webhooks ADD COLUMN queue_sync BIGINT NOT NULL DEFAULT 0;

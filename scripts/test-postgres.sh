@@ -41,7 +41,9 @@ install_postgres() {
     fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    [ -n "$created" ] && rm -f "$guard"
+    # An if, not `[ ... ] && rm`: as the last command that would fail the
+    # function (and the script, under set -e) when the guard was not ours.
+    if [ -n "$created" ]; then rm -f "$guard"; fi
 }
 
 # Runs a PostgreSQL program as a user it accepts: initdb and postgres

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # A throwaway OpenLDAP server for the tests, in target/slapd, on 127.0.0.1:
-# plain LDAP (with StartTLS) and LDAPS, a private CA, a small AD-like
-# schema, and a few users and groups (tests/ldap/base.ldif).
+# plain LDAP (with StartTLS) and LDAPS with a private CA, an AD-like schema
+# (tests/ldap/ad-schema.ldif) and a few users and groups (tests/ldap/base.ldif).
 #
-#   scripts/test-slapd.sh start   # install if missing, start if stopped; prints the env
-#   scripts/test-slapd.sh env     # prints the env of the running server
+#   scripts/test-slapd.sh start    # install if missing, start if stopped; prints the env
+#   scripts/test-slapd.sh env      # prints the env of the running server
 #   scripts/test-slapd.sh stop
+#   scripts/test-slapd.sh reset    # back to the base data only (same ports)
+#   scripts/test-slapd.sh bulk N   # exactly N more users under ou=Bulk (every 10th disabled)
 #
 # The env lines (CUBE_TEST_LDAP_URL=..., ...) are what host/tests/ldap.rs
-# reads. Idempotent and safe to call from parallel test processes (flock).
+# reads. Idempotent and safe to call from parallel test processes (flock);
+# reset and bulk change what every test sees, so call them with care. The
+# directory is rebuilt when this script or tests/ldap/*.ldif change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,11 +24,13 @@ flock 9
 
 log() { echo "test-slapd: $*" >&2; }
 
+# Also in tests/ldap/*.ldif.
 suffix="dc=example,dc=com"
 admin_dn="cn=admin,$suffix"
 admin_pw="admin-secret"
 sync_dn="cn=sync,ou=Service,$suffix"
 sync_pw="sync-secret"
+export PATH="$PATH:/usr/sbin"
 
 install_slapd() {
     if ! command -v apt-get >/dev/null || [ "$(id -u)" -ne 0 ]; then
@@ -32,16 +38,21 @@ install_slapd() {
         exit 1
     fi
     log "installing slapd from Debian's packages"
+    # No system instance: no debconf-made database, and policy-rc.d keeps
+    # the package from starting a daemon on all interfaces.
     echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
-    # Keep the package from starting a system instance on all interfaces.
     local guard=/usr/sbin/policy-rc.d created=""
     if [ ! -e "$guard" ]; then
         printf '#!/bin/sh\nexit 101\n' > "$guard" && chmod +x "$guard" && created=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        slapd ldap-utils openssl >/dev/null
-    [ -n "$created" ] && rm -f "$guard"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends slapd ldap-utils openssl; } >"$dir/apt.log" 2>&1; then
+        log "installing slapd failed; the end of $dir/apt.log:"
+        tail -n 20 "$dir/apt.log" >&2
+        exit 1
+    fi
+    if [ -n "$created" ]; then rm -f "$guard"; trap - EXIT; fi
 }
 
 free_port() {
@@ -61,67 +72,149 @@ CUBE_TEST_LDAP_ADMIN_PASSWORD=$admin_pw
 EOF
 }
 
+# The pid file is slapd's own (it removes it when it stops). /proc/PID/stat
+# reads "PID (slapd) STATE ...": not a reused pid, nor a zombie that
+# init has yet to reap.
 running() {
-    [ -f "$dir/slapd.pid" ] && kill -0 "$(cat "$dir/slapd.pid")" 2>/dev/null
+    local pid stat
+    pid=$(cat "$dir/slapd.pid" 2>/dev/null) && stat=$(cat "/proc/$pid/stat" 2>/dev/null) &&
+        [[ "$stat" == "$pid (slapd) "[!Z]* ]]
+}
+
+stop_slapd() {
+    running || return 0
+    local pid
+    pid=$(cat "$dir/slapd.pid")
+    kill "$pid"
+    for _ in $(seq 1 100); do running || break; sleep 0.1; done
+    if running; then log "slapd $pid did not stop in 10 s; killing it"; kill -9 "$pid"; fi
+    rm -f "$dir/slapd.pid"
 }
 
 # A CA and a leaf signed by it: rustls refuses a self-signed leaf that is
-# its own CA, so the chain has two levels.
+# its own CA, so the chain has two levels. Kept across rebuilds, so ca.pem
+# stays the same.
 make_certificates() {
-    [ -f "$dir/server.pem" ] && return 0
+    [ -f "$dir/server.pem" ] && [ -f "$dir/ca.pem" ] && return 0
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=CUBE test CA" \
         -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
         -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
         -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
-    printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' \
-        > "$dir/server.ext"
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+        "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" > "$dir/server.ext"
     openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
         -CAcreateserial -days 3650 -extfile "$dir/server.ext" -out "$dir/server.pem" 2>/dev/null
-    chmod 644 "$dir"/*.pem "$dir"/*.key
 }
 
-# The cn=config database, loaded offline.
-make_config() {
-    local hash
-    hash=$(slappasswd -s "$admin_pw")
+# What the directory is built from: a change rebuilds it.
+fingerprint() {
+    cat scripts/test-slapd.sh tests/ldap/*.ldif | sha256sum | cut -d' ' -f1
+}
+
+# cn=config, loaded offline; an empty database.
+build() {
+    rm -rf "$dir/slapd.d" "$dir/db" "$dir/fingerprint"
     mkdir -p "$dir/slapd.d" "$dir/db"
-    sed -e "s|@DIR@|$dir|g" -e "s|@SUFFIX@|$suffix|g" -e "s|@ADMIN_DN@|$admin_dn|g" \
-        -e "s|@ADMIN_HASH@|$hash|g" -e "s|@SYNC_DN@|$sync_dn|g" \
-        "$root/tests/ldap/config.ldif" > "$dir/config.ldif"
+    make_certificates
+    sed -e "s|@DIR@|$dir|g" -e "s|@ROOT@|$root|g" -e "s|@ADMIN_HASH@|$(slappasswd -s "$admin_pw")|g" \
+        tests/ldap/config.ldif > "$dir/config.ldif"
     slapadd -n0 -F "$dir/slapd.d" -l "$dir/config.ldif" >/dev/null
+    fingerprint > "$dir/fingerprint"
 }
 
-ldap_admin() {
-    "$@" -x -H "ldap://127.0.0.1:$(cat "$dir/port")" -D "$admin_dn" -w "$admin_pw"
+ldap() {
+    local tool=$1; shift
+    "$tool" -x -H "ldap://127.0.0.1:$(cat "$dir/port")" -D "$admin_dn" -w "$admin_pw" "$@"
 }
 
-case "${1:-start}" in
-start)
-    if running; then print_env; exit 0; fi
-    command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || install_slapd
-    export PATH="$PATH:/usr/sbin"
-    fresh=""
-    if [ ! -d "$dir/slapd.d" ]; then
-        make_certificates
-        make_config
+# Starts slapd on the ports in $dir/port and $dir/tls_port and waits until
+# it answers. In the foreground (-d) so that its log goes to slapd.log;
+# setsid, no stdio and no lock (9>&-) so that it outlives this script and
+# the test that called it.
+launch() {
+    local port tls_port
+    port=$(cat "$dir/port") tls_port=$(cat "$dir/tls_port")
+    rm -f "$dir/slapd.pid"
+    setsid slapd -d stats -F "$dir/slapd.d" -h "ldap://127.0.0.1:$port/ ldaps://127.0.0.1:$tls_port/" \
+        </dev/null >"$dir/slapd.log" 2>&1 9>&- &
+    local child=$!
+    for _ in $(seq 1 100); do
+        if ldapsearch -x -H "ldap://127.0.0.1:$port" -s base -b "" 1.1 >/dev/null 2>&1 && running; then
+            log "slapd listening on 127.0.0.1:$port and :$tls_port (LDAPS)"
+            return 0
+        fi
+        kill -0 "$child" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill "$child" 2>/dev/null || true
+    log "slapd did not start; the end of $dir/slapd.log:"
+    tail -n 20 "$dir/slapd.log" >&2
+    exit 1
+}
+
+# Online, so that the memberof overlay records the memberships.
+load_base() {
+    sed -e "s|@SYNC_PW@|$sync_pw|g" tests/ldap/base.ldif | ldap ldapadd >/dev/null
+}
+
+start() {
+    if running && [ "$(cat "$dir/fingerprint" 2>/dev/null)" = "$(fingerprint)" ]; then return 0; fi
+    [ -x /usr/sbin/slapd ] && command -v ldapsearch >/dev/null && command -v openssl >/dev/null ||
+        install_slapd
+    local fresh=""
+    if [ "$(cat "$dir/fingerprint" 2>/dev/null)" != "$(fingerprint)" ]; then
+        running && log "the configuration or base data changed: rebuilding"
+        stop_slapd
+        build
         fresh=1
     fi
     free_port > "$dir/port"
     free_port > "$dir/tls_port"
-    slapd -F "$dir/slapd.d" -h "ldap://127.0.0.1:$(cat "$dir/port")/ ldaps://127.0.0.1:$(cat "$dir/tls_port")/" 9>&-
-    for _ in $(seq 1 100); do
-        if ldapsearch -x -H "ldap://127.0.0.1:$(cat "$dir/port")" -s base -b "" namingContexts >/dev/null 2>&1; then
-            break
-        fi
-        sleep 0.1
-    done
-    running || { log "slapd did not start; see its log with: slapd -d 1 -F $dir/slapd.d"; exit 1; }
-    if [ -n "$fresh" ]; then
-        # Online, so the memberof overlay records memberships.
-        sed -e "s|@SYNC_PW@|$sync_pw|g" "$root/tests/ldap/base.ldif" | ldap_admin ldapadd -c >/dev/null
+    launch
+    [ -z "$fresh" ] || load_base
+}
+
+# N users under ou=Bulk: kept when there are N already, else made anew.
+bulk() {
+    local n=$1 have
+    have=$(ldap ldapsearch -LLL -b "ou=Bulk,$suffix" -s one 1.1 2>/dev/null | grep -c '^dn:' || true)
+    if [ "$have" -eq "$n" ] && [ "$n" -gt 0 ]; then
+        log "ou=Bulk already has $n users"
+        return 0
     fi
-    log "slapd listening on 127.0.0.1:$(cat "$dir/port") and :$(cat "$dir/tls_port") (LDAPS)"
+    ldap ldapdelete -r "ou=Bulk,$suffix" 2>/dev/null || true
+    python3 - "$n" "$suffix" > "$dir/bulk.ldif" <<'EOF'
+import base64, sys
+n, suffix = int(sys.argv[1]), sys.argv[2]
+print(f"dn: ou=Bulk,{suffix}\nobjectClass: organizationalUnit\nou: Bulk\n")
+for i in range(1, n + 1):
+    uid = f"bulk{i:06d}"
+    guid = base64.b64encode(b"\xb0\x1c" + i.to_bytes(14, "big")).decode()
+    print(f"""dn: uid={uid},ou=Bulk,{suffix}
+objectClass: top
+objectClass: person
+objectClass: organizationalPerson
+objectClass: inetOrgPerson
+objectClass: user
+uid: {uid}
+cn: Bulk User {i}
+givenName: Bulk
+sn: User {i}
+mail: {uid}@example.com
+sAMAccountName: {uid}
+userPrincipalName: {uid}@example.com
+userAccountControl: {514 if i % 10 == 0 else 512}
+objectGUID:: {guid}
+""")
+EOF
+    ldap ldapadd -f "$dir/bulk.ldif" >/dev/null
+    log "ou=Bulk has $n users"
+}
+
+case "${1:-start}" in
+start)
+    start
     print_env
     ;;
 env)
@@ -129,14 +222,30 @@ env)
     print_env
     ;;
 stop)
+    if running; then stop_slapd; log "stopped"; fi
+    ;;
+reset)
+    # A new, empty database on the same ports, so running tests keep their URLs.
     if running; then
-        kill "$(cat "$dir/slapd.pid")"
-        for _ in $(seq 1 50); do running || break; sleep 0.1; done
-        log "stopped"
+        stop_slapd
+        rm -rf "$dir/db" && mkdir -p "$dir/db"
+        launch
+        load_base
+    else
+        rm -f "$dir/fingerprint"
+        start
     fi
+    log "back to the base data"
+    print_env
+    ;;
+bulk)
+    [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "usage: $0 bulk N" >&2; exit 2; }
+    start
+    bulk "$2"
+    print_env
     ;;
 *)
-    echo "usage: $0 start|env|stop" >&2
+    echo "usage: $0 start|env|stop|reset|bulk N" >&2
     exit 2
     ;;
 esac

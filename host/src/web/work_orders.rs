@@ -229,18 +229,19 @@ async fn new(admin: Admin) -> Result<Response, Error> {
     form_page(&admin, None, &form, &BTreeMap::new())
 }
 
-async fn audit(
+/// Records a change to a work order in the audit log (pages and API).
+pub(in crate::web) async fn audit(
     state: &AppState,
-    admin: &Admin,
+    who: &SignedIn,
     remote: SocketAddr,
     action: &str,
     id: i64,
     after: serde_json::Value,
-) -> Result<(), Error> {
+) -> Result<(), sqlx::Error> {
     state
         .store
         .audit(AuditEvent {
-            actor: &admin.0.user().username,
+            actor: &who.user().username,
             action,
             target: &format!("work-order:{id}"),
             before: None,
@@ -269,7 +270,7 @@ async fn create(
     let order = state.store.create_work_order(&fields).await?;
     audit(
         &state,
-        &admin,
+        &admin.0,
         remote,
         "work-order.create",
         order.id,
@@ -362,7 +363,7 @@ async fn update(
     }
     audit(
         &state,
-        &admin,
+        &admin.0,
         remote,
         "work-order.update",
         id,
@@ -400,7 +401,7 @@ async fn delete(
     }
     audit(
         &state,
-        &admin,
+        &admin.0,
         remote,
         "work-order.delete",
         id,

@@ -13,9 +13,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::AppState;
-use super::super::work_orders::WorkOrderInput;
+use super::super::work_orders::{WorkOrderInput, audit};
 use super::{ApiAdmin, ApiError, ApiUser};
-use crate::store::audit::AuditEvent;
 use crate::store::work_orders::WorkOrder;
 
 pub fn routes() -> Router<AppState> {
@@ -64,28 +63,6 @@ async fn show(
     Ok(Json(detail(&state, order).await?))
 }
 
-async fn record(
-    state: &AppState,
-    admin: &ApiAdmin,
-    remote: SocketAddr,
-    action: &str,
-    id: i64,
-    after: Value,
-) -> Result<(), ApiError> {
-    state
-        .store
-        .audit(AuditEvent {
-            actor: &admin.0.user().username,
-            action,
-            target: &format!("work-order:{id}"),
-            before: None,
-            after: Some(after),
-            remote: Some(&remote.ip().to_string()),
-        })
-        .await?;
-    Ok(())
-}
-
 async fn create(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -94,9 +71,9 @@ async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let fields = input.validate().map_err(ApiError::Invalid)?;
     let order = state.store.create_work_order(&fields).await?;
-    record(
+    audit(
         &state,
-        &admin,
+        &admin.0,
         remote,
         "work-order.create",
         order.id,
@@ -121,9 +98,9 @@ async fn update(
         .await?
         .ok_or(ApiError::NotFound)?;
     if !changed.is_empty() {
-        record(
+        audit(
             &state,
-            &admin,
+            &admin.0,
             remote,
             "work-order.update",
             id,
@@ -144,9 +121,9 @@ async fn remove(
     if !state.store.delete_work_order(id).await? {
         return Err(ApiError::NotFound);
     }
-    record(
+    audit(
         &state,
-        &admin,
+        &admin.0,
         remote,
         "work-order.delete",
         id,

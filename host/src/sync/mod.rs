@@ -7,6 +7,7 @@
 //! with an interval get an incremental sync queued when it comes round.
 
 mod events;
+mod failure;
 pub mod push;
 mod run;
 

@@ -9,36 +9,11 @@
 //! Retry-After honoured); config and auth errors stop at once, with the
 //! reason kept on the push.
 
-use std::time::Duration;
-
 use super::SyncDeps;
+use super::failure::Failure;
 use crate::integrations::{CallConfig, call_context};
 use crate::runtime::types::{Change, ChangeOperation};
-use crate::runtime::{CallError, ConnectorError};
 use crate::store::work_order_pushes::Push;
-
-/// Why a push did not go through, and whether it may on a later attempt.
-struct Failure {
-    message: String,
-    /// `Some(wait asked for)` when retrying may help.
-    retry: Option<Option<Duration>>,
-}
-
-impl Failure {
-    fn fatal(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            retry: None,
-        }
-    }
-
-    fn retryable(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            retry: Some(None),
-        }
-    }
-}
 
 /// Pushes every due change, then returns.
 pub async fn drain(deps: &SyncDeps) {
@@ -126,15 +101,6 @@ async fn push_one(deps: &SyncDeps, push: &Push) -> Result<(String, Option<String
             Err(Failure::fatal("the connector's push returned no remote id"))
         }
         Ok(result) => Ok((result.external_id, result.version)),
-        Err(error) => Err(Failure {
-            retry: match &error {
-                CallError::Connector(ConnectorError::RateLimited { retry_after_ms, .. }) => {
-                    Some(retry_after_ms.map(Duration::from_millis))
-                }
-                other if other.is_retryable() => Some(None),
-                _ => None,
-            },
-            message: error.to_string(),
-        }),
+        Err(error) => Err(Failure::of_call(&error, error.to_string())),
     }
 }

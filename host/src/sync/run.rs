@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::failure::Failure;
 use super::{Progress, SyncDeps};
 use crate::integrations::mapping::Mapper;
 use crate::integrations::{CallConfig, call_context};
 use crate::runtime::types::{SyncMode, SyncRequest};
-use crate::runtime::{CallError, ConnectorError, LogLevel, LogLine};
+use crate::runtime::{LogLevel, LogLine};
 use crate::store::audit::AuditEvent;
 use crate::store::integrations::Integration;
 use crate::store::jobs::Job;
@@ -67,33 +68,6 @@ impl RetryPolicy {
 fn random_fraction() -> f64 {
     use aes_gcm::aead::{OsRng, rand_core::RngCore};
     (OsRng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Why an attempt failed, and whether another may succeed.
-struct Failure {
-    message: String,
-    retry: Option<Option<Duration>>,
-}
-
-impl Failure {
-    fn fatal(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            retry: None,
-        }
-    }
-
-    fn of_call(error: &CallError, page: u32) -> Self {
-        let message = format!("Page {page} failed: {error}");
-        let retry = match error {
-            CallError::Connector(ConnectorError::RateLimited { retry_after_ms, .. }) => {
-                Some(retry_after_ms.map(Duration::from_millis))
-            }
-            other if other.is_retryable() => Some(None),
-            _ => None,
-        };
-        Self { message, retry }
-    }
 }
 
 /// Runs a claimed job and records how it went. Never panics on bad input:
@@ -344,7 +318,7 @@ async fn sync_pages(
         log.extend(outcome.report.log.into_iter().take(room));
         let mut page = outcome
             .result
-            .map_err(|e| Failure::of_call(&e, page_number))?;
+            .map_err(|e| Failure::of_call(&e, format!("Page {page_number} failed: {e}")))?;
         let mut unmappable = 0;
         if !mapper.is_empty() {
             page.records

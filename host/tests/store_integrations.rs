@@ -183,11 +183,15 @@ async fn pages_of_records_are_applied_with_their_cursor() {
             .await
             .unwrap();
         assert_eq!(enabled, 0, "a disabled account must be stored disabled");
-        let members: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM directory_memberships WHERE group_external_id = 'g1'")
+        let stated: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM directory_group_members WHERE group_external_id = 'g1'")
             .fetch_one(store.pool())
             .await
             .unwrap();
-        assert_eq!(members, 2, "memberships stay when a page does not list members");
+        assert_eq!(stated, 2, "members stay when a page does not list them");
+        store.rebuild_memberships(id).await.unwrap();
+        let members: Vec<String> =
+            store.members_of_group(id, "g1").await.unwrap().into_iter().map(|m| m.member_external_id).collect();
+        assert_eq!(members, vec!["u1".to_owned()], "only members that were synced resolve");
     })
     .await;
 }

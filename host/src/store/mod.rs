@@ -11,6 +11,7 @@
 //! (and failed sign-ins), [`audit`].
 
 pub mod audit;
+pub mod directory;
 pub mod drafts;
 pub mod integrations;
 pub mod jobs;

@@ -1,7 +1,6 @@
-//! The local copies of synced records: `directory_users`, `directory_groups`
-//! and their memberships, work orders (through `store::work_orders`), and
-//! `synced_records` for every
-//! other kind.
+//! The local copies of synced records: directory users and groups (through
+//! `store::directory`), work orders (through `store::work_orders`), and
+//! `synced_records` for every other kind.
 //!
 //! A page of records and the cursor after it are applied in one
 //! transaction ([`Store::apply_page`]): an interrupted sync resumes from the
@@ -12,17 +11,10 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 use sqlx::{AnyConnection, Row};
 
+use super::directory;
 use super::sync_logs::RecordCounts;
 use super::{Store, now_millis};
 use crate::runtime::types::Record;
-
-fn text(fields: &Map<String, Value>, names: &[&str]) -> Option<String> {
-    names.iter().find_map(|name| match fields.get(*name) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    })
-}
 
 /// The table a kind lives in and the columns that identify a row there.
 fn table_of(kind: &str) -> (&'static str, bool) {
@@ -81,13 +73,7 @@ async fn delete(
     }
     let done = query.execute(&mut *conn).await?;
     if record.kind == "group" {
-        sqlx::query(
-            "DELETE FROM directory_memberships WHERE integration_id = $1 AND group_external_id = $2",
-        )
-        .bind(integration_id)
-        .bind(&record.external_id)
-        .execute(&mut *conn)
-        .await?;
+        directory::forget_members(conn, integration_id, &record.external_id).await?;
     }
     Ok(done.rows_affected() > 0)
 }
@@ -98,81 +84,20 @@ async fn upsert(
     record: &Record,
     fields: &Map<String, Value>,
     seen: Option<i64>,
+    existed: bool,
 ) -> Result<(), sqlx::Error> {
-    let now = now_millis();
-    let all = Value::Object(fields.clone()).to_string();
     match record.kind.as_str() {
         "user" => {
-            let username = text(fields, &["username", "uid", "sAMAccountName"])
-                .unwrap_or_else(|| record.external_id.clone());
-            let enabled = !matches!(fields.get("enabled"), Some(Value::Bool(false)));
-            sqlx::query(
-                "INSERT INTO directory_users (integration_id, external_id, username, email, display_name, \
-                 enabled, dn, attributes_json, version, synced_at, seen_job) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (integration_id, external_id) DO UPDATE SET username = excluded.username, \
-                 email = excluded.email, display_name = excluded.display_name, enabled = excluded.enabled, \
-                 dn = excluded.dn, attributes_json = excluded.attributes_json, version = excluded.version, \
-                 synced_at = excluded.synced_at, seen_job = COALESCE(excluded.seen_job, directory_users.seen_job)",
-            )
-            .bind(integration_id)
-            .bind(&record.external_id)
-            .bind(username)
-            .bind(text(fields, &["email", "mail"]))
-            .bind(text(fields, &["display_name", "displayName", "cn"]))
-            .bind(enabled as i64)
-            .bind(text(fields, &["dn"]))
-            .bind(all)
-            .bind(&record.version)
-            .bind(now)
-            .bind(seen)
-            .execute(&mut *conn)
-            .await?;
+            directory::upsert_user(conn, integration_id, record, fields, seen, existed).await?;
         }
         "group" => {
-            let name = text(fields, &["name", "cn"]).unwrap_or_else(|| record.external_id.clone());
-            sqlx::query(
-                "INSERT INTO directory_groups (integration_id, external_id, name, dn, attributes_json, \
-                 version, synced_at, seen_job) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (integration_id, external_id) DO UPDATE SET name = excluded.name, \
-                 dn = excluded.dn, attributes_json = excluded.attributes_json, version = excluded.version, \
-                 synced_at = excluded.synced_at, seen_job = COALESCE(excluded.seen_job, directory_groups.seen_job)",
-            )
-            .bind(integration_id)
-            .bind(&record.external_id)
-            .bind(name)
-            .bind(text(fields, &["dn"]))
-            .bind(all)
-            .bind(&record.version)
-            .bind(now)
-            .bind(seen)
-            .execute(&mut *conn)
-            .await?;
-            if let Some(Value::Array(members)) = fields.get("members") {
-                sqlx::query(
-                    "DELETE FROM directory_memberships WHERE integration_id = $1 AND group_external_id = $2",
-                )
-                .bind(integration_id)
-                .bind(&record.external_id)
-                .execute(&mut *conn)
-                .await?;
-                for member in members.iter().filter_map(Value::as_str) {
-                    sqlx::query(
-                        "INSERT INTO directory_memberships (integration_id, group_external_id, member_external_id) \
-                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(integration_id)
-                    .bind(&record.external_id)
-                    .bind(member)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-            }
+            directory::upsert_group(conn, integration_id, record, fields, seen, existed).await?;
         }
         "work-order" => {
             super::work_orders::apply_remote(conn, integration_id, record, fields).await?;
         }
         _ => {
+            let all = Value::Object(fields.clone()).to_string();
             sqlx::query(
                 "INSERT INTO synced_records (integration_id, kind, external_id, fields_json, version, synced_at, seen_job) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (integration_id, kind, external_id) DO UPDATE \
@@ -184,7 +109,7 @@ async fn upsert(
             .bind(&record.external_id)
             .bind(all)
             .bind(&record.version)
-            .bind(now)
+            .bind(now_millis())
             .bind(seen)
             .execute(&mut *conn)
             .await?;
@@ -300,7 +225,7 @@ pub(super) async fn apply_records(
                 unchanged.push(&record.external_id);
                 continue;
             }
-            upsert(conn, integration_id, record, &fields, job).await?;
+            upsert(conn, integration_id, record, &fields, job, before.is_some()).await?;
             if before.is_some() {
                 counts.updated += 1;
             } else {
@@ -405,7 +330,7 @@ impl Store {
     pub async fn delete_unseen(&self, integration_id: i64, job: i64) -> Result<i64, sqlx::Error> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "DELETE FROM directory_memberships WHERE integration_id = $1 AND group_external_id IN \
+            "DELETE FROM directory_group_members WHERE integration_id = $1 AND group_external_id IN \
              (SELECT external_id FROM directory_groups WHERE integration_id = $1 \
               AND (seen_job IS NULL OR seen_job <> $2))",
         )

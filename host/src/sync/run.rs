@@ -374,6 +374,20 @@ async fn sync_pages(
                     Failure { message: "Deleting records no longer present failed (database error).".into(), retry: Some(None) }
                 })?;
             }
+            if !job.dry_run {
+                // Memberships follow what the groups state, resolved against
+                // the users and groups now stored (cheap when there are none).
+                deps.store
+                    .rebuild_memberships(integration.id)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "cannot rebuild directory memberships");
+                        Failure {
+                            message: "Rebuilding group memberships failed (database error).".into(),
+                            retry: Some(None),
+                        }
+                    })?;
+            }
             return Ok(page_number);
         }
         if page.cursor.is_none() || page.cursor == cursor {

@@ -1,0 +1,200 @@
+//! Directory users, groups and memberships in the store, on SQLite and
+//! PostgreSQL: members stated by DN resolve to synced entries, nested
+//! groups give effective memberships (cycles included), and a renamed or
+//! moved member stays a member because it is tracked by its stable id.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use cube_host::runtime::types::Record;
+use cube_host::store::Store;
+use cube_host::store::integrations::IntegrationFields;
+use serde_json::json;
+
+async fn integration(store: &Store) -> i64 {
+    let runtime = common::runtime();
+    let info = common::probe(&runtime)
+        .info(&runtime.context("t"))
+        .await
+        .result
+        .unwrap();
+    store.upsert_provider(&info, "sha256:test").await.unwrap();
+    let fields = IntegrationFields {
+        name: "Directory".into(),
+        enabled: true,
+        config: serde_json::Map::new(),
+        http_grants: Vec::new(),
+        ldap_grants: Vec::new(),
+        sync_interval_secs: None,
+        disable_after_failures: None,
+        sync_cron: None,
+    };
+    store
+        .create_integration("probe", &fields, "admin", |_| BTreeMap::new())
+        .await
+        .unwrap()
+        .id
+}
+
+fn user(id: &str, dn: &str, version: &str) -> Record {
+    Record {
+        kind: "user".into(),
+        external_id: id.into(),
+        fields: json!({"username": id, "dn": dn}).to_string(),
+        deleted: false,
+        version: Some(version.into()),
+    }
+}
+
+fn group(id: &str, dn: &str, member_dns: &[&str], version: &str) -> Record {
+    Record {
+        kind: "group".into(),
+        external_id: id.into(),
+        fields: json!({"name": id, "dn": dn, "member_dns": member_dns}).to_string(),
+        deleted: false,
+        version: Some(version.into()),
+    }
+}
+
+/// `(group, direct)` pairs of a member, sorted.
+async fn groups_of(store: &Store, integration: i64, member: &str) -> Vec<(String, bool)> {
+    store
+        .memberships_of_member(integration, member)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.group_external_id, m.direct))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_groups_resolve_by_dn_and_survive_renames_and_cycles() {
+    common::each_backend(|store| async move {
+        let id = integration(&store).await;
+        // Groups come first here, their members later: resolution happens
+        // when memberships are rebuilt, not when a group is stored.
+        let page = vec![
+            group(
+                "g-eng",
+                "CN=Engineers,OU=Groups,DC=x",
+                &["CN=Ada, OU=People,DC=x", "cn=grace,ou=people,dc=x"],
+                "1",
+            ),
+            // admins contains engineers (nested) and linus; ops and admins
+            // contain each other (a cycle).
+            group(
+                "g-admins",
+                "cn=admins,ou=groups,dc=x",
+                &[
+                    "cn=engineers,ou=groups,dc=x",
+                    "cn=linus,ou=people,dc=x",
+                    "cn=ops,ou=groups,dc=x",
+                ],
+                "1",
+            ),
+            group(
+                "g-ops",
+                "cn=ops,ou=groups,dc=x",
+                &[
+                    "cn=admins,ou=groups,dc=x",
+                    "cn=nobody-synced,ou=people,dc=x",
+                ],
+                "1",
+            ),
+            user("ada", "cn=Ada,ou=People,dc=x", "1"),
+            user("grace", "cn=Grace,ou=People,dc=x", "1"),
+            user("linus", "cn=Linus,ou=People,dc=x", "1"),
+        ];
+        store.apply_page(id, None, &page, None).await.unwrap();
+        store.rebuild_memberships(id).await.unwrap();
+
+        assert_eq!(
+            groups_of(&store, id, "ada").await,
+            vec![
+                ("g-admins".into(), false),
+                ("g-eng".into(), true),
+                ("g-ops".into(), false)
+            ]
+        );
+        assert_eq!(
+            groups_of(&store, id, "linus").await,
+            vec![("g-admins".into(), true), ("g-ops".into(), false)]
+        );
+        // The cycle: each of ops and admins is an effective member of the
+        // other, and never of itself.
+        assert_eq!(
+            groups_of(&store, id, "g-admins").await,
+            vec![("g-ops".into(), true)]
+        );
+        assert_eq!(
+            groups_of(&store, id, "g-ops").await,
+            vec![("g-admins".into(), true)]
+        );
+        let members: Vec<(String, bool)> = store
+            .members_of_group(id, "g-admins")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.member_external_id, m.direct))
+            .collect();
+        assert_eq!(
+            members,
+            vec![
+                ("ada".into(), false),
+                ("g-eng".into(), true),
+                ("g-ops".into(), true),
+                ("grace".into(), false),
+                ("linus".into(), true),
+            ],
+            "a DN that names nothing synced is left out"
+        );
+
+        // Ada is moved to another OU. The directory does not rewrite the
+        // engineers group (Active Directory would not bump its change
+        // stamp), yet she stays a member: she is followed by her id.
+        store
+            .apply_page(id, None, &[user("ada", "cn=Ada,ou=Moved,dc=x", "2")], None)
+            .await
+            .unwrap();
+        store.rebuild_memberships(id).await.unwrap();
+        assert_eq!(
+            groups_of(&store, id, "ada").await,
+            vec![
+                ("g-admins".into(), false),
+                ("g-eng".into(), true),
+                ("g-ops".into(), false)
+            ]
+        );
+
+        // Engineers drops grace; a deleted group takes its memberships along.
+        store
+            .apply_page(
+                id,
+                None,
+                &[
+                    group(
+                        "g-eng",
+                        "cn=engineers,ou=groups,dc=x",
+                        &["cn=ada,ou=moved,dc=x"],
+                        "2",
+                    ),
+                    Record {
+                        deleted: true,
+                        ..group("g-ops", "", &[], "2")
+                    },
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+        store.rebuild_memberships(id).await.unwrap();
+        assert_eq!(groups_of(&store, id, "grace").await, vec![]);
+        assert_eq!(groups_of(&store, id, "g-admins").await, vec![]);
+        assert_eq!(
+            groups_of(&store, id, "ada").await,
+            vec![("g-admins".into(), false), ("g-eng".into(), true)]
+        );
+    })
+    .await;
+}

@@ -5,41 +5,14 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::OnceLock;
+use std::collections::BTreeSet;
 
 use cube_host::runtime::types::{SyncMode, SyncRequest};
 use cube_host::runtime::{CallContext, CallError, LdapGrant, Runtime};
 use serde_json::json;
 
-/// The test directory's coordinates, as `scripts/test-slapd.sh start`
-/// prints them.
-fn slapd() -> &'static HashMap<String, String> {
-    static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let output = std::process::Command::new(common::repo_root().join("scripts/test-slapd.sh"))
-            .arg("start")
-            .output()
-            .expect("running scripts/test-slapd.sh");
-        assert!(
-            output.status.success(),
-            "cannot start the test slapd: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .collect()
-    })
-}
-
 fn env(name: &str) -> String {
-    slapd()
-        .get(name)
-        .unwrap_or_else(|| panic!("test-slapd.sh printed no {name}"))
-        .clone()
+    common::slapd::env(name)
 }
 
 fn ca_pem() -> String {

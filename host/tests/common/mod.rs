@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod slapd;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -30,6 +31,27 @@ pub fn probe_wasm() -> &'static [u8] {
         .expect("building the probe component (see README: scripts/setup-wasm-toolchain.sh)");
         std::fs::read(&built[0].path).unwrap()
     })
+}
+
+/// A first-party connector (`plugins/NAME`), built once per test binary
+/// with the same build `cube plugin build` uses.
+pub fn plugin_wasm(name: &str) -> Vec<u8> {
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>> =
+        OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap();
+    built
+        .entry(name.to_owned())
+        .or_insert_with(|| {
+            let out = repo_root().join("target/test-components");
+            let artifacts = cube_host::plugin::build::build(
+                &[repo_root().join("plugins").join(name)],
+                Some(&out),
+            )
+            .unwrap_or_else(|e| panic!("building plugins/{name}: {e:#}"));
+            std::fs::read(&artifacts[0].path).unwrap()
+        })
+        .clone()
 }
 
 /// A runtime with pooling, like the server's.

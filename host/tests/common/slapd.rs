@@ -1,0 +1,74 @@
+//! The tests' OpenLDAP server (`scripts/test-slapd.sh`), started on first
+//! use and shared by every test binary of a run.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+fn script(args: &[&str]) -> HashMap<String, String> {
+    let output = std::process::Command::new(super::repo_root().join("scripts/test-slapd.sh"))
+        .args(args)
+        .output()
+        .expect("running scripts/test-slapd.sh");
+    assert!(
+        output.status.success(),
+        "scripts/test-slapd.sh {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// The test directory's coordinates, as `scripts/test-slapd.sh start`
+/// prints them.
+fn coordinates() -> &'static HashMap<String, String> {
+    static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
+    ENV.get_or_init(|| script(&["start"]))
+}
+
+pub fn env(name: &str) -> String {
+    coordinates()
+        .get(name)
+        .unwrap_or_else(|| panic!("test-slapd.sh printed no {name}"))
+        .clone()
+}
+
+/// The PEM of the CA that signed the server's certificate.
+pub fn ca_pem() -> String {
+    std::fs::read_to_string(env("CUBE_TEST_LDAP_CA")).unwrap()
+}
+
+/// The port of plain LDAP (`ldap://127.0.0.1:PORT`), and of LDAPS.
+pub fn ports() -> (u16, u16) {
+    let port = |url: String| url.rsplit(':').next().unwrap().parse().unwrap();
+    (
+        port(env("CUBE_TEST_LDAP_URL")),
+        port(env("CUBE_TEST_LDAPS_URL")),
+    )
+}
+
+/// Makes sure `ou=Bulk` holds `n` generated users (every tenth disabled).
+pub fn bulk(n: usize) {
+    coordinates();
+    script(&["bulk", &n.to_string()]);
+}
+
+/// A connection bound as the directory's administrator, to change it.
+pub async fn admin() -> ldap3::Ldap {
+    let (conn, mut ldap) = ldap3::LdapConnAsync::new(&env("CUBE_TEST_LDAP_URL"))
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    ldap.simple_bind(
+        &env("CUBE_TEST_LDAP_ADMIN_DN"),
+        &env("CUBE_TEST_LDAP_ADMIN_PASSWORD"),
+    )
+    .await
+    .unwrap()
+    .success()
+    .unwrap();
+    ldap
+}

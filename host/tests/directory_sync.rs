@@ -266,3 +266,339 @@ async fn a_full_sync_reads_thousands_of_users_with_nested_groups_and_disabled_ac
         "windows that overflowed cost at most a few pages each, not a second pass: {read} read"
     );
 }
+
+/// A subtree of the test directory for one test: `ou=NAME` with `ou=people`,
+/// `ou=moved` and `ou=groups` below it. Returns its DN.
+async fn subtree(ldap: &mut ldap3::Ldap, name: &str) -> String {
+    let base = slapd::env("CUBE_TEST_LDAP_BASE");
+    let root = format!("ou={name},{base}");
+    // Left over from an earlier run of the same test.
+    delete_tree(ldap, &root).await;
+    for dn in [
+        root.clone(),
+        format!("ou=people,{root}"),
+        format!("ou=moved,{root}"),
+        format!("ou=groups,{root}"),
+    ] {
+        let ou = dn[3..dn.find(',').unwrap()].to_owned();
+        add(
+            ldap,
+            &dn,
+            &[("objectClass", &["organizationalUnit"]), ("ou", &[&ou])],
+        )
+        .await;
+    }
+    root
+}
+
+async fn delete_tree(ldap: &mut ldap3::Ldap, root: &str) {
+    let Ok(found) = ldap
+        .search(root, ldap3::Scope::Subtree, "(objectClass=*)", vec!["1.1"])
+        .await
+        .and_then(|r| r.success())
+    else {
+        return;
+    };
+    let mut dns: Vec<String> = found
+        .0
+        .into_iter()
+        .map(|e| ldap3::SearchEntry::construct(e).dn)
+        .collect();
+    // Children before their parents.
+    dns.sort_by_key(|dn| std::cmp::Reverse(dn.matches(',').count()));
+    for dn in dns {
+        ldap.delete(&dn).await.unwrap().success().unwrap();
+    }
+}
+
+async fn add(ldap: &mut ldap3::Ldap, dn: &str, attributes: &[(&str, &[&str])]) {
+    let attributes: Vec<(Vec<u8>, std::collections::HashSet<Vec<u8>>)> = attributes
+        .iter()
+        .map(|(name, values)| {
+            (
+                name.as_bytes().to_vec(),
+                values.iter().map(|v| v.as_bytes().to_vec()).collect(),
+            )
+        })
+        .collect();
+    ldap.add(dn, attributes)
+        .await
+        .unwrap()
+        .success()
+        .unwrap_or_else(|e| panic!("adding {dn}: {e}"));
+}
+
+/// A 16-byte id no earlier run used for `dn`.
+fn fresh_guid(dn: &str) -> [u8; 16] {
+    use sha2::Digest;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    sha2::Sha256::digest(format!("{dn}/{nanos}"))[..16]
+        .try_into()
+        .unwrap()
+}
+
+/// Adds an AD-like user with a fresh objectGUID.
+async fn add_user(ldap: &mut ldap3::Ldap, dn: &str, name: &str) {
+    let guid = fresh_guid(dn);
+    let mut attributes: Vec<(Vec<u8>, std::collections::HashSet<Vec<u8>>)> = Vec::new();
+    let mut put = |name: &str, values: &[&[u8]]| {
+        attributes.push((
+            name.as_bytes().to_vec(),
+            values.iter().map(|v| v.to_vec()).collect(),
+        ))
+    };
+    put(
+        "objectClass",
+        &[
+            b"top",
+            b"person",
+            b"organizationalPerson",
+            b"inetOrgPerson",
+            b"user",
+        ],
+    );
+    put("uid", &[name.as_bytes()]);
+    put("cn", &[name.as_bytes()]);
+    put("sn", &[name.as_bytes()]);
+    put("sAMAccountName", &[name.as_bytes()]);
+    put("mail", &[format!("{name}@example.com").as_bytes()]);
+    put("userAccountControl", &[b"512"]);
+    put("objectGUID", &[&guid]);
+    ldap.add(dn, attributes).await.unwrap().success().unwrap();
+}
+
+async fn add_group(ldap: &mut ldap3::Ldap, dn: &str, name: &str, members: &[&str]) {
+    let guid = fresh_guid(dn);
+    let mut attributes: Vec<(Vec<u8>, std::collections::HashSet<Vec<u8>>)> = vec![
+        (
+            b"objectClass".to_vec(),
+            [b"top".to_vec(), b"group".to_vec()].into(),
+        ),
+        (b"cn".to_vec(), [name.as_bytes().to_vec()].into()),
+        (
+            b"sAMAccountName".to_vec(),
+            [name.as_bytes().to_vec()].into(),
+        ),
+        (b"objectGUID".to_vec(), [guid.to_vec()].into()),
+    ];
+    if !members.is_empty() {
+        attributes.push((
+            b"member".to_vec(),
+            members.iter().map(|m| m.as_bytes().to_vec()).collect(),
+        ));
+    }
+    ldap.add(dn, attributes).await.unwrap().success().unwrap();
+}
+
+async fn modify(ldap: &mut ldap3::Ldap, dn: &str, mods: Vec<ldap3::Mod<&str>>) {
+    ldap.modify(dn, mods)
+        .await
+        .unwrap()
+        .success()
+        .unwrap_or_else(|e| panic!("modifying {dn}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_syncs_read_exactly_the_changes_and_full_syncs_find_deletions() {
+    use ldap3::Mod;
+    use std::collections::HashSet as Set;
+
+    let mut ldap = slapd::admin().await;
+    let root = subtree(&mut ldap, "incremental").await;
+    let people = format!("ou=people,{root}");
+    let groups = format!("ou=groups,{root}");
+    let dn = |name: &str| format!("uid={name},{people}");
+    for name in ["u1", "u2", "u3", "u4"] {
+        add_user(&mut ldap, &dn(name), name).await;
+    }
+    let g1 = format!("cn=g1,{groups}");
+    let g2 = format!("cn=g2,{groups}");
+    add_group(&mut ldap, &g1, "g1", &[&dn("u1"), &dn("u2"), &dn("u3")]).await;
+    add_group(&mut ldap, &g2, "g2", &[&g1]).await;
+
+    let (port, _) = slapd::ports();
+    let setup = setup(
+        port,
+        json!({"user_base": root, "group_base": groups, "page_size": 2}),
+    )
+    .await;
+    let store = &setup.deps.store;
+    let id = setup.integration;
+    let first = sync(&setup, "full").await;
+    assert_eq!(
+        first.status,
+        "succeeded",
+        "{:?}",
+        logs_of(&setup, first.id).await
+    );
+    let u3_id = user(store, id, "u3").await.unwrap().0;
+    assert_eq!(groups_of(store, id, "u2").await, ["g1*", "g2"]);
+
+    // Nothing changed: an incremental sync reads nothing.
+    let idle = sync(&setup, "incremental").await;
+    let logs = logs_of(&setup, idle.id).await;
+    assert_eq!(logs.last().unwrap().1, 0, "{logs:?}");
+
+    // modify, disable, move between groups, rename, move to another OU, add.
+    modify(
+        &mut ldap,
+        &dn("u1"),
+        vec![Mod::Replace("mail", Set::from(["ada@new.example"]))],
+    )
+    .await;
+    modify(
+        &mut ldap,
+        &dn("u2"),
+        vec![Mod::Replace("userAccountControl", Set::from(["514"]))],
+    )
+    .await;
+    modify(
+        &mut ldap,
+        &g1,
+        vec![Mod::Delete("member", Set::from([dn("u2").as_str()]))],
+    )
+    .await;
+    modify(
+        &mut ldap,
+        &g2,
+        vec![Mod::Add("member", Set::from([dn("u2").as_str()]))],
+    )
+    .await;
+    ldap.modifydn(&dn("u3"), "uid=u3-renamed", true, None)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    ldap.modifydn(&dn("u4"), "uid=u4", true, Some(&format!("ou=moved,{root}")))
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    add_user(&mut ldap, &dn("u5"), "u5").await;
+
+    let incremental = sync(&setup, "incremental").await;
+    let logs = logs_of(&setup, incremental.id).await;
+    let (status, read, created, updated, deleted, _) = logs.last().unwrap().clone();
+    assert_eq!(status, "succeeded", "{logs:?}");
+    // u1, u2, u3 (renamed), u4 (moved), u5 (new), g1 and g2; u3's rename
+    // rewrote g1 again (the refint overlay), which changes nothing here.
+    assert_eq!(
+        (read, created, updated, deleted),
+        (7, 1, 6, 0),
+        "exactly the changed entries: {logs:?}"
+    );
+    let email: Option<String> = sqlx::query_scalar(
+        "SELECT email FROM directory_users WHERE integration_id = $1 AND username = 'u1'",
+    )
+    .bind(id)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(email.as_deref(), Some("ada@new.example"));
+    assert!(!user(store, id, "u2").await.unwrap().1, "u2 is disabled");
+    assert_eq!(groups_of(store, id, "u2").await, ["g2*"]);
+    assert_eq!(groups_of(store, id, "u1").await, ["g1*", "g2"]);
+    // Renamed and moved users keep their identity (and u3 its groups).
+    let (renamed_id, _, renamed_dn) = user(store, id, "u3").await.unwrap();
+    assert_eq!(renamed_id, u3_id);
+    assert!(renamed_dn.starts_with("uid=u3-renamed,"), "{renamed_dn}");
+    assert_eq!(groups_of(store, id, "u3").await, ["g1*", "g2"]);
+    assert!(user(store, id, "u4").await.unwrap().2.contains("ou=moved"));
+    assert!(user(store, id, "u5").await.is_some());
+    let users = scalar(
+        store,
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM directory_users WHERE integration_id = $1",
+        id,
+    )
+    .await;
+    assert_eq!(users, 5);
+
+    // A deletion is invisible to incremental syncs; a full sync finds it.
+    ldap.delete(&dn("u5")).await.unwrap().success().unwrap();
+    sync(&setup, "incremental").await;
+    assert!(user(store, id, "u5").await.is_some());
+    let full = sync(&setup, "full").await;
+    let logs = logs_of(&setup, full.id).await;
+    assert_eq!(logs.last().unwrap().4, 1, "{logs:?}");
+    assert!(user(store, id, "u5").await.is_none());
+    assert_eq!(groups_of(store, id, "u1").await, ["g1*", "g2"]);
+    delete_tree(&mut ldap, &root).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_mid_search_is_retried_and_resumes_without_rereading() {
+    slapd::bulk(5000);
+    let (port, _) = slapd::ports();
+    let relay = common::proxy::Relay::start(port).await;
+    let base = slapd::env("CUBE_TEST_LDAP_BASE");
+    let setup = Arc::new(
+        setup(
+            relay.port,
+            json!({"user_base": format!("ou=Bulk,{base}"), "group_base": format!("ou=Groups,{base}")}),
+        )
+        .await,
+    );
+    let (job, _) = setup
+        .deps
+        .store
+        .enqueue_sync(NewJob {
+            integration_id: setup.integration,
+            trigger: "manual",
+            mode: "full",
+            dry_run: false,
+            requested_by: "admin",
+        })
+        .await
+        .unwrap();
+    let runner = tokio::spawn({
+        let setup = setup.clone();
+        async move { finish(&setup, job.id).await }
+    });
+    // Once a good part of the users is committed, the server dies in the
+    // middle of its next answer (a page of 100 entries is ~30 kB).
+    loop {
+        let now = setup.deps.store.job(job.id).await.unwrap().unwrap();
+        assert!(
+            now.attempts <= 1 && now.status != "succeeded",
+            "the job ended before the cut: {now:?}"
+        );
+        if now.pages_done >= 28 {
+            relay.cut_after(10_000);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let done = runner.await.unwrap();
+    let logs = logs_of(&setup, job.id).await;
+    assert_eq!(
+        (done.status.as_str(), done.attempts),
+        ("succeeded", 2),
+        "{logs:?}"
+    );
+    assert_eq!(logs[0].0, "failed", "{logs:?}");
+    assert!(logs[0].5.contains("will retry"), "{logs:?}");
+    let users = scalar(
+        &setup.deps.store,
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM directory_users WHERE integration_id = $1",
+        setup.integration,
+    )
+    .await;
+    assert_eq!(users, 5000);
+    // Created counts are what each attempt newly committed; read counts
+    // include entries read again.
+    let (first_created, second_read) = (logs[0].2, logs[1].1);
+    assert!(
+        first_created >= 1000,
+        "the cut came late enough to matter: {logs:?}"
+    );
+    // The second attempt read what was left, plus the window it was in
+    // (at most 300 entries) and maybe one narrowing: never everything again.
+    let again = second_read - (5003 - first_created);
+    assert!(
+        (0..=600).contains(&again),
+        "{again} entries read again: {logs:?}"
+    );
+}

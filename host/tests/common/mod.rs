@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod proxy;
 pub mod slapd;
 
 use std::path::{Path, PathBuf};

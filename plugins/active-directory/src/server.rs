@@ -30,7 +30,9 @@ pub fn open(config: &Config) -> Result<Directory> {
 pub fn explain(config: &Config, error: LdapError) -> Error {
     let url = config.url();
     match error {
-        LdapError::Connection(m) => Error::unreachable(format!("Cannot connect to {url}: {m}")),
+        // The host's message names the server already.
+        LdapError::Connection(m) if m.contains(&url) => Error::unreachable(m),
+        LdapError::Connection(m) => Error::unreachable(format!("{url}: {m}")),
         LdapError::Tls(m) => Error::config(format!("TLS with {url} failed: {m}")),
         LdapError::InvalidCredentials(m) => Error::auth(format!(
             "{url} refused the bind as {}: {m}",

@@ -27,7 +27,7 @@ use crate::server::{self, ServerState};
 use crate::tracking::Tracking;
 
 /// Buckets of the stamp histogram kept for the window being read.
-const BUCKETS: usize = 32;
+const BUCKETS: usize = 128;
 /// Searches one call may send before it returns (empty windows are cheap,
 /// but the host should hear from us now and then).
 const SEARCHES_PER_CALL: u32 = 24;
@@ -57,6 +57,12 @@ pub struct Window {
     /// How the stamps of those entries spread over the window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buckets: Vec<u32>,
+    /// How often this window was started again after a reconnect. Part of
+    /// the cursor so that a window read again from its start never hands
+    /// the host the very cursor it resumed from (slapd's cookies name the
+    /// last entry read, so they repeat).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restarts: u32,
     /// The width a crowd of entries seen ahead suggests for the window
     /// after this one (learnt when a window was narrowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,6 +85,10 @@ pub struct Cursor {
     /// The newest stamp seen in this sync.
     #[serde(default)]
     pub newest_seen: i64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Window {
@@ -279,6 +289,7 @@ pub fn sync(config: &Config, input: SyncInput) -> Result<SyncPage> {
                     cookie: None,
                     read: 0,
                     buckets: Vec::new(),
+                    restarts: cursor.window.restarts + 1,
                     ..cursor.window
                 };
                 continue;

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 pub mod charts;
 mod dates;
+mod directory;
 pub mod error;
 mod health;
 mod hooks;
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .merge(hooks::routes())
         .merge(users::routes())
         .merge(work_orders::routes())
+        .merge(directory::routes())
         .merge(audit::routes())
         .merge(outbound_webhooks::routes())
         .route("/static/app.css", get(stylesheet))

@@ -18,7 +18,7 @@ macro_rules! templates {
     };
 }
 
-const SOURCES: [(&str, &str); 24] = templates!(
+const SOURCES: [(&str, &str); 28] = templates!(
     "base.html",
     "error.html",
     "auth/login.html",
@@ -43,6 +43,10 @@ const SOURCES: [(&str, &str); 24] = templates!(
     "work_orders/list.html",
     "work_orders/form.html",
     "work_orders/detail.html",
+    "directory/users.html",
+    "directory/user.html",
+    "directory/groups.html",
+    "directory/group.html",
 );
 
 /// The compiled templates.

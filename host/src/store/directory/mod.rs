@@ -20,6 +20,10 @@ use sqlx::{AnyConnection, Row};
 use super::{Store, now_millis};
 use crate::runtime::types::Record;
 
+mod listing;
+
+pub use listing::*;
+
 /// A DN in the form used to compare DNs: lowercase, without the spaces
 /// allowed around `,`, `=` and `+`. (Attribute values that differ only in
 /// case are the same in the directories we sync: their naming attributes
@@ -54,7 +58,7 @@ pub fn dn_key(dn: &str) -> String {
     out
 }
 
-pub(super) fn text(fields: &Map<String, Value>, names: &[&str]) -> Option<String> {
+pub(in crate::store) fn text(fields: &Map<String, Value>, names: &[&str]) -> Option<String> {
     names.iter().find_map(|name| match fields.get(*name) {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),

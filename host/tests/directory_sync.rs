@@ -21,25 +21,9 @@ use cube_host::store::integrations::IntegrationFields;
 use cube_host::store::jobs::NewJob;
 use cube_host::store::sync_logs::SyncLogFilter;
 use cube_host::sync::{RetryPolicy, SyncDeps, run_job};
-use cube_host::web::Catalog;
 use serde_json::{Value, json};
 
 use common::slapd;
-
-async fn catalog() -> Catalog {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("active-directory.wasm"),
-        common::plugin_wasm("active-directory"),
-    )
-    .unwrap();
-    let catalog = Catalog::new();
-    catalog
-        .clone()
-        .load_dirs(common::runtime(), vec![dir.path().to_path_buf()])
-        .await;
-    catalog
-}
 
 /// The connector's configuration for the test server on `port` (plain
 /// LDAP upgraded with StartTLS, trusting the test CA).
@@ -70,7 +54,7 @@ struct Setup {
 async fn setup(port: u16, extra: Value) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in(dir.path()).await.unwrap();
-    let catalog = catalog().await;
+    let catalog = common::plugin_catalog(&["active-directory"]).await;
     let sealer = Arc::new(Sealer::new(&MasterKey::generate()));
     let (connector, info) = catalog.get("active-directory").unwrap();
     store

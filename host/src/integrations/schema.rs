@@ -67,6 +67,10 @@ struct Rules {
 #[derive(Clone, Debug, Serialize)]
 pub struct ConfigForm {
     pub fields: Vec<Field>,
+    /// Wizard steps after which the connection test runs with what was
+    /// typed so far (the schema's `x-cube-checks`), so a wrong password or
+    /// search base shows on its own step, not at the end.
+    pub checks: Vec<String>,
 }
 
 /// A submitted configuration, split into what is stored plainly and the
@@ -109,8 +113,18 @@ impl ConfigForm {
             .map(|r| r.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         let mut fields = Vec::new();
+        let checks: Vec<String> = schema
+            .get("x-cube-checks")
+            .and_then(Value::as_array)
+            .map(|c| {
+                c.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
-            return Ok(Self { fields });
+            return Ok(Self { fields, checks });
         };
         for (name, property) in properties {
             let is_required = required.contains(&name.as_str());
@@ -185,7 +199,7 @@ impl ConfigForm {
                 name: name.clone(),
             });
         }
-        Ok(Self { fields })
+        Ok(Self { fields, checks })
     }
 
     /// The wizard steps, in order of first appearance; fields without a

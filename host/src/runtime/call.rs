@@ -13,6 +13,7 @@ use wasmtime_wasi::{WasiCtxView, WasiView};
 
 use super::RuntimeShared;
 use super::bindings::types as wit;
+use super::capabilities::denials::Denials;
 use super::capabilities::http::{HttpCall, HttpGrant};
 use super::capabilities::ldap::{LdapCall, LdapGrant, LdapSessions};
 use super::capabilities::log::{CallLog, LogLevel, LogLine};
@@ -34,6 +35,8 @@ pub struct CallContext {
     /// The directory connections of this context's calls: a sync job keeps
     /// one context, so its calls share them (paged searches need that).
     pub ldap_sessions: LdapSessions,
+    /// Destinations this context's calls were refused (for setup wizards).
+    pub denials: Denials,
 }
 
 impl CallContext {
@@ -46,6 +49,7 @@ impl CallContext {
             limits: Limits::default(),
             secrets: Secrets::default(),
             ldap_sessions: LdapSessions::new(),
+            denials: Denials::default(),
         }
     }
 
@@ -251,8 +255,10 @@ impl Run {
                 deadline,
                 ctx.limits.http_response_bytes,
                 ctx.limits.http_requests,
-            ),
-            ldap: LdapCall::new(ctx.ldap_grants.clone(), ctx.ldap_sessions.clone(), deadline),
+            )
+            .with_denials(ctx.denials.clone()),
+            ldap: LdapCall::new(ctx.ldap_grants.clone(), ctx.ldap_sessions.clone(), deadline)
+                .with_denials(ctx.denials.clone()),
             wasi: None,
             max_output: ctx.limits.log_bytes,
         };

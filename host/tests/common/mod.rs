@@ -55,6 +55,20 @@ pub fn plugin_wasm(name: &str) -> Vec<u8> {
         .clone()
 }
 
+/// A catalog holding the first-party connectors `names` (`plugins/NAME`).
+pub async fn plugin_catalog(names: &[&str]) -> cube_host::web::Catalog {
+    let dir = tempfile::tempdir().unwrap();
+    for name in names {
+        std::fs::write(dir.path().join(format!("{name}.wasm")), plugin_wasm(name)).unwrap();
+    }
+    let catalog = cube_host::web::Catalog::new();
+    catalog
+        .clone()
+        .load_dirs(runtime(), vec![dir.path().to_path_buf()])
+        .await;
+    catalog
+}
+
 /// A runtime with pooling, like the server's.
 pub fn runtime() -> Runtime {
     Runtime::builder().max_instances(16).build().unwrap()

@@ -256,6 +256,9 @@ pub fn schema() -> Value {
     json!({
         "type": "object",
         "required": ["server", "tls", "bind_dn", "password", "base_dn"],
+        // The wizard tests the bind after its step, and previews what the
+        // search bases match after theirs.
+        "x-cube-checks": ["Bind", "Search"],
         "properties": {
             "server": {"type": "string", "title": "Server", "x-cube-step": "Server",
                 "description": "Host name of a domain controller or LDAP server (dc1.corp.example)."},

@@ -4,6 +4,7 @@
 //! type, its per-call state, and the implementation of its WIT interface.
 //! They are linked in one place, [`crate::runtime::linker`], and nowhere else.
 
+pub mod denials;
 pub mod http;
 pub mod ldap;
 pub mod log;

@@ -22,6 +22,7 @@ use wasmtime::component::HasData;
 pub use client::HttpClients;
 pub use grant::HttpGrant;
 
+use super::denials::Denials;
 use crate::runtime::bindings::cube::connector::http::{self as wit, HttpError, Request, Response};
 use client::AddressDenied;
 
@@ -39,6 +40,7 @@ pub struct HttpCall {
     max_requests: u32,
     /// Requests sent so far in this call, redirects included.
     pub(crate) requests: u32,
+    denials: Denials,
 }
 
 impl HttpCall {
@@ -56,7 +58,14 @@ impl HttpCall {
             max_response_bytes,
             max_requests,
             requests: 0,
+            denials: Denials::default(),
         }
+    }
+
+    /// Notes refused destinations in `denials` (shared with the call's context).
+    pub fn with_denials(mut self, denials: Denials) -> Self {
+        self.denials = denials;
+        self
     }
 
     /// Sends `request`, following redirects inside the grant.
@@ -185,6 +194,7 @@ impl HttpCall {
         } else {
             format!("{scheme}://{host}:{port}")
         };
+        self.denials.record(suggestion.clone());
         format!(
             "{via}{scheme}://{host}:{port} is not granted to this integration \
              (granted: {granted}); an admin can grant {suggestion}"

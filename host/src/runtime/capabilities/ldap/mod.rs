@@ -10,7 +10,7 @@
 //! integrations. Failures come back in words an admin can act on
 //! ([`errors`]).
 
-mod connect;
+pub(crate) mod connect;
 pub mod errors;
 mod search;
 
@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
+use super::denials::Denials;
 use crate::runtime::bindings::cube::connector::ldap::{
     self as wit, ConnectOptions, LdapError, SearchPage, SearchRequest,
 };
@@ -195,6 +196,7 @@ pub struct LdapCall {
     sessions: LdapSessions,
     deadline: Instant,
     table: ResourceTable,
+    denials: Denials,
 }
 
 impl LdapCall {
@@ -204,7 +206,14 @@ impl LdapCall {
             sessions,
             deadline,
             table: ResourceTable::new(),
+            denials: Denials::default(),
         }
+    }
+
+    /// Notes refused servers in `denials` (shared with the call's context).
+    pub fn with_denials(mut self, denials: Denials) -> Self {
+        self.denials = denials;
+        self
     }
 
     /// `wanted`, but never past the call's deadline.
@@ -246,6 +255,7 @@ impl wit::HostConnection for LdapCall {
             )));
         };
         if !self.grants.iter().any(|g| g.matches(&scheme, &host, port)) {
+            self.denials.record(format!("{scheme}://{host}:{port}"));
             return Err(LdapError::Denied(format!(
                 "{scheme}://{host}:{port} is not granted to this integration; an admin can grant it"
             )));

@@ -32,6 +32,9 @@ use crate::integrations::{self, CallConfig, Verdict};
 use crate::runtime::types::ConnectorInfo;
 use crate::secrets::Slot;
 use crate::store::drafts::Draft;
+use check::StepCheck;
+
+mod check;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/integrations/create/{connector}", get(start).post(advance))
@@ -83,6 +86,8 @@ struct View<'a> {
     status: StatusCode,
     tested: bool,
     error: Option<String>,
+    /// The outcome of this step's check, or of the step just left.
+    check: Option<StepCheck>,
 }
 
 fn render(admin: &Admin, view: View<'_>) -> Result<Response, Error> {
@@ -138,6 +143,8 @@ fn render(admin: &Admin, view: View<'_>) -> Result<Response, Error> {
             verdict => verdict,
             tested => view.tested,
             summary => summary,
+            check => view.check,
+            is_check_step => view.form.checks.iter().any(|c| c == name),
             error => view.error.or_else(|| (!view.errors.is_empty()).then(|| "Some fields need attention; see the messages beside them.".to_owned())),
         },
     )?;
@@ -162,6 +169,7 @@ async fn start(
             errors: FieldErrors::new(),
             status: StatusCode::OK,
             tested: false,
+            check: None,
             error: None,
         },
     )
@@ -295,6 +303,7 @@ async fn advance(
     }
     let mut view_step = step;
     let mut errors = FieldErrors::new();
+    let mut step_check: Option<StepCheck> = None;
     match nav {
         "back" => view_step = step.saturating_sub(1),
         "next" if step_name == ACCESS_STEP => {
@@ -303,11 +312,27 @@ async fn advance(
                 view_step = step + 1;
             }
         }
-        "next" => {
+        "next" | "check" | "allow" | "skip_check" => {
             let fields: Vec<_> = form.fields_of_step(&step_name).collect();
             match form.parse(&input, Some(&fields), &secrets_set) {
-                Ok(_) => view_step = step + 1,
                 Err(e) => errors = e,
+                Ok(_) if nav == "skip_check" || !form.checks.contains(&step_name) => {
+                    view_step = step + 1
+                }
+                Ok(_) => {
+                    if nav == "allow" {
+                        let offered = input.get("allow").map(String::as_str).unwrap_or("");
+                        let added = check::allow(&mut draft, offered)?;
+                        tracing::info!(user = %admin.0.user().username, connector = %info.id,
+                            granted = ?added, "wizard: destinations granted for a check");
+                    }
+                    let outcome =
+                        check::run(&state, &connector, &form, &draft, &steps, step).await?;
+                    if nav == "next" && outcome.verdict.ok {
+                        view_step = step + 1;
+                    }
+                    step_check = Some(outcome);
+                }
             }
         }
         "test" | "save" | "save_anyway" => {
@@ -332,6 +357,7 @@ async fn advance(
                             errors: e,
                             status: StatusCode::UNPROCESSABLE_ENTITY,
                             tested: false,
+                            check: None,
                             error: None,
                         },
                     );
@@ -356,7 +382,7 @@ async fn advance(
                     state.store.save_draft(&draft).await?;
                     return render(&admin, View { info: &info, form: &form, draft: Some(&draft), step,
                         values: Value::Object(draft.values.clone()), errors, status: StatusCode::UNPROCESSABLE_ENTITY, tested,
-                        error: Some("Run a connection test that passes before saving, or save without a passing test for offline setup.".into()) });
+                        check: None, error: Some("Run a connection test that passes before saving, or save without a passing test for offline setup.".into()) });
                 }
                 if nav == "save_anyway"
                     && input.get("confirm_untested").map(String::as_str) != Some("yes")
@@ -373,6 +399,7 @@ async fn advance(
                             errors,
                             status: StatusCode::UNPROCESSABLE_ENTITY,
                             tested,
+                            check: None,
                             error: Some(
                                 "Tick the confirmation to save without a passing connection test."
                                     .into(),
@@ -395,7 +422,8 @@ async fn advance(
         Ok(s) => draft.tested_digest.as_deref() == Some(settings_digest(&s, &draft).as_str()),
         Err(_) => false,
     };
-    let status = if errors.is_empty() {
+    let check_failed = step_check.as_ref().is_some_and(|c| !c.verdict.ok);
+    let status = if errors.is_empty() && !check_failed {
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -421,6 +449,7 @@ async fn advance(
             errors,
             status,
             tested,
+            check: step_check,
             error: None,
         },
     )
@@ -479,6 +508,7 @@ async fn save(
                     errors,
                     status: StatusCode::UNPROCESSABLE_ENTITY,
                     tested,
+                    check: None,
                     error: None,
                 },
             );

@@ -1,0 +1,120 @@
+//! Checks inside the wizard: after a step the schema lists in
+//! `x-cube-checks`, the connection test runs with what was typed so far
+//! (a bind with the credentials just entered, a preview of what the search
+//! bases match), so a mistake shows on the step that made it.
+//!
+//! A check runs with the grants the draft has. When the connector was
+//! refused a destination, the page names it and offers to grant exactly
+//! that: the admin never has to guess grant patterns, and nothing is
+//! reachable that the admin did not allow.
+
+use serde::Serialize;
+
+use super::super::super::AppState;
+use super::super::super::error::Error;
+use super::{as_input, open_draft_secrets};
+use crate::integrations::schema::ConfigForm;
+use crate::integrations::{self, CallConfig, Verdict};
+use crate::runtime::{Connector, HttpGrant, LdapGrant};
+use crate::store::drafts::Draft;
+
+/// A check's outcome, as the page shows it.
+#[derive(Debug, Serialize)]
+pub(super) struct StepCheck {
+    /// The step it checked.
+    pub step: String,
+    pub verdict: Verdict,
+    /// Destinations the connector was refused, to offer as grants.
+    pub wanted: Vec<String>,
+}
+
+/// Runs the connection test with the fields of `steps[..=step]`.
+pub(super) async fn run(
+    state: &AppState,
+    connector: &Connector,
+    form: &ConfigForm,
+    draft: &Draft,
+    steps: &[String],
+    step: usize,
+) -> Result<StepCheck, Error> {
+    let fields: Vec<_> = steps[..=step]
+        .iter()
+        .flat_map(|s| form.fields_of_step(s))
+        .collect();
+    let secrets_set: Vec<&str> = draft.sealed_secrets.keys().map(String::as_str).collect();
+    // The step's own fields were validated before; earlier ones were too,
+    // when their steps were left. Anything still wrong is reported.
+    let submitted = form
+        .parse(&as_input(draft), Some(&fields), &secrets_set)
+        .map_err(|errors| {
+            let names: Vec<String> = errors.keys().cloned().collect();
+            Error::BadRequest(format!(
+                "Fix these fields before the check: {}.",
+                names.join(", ")
+            ))
+        })?;
+    let secrets = open_draft_secrets(state, draft)?;
+    let config = CallConfig::new(&submitted.plain, &secrets);
+    let text = |key: &str| {
+        draft
+            .values
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let allow_private = matches!(text("allow_private").as_str(), "on" | "true" | "1");
+    let ctx = state
+        .runtime
+        .context(format!("draft:{}", &draft.id[..12]))
+        .with_http_grants(
+            integrations::parse_http_grants(&text("http_grants"), allow_private)
+                .unwrap_or_default(),
+        )
+        .with_ldap_grants(integrations::parse_ldap_grants(&text("ldap_grants")).unwrap_or_default())
+        .with_secrets(config.secrets.clone());
+    let verdict = integrations::test_connection(connector, &ctx, &config).await;
+    let wanted = if verdict.ok {
+        Vec::new()
+    } else {
+        ctx.denials.list()
+    };
+    Ok(StepCheck {
+        step: steps[step].clone(),
+        verdict,
+        wanted,
+    })
+}
+
+/// Adds the destinations a check was refused (as the page offered them) to
+/// the draft's grants. Returns what was added; anything that is not a
+/// valid grant is refused whole.
+pub(super) fn allow(draft: &mut Draft, offered: &str) -> Result<Vec<String>, Error> {
+    let mut added = Vec::new();
+    for destination in offered.split_whitespace() {
+        let key = if destination.starts_with("ldap://") || destination.starts_with("ldaps://") {
+            LdapGrant::parse(destination).map_err(Error::BadRequest)?;
+            "ldap_grants"
+        } else {
+            HttpGrant::parse(destination).map_err(|e| Error::BadRequest(e.to_string()))?;
+            "http_grants"
+        };
+        let current = draft
+            .values
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        if current.lines().any(|line| line.trim() == destination) {
+            continue;
+        }
+        let updated = if current.trim().is_empty() {
+            destination.to_owned()
+        } else {
+            format!("{}\n{destination}", current.trim_end())
+        };
+        draft.values.insert(key.to_owned(), updated.into());
+        added.push(destination.to_owned());
+    }
+    Ok(added)
+}

@@ -7,7 +7,8 @@
 #   scripts/test-slapd.sh env      # prints the env of the running server
 #   scripts/test-slapd.sh stop
 #   scripts/test-slapd.sh reset    # back to the base data only (same ports)
-#   scripts/test-slapd.sh bulk N   # exactly N more users under ou=Bulk (every 10th disabled)
+#   scripts/test-slapd.sh bulk N [OU]  # exactly N generated users under ou=OU (default Bulk;
+#                                      # every 10th disabled); the benchmark uses its own OU
 #
 # The env lines (CUBE_TEST_LDAP_URL=..., ...) are what host/tests/ldap.rs
 # reads. Idempotent and safe to call from parallel test processes (flock);
@@ -177,21 +178,23 @@ start() {
 
 # N users under ou=Bulk: kept when there are N already, else made anew.
 bulk() {
-    local n=$1 have
-    have=$(ldap ldapsearch -LLL -b "ou=Bulk,$suffix" -s one 1.1 2>/dev/null | grep -c '^dn:' || true)
+    local n=$1 ou=$2 have
+    have=$(ldap ldapsearch -LLL -b "ou=$ou,$suffix" -s one 1.1 2>/dev/null | grep -c '^dn:' || true)
     if [ "$have" -eq "$n" ] && [ "$n" -gt 0 ]; then
-        log "ou=Bulk already has $n users"
+        log "ou=$ou already has $n users"
         return 0
     fi
-    ldap ldapdelete -r "ou=Bulk,$suffix" 2>/dev/null || true
-    python3 - "$n" "$suffix" > "$dir/bulk.ldif" <<'EOF'
-import base64, sys
-n, suffix = int(sys.argv[1]), sys.argv[2]
-print(f"dn: ou=Bulk,{suffix}\nobjectClass: organizationalUnit\nou: Bulk\n")
+    ldap ldapdelete -r "ou=$ou,$suffix" 2>/dev/null || true
+    python3 - "$n" "$suffix" "$ou" > "$dir/bulk-$ou.ldif" <<'EOF'
+import base64, hashlib, sys
+n, suffix, ou = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+prefix = "bulk" if ou == "Bulk" else ou.lower()
+tag = hashlib.sha256(ou.encode()).digest()[:2]
+print(f"dn: ou={ou},{suffix}\nobjectClass: organizationalUnit\nou: {ou}\n")
 for i in range(1, n + 1):
-    uid = f"bulk{i:06d}"
-    guid = base64.b64encode(b"\xb0\x1c" + i.to_bytes(14, "big")).decode()
-    print(f"""dn: uid={uid},ou=Bulk,{suffix}
+    uid = f"{prefix}{i:06d}"
+    guid = base64.b64encode((b"\xb0\x1c" if ou == "Bulk" else tag) + i.to_bytes(14, "big")).decode()
+    print(f"""dn: uid={uid},ou={ou},{suffix}
 objectClass: top
 objectClass: person
 objectClass: organizationalPerson
@@ -208,8 +211,8 @@ userAccountControl: {514 if i % 10 == 0 else 512}
 objectGUID:: {guid}
 """)
 EOF
-    ldap ldapadd -f "$dir/bulk.ldif" >/dev/null
-    log "ou=Bulk has $n users"
+    ldap ldapadd -f "$dir/bulk-$ou.ldif" >/dev/null
+    log "ou=$ou has $n users"
 }
 
 case "${1:-start}" in
@@ -239,9 +242,10 @@ reset)
     print_env
     ;;
 bulk)
-    [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "usage: $0 bulk N" >&2; exit 2; }
+    [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "usage: $0 bulk N [OU]" >&2; exit 2; }
+    [[ "${3:-Bulk}" =~ ^[A-Za-z][A-Za-z0-9]*$ ]] || { echo "the OU is a plain name: $3" >&2; exit 2; }
     start
-    bulk "$2"
+    bulk "$2" "${3:-Bulk}"
     print_env
     ;;
 *)

@@ -23,6 +23,7 @@ use cube_host::store::sync_logs::SyncLogFilter;
 use cube_host::sync::{RetryPolicy, SyncDeps, run_job};
 use serde_json::{Value, json};
 
+use common::directory::{add_group, add_user, delete_tree, subtree};
 use common::slapd;
 
 /// The connector's configuration for the test server on `port` (plain
@@ -205,7 +206,11 @@ async fn a_full_sync_reads_thousands_of_users_with_nested_groups_and_disabled_ac
     let (port, _) = slapd::ports();
     let setup = setup(
         port,
-        json!({"group_base": format!("ou=Groups,{}", slapd::env("CUBE_TEST_LDAP_BASE"))}),
+        json!({
+            "group_base": format!("ou=Groups,{}", slapd::env("CUBE_TEST_LDAP_BASE")),
+            // The benchmark's 100,000 users (ou=Bench) may be there too.
+            "user_filter": "(&(objectClass=user)(!(uid=bench*)))",
+        }),
     )
     .await;
     let job = sync(&setup, "full").await;
@@ -251,132 +256,6 @@ async fn a_full_sync_reads_thousands_of_users_with_nested_groups_and_disabled_ac
     );
 }
 
-/// A subtree of the test directory for one test: `ou=NAME` with `ou=people`,
-/// `ou=moved` and `ou=groups` below it. Returns its DN.
-async fn subtree(ldap: &mut ldap3::Ldap, name: &str) -> String {
-    let base = slapd::env("CUBE_TEST_LDAP_BASE");
-    let root = format!("ou={name},{base}");
-    // Left over from an earlier run of the same test.
-    delete_tree(ldap, &root).await;
-    for dn in [
-        root.clone(),
-        format!("ou=people,{root}"),
-        format!("ou=moved,{root}"),
-        format!("ou=groups,{root}"),
-    ] {
-        let ou = dn[3..dn.find(',').unwrap()].to_owned();
-        add(
-            ldap,
-            &dn,
-            &[("objectClass", &["organizationalUnit"]), ("ou", &[&ou])],
-        )
-        .await;
-    }
-    root
-}
-
-async fn delete_tree(ldap: &mut ldap3::Ldap, root: &str) {
-    let Ok(found) = ldap
-        .search(root, ldap3::Scope::Subtree, "(objectClass=*)", vec!["1.1"])
-        .await
-        .and_then(|r| r.success())
-    else {
-        return;
-    };
-    let mut dns: Vec<String> = found
-        .0
-        .into_iter()
-        .map(|e| ldap3::SearchEntry::construct(e).dn)
-        .collect();
-    // Children before their parents.
-    dns.sort_by_key(|dn| std::cmp::Reverse(dn.matches(',').count()));
-    for dn in dns {
-        ldap.delete(&dn).await.unwrap().success().unwrap();
-    }
-}
-
-async fn add(ldap: &mut ldap3::Ldap, dn: &str, attributes: &[(&str, &[&str])]) {
-    let attributes: Vec<(Vec<u8>, std::collections::HashSet<Vec<u8>>)> = attributes
-        .iter()
-        .map(|(name, values)| {
-            (
-                name.as_bytes().to_vec(),
-                values.iter().map(|v| v.as_bytes().to_vec()).collect(),
-            )
-        })
-        .collect();
-    ldap.add(dn, attributes)
-        .await
-        .unwrap()
-        .success()
-        .unwrap_or_else(|e| panic!("adding {dn}: {e}"));
-}
-
-/// A 16-byte id no earlier run used for `dn`.
-fn fresh_guid(dn: &str) -> [u8; 16] {
-    use sha2::Digest;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    sha2::Sha256::digest(format!("{dn}/{nanos}"))[..16]
-        .try_into()
-        .unwrap()
-}
-
-/// Adds an AD-like user with a fresh objectGUID.
-async fn add_user(ldap: &mut ldap3::Ldap, dn: &str, name: &str) {
-    let guid = fresh_guid(dn);
-    let mut attributes: Vec<(Vec<u8>, std::collections::HashSet<Vec<u8>>)> = Vec::new();
-    let mut put = |name: &str, values: &[&[u8]]| {
-        attributes.push((
-            name.as_bytes().to_vec(),
-            values.iter().map(|v| v.to_vec()).collect(),
-        ))
-    };
-    put(
-        "objectClass",
-        &[
-            b"top",
-            b"person",
-            b"organizationalPerson",
-            b"inetOrgPerson",
-            b"user",
-        ],
-    );
-    put("uid", &[name.as_bytes()]);
-    put("cn", &[name.as_bytes()]);
-    put("sn", &[name.as_bytes()]);
-    put("sAMAccountName", &[name.as_bytes()]);
-    put("mail", &[format!("{name}@example.com").as_bytes()]);
-    put("userAccountControl", &[b"512"]);
-    put("objectGUID", &[&guid]);
-    ldap.add(dn, attributes).await.unwrap().success().unwrap();
-}
-
-async fn add_group(ldap: &mut ldap3::Ldap, dn: &str, name: &str, members: &[&str]) {
-    let guid = fresh_guid(dn);
-    let mut attributes: Vec<(Vec<u8>, std::collections::HashSet<Vec<u8>>)> = vec![
-        (
-            b"objectClass".to_vec(),
-            [b"top".to_vec(), b"group".to_vec()].into(),
-        ),
-        (b"cn".to_vec(), [name.as_bytes().to_vec()].into()),
-        (
-            b"sAMAccountName".to_vec(),
-            [name.as_bytes().to_vec()].into(),
-        ),
-        (b"objectGUID".to_vec(), [guid.to_vec()].into()),
-    ];
-    if !members.is_empty() {
-        attributes.push((
-            b"member".to_vec(),
-            members.iter().map(|m| m.as_bytes().to_vec()).collect(),
-        ));
-    }
-    ldap.add(dn, attributes).await.unwrap().success().unwrap();
-}
-
 async fn modify(ldap: &mut ldap3::Ldap, dn: &str, mods: Vec<ldap3::Mod<&str>>) {
     ldap.modify(dn, mods)
         .await
@@ -396,7 +275,7 @@ async fn incremental_syncs_read_exactly_the_changes_and_full_syncs_find_deletion
     let groups = format!("ou=groups,{root}");
     let dn = |name: &str| format!("uid={name},{people}");
     for name in ["u1", "u2", "u3", "u4"] {
-        add_user(&mut ldap, &dn(name), name).await;
+        add_user(&mut ldap, &dn(name), name, "pw", true).await;
     }
     let g1 = format!("cn=g1,{groups}");
     let g2 = format!("cn=g2,{groups}");
@@ -461,7 +340,7 @@ async fn incremental_syncs_read_exactly_the_changes_and_full_syncs_find_deletion
         .unwrap()
         .success()
         .unwrap();
-    add_user(&mut ldap, &dn("u5"), "u5").await;
+    add_user(&mut ldap, &dn("u5"), "u5", "pw", true).await;
 
     let incremental = sync(&setup, "incremental").await;
     let logs = logs_of(&setup, incremental.id).await;

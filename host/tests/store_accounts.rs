@@ -45,7 +45,7 @@ async fn users_authenticate_with_their_password_only() {
                 .is_none()
         );
         assert_eq!(store.count_users().await.unwrap(), 1);
-        assert_eq!(store.count_admins().await.unwrap(), 1);
+        assert_eq!(store.count_local_admins_except(0).await.unwrap(), 1);
     })
     .await;
 }

@@ -5,6 +5,7 @@
 //! submits, and opens secrets only to hand a connector its configuration
 //! for one call ([`CallConfig`]). Nothing here returns a secret to a page.
 
+pub mod directory_bind;
 pub mod mapping;
 pub mod schema;
 pub mod verdict;

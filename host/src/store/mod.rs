@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod directory;
+pub mod directory_sign_in;
 pub mod drafts;
 pub mod integrations;
 pub mod jobs;

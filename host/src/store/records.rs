@@ -88,7 +88,13 @@ async fn upsert(
 ) -> Result<(), sqlx::Error> {
     match record.kind.as_str() {
         "user" => {
-            directory::upsert_user(conn, integration_id, record, fields, seen, existed).await?;
+            directory::upsert_users(
+                conn,
+                integration_id,
+                &[(record, fields.clone(), existed)],
+                seen,
+            )
+            .await?;
         }
         "group" => {
             directory::upsert_group(conn, integration_id, record, fields, seen, existed).await?;
@@ -206,8 +212,12 @@ pub(super) async fn apply_records(
         let ids: Vec<&str> = of_kind.iter().map(|r| r.external_id.as_str()).collect();
         let mut stored = stored_versions(conn, integration_id, kind, &ids).await?;
         let mut unchanged: Vec<&str> = Vec::new();
+        let mut users: Vec<directory::UserWrite> = Vec::new();
         for record in of_kind {
             if record.deleted {
+                // A write of the same user earlier in the page must not
+                // outlive its deletion.
+                users.retain(|(pending, ..)| pending.external_id != record.external_id);
                 if delete(conn, integration_id, record).await? {
                     counts.deleted += 1;
                 }
@@ -225,7 +235,12 @@ pub(super) async fn apply_records(
                 unchanged.push(&record.external_id);
                 continue;
             }
-            upsert(conn, integration_id, record, &fields, job, before.is_some()).await?;
+            if kind == "user" {
+                // Written together below: a page is mostly users.
+                users.push((record, fields, before.is_some()));
+            } else {
+                upsert(conn, integration_id, record, &fields, job, before.is_some()).await?;
+            }
             if before.is_some() {
                 counts.updated += 1;
             } else {
@@ -233,6 +248,7 @@ pub(super) async fn apply_records(
             }
             stored.insert(record.external_id.clone(), record.version.clone());
         }
+        directory::upsert_users(conn, integration_id, &users, job).await?;
         if let Some(job) = job
             && !unchanged.is_empty()
         {

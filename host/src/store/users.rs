@@ -215,14 +215,17 @@ impl Store {
         Ok(deleted > 0)
     }
 
-    /// How many admins there are (the last one cannot be deleted).
-    pub async fn count_admins(&self) -> Result<i64, sqlx::Error> {
-        Ok(
-            sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM users WHERE role = 'admin'")
-                .fetch_one(self.pool())
-                .await?
-                .get(0),
+    /// Local admins (not signed in through a directory) other than
+    /// `except`: the ones who can still sign in when a directory is down.
+    pub async fn count_local_admins_except(&self, except: i64) -> Result<i64, sqlx::Error> {
+        Ok(sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM users \
+             WHERE role = 'admin' AND directory_integration_id IS NULL AND id <> $1",
         )
+        .bind(except)
+        .fetch_one(self.pool())
+        .await?
+        .get(0))
     }
 }
 

@@ -1,14 +1,19 @@
 //! `/login` and `/logout`.
+//!
+//! A sign-in tries the local accounts first; a name that is no local
+//! account may be a directory user's (`crate::integrations::directory_bind`):
+//! the directory checks the password, the synced groups give the role.
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use minijinja::context;
 use serde::Deserialize;
+use serde_json::json;
 
 use super::AppState;
 use super::error::Error;
@@ -16,6 +21,7 @@ use super::session::{
     LOGIN_CSRF_COOKIE, SESSION_COOKIE, SignedIn, constant_time_eq, cookie, set_cookie,
 };
 use super::templates;
+use crate::integrations::directory_bind::{self, Attempt, DirectorySignIn};
 use crate::store::audit::AuditEvent;
 use crate::store::sessions::{MAX_LIFETIME_MS, random_token};
 
@@ -82,41 +88,70 @@ async fn login(
     }
     let remote = remote.ip().to_string();
     let next = safe_next(form.next.as_deref());
-    if let Some(throttled) = state.store.login_throttle(&form.username, &remote).await? {
+    if let Some(throttled) = state
+        .store
+        .login_throttle(&throttle_key(&form.username), &remote)
+        .await?
+    {
         tracing::warn!(username = %form.username, %remote, "sign-in throttled");
         return Err(Error::TooManyRequests {
             retry_after_secs: (throttled.retry_after_ms / 1000).max(1) as u64,
         });
     }
-    let Some(user) = state
+    // Local accounts first, exactly as before: they work whether or not a
+    // directory answers. A name that is a local account never goes to a
+    // directory; only other names (or directory users' own accounts, which
+    // have no local password) do.
+    let (user, audit) = match state
         .store
         .authenticate(&form.username, &form.password)
         .await?
-    else {
-        state
-            .store
-            .record_failed_login(&form.username, &remote)
-            .await?;
-        tracing::info!(username = %form.username, %remote, "failed sign-in");
-        let mut page = login_page(
-            &state,
-            &next,
-            &form.username,
-            Some("The user name or password is wrong."),
-        )?;
-        *page.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
-        return Ok(page);
+    {
+        Some(user) => {
+            let audit = SignInAudit {
+                action: "session.sign-in",
+                after: None,
+            };
+            (user, audit)
+        }
+        None if state.store.is_local_account(&form.username).await? => {
+            return refuse(&state, &form, &remote, &next).await;
+        }
+        None => {
+            match directory_bind::sign_in(&state.store, &form.username, &form.password).await? {
+                DirectorySignIn::UnknownUser => return refuse(&state, &form, &remote, &next).await,
+                DirectorySignIn::Refused(attempts) => {
+                    return refuse_directory(&state, &form, &remote, &next, &attempts).await;
+                }
+                DirectorySignIn::SignedIn {
+                    user,
+                    integration,
+                    dn,
+                    ..
+                } => {
+                    let after = json!({ "integration": integration, "dn": dn, "role": user.role });
+                    let audit = SignInAudit {
+                        action: "session.sign-in.directory",
+                        after: Some(after),
+                    };
+                    (user, audit)
+                }
+            }
+        }
     };
-    state.store.clear_failed_logins(&user.username).await?;
+    state
+        .store
+        .clear_failed_logins(&throttle_key(&form.username))
+        .await?;
     let token = state.store.create_session(&user).await?;
     state
         .store
         .audit(AuditEvent {
             actor: &user.username,
-            action: "session.sign-in",
+            action: audit.action,
             target: &format!("user:{}", user.username),
             before: None,
-            after: None,
+            after: audit.after,
             remote: Some(&remote),
         })
         .await?;
@@ -134,6 +169,81 @@ async fn login(
         Redirect::to(&next),
     )
         .into_response())
+}
+
+/// The name failed sign-ins are counted under: directory names compare
+/// case-insensitively, so `ADA` and `ada` share one count.
+fn throttle_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+/// What the audit log records of a sign-in.
+struct SignInAudit {
+    action: &'static str,
+    after: Option<serde_json::Value>,
+}
+
+/// The answer to every refused sign-in, local or directory: the same words
+/// whatever the reason, so the form tells no one which names exist.
+const WRONG: &str = "The user name or password is wrong.";
+/// When a directory could not be reached to check the password.
+const UNREACHABLE: &str = "The directory could not be reached; local accounts can still sign in.";
+
+/// A refused sign-in: counted for throttling, answered with [`WRONG`].
+async fn refuse(
+    state: &AppState,
+    form: &LoginForm,
+    remote: &str,
+    next: &str,
+) -> Result<Response, Error> {
+    state
+        .store
+        .record_failed_login(&throttle_key(&form.username), remote)
+        .await?;
+    tracing::info!(username = %form.username, %remote, "failed sign-in");
+    let mut page = login_page(state, next, &form.username, Some(WRONG))?;
+    *page.status_mut() = StatusCode::UNAUTHORIZED;
+    Ok(page)
+}
+
+/// A refused directory sign-in: the precise reason of each attempt goes to
+/// the audit log; the browser gets [`WRONG`], or [`UNREACHABLE`] when a
+/// directory did not answer (which says nothing about the password, so it
+/// is not counted as a failed guess).
+async fn refuse_directory(
+    state: &AppState,
+    form: &LoginForm,
+    remote: &str,
+    next: &str,
+    attempts: &[Attempt],
+) -> Result<Response, Error> {
+    for attempt in attempts {
+        state
+            .store
+            .audit(AuditEvent {
+                actor: &form.username,
+                action: "session.sign-in.directory-refused",
+                target: &format!("user:{}", attempt.username),
+                before: None,
+                after: Some(json!({
+                    "integration": attempt.integration,
+                    "dn": attempt.dn,
+                    "reason": attempt.reason.as_str(),
+                    "detail": attempt.detail,
+                })),
+                remote: Some(remote),
+            })
+            .await?;
+        tracing::info!(username = %form.username, %remote, integration = %attempt.integration,
+            reason = attempt.reason.as_str(), "directory sign-in refused");
+    }
+    let unreachable = attempts.iter().any(|a| a.reason.is_unreachable());
+    if !unreachable {
+        return refuse(state, form, remote, next).await;
+    }
+    let mut page = login_page(state, next, &form.username, Some(UNREACHABLE))?;
+    *page.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    Ok(page)
 }
 
 #[derive(Deserialize)]

@@ -129,9 +129,12 @@ async fn delete(
         ));
     }
     let user = state.store.user(id).await?.ok_or(Error::NotFound)?;
-    if user.role == Role::Admin && state.store.count_admins().await? <= 1 {
+    // Directory admins cannot sign in while their directory is down: one
+    // local admin always stays.
+    if user.role == Role::Admin && state.store.count_local_admins_except(id).await? == 0 {
         return Err(Error::BadRequest(
-            "The last admin cannot be deleted.".into(),
+            "The last local admin cannot be deleted (directory admins cannot sign in when the directory is down)."
+                .into(),
         ));
     }
     state.store.delete_user(id).await?;

@@ -104,55 +104,89 @@ async fn follow_rename(
     Ok(())
 }
 
-/// Inserts or updates a user. `existed` says whether it was stored before
-/// (only then can it have been renamed).
-pub(super) async fn upsert_user(
+/// A user to write: the record, its fields, and whether it was stored
+/// before (only then can it have been renamed).
+pub(in crate::store) type UserWrite<'a> = (&'a Record, Map<String, Value>, bool);
+
+/// Columns written per user, besides `integration_id`.
+const USER_COLUMNS: usize = 11;
+/// Users per statement. Not more: SQLite finds a parameter by name with a
+/// linear scan, so binding costs grow with the square of a statement's
+/// parameters (measured: at 80 users, a sixth of a full sync's time).
+const USERS_PER_STATEMENT: usize = 16;
+
+/// Inserts or updates users, a few dozen per statement (a full sync writes
+/// tens of thousands). A user listed twice is written as last listed.
+pub(in crate::store) async fn upsert_users(
     conn: &mut AnyConnection,
     integration_id: i64,
-    record: &Record,
-    fields: &Map<String, Value>,
+    users: &[UserWrite<'_>],
     seen: Option<i64>,
-    existed: bool,
 ) -> Result<(), sqlx::Error> {
-    let dn = text(fields, &["dn"]);
-    let key = dn.as_deref().map(dn_key);
-    if let (true, Some(key)) = (existed, &key) {
-        follow_rename(
-            conn,
-            "directory_users",
-            integration_id,
-            &record.external_id,
-            key,
-        )
-        .await?;
+    let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (n, (record, ..)) in users.iter().enumerate() {
+        last.insert(record.external_id.as_str(), n);
     }
-    let username = text(fields, &["username", "uid", "sAMAccountName"])
-        .unwrap_or_else(|| record.external_id.clone());
-    let enabled = !matches!(fields.get("enabled"), Some(Value::Bool(false)));
-    sqlx::query(
-        "INSERT INTO directory_users (integration_id, external_id, username, email, display_name, \
-         enabled, dn, dn_key, attributes_json, version, synced_at, seen_job) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         ON CONFLICT (integration_id, external_id) DO UPDATE SET username = excluded.username, \
-         email = excluded.email, display_name = excluded.display_name, enabled = excluded.enabled, \
-         dn = excluded.dn, dn_key = excluded.dn_key, attributes_json = excluded.attributes_json, \
-         version = excluded.version, synced_at = excluded.synced_at, \
-         seen_job = COALESCE(excluded.seen_job, directory_users.seen_job)",
-    )
-    .bind(integration_id)
-    .bind(&record.external_id)
-    .bind(username)
-    .bind(text(fields, &["email", "mail"]))
-    .bind(text(fields, &["display_name", "displayName", "cn"]))
-    .bind(enabled as i64)
-    .bind(dn)
-    .bind(key)
-    .bind(Value::Object(fields.clone()).to_string())
-    .bind(&record.version)
-    .bind(now_millis())
-    .bind(seen)
-    .execute(&mut *conn)
-    .await?;
+    let mut rows = Vec::with_capacity(last.len());
+    for (n, (record, fields, existed)) in users.iter().enumerate() {
+        if last.get(record.external_id.as_str()) != Some(&n) {
+            continue;
+        }
+        let dn = text(fields, &["dn"]);
+        let key = dn.as_deref().map(dn_key);
+        if let (true, Some(key)) = (*existed, &key) {
+            follow_rename(
+                conn,
+                "directory_users",
+                integration_id,
+                &record.external_id,
+                key,
+            )
+            .await?;
+        }
+        rows.push((*record, fields, dn, key));
+    }
+    let now = now_millis();
+    for chunk in rows.chunks(USERS_PER_STATEMENT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let first = 2 + i * USER_COLUMNS;
+                let params: Vec<String> = (first..first + USER_COLUMNS)
+                    .map(|p| format!("${p}"))
+                    .collect();
+                format!("($1, {})", params.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO directory_users (integration_id, external_id, username, email, display_name, \
+             enabled, dn, dn_key, attributes_json, version, synced_at, seen_job) VALUES {} \
+             ON CONFLICT (integration_id, external_id) DO UPDATE SET username = excluded.username, \
+             email = excluded.email, display_name = excluded.display_name, enabled = excluded.enabled, \
+             dn = excluded.dn, dn_key = excluded.dn_key, attributes_json = excluded.attributes_json, \
+             version = excluded.version, synced_at = excluded.synced_at, \
+             seen_job = COALESCE(excluded.seen_job, directory_users.seen_job)",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(integration_id);
+        for (record, fields, dn, key) in chunk {
+            let username = text(fields, &["username", "uid", "sAMAccountName"])
+                .unwrap_or_else(|| record.external_id.clone());
+            let enabled = !matches!(fields.get("enabled"), Some(Value::Bool(false)));
+            query = query
+                .bind(record.external_id.as_str())
+                .bind(username)
+                .bind(text(fields, &["email", "mail"]))
+                .bind(text(fields, &["display_name", "displayName", "cn"]))
+                .bind(enabled as i64)
+                .bind(dn.clone())
+                .bind(key.clone())
+                .bind(Value::Object((*fields).clone()).to_string())
+                .bind(record.version.as_deref())
+                .bind(now)
+                .bind(seen);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -107,6 +107,7 @@ async fn show(
         .and_then(|m| serde_json::from_str(m).ok());
     let mappings = state.store.mappings(id).await?;
     let synced = state.store.synced_counts(id).await?;
+    let directory_sign_in = super::directory_sign_in::view(&state, &integration).await?;
     let base = super::webhooks::base_url(&state, &headers);
     let webhooks: Vec<_> = state
         .store
@@ -131,6 +132,7 @@ async fn show(
             mappings => mappings,
             synced => synced,
             webhooks => webhooks,
+            directory_sign_in => directory_sign_in,
             schemes => super::webhooks::schemes(),
             notice => q.notice,
             error => q.error,

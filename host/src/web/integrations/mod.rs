@@ -9,6 +9,7 @@
 //! - `wizard`: `/integrations/create/{connector}`, the same fields in
 //!   steps, with a connection test before saving
 //! - `detail`: `/integrations/{id}` and its buttons
+//! - `directory_sign_in`: a directory integration's sign-in settings
 //! - `logs`: `/integrations/logs`
 //! - `dashboard`: `/integrations/dashboard`
 //! - `webhooks`: an integration's webhook endpoints
@@ -17,6 +18,7 @@
 pub(in crate::web) mod actions;
 mod dashboard;
 mod detail;
+mod directory_sign_in;
 pub(in crate::web) mod editor;
 mod list;
 mod live;
@@ -41,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .merge(editor::routes())
         .merge(wizard::routes())
         .merge(detail::routes())
+        .merge(directory_sign_in::routes())
         .merge(logs::routes())
         .merge(dashboard::routes())
         .merge(webhooks::routes())

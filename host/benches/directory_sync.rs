@@ -1,0 +1,335 @@
+//! A full directory sync of 100,000 users from slapd into the store,
+//! against a native read of the same entries, and an incremental sync of
+//! 100 changes among them.
+//!
+//! The directory is the tests' slapd (`scripts/test-slapd.sh`), with
+//! 100,000 generated users under `ou=Bench` (`scripts/test-slapd.sh bulk
+//! 100000 Bench`, done here; the first time takes a minute or two). Both
+//! sides speak plain LDAP to 127.0.0.1 and ask for the same attributes in
+//! pages of 1,000.
+//!
+//! - baseline: ldap3's paged search in this process, reading every entry
+//!   and nothing more (no store, no sandbox): the most any sync could do.
+//! - cube: a full sync job of the Active Directory connector (release
+//!   build) in the sandbox through the sync engine into a fresh SQLite store,
+//!   every page committed with its cursor.
+//!
+//! Rounds alternate baseline and cube so both see the same machine. Then
+//! 100 users get a new `mail` and an incremental sync is timed. Run with
+//! `scripts/bench directory_sync`; figures go to BENCHMARKS.md.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cube_host::integrations::seal_secrets;
+use cube_host::runtime::{LdapGrant, Runtime};
+use cube_host::secrets::{MasterKey, Sealer};
+use cube_host::store::Store;
+use cube_host::store::integrations::IntegrationFields;
+use cube_host::store::jobs::NewJob;
+use cube_host::sync::{RetryPolicy, SyncDeps, run_job};
+use cube_host::web::Catalog;
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::{LdapConnAsync, Scope, SearchEntry};
+
+const USERS: usize = 100_000;
+const PAGE: i32 = 1000;
+const OU: &str = "Bench";
+const ROUNDS: usize = 2;
+/// What the connector's Active Directory preset asks for, plus the stamp.
+const ATTRIBUTES: [&str; 13] = [
+    "cn",
+    "displayName",
+    "entryCSN",
+    "givenName",
+    "mail",
+    "memberOf",
+    "objectGUID",
+    "sAMAccountName",
+    "sn",
+    "userAccountControl",
+    "userPrincipalName",
+    "uid",
+    "description",
+];
+
+fn slapd(args: &[&str]) -> BTreeMap<String, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let output = std::process::Command::new(root.join("scripts/test-slapd.sh"))
+        .args(args)
+        .output()
+        .expect("running scripts/test-slapd.sh");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+struct Directory {
+    url: String,
+    port: u16,
+    base: String,
+    bind_dn: String,
+    password: String,
+    admin_dn: String,
+    admin_password: String,
+}
+
+async fn native_read(dir: &Directory) -> (usize, Duration) {
+    let started = Instant::now();
+    let (conn, mut ldap) = LdapConnAsync::new(&dir.url).await.unwrap();
+    ldap3::drive!(conn);
+    ldap.simple_bind(&dir.bind_dn, &dir.password)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+        Box::new(EntriesOnly::new()),
+        Box::new(PagedResults::new(PAGE)),
+    ];
+    let mut search = ldap
+        .streaming_search_with(
+            adapters,
+            &format!("ou={OU},{}", dir.base),
+            Scope::Subtree,
+            "(objectClass=user)",
+            ATTRIBUTES.to_vec(),
+        )
+        .await
+        .unwrap();
+    let mut entries = 0;
+    while let Some(entry) = search.next().await.unwrap() {
+        let entry = SearchEntry::construct(entry);
+        std::hint::black_box(&entry);
+        entries += 1;
+    }
+    search.finish().await.success().unwrap();
+    ldap.unbind().await.unwrap();
+    (entries, started.elapsed())
+}
+
+fn connector_wasm() -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let built = cube_host::plugin::build::build(
+        &[root.join("plugins/active-directory")],
+        Some(&root.join("target/bench-components")),
+    )
+    .expect("building plugins/active-directory");
+    std::fs::read(&built[0].path).unwrap()
+}
+
+struct Cube {
+    deps: SyncDeps,
+    integration: i64,
+    _dir: tempfile::TempDir,
+}
+
+async fn cube(dir: &Directory, wasm: &[u8], runtime: &Runtime) -> Cube {
+    let tmp = tempfile::tempdir().unwrap();
+    let connectors = tmp.path().join("connectors");
+    std::fs::create_dir_all(&connectors).unwrap();
+    std::fs::write(connectors.join("active-directory.wasm"), wasm).unwrap();
+    let catalog = Catalog::new();
+    catalog
+        .clone()
+        .load_dirs(runtime.clone(), vec![connectors])
+        .await;
+    let store = Store::open_in(tmp.path()).await.unwrap();
+    let sealer = Arc::new(Sealer::new(&MasterKey::generate()));
+    let (connector, info) = catalog.get("active-directory").unwrap();
+    store
+        .upsert_provider(&info, connector.digest())
+        .await
+        .unwrap();
+    let config = serde_json::json!({
+        "server": "127.0.0.1", "port": dir.port, "tls": "none",
+        "bind_dn": dir.bind_dn, "base_dn": dir.base,
+        "user_base": format!("ou={OU},{}", dir.base), "user_filter": "(objectClass=user)",
+        "group_base": format!("ou=Groups,{}", dir.base), "page_size": PAGE,
+    });
+    let fields = IntegrationFields {
+        name: "Bench directory".into(),
+        enabled: true,
+        config: config.as_object().unwrap().clone(),
+        http_grants: Vec::new(),
+        ldap_grants: vec![LdapGrant::parse(&format!("ldap://127.0.0.1:{}", dir.port)).unwrap()],
+        sync_interval_secs: None,
+        disable_after_failures: None,
+        sync_cron: None,
+    };
+    let secrets = BTreeMap::from([("password".to_owned(), dir.password.clone())]);
+    let integration = store
+        .create_integration("active-directory", &fields, "bench", |id| {
+            seal_secrets(&sealer, id, &secrets)
+        })
+        .await
+        .unwrap()
+        .id;
+    Cube {
+        deps: SyncDeps {
+            store,
+            catalog,
+            runtime: runtime.clone(),
+            sealer,
+            retry: RetryPolicy::default(),
+            events: Default::default(),
+            lease_ms: cube_host::sync::LEASE_MS,
+        },
+        integration,
+        _dir: tmp,
+    }
+}
+
+/// Runs one sync job to its end; returns (records read, time, status).
+async fn sync(cube: &Cube, mode: &str) -> (i64, Duration, String) {
+    let store = &cube.deps.store;
+    let started = Instant::now();
+    let (job, _) = store
+        .enqueue_sync(NewJob {
+            integration_id: cube.integration,
+            trigger: "bench",
+            mode,
+            dry_run: false,
+            requested_by: "bench",
+        })
+        .await
+        .unwrap();
+    let claimed = store.claim_job("bench", 600_000).await.unwrap().unwrap();
+    run_job(&cube.deps, claimed, "bench").await;
+    let elapsed = started.elapsed();
+    let job = store.job(job.id).await.unwrap().unwrap();
+    let filter = cube_host::store::sync_logs::SyncLogFilter {
+        integration_id: Some(cube.integration),
+        ..Default::default()
+    };
+    let (logs, _) = store.sync_logs(&filter, 0, 1).await.unwrap();
+    (logs[0].counts.read, elapsed, job.status)
+}
+
+/// The connector alone: every page of a full sync read through the
+/// sandbox, nothing stored. Returns (records, time).
+async fn connector_only(cube: &Cube) -> (usize, Duration) {
+    let integration = cube
+        .deps
+        .store
+        .integration(cube.integration)
+        .await
+        .unwrap()
+        .unwrap();
+    let config = cube_host::integrations::CallConfig::of(&cube.deps.sealer, &integration).unwrap();
+    let (connector, _) = cube.deps.catalog.get("active-directory").unwrap();
+    let ctx = cube
+        .deps
+        .runtime
+        .context("bench")
+        .with_ldap_grants(integration.ldap_grants.iter().cloned())
+        .with_secrets(config.secrets.clone());
+    let started = Instant::now();
+    let mut cursor = None;
+    let mut records = 0;
+    loop {
+        let request = cube_host::runtime::types::SyncRequest {
+            config: config.json.to_string(),
+            mode: cube_host::runtime::types::SyncMode::Full,
+            cursor: cursor.take(),
+            dry_run: true,
+            page_size: PAGE as u32,
+        };
+        let page = connector.sync(&ctx, &request).await.result.unwrap();
+        records += page.records.len();
+        if !page.has_more {
+            break;
+        }
+        cursor = page.cursor;
+    }
+    (records, started.elapsed())
+}
+
+fn rate(n: f64, elapsed: Duration) -> f64 {
+    n / elapsed.as_secs_f64()
+}
+
+fn main() {
+    let env = slapd(&["bulk", &USERS.to_string(), OU]);
+    let url = env["CUBE_TEST_LDAP_URL"].clone();
+    let dir = Directory {
+        port: url.rsplit(':').next().unwrap().parse().unwrap(),
+        url,
+        base: env["CUBE_TEST_LDAP_BASE"].clone(),
+        bind_dn: env["CUBE_TEST_LDAP_BIND_DN"].clone(),
+        password: env["CUBE_TEST_LDAP_BIND_PASSWORD"].clone(),
+        admin_dn: env["CUBE_TEST_LDAP_ADMIN_DN"].clone(),
+        admin_password: env["CUBE_TEST_LDAP_ADMIN_PASSWORD"].clone(),
+    };
+    let wasm = connector_wasm();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio.block_on(async {
+        let runtime = Runtime::builder().max_instances(16).build().unwrap();
+        println!("{USERS} users from slapd on 127.0.0.1, pages of {PAGE}, plain LDAP, SQLite store\n");
+        println!("{:<8} {:<10} {:>10} {:>12} {:>10}", "round", "path", "seconds", "entries/s", "vs base");
+        let mut last = None;
+        for round in 1..=ROUNDS {
+            let (entries, native) = native_read(&dir).await;
+            assert_eq!(entries, USERS);
+            println!("{round:<8} {:<10} {:>10.2} {:>12.0} {:>10}", "baseline", native.as_secs_f64(), rate(entries as f64, native), "1.00x");
+            let cube = cube(&dir, &wasm, &runtime).await;
+            let (read, elapsed, status) = sync(&cube, "full").await;
+            assert_eq!(status, "succeeded");
+            let users: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM directory_users")
+                .fetch_one(cube.deps.store.pool())
+                .await
+                .unwrap();
+            assert_eq!(users as usize, USERS, "every user stored");
+            println!(
+                "{round:<8} {:<10} {:>10.2} {:>12.0} {:>9.2}x   ({read} entries read for {users} users)",
+                "cube",
+                elapsed.as_secs_f64(),
+                rate(users as f64, elapsed),
+                rate(users as f64, elapsed) / rate(entries as f64, native),
+            );
+            let (records, alone) = connector_only(&cube).await;
+            println!(
+                "{round:<8} {:<10} {:>10.2} {:>12.0} {:>9.2}x   (connector in the sandbox, nothing stored)",
+                "read-only",
+                alone.as_secs_f64(),
+                rate(USERS as f64, alone),
+                rate(USERS as f64, alone) / rate(entries as f64, native),
+            );
+            let _ = records;
+            last = Some(cube);
+        }
+
+        // 100 changes among the 100,000, then an incremental sync.
+        let cube = last.unwrap();
+        let (conn, mut ldap) = LdapConnAsync::new(&dir.url).await.unwrap();
+        ldap3::drive!(conn);
+        ldap.simple_bind(&dir.admin_dn, &dir.admin_password).await.unwrap().success().unwrap();
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        for i in (1..=USERS).step_by(USERS / 100) {
+            let prefix = OU.to_lowercase();
+            let dn = format!("uid={prefix}{i:06},ou={OU},{}", dir.base);
+            let mail = format!("{prefix}{i:06}+{stamp}@example.com");
+            ldap.modify(&dn, vec![ldap3::Mod::Replace("mail", HashSet::from([mail.as_str()]))])
+                .await
+                .unwrap()
+                .success()
+                .unwrap();
+        }
+        let (read, elapsed, status) = sync(&cube, "incremental").await;
+        assert_eq!(status, "succeeded");
+        println!("\nincremental sync after 100 changes: {read} entries read, {:.3} s", elapsed.as_secs_f64());
+    });
+}

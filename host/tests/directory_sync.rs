@@ -465,3 +465,60 @@ async fn a_connection_dropped_mid_search_is_retried_and_resumes_without_rereadin
         "{again} entries read again: {logs:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncs_that_cannot_work_fail_at_once_with_the_reason() {
+    let (port, _) = slapd::ports();
+    let base = slapd::env("CUBE_TEST_LDAP_BASE");
+    let people = json!({"user_base": format!("ou=People,{base}"), "group_base": format!("ou=Groups,{base}")});
+
+    // A wrong password is not retried: a retry cannot fix it.
+    let setup_wrong = setup(port, people.clone()).await;
+    sqlx::query("UPDATE integrations SET config_json = $1 WHERE id = $2")
+        .bind({
+            let mut config = config(port, people.clone());
+            config.insert(
+                "bind_dn".into(),
+                json!("cn=nobody,ou=Service,dc=example,dc=com"),
+            );
+            Value::Object(config).to_string()
+        })
+        .bind(setup_wrong.integration)
+        .execute(setup_wrong.deps.store.pool())
+        .await
+        .unwrap();
+    let job = sync(&setup_wrong, "full").await;
+    let logs = logs_of(&setup_wrong, job.id).await;
+    assert_eq!(
+        (job.status.as_str(), job.attempts),
+        ("failed", 1),
+        "{logs:?}"
+    );
+    assert!(
+        logs[0].5.contains("refused the bind as cn=nobody"),
+        "{logs:?}"
+    );
+
+    // A server the integration was not granted is refused by the host.
+    let other = common::closed_port();
+    let setup_denied = setup(port, people.clone()).await;
+    sqlx::query("UPDATE integrations SET config_json = $1 WHERE id = $2")
+        .bind(Value::Object(config(other, people)).to_string())
+        .bind(setup_denied.integration)
+        .execute(setup_denied.deps.store.pool())
+        .await
+        .unwrap();
+    let job = sync(&setup_denied, "full").await;
+    let logs = logs_of(&setup_denied, job.id).await;
+    assert_eq!(
+        (job.status.as_str(), job.attempts),
+        ("failed", 1),
+        "{logs:?}"
+    );
+    assert!(
+        logs[0]
+            .5
+            .contains(&format!("ldap://127.0.0.1:{other} is not granted")),
+        "{logs:?}"
+    );
+}

@@ -373,6 +373,187 @@ fn next_phase(cursor: &mut Cursor) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cube_connector_sdk::ldap::{Attribute, Entry, SearchPage};
+    use cube_connector_sdk::testing;
+    use std::sync::{Arc, Mutex};
+
+    const NTDS: &str =
+        "CN=NTDS Settings,CN=DC1,CN=Servers,CN=Site,CN=Sites,CN=Configuration,DC=corp";
+
+    fn attribute(name: &str, value: &[u8]) -> Attribute {
+        Attribute {
+            name: name.into(),
+            values: vec![value.to_vec()],
+        }
+    }
+
+    /// An Active Directory as the doubles answer it: a root DSE with
+    /// `highestCommittedUSN` 5000, a DC whose `invocationId` is `invocation`,
+    /// and one user changed at USN 4711. Returns the filters searched.
+    fn active_directory(invocation: [u8; 16]) -> Arc<Mutex<Vec<String>>> {
+        testing::reset();
+        let filters = Arc::new(Mutex::new(Vec::new()));
+        let seen = filters.clone();
+        testing::on_ldap_search(move |request| {
+            seen.lock().unwrap().push(request.filter.clone());
+            let entries = match request.base.as_str() {
+                "" => vec![Entry {
+                    dn: String::new(),
+                    attributes: vec![
+                        attribute("highestCommittedUSN", b"5000"),
+                        attribute("dsServiceName", NTDS.as_bytes()),
+                    ],
+                }],
+                NTDS => vec![Entry {
+                    dn: NTDS.into(),
+                    attributes: vec![attribute("invocationId", &invocation)],
+                }],
+                // The bases: created at USN 4100.
+                _ if request.filter == "(objectClass=*)" => vec![Entry {
+                    dn: request.base.clone(),
+                    attributes: vec![attribute("uSNCreated", b"4100")],
+                }],
+                _ if request.filter.contains("objectClass=user")
+                    && in_window(&request.filter, 4711) =>
+                {
+                    vec![Entry {
+                        dn: "CN=Ada,OU=People,DC=corp".into(),
+                        attributes: vec![
+                            attribute("objectGUID", &[7; 16]),
+                            attribute("sAMAccountName", b"ada"),
+                            attribute("uSNChanged", b"4711"),
+                            attribute("userAccountControl", b"512"),
+                        ],
+                    }]
+                }
+                _ => Vec::new(),
+            };
+            Ok(SearchPage {
+                entries,
+                referrals: Vec::new(),
+                cookie: None,
+            })
+        });
+        filters
+    }
+
+    /// Whether a window's filter matches an entry changed at `usn`.
+    fn in_window(filter: &str, usn: i64) -> bool {
+        let bound = |prefix: &str| {
+            filter
+                .split(prefix)
+                .nth(1)
+                .map(|rest| rest[..rest.find(')').unwrap()].parse::<i64>().unwrap())
+        };
+        bound("(uSNChanged>=").is_none_or(|low| usn >= low)
+            && bound("(uSNChanged<=").is_none_or(|high| usn <= high)
+    }
+
+    fn config() -> Config {
+        serde_json::from_value(serde_json::json!({
+            "server": "dc1.corp", "bind_dn": "CN=sync,DC=corp", "password": "pw",
+            "base_dn": "DC=corp", "page_size": 100
+        }))
+        .unwrap()
+    }
+
+    /// Syncs to the end; returns the records and the final cursor.
+    fn run(mode: SyncMode, cursor: Option<String>) -> (Vec<Record>, Cursor) {
+        let mut cursor = cursor;
+        let mut records = Vec::new();
+        for _ in 0..100 {
+            let page = sync(
+                &config(),
+                SyncInput {
+                    mode,
+                    cursor: cursor.take(),
+                    dry_run: false,
+                    page_size: 100,
+                },
+            )
+            .unwrap();
+            records.extend(page.records);
+            cursor = page.cursor;
+            if !page.has_more {
+                let done: Cursor = serde_json::from_str(cursor.as_deref().unwrap()).unwrap();
+                return (records, done);
+            }
+        }
+        panic!("the sync never ended");
+    }
+
+    #[test]
+    fn active_directory_syncs_follow_usns_of_one_invocation() {
+        let filters = active_directory([1; 16]);
+        let (records, done) = run(SyncMode::Full, None);
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].version.as_deref(), Some("4711"));
+        assert_eq!(done.tracking, Tracking::Usn);
+        assert_eq!(
+            done.invocation.as_deref(),
+            Some("01010101-0101-0101-0101-010101010101")
+        );
+        assert_eq!(
+            done.since, 5001,
+            "the next sync starts after the newest USN"
+        );
+        // Windows walk from the bases' creation to the newest USN, then one
+        // open window for changes made meanwhile.
+        let searched = filters.lock().unwrap().clone();
+        assert!(
+            searched.iter().any(|f| f.contains("(uSNChanged>=4100)")),
+            "{searched:?}"
+        );
+        assert!(
+            searched.iter().any(|f| f.contains("(uSNChanged<=5000)")),
+            "{searched:?}"
+        );
+        assert!(
+            searched.iter().any(|f| f.ends_with("(uSNChanged>=5001))")),
+            "{searched:?}"
+        );
+
+        // The same DC: an incremental sync reads only USNs after the last.
+        let filters = active_directory([1; 16]);
+        let (_, again) = run(
+            SyncMode::Incremental,
+            Some(serde_json::to_string(&done).unwrap()),
+        );
+        let searched = filters.lock().unwrap().clone();
+        assert!(
+            searched
+                .iter()
+                .filter(|f| f.contains("uSNChanged"))
+                .all(|f| f.contains("(uSNChanged>=5001)")),
+            "{searched:?}"
+        );
+        assert_eq!(again.since, 5001);
+
+        // Another invocationId (a restore, another DC behind the name): its
+        // USNs say nothing about ours, so everything is read again.
+        let filters = active_directory([2; 16]);
+        let (records, moved) = run(
+            SyncMode::Incremental,
+            Some(serde_json::to_string(&done).unwrap()),
+        );
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            moved.invocation.as_deref(),
+            Some("02020202-0202-0202-0202-020202020202")
+        );
+        let searched = filters.lock().unwrap().clone();
+        assert!(
+            searched.iter().any(|f| f.contains("(uSNChanged>=4100)")),
+            "{searched:?}"
+        );
+        assert!(
+            testing::logs()
+                .iter()
+                .any(|(_, m)| m.contains("invocationId changed")),
+            "{:?}",
+            testing::logs()
+        );
+    }
 
     #[test]
     fn windows_cover_the_range_then_open() {

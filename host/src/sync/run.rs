@@ -256,6 +256,40 @@ fn report(
     });
 }
 
+/// A page of records being committed in the background.
+struct Saving {
+    page_number: u32,
+    task: tokio::task::JoinHandle<Result<RecordCounts, sqlx::Error>>,
+}
+
+/// Waits for the page being saved, if any, and counts it.
+async fn settle(
+    deps: &SyncDeps,
+    job: &Job,
+    saving: Option<Saving>,
+    counts: &mut RecordCounts,
+) -> Result<(), Failure> {
+    let Some(Saving { page_number, task }) = saving else {
+        return Ok(());
+    };
+    let failed = |detail: String| {
+        tracing::error!(error = %detail, "cannot apply a page of records");
+        Failure {
+            message: format!(
+                "Page {page_number} could not be saved (database error; see the server log)."
+            ),
+            retry: Some(None),
+        }
+    };
+    let applied = task
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(e.to_string()))?;
+    counts.add(applied);
+    report(deps, job, page_number, counts, "running", None);
+    Ok(())
+}
+
 /// Calls `sync` until the connector says there is no more; returns the
 /// number of pages read by this attempt.
 async fn sync_pages(
@@ -301,6 +335,9 @@ async fn sync_pages(
     } else {
         None
     };
+    // The page being saved while the connector reads the next one: reading
+    // and storing overlap, and pages still commit one after the other.
+    let mut saving: Option<Saving> = None;
     for page_number in 1..=MAX_PAGES {
         let request = SyncRequest {
             config: config.json.to_string(),
@@ -314,6 +351,7 @@ async fn sync_pages(
             page_size: PAGE_SIZE,
         };
         let outcome = connector.sync(&ctx, &request).await;
+        settle(deps, job, saving.take(), counts).await?;
         let room = MAX_LOG_LINES.saturating_sub(log.len());
         log.extend(outcome.report.log.into_iter().take(room));
         let mut page = outcome
@@ -353,21 +391,24 @@ async fn sync_pages(
             counts.add(preview);
             report(deps, job, page_number, counts, "running", None);
         } else {
-            let applied = deps
-                .store
-                .apply_page(integration.id, Some(job.id), &page.records, page.cursor.as_deref())
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "cannot apply a page of records");
-                    Failure {
-                        message: format!("Page {page_number} could not be saved (database error; see the server log)."),
-                        retry: Some(None),
-                    }
-                })?;
-            counts.add(applied);
-            report(deps, job, page_number, counts, "running", None);
+            let (store, integration_id, job_id) = (deps.store.clone(), integration.id, job.id);
+            let (records, page_cursor) = (std::mem::take(&mut page.records), page.cursor.clone());
+            saving = Some(Saving {
+                page_number,
+                task: tokio::spawn(async move {
+                    store
+                        .apply_page(
+                            integration_id,
+                            Some(job_id),
+                            &records,
+                            page_cursor.as_deref(),
+                        )
+                        .await
+                }),
+            });
         }
         if !page.has_more {
+            settle(deps, job, saving.take(), counts).await?;
             if !incremental && !job.dry_run {
                 counts.deleted += deps.store.delete_unseen(integration.id, job.id).await.map_err(|e| {
                     tracing::error!(error = %e, "cannot delete records a full sync did not see");
@@ -391,6 +432,7 @@ async fn sync_pages(
             return Ok(page_number);
         }
         if page.cursor.is_none() || page.cursor == cursor {
+            settle(deps, job, saving.take(), counts).await?;
             return Err(Failure::fatal(format!(
                 "The connector said more pages follow page {page_number} but gave no new cursor; \
                  stopped to avoid reading the same page forever."
@@ -398,6 +440,7 @@ async fn sync_pages(
         }
         cursor = page.cursor;
     }
+    settle(deps, job, saving.take(), counts).await?;
     Err(Failure::fatal(format!(
         "Stopped after {MAX_PAGES} pages: the connector does not finish."
     )))

@@ -5,6 +5,10 @@ use std::collections::HashSet;
 
 use super::slapd;
 
+/// The `employeeType` of every user added here, so that a test reading the
+/// shared tree can leave out what other tests add meanwhile.
+pub const SCRATCH: &str = "scratch";
+
 /// A subtree of the test directory for one test (`ou=NAME` with
 /// `ou=people`, `ou=moved` and `ou=groups`); returns its DN. Left-overs of
 /// an earlier run are removed first.
@@ -98,6 +102,8 @@ pub async fn add_user(ldap: &mut ldap3::Ldap, dn: &str, name: &str, password: &s
         attr("mail", &[mail.as_bytes()]),
         attr("userAccountControl", &[control]),
         attr("userPassword", &[password.as_bytes()]),
+        // Tests that read the shared base leave these out.
+        attr("employeeType", &[SCRATCH.as_bytes()]),
         attr("objectGUID", &[&guid]),
     ];
     add(ldap, dn, attributes).await;

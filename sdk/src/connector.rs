@@ -4,7 +4,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::types::{
-    Change, ConnectorInfo, PushResult, SyncMode, SyncPage, SyncRequest, WebhookOutcome,
+    Change, Choice, ConnectorInfo, PushResult, SyncMode, SyncPage, SyncRequest, WebhookOutcome,
     WebhookRequest,
 };
 
@@ -37,6 +37,16 @@ pub trait Connector {
 
     /// Checks that the configuration works.
     fn test_connection(config: Self::Config) -> Result<String>;
+
+    /// The values the remote system offers for the configuration field
+    /// `field` (only fields the schema marks `"x-cube-choices": true` are
+    /// asked for). `config` holds the fields of the wizard's earlier steps
+    /// only, so it is the raw JSON object rather than [`Self::Config`].
+    /// The default offers nothing, and the wizard shows a text input.
+    fn choices(config: serde_json::Value, field: &str) -> Result<Vec<Choice>> {
+        let _ = (config, field);
+        Ok(Vec::new())
+    }
 
     /// Reads one page of records.
     fn sync(config: Self::Config, input: SyncInput) -> Result<SyncPage> {
@@ -87,6 +97,12 @@ pub mod dispatch {
         C::test_connection(parse_config(&config)?)
     }
 
+    pub fn choices<C: Connector>(config: String, field: String) -> Result<Vec<Choice>> {
+        install_panic_hook();
+        let config: serde_json::Value = parse_config(&config)?;
+        C::choices(config, &field)
+    }
+
     pub fn sync<C: Connector>(request: SyncRequest) -> Result<SyncPage> {
         install_panic_hook();
         let config = parse_config(&request.config)?;
@@ -129,6 +145,12 @@ macro_rules! export_connector {
             }
             fn test_connection(config: String) -> Result<String, $crate::types::ConnectorError> {
                 $crate::__private::dispatch::test_connection::<$connector>(config)
+            }
+            fn choices(
+                config: String,
+                field: String,
+            ) -> Result<Vec<$crate::types::Choice>, $crate::types::ConnectorError> {
+                $crate::__private::dispatch::choices::<$connector>(config, field)
             }
             fn sync(
                 request: $crate::types::SyncRequest,

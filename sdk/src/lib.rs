@@ -105,8 +105,8 @@ pub mod bindings {
 /// The contract's types.
 pub mod types {
     pub use crate::bindings::cube::connector::types::{
-        Capabilities, Change, ChangeOperation, ConnectorError, ConnectorInfo, Features, Header,
-        PushResult, RateLimit, Record, SyncMode, SyncPage, SyncRequest, WebhookOutcome,
+        Capabilities, Change, ChangeOperation, Choice, ConnectorError, ConnectorInfo, Features,
+        Header, PushResult, RateLimit, Record, SyncMode, SyncPage, SyncRequest, WebhookOutcome,
         WebhookRequest, WebhookResponse,
     };
 }
@@ -123,8 +123,8 @@ pub mod prelude {
     pub use crate::ldap::{self, EntryExt};
     pub use crate::records::RecordBuilder;
     pub use crate::types::{
-        Change, ChangeOperation, ConnectorInfo, Features, PushResult, Record, SyncMode, SyncPage,
-        WebhookOutcome, WebhookRequest, WebhookResponse,
+        Change, ChangeOperation, Choice, ConnectorInfo, Features, PushResult, Record, SyncMode,
+        SyncPage, WebhookOutcome, WebhookRequest, WebhookResponse,
     };
     pub use crate::{log, state};
     pub use serde_json::json;

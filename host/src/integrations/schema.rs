@@ -7,7 +7,8 @@
 //! `minimum`/`maximum`, `minLength`/`maxLength`, `pattern`, `format`
 //! (`uri`, `email`), `required`, and `writeOnly` for secrets. Two extensions
 //! shape the UI: `x-cube-step` names the wizard step a property belongs to,
-//! and `x-cube-multiline` asks for a text area.
+//! `x-cube-multiline` asks for a text area, and `x-cube-choices` says the
+//! connector lists the values the remote system offers (its `choices`).
 //!
 //! Parsing a submitted form yields either the configuration or a message
 //! per field, so the form can be shown again with each message beside its
@@ -50,6 +51,9 @@ pub struct Field {
     pub options: Vec<String>,
     pub default: Option<Value>,
     pub step: Option<String>,
+    /// The connector offers values for it (`x-cube-choices`): the wizard
+    /// asks the connector's `choices` and shows them.
+    pub choices: bool,
     #[serde(skip)]
     rules: Rules,
 }
@@ -189,6 +193,7 @@ impl ConfigForm {
                 options,
                 default: property.get("default").cloned(),
                 step: text("x-cube-step"),
+                choices: property.get("x-cube-choices") == Some(&Value::Bool(true)),
                 rules: Rules {
                     minimum: number("minimum"),
                     maximum: number("maximum"),

@@ -8,7 +8,8 @@ use wasmtime::component::types::ComponentItem;
 use super::RuntimeShared;
 use super::bindings::ConnectorPre;
 use super::bindings::types::{
-    Change, ConnectorInfo, PushResult, SyncPage, SyncRequest, WebhookOutcome, WebhookRequest,
+    Change, Choice, ConnectorInfo, PushResult, SyncPage, SyncRequest, WebhookOutcome,
+    WebhookRequest,
 };
 use super::call::{CallContext, CallOutcome, Run};
 
@@ -16,8 +17,14 @@ use super::call::{CallContext, CallOutcome, Run};
 pub const WORLD: &str = "cube:connector/connector@0.1.0";
 
 /// The functions a connector must export.
-pub const REQUIRED_EXPORTS: [&str; 5] =
-    ["info", "test-connection", "sync", "push", "handle-webhook"];
+pub const REQUIRED_EXPORTS: [&str; 6] = [
+    "info",
+    "test-connection",
+    "choices",
+    "sync",
+    "push",
+    "handle-webhook",
+];
 
 /// The interfaces of our package a connector may import.
 const OUR_INTERFACES: [&str; 5] = ["types", "http", "ldap", "log", "state"];
@@ -234,6 +241,17 @@ impl Connector {
     pub async fn test_connection(&self, ctx: &CallContext, config: &str) -> CallOutcome<String> {
         let config = config.to_owned();
         invoke!(self, ctx, call_test_connection(&config)).flatten(&ctx.secrets)
+    }
+
+    /// The values the connector offers for a configuration field.
+    pub async fn choices(
+        &self,
+        ctx: &CallContext,
+        config: &str,
+        field: &str,
+    ) -> CallOutcome<Vec<Choice>> {
+        let (config, field) = (config.to_owned(), field.to_owned());
+        invoke!(self, ctx, call_choices(&config, &field)).flatten(&ctx.secrets)
     }
 
     pub async fn sync(&self, ctx: &CallContext, request: &SyncRequest) -> CallOutcome<SyncPage> {

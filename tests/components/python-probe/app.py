@@ -89,6 +89,9 @@ class WitWorld(wit_world.WitWorld):
                 report["http"] = {"error": repr(error.value)}
         return json.dumps(report)
 
+    def choices(self, config: str, field: str) -> list[types.Choice]:
+        return []
+
     def sync(self, request: types.SyncRequest) -> types.SyncPage:
         records = [
             types.Record(

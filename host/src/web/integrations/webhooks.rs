@@ -145,6 +145,82 @@ async fn add(
     )
 }
 
+/// Adds the endpoint a connector's schema asks for (`x-cube-webhook`:
+/// `{"scheme": "...", "help": "..."}`) to a new integration, with a
+/// generated secret, and shows its URL and secret once with the
+/// connector's instructions for the sender. `None` when the schema asks
+/// for none (or names a scheme this host does not know).
+pub(super) async fn add_requested(
+    state: &AppState,
+    admin: &Admin,
+    remote: SocketAddr,
+    headers: &HeaderMap,
+    integration: &crate::store::integrations::Integration,
+    schema: &serde_json::Value,
+    notice: &str,
+) -> Result<Option<Html<String>>, Error> {
+    let Some(requested) = schema.get("x-cube-webhook") else {
+        return Ok(None);
+    };
+    let Some(scheme) = requested
+        .get("scheme")
+        .and_then(|s| s.as_str())
+        .and_then(Scheme::parse)
+    else {
+        tracing::warn!(
+            integration = integration.id,
+            "the connector asks for a webhook with an unknown scheme; none added"
+        );
+        return Ok(None);
+    };
+    let help = requested
+        .get("help")
+        .and_then(|h| h.as_str())
+        .unwrap_or_default();
+    let secret = scheme.new_secret();
+    let token = crate::store::sessions::random_token();
+    let sealer = state.sealer.clone();
+    let respond_inline = respond_inline("", scheme).unwrap_or(false);
+    let webhook = state
+        .store
+        .create_webhook(
+            integration.id,
+            &token,
+            scheme.as_str(),
+            "added by the setup wizard",
+            respond_inline,
+            |row| seal_secret(&sealer, row, &secret),
+        )
+        .await?;
+    audit(
+        state,
+        &admin.0,
+        remote,
+        "integration.webhook.add",
+        &integration.name,
+        None,
+        Some(json!({"webhook": webhook.id, "scheme": webhook.scheme, "description": webhook.description,
+                    "respond_inline": webhook.respond_inline, "queue_sync": false,
+                    "secret": "generated"})),
+    )
+    .await?;
+    templates::page(
+        "integrations/webhook_created.html",
+        context! {
+            user => admin.0.user(),
+            csrf_token => &admin.0.session.csrf_token,
+            integration => integration,
+            webhook => webhook,
+            url => format!("{}/hooks/{}", base_url(state, headers), webhook.token),
+            scheme => scheme.describe(),
+            generated_secret => Some(secret),
+            help => help,
+            notice => notice,
+        },
+    )
+    .map(Some)
+}
+
 #[derive(Deserialize)]
 struct Csrf {
     csrf_token: String,

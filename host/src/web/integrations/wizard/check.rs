@@ -8,6 +8,8 @@
 //! that: the admin never has to guess grant patterns, and nothing is
 //! reachable that the admin did not allow.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::super::super::AppState;
@@ -15,7 +17,7 @@ use super::super::super::error::Error;
 use super::{as_input, open_draft_secrets};
 use crate::integrations::schema::ConfigForm;
 use crate::integrations::{self, CallConfig, Verdict};
-use crate::runtime::{Connector, HttpGrant, LdapGrant};
+use crate::runtime::{CallOutcome, Connector, HttpGrant, LdapGrant};
 use crate::store::drafts::Draft;
 
 /// A check's outcome, as the page shows it.
@@ -55,24 +57,7 @@ pub(super) async fn run(
         })?;
     let secrets = open_draft_secrets(state, draft)?;
     let config = CallConfig::new(&submitted.plain, &secrets);
-    let text = |key: &str| {
-        draft
-            .values
-            .get(key)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let allow_private = matches!(text("allow_private").as_str(), "on" | "true" | "1");
-    let ctx = state
-        .runtime
-        .context(format!("draft:{}", &draft.id[..12]))
-        .with_http_grants(
-            integrations::parse_http_grants(&text("http_grants"), allow_private)
-                .unwrap_or_default(),
-        )
-        .with_ldap_grants(integrations::parse_ldap_grants(&text("ldap_grants")).unwrap_or_default())
-        .with_secrets(config.secrets.clone());
+    let ctx = draft_context(state, draft).with_secrets(config.secrets.clone());
     let verdict = integrations::test_connection(connector, &ctx, &config).await;
     let wanted = if verdict.ok {
         Vec::new()
@@ -84,6 +69,118 @@ pub(super) async fn run(
         verdict,
         wanted,
     })
+}
+
+/// What the connector offers for one field of the step being shown.
+#[derive(Debug, Default, Serialize)]
+pub(super) struct Offer {
+    /// The values, with labels for people.
+    pub choices: Vec<OfferedChoice>,
+    /// Why nothing could be listed, in words for the admin.
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct OfferedChoice {
+    pub value: String,
+    pub label: String,
+}
+
+/// Asks the connector for the values it offers for each field of
+/// `steps[step]` marked `x-cube-choices`, with the fields of the earlier
+/// steps as configuration. A failure is shown beside the field, which then
+/// stays a plain input: a wizard must never be stuck because a list could
+/// not be read.
+pub(super) async fn offers(
+    state: &AppState,
+    connector: &Connector,
+    form: &ConfigForm,
+    draft: &Draft,
+    steps: &[String],
+    step: usize,
+) -> BTreeMap<String, Offer> {
+    let mut out = BTreeMap::new();
+    let Some(name) = steps.get(step) else {
+        return out;
+    };
+    let wanted: Vec<_> = form.fields_of_step(name).filter(|f| f.choices).collect();
+    if wanted.is_empty() {
+        return out;
+    }
+    let earlier: Vec<_> = steps[..step]
+        .iter()
+        .flat_map(|s| form.fields_of_step(s))
+        .collect();
+    let secrets_set: Vec<&str> = draft.sealed_secrets.keys().map(String::as_str).collect();
+    let problem = |text: String| Offer {
+        choices: Vec::new(),
+        problem: Some(text),
+    };
+    let submitted = match form.parse(&as_input(draft), Some(&earlier), &secrets_set) {
+        Ok(submitted) => submitted,
+        Err(_) => {
+            for field in wanted {
+                out.insert(
+                    field.name.clone(),
+                    problem("Complete the earlier steps to see the values offered here.".into()),
+                );
+            }
+            return out;
+        }
+    };
+    let Ok(secrets) = open_draft_secrets(state, draft) else {
+        return out;
+    };
+    let config = CallConfig::new(&submitted.plain, &secrets);
+    let ctx = draft_context(state, draft).with_secrets(config.secrets.clone());
+    for field in wanted {
+        let outcome = connector.choices(&ctx, &config.json, &field.name).await;
+        let offer = match outcome.result {
+            Ok(list) => Offer {
+                choices: list
+                    .into_iter()
+                    .map(|c| OfferedChoice {
+                        value: c.value,
+                        label: c.label,
+                    })
+                    .collect(),
+                problem: None,
+            },
+            Err(error) => {
+                let verdict = Verdict::from_outcome(CallOutcome {
+                    result: Err(error),
+                    report: outcome.report,
+                });
+                problem(format!(
+                    "The values could not be listed ({}: {}). {}",
+                    verdict.headline, verdict.detail, verdict.advice
+                ))
+            }
+        };
+        out.insert(field.name.clone(), offer);
+    }
+    out
+}
+
+/// The call context of a draft: the grants typed (or allowed) so far.
+fn draft_context(state: &AppState, draft: &Draft) -> crate::runtime::CallContext {
+    let text = |key: &str| {
+        draft
+            .values
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let allow_private = matches!(text("allow_private").as_str(), "on" | "true" | "1");
+    state
+        .runtime
+        .context(format!("draft:{}", &draft.id[..12]))
+        .with_http_grants(
+            integrations::parse_http_grants(&text("http_grants"), allow_private)
+                .unwrap_or_default(),
+        )
+        .with_ldap_grants(integrations::parse_ldap_grants(&text("ldap_grants")).unwrap_or_default())
 }
 
 /// Adds the destinations a check was refused (as the page offered them) to

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -88,6 +88,8 @@ struct View<'a> {
     error: Option<String>,
     /// The outcome of this step's check, or of the step just left.
     check: Option<StepCheck>,
+    /// What the connector offers for this step's `x-cube-choices` fields.
+    offers: BTreeMap<String, check::Offer>,
 }
 
 fn render(admin: &Admin, view: View<'_>) -> Result<Response, Error> {
@@ -144,6 +146,7 @@ fn render(admin: &Admin, view: View<'_>) -> Result<Response, Error> {
             tested => view.tested,
             summary => summary,
             check => view.check,
+            offers => view.offers,
             is_check_step => view.form.checks.iter().any(|c| c == name),
             error => view.error.or_else(|| (!view.errors.is_empty()).then(|| "Some fields need attention; see the messages beside them.".to_owned())),
         },
@@ -170,6 +173,7 @@ async fn start(
             status: StatusCode::OK,
             tested: false,
             check: None,
+            offers: BTreeMap::new(),
             error: None,
         },
     )
@@ -266,6 +270,7 @@ async fn advance(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: Admin,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Form(input): Form<HashMap<String, String>>,
 ) -> Result<Response, Error> {
@@ -358,6 +363,7 @@ async fn advance(
                             status: StatusCode::UNPROCESSABLE_ENTITY,
                             tested: false,
                             check: None,
+                            offers: BTreeMap::new(),
                             error: None,
                         },
                     );
@@ -382,7 +388,7 @@ async fn advance(
                     state.store.save_draft(&draft).await?;
                     return render(&admin, View { info: &info, form: &form, draft: Some(&draft), step,
                         values: Value::Object(draft.values.clone()), errors, status: StatusCode::UNPROCESSABLE_ENTITY, tested,
-                        check: None, error: Some("Run a connection test that passes before saving, or save without a passing test for offline setup.".into()) });
+                        check: None, offers: BTreeMap::new(), error: Some("Run a connection test that passes before saving, or save without a passing test for offline setup.".into()) });
                 }
                 if nav == "save_anyway"
                     && input.get("confirm_untested").map(String::as_str) != Some("yes")
@@ -400,6 +406,7 @@ async fn advance(
                             status: StatusCode::UNPROCESSABLE_ENTITY,
                             tested,
                             check: None,
+                            offers: BTreeMap::new(),
                             error: Some(
                                 "Tick the confirmation to save without a passing connection test."
                                     .into(),
@@ -408,7 +415,8 @@ async fn advance(
                     );
                 }
                 return save(
-                    &state, &admin, remote, &connector, &info, draft, submitted, tested, &form,
+                    &state, &admin, remote, &headers, &connector, &info, draft, submitted, tested,
+                    &form,
                 )
                 .await;
             }
@@ -438,6 +446,7 @@ async fn advance(
         }
         Value::Object(values)
     };
+    let offers = check::offers(&state, &connector, &form, &draft, &steps, view_step).await;
     render(
         &admin,
         View {
@@ -450,6 +459,7 @@ async fn advance(
             status,
             tested,
             check: step_check,
+            offers,
             error: None,
         },
     )
@@ -460,6 +470,7 @@ async fn save(
     state: &AppState,
     admin: &Admin,
     remote: SocketAddr,
+    headers: &HeaderMap,
     connector: &crate::runtime::Connector,
     info: &ConnectorInfo,
     draft: Draft,
@@ -509,6 +520,7 @@ async fn save(
                     status: StatusCode::UNPROCESSABLE_ENTITY,
                     tested,
                     check: None,
+                    offers: BTreeMap::new(),
                     error: None,
                 },
             );
@@ -533,6 +545,21 @@ async fn save(
             integration.name
         )
     };
+    // A connector that takes webhooks may ask for an endpoint: the admin
+    // gets its URL and secret now, to paste into the remote system.
+    if let Some(page) = super::webhooks::add_requested(
+        state,
+        admin,
+        remote,
+        headers,
+        &integration,
+        &serde_json::from_str(&info.config_schema).unwrap_or(Value::Null),
+        &notice,
+    )
+    .await?
+    {
+        return Ok(page.into_response());
+    }
     Ok(redirect_with_notice(
         &format!("/integrations/{}", integration.id),
         &notice,

@@ -1,0 +1,171 @@
+//! Jira's timestamps (`2024-01-15T10:30:00.000+0000`) as milliseconds, and
+//! back as the minute-precision dates JQL takes.
+//!
+//! Connectors have no clock and no time zone database; they need neither.
+//! Jira writes timestamps with the offset of the account's time zone, and
+//! JQL reads dates in that same zone, so a bound is written with the offset
+//! of the timestamp it came from.
+
+/// A parsed timestamp: the instant, and the offset it was written with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub millis: i64,
+    pub offset_minutes: i32,
+}
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date of a day number.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn number(text: &str) -> Option<i64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Reads `YYYY-MM-DDTHH:MM:SS[.fff](+HHMM|+HH:MM|Z)`.
+pub fn parse(text: &str) -> Option<Stamp> {
+    let text = text.trim();
+    let (date, rest) = text.split_once('T')?;
+    let mut parts = date.split('-');
+    let (year, month, day) = (
+        number(parts.next()?)?,
+        number(parts.next()?)? as u32,
+        number(parts.next()?)? as u32,
+    );
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let zone_at = rest.find(['+', '-', 'Z']).unwrap_or(rest.len());
+    let (clock, zone) = rest.split_at(zone_at);
+    let (clock, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut hms = clock.split(':');
+    let (h, m) = (number(hms.next()?)?, number(hms.next()?)?);
+    let s = hms.next().map(number).unwrap_or(Some(0))?;
+    let millis_part = if fraction.is_empty() {
+        0
+    } else {
+        let digits: String = fraction.chars().chain("000".chars()).take(3).collect();
+        number(&digits)?
+    };
+    let offset_minutes = match zone {
+        "" | "Z" => 0,
+        _ => {
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let digits: String = zone[1..].chars().filter(|c| *c != ':').collect();
+            if digits.len() != 4 {
+                return None;
+            }
+            let hours = number(&digits[..2])?;
+            let minutes = number(&digits[2..])?;
+            sign * (hours * 60 + minutes) as i32
+        }
+    };
+    let local = days_from_civil(year, month, day) * 86_400_000
+        + ((h * 60 + m) * 60 + s) * 1000
+        + millis_part;
+    Some(Stamp {
+        millis: local - i64::from(offset_minutes) * 60_000,
+        offset_minutes,
+    })
+}
+
+/// Milliseconds of a timestamp, for the host's conflict rule.
+pub fn millis(text: &str) -> Option<i64> {
+    parse(text).map(|s| s.millis)
+}
+
+/// A JQL date (`"yyyy-MM-dd HH:mm"`) for an instant, in the zone of
+/// `offset_minutes`, rounded down to the minute.
+pub fn jql_date(millis: i64, offset_minutes: i32) -> String {
+    let local = millis + i64::from(offset_minutes) * 60_000;
+    let (days, in_day) = (local.div_euclid(86_400_000), local.rem_euclid(86_400_000));
+    let (year, month, day) = civil_from_days(days);
+    let minutes = in_day / 60_000;
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        minutes / 60,
+        minutes % 60
+    )
+}
+
+/// A Jira due date (`YYYY-MM-DD`) as the milliseconds of its midnight UTC,
+/// the way the host stores due dates.
+pub fn due_millis(date: &str) -> Option<i64> {
+    let mut parts = date.trim().split('-');
+    let (year, month, day) = (
+        number(parts.next()?)?,
+        number(parts.next()?)? as u32,
+        number(parts.next()?)? as u32,
+    );
+    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400_000)
+}
+
+/// A due date in milliseconds as Jira's `YYYY-MM-DD` (UTC).
+pub fn due_date(millis: i64) -> String {
+    let (year, month, day) = civil_from_days(millis.div_euclid(86_400_000));
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jira_timestamps_in_any_offset() {
+        let utc = parse("2024-01-15T10:30:00.000+0000").unwrap();
+        assert_eq!(utc.millis, 1_705_314_600_000);
+        let sydney = parse("2024-01-15T21:30:00.000+1100").unwrap();
+        assert_eq!(sydney.millis, utc.millis);
+        assert_eq!(sydney.offset_minutes, 660);
+        assert_eq!(
+            parse("2024-01-15T05:30:00.5-05:00").unwrap().millis,
+            utc.millis + 500
+        );
+        assert_eq!(millis("2024-01-15T10:30:00Z"), Some(utc.millis));
+        assert_eq!(parse("2024-13-15T10:30:00Z"), None);
+        assert_eq!(parse("yesterday"), None);
+    }
+
+    #[test]
+    fn jql_dates_are_local_to_the_offset_and_floor_the_minute() {
+        let at = parse("2024-01-15T21:30:59.999+1100").unwrap();
+        assert_eq!(jql_date(at.millis, at.offset_minutes), "2024-01-15 21:30");
+        assert_eq!(jql_date(at.millis, 0), "2024-01-15 10:30");
+        assert_eq!(jql_date(at.millis, -600), "2024-01-15 00:30");
+        assert_eq!(jql_date(0, -60), "1969-12-31 23:00");
+    }
+
+    #[test]
+    fn due_dates_round_trip() {
+        let ms = due_millis("2024-02-29").unwrap();
+        assert_eq!(due_date(ms), "2024-02-29");
+        assert_eq!(due_date(ms + 3_600_000), "2024-02-29");
+        assert_eq!(due_millis("2024-02-29T00:00"), None);
+    }
+}

@@ -25,6 +25,7 @@ pub mod state;
 pub mod sync_logs;
 pub mod users;
 pub mod webhooks;
+pub mod work_order_comments;
 pub mod work_order_pushes;
 pub mod work_orders;
 

@@ -13,10 +13,11 @@ use sqlx::{AnyConnection, Row};
 use super::{Store, now_millis};
 
 /// The event types subscribers can choose.
-pub const EVENT_TYPES: [&str; 3] = [
+pub const EVENT_TYPES: [&str; 4] = [
     "work_order.created",
     "work_order.updated",
     "work_order.deleted",
+    "work_order.commented",
 ];
 
 #[derive(Clone, Debug, Serialize)]

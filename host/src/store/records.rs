@@ -1,6 +1,7 @@
 //! The local copies of synced records: directory users and groups (through
-//! `store::directory`), work orders (through `store::work_orders`), and
-//! `synced_records` for every other kind.
+//! `store::directory`), work orders (through `store::work_orders`), their
+//! comments (through `store::work_order_comments`), and `synced_records`
+//! for every other kind.
 //!
 //! A page of records and the cursor after it are applied in one
 //! transaction ([`Store::apply_page`]): an interrupted sync resumes from the
@@ -13,6 +14,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::directory;
 use super::sync_logs::RecordCounts;
+use super::work_order_comments::{self, Applied};
 use super::{Store, now_millis};
 use crate::runtime::types::Record;
 
@@ -24,7 +26,17 @@ fn table_of(kind: &str) -> (&'static str, bool) {
         // Work orders are found through their links: one work order can be
         // linked to items in several systems.
         "work-order" => ("work_order_links", false),
+        // Comments too, through theirs (which keep no version).
+        work_order_comments::KIND => ("work_order_comment_links", false),
         _ => ("synced_records", true),
+    }
+}
+
+/// The stored version column of a table from [`table_of`].
+fn version_column(table: &str) -> &'static str {
+    match table {
+        "work_order_comment_links" => "CAST(NULL AS TEXT)",
+        _ => "version",
     }
 }
 
@@ -34,12 +46,13 @@ async fn existing_version(
     record: &Record,
 ) -> Result<Option<Option<String>>, sqlx::Error> {
     let (table, by_kind) = table_of(&record.kind);
+    let version = version_column(table);
     let sql = if by_kind {
         format!(
-            "SELECT version AS v FROM {table} WHERE integration_id = $1 AND external_id = $2 AND kind = $3"
+            "SELECT {version} AS v FROM {table} WHERE integration_id = $1 AND external_id = $2 AND kind = $3"
         )
     } else {
-        format!("SELECT version AS v FROM {table} WHERE integration_id = $1 AND external_id = $2")
+        format!("SELECT {version} AS v FROM {table} WHERE integration_id = $1 AND external_id = $2")
     };
     let mut query = sqlx::query(&sql)
         .bind(integration_id)
@@ -58,6 +71,14 @@ async fn delete(
 ) -> Result<bool, sqlx::Error> {
     if record.kind == "work-order" {
         return super::work_orders::delete_remote(conn, integration_id, &record.external_id).await;
+    }
+    if record.kind == work_order_comments::KIND {
+        return work_order_comments::delete_remote_comment(
+            conn,
+            integration_id,
+            &record.external_id,
+        )
+        .await;
     }
     let (table, by_kind) = table_of(&record.kind);
     let sql = if by_kind {
@@ -78,6 +99,9 @@ async fn delete(
     Ok(done.rows_affected() > 0)
 }
 
+/// Writes a record; returns whether it was created (`Some(true)`),
+/// updated (`Some(false)`), or neither (`None`: a comment that did not
+/// change, or that has no work order here to attach to).
 async fn upsert(
     conn: &mut AnyConnection,
     integration_id: i64,
@@ -85,7 +109,7 @@ async fn upsert(
     fields: &Map<String, Value>,
     seen: Option<i64>,
     existed: bool,
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<bool>, sqlx::Error> {
     match record.kind.as_str() {
         "user" => {
             directory::upsert_users(
@@ -101,6 +125,22 @@ async fn upsert(
         }
         "work-order" => {
             super::work_orders::apply_remote(conn, integration_id, record, fields).await?;
+        }
+        work_order_comments::KIND => {
+            return Ok(
+                match work_order_comments::apply_remote_comment(
+                    conn,
+                    integration_id,
+                    record,
+                    fields,
+                )
+                .await?
+                {
+                    Applied::Created => Some(true),
+                    Applied::Updated => Some(false),
+                    Applied::Unchanged | Applied::Skipped => None,
+                },
+            );
         }
         _ => {
             let all = Value::Object(fields.clone()).to_string();
@@ -121,7 +161,7 @@ async fn upsert(
             .await?;
         }
     }
-    Ok(())
+    Ok(Some(!existed))
 }
 
 /// The stored versions of `records` (all of one kind), by external id:
@@ -140,7 +180,8 @@ async fn stored_versions(
             .map(|i| format!("${}", i + first))
             .collect();
         let sql = format!(
-            "SELECT external_id, version AS v FROM {table} WHERE integration_id = $1{} AND external_id IN ({})",
+            "SELECT external_id, {} AS v FROM {table} WHERE integration_id = $1{} AND external_id IN ({})",
+            version_column(table),
             if by_kind { " AND kind = $2" } else { "" },
             placeholders.join(", ")
         );
@@ -167,7 +208,7 @@ async fn mark_seen_batch(
     job: i64,
 ) -> Result<(), sqlx::Error> {
     let (table, by_kind) = table_of(kind);
-    if table == "work_order_links" {
+    if table == "work_order_links" || table == "work_order_comment_links" {
         return Ok(());
     }
     for chunk in ids.chunks(400) {
@@ -205,7 +246,9 @@ pub(super) async fn apply_records(
         ..RecordCounts::default()
     };
     let mut kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
-    kinds.sort_unstable();
+    // Comments last: a comment on a work order that came in the same page
+    // finds the work order's link.
+    kinds.sort_unstable_by_key(|kind| (*kind == work_order_comments::KIND, *kind));
     kinds.dedup();
     for kind in kinds {
         let of_kind: Vec<&Record> = records.iter().filter(|r| r.kind == kind).collect();
@@ -235,16 +278,17 @@ pub(super) async fn apply_records(
                 unchanged.push(&record.external_id);
                 continue;
             }
-            if kind == "user" {
+            let created = if kind == "user" {
                 // Written together below: a page is mostly users.
                 users.push((record, fields, before.is_some()));
+                Some(before.is_none())
             } else {
-                upsert(conn, integration_id, record, &fields, job, before.is_some()).await?;
-            }
-            if before.is_some() {
-                counts.updated += 1;
-            } else {
-                counts.created += 1;
+                upsert(conn, integration_id, record, &fields, job, before.is_some()).await?
+            };
+            match created {
+                Some(true) => counts.created += 1,
+                Some(false) => counts.updated += 1,
+                None => {}
             }
             stored.insert(record.external_id.clone(), record.version.clone());
         }

@@ -1,11 +1,12 @@
 //! The outbox of local work-order changes (`work_order_pushes`): claimed by
 //! a worker with a lease, finished together with the link it produces, or
-//! put back with a backoff.
+//! put back with a backoff. A push with a `comment_id` carries a comment
+//! written here (`store::work_order_comments`) and links that comment.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::work_orders::work_order_from;
 use super::{Store, now_millis};
@@ -20,9 +21,20 @@ pub struct Push {
     pub changed_fields: Vec<String>,
     /// The work order's fields now (for a delete: as they were).
     pub fields: Map<String, Value>,
-    /// The remote item it is linked to, if any.
+    /// The remote item the work order is linked to, if any.
     pub external_id: Option<String>,
     pub attempts: i64,
+    /// For the push of a comment (always a create): the comment.
+    pub comment: Option<CommentToPush>,
+}
+
+/// A comment written here, as its push carries it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CommentToPush {
+    pub id: i64,
+    pub author: String,
+    pub body: String,
+    pub created_at: i64,
 }
 
 /// A push as listed for people.
@@ -32,6 +44,8 @@ pub struct PushEntry {
     pub work_order_id: Option<i64>,
     pub integration_id: i64,
     pub operation: String,
+    /// The comment it pushes, if it pushes one.
+    pub comment_id: Option<i64>,
     pub status: String,
     pub attempts: i64,
     pub error: Option<String>,
@@ -45,12 +59,63 @@ fn entry_from_row(row: &AnyRow) -> Result<PushEntry, sqlx::Error> {
         work_order_id: row.try_get("work_order_id")?,
         integration_id: row.try_get("integration_id")?,
         operation: row.try_get("operation")?,
+        comment_id: row.try_get("comment_id")?,
         status: row.try_get("status")?,
         attempts: row.try_get("attempts")?,
         error: row.try_get("error")?,
         changed_at: row.try_get("changed_at")?,
         finished_at: row.try_get("finished_at")?,
     })
+}
+
+/// Links a pushed comment to the remote comment its push created. A sync
+/// or webhook that raced the push may have brought that remote comment in
+/// already, as a comment of its own: that copy goes, so the comment shows
+/// once.
+async fn link_pushed_comment(
+    conn: &mut AnyConnection,
+    comment: i64,
+    integration: i64,
+    external_id: &str,
+) -> Result<(), sqlx::Error> {
+    let exists: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM work_order_comments WHERE id = $1")
+            .bind(comment)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if exists.is_none() {
+        return Ok(());
+    }
+    sqlx::query(
+        "DELETE FROM work_order_comments WHERE id <> $1 AND source_integration_id = $2 AND id IN \
+         (SELECT comment_id FROM work_order_comment_links WHERE integration_id = $2 AND external_id = $3)",
+    )
+    .bind(comment)
+    .bind(integration)
+    .bind(external_id)
+    .execute(&mut *conn)
+    .await?;
+    // Whatever else still claims that remote comment lets go of it.
+    sqlx::query(
+        "DELETE FROM work_order_comment_links WHERE integration_id = $1 AND external_id = $2 \
+         AND comment_id <> $3",
+    )
+    .bind(integration)
+    .bind(external_id)
+    .bind(comment)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO work_order_comment_links (comment_id, integration_id, external_id) \
+         VALUES ($1, $2, $3) ON CONFLICT (comment_id, integration_id) DO UPDATE \
+         SET external_id = excluded.external_id",
+    )
+    .bind(comment)
+    .bind(integration)
+    .bind(external_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 impl Store {
@@ -87,8 +152,8 @@ impl Store {
                 continue;
             }
             let row = sqlx::query(
-                "SELECT id, work_order_id, integration_id, operation, changed_fields_json, fields_json, attempts \
-                 FROM work_order_pushes WHERE id = $1",
+                "SELECT id, work_order_id, integration_id, operation, changed_fields_json, fields_json, attempts, \
+                 comment_id FROM work_order_pushes WHERE id = $1",
             )
             .bind(candidate)
             .fetch_one(&mut *tx)
@@ -97,6 +162,40 @@ impl Store {
             let integration_id: i64 = row.try_get("integration_id")?;
             let operation: String = row.try_get("operation")?;
             let stored_fields: Option<String> = row.try_get("fields_json")?;
+            let comment_id: Option<i64> = row.try_get("comment_id")?;
+            let comment = match comment_id {
+                None => None,
+                Some(comment_id) => {
+                    let found = sqlx::query(
+                        "SELECT id, author, body, created_at FROM work_order_comments WHERE id = $1",
+                    )
+                    .bind(comment_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    match found {
+                        Some(c) => Some(CommentToPush {
+                            id: c.try_get("id")?,
+                            author: c.try_get("author")?,
+                            body: c.try_get("body")?,
+                            created_at: c.try_get("created_at")?,
+                        }),
+                        None => {
+                            // Deleted comments take their pushes with them;
+                            // this is only a guard.
+                            sqlx::query(
+                                "UPDATE work_order_pushes SET status = 'done', finished_at = $1, \
+                                 error = 'the comment was deleted before it was pushed' WHERE id = $2",
+                            )
+                            .bind(now)
+                            .bind(candidate)
+                            .execute(&mut *tx)
+                            .await?;
+                            tx.commit().await?;
+                            continue;
+                        }
+                    }
+                }
+            };
             let fields = match (&*operation, stored_fields) {
                 ("delete", Some(json)) => serde_json::from_str(&json).unwrap_or_default(),
                 _ => match sqlx::query(
@@ -142,7 +241,8 @@ impl Store {
                 id: candidate,
                 work_order_id,
                 integration_id,
-                operation: if operation == "create" && external_id.is_some() {
+                // A comment is always created; the link is its work order's.
+                operation: if operation == "create" && external_id.is_some() && comment.is_none() {
                     "update".into()
                 } else {
                     operation
@@ -154,6 +254,7 @@ impl Store {
                 fields,
                 external_id,
                 attempts: row.try_get("attempts")?,
+                comment,
             }));
         }
         Ok(None)
@@ -162,7 +263,8 @@ impl Store {
     /// Records a successful push: the link to the remote item and the
     /// version the remote returned (so its echo is recognised), and the
     /// push done, in one transaction. A change made while it ran has a push
-    /// row of its own, pushed next.
+    /// row of its own, pushed next. For a comment, the link is the
+    /// comment's, to the remote comment the push created.
     pub async fn finish_push(
         &self,
         push: &Push,
@@ -171,7 +273,9 @@ impl Store {
     ) -> Result<(), sqlx::Error> {
         let now = now_millis();
         let mut tx = self.begin_write().await?;
-        if push.operation == "delete" {
+        if let Some(comment) = &push.comment {
+            link_pushed_comment(&mut tx, comment.id, push.integration_id, external_id).await?;
+        } else if push.operation == "delete" {
             sqlx::query(
                 "DELETE FROM work_order_links WHERE integration_id = $1 AND external_id = $2",
             )
@@ -238,11 +342,11 @@ impl Store {
         Ok(())
     }
 
-    /// The pushes of a work order, newest first.
+    /// The pushes of a work order (its comments' included), newest first.
     pub async fn pushes_of(&self, work_order: i64) -> Result<Vec<PushEntry>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT id, work_order_id, integration_id, operation, status, attempts, error, changed_at, \
-             finished_at FROM work_order_pushes WHERE work_order_id = $1 ORDER BY id DESC",
+            "SELECT id, work_order_id, integration_id, operation, comment_id, status, attempts, error, \
+             changed_at, finished_at FROM work_order_pushes WHERE work_order_id = $1 ORDER BY id DESC",
         )
         .bind(work_order)
         .fetch_all(self.pool())

@@ -152,7 +152,10 @@ pub(super) fn work_order_from(row: &AnyRow) -> Result<WorkOrder, sqlx::Error> {
     })
 }
 
-async fn load(conn: &mut AnyConnection, id: i64) -> Result<Option<WorkOrder>, sqlx::Error> {
+pub(super) async fn load(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<WorkOrder>, sqlx::Error> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM work_orders WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -212,7 +215,7 @@ async fn insert(
 
 /// The integrations local changes are pushed to: enabled, and their
 /// connector implements `push`.
-async fn push_targets(conn: &mut AnyConnection) -> Result<Vec<i64>, sqlx::Error> {
+pub(super) async fn push_targets(conn: &mut AnyConnection) -> Result<Vec<i64>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT i.id FROM integrations i JOIN integration_providers p ON p.id = i.provider_id \
          WHERE i.enabled = 1 AND (',' || p.features || ',') LIKE '%,push,%' ORDER BY i.id",
@@ -223,7 +226,7 @@ async fn push_targets(conn: &mut AnyConnection) -> Result<Vec<i64>, sqlx::Error>
 }
 
 /// Queues a push of a local change, merged into one still waiting for the
-/// same work order and integration.
+/// same work order and integration (never into a comment's push).
 async fn enqueue_push(
     conn: &mut AnyConnection,
     work_order: i64,
@@ -235,7 +238,8 @@ async fn enqueue_push(
 ) -> Result<(), sqlx::Error> {
     let waiting = sqlx::query(
         "SELECT id, operation, changed_fields_json FROM work_order_pushes \
-         WHERE work_order_id = $1 AND integration_id = $2 AND status = 'pending'",
+         WHERE work_order_id = $1 AND integration_id = $2 AND status = 'pending' \
+         AND comment_id IS NULL",
     )
     .bind(work_order)
     .bind(integration)

@@ -8,6 +8,10 @@
 //! the sync engine's retry policy (its bound on attempts, its backoff,
 //! Retry-After honoured); config and auth errors stop at once, with the
 //! reason kept on the push.
+//!
+//! A comment written here is pushed the same way, as a change of kind
+//! `work-order-comment` naming the remote item of its work order; the
+//! remote comment's id is kept on the comment's link.
 
 use super::SyncDeps;
 use super::failure::Failure;
@@ -64,7 +68,47 @@ pub async fn drain(deps: &SyncDeps) {
     }
 }
 
+/// What the connector's `push` gets for a claimed push.
+fn change_of(push: &Push) -> Result<Change, Failure> {
+    let Some(comment) = &push.comment else {
+        return Ok(Change {
+            kind: "work-order".into(),
+            local_id: push.work_order_id.to_string(),
+            external_id: push.external_id.clone(),
+            operation: match push.operation.as_str() {
+                "create" => ChangeOperation::Create,
+                "delete" => ChangeOperation::Delete,
+                _ => ChangeOperation::Update,
+            },
+            fields: serde_json::Value::Object(push.fields.clone()).to_string(),
+            changed_fields: push.changed_fields.clone(),
+        });
+    };
+    // The work order's own pushes to this integration ran before this one
+    // (one queue per pair): without a link, its create failed for good.
+    let work_order = push.external_id.as_deref().ok_or_else(|| {
+        Failure::fatal(
+            "the work order is not linked to this integration yet: its own push has not succeeded",
+        )
+    })?;
+    Ok(Change {
+        kind: crate::store::work_order_comments::KIND.into(),
+        local_id: comment.id.to_string(),
+        external_id: None,
+        operation: ChangeOperation::Create,
+        fields: serde_json::json!({
+            "work_order": work_order,
+            "author": comment.author,
+            "body": comment.body,
+            "created_at": comment.created_at,
+        })
+        .to_string(),
+        changed_fields: vec!["comment".into()],
+    })
+}
+
 async fn push_one(deps: &SyncDeps, push: &Push) -> Result<(String, Option<String>), Failure> {
+    let change = change_of(push)?;
     let integration = deps
         .store
         .integration(push.integration_id)
@@ -83,18 +127,6 @@ async fn push_one(deps: &SyncDeps, push: &Push) -> Result<(String, Option<String
     let config = CallConfig::of(&deps.sealer, &integration)
         .map_err(|e| Failure::fatal(format!("the integration's secrets cannot be opened: {e}")))?;
     let ctx = call_context(&deps.runtime, &integration, config.secrets.clone());
-    let change = Change {
-        kind: "work-order".into(),
-        local_id: push.work_order_id.to_string(),
-        external_id: push.external_id.clone(),
-        operation: match push.operation.as_str() {
-            "create" => ChangeOperation::Create,
-            "delete" => ChangeOperation::Delete,
-            _ => ChangeOperation::Update,
-        },
-        fields: serde_json::Value::Object(push.fields.clone()).to_string(),
-        changed_fields: push.changed_fields.clone(),
-    };
     let outcome = connector.push(&ctx, &config.json, &change).await;
     match outcome.result {
         Ok(result) if result.external_id.trim().is_empty() => {

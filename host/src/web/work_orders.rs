@@ -1,9 +1,10 @@
 //! `/work-orders`: CUBE's work orders, listed, shown with the remote items
-//! they are linked to and how their pushes went, and (for admins) created,
-//! edited and deleted. What is checked here is checked for the JSON API too
-//! ([`WorkOrderInput::validate`]).
+//! they are linked to, their comments and how their pushes went, and (for
+//! admins) created, edited, deleted and commented on. What is checked here
+//! is checked for the JSON API too ([`WorkOrderInput::validate`],
+//! [`CommentInput::validate`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -19,6 +20,7 @@ use super::error::Error;
 use super::session::{Admin, SignedIn};
 use super::{AppState, templates, urlencode};
 use crate::store::audit::AuditEvent;
+use crate::store::work_order_comments::MAX_BODY_CHARS;
 use crate::store::work_orders::{WorkOrder, WorkOrderFields};
 
 pub fn routes() -> Router<AppState> {
@@ -28,6 +30,31 @@ pub fn routes() -> Router<AppState> {
         .route("/work-orders/{id}", get(show).post(update))
         .route("/work-orders/{id}/edit", get(edit))
         .route("/work-orders/{id}/delete", post(delete))
+        .route("/work-orders/{id}/comments", post(add_comment))
+}
+
+/// A comment as typed (form or API), before it is checked.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(in crate::web) struct CommentInput {
+    #[serde(default)]
+    pub body: String,
+}
+
+impl CommentInput {
+    /// The body to store (trailing white space and leading blank lines
+    /// dropped, line ends LF), or a message for the field.
+    pub fn validate(self) -> Result<String, BTreeMap<String, String>> {
+        let body = self.body.replace("\r\n", "\n");
+        let body = body.trim_end().trim_start_matches('\n');
+        if body.trim().is_empty() || body.chars().count() > MAX_BODY_CHARS {
+            return Err(BTreeMap::from([(
+                "body".to_owned(),
+                "Write 1 to 10,000 characters.".to_owned(),
+            )]));
+        }
+        Ok(body.to_owned())
+    }
 }
 
 /// A work order as typed (form or API), before it is checked.
@@ -293,25 +320,86 @@ async fn show(
     Query(q): Query<Notice>,
 ) -> Result<Response, Error> {
     let order = state.store.work_order(id).await?.ok_or(Error::NotFound)?;
+    detail_page(&state, &user, order, q.notice, "", &BTreeMap::new()).await
+}
+
+/// Integration names by id, each looked up once.
+struct Names<'a> {
+    state: &'a AppState,
+    known: HashMap<i64, Option<String>>,
+}
+
+impl Names<'_> {
+    async fn of(&mut self, id: i64) -> Result<Option<String>, Error> {
+        if let Some(name) = self.known.get(&id) {
+            return Ok(name.clone());
+        }
+        let name = self.state.store.integration(id).await?.map(|i| i.name);
+        self.known.insert(id, name.clone());
+        Ok(name)
+    }
+}
+
+/// The work order's page; `comment` and `problems` refill the comment form
+/// when what was typed is refused.
+async fn detail_page(
+    state: &AppState,
+    user: &SignedIn,
+    order: WorkOrder,
+    notice: Option<String>,
+    comment: &str,
+    problems: &BTreeMap<String, String>,
+) -> Result<Response, Error> {
+    let id = order.id;
+    let mut names = Names {
+        state,
+        known: HashMap::new(),
+    };
     let mut links = Vec::new();
     for link in state.store.work_order_links(id).await? {
-        let name = state
-            .store
-            .integration(link.integration_id)
-            .await?
-            .map(|i| i.name);
+        let name = names.of(link.integration_id).await?;
         links.push(json!({"link": link, "integration": name}));
     }
+    let all_pushes = state.store.pushes_of(id).await?;
     let mut pushes = Vec::new();
-    for push in state.store.pushes_of(id).await? {
-        let name = state
-            .store
-            .integration(push.integration_id)
-            .await?
-            .map(|i| i.name);
+    for push in &all_pushes {
+        let name = names.of(push.integration_id).await?;
         pushes.push(json!({"push": push, "integration": name}));
     }
-    Ok(templates::page(
+    let mut comments = Vec::new();
+    for c in state.store.work_order_comments(id).await? {
+        let source = match c.source_integration_id {
+            Some(integration) => names.of(integration).await?,
+            None => None,
+        };
+        // Where it went: the remote comments it is linked to (besides the
+        // one it came from), then pushes still waiting or failed.
+        let mut pushed = Vec::new();
+        for link in &c.links {
+            if Some(link.integration_id) != c.source_integration_id {
+                let name = names.of(link.integration_id).await?;
+                pushed.push(json!({"integration": name, "external_id": link.external_id}));
+            }
+        }
+        let mut waiting = Vec::new();
+        for push in all_pushes
+            .iter()
+            .filter(|p| p.comment_id == Some(c.id) && p.status != "done")
+        {
+            let name = names.of(push.integration_id).await?;
+            waiting.push(json!({"integration": name, "status": push.status, "error": push.error}));
+        }
+        let lines: Vec<&str> = c.body.split('\n').collect();
+        comments.push(json!({
+            "comment": c, "source": source, "pushed": pushed, "waiting": waiting, "lines": lines,
+        }));
+    }
+    let status = if problems.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let html = templates::page(
         "work_orders/detail.html",
         context! {
             user => user.user(),
@@ -320,10 +408,57 @@ async fn show(
             due => order.due_at.map(format_date),
             links => links,
             pushes => pushes,
-            notice => q.notice,
+            comments => comments,
+            comment_form => json!({"body": comment}),
+            problems => problems,
+            notice => notice,
         },
-    )?
-    .into_response())
+    )?;
+    Ok((status, html).into_response())
+}
+
+#[derive(Deserialize)]
+struct CommentForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    body: String,
+}
+
+async fn add_comment(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Form(form): Form<CommentForm>,
+) -> Result<Response, Error> {
+    admin.0.check_csrf(&form.csrf_token)?;
+    let order = state.store.work_order(id).await?.ok_or(Error::NotFound)?;
+    let input = CommentInput {
+        body: form.body.clone(),
+    };
+    let body = match input.validate() {
+        Ok(body) => body,
+        Err(problems) => {
+            return detail_page(&state, &admin.0, order, None, &form.body, &problems).await;
+        }
+    };
+    let comment = state
+        .store
+        .add_work_order_comment(id, &admin.0.user().username, &body)
+        .await?
+        .ok_or(Error::NotFound)?;
+    audit(
+        &state,
+        &admin.0,
+        remote,
+        "work-order.comment",
+        id,
+        json!({"comment": comment.id}),
+    )
+    .await?;
+    state.sync.wake();
+    Ok(to_order(id, "Comment added; it is being pushed."))
 }
 
 async fn edit(

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod directory;
+pub mod fake_jira;
 pub mod proxy;
 pub mod slapd;
 

@@ -66,6 +66,10 @@ pub struct Config {
 pub const DEFAULT_STATUS_MAP: &str = "open = To Do\nin_progress = In Progress\ndone = Done";
 pub const DEFAULT_PRIORITY_MAP: &str = "urgent = Highest\nhigh = High\nnormal = Medium\nlow = Low";
 
+/// Jira fields a mapping may read but a push never writes (they take
+/// account ids).
+pub const READ_ONLY: [&str; 2] = ["assignee", "reporter"];
+
 /// The work order fields a field mapping may name.
 pub const MAPPABLE: [&str; 5] = ["title", "description", "assignee", "requester", "due_at"];
 
@@ -247,7 +251,7 @@ pub fn schema() -> Value {
             },
             "field_map": {
                 "type": "string", "x-cube-multiline": true, "title": "Other fields",
-                "description": "Optional, one per line: work order field = Jira field id, for example requester = customfield_10050. Title, description and due date go to summary, description and due date unless listed. Fields: title, description, assignee, requester, due_at.",
+                "description": "Optional, one per line: work order field = Jira field id, for example requester = customfield_10050. Title, description and due date go to summary, description and due date unless listed; assignee and requester are not synced unless listed. assignee = assignee and requester = reporter read Jira's people (their names) without writing them. Fields: title, description, assignee, requester, due_at.",
                 "x-cube-step": "Workflow"
             }
         }

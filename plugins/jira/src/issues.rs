@@ -179,17 +179,14 @@ pub fn records_of(jira: &Jira, issue: &Value, mappings: &Mappings) -> Result<Vec
             .unwrap_or_else(|| name.to_lowercase());
         out.insert("priority".into(), ours.into());
     }
-    let person = |ours: &str, native: &str| -> Value {
-        match mappings.jira_field(ours) {
-            Some(theirs) => fields.get(theirs).and_then(text_of).into(),
-            None => fields
-                .pointer(&format!("/{native}/displayName"))
-                .and_then(Value::as_str)
-                .into(),
+    // People only when mapped: Jira's own assignee and reporter are
+    // accounts (the reporter of an issue we created is our own account),
+    // and an unmapped field must not overwrite what was typed here.
+    for ours in ["assignee", "requester"] {
+        if let Some(theirs) = mappings.jira_field(ours) {
+            out.insert(ours.into(), fields.get(theirs).and_then(text_of).into());
         }
-    };
-    out.insert("assignee".into(), person("assignee", "assignee"));
-    out.insert("requester".into(), person("requester", "reporter"));
+    }
     let due = field("due_at")
         .and_then(Value::as_str)
         .and_then(time::due_millis);

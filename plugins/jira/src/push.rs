@@ -84,6 +84,11 @@ fn jira_fields(
     let wanted = |name: &str| names.is_none_or(|n| n.iter().any(|c| c == name));
     let mut out = Map::new();
     for (ours, theirs) in &mappings.fields {
+        // Jira's assignee and reporter take accounts, not names: mapped,
+        // they are read from Jira and never written.
+        if crate::config::READ_ONLY.contains(&theirs.as_str()) {
+            continue;
+        }
         if wanted(ours) {
             out.insert(theirs.clone(), jira_value(jira, ours, theirs, fields));
         }

@@ -1,7 +1,10 @@
 //! `/api/v1/work-orders`: CUBE's work orders. A change made here is pushed
 //! to every enabled integration whose connector pushes (queued in the same
 //! transaction, sent by the workers); each work order lists the remote
-//! items it is linked to and how its pushes went.
+//! items it is linked to and how its pushes went. Comments
+//! (`/api/v1/work-orders/{id}/comments`) are listed with where they came
+//! from and where they went, and a comment added here is pushed like a
+//! change.
 
 use std::net::SocketAddr;
 
@@ -13,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::AppState;
-use super::super::work_orders::{WorkOrderInput, audit};
+use super::super::work_orders::{CommentInput, WorkOrderInput, audit};
 use super::{ApiAdmin, ApiError, ApiUser};
 use crate::store::work_orders::WorkOrder;
 
@@ -23,6 +26,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/work-orders/{id}",
             get(show).put(update).delete(remove),
+        )
+        .route(
+            "/api/v1/work-orders/{id}/comments",
+            get(comments).post(add_comment),
         )
 }
 
@@ -132,4 +139,44 @@ async fn remove(
     .await?;
     state.sync.wake();
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn comments(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .store
+        .work_order(id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let comments = state.store.work_order_comments(id).await?;
+    Ok(Json(json!({ "comments": comments })))
+}
+
+async fn add_comment(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    Path(id): Path<i64>,
+    Json(input): Json<CommentInput>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = input.validate().map_err(ApiError::Invalid)?;
+    let comment = state
+        .store
+        .add_work_order_comment(id, &admin.0.user().username, &body)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    audit(
+        &state,
+        &admin.0,
+        remote,
+        "work-order.comment",
+        id,
+        json!({"comment": comment.id}),
+    )
+    .await?;
+    state.sync.wake();
+    Ok((StatusCode::CREATED, Json(json!(comment))))
 }

@@ -14,9 +14,11 @@
 //! works only if the host keeps the job's connection between calls). These
 //! fields are not in the schema: tests set them directly.
 //! `handle-webhook` turns `{"items": [...], "deleted": [...],
-//! "work_orders": [...]}` into records. `push` sends work orders to `url`:
-//! `POST url/items` to create, `PUT url/items/ID` to update, `DELETE` to
-//! delete, and returns the `id` and `version` the server answers.
+//! "work_orders": [...], "comments": [...]}` into records. `push` sends work
+//! orders to `url`: `POST url/items` to create, `PUT url/items/ID` to
+//! update, `DELETE` to delete, and returns the `id` and `version` the
+//! server answers; comments (`work-order-comment`) go to `POST url/comments`
+//! and get the remote id `c-<local id>`.
 
 use cube_connector_sdk::prelude::*;
 use cube_connector_sdk::types::{Features, WebhookOutcome, WebhookRequest, WebhookResponse};
@@ -234,6 +236,25 @@ impl Connector for Probe {
         let fields: serde_json::Value = serde_json::from_str(&change.fields)
             .map_err(|e| Error::fatal(format!("the change's fields are not JSON: {e}")))?;
         let body = json!({"local_id": change.local_id, "fields": fields, "changed": change.changed_fields});
+        if change.kind == "work-order-comment" {
+            let body = json!({
+                "local_id": change.local_id, "fields": fields, "changed": change.changed_fields,
+                "external_id": change.external_id,
+                "operation": match change.operation {
+                    ChangeOperation::Create => "create",
+                    ChangeOperation::Update => "update",
+                    ChangeOperation::Delete => "delete",
+                },
+            });
+            http::post(format!("{base}/comments"))
+                .json(&body)?
+                .send()?
+                .error_for_status()?;
+            return Ok(PushResult {
+                external_id: format!("c-{}", change.local_id),
+                version: None,
+            });
+        }
         let request = match (&change.operation, &change.external_id) {
             (ChangeOperation::Delete, Some(id)) => http::delete(format!("{base}/items/{id}")),
             (ChangeOperation::Delete, None) => {
@@ -252,9 +273,11 @@ impl Connector for Probe {
     }
 
     /// A JSON body `{"items": [{"id": "7", "name": "x"}], "deleted": ["3"]}`
-    /// becomes records of kind `item`, and `"work_orders": [{"id", "title",
-    /// "status", "version", "updated_at"}]` records of kind `work-order`; the
-    /// answer says how many.
+    /// becomes records of kind `item`, `"work_orders": [{"id", "title",
+    /// "status", "version", "updated_at"}]` records of kind `work-order`,
+    /// and `"comments": [{"id", "work_order", "author", "body",
+    /// "created_at"}]` records of kind `work-order-comment` (deleted with
+    /// `"deleted": true`); the answer says how many.
     fn handle_webhook(_config: Config, request: WebhookRequest) -> Result<WebhookOutcome> {
         #[derive(serde::Deserialize)]
         struct Item {
@@ -270,6 +293,8 @@ impl Connector for Probe {
             deleted: Vec<String>,
             #[serde(default)]
             work_orders: Vec<serde_json::Map<String, serde_json::Value>>,
+            #[serde(default)]
+            comments: Vec<serde_json::Map<String, serde_json::Value>>,
         }
         let body: Body = serde_json::from_slice(&request.body)
             .map_err(|e| Error::fatal(format!("the webhook body is not the expected JSON: {e}")))?;
@@ -295,6 +320,20 @@ impl Connector for Probe {
                 record = record.version(version);
             }
             records.push(record.build());
+        }
+        for mut comment in body.comments {
+            let id = comment
+                .remove("id")
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .ok_or_else(|| Error::fatal("a comment without an id"))?;
+            let deleted = comment.remove("deleted").and_then(|v| v.as_bool());
+            records.push(if deleted == Some(true) {
+                Record::deleted("work-order-comment", id)
+            } else {
+                Record::builder("work-order-comment", id)
+                    .fields(comment.into())
+                    .build()
+            });
         }
         records.extend(
             body.deleted

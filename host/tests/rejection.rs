@@ -77,7 +77,7 @@ fn a_component_of_another_world_is_refused_naming_what_it_lacks() {
     );
     assert!(
         message.contains(
-            "does not export info, test-connection, sync, push, handle-webhook (it exports greet)"
+            "does not export info, test-connection, choices, sync, push, handle-webhook (it exports greet)"
         ),
         "{message}"
     );
@@ -92,6 +92,7 @@ fn a_component_importing_what_the_host_does_not_provide_is_refused() {
             import backdoor;
             export info: func() -> string;
             export test-connection: func(config: string) -> string;
+            export choices: func() -> string;
             export sync: func() -> string;
             export push: func() -> string;
             export handle-webhook: func() -> string;
@@ -112,6 +113,7 @@ fn a_component_with_the_right_names_but_wrong_types_is_refused() {
         world connector {
             export info: func() -> string;
             export test-connection: func(config: string) -> string;
+            export choices: func() -> string;
             export sync: func() -> string;
             export push: func() -> string;
             export handle-webhook: func() -> string;
@@ -132,7 +134,14 @@ fn inspection_reports_the_same_problems_without_compiling() {
     let shape = cube_host::plugin::inspect::shape(common::probe_wasm()).unwrap();
     assert_eq!(
         shape.exports,
-        ["info", "test-connection", "sync", "push", "handle-webhook"]
+        [
+            "info",
+            "test-connection",
+            "choices",
+            "sync",
+            "push",
+            "handle-webhook"
+        ]
     );
     assert!(
         shape

@@ -6,6 +6,7 @@ pub mod client;
 pub mod directory;
 pub mod fake_jira;
 pub mod proxy;
+pub mod samba;
 pub mod slapd;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# A throwaway Active Directory domain controller for the tests: Samba AD DC
+# (Debian's samba 4.17) in target/samba, for the domain CUBE.TEST, bound to
+# 127.0.0.2 only, with LDAPS under a private CA. Seeded with OU=Cube: four
+# users (ken disabled) and two groups (engineers, nested in admins).
+#
+#   scripts/test-samba.sh start    # install if missing, start if stopped; prints the env
+#   scripts/test-samba.sh env      # prints the env of the running DC
+#   scripts/test-samba.sh stop
+#
+# The env lines (CUBE_TEST_SAMBA_URL=..., ...) are what
+# host/tests/common/samba.rs reads. The domain is provisioned and seeded
+# once (6-12 s) and kept as a tarball; a start of a stopped DC restores it
+# (the base data only, about half a second). Idempotent and safe to call
+# from parallel test processes (flock). The ports are AD's fixed ones (389,
+# 636, 88, ...) on 127.0.0.2, so there is one such DC per machine; samba
+# runs as root and stops itself after $max_runtime seconds if forgotten.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+root="$PWD"
+dir="$root/target/samba"
+mkdir -p "$dir"
+exec 9>"$dir/.lock"
+flock 9
+
+log() { echo "test-samba: $*" >&2; }
+
+address=127.0.0.2
+realm=CUBE.TEST
+domain=CUBE
+base="DC=cube,DC=test"
+admin_pw="Cube-Admin-Secret-1"
+sync_user="cube-sync"
+sync_pw="Cube-Sync-Secret-1"
+user_pw="Cube-User-Secret-1"
+# A forgotten DC stops itself after two hours; a start finds one with less
+# than a quarter of an hour left too old, and starts it again.
+max_runtime=7200
+export PATH="$PATH:/usr/sbin"
+
+data="$dir/data"     # the DC's every directory (private, state, cache, ...)
+conf="$dir/smb.conf"
+template="$dir/template.tar"
+
+install_samba() {
+    if ! command -v apt-get >/dev/null || [ "$(id -u)" -ne 0 ]; then
+        log "Samba is not installed; install it (Debian: apt-get install samba samba-ad-dc samba-ad-provision ldap-utils openssl)"
+        exit 1
+    fi
+    log "installing Samba from Debian's packages"
+    # policy-rc.d keeps the packages from starting daemons on all interfaces.
+    local guard=/usr/sbin/policy-rc.d created=""
+    if [ ! -e "$guard" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$guard" && chmod +x "$guard" && created=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    # samba-ad-provision is only a Recommends, but provisioning needs its schema files.
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends samba samba-ad-dc samba-ad-provision ldap-utils openssl; } \
+        >"$dir/apt.log" 2>&1; then
+        log "installing Samba failed; the end of $dir/apt.log:"
+        tail -n 20 "$dir/apt.log" >&2
+        exit 1
+    fi
+    if [ -n "$created" ]; then rm -f "$guard"; trap - EXIT; fi
+}
+
+installed() {
+    command -v samba >/dev/null && command -v samba-tool >/dev/null &&
+        [ -d /usr/share/samba/setup ] && command -v ldapsearch >/dev/null &&
+        command -v openssl >/dev/null
+}
+
+print_env() {
+    cat <<EOF
+CUBE_TEST_SAMBA_HOST=$address
+CUBE_TEST_SAMBA_URL=ldaps://$address:636
+CUBE_TEST_SAMBA_CA=$dir/ca.pem
+CUBE_TEST_SAMBA_REALM=$realm
+CUBE_TEST_SAMBA_BASE=$base
+CUBE_TEST_SAMBA_OU=OU=Cube,$base
+CUBE_TEST_SAMBA_BIND_DN=CN=$sync_user,CN=Users,$base
+CUBE_TEST_SAMBA_BIND_UPN=$sync_user@${realm,,}
+CUBE_TEST_SAMBA_BIND_PASSWORD=$sync_pw
+CUBE_TEST_SAMBA_ADMIN_DN=CN=Administrator,CN=Users,$base
+CUBE_TEST_SAMBA_ADMIN_PASSWORD=$admin_pw
+CUBE_TEST_SAMBA_USER_PASSWORD=$user_pw
+CUBE_TEST_SAMBA_SMB_CONF=$conf
+EOF
+}
+
+# samba's own pid file; /proc/PID/stat reads "PID (samba) STATE ...": not a
+# reused pid, nor a zombie.
+running() {
+    local pid stat
+    pid=$(cat "$data/run/samba.pid" 2>/dev/null) && stat=$(cat "/proc/$pid/stat" 2>/dev/null) &&
+        [[ "$stat" == "$pid (samba) "[!Z]* ]]
+}
+
+stop_samba() {
+    running || return 0
+    local pid
+    pid=$(cat "$data/run/samba.pid")
+    kill "$pid"
+    for _ in $(seq 1 100); do running || break; sleep 0.1; done
+    if running; then log "samba $pid did not stop in 10 s; killing it"; kill -9 "$pid"; fi
+    # Its children (one per service) follow the master; wait for the ports.
+    for _ in $(seq 1 50); do
+        ss -Hltn "src $address" 2>/dev/null | grep -q . || break
+        sleep 0.1
+    done
+    rm -f "$data/run/samba.pid"
+}
+
+# A CA and a leaf signed by it (rustls refuses a self-signed leaf that is
+# its own CA). Kept across rebuilds, so ca.pem stays the same.
+make_certificates() {
+    [ -f "$dir/server.pem" ] && [ -f "$dir/ca.pem" ] && return 0
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=CUBE test Samba CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=cubedc.cube.test" \
+        -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+        "extendedKeyUsage=serverAuth" \
+        "subjectAltName=DNS:cubedc.cube.test,DNS:cube.test,DNS:localhost,IP:$address" > "$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+        -CAcreateserial -days 3650 -extfile "$dir/server.ext" -out "$dir/server.pem" 2>/dev/null
+    chmod 600 "$dir/server.key" "$dir/ca.key"
+}
+
+# Every directory under $data, so nothing goes to /var, /run or /etc.
+write_conf() {
+    cat > "$conf" <<EOF
+[global]
+    netbios name = CUBEDC
+    realm = $realm
+    workgroup = $domain
+    server role = active directory domain controller
+    server services = ldap
+    interfaces = $address/8
+    bind interfaces only = yes
+    private dir = $data/private
+    binddns dir = $data/bind-dns
+    state directory = $data/state
+    cache directory = $data/cache
+    lock directory = $data/lock
+    pid directory = $data/run
+    ncalrpc dir = $data/ncalrpc
+    winbindd socket directory = $data/winbindd
+    ntp signd socket directory = $data/ntp_signd
+    log file = $data/log/samba.log
+    max log size = 10000
+    tls enabled = yes
+    tls keyfile = $dir/server.key
+    tls certfile = $dir/server.pem
+    tls cafile = $dir/ca.pem
+
+[sysvol]
+    path = $data/state/sysvol
+    read only = no
+
+[netlogon]
+    path = $data/state/sysvol/${realm,,}/scripts
+    read only = no
+EOF
+}
+
+# What the domain is built from: a change provisions it again.
+fingerprint() {
+    sha256sum scripts/test-samba.sh | cut -d' ' -f1
+}
+
+tool() { samba-tool "$@" -s "$conf" >/dev/null; }
+
+# OU=Cube: ada, grace and linus enabled, ken disabled (userAccountControl
+# 514); engineers (ada, grace) is a member of admins (linus).
+seed() {
+    tool user create "$sync_user" "$sync_pw" --use-username-as-cn
+    tool user setexpiry "$sync_user" --noexpiry
+    tool ou add "OU=Cube,$base"
+    local name given surname
+    for name in ada:Ada:Lovelace grace:Grace:Hopper linus:Linus:Torvalds ken:Ken:Thompson; do
+        IFS=: read -r name given surname <<<"$name"
+        tool user create "$name" "$user_pw" --userou=OU=Cube --given-name="$given" \
+            --surname="$surname" --mail-address="$name@cube.test" --job-title=Engineer
+    done
+    tool user disable ken
+    tool group add engineers --groupou=OU=Cube --description="The engineers"
+    tool group add admins --groupou=OU=Cube --description="The admins"
+    tool group addmembers engineers ada,grace
+    tool group addmembers admins linus,engineers
+}
+
+# Provisions and seeds the domain offline, then keeps it as the template.
+provision() {
+    stop_samba
+    rm -rf "$data" "$template" "$dir/fingerprint"
+    make_certificates
+    mkdir -p "$data"/{private,bind-dns,state,cache,lock,run,ncalrpc,winbindd,ntp_signd,log}
+    write_conf
+    local t0=$SECONDS
+    if ! samba-tool domain provision -s "$conf" --realm="$realm" --domain="$domain" \
+        --server-role=dc --dns-backend=NONE --use-rfc2307 --adminpass="$admin_pw" \
+        --host-ip="$address" --host-name=cubedc >"$dir/provision.log" 2>&1; then
+        log "provisioning failed; the end of $dir/provision.log:"
+        tail -n 20 "$dir/provision.log" >&2
+        exit 1
+    fi
+    # Provisioning rewrites smb.conf with its own choices: ours again.
+    write_conf
+    seed
+    (cd "$data" && tar -cf "$template" --exclude=./log --exclude=./run .)
+    fingerprint > "$dir/fingerprint"
+    log "provisioned $realm in $((SECONDS - t0)) s"
+}
+
+# The template's data, then samba in the foreground (its log to
+# samba.out); setsid, no stdio and no lock (9>&-) so that it outlives this
+# script and the test that called it.
+launch() {
+    rm -rf "$data"
+    mkdir -p "$data"/{log,run}
+    tar -xf "$template" -C "$data"
+    setsid samba -F -s "$conf" --maximum-runtime="$max_runtime" --debug-stdout \
+        </dev/null >"$data/log/samba.out" 2>&1 9>&- &
+    local child=$!
+    date +%s > "$dir/started"
+    for _ in $(seq 1 200); do
+        if running && LDAPTLS_CACERT="$dir/ca.pem" ldapsearch -x -H "ldaps://$address:636" \
+            -D "CN=$sync_user,CN=Users,$base" -w "$sync_pw" -s base -b "" highestCommittedUSN \
+            >/dev/null 2>&1; then
+            log "samba AD DC for $realm on $address (LDAPS 636)"
+            return 0
+        fi
+        kill -0 "$child" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill "$child" 2>/dev/null || true
+    log "samba did not start; the end of $data/log/samba.out:"
+    tail -n 20 "$data/log/samba.out" >&2
+    exit 1
+}
+
+fresh_enough() {
+    local started
+    started=$(cat "$dir/started" 2>/dev/null) || return 1
+    [ $(($(date +%s) - started)) -lt $((max_runtime - 900)) ]
+}
+
+start() {
+    local current=""
+    [ "$(cat "$dir/fingerprint" 2>/dev/null)" = "$(fingerprint)" ] && [ -f "$template" ] && current=1
+    if [ -n "$current" ] && running && fresh_enough; then return 0; fi
+    installed || install_samba
+    if [ -z "$current" ]; then
+        running && log "this script changed: provisioning again"
+        provision
+    fi
+    stop_samba
+    launch
+}
+
+case "${1:-start}" in
+start)
+    start
+    print_env
+    ;;
+env)
+    running || { log "not running; use start"; exit 1; }
+    print_env
+    ;;
+stop)
+    if running; then stop_samba; log "stopped"; fi
+    ;;
+*)
+    echo "usage: $0 start|env|stop" >&2
+    exit 2
+    ;;
+esac

@@ -333,15 +333,14 @@ async fn a_conflicting_edit_keeps_the_later_change_of_each_field() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    eventually("a rate-limited attempt", async || {
+    // Claimed, tried and put back with the reason.
+    let error = eventually("a rate-limited attempt", async || {
         let pushes = store.pushes_of(order).await.unwrap();
-        (pushes[0].attempts >= 1).then_some(())
+        (pushes[0].attempts >= 1 && pushes[0].status == "pending")
+            .then(|| pushes[0].error.clone())
+            .flatten()
     })
     .await;
-    let error = store.pushes_of(order).await.unwrap()[0]
-        .error
-        .clone()
-        .unwrap_or_default();
     assert!(error.contains("429"), "{error}");
     // The fake's clock starts in 2024; four years on is after our edit.
     fake.advance_clock(Duration::from_secs(4 * 365 * 24 * 3600));

@@ -502,3 +502,74 @@ async fn a_comment_brought_in_while_its_own_push_ran_shows_once() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_changes_reach_integrations_that_only_receive() {
+    common::each_backend(|store| async move {
+        let jira = integration(&store, "jira", Features::SYNC | Features::PUSH).await;
+        let other = integration(&store, "servicenow", Features::SYNC | Features::PUSH).await;
+        let slack = integration(&store, "slack", Features::PUSH | Features::WEBHOOKS).await;
+        // A new issue with a comment arrives from Jira.
+        let page = [
+            remote(
+                "JIRA-3",
+                "v1",
+                serde_json::json!({"summary": "Chiller noisy"}),
+            ),
+            remote_comment(
+                "20001",
+                serde_json::json!({"work_order": "JIRA-3", "author": "ann", "body": "On it."}),
+            ),
+        ];
+        store.apply_page(jira, None, &page, None).await.unwrap();
+        let order = store.work_orders(10, 0).await.unwrap().remove(0);
+        // Slack, which only receives, is told; the other syncing system is
+        // not, and neither is Jira itself.
+        let create = store.claim_push(60_000).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                create.integration_id,
+                create.operation.as_str(),
+                create.work_order_id
+            ),
+            (slack, "create", order.id)
+        );
+        assert!(create.comment.is_none());
+        assert_eq!(create.fields["title"], "Chiller noisy");
+        assert!(
+            store.claim_push(60_000).await.unwrap().is_none(),
+            "the comment waits behind the work order's create"
+        );
+        store.finish_push(&create, "C1:100.1", None).await.unwrap();
+        let comment = store.claim_push(60_000).await.unwrap().unwrap();
+        assert_eq!(comment.integration_id, slack);
+        assert_eq!(comment.comment.as_ref().unwrap().body, "On it.");
+        store.finish_push(&comment, "C1:100.2", None).await.unwrap();
+
+        // A later change from Jira reaches Slack as an update of what changed.
+        let page = [remote(
+            "JIRA-3",
+            "v2",
+            serde_json::json!({"summary": "Chiller fixed"}),
+        )];
+        store.apply_page(jira, None, &page, None).await.unwrap();
+        let update = store.claim_push(60_000).await.unwrap().unwrap();
+        assert_eq!(
+            (update.integration_id, update.operation.as_str()),
+            (slack, "update")
+        );
+        assert_eq!(update.changed_fields, vec!["title".to_owned()]);
+        assert!(store.claim_push(60_000).await.unwrap().is_none());
+        let pushes = store.pushes_of(order.id).await.unwrap();
+        assert!(
+            pushes.iter().all(|p| p.integration_id == slack),
+            "{pushes:?}"
+        );
+        assert!(
+            !pushes
+                .iter()
+                .any(|p| p.integration_id == other || p.integration_id == jira)
+        );
+    })
+    .await;
+}

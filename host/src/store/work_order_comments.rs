@@ -7,8 +7,9 @@
 //! that it reaches a remote system after the work order's own create. It is
 //! never merged with a change of the work order's fields. A comment brought
 //! in from a remote system (records of kind `work-order-comment`) is stored
-//! with the integration it came from and is never pushed anywhere, as for
-//! work orders (`docs/decisions/0011-work-order-conflicts.md`).
+//! with the integration it came from and is never pushed to a system that
+//! syncs, only passed on to those that just receive (Slack), as for work
+//! orders (`docs/decisions/0011-work-order-conflicts.md`).
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -210,6 +211,10 @@ pub(super) async fn apply_remote_comment(
     .bind(&record.external_id)
     .execute(&mut *conn)
     .await?;
+    // Passed on to the integrations that only receive (Slack), never back
+    // to a system that syncs (decision 0011).
+    let sinks = super::work_orders::notify_targets(conn, integration).await?;
+    queue_pushes(conn, work_order, id, &sinks, now_millis()).await?;
     let comment = load(conn, id).await?.expect("just inserted");
     queue_commented(conn, &comment, Some(integration)).await?;
     Ok(Applied::Created)
@@ -230,6 +235,43 @@ pub(super) async fn delete_remote_comment(
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Queues the push of comment `comment` to those of `targets` that have
+/// (or are getting) its work order: the integrations it is linked to, and
+/// those a push of it is still queued for. A work order that never reached
+/// an integration has no item there to comment on.
+async fn queue_pushes(
+    conn: &mut AnyConnection,
+    work_order_id: i64,
+    comment: i64,
+    targets: &[i64],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let reached: Vec<i64> = sqlx::query_scalar(
+        "SELECT integration_id FROM work_order_links WHERE work_order_id = $1 \
+         UNION SELECT integration_id FROM work_order_pushes WHERE work_order_id = $1 \
+         AND status IN ('pending', 'running') AND comment_id IS NULL",
+    )
+    .bind(work_order_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for integration in targets.iter().filter(|i| reached.contains(i)) {
+        // A push of its own, never merged: it follows the work order's own
+        // pushes to this integration in their queue.
+        sqlx::query(
+            "INSERT INTO work_order_pushes (work_order_id, integration_id, operation, \
+             changed_fields_json, run_after, changed_at, comment_id) \
+             VALUES ($1, $2, 'create', '[\"comment\"]', $3, $3, $4)",
+        )
+        .bind(work_order_id)
+        .bind(integration)
+        .bind(now)
+        .bind(comment)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -261,35 +303,8 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get("id")?;
-        // The integrations that have (or are getting) the work order: those
-        // it is linked to, and those a push of it is still queued for. A
-        // work order that never reached an integration (it came from
-        // another system and was not changed here since) has no item there
-        // to comment on.
-        let reached: Vec<i64> = sqlx::query_scalar(
-            "SELECT integration_id FROM work_order_links WHERE work_order_id = $1 \
-             UNION SELECT integration_id FROM work_order_pushes WHERE work_order_id = $1 \
-             AND status IN ('pending', 'running') AND comment_id IS NULL",
-        )
-        .bind(work_order_id)
-        .fetch_all(&mut *tx)
-        .await?;
         let targets = super::work_orders::push_targets(&mut tx).await?;
-        for integration in targets.into_iter().filter(|i| reached.contains(i)) {
-            // A push of its own, never merged: it follows the work order's
-            // own pushes to this integration in their queue.
-            sqlx::query(
-                "INSERT INTO work_order_pushes (work_order_id, integration_id, operation, \
-                 changed_fields_json, run_after, changed_at, comment_id) \
-                 VALUES ($1, $2, 'create', '[\"comment\"]', $3, $3, $4)",
-            )
-            .bind(work_order_id)
-            .bind(integration)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
+        queue_pushes(&mut tx, work_order_id, id, &targets, now).await?;
         let comment = load(&mut tx, id).await?.expect("just inserted");
         queue_commented(&mut tx, &comment, None).await?;
         tx.commit().await?;

@@ -7,8 +7,9 @@
 //! - **Echoes are not applied.** A push stores the version the remote
 //!   returned on the link; a remote record carrying that version again is
 //!   our own write coming back by webhook or sync, and is skipped. Changes
-//!   applied from a remote system are never pushed anywhere, so nothing
-//!   bounces between systems.
+//!   applied from a remote system are never pushed to a system that syncs,
+//!   so nothing bounces between systems; integrations that only receive
+//!   (Slack) get them.
 //! - **Field-level last writer wins.** A remote change is applied field by
 //!   field, except for fields changed locally after the remote change was
 //!   made (by the remote's own timestamp) whose push is still waiting: the
@@ -225,6 +226,25 @@ pub(super) async fn push_targets(conn: &mut AnyConnection) -> Result<Vec<i64>, s
     rows.iter().map(|r| r.try_get("id")).collect()
 }
 
+/// The integrations that only receive: their connector pushes but does not
+/// sync (Slack). A change that came from a remote system is passed on to
+/// them, except to the one it came from: they never send changes back, so
+/// nothing can loop, and a channel shows what happened in Jira too.
+pub(super) async fn notify_targets(
+    conn: &mut AnyConnection,
+    source: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT i.id FROM integrations i JOIN integration_providers p ON p.id = i.provider_id \
+         WHERE i.enabled = 1 AND i.id <> $1 AND (',' || p.features || ',') LIKE '%,push,%' \
+         AND (',' || p.features || ',') NOT LIKE '%,sync,%' ORDER BY i.id",
+    )
+    .bind(source)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| r.try_get("id")).collect()
+}
+
 /// Queues a push of a local change, merged into one still waiting for the
 /// same work order and integration (never into a comment's push).
 async fn enqueue_push(
@@ -375,6 +395,9 @@ pub(super) async fn apply_remote(
             if next != current.fields() {
                 let changed = next.changed_from(&current.fields());
                 write_fields(conn, id, &next, now).await?;
+                for sink in notify_targets(conn, integration).await? {
+                    enqueue_push(conn, id, sink, "update", &changed, None, now).await?;
+                }
                 let updated = load(conn, id).await?.expect("just updated");
                 super::outbound::queue_event(
                     conn,
@@ -411,6 +434,10 @@ pub(super) async fn apply_remote(
             .bind(now)
             .execute(&mut *conn)
             .await?;
+            let all: Vec<String> = FIELDS.iter().map(|f| (*f).to_owned()).collect();
+            for sink in notify_targets(conn, integration).await? {
+                enqueue_push(conn, id, sink, "create", &all, None, now).await?;
+            }
             let created = load(conn, id).await?.expect("just inserted");
             super::outbound::queue_event(
                 conn,

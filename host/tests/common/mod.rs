@@ -5,6 +5,7 @@
 pub mod client;
 pub mod directory;
 pub mod fake_jira;
+pub mod fake_servicenow;
 pub mod fake_slack;
 pub mod proxy;
 pub mod samba;

@@ -1,0 +1,123 @@
+//! ServiceNow's timestamps. With `sysparm_display_value=false` the Table
+//! API writes date-time fields as `YYYY-MM-DD HH:MM:SS` in UTC, and an
+//! encoded query reads a plain (not `javascript:`) value in UTC too.
+//!
+//! Connectors have no clock; the one date they need besides those is the
+//! server's own, from a response's `Date` header (to know when a cached
+//! OAuth token runs out).
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date of a day number.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn number(text: &str) -> Option<i64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Milliseconds since the epoch of `YYYY-MM-DD HH:MM:SS` (UTC), or of a
+/// bare `YYYY-MM-DD` (its midnight).
+pub fn millis(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (date, clock) = text.split_once(' ').unwrap_or((text, "00:00:00"));
+    let mut parts = date.split('-');
+    let (year, month, day) = (
+        number(parts.next()?)?,
+        number(parts.next()?)? as u32,
+        number(parts.next()?)? as u32,
+    );
+    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut hms = clock.split(':');
+    let (h, m, s) = (
+        number(hms.next()?)?,
+        number(hms.next()?)?,
+        number(hms.next()?)?,
+    );
+    if hms.next().is_some() || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400_000 + ((h * 60 + m) * 60 + s) * 1000)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of an instant, rounded down to the second.
+pub fn format(millis: i64) -> String {
+    let (days, in_day) = (
+        millis.div_euclid(86_400_000),
+        millis.rem_euclid(86_400_000) / 1000,
+    );
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        in_day / 3600,
+        in_day / 60 % 60,
+        in_day % 60
+    )
+}
+
+/// Seconds since the epoch of an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn http_date_secs(value: &str) -> Option<i64> {
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    let [_, day, month, year, clock, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m == month)? as u32
+        + 1;
+    let date = format!("{year}-{month:02}-{day}");
+    millis(&format!("{date} {clock}")).map(|ms| ms / 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_api_timestamps_round_trip() {
+        let ms = millis("2024-01-15 10:30:00").unwrap();
+        assert_eq!(ms, 1_705_314_600_000);
+        assert_eq!(format(ms), "2024-01-15 10:30:00");
+        assert_eq!(format(ms + 999), "2024-01-15 10:30:00");
+        assert_eq!(millis("2024-01-15"), Some(1_705_276_800_000));
+        assert_eq!(format(0), "1970-01-01 00:00:00");
+        assert_eq!(millis("2024-13-01 00:00:00"), None);
+        assert_eq!(millis("2024-01-15T10:30:00Z"), None);
+        assert_eq!(millis(""), None);
+    }
+
+    #[test]
+    fn http_dates_parse() {
+        assert_eq!(
+            http_date_secs("Mon, 15 Jan 2024 10:30:00 GMT"),
+            Some(1_705_314_600)
+        );
+        assert_eq!(http_date_secs("yesterday"), None);
+    }
+}

@@ -26,7 +26,9 @@ flock 9
 
 log() { echo "test-samba: $*" >&2; }
 
-address=127.0.0.2
+# 127.0.0.2, or the next loopback address whose LDAP port is free when
+# another checkout's DC holds it (the ports are fixed): kept in $dir/address.
+address=$(cat "$dir/address" 2>/dev/null || echo 127.0.0.2)
 realm=CUBE.TEST
 domain=CUBE
 base="DC=cube,DC=test"
@@ -116,7 +118,8 @@ stop_samba() {
 # A CA and a leaf signed by it (rustls refuses a self-signed leaf that is
 # its own CA). Kept across rebuilds, so ca.pem stays the same.
 make_certificates() {
-    [ -f "$dir/server.pem" ] && [ -f "$dir/ca.pem" ] && return 0
+    [ -f "$dir/server.pem" ] && [ -f "$dir/ca.pem" ] && grep -q "IP:127.0.0.9" "$dir/server.ext" 2>/dev/null &&
+        return 0
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=CUBE test Samba CA" \
         -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
         -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
@@ -124,7 +127,7 @@ make_certificates() {
         -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
     printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
         "extendedKeyUsage=serverAuth" \
-        "subjectAltName=DNS:cubedc.cube.test,DNS:cube.test,DNS:localhost,IP:$address" > "$dir/server.ext"
+        "subjectAltName=DNS:cubedc.cube.test,DNS:cube.test,DNS:localhost,$(seq -s, -f 'IP:127.0.0.%g' 2 9)" > "$dir/server.ext"
     openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
         -CAcreateserial -days 3650 -extfile "$dir/server.ext" -out "$dir/server.pem" 2>/dev/null
     chmod 600 "$dir/server.key" "$dir/ca.key"
@@ -216,6 +219,19 @@ provision() {
     log "provisioned $realm in $((SECONDS - t0)) s"
 }
 
+# The first of 127.0.0.2-9 where nothing listens on the LDAP port.
+choose_address() {
+    local n
+    for n in 2 3 4 5 6 7 8 9; do
+        if ! ss -Hltn "src 127.0.0.$n" 2>/dev/null | grep -q ':389\b'; then
+            echo "127.0.0.$n"
+            return 0
+        fi
+    done
+    log "127.0.0.2-9 all have a DC on port 389; stop one (scripts/test-samba.sh stop in its checkout)"
+    exit 1
+}
+
 # The template's data, then samba in the foreground (its log to
 # samba.out); setsid, no stdio and no lock (9>&-) so that it outlives this
 # script and the test that called it.
@@ -259,6 +275,9 @@ start() {
         provision
     fi
     stop_samba
+    address=$(choose_address)
+    echo "$address" > "$dir/address"
+    write_conf
     launch
 }
 

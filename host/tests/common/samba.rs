@@ -1,5 +1,5 @@
 //! The tests' Active Directory: a Samba AD DC (`scripts/test-samba.sh`) for
-//! the domain CUBE.TEST on 127.0.0.2 (LDAPS on 636), started on first use
+//! the domain CUBE.TEST on 127.0.0.2, or the next free loopback address (LDAPS on 636), started on first use
 //! and shared by every test process of a run. Seeded with `OU=Cube`: ada,
 //! grace, linus and the disabled ken; engineers (ada, grace) nested in
 //! admins (linus). Tests that change the directory make an OU of their own.

@@ -1,0 +1,442 @@
+//! Requests with the configured authentication, and answers turned into
+//! values or into the errors the host's retry rules understand.
+//!
+//! OAuth2 client credentials (RFC 6749 4.4): `POST token_url` with the form
+//! `grant_type=client_credentials[&scope=…]`, the client authenticated by
+//! HTTP Basic (2.3.1). The token is kept in the integration's state with the
+//! time it runs out by the server's clock (the token answer's `Date` plus
+//! `expires_in`): connectors have no clock, so an answer whose `Date` is
+//! within a minute of that end drops the token, and a 401 to a kept token
+//! fetches a new one and repeats the request once.
+
+use std::time::Duration;
+
+use cube_connector_sdk::http::{self, RequestBuilder, Response};
+use cube_connector_sdk::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{Auth, Config, KeyIn};
+
+/// How long one request may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// Where the OAuth token is kept in the integration's state.
+pub const TOKEN_KEY: &str = "oauth-token";
+
+/// A cached OAuth access token.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Token {
+    /// Whose token: token URL, client and scope (a changed configuration
+    /// does not reuse it).
+    pub owner: String,
+    pub access_token: String,
+    /// Seconds since the epoch by the server's clock, when known.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+}
+
+pub struct Client<'a> {
+    pub config: &'a Config,
+}
+
+impl<'a> Client<'a> {
+    pub fn new(config: &'a Config) -> Result<Self> {
+        config.base()?;
+        config.check_auth()?;
+        Ok(Client { config })
+    }
+
+    /// A request to `url` (absolute, or relative to the base URL), without
+    /// authentication (added when sent).
+    pub fn request(&self, method: &str, url: &str) -> Result<RequestBuilder> {
+        Ok(http::request(method, self.config.url(url)?)
+            .header("accept", "application/json")
+            .timeout(TIMEOUT))
+    }
+
+    fn oauth(&self) -> bool {
+        self.config.auth == Auth::OAuth2ClientCredentials
+    }
+
+    fn owner(&self) -> String {
+        format!(
+            "{}|{}|{}",
+            self.config.token_url.trim(),
+            self.config.client_id.trim(),
+            self.config.scope.trim()
+        )
+    }
+
+    fn cached_token(&self) -> Option<Token> {
+        state::get_json::<Token>(TOKEN_KEY).filter(|t| t.owner == self.owner())
+    }
+
+    /// A new token by the client credentials grant.
+    fn fetch_token(&self) -> Result<Token> {
+        let mut form = vec![("grant_type", "client_credentials")];
+        let scope = self.config.scope.trim();
+        if !scope.is_empty() {
+            form.push(("scope", scope));
+        }
+        let response = self
+            .request("POST", &self.config.token_url)?
+            .header("content-type", "application/x-www-form-urlencoded")
+            .basic(self.config.client_id.trim(), &self.config.client_secret)
+            .body(form_body(&form))
+            .send()?;
+        if matches!(response.status, 400 | 401) {
+            return Err(Error::auth(format!(
+                "the token endpoint {} refused the client credentials ({}){}; check the client ID, the client secret and the scope",
+                without_query(&response.url),
+                response.status,
+                oauth_error(&response)
+            )));
+        }
+        let response = response.error_for_status()?;
+        let granted = parse_json(&response)?;
+        let access_token = granted
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                Error::fatal(format!(
+                    "the answer of the token endpoint {} has no access_token",
+                    without_query(&response.url)
+                ))
+            })?;
+        let expires_in = granted.get("expires_in").and_then(|v| match v {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        });
+        let now = response.header("date").and_then(http_date_secs);
+        let token = Token {
+            owner: self.owner(),
+            access_token: access_token.to_owned(),
+            expires_at: now.zip(expires_in).map(|(now, ttl)| now + ttl),
+        };
+        state::set_json(TOKEN_KEY, &token)?;
+        log::debug("obtained an OAuth2 access token");
+        Ok(token)
+    }
+
+    fn authorize(&self, request: RequestBuilder, fresh: bool) -> Result<RequestBuilder> {
+        let c = self.config;
+        Ok(match c.auth {
+            Auth::None => request,
+            Auth::Basic => request.basic(c.username.trim(), &c.password),
+            Auth::Bearer => request.bearer(c.token.trim()),
+            Auth::ApiKey => match c.api_key_in {
+                KeyIn::Header => request.header(c.api_key_name.trim(), c.api_key.trim()),
+                KeyIn::Query => request.query(c.api_key_name.trim(), c.api_key.trim()),
+            },
+            Auth::OAuth2ClientCredentials => {
+                let token = match self.cached_token() {
+                    Some(token) if !fresh => token,
+                    _ => self.fetch_token()?,
+                };
+                request.bearer(&token.access_token)
+            }
+        })
+    }
+
+    /// Drops the cached token when the server's clock says it is about to
+    /// run out.
+    fn note_date(&self, response: &Response) {
+        if !self.oauth() {
+            return;
+        }
+        let Some(now) = response.header("date").and_then(http_date_secs) else {
+            return;
+        };
+        if let Some(Token {
+            expires_at: Some(end),
+            ..
+        }) = self.cached_token()
+            && now + 60 >= end
+        {
+            state::delete(TOKEN_KEY);
+        }
+    }
+
+    /// Sends with authentication; with OAuth2, a 401 to a kept token
+    /// fetches a new one and repeats the request once. The status is not
+    /// checked.
+    pub fn raw(&self, request: &RequestBuilder) -> Result<Response> {
+        let had_token = self.oauth() && self.cached_token().is_some();
+        let response = self.authorize(request.clone(), false)?.send()?;
+        if response.status == 401 && had_token {
+            log::info("the API refused the kept OAuth2 token; fetching a new one");
+            state::delete(TOKEN_KEY);
+            let again = self.authorize(request.clone(), true)?.send()?;
+            self.note_date(&again);
+            return Ok(again);
+        }
+        self.note_date(&response);
+        Ok(response)
+    }
+
+    /// Sends, and turns an error status into the connector error (401/403
+    /// auth, 429 and 503 with `Retry-After` rate-limited, other 5xx
+    /// transient, 404 config).
+    pub fn send(&self, request: RequestBuilder) -> Result<Response> {
+        let response = self.raw(&request)?;
+        if response.status == 401 && self.oauth() {
+            return Err(Error::auth(format!(
+                "{} refused a freshly issued OAuth2 token (401){}; check that the client may use this API (its scope)",
+                without_query(&response.url),
+                snippet(&response)
+            )));
+        }
+        response.error_for_status()
+    }
+}
+
+/// The body as JSON, or a fatal error naming the URL (without its query,
+/// which may carry a key) and where the parse failed.
+pub fn parse_json(response: &Response) -> Result<Value> {
+    serde_json::from_slice(&response.body).map_err(|e| {
+        let url = without_query(&response.url);
+        let url = if url.is_empty() { "the server" } else { url };
+        Error::fatal(format!(
+            "the answer from {url} is not valid JSON: {e} (it starts with `{}`)",
+            response.text().chars().take(60).collect::<String>()
+        ))
+    })
+}
+
+pub fn without_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or_default()
+}
+
+fn snippet(response: &Response) -> String {
+    let text = response.text();
+    let text = text.trim();
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", text.chars().take(200).collect::<String>())
+    }
+}
+
+/// The OAuth error (`error`, `error_description`) as a suffix.
+fn oauth_error(response: &Response) -> String {
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let said: Vec<&str> = ["error", "error_description"]
+        .iter()
+        .filter_map(|k| body.get(*k).and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+        .collect();
+    if said.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", said.join(", "))
+    }
+}
+
+/// Percent-encodes for a query or form value.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// An `application/x-www-form-urlencoded` body.
+pub fn form_body(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Seconds since the epoch of an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn http_date_secs(value: &str) -> Option<i64> {
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    let [_, day, month, year, clock, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m == month)? as i64
+        + 1;
+    let day: i64 = day.parse().ok()?;
+    let year: i64 = year.parse().ok()?;
+    let mut hms = clock.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3_600 + m * 60 + s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cube_connector_sdk::testing;
+
+    fn config(extra: Value) -> Config {
+        let mut base = json!({"base_url": "https://api.example.com/v1", "list_path": "/items"});
+        for (k, v) in extra.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn header(req: &testing::Request, name: &str) -> Option<String> {
+        req.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn each_auth_style_signs_the_request() {
+        let cases = [
+            (json!({"auth": "none"}), None, "/items"),
+            (
+                json!({"auth": "basic", "username": "Aladdin", "password": "open sesame"}),
+                Some(("authorization", "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")),
+                "/items",
+            ),
+            (
+                json!({"auth": "bearer", "token": "t0k"}),
+                Some(("authorization", "Bearer t0k")),
+                "/items",
+            ),
+            (
+                json!({"auth": "api-key", "api_key_name": "X-Key", "api_key": "k1"}),
+                Some(("x-key", "k1")),
+                "/items",
+            ),
+            (
+                json!({"auth": "api-key", "api_key_in": "query", "api_key_name": "key", "api_key": "k 1"}),
+                None,
+                "/items?key=k%201",
+            ),
+        ];
+        for (extra, expected, path) in cases {
+            testing::reset();
+            testing::on_http(|_| Ok(testing::response(200, "[]")));
+            let config = config(extra);
+            let client = Client::new(&config).unwrap();
+            client
+                .send(client.request("GET", "/items").unwrap())
+                .unwrap();
+            let sent = &testing::requests()[0];
+            assert_eq!(sent.url, format!("https://api.example.com/v1{path}"));
+            if let Some((name, value)) = expected {
+                assert_eq!(header(sent, name).as_deref(), Some(value));
+            } else {
+                assert_eq!(header(sent, "authorization"), None);
+            }
+        }
+    }
+
+    #[test]
+    fn oauth_tokens_are_kept_until_refused_then_fetched_again() {
+        testing::reset();
+        let config = config(
+            json!({"auth": "oauth2-client-credentials", "token_url": "https://auth.example.com/token",
+                                   "client_id": "cid", "client_secret": "s3cret", "scope": "read write"}),
+        );
+        let client = Client::new(&config).unwrap();
+        let mut issued = 0;
+        testing::on_http(move |req| {
+            if req.url == "https://auth.example.com/token" {
+                issued += 1;
+                let body = String::from_utf8(req.body.clone().unwrap()).unwrap();
+                assert_eq!(body, "grant_type=client_credentials&scope=read%20write");
+                assert_eq!(
+                    header(req, "authorization").as_deref(),
+                    Some("Basic Y2lkOnMzY3JldA==")
+                );
+                let mut r = testing::response(
+                    200,
+                    format!(
+                        r#"{{"access_token":"t{issued}","token_type":"Bearer","expires_in":3600}}"#
+                    ),
+                );
+                r.headers
+                    .push(("date".into(), "Mon, 15 Jan 2024 10:30:00 GMT".into()));
+                return Ok(r);
+            }
+            let auth = header(req, "authorization").unwrap();
+            if auth == "Bearer t1" && req.url.ends_with("/second") {
+                return Ok(testing::response(401, r#"{"error":"invalid_token"}"#));
+            }
+            Ok(testing::response(200, "{}"))
+        });
+        for path in ["/first", "/first", "/second", "/third"] {
+            client.send(client.request("GET", path).unwrap()).unwrap();
+        }
+        let tokens = testing::requests()
+            .iter()
+            .filter(|r| r.url.ends_with("/token"))
+            .count();
+        assert_eq!(tokens, 2, "one token, then another after the 401");
+        let kept: Token = serde_json::from_slice(&testing::state_get(TOKEN_KEY).unwrap()).unwrap();
+        assert_eq!(kept.access_token, "t2");
+        assert_eq!(kept.expires_at, Some(1_705_314_600 + 3600));
+    }
+
+    #[test]
+    fn a_refused_client_and_bad_json_are_explained() {
+        testing::reset();
+        let config = config(
+            json!({"auth": "oauth2-client-credentials", "token_url": "/oauth/token",
+                                   "client_id": "cid", "client_secret": "wrong"}),
+        );
+        let client = Client::new(&config).unwrap();
+        testing::on_http(|_| {
+            Ok(testing::response(
+                401,
+                r#"{"error":"invalid_client","error_description":"bad secret"}"#,
+            ))
+        });
+        let err = client
+            .send(client.request("GET", "/items").unwrap())
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Auth(m) if m.contains("invalid_client, bad secret")),
+            "{err:?}"
+        );
+        let response = Response {
+            status: 200,
+            headers: vec![],
+            body: b"{\"items\": [1, 2,,]}".to_vec(),
+            url: "https://api.example.com/v1/items?key=secret".into(),
+        };
+        let err = parse_json(&response).unwrap_err();
+        let m = err.message();
+        assert!(
+            m.contains("https://api.example.com/v1/items is not valid JSON")
+                && m.contains("line 1 column 17")
+                && !m.contains("secret"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn http_dates_parse() {
+        assert_eq!(
+            http_date_secs("Mon, 15 Jan 2024 10:30:00 GMT"),
+            Some(1_705_314_600)
+        );
+        assert_eq!(http_date_secs("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(http_date_secs("yesterday"), None);
+    }
+}

@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
 # Installs componentize-py into .tools/venv: the tests build a connector
 # written in Python with it, to check components from other toolchains.
+# Also spyne and lxml: the SOAP connector's tests run a spyne service
+# (tests/soap/service.py) with the venv's python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 COMPONENTIZE_PY_VERSION=0.25.1
+SPYNE_VERSION=2.14.0
+LXML_VERSION=6.1.3
 venv=.tools/venv
+
+soap_tools() {
+    "$venv/bin/python" -c "import sys, spyne, lxml.etree as e; sys.exit(not (spyne.__version__ == '$SPYNE_VERSION' and e.__version__.startswith('$LXML_VERSION')))" 2>/dev/null
+}
 
 if [ -x "$venv/bin/componentize-py" ] &&
     [ "$("$venv/bin/componentize-py" --version 2>/dev/null | awk '{print $2}')" = "$COMPONENTIZE_PY_VERSION" ]; then
+    if soap_tools; then
+        exit 0
+    fi
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "spyne==$SPYNE_VERSION" "lxml==$LXML_VERSION"
+    echo "setup-python-tools: spyne $SPYNE_VERSION and lxml $LXML_VERSION installed in $venv" >&2
     exit 0
 fi
 
@@ -27,5 +40,6 @@ if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepi
 fi
 rm -rf "$venv"
 "$python" -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
-echo "setup-python-tools: componentize-py $COMPONENTIZE_PY_VERSION installed in $venv" >&2
+"$venv/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION" \
+    "spyne==$SPYNE_VERSION" "lxml==$LXML_VERSION"
+echo "setup-python-tools: componentize-py $COMPONENTIZE_PY_VERSION, spyne $SPYNE_VERSION and lxml $LXML_VERSION installed in $venv" >&2

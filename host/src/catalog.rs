@@ -30,7 +30,9 @@ impl Catalog {
         Self::default()
     }
 
-    /// Loads every `*.wasm` in `dirs`, then marks the catalog ready. A file
+    /// Loads every `*.wasm` in `dirs`, and the current version of every
+    /// package installed there (see [`crate::marketplace::install`]), then
+    /// marks the catalog ready. A file
     /// that fails to load is logged and skipped: one bad connector does not
     /// keep the others from serving.
     pub async fn load_dirs(self, runtime: Runtime, dirs: Vec<PathBuf>) {
@@ -47,6 +49,8 @@ impl Catalog {
                 }
             };
             files.sort();
+            // Installed packages: `<id>/<current version>/connector.wasm`.
+            files.extend(crate::marketplace::install::current_components(&dir));
             for file in files {
                 self.load_file(&runtime, file).await;
             }

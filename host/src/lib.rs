@@ -2,6 +2,7 @@
 //!
 //! - [`runtime`]: the sandbox that runs connector components.
 //! - [`plugin`]: connector files: building and inspecting them.
+//! - [`marketplace`]: signed connector packages, registries and installs.
 //! - [`secrets`]: credentials encrypted at rest.
 //! - [`store`]: the database (SQLite or PostgreSQL).
 //! - [`web`]: the HTTP server.
@@ -10,6 +11,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod integrations;
+pub mod marketplace;
 pub mod metrics;
 pub mod plugin;
 pub mod runtime;

@@ -1,6 +1,7 @@
 //! The `cube` command line.
 
 mod keys;
+mod marketplace;
 mod plugin;
 mod serve;
 mod sync;
@@ -20,7 +21,8 @@ struct Cli {
 enum Command {
     /// Runs the server.
     Serve(serve::ServeArgs),
-    /// Builds, inspects and runs connector components.
+    /// Builds, inspects and runs connector components; packs, signs,
+    /// publishes and installs connector packages.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// Runs one sync of an integration now, with progress and a summary.

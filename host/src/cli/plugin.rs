@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
+use super::marketplace;
 use crate::plugin::{build, inspect};
 use crate::runtime::types::{ConnectorInfo, Features, Record, SyncMode, SyncRequest};
 use crate::runtime::{
@@ -32,6 +33,20 @@ pub enum PluginCommand {
     },
     /// Runs a connector once in the real sandbox.
     Run(RunArgs),
+    /// Makes a publisher key pair: NAME.key (secret) and NAME.pub.
+    Keygen(marketplace::KeygenArgs),
+    /// Packs a component and its manifest into `<id>-<version>.cubepkg`.
+    Pack(marketplace::PackArgs),
+    /// Signs a package with a publisher's secret key.
+    Sign(marketplace::SignArgs),
+    /// Checks a package as an install would, without installing it.
+    Verify(marketplace::VerifyArgs),
+    /// Verifies a signed package and adds it to a registry directory.
+    Publish(marketplace::PublishArgs),
+    /// Trusts a publisher's public key on this host.
+    Trust(marketplace::TrustArgs),
+    /// Verifies and installs a package, from a registry or a file.
+    Install(marketplace::InstallArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -107,6 +122,13 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
         }
         PluginCommand::Inspect { file, json } => inspect_file(&file, json).await,
         PluginCommand::Run(args) => run_connector(args).await,
+        PluginCommand::Keygen(args) => marketplace::keygen(args),
+        PluginCommand::Pack(args) => marketplace::pack(args).await,
+        PluginCommand::Sign(args) => marketplace::sign(args),
+        PluginCommand::Verify(args) => marketplace::verify(args).await,
+        PluginCommand::Publish(args) => marketplace::publish(args).await,
+        PluginCommand::Trust(args) => marketplace::trust(args),
+        PluginCommand::Install(args) => marketplace::install(args).await,
     }
 }
 

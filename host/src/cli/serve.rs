@@ -110,7 +110,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Connectors load in the background: /healthz answers at once, and
     // /readyz says ready when they are all loaded (compiling a large
     // component the first time takes seconds).
-    tokio::spawn(catalog.clone().load_dirs(runtime, args.connector_dirs));
+    // Packages installed with `cube plugin install` load after (and so win
+    // over) the same connector in the --connectors directories.
+    let mut connector_dirs = args.connector_dirs;
+    let installed = crate::marketplace::install::connectors_dir(&args.data_dir);
+    if installed.is_dir() {
+        connector_dirs.push(installed);
+    }
+    tokio::spawn(catalog.clone().load_dirs(runtime, connector_dirs));
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -76,9 +76,14 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
         .state_store(Arc::new(DbStateStore::new(store.clone())))
         .build()?;
     let catalog = Catalog::new();
+    let mut connector_dirs = args.connector_dirs.clone();
+    let installed = crate::marketplace::install::connectors_dir(&args.data_dir);
+    if installed.is_dir() {
+        connector_dirs.push(installed);
+    }
     catalog
         .clone()
-        .load_dirs(runtime.clone(), args.connector_dirs.clone())
+        .load_dirs(runtime.clone(), connector_dirs)
         .await;
     if catalog.get(&integration.provider_id).is_none() {
         anyhow::bail!(

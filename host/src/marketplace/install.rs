@@ -1,0 +1,276 @@
+//! Installing a verified package into `<data dir>/connectors`.
+//!
+//! Layout: `connectors/<id>/<version>/{connector.wasm, manifest.json,
+//! install.json}` and `connectors/<id>/current`, a one-line file naming the
+//! version the host loads. Versions sit side by side so that a later
+//! upgrade or rollback is a change of `current`, not a copy.
+//!
+//! Nothing is left half-installed: the package is verified before anything
+//! is written; the files go into a temporary directory inside `connectors`
+//! (same file system), which is renamed into place as the last step, and
+//! removed on any failure. `current` is replaced through a rename too.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::keys::{KeyError, TRUSTED_DIR, TrustedKeys};
+use super::package::{COMPONENT, MANIFEST, Package, is_id};
+use super::verify::{Policy, Trust, VerifyError, verify};
+
+/// The directory of installed packages inside a data directory.
+pub const CONNECTORS_DIR: &str = "connectors";
+/// The file in `connectors/<id>/` that names the version in use.
+pub const CURRENT: &str = "current";
+/// What the host records about an install.
+pub const INSTALL_RECORD: &str = "install.json";
+
+/// `connectors/<id>/<version>/install.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstallRecord {
+    pub id: String,
+    pub version: String,
+    pub publisher: String,
+    /// False when installed with `--allow-untrusted` (unsigned, or signed by
+    /// a key this host does not trust).
+    pub trusted: bool,
+    pub key_id: Option<String>,
+    /// RFC 3339.
+    pub installed_at: String,
+    /// SHA-256 of the package file, hex.
+    pub sha256: String,
+    /// SHA-256 of `connector.wasm`, hex.
+    pub component_sha256: String,
+}
+
+/// Why an install failed. Nothing was installed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error("cannot read the trusted keys: {0}")]
+    TrustedKeys(#[from] KeyError),
+    #[error(
+        "{id} {version} is already installed from a different package (SHA-256 {installed}); a version names one content. Install a new version, or remove {dir} first if you mean to replace it"
+    )]
+    Conflict {
+        id: String,
+        version: String,
+        installed: String,
+        dir: String,
+    },
+    #[error("cannot install into {path}: {error}")]
+    Io { path: String, error: std::io::Error },
+}
+
+/// An install that succeeded.
+#[derive(Debug)]
+pub struct Installed {
+    pub dir: PathBuf,
+    pub record: InstallRecord,
+    /// True when this exact package was installed already.
+    pub already: bool,
+}
+
+/// `<data dir>/connectors`.
+pub fn connectors_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join(CONNECTORS_DIR)
+}
+
+/// The keys `<data dir>/trusted-keys` holds.
+pub fn trusted_keys(data_dir: &Path) -> Result<TrustedKeys, KeyError> {
+    TrustedKeys::load(&data_dir.join(TRUSTED_DIR))
+}
+
+/// Verifies the package `bytes` and installs it under `data_dir`, making it
+/// the current version of its connector.
+pub async fn install(
+    bytes: &[u8],
+    data_dir: &Path,
+    allow_untrusted: bool,
+) -> Result<Installed, InstallError> {
+    let trusted = trusted_keys(data_dir)?;
+    let policy = if allow_untrusted {
+        Policy::AllowUntrusted
+    } else {
+        Policy::RequireTrusted
+    };
+    let package = Package::from_bytes(bytes).map_err(VerifyError::from)?;
+    let verified = verify(package, &trusted, policy).await?;
+    let package = &verified.package;
+    let manifest = &package.manifest;
+    let signer = verified.trust.signer();
+    let record = InstallRecord {
+        id: manifest.id.clone(),
+        version: manifest.version.clone(),
+        publisher: manifest.publisher.clone(),
+        trusted: matches!(verified.trust, Trust::Trusted(_)),
+        key_id: signer.map(|s| s.key_id.clone()),
+        installed_at: chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        sha256: super::sha256_hex(bytes),
+        component_sha256: manifest.component_sha256.clone(),
+    };
+
+    let connectors = connectors_dir(data_dir);
+    let id_dir = connectors.join(&manifest.id);
+    let target = id_dir.join(&manifest.version);
+    if target.exists() {
+        let installed = read_record(&target).map(|r| r.sha256).unwrap_or_default();
+        if installed != record.sha256 {
+            return Err(InstallError::Conflict {
+                id: manifest.id.clone(),
+                version: manifest.version.clone(),
+                installed,
+                dir: target.display().to_string(),
+            });
+        }
+        set_current(&id_dir, &manifest.version)?;
+        return Ok(Installed {
+            record: read_record(&target).unwrap_or(record),
+            dir: target,
+            already: true,
+        });
+    }
+
+    std::fs::create_dir_all(&connectors).map_err(io(&connectors))?;
+    let staging = Staging::create(&connectors, &manifest.id, &manifest.version)?;
+    let mut record_bytes = serde_json::to_vec_pretty(&record).expect("a record serialises");
+    record_bytes.push(b'\n');
+    staging.write(COMPONENT, &package.component)?;
+    staging.write(MANIFEST, &package.manifest_bytes)?;
+    staging.write(INSTALL_RECORD, &record_bytes)?;
+    std::fs::create_dir_all(&id_dir).map_err(io(&id_dir))?;
+    staging.finish(&target)?;
+    if let Err(error) = set_current(&id_dir, &manifest.version) {
+        // Not current means not installed: take the version back out.
+        let _ = std::fs::remove_dir_all(&target);
+        return Err(error);
+    }
+    Ok(Installed {
+        dir: target,
+        record,
+        already: false,
+    })
+}
+
+fn set_current(id_dir: &Path, version: &str) -> Result<(), InstallError> {
+    let path = id_dir.join(CURRENT);
+    super::write_atomic(&path, format!("{version}\n").as_bytes()).map_err(io(&path))
+}
+
+/// Reads `install.json` of an installed version.
+pub fn read_record(version_dir: &Path) -> Option<InstallRecord> {
+    let bytes = std::fs::read(version_dir.join(INSTALL_RECORD)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The current component of every connector installed in `connectors`
+/// (`<id>/<current version>/connector.wasm`), sorted. Directories without a
+/// valid `current` are skipped; so is anything that is not one.
+pub fn current_components(connectors: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(connectors) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(is_id))
+        .filter_map(|e| {
+            let version = std::fs::read_to_string(e.path().join(CURRENT)).ok()?;
+            let version = version.trim();
+            if version.is_empty() || version.contains(['/', '\\']) || version.contains("..") {
+                return None;
+            }
+            let file = e.path().join(version).join(COMPONENT);
+            file.is_file().then_some(file)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
+    move |error| InstallError::Io {
+        path: path.display().to_string(),
+        error,
+    }
+}
+
+/// A temporary directory inside `connectors`, removed unless renamed into
+/// place.
+struct Staging {
+    dir: PathBuf,
+    done: bool,
+}
+
+impl Staging {
+    fn create(connectors: &Path, id: &str, version: &str) -> Result<Self, InstallError> {
+        let dir = connectors.join(format!(
+            ".installing-{id}-{version}-{}-{}",
+            std::process::id(),
+            super::nanos()
+        ));
+        std::fs::create_dir(&dir).map_err(io(&dir))?;
+        Ok(Self { dir, done: false })
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<(), InstallError> {
+        let path = self.dir.join(name);
+        (|| {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&path)?;
+            file.write_all(bytes)?;
+            file.sync_all()
+        })()
+        .map_err(io(&path))
+    }
+
+    fn finish(mut self, target: &Path) -> Result<(), InstallError> {
+        std::fs::rename(&self.dir, target).map_err(io(target))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_current_versions_are_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (id, version) in [("jira", "1.0.0"), ("jira", "1.1.0"), ("slack", "2.0.0")] {
+            let version_dir = root.join(id).join(version);
+            std::fs::create_dir_all(&version_dir).unwrap();
+            std::fs::write(version_dir.join(COMPONENT), b"x").unwrap();
+        }
+        std::fs::write(root.join("jira").join(CURRENT), "1.0.0\n").unwrap();
+        // slack has no `current`: not loaded. A staging directory is never one.
+        std::fs::create_dir_all(root.join(".installing-x").join("1.0.0")).unwrap();
+        std::fs::create_dir_all(root.join("evil")).unwrap();
+        std::fs::write(root.join("evil").join(CURRENT), "../jira/1.1.0").unwrap();
+        assert_eq!(
+            current_components(root),
+            vec![root.join("jira/1.0.0/connector.wasm")]
+        );
+        assert!(current_components(&root.join("missing")).is_empty());
+    }
+
+    #[test]
+    fn a_staging_directory_that_is_not_finished_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Staging::create(dir.path(), "jira", "1.0.0").unwrap();
+        staging.write(COMPONENT, b"x").unwrap();
+        drop(staging);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

@@ -52,7 +52,7 @@ impl Catalog {
             // Installed packages: `<id>/<current version>/connector.wasm`.
             files.extend(crate::marketplace::install::current_components(&dir));
             for file in files {
-                self.load_file(&runtime, file).await;
+                let _ = self.load_file(&runtime, file).await;
             }
         }
         let mut state = self.inner.write().expect("catalog poisoned");
@@ -64,7 +64,18 @@ impl Catalog {
         );
     }
 
-    async fn load_file(&self, runtime: &Runtime, file: PathBuf) {
+    /// Loads one component into the running catalog, as after an install
+    /// from the admin UI: a loaded connector with the same id is replaced.
+    /// Returns its info, or why it did not load (also listed as failed).
+    pub async fn load_installed(
+        &self,
+        runtime: &Runtime,
+        file: PathBuf,
+    ) -> Result<ConnectorInfo, String> {
+        self.load_file(runtime, file).await
+    }
+
+    async fn load_file(&self, runtime: &Runtime, file: PathBuf) -> Result<ConnectorInfo, String> {
         let loaded = {
             let runtime = runtime.clone();
             let file = file.clone();
@@ -73,27 +84,31 @@ impl Catalog {
         };
         let connector = match loaded {
             Ok(Ok(connector)) => connector,
-            Ok(Err(error)) => return self.fail(file, error.to_string()),
-            Err(error) => return self.fail(file, format!("loading panicked: {error}")),
+            Ok(Err(error)) => return Err(self.fail(file, error.to_string())),
+            Err(error) => return Err(self.fail(file, format!("loading panicked: {error}"))),
         };
         let outcome = connector.info(&runtime.context("catalog")).await;
         match outcome.result {
             Ok(info) => {
                 tracing::info!(file = %file.display(), id = %info.id, version = %info.version, "connector loaded");
                 let mut state = self.inner.write().expect("catalog poisoned");
-                state.connectors.insert(info.id.clone(), (connector, info));
+                state
+                    .connectors
+                    .insert(info.id.clone(), (connector, info.clone()));
+                Ok(info)
             }
-            Err(error) => self.fail(file, format!("its info() call failed: {error}")),
+            Err(error) => Err(self.fail(file, format!("its info() call failed: {error}"))),
         }
     }
 
-    fn fail(&self, file: PathBuf, message: String) {
+    fn fail(&self, file: PathBuf, message: String) -> String {
         tracing::error!(file = %file.display(), error = %message, "connector not loaded");
         self.inner
             .write()
             .expect("catalog poisoned")
             .failed
-            .push((file, message));
+            .push((file, message.clone()));
+        message
     }
 
     pub fn is_ready(&self) -> bool {

@@ -40,6 +40,11 @@ pub struct ServeArgs {
         default_value = "target/components"
     )]
     connector_dirs: Vec<PathBuf>,
+    /// A connector registry (a directory with an `index.json`, as `cube
+    /// plugin publish` writes): admins browse and install from it at
+    /// /marketplace.
+    #[arg(long, env = "CUBE_REGISTRY")]
+    registry: Option<PathBuf>,
     /// Seconds a node holds a sync job without renewing it; another node
     /// takes over a dead node's job after that.
     #[arg(long, env = "CUBE_JOB_LEASE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=3600))]
@@ -105,6 +110,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         secure_cookies,
         public_url: args.public_url.clone(),
         lease_ms: (args.job_lease_secs * 1000) as i64,
+        registry: args.registry.clone(),
+        data_dir: Some(args.data_dir.clone()),
     });
     tracing::info!(address = %listener.local_addr()?, "listening");
     // Connectors load in the background: /healthz answers at once, and

@@ -10,6 +10,7 @@ pub mod error;
 mod health;
 mod hooks;
 mod integrations;
+mod marketplace;
 mod outbound_webhooks;
 mod providers;
 pub mod session;
@@ -17,6 +18,7 @@ pub mod templates;
 mod users;
 mod work_orders;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -51,6 +53,13 @@ pub struct AppState {
     /// How long a node holds a job or a webhook delivery without renewing
     /// it (milliseconds).
     pub lease_ms: i64,
+    /// The connector registry the marketplace page lists (`--registry`):
+    /// a directory with an `index.json`. None: no marketplace.
+    pub registry: Option<PathBuf>,
+    /// The data directory, whose `trusted-keys/` and `connectors/` the
+    /// marketplace uses as `cube plugin trust` and `install` do. None: the
+    /// marketplace cannot install.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl AppState {
@@ -77,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(auth::routes())
         .merge(providers::routes())
+        .merge(marketplace::routes())
         .merge(integrations::routes())
         .merge(api::routes())
         .merge(hooks::routes())

@@ -18,7 +18,7 @@ macro_rules! templates {
     };
 }
 
-const SOURCES: [(&str, &str); 28] = templates!(
+const SOURCES: [(&str, &str); 30] = templates!(
     "base.html",
     "error.html",
     "auth/login.html",
@@ -27,6 +27,8 @@ const SOURCES: [(&str, &str); 28] = templates!(
     "admin/outbound_webhooks.html",
     "admin/outbound_webhook.html",
     "integrations/providers.html",
+    "marketplace/list.html",
+    "marketplace/review.html",
     "integrations/_fields.html",
     "integrations/_log_table.html",
     "integrations/choose.html",

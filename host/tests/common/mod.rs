@@ -197,6 +197,36 @@ pub async fn serve_admin_app_on(
     catalog: cube_host::web::Catalog,
     store: cube_host::store::Store,
 ) -> String {
+    serve_admin_app_configured(catalog, store, None, None).await
+}
+
+/// The admin web app as [`serve_admin_app`], with the connector registry
+/// `registry` on its marketplace page; its data directory (trusted keys,
+/// installed connectors) is the returned directory, which also holds the
+/// store.
+pub async fn serve_admin_app_with_registry(
+    catalog: cube_host::web::Catalog,
+    registry: &Path,
+) -> (String, cube_host::store::Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cube_host::store::Store::open_in(dir.path()).await.unwrap();
+    let base = serve_admin_app_configured(
+        catalog,
+        store.clone(),
+        Some(registry.to_path_buf()),
+        Some(dir.path().to_path_buf()),
+    )
+    .await;
+    (base, store, dir)
+}
+
+/// [`serve_admin_app_on`] with a registry and a data directory.
+pub async fn serve_admin_app_configured(
+    catalog: cube_host::web::Catalog,
+    store: cube_host::store::Store,
+    registry: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+) -> String {
     use cube_host::store::users::Role;
     // Server-side errors show in the failing test's output.
     let _ = tracing_subscriber::fmt()
@@ -239,6 +269,8 @@ pub async fn serve_admin_app_on(
         secure_cookies: false,
         public_url: None,
         lease_ms: cube_host::sync::LEASE_MS,
+        registry,
+        data_dir,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

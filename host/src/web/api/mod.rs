@@ -11,6 +11,7 @@
 mod error;
 mod integrations;
 mod logs;
+mod marketplace;
 mod webhooks;
 mod work_orders;
 
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/session", get(session))
         .merge(integrations::routes())
         .merge(logs::routes())
+        .merge(marketplace::routes())
         .merge(webhooks::routes())
         .merge(work_orders::routes())
 }

@@ -1,5 +1,6 @@
-//! `cube plugin keygen|pack|sign|verify|publish|trust|install`: connector
-//! packages from the publisher's desk to an admin's host.
+//! `cube plugin keygen|pack|sign|verify|publish|trust|install|rollback|uninstall`:
+//! connector packages from the publisher's desk to an admin's host, and
+//! their life there.
 //!
 //! Exit codes as for the rest of the CLI: 0 done; 1 the package was refused
 //! (a check failed: the message says which and what to do); 2 the input was
@@ -14,12 +15,14 @@ use serde_json::Value;
 
 use crate::marketplace::install::{self, InstallError};
 use crate::marketplace::keys::{self, SecretKey};
+use crate::marketplace::lifecycle::{self, LifecycleError};
 use crate::marketplace::package::{Capabilities, Manifest, Package, PackageError};
 use crate::marketplace::registry::{self, RegistryError};
 use crate::marketplace::signature;
 use crate::marketplace::verify::{self, HOST_VERSION, Policy, Trust, Verified, VerifyError};
 use crate::plugin::build;
 use crate::runtime::Runtime;
+use crate::store::Store;
 
 #[derive(Args)]
 pub struct KeygenArgs {
@@ -104,6 +107,32 @@ pub struct InstallArgs {
     /// not trust; the install is marked untrusted.
     #[arg(long)]
     allow_untrusted: bool,
+    /// Upgrade to a version that asks for capabilities the installed
+    /// version does not (integrations are granted none of them).
+    #[arg(long)]
+    approve_capabilities: bool,
+}
+
+#[derive(Args)]
+pub struct RollbackArgs {
+    /// The connector id.
+    id: String,
+    #[arg(long, env = "CUBE_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
+pub struct UninstallArgs {
+    /// The connector id.
+    id: String,
+    /// Disable the integrations that use the connector (otherwise they
+    /// refuse the uninstall).
+    #[arg(long)]
+    disable_integrations: bool,
+    #[arg(long, env = "CUBE_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    #[arg(long, env = "CUBE_DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 /// A refusal: printed, exit code 1.
@@ -357,7 +386,14 @@ pub async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
             Err(error) => return package_refusal(error.into()),
         },
     };
-    match install::install(&bytes, &args.data_dir, args.allow_untrusted).await {
+    let previous = Package::from_bytes(&bytes).ok().and_then(|p| {
+        install::current_version(&install::connectors_dir(&args.data_dir).join(&p.manifest.id))
+    });
+    let options = install::InstallOptions {
+        allow_untrusted: args.allow_untrusted,
+        approve_capabilities: args.approve_capabilities,
+    };
+    match install::install_with(&bytes, &args.data_dir, options).await {
         Ok(installed) => {
             let r = &installed.record;
             let how = if r.trusted {
@@ -365,10 +401,12 @@ pub async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
             } else {
                 "UNTRUSTED: installed with --allow-untrusted".to_owned()
             };
-            let verb = if installed.already {
-                "already installed"
-            } else {
-                "installed"
+            let verb = match &previous {
+                Some(previous) if *previous != r.version => {
+                    format!("switched from {previous} to")
+                }
+                _ if installed.already => "already installed".to_owned(),
+                _ => "installed".to_owned(),
             };
             println!(
                 "{verb} {} {} ({how}) in {}; restart `cube serve` to load it",
@@ -376,12 +414,82 @@ pub async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
                 r.version,
                 installed.dir.display()
             );
+            if let Some(previous) = previous.filter(|p| *p != r.version) {
+                println!(
+                    "{previous} is kept: `cube plugin rollback {}` goes back to the version below {}. Integrations keep their grants; grant anything new per integration",
+                    r.id, r.version
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(InstallError::Verify(error)) => package_refusal(error),
         Err(InstallError::TrustedKeys(error)) => Err(error.into()),
-        Err(error @ InstallError::Conflict { .. }) => Ok(refused(error)),
+        Err(error @ (InstallError::Conflict { .. } | InstallError::NewCapabilities { .. })) => {
+            Ok(refused(error))
+        }
         Err(error @ InstallError::Io { .. }) => Err(error.into()),
+    }
+}
+
+pub fn rollback(args: RollbackArgs) -> anyhow::Result<ExitCode> {
+    match lifecycle::rollback(&args.data_dir, &args.id) {
+        Ok(rolled) => {
+            println!(
+                "rolled {} back from {} to {} ({}); restart `cube serve` to load it",
+                rolled.id,
+                rolled.from,
+                rolled.to,
+                rolled.dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(
+            error @ (LifecycleError::NotInstalled(_) | LifecycleError::NoEarlierVersion { .. }),
+        ) => Ok(refused(error)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+pub async fn uninstall(args: UninstallArgs) -> anyhow::Result<ExitCode> {
+    let store = match &args.database_url {
+        Some(url) => Some(Store::connect(url).await?),
+        None if args.data_dir.join("cube.db").exists() => {
+            Some(Store::open_in(&args.data_dir).await?)
+        }
+        // No database: no integrations to use the connector.
+        None => None,
+    };
+    let result = lifecycle::uninstall(
+        &args.data_dir,
+        store.as_ref(),
+        &args.id,
+        args.disable_integrations,
+        "cli",
+    )
+    .await;
+    if let Some(store) = store {
+        store.close().await;
+    }
+    match result {
+        Ok(gone) => {
+            println!(
+                "uninstalled {} (removed {}); restart `cube serve` to unload it",
+                gone.id,
+                if gone.versions.is_empty() {
+                    "its files".to_owned()
+                } else {
+                    format!("versions {}", gone.versions.join(", "))
+                }
+            );
+            if !gone.disabled.is_empty() {
+                println!("disabled integrations: {}", gone.disabled.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error @ (LifecycleError::NotInstalled(_) | LifecycleError::InUse { .. })) => {
+            Ok(refused(error))
+        }
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -47,6 +47,10 @@ pub enum PluginCommand {
     Trust(marketplace::TrustArgs),
     /// Verifies and installs a package, from a registry or a file.
     Install(marketplace::InstallArgs),
+    /// Makes the installed version below the current one current again.
+    Rollback(marketplace::RollbackArgs),
+    /// Removes an installed connector (every version).
+    Uninstall(marketplace::UninstallArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -129,6 +133,8 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
         PluginCommand::Publish(args) => marketplace::publish(args).await,
         PluginCommand::Trust(args) => marketplace::trust(args),
         PluginCommand::Install(args) => marketplace::install(args).await,
+        PluginCommand::Rollback(args) => marketplace::rollback(args),
+        PluginCommand::Uninstall(args) => marketplace::uninstall(args).await,
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Layout: `connectors/<id>/<version>/{connector.wasm, manifest.json,
 //! install.json}` and `connectors/<id>/current`, a one-line file naming the
-//! version the host loads. Versions sit side by side so that a later
-//! upgrade or rollback is a change of `current`, not a copy.
+//! version the host loads. Versions sit side by side so that an upgrade or
+//! a rollback is a change of `current`, not a copy. An upgrade that asks for
+//! capabilities the current version does not is refused unless approved.
 //!
 //! Nothing is left half-installed: the package is verified before anything
 //! is written; the files go into a temporary directory inside `connectors`
@@ -14,8 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::capabilities;
 use super::keys::{KeyError, TRUSTED_DIR, TrustedKeys};
-use super::package::{COMPONENT, MANIFEST, Package, is_id};
+use super::package::{COMPONENT, MANIFEST, Manifest, Package, is_id};
 use super::verify::{Policy, Trust, VerifyError, verify};
 
 /// The directory of installed packages inside a data directory.
@@ -59,8 +61,30 @@ pub enum InstallError {
         installed: String,
         dir: String,
     },
+    #[error(
+        "{id} {version} asks for more than the installed {current}: {}. Nothing was changed. If you accept that, install it again with --approve-capabilities; integrations keep their grants, and each one reaches something new only once you grant it there",
+        .added.join("; ")
+    )]
+    NewCapabilities {
+        id: String,
+        version: String,
+        current: String,
+        /// What is new, in plain words, each with its pattern.
+        added: Vec<String>,
+    },
     #[error("cannot install into {path}: {error}")]
     Io { path: String, error: std::io::Error },
+}
+
+/// What the admin allowed for an install.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InstallOptions {
+    /// Install an unsigned package, or one signed by a key this host does
+    /// not trust (`--allow-untrusted`).
+    pub allow_untrusted: bool,
+    /// Switch to a version that asks for capabilities the current version
+    /// does not (`--approve-capabilities`).
+    pub approve_capabilities: bool,
 }
 
 /// An install that succeeded.
@@ -83,14 +107,39 @@ pub fn trusted_keys(data_dir: &Path) -> Result<TrustedKeys, KeyError> {
 }
 
 /// Verifies the package `bytes` and installs it under `data_dir`, making it
-/// the current version of its connector.
+/// the current version of its connector. An upgrade that asks for more than
+/// the current version is refused (see [`install_with`]).
 pub async fn install(
     bytes: &[u8],
     data_dir: &Path,
     allow_untrusted: bool,
 ) -> Result<Installed, InstallError> {
+    install_with(
+        bytes,
+        data_dir,
+        InstallOptions {
+            allow_untrusted,
+            approve_capabilities: false,
+        },
+    )
+    .await
+}
+
+/// Verifies the package `bytes` and installs it under `data_dir`, making it
+/// the current version of its connector.
+///
+/// When another version of the connector is current, the package passes the
+/// same checks, and then its manifest's capabilities are compared with the
+/// current version's: anything new refuses the install
+/// ([`InstallError::NewCapabilities`]) unless `approve_capabilities`. The
+/// versions already installed stay, for [`super::lifecycle::rollback`].
+pub async fn install_with(
+    bytes: &[u8],
+    data_dir: &Path,
+    options: InstallOptions,
+) -> Result<Installed, InstallError> {
     let trusted = trusted_keys(data_dir)?;
-    let policy = if allow_untrusted {
+    let policy = if options.allow_untrusted {
         Policy::AllowUntrusted
     } else {
         Policy::RequireTrusted
@@ -115,6 +164,23 @@ pub async fn install(
     let connectors = connectors_dir(data_dir);
     let id_dir = connectors.join(&manifest.id);
     let target = id_dir.join(&manifest.version);
+    if !options.approve_capabilities
+        && let Some(current) = current_version(&id_dir)
+        && current != manifest.version
+    {
+        let current_capabilities = read_manifest(&id_dir.join(&current))
+            .map(|m| m.capabilities)
+            .unwrap_or_default();
+        let added = capabilities::added(&manifest.capabilities, &current_capabilities);
+        if !added.http.is_empty() || !added.ldap.is_empty() {
+            return Err(InstallError::NewCapabilities {
+                id: manifest.id.clone(),
+                version: manifest.version.clone(),
+                current,
+                added: capabilities::added_sentences(&added),
+            });
+        }
+    }
     if target.exists() {
         let installed = read_record(&target).map(|r| r.sha256).unwrap_or_default();
         if installed != record.sha256 {
@@ -154,9 +220,26 @@ pub async fn install(
     })
 }
 
-fn set_current(id_dir: &Path, version: &str) -> Result<(), InstallError> {
+/// Replaces `<id dir>/current` through a temporary file and a rename.
+pub(crate) fn set_current(id_dir: &Path, version: &str) -> Result<(), InstallError> {
     let path = id_dir.join(CURRENT);
     super::write_atomic(&path, format!("{version}\n").as_bytes()).map_err(io(&path))
+}
+
+/// The version `<id dir>/current` names, if it names a usable one.
+pub fn current_version(id_dir: &Path) -> Option<String> {
+    let version = std::fs::read_to_string(id_dir.join(CURRENT)).ok()?;
+    let version = version.trim();
+    if version.is_empty() || version.contains(['/', '\\']) || version.contains("..") {
+        return None;
+    }
+    Some(version.to_owned())
+}
+
+/// Reads `manifest.json` of an installed version.
+pub fn read_manifest(version_dir: &Path) -> Option<Manifest> {
+    let bytes = std::fs::read(version_dir.join(MANIFEST)).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Reads `install.json` of an installed version.
@@ -176,11 +259,7 @@ pub fn current_components(connectors: &Path) -> Vec<PathBuf> {
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_str().is_some_and(is_id))
         .filter_map(|e| {
-            let version = std::fs::read_to_string(e.path().join(CURRENT)).ok()?;
-            let version = version.trim();
-            if version.is_empty() || version.contains(['/', '\\']) || version.contains("..") {
-                return None;
-            }
+            let version = current_version(&e.path())?;
             let file = e.path().join(version).join(COMPONENT);
             file.is_file().then_some(file)
         })

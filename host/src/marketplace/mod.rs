@@ -12,13 +12,19 @@
 //! - [`verify`]: every check a package passes before anything is installed.
 //! - [`registry`]: a directory of packages with an `index.json`.
 //! - [`install`]: verified packages into `<data dir>/connectors`, all or
-//!   nothing, where the catalog picks them up.
+//!   nothing, where the catalog picks them up; an upgrade that asks for
+//!   more than the installed version needs the admin's approval.
+//! - [`lifecycle`]: rolling back to an older installed version, and
+//!   uninstalling.
+//! - [`capabilities`]: what a package asks to reach, in plain words.
 //!
 //! `docs/marketplace.md` is the admin's and publisher's guide;
 //! `docs/decisions/0018-package-signatures.md` says why it is built so.
 
+pub mod capabilities;
 pub mod install;
 pub mod keys;
+pub mod lifecycle;
 pub mod package;
 pub mod registry;
 pub mod signature;

@@ -41,42 +41,9 @@ pub fn routes() -> Router<AppState> {
     )
 }
 
-/// What capability patterns ask for, as sentences an admin reads before
-/// installing: `https://*` is "Connects to any HTTPS server you grant it".
-pub(in crate::web) fn capability_sentences(capabilities: &Capabilities) -> Vec<String> {
-    let mut sentences: Vec<String> = capabilities
-        .http
-        .iter()
-        .chain(&capabilities.ldap)
-        .map(|pattern| capability_sentence(pattern))
-        .collect();
-    sentences.dedup();
-    if sentences.is_empty() {
-        sentences.push("Connects to nothing outside this host".to_owned());
-    }
-    sentences
-}
-
-fn capability_sentence(pattern: &str) -> String {
-    let (scheme, rest) = pattern.split_once("://").unwrap_or(("", pattern));
-    let (kind, servers) = match scheme {
-        "https" => ("HTTPS", "server"),
-        "http" => ("plain HTTP (unencrypted)", "server"),
-        "ldap" => ("LDAP", "LDAP server"),
-        "ldaps" => ("LDAPS (LDAP over TLS)", "LDAP server"),
-        _ => return format!("Asks for `{pattern}`, which this host does not recognise"),
-    };
-    let any_host = rest == "*" || rest.starts_with("*:") || rest.starts_with("*/");
-    match (scheme, any_host) {
-        ("ldap", true) => "Connects to LDAP servers you grant it".to_owned(),
-        ("ldaps", true) => "Connects to LDAP servers over TLS (LDAPS) you grant it".to_owned(),
-        (_, true) => format!("Connects to any {kind} {servers} you grant it"),
-        (_, false) if rest.contains('*') => {
-            format!("Connects to {kind} {servers}s matching `{rest}` that you grant it")
-        }
-        (_, false) => format!("Connects to the {kind} {servers} `{rest}`, if you grant it"),
-    }
-}
+/// What capability patterns ask for, in plain words (shared with the
+/// CLI's upgrade check).
+pub(in crate::web) use crate::marketplace::capabilities::sentences as capability_sentences;
 
 /// Who vouches for a package in the registry, checked against its bytes
 /// (the index's `signed` and `key_id` are not believed).

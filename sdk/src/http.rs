@@ -91,7 +91,7 @@ impl RequestBuilder {
 
     /// `Authorization: Basic <base64(user:password)>`.
     pub fn basic(self, user: &str, password: &str) -> Self {
-        let encoded = base64_encode(format!("{user}:{password}").as_bytes());
+        let encoded = crate::encode::base64(format!("{user}:{password}").as_bytes());
         self.header("authorization", format!("Basic {encoded}"))
     }
 
@@ -101,8 +101,8 @@ impl RequestBuilder {
         self.url = format!(
             "{}{separator}{}={}",
             self.url,
-            percent_encode(name),
-            percent_encode(value)
+            crate::encode::percent(name),
+            crate::encode::percent(value)
         );
         self
     }
@@ -205,8 +205,8 @@ impl Response {
         }
         // A date needs a clock; connectors have none, so measure it from
         // the server's own `Date` header.
-        let until = parse_http_date(value)?;
-        let now = parse_http_date(self.header("date")?)?;
+        let until = http_date(value)?;
+        let now = http_date(self.header("date")?)?;
         Some(Duration::from_secs(until.saturating_sub(now)))
     }
 
@@ -273,68 +273,9 @@ impl From<HttpError> for Error {
     }
 }
 
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-fn base64_encode(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Seconds since the epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
-fn parse_http_date(value: &str) -> Option<u64> {
-    let parts: Vec<&str> = value.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let day: u64 = day.parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| m == month)? as u64
-        + 1;
-    let year: u64 = year.parse().ok()?;
-    let mut hms = time.split(':').map(|p| p.parse::<u64>());
-    let (h, m, s) = (hms.next()?.ok()?, hms.next()?.ok()?, hms.next()?.ok()?);
-    // Days from civil date (Howard Hinnant's algorithm).
-    let (y, mo) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * mo + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3_600 + m * 60 + s)
+/// Seconds since the epoch of an HTTP date, for `Retry-After` arithmetic.
+fn http_date(value: &str) -> Option<u64> {
+    crate::time::http_date_secs(value).and_then(|s| u64::try_from(s).ok())
 }
 
 #[cfg(test)]
@@ -384,11 +325,11 @@ mod tests {
 
     #[test]
     fn base64_pads_correctly() {
-        assert_eq!(base64_encode(b""), "");
-        assert_eq!(base64_encode(b"f"), "Zg==");
-        assert_eq!(base64_encode(b"fo"), "Zm8=");
-        assert_eq!(base64_encode(b"foo"), "Zm9v");
-        assert_eq!(base64_encode(b"foob"), "Zm9vYg==");
+        assert_eq!(crate::encode::base64(b""), "");
+        assert_eq!(crate::encode::base64(b"f"), "Zg==");
+        assert_eq!(crate::encode::base64(b"fo"), "Zm8=");
+        assert_eq!(crate::encode::base64(b"foo"), "Zm9v");
+        assert_eq!(crate::encode::base64(b"foob"), "Zm9vYg==");
     }
 
     #[test]
@@ -468,11 +409,11 @@ mod tests {
 
     #[test]
     fn http_dates_parse() {
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
         assert_eq!(
-            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
             Some(784_111_777)
         );
-        assert_eq!(parse_http_date("yesterday"), None);
+        assert_eq!(http_date("yesterday"), None);
     }
 }

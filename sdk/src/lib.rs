@@ -77,16 +77,19 @@
 extern crate self as cube_connector_sdk;
 
 pub mod connector;
+pub mod encode;
 pub mod error;
 pub mod http;
 pub mod info;
 pub mod ldap;
 pub mod log;
+pub mod mapping;
 pub mod records;
 pub mod state;
 mod sys;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod time;
 
 /// The generated bindings of the `cube:connector` world.
 #[allow(clippy::too_many_arguments)]

@@ -182,17 +182,5 @@ pub fn jira_messages(response: &Response) -> String {
     said.join("; ")
 }
 
-/// Percent-encodes a path segment (issue keys are safe; this is for ids
-/// and names that come from configuration).
-pub fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+/// Percent-encodes a path segment.
+pub use cube_connector_sdk::encode::percent as segment;

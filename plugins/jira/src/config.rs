@@ -6,6 +6,8 @@ use cube_connector_sdk::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use cube_connector_sdk::mapping::ValueMap;
+
 /// Which Jira: the REST API version, the authentication and the body
 /// format all follow from it.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -126,61 +128,6 @@ impl Config {
             out.push((ours, theirs));
         }
         Ok(out)
-    }
-}
-
-/// A mapping written one pair per line, `ours = theirs`; `#` starts a
-/// comment. Several of ours may map to one of theirs: reading back takes
-/// the first.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ValueMap {
-    pub pairs: Vec<(String, String)>,
-}
-
-impl ValueMap {
-    pub fn parse(what: &str, text: &str) -> Result<ValueMap> {
-        let mut pairs = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or_default().trim();
-            if line.is_empty() {
-                continue;
-            }
-            let Some((ours, theirs)) = line.split_once('=') else {
-                return Err(Error::config(format!(
-                    "line {} of the {what} has no `=`: write `work order value = Jira value`",
-                    n + 1
-                )));
-            };
-            let (ours, theirs) = (ours.trim(), theirs.trim());
-            if ours.is_empty() || theirs.is_empty() {
-                return Err(Error::config(format!(
-                    "line {} of the {what} needs a value on both sides of `=`",
-                    n + 1
-                )));
-            }
-            pairs.push((ours.to_owned(), theirs.to_owned()));
-        }
-        Ok(ValueMap { pairs })
-    }
-
-    /// Jira's value for ours.
-    pub fn theirs(&self, ours: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(o, _)| o.eq_ignore_ascii_case(ours))
-            .map(|(_, t)| t.as_str())
-    }
-
-    /// Our value for Jira's (the first line that names it).
-    pub fn ours(&self, theirs: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(_, t)| t.eq_ignore_ascii_case(theirs))
-            .map(|(o, _)| o.as_str())
-    }
-
-    pub fn all_theirs(&self) -> impl Iterator<Item = &str> {
-        self.pairs.iter().map(|(_, t)| t.as_str())
     }
 }
 

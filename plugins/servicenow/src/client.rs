@@ -361,32 +361,7 @@ fn oauth_error(response: &Response) -> String {
     }
 }
 
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// An `application/x-www-form-urlencoded` body.
-pub fn form(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// Percent-encodes a path segment.
-pub fn segment(text: &str) -> String {
-    encode(text)
-}
+pub use cube_connector_sdk::encode::{form, percent as segment};
 
 #[cfg(test)]
 mod tests {

@@ -224,60 +224,7 @@ impl Config {
     }
 }
 
-/// A mapping written one pair per line, `ours = theirs`; `#` starts a
-/// comment. Several of ours may map to one of theirs: reading back takes
-/// the first.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ValueMap {
-    pub pairs: Vec<(String, String)>,
-}
-
-impl ValueMap {
-    pub fn parse(what: &str, text: &str) -> Result<ValueMap> {
-        let mut pairs = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or_default().trim();
-            if line.is_empty() {
-                continue;
-            }
-            let Some((ours, theirs)) = line.split_once('=') else {
-                return Err(Error::config(format!(
-                    "line {} of the {what} has no `=`: write `work order value = ServiceNow number`",
-                    n + 1
-                )));
-            };
-            let (ours, theirs) = (ours.trim(), theirs.trim());
-            if ours.is_empty() || theirs.is_empty() {
-                return Err(Error::config(format!(
-                    "line {} of the {what} needs a value on both sides of `=`",
-                    n + 1
-                )));
-            }
-            pairs.push((ours.to_owned(), theirs.to_owned()));
-        }
-        Ok(ValueMap { pairs })
-    }
-
-    /// ServiceNow's value for ours.
-    pub fn theirs(&self, ours: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(o, _)| o.eq_ignore_ascii_case(ours))
-            .map(|(_, t)| t.as_str())
-    }
-
-    /// Our value for ServiceNow's (the first line that names it).
-    pub fn ours(&self, theirs: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(_, t)| t == theirs)
-            .map(|(o, _)| o.as_str())
-    }
-
-    pub fn all_theirs(&self) -> impl Iterator<Item = &str> {
-        self.pairs.iter().map(|(_, t)| t.as_str())
-    }
-}
+pub use cube_connector_sdk::mapping::ValueMap;
 
 /// The configuration schema: wizard steps Instance, Credentials (checked:
 /// signs in and reads an incident), Incidents (the group chosen from

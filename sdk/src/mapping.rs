@@ -1,0 +1,85 @@
+//! Value mappings an admin writes one pair per line (`open = To Do`):
+//! work order statuses and priorities onto a remote system's.
+
+use crate::error::{Error, Result};
+
+/// A mapping written one pair per line, `ours = theirs`; `#` starts a
+/// comment. Several of ours may map to one of theirs: reading back takes
+/// the first. Comparisons ignore ASCII case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ValueMap {
+    pub pairs: Vec<(String, String)>,
+}
+
+impl ValueMap {
+    /// Reads `text`; `what` names the setting in messages ("status
+    /// mapping").
+    pub fn parse(what: &str, text: &str) -> Result<ValueMap> {
+        let mut pairs = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let Some((ours, theirs)) = line.split_once('=') else {
+                return Err(Error::config(format!(
+                    "line {} of the {what} has no `=`: write one `work order value = remote value` per line",
+                    n + 1
+                )));
+            };
+            let (ours, theirs) = (ours.trim(), theirs.trim());
+            if ours.is_empty() || theirs.is_empty() {
+                return Err(Error::config(format!(
+                    "line {} of the {what} needs a value on both sides of `=`",
+                    n + 1
+                )));
+            }
+            pairs.push((ours.to_owned(), theirs.to_owned()));
+        }
+        Ok(ValueMap { pairs })
+    }
+
+    /// The remote value for ours.
+    pub fn theirs(&self, ours: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(o, _)| o.eq_ignore_ascii_case(ours))
+            .map(|(_, t)| t.as_str())
+    }
+
+    /// Our value for the remote one (the first line that names it).
+    pub fn ours(&self, theirs: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(_, t)| t.eq_ignore_ascii_case(theirs))
+            .map(|(o, _)| o.as_str())
+    }
+
+    pub fn all_theirs(&self) -> impl Iterator<Item = &str> {
+        self.pairs.iter().map(|(_, t)| t.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mappings_read_both_ways_and_name_bad_lines() {
+        let map = ValueMap::parse(
+            "status mapping",
+            "open = To Do\n# note\n\ndone=Done # closed\nclosed = Done",
+        )
+        .unwrap();
+        assert_eq!(map.theirs("OPEN"), Some("To Do"));
+        assert_eq!(map.ours("done"), Some("done"));
+        assert_eq!(map.theirs("unknown"), None);
+        let error = ValueMap::parse("status mapping", "open To Do").unwrap_err();
+        assert!(
+            error.message().contains("line 1 of the status mapping"),
+            "{}",
+            error.message()
+        );
+        assert!(ValueMap::parse("x", "open =").is_err());
+    }
+}

@@ -17,17 +17,8 @@ use serde_json::{Value, json};
 
 use common::ADMIN_PASSWORD;
 use common::client::Api;
+use common::eventually;
 use common::fake_jira::{Edition, FakeJira};
-
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..1200 {
-        if let Some(found) = check().await {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
 
 struct Setup {
     api: Api,

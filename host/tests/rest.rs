@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 use common::ADMIN_PASSWORD;
 use common::client::Api;
+use common::eventually;
 
 const USER: &str = "cube";
 const PASSWORD: &str = "pa:ss w0rd";
@@ -509,16 +510,6 @@ impl App {
         assert_eq!(status, StatusCode::OK, "{verdict}");
         verdict
     }
-}
-
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..1200 {
-        if let Some(found) = check().await {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn paged(path: &str) -> Value {

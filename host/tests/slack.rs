@@ -16,21 +16,12 @@ use serde_json::{Value, json};
 
 use common::ADMIN_PASSWORD;
 use common::client::Api;
+use common::eventually;
 use common::fake_slack::{self, CHANNEL, FakeSlack};
 
 /// The app's signing secret, as Slack shows it on the app's Basic
 /// Information page (the admin copies it into CUBE).
 const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
-
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..600 {
-        if let Some(found) = check().await {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
 
 struct Setup {
     api: Api,

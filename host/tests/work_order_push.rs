@@ -10,7 +10,6 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -21,6 +20,7 @@ use serde_json::{Value, json};
 
 use common::ADMIN_PASSWORD;
 use common::client::{Api, Browser};
+use common::eventually;
 
 /// The remote system: keeps what it was sent, answers with ids and
 /// versions, and fails writes with 503 while `failing` is set.
@@ -84,16 +84,6 @@ async fn start_remote() -> (String, Remote) {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (base, remote)
-}
-
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..300 {
-        if let Some(found) = check().await {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// Delivers work-order records as the remote's webhook would.

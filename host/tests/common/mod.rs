@@ -297,6 +297,18 @@ pub async fn probe_catalog() -> cube_host::web::Catalog {
     catalog
 }
 
+/// Polls `check` every 50 ms until it finds something, for up to a minute
+/// (work done by background workers: pushes, retries after a backoff).
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..1200 {
+        if let Some(found) = check().await {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
 /// Waits until no sync job of `integration` is queued or running.
 pub async fn wait_for_syncs(store: &cube_host::store::Store, integration: i64) {
     for _ in 0..600 {

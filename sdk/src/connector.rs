@@ -1,4 +1,13 @@
 //! The trait a connector implements, and the glue that exports it.
+//!
+//! The host calls a connector through the exports of the `cube:connector`
+//! world, each on a fresh instance, with the configuration as JSON text.
+//! [`Connector`] gives those exports Rust signatures instead: the
+//! configuration arrives deserialised into your
+//! [`Config`](Connector::Config), a sync request is split into that and a
+//! [`SyncInput`], and every method returns this crate's [`Result`].
+//! [`export_connector!`](crate::export_connector) writes the exports from
+//! the trait, so a connector has no glue of its own.
 
 use serde::de::DeserializeOwned;
 
@@ -9,14 +18,20 @@ use crate::types::{
 };
 
 /// What a sync call asks for, besides the configuration.
+///
+/// The exports build it from the host's [`SyncRequest`]; build it yourself
+/// to call [`Connector::sync`] in a test (see [`testing`](crate::testing)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyncInput {
+    /// Whether to read everything ([`SyncMode::Full`]) or only what changed
+    /// since `cursor` ([`SyncMode::Incremental`]).
     pub mode: SyncMode,
     /// Where to resume (see [`SyncRequest`]).
     pub cursor: Option<String>,
     /// Nothing may be changed anywhere.
     pub dry_run: bool,
-    /// Records per page the host would like.
+    /// Records per page the host would like. A hint: a page may be smaller
+    /// or larger when the remote system pages differently.
     pub page_size: u32,
 }
 
@@ -32,10 +47,15 @@ pub trait Connector {
     /// field.
     type Config: DeserializeOwned;
 
-    /// Describes the connector. Must be cheap and must not use the network.
+    /// Describes the connector. Must be cheap and must not use the network:
+    /// the host calls it on install and whenever it inspects the component.
+    /// Build the answer with [`ConnectorInfo::builder`].
     fn info() -> ConnectorInfo;
 
-    /// Checks that the configuration works.
+    /// Checks that the configuration works: reach the remote system,
+    /// authenticate, and read something small that a sync needs. Return a
+    /// short message for the admin ("Connected as svc-cube, project OPS is
+    /// visible"), or an error that says what to fix.
     fn test_connection(config: Self::Config) -> Result<String>;
 
     /// The values the remote system offers for the configuration field
@@ -49,18 +69,40 @@ pub trait Connector {
     }
 
     /// Reads one page of records.
+    ///
+    /// Return about [`input.page_size`](SyncInput::page_size) records with
+    /// [`SyncPage::more`] and a cursor while there is more to read, and
+    /// [`SyncPage::done`] on the last page. The host commits each page with
+    /// its cursor and resumes an interrupted sync from the last one, so a
+    /// cursor must say where to continue. Declare [`Features::SYNC`] when
+    /// you implement it.
+    ///
+    /// [`Features::SYNC`]: crate::types::Features::SYNC
     fn sync(config: Self::Config, input: SyncInput) -> Result<SyncPage> {
         let _ = (config, input);
         Err(unsupported("sync"))
     }
 
     /// Writes a local change to the remote system.
+    ///
+    /// Return the remote id and the version the write produced: when that
+    /// version comes back by webhook or sync, the host recognises its own
+    /// write and does not apply it again. Declare [`Features::PUSH`] when
+    /// you implement it.
+    ///
+    /// [`Features::PUSH`]: crate::types::Features::PUSH
     fn push(config: Self::Config, change: Change) -> Result<PushResult> {
         let _ = (config, change);
         Err(unsupported("push"))
     }
 
     /// Turns an authenticated webhook into records.
+    ///
+    /// The host has checked the signature and replays before this is
+    /// called; the records are applied as if a sync had read them. Declare
+    /// [`Features::WEBHOOKS`] when you implement it.
+    ///
+    /// [`Features::WEBHOOKS`]: crate::types::Features::WEBHOOKS
     fn handle_webhook(config: Self::Config, request: WebhookRequest) -> Result<WebhookOutcome> {
         let _ = (config, request);
         Err(unsupported("webhooks"))
@@ -72,12 +114,33 @@ fn unsupported(feature: &str) -> Error {
 }
 
 /// Parses a configuration, with a message that names the offending field.
+///
+/// The exports do this for you before calling a [`Connector`] method; use
+/// it for JSON configuration that reaches you some other way, or to test
+/// that your `Config` accepts what the schema allows.
+///
+/// ```
+/// use cube_connector_sdk::{Error, connector::parse_config};
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Config {
+///     base_url: String,
+/// }
+///
+/// let config: Config = parse_config(r#"{"base_url": "https://todos.example.com"}"#)?;
+/// assert_eq!(config.base_url, "https://todos.example.com");
+///
+/// let err = parse_config::<Config>("{}").unwrap_err();
+/// assert!(matches!(&err, Error::Config(m) if m.contains("missing field `base_url`")));
+/// # Ok::<(), Error>(())
+/// ```
 pub fn parse_config<T: DeserializeOwned>(json: &str) -> Result<T> {
     serde_json::from_str(json).map_err(|e| Error::config(format!("invalid configuration: {e}")))
 }
 
 /// The functions [`export_connector!`](crate::export_connector) wires to the
 /// world's exports. Not for direct use.
+#[doc(hidden)]
 pub mod dispatch {
     use super::*;
 
@@ -88,21 +151,28 @@ pub mod dispatch {
         std::panic::set_hook(Box::new(|info| crate::log::error(format!("panic: {info}"))));
     }
 
+    /// The `info` export: [`Connector::info`].
     pub fn info<C: Connector>() -> ConnectorInfo {
         C::info()
     }
 
+    /// The `test-connection` export: parses the configuration, then
+    /// [`Connector::test_connection`].
     pub fn test_connection<C: Connector>(config: String) -> Result<String> {
         install_panic_hook();
         C::test_connection(parse_config(&config)?)
     }
 
+    /// The `choices` export: parses the partial configuration as JSON, then
+    /// [`Connector::choices`].
     pub fn choices<C: Connector>(config: String, field: String) -> Result<Vec<Choice>> {
         install_panic_hook();
         let config: serde_json::Value = parse_config(&config)?;
         C::choices(config, &field)
     }
 
+    /// The `sync` export: splits the request into the configuration and a
+    /// [`SyncInput`], then [`Connector::sync`].
     pub fn sync<C: Connector>(request: SyncRequest) -> Result<SyncPage> {
         install_panic_hook();
         let config = parse_config(&request.config)?;
@@ -117,11 +187,14 @@ pub mod dispatch {
         )
     }
 
+    /// The `push` export: parses the configuration, then [`Connector::push`].
     pub fn push<C: Connector>(config: String, change: Change) -> Result<PushResult> {
         install_panic_hook();
         C::push(parse_config(&config)?, change)
     }
 
+    /// The `handle-webhook` export: parses the configuration, then
+    /// [`Connector::handle_webhook`].
     pub fn handle_webhook<C: Connector>(
         config: String,
         request: WebhookRequest,
@@ -133,6 +206,32 @@ pub mod dispatch {
 
 /// Exports a [`Connector`] as the component's implementation of the
 /// `cube:connector/connector` world. Use it once, at the crate root.
+///
+/// It implements [`Guest`](crate::bindings::Guest) for a hidden type that
+/// parses each call's configuration and hands it to your connector. On
+/// `wasm32` it also exports that implementation from the component;
+/// natively it exports nothing, so the same crate builds for `cargo test`.
+///
+/// ```
+/// use cube_connector_sdk::prelude::*;
+///
+/// struct Hello;
+///
+/// impl Connector for Hello {
+///     type Config = serde_json::Value;
+///
+///     fn info() -> ConnectorInfo {
+///         ConnectorInfo::builder("hello", "Hello", "0.1.0").build()
+///     }
+///
+///     fn test_connection(_: Self::Config) -> Result<String> {
+///         Ok("Hello".into())
+///     }
+/// }
+///
+/// cube_connector_sdk::export_connector!(Hello);
+/// # fn main() {}
+/// ```
 #[macro_export]
 macro_rules! export_connector {
     ($connector:ty) => {

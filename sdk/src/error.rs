@@ -3,6 +3,19 @@
 //! The host retries [`Error::Unreachable`], [`Error::RateLimited`] and
 //! [`Error::Transient`], and never the others. Conversions from this crate's
 //! HTTP errors and from `serde_json` pick the right case for you.
+//!
+//! Messages are shown to admins in the sync log. Write them for a person
+//! who knows the remote system but not your code: say what failed and what
+//! to check. The host scrubs secret values from them, but do not put
+//! secrets in them on purpose.
+//!
+//! ```
+//! use cube_connector_sdk::Error;
+//!
+//! let err = Error::config("project OPS does not exist; check the project key");
+//! assert!(!err.is_retryable(), "a retry would fail the same way");
+//! assert!(Error::transient("the search index is rebuilding").is_retryable());
+//! ```
 
 pub use crate::types::ConnectorError as Error;
 use crate::types::RateLimit;
@@ -11,7 +24,8 @@ use crate::types::RateLimit;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The configuration is wrong or incomplete.
+    /// The configuration is wrong or incomplete (a missing field, a URL that
+    /// is not one, a project that does not exist).
     pub fn config(message: impl Into<String>) -> Self {
         Error::Config(message.into())
     }
@@ -26,7 +40,9 @@ impl Error {
         Error::Unreachable(message.into())
     }
 
-    /// The remote system asked to slow down; `retry_after_ms` if it said how long.
+    /// The remote system asked to slow down; `retry_after_ms` if it said how
+    /// long. HTTP connectors get this from
+    /// [`Response::error_for_status`](crate::http::Response::error_for_status).
     pub fn rate_limited(retry_after_ms: Option<u64>, message: impl Into<String>) -> Self {
         Error::RateLimited(RateLimit {
             retry_after_ms,
@@ -34,12 +50,12 @@ impl Error {
         })
     }
 
-    /// A failure that may pass on its own.
+    /// A failure that may pass on its own (a 5xx, a dropped connection).
     pub fn transient(message: impl Into<String>) -> Self {
         Error::Transient(message.into())
     }
 
-    /// Anything a retry cannot fix.
+    /// Anything a retry cannot fix (a bug, an unexpected response).
     pub fn fatal(message: impl Into<String>) -> Self {
         Error::Fatal(message.into())
     }

@@ -34,6 +34,11 @@ use crate::sys;
 pub use crate::sys::HttpError;
 
 /// A request being built.
+///
+/// Start one with [`get`], [`post`], [`put`], [`patch`], [`delete`] or
+/// [`request`], add headers and a body, then [`send`](Self::send) it.
+/// Unless you say otherwise, it follows redirects (each checked against the
+/// grant) and has no timeout of its own beyond the call's deadline.
 #[derive(Clone, Debug)]
 #[must_use = "a request does nothing until it is sent"]
 pub struct RequestBuilder {
@@ -45,7 +50,8 @@ pub struct RequestBuilder {
     follow_redirects: bool,
 }
 
-/// Starts a request with any method.
+/// Starts a request with any method, for those without a shortcut
+/// (`HEAD`, `OPTIONS`). The method is uppercased.
 pub fn request(method: &str, url: impl Into<String>) -> RequestBuilder {
     RequestBuilder {
         method: method.to_ascii_uppercase(),
@@ -57,22 +63,27 @@ pub fn request(method: &str, url: impl Into<String>) -> RequestBuilder {
     }
 }
 
+/// Starts a `GET` request to `url`.
 pub fn get(url: impl Into<String>) -> RequestBuilder {
     request("GET", url)
 }
 
+/// Starts a `POST` request to `url`.
 pub fn post(url: impl Into<String>) -> RequestBuilder {
     request("POST", url)
 }
 
+/// Starts a `PUT` request to `url`.
 pub fn put(url: impl Into<String>) -> RequestBuilder {
     request("PUT", url)
 }
 
+/// Starts a `PATCH` request to `url`.
 pub fn patch(url: impl Into<String>) -> RequestBuilder {
     request("PATCH", url)
 }
 
+/// Starts a `DELETE` request to `url`.
 pub fn delete(url: impl Into<String>) -> RequestBuilder {
     request("DELETE", url)
 }
@@ -96,6 +107,21 @@ impl RequestBuilder {
     }
 
     /// Appends `name=value` to the query string, percent-encoded.
+    ///
+    /// ```
+    /// # use cube_connector_sdk::{http, testing};
+    /// # testing::reset();
+    /// # testing::on_http(|_| Ok(testing::response(200, "[]")));
+    /// http::get("https://jira.example.com/rest/api/3/search")
+    ///     .query("jql", "project = OPS")
+    ///     .query("maxResults", "50")
+    ///     .send()?;
+    /// assert_eq!(
+    ///     testing::requests()[0].url,
+    ///     "https://jira.example.com/rest/api/3/search?jql=project%20%3D%20OPS&maxResults=50"
+    /// );
+    /// # Ok::<(), cube_connector_sdk::Error>(())
+    /// ```
     pub fn query(mut self, name: &str, value: &str) -> Self {
         let separator = if self.url.contains('?') { '&' } else { '?' };
         self.url = format!(
@@ -107,7 +133,8 @@ impl RequestBuilder {
         self
     }
 
-    /// A raw body.
+    /// A raw body. Set its `content-type` with [`header`](Self::header);
+    /// for a form, see [`encode::form`](crate::encode::form).
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = Some(body.into());
         self
@@ -134,7 +161,14 @@ impl RequestBuilder {
         self
     }
 
-    /// Sends the request. A non-2xx status is still `Ok`.
+    /// Sends the request and waits for the whole response. A non-2xx
+    /// status is still `Ok`: see [`Response::error_for_status`].
+    ///
+    /// An `Err` means no response came back: the destination is not
+    /// granted (a `config` error naming it); the server could not be
+    /// reached, failed TLS or timed out (`unreachable`, retried); or the
+    /// request was malformed, the response too large or the call's
+    /// allowance of requests used up (`fatal`).
     pub fn send(self) -> Result<Response> {
         let request = sys::Request {
             method: self.method,
@@ -160,9 +194,12 @@ impl RequestBuilder {
 /// A response, whatever its status.
 #[derive(Clone, Debug)]
 pub struct Response {
+    /// The HTTP status code.
     pub status: u16,
     /// Lowercase names.
     pub headers: Vec<(String, String)>,
+    /// The whole body; read it with [`text`](Self::text) or
+    /// [`json`](Self::json).
     pub body: Vec<u8>,
     /// The URL that answered, after redirects.
     pub url: String,
@@ -177,6 +214,9 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Whether the status is 2xx. When anything else should end the call,
+    /// use [`error_for_status`](Self::error_for_status) instead: it also
+    /// picks the error the host's retry rules need.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
@@ -186,7 +226,8 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// The body parsed as JSON.
+    /// The body parsed as JSON. A body that does not fit `T` is a `fatal`
+    /// error naming the URL (without its query).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_slice(&self.body).map_err(|e| {
             Error::fatal(format!(
@@ -211,6 +252,28 @@ impl Response {
     }
 
     /// `Ok(self)` for 1xx-3xx; the matching connector error otherwise.
+    ///
+    /// 401 and 403 become `auth`, 404 `config`, 429 (and 503 with
+    /// `Retry-After`) `rate-limited` with the delay asked for, other 5xx
+    /// `transient`, and the rest `fatal`. The message names the URL without
+    /// its query (which may carry keys) and the start of the body.
+    ///
+    /// ```
+    /// use cube_connector_sdk::{Error, http, testing};
+    ///
+    /// testing::on_http(|_| {
+    ///     let mut response = testing::response(429, "slow down");
+    ///     response.headers.push(("retry-after".into(), "30".into()));
+    ///     Ok(response)
+    /// });
+    /// let err = http::get("https://api.example.com/items")
+    ///     .send()?
+    ///     .error_for_status()
+    ///     .unwrap_err();
+    /// assert!(err.is_retryable());
+    /// assert!(matches!(err, Error::RateLimited(r) if r.retry_after_ms == Some(30_000)));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn error_for_status(self) -> Result<Response> {
         let status = self.status;
         if status < 400 {
@@ -260,6 +323,10 @@ impl Response {
 }
 
 impl From<HttpError> for Error {
+    /// A destination that is not granted is a `config` error (the admin
+    /// must grant it); connection, TLS and timeout failures are
+    /// `unreachable`, and retried; a malformed request, a body over the
+    /// limit or too many requests are `fatal`.
     fn from(error: HttpError) -> Self {
         match error {
             HttpError::Denied(m) => Error::config(format!("not allowed: {m}")),

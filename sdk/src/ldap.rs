@@ -5,10 +5,21 @@
 //! paged search can go on page by page: keep the cookie in your cursor and
 //! open the same server again on the next call.
 //!
-//! ```no_run
+//! ```
 //! use cube_connector_sdk::ldap::{self, EntryExt, TlsMode};
 //!
 //! # fn main() -> cube_connector_sdk::Result<()> {
+//! # cube_connector_sdk::testing::on_ldap_search(|_| Ok(ldap::SearchPage {
+//! #     entries: vec![ldap::Entry {
+//! #         dn: "CN=Ada Lovelace,OU=People,DC=corp,DC=example".into(),
+//! #         attributes: vec![ldap::Attribute {
+//! #             name: "sAMAccountName".into(),
+//! #             values: vec![b"ada".to_vec()],
+//! #         }],
+//! #     }],
+//! #     referrals: vec![],
+//! #     cookie: None,
+//! # }));
 //! let directory = ldap::connect("ldaps://dc1.corp.example", TlsMode::Ldaps).open()?;
 //! directory.bind("CN=sync,OU=Service,DC=corp,DC=example", "secret")?;
 //! let page = directory
@@ -16,12 +27,24 @@
 //!     .attributes(&["sAMAccountName", "mail", "objectGUID"])
 //!     .page_size(500)
 //!     .send()?;
-//! for entry in &page.entries {
-//!     let _login = entry.first("sAMAccountName");
-//! }
+//! let logins: Vec<&str> = page
+//!     .entries
+//!     .iter()
+//!     .filter_map(|entry| entry.first("sAMAccountName"))
+//!     .collect();
+//! assert_eq!(logins, ["ada"]);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Errors convert with `?` into the [`Error`] case the host's retry rules
+//! need: refusals and configuration mistakes are not retried, a server
+//! that cannot be reached or is busy is.
+//!
+//! The types of the contract are re-exported as they are generated. Two of
+//! them the WIT leaves undescribed: an [`Entry`] is one result, its `dn`
+//! and its `attributes` (read them with [`EntryExt`]), and a [`Scope`] is
+//! how deep a search goes ([`Search::scope`]).
 
 use std::time::Duration;
 
@@ -51,7 +74,9 @@ impl From<LdapError> for Error {
 }
 
 /// Starts describing a connection to `url` (`ldap://host[:port]` or
-/// `ldaps://host[:port]`).
+/// `ldaps://host[:port]`), secured as `tls` says: [`TlsMode::Ldaps`] for
+/// `ldaps://`, [`TlsMode::StartTls`] to upgrade an `ldap://` connection,
+/// [`TlsMode::None`] only for test servers on a trusted network.
 pub fn connect(url: impl Into<String>, tls: TlsMode) -> Connect {
     Connect {
         options: ConnectOptions {
@@ -63,7 +88,7 @@ pub fn connect(url: impl Into<String>, tls: TlsMode) -> Connect {
     }
 }
 
-/// A connection about to be opened.
+/// A connection about to be opened; start one with [`connect`].
 pub struct Connect {
     options: ConnectOptions,
 }
@@ -84,6 +109,9 @@ impl Connect {
     }
 
     /// Opens the connection (or, within a sync job, reuses the job's).
+    ///
+    /// Natively, under [`testing`](crate::testing), it always succeeds;
+    /// binds and searches go to the test's handlers.
     pub fn open(self) -> Result<Directory, LdapError> {
         Ok(Directory {
             connection: sys::ldap_open(&self.options)?,
@@ -91,7 +119,7 @@ impl Connect {
     }
 }
 
-/// An open directory connection.
+/// An open directory connection; get one from [`Connect::open`].
 pub struct Directory {
     connection: sys::LdapConnection,
 }
@@ -121,13 +149,19 @@ impl Directory {
     }
 }
 
-/// A search about to be sent.
+/// A search about to be sent; start one with [`Directory::search`].
+///
+/// Until you say otherwise it searches the whole subtree, returns all user
+/// attributes, and asks for neither paging nor limits.
 pub struct Search<'a> {
     directory: &'a Directory,
     request: SearchRequest,
 }
 
 impl Search<'_> {
+    /// How deep to search: only the base entry ([`Scope::Base`]), its
+    /// children ([`Scope::OneLevel`]), or everything below it
+    /// ([`Scope::Subtree`], the default).
     pub fn scope(mut self, scope: Scope) -> Self {
         self.request.scope = scope;
         self
@@ -146,38 +180,106 @@ impl Search<'_> {
     }
 
     /// Continues a paged search from the previous page's cookie.
+    ///
+    /// `None` starts from the first page. A cookie is valid only on the
+    /// connection that made it: within one call, or across the calls of a
+    /// sync job, whose connection the host keeps open.
+    ///
+    /// ```
+    /// use cube_connector_sdk::ldap::{self, TlsMode};
+    /// # use cube_connector_sdk::testing;
+    /// # testing::on_ldap_search(|request| {
+    /// #     let entry = |dn: &str| ldap::Entry { dn: dn.into(), attributes: vec![] };
+    /// #     Ok(match request.cookie.as_deref() {
+    /// #         None => ldap::SearchPage {
+    /// #             entries: vec![entry("uid=ada,dc=example"), entry("uid=alan,dc=example")],
+    /// #             referrals: vec![],
+    /// #             cookie: Some(b"page-2".to_vec()),
+    /// #         },
+    /// #         Some(_) => ldap::SearchPage {
+    /// #             entries: vec![entry("uid=grace,dc=example")],
+    /// #             referrals: vec![],
+    /// #             cookie: None,
+    /// #         },
+    /// #     })
+    /// # });
+    ///
+    /// let directory = ldap::connect("ldaps://ldap.example.com", TlsMode::Ldaps).open()?;
+    /// let mut cookie = None;
+    /// let mut dns = Vec::new();
+    /// loop {
+    ///     let page = directory
+    ///         .search("dc=example", "(objectClass=person)")
+    ///         .page_size(2)
+    ///         .cookie(cookie)
+    ///         .send()?;
+    ///     dns.extend(page.entries.into_iter().map(|entry| entry.dn));
+    ///     match page.cookie {
+    ///         Some(next) => cookie = Some(next),
+    ///         None => break,
+    ///     }
+    /// }
+    /// assert_eq!(dns.len(), 3);
+    /// # Ok::<(), ldap::LdapError>(())
+    /// ```
     pub fn cookie(mut self, cookie: Option<Vec<u8>>) -> Self {
         self.request.cookie = cookie;
         self
     }
 
+    /// Asks the server to return at most `entries` entries; 0, the
+    /// default, means no limit. To read many entries, page with
+    /// [`page_size`](Self::page_size) instead.
     pub fn size_limit(mut self, entries: u32) -> Self {
         self.request.size_limit = entries;
         self
     }
 
+    /// Asks the server to spend at most `seconds` on the search; 0, the
+    /// default, means no limit. The call's deadline applies regardless.
     pub fn time_limit(mut self, seconds: u32) -> Self {
         self.request.time_limit_seconds = seconds;
         self
     }
 
-    /// Sends the search and reads one page.
+    /// Sends the search and reads one page. The page's `cookie` is `None`
+    /// when the search is complete.
     pub fn send(self) -> Result<SearchPage, LdapError> {
         sys::ldap_search(&self.directory.connection, &self.request)
     }
 }
 
 /// Reading attributes of an entry.
+///
+/// Values are raw bytes, since some attributes (`objectGUID`, `objectSid`)
+/// are binary; these helpers read the text ones.
+///
+/// ```
+/// use cube_connector_sdk::ldap::{Attribute, Entry, EntryExt};
+///
+/// let entry = Entry {
+///     dn: "uid=ada,dc=example".into(),
+///     attributes: vec![Attribute {
+///         name: "mail".into(),
+///         values: vec![b"ada@example.com".to_vec(), b"countess@example.com".to_vec()],
+///     }],
+/// };
+/// assert_eq!(entry.first("Mail"), Some("ada@example.com"));
+/// assert_eq!(entry.texts("mail").len(), 2);
+/// assert!(entry.values("objectGUID").is_empty());
+/// ```
 pub trait EntryExt {
-    /// The values of an attribute (names compare case-insensitively).
+    /// The values of an attribute (names compare case-insensitively); empty
+    /// when the entry does not have it.
     fn values(&self, name: &str) -> &[Vec<u8>];
-    /// The first value of an attribute, as text.
+    /// The first value of an attribute, as text; `None` when it is missing
+    /// or not UTF-8.
     fn first(&self, name: &str) -> Option<&str> {
         self.values(name)
             .first()
             .and_then(|v| std::str::from_utf8(v).ok())
     }
-    /// Every value of an attribute that is text.
+    /// Every value of an attribute that is text, in order.
     fn texts(&self, name: &str) -> Vec<&str> {
         self.values(name)
             .iter()

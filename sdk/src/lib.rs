@@ -67,12 +67,39 @@
 //! Build it with `cube plugin build` (or `cargo build --target
 //! wasm32-unknown-unknown` and `wasm-tools component new`).
 //!
+//! # Where to start
+//!
+//! - [`Connector`] ([`connector`]) is the trait you implement: one method
+//!   per export of the world, with the configuration already typed.
+//!   [`export_connector!`] turns it into the component's exports.
+//! - [`ConnectorInfo::builder`](types::ConnectorInfo::builder)
+//!   ([`info`](mod@info)) describes the connector: its name, configuration
+//!   schema, the destinations it asks for and the features it implements.
+//! - [`http`] sends requests through the host, with JSON bodies and
+//!   statuses mapped to errors the host knows how to retry.
+//! - [`ldap`] binds to and searches directories, paged across sync calls.
+//! - [`records`] builds the [`Record`](types::Record)s and
+//!   [`SyncPage`](types::SyncPage)s a sync returns.
+//! - [`error`](mod@error) holds [`Error`], whose case decides whether the
+//!   host retries.
+//! - [`state`] keeps small values between calls, since an instance keeps
+//!   nothing; [`log`] writes the lines an admin reads in the sync log.
+//! - [`mapping`] reads an admin's `ours = theirs` value mappings, [`time`]
+//!   does calendar arithmetic without a clock, and [`encode`] does percent
+//!   encoding, form bodies and base64.
+//! - [`testing`] replaces the host in native tests.
+//!
+//! [`prelude`] imports the usual names at once; [`types`] lists the
+//! contract's types.
+//!
 //! # Testing without WebAssembly
 //!
 //! The crate compiles natively too. There, the host's imports are replaced by
 //! [`testing`] doubles: you answer HTTP requests with a closure, and read
 //! what was logged and stored. So connector logic is tested with plain
 //! `cargo test`, and the real sandbox is used for integration tests.
+
+#![warn(missing_docs)]
 
 extern crate self as cube_connector_sdk;
 
@@ -91,8 +118,18 @@ mod sys;
 pub mod testing;
 pub mod time;
 
-/// The generated bindings of the `cube:connector` world.
-#[allow(clippy::too_many_arguments)]
+/// The generated bindings of the `cube:connector` world (`wit/`).
+///
+/// Connectors rarely name anything here: [`types`] re-exports the
+/// contract's types, [`http`] and [`ldap`] the types of the host's imports,
+/// and [`export_connector!`] implements [`Guest`](bindings::Guest), the
+/// world's exports, for a [`Connector`]. The items carry the WIT's doc
+/// comments; where the WIT has none (LDAP's `scope` and `entry`, the log
+/// `level`, some record fields and enum cases), see the WIT files and the
+/// modules that wrap them.
+// Generated code: its docs come from the WIT, which is not ours to edit
+// here, so the few undocumented WIT items must not fail the build.
+#[allow(clippy::too_many_arguments, missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "connector",
@@ -105,7 +142,17 @@ pub mod bindings {
     });
 }
 
-/// The contract's types.
+/// The contract's types: the values that cross between the host and a
+/// connector, generated from `wit/types.wit`.
+///
+/// Structured payloads (the configuration, a record's fields) travel as
+/// JSON text, so the contract stays small while connectors evolve. The SDK
+/// adds constructors to these types elsewhere:
+/// [`ConnectorInfo::builder`](types::ConnectorInfo::builder) in
+/// [`info`](mod@info), [`Record::builder`](types::Record::builder) and the
+/// [`SyncPage`](types::SyncPage) constructors in [`records`], and those of
+/// [`ConnectorError`](types::ConnectorError) in [`error`](mod@error), where
+/// it is called [`Error`].
 pub mod types {
     pub use crate::bindings::cube::connector::types::{
         Capabilities, Change, ChangeOperation, Choice, ConnectorError, ConnectorInfo, Features,
@@ -119,6 +166,13 @@ pub use error::{Error, Result};
 pub use serde_json::json;
 
 /// Everything a connector usually needs, in one `use`.
+///
+/// ```
+/// use cube_connector_sdk::prelude::*;
+///
+/// let page = SyncPage::last(vec![Record::builder("user", "42").build()]);
+/// assert!(!page.has_more);
+/// ```
 pub mod prelude {
     pub use crate::connector::{Connector, SyncInput};
     pub use crate::error::{Error, Result};

@@ -1,19 +1,45 @@
 //! Value mappings an admin writes one pair per line (`open = To Do`):
 //! work order statuses and priorities onto a remote system's.
+//!
+//! Every system names its statuses differently, and only the admin knows
+//! which of theirs means which of ours. So a connector takes the mapping as
+//! a multi-line configuration field (`"x-cube-multiline": true`), reads it
+//! with [`ValueMap::parse`], whose errors name the line to fix, and
+//! translates both ways: [`ValueMap::theirs`] when pushing,
+//! [`ValueMap::ours`] when syncing.
 
 use crate::error::{Error, Result};
 
 /// A mapping written one pair per line, `ours = theirs`; `#` starts a
 /// comment. Several of ours may map to one of theirs: reading back takes
 /// the first. Comparisons ignore ASCII case.
+///
+/// ```
+/// use cube_connector_sdk::mapping::ValueMap;
+///
+/// let statuses = ValueMap::parse(
+///     "status mapping",
+///     "open = To Do\nin_progress = In Progress\ndone = Done\nclosed = Done  # no Closed in Jira",
+/// )?;
+/// assert_eq!(statuses.theirs("OPEN"), Some("To Do"));
+/// assert_eq!(statuses.ours("Done"), Some("done")); // the first line naming it
+/// assert_eq!(statuses.theirs("on_hold"), None);
+///
+/// let err = ValueMap::parse("status mapping", "open: To Do").unwrap_err();
+/// assert!(err.message().contains("line 1 of the status mapping"));
+/// # Ok::<(), cube_connector_sdk::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ValueMap {
+    /// The pairs `(ours, theirs)` in the order written, trimmed, without
+    /// comments and blank lines.
     pub pairs: Vec<(String, String)>,
 }
 
 impl ValueMap {
     /// Reads `text`; `what` names the setting in messages ("status
-    /// mapping").
+    /// mapping"). A line without `=`, or with nothing on one side of it, is
+    /// a `config` error naming the line.
     pub fn parse(what: &str, text: &str) -> Result<ValueMap> {
         let mut pairs = Vec::new();
         for (n, line) in text.lines().enumerate() {
@@ -39,7 +65,7 @@ impl ValueMap {
         Ok(ValueMap { pairs })
     }
 
-    /// The remote value for ours.
+    /// The remote value for ours; `None` when no line names it.
     pub fn theirs(&self, ours: &str) -> Option<&str> {
         self.pairs
             .iter()
@@ -55,6 +81,8 @@ impl ValueMap {
             .map(|(o, _)| o.as_str())
     }
 
+    /// Every remote value, in the order written (repeats included): to
+    /// check them against what the remote system offers, for example.
     pub fn all_theirs(&self) -> impl Iterator<Item = &str> {
         self.pairs.iter().map(|(_, t)| t.as_str())
     }

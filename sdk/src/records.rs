@@ -1,4 +1,30 @@
 //! Records and pages: what a sync returns.
+//!
+//! A [`Record`] is one item of the remote system: its kind, its stable id
+//! there, and its fields as a JSON object in text, since the contract
+//! carries payloads as JSON. [`RecordBuilder`] assembles that object from
+//! typed values, so a connector never formats JSON by hand. A
+//! [`SyncPage`] is one call's worth of records and says, with its cursor,
+//! where the next call continues.
+//!
+//! ```
+//! use cube_connector_sdk::prelude::*;
+//!
+//! let issue = Record::builder("work-order", "OPS-17")
+//!     .field("title", "Pump 4 leaks")
+//!     .field("priority", "high")
+//!     .field("assignee", None::<String>)
+//!     .version("2026-11-24T10:00:00.000+0000")
+//!     .build();
+//! assert_eq!(
+//!     issue.fields_json()?,
+//!     json!({"title": "Pump 4 leaks", "priority": "high", "assignee": null})
+//! );
+//!
+//! let page = SyncPage::more(vec![issue, Record::deleted("work-order", "OPS-9")], "50");
+//! assert!(page.has_more);
+//! # Ok::<(), cube_connector_sdk::Error>(())
+//! ```
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -7,6 +33,10 @@ use crate::types::{Record, SyncPage};
 
 impl Record {
     /// Starts a record of `kind` with its stable id in the remote system.
+    ///
+    /// The kind is what the item is: `user`, `group`, `work-order`,
+    /// `work-order-comment`, or a kind of your own. The id must not change
+    /// while the item exists (a GUID, an issue key).
     pub fn builder(kind: &str, external_id: impl Into<String>) -> RecordBuilder {
         RecordBuilder {
             kind: kind.to_owned(),
@@ -22,13 +52,13 @@ impl Record {
         Record::builder(kind, external_id).deleted().build()
     }
 
-    /// The fields, parsed.
+    /// The fields, parsed: for tests, or to read back a record you built.
     pub fn fields_json(&self) -> serde_json::Result<Value> {
         serde_json::from_str(&self.fields)
     }
 }
 
-/// Builds a [`Record`].
+/// Builds a [`Record`]; start one with [`Record::builder`].
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct RecordBuilder {
@@ -40,14 +70,17 @@ pub struct RecordBuilder {
 }
 
 impl RecordBuilder {
-    /// Sets one field. `None` values are stored as JSON `null`.
+    /// Sets one field, replacing a field of that name. `None` values are
+    /// stored as JSON `null` (as is a value that cannot be serialised).
     pub fn field(mut self, name: &str, value: impl Serialize) -> Self {
         let value = serde_json::to_value(value).unwrap_or(Value::Null);
         self.fields.insert(name.to_owned(), value);
         self
     }
 
-    /// Merges the fields of a JSON object (other values are ignored).
+    /// Merges the fields of a JSON object, replacing fields of the same
+    /// name (other values are ignored). Handy to pass a remote item through
+    /// as it came.
     pub fn fields(mut self, object: Value) -> Self {
         if let Value::Object(map) = object {
             self.fields.extend(map);
@@ -55,18 +88,21 @@ impl RecordBuilder {
         self
     }
 
-    /// The remote version or change stamp.
+    /// The remote version or change stamp (an ETag, an `updated`
+    /// timestamp, a `uSNChanged`). The host uses it to recognise the echo
+    /// of a change it pushed.
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.version = Some(version.into());
         self
     }
 
-    /// Marks the record deleted.
+    /// Marks the record deleted: the remote system reports the item gone.
     pub fn deleted(mut self) -> Self {
         self.deleted = true;
         self
     }
 
+    /// Finishes the record, its fields serialised as one JSON object.
     pub fn build(self) -> Record {
         Record {
             kind: self.kind,

@@ -1,5 +1,32 @@
 //! A small key-value store that belongs to the integration and survives
 //! between calls (keys up to 256 bytes, values up to 64 KiB).
+//!
+//! The host runs each call on a fresh instance, so memory is gone when the
+//! call ends. What must outlive it goes here: a cached access token, a
+//! high-water mark, the ids already seen. Most connectors store values as
+//! JSON with [`set_json`] and [`get_json`]. The sync cursor does not belong
+//! here: return it in the [`SyncPage`](crate::types::SyncPage), where the
+//! host commits it with the page.
+//!
+//! Natively the store is the [`testing`](crate::testing) host's, in memory
+//! and per thread.
+//!
+//! ```
+//! use cube_connector_sdk::state;
+//! # cube_connector_sdk::testing::reset();
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Token {
+//!     value: String,
+//!     expires_at: i64,
+//! }
+//!
+//! state::set_json("token", &Token { value: "abc".into(), expires_at: 1_795_000_000 })?;
+//! let cached: Option<Token> = state::get_json("token");
+//! assert_eq!(cached.map(|t| t.value).as_deref(), Some("abc"));
+//! assert_eq!(state::keys("tok"), ["token"]);
+//! # Ok::<(), cube_connector_sdk::Error>(())
+//! ```
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -7,17 +34,18 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::sys;
 
-/// Reads raw bytes.
+/// Reads raw bytes; `None` when the key is missing.
 pub fn get(key: &str) -> Option<Vec<u8>> {
     sys::state_get(key)
 }
 
-/// Writes raw bytes.
+/// Writes raw bytes, replacing any value. Fails (`fatal`) when the key or
+/// value is too large or the integration's store is full.
 pub fn set(key: &str, value: &[u8]) -> Result<()> {
     sys::state_set(key, value).map_err(Error::Fatal)
 }
 
-/// Removes a key.
+/// Removes a key; removing a missing key does nothing.
 pub fn delete(key: &str) {
     sys::state_delete(key)
 }
@@ -32,7 +60,7 @@ pub fn get_json<T: DeserializeOwned>(key: &str) -> Option<T> {
     get(key).and_then(|bytes| serde_json::from_slice(&bytes).ok())
 }
 
-/// Writes a value as JSON.
+/// Writes a value as JSON, failing like [`set`].
 pub fn set_json<T: Serialize>(key: &str, value: &T) -> Result<()> {
     set(key, &serde_json::to_vec(value)?)
 }

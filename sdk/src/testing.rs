@@ -14,6 +14,70 @@
 //! let body: serde_json::Value = http::get("https://api.example.com/ping").send().unwrap().json().unwrap();
 //! assert_eq!(body["ok"], true);
 //! ```
+//!
+//! This module exists only in native builds, not on `wasm32`: use it from
+//! `#[cfg(test)]` code.
+//!
+//! # Testing a connector
+//!
+//! Call the [`Connector`](crate::Connector) methods directly, with a
+//! configuration and a [`SyncInput`](crate::SyncInput) you build, and
+//! check what was sent and returned:
+//!
+//! ```
+//! use cube_connector_sdk::prelude::*;
+//! use cube_connector_sdk::testing;
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Config {
+//!     base_url: String,
+//! }
+//!
+//! struct Todos;
+//!
+//! impl Connector for Todos {
+//!     type Config = Config;
+//!     // ...
+//! #   fn info() -> ConnectorInfo {
+//! #       ConnectorInfo::builder("todos", "Todos", "0.1.0").build()
+//! #   }
+//! #   fn test_connection(_: Config) -> Result<String> {
+//! #       Ok("Connected".into())
+//! #   }
+//!
+//!     fn sync(config: Config, input: SyncInput) -> Result<SyncPage> {
+//!         let page = input.cursor.unwrap_or_else(|| "1".into());
+//!         let todos: Vec<serde_json::Value> = http::get(format!("{}/todos", config.base_url))
+//!             .query("page", &page)
+//!             .send()?
+//!             .error_for_status()?
+//!             .json()?;
+//!         let records = todos
+//!             .iter()
+//!             .map(|t| Record::builder("todo", t["id"].to_string()).fields(t.clone()).build())
+//!             .collect();
+//!         Ok(SyncPage::last(records))
+//!     }
+//! }
+//!
+//! testing::reset();
+//! testing::on_http(|req| {
+//!     assert_eq!(req.url, "https://todos.example.com/todos?page=1");
+//!     Ok(testing::response(200, r#"[{"id": 1, "title": "Fix pump"}]"#))
+//! });
+//! let config = Config { base_url: "https://todos.example.com".into() };
+//! let input = SyncInput { mode: SyncMode::Full, cursor: None, dry_run: false, page_size: 100 };
+//! let page = Todos::sync(config, input)?;
+//! assert_eq!(page.records[0].external_id, "1");
+//! assert_eq!(testing::requests().len(), 1);
+//!
+//! // Errors from the remote system come back as the connector would see them.
+//! testing::on_http(|_| Ok(testing::response(503, "maintenance")));
+//! let config = Config { base_url: "https://todos.example.com".into() };
+//! let input = SyncInput { mode: SyncMode::Full, cursor: None, dry_run: false, page_size: 100 };
+//! assert!(matches!(Todos::sync(config, input), Err(Error::Transient(_))));
+//! # Ok::<(), Error>(())
+//! ```
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -87,12 +151,19 @@ pub(crate) fn with_host<R>(f: impl FnOnce(&mut FakeHost) -> R) -> R {
     HOST.with(|host| f(&mut host.borrow_mut()))
 }
 
-/// Answers this thread's HTTP requests with `handler`.
+/// Answers this thread's HTTP requests with `handler`, replacing any
+/// handler before it. Without one, every request fails as
+/// [`HttpError::Denied`]. Return [`response`] for an answer, or an
+/// [`HttpError`] to act out a failure (a timeout, a destination not
+/// granted).
 pub fn on_http(handler: impl FnMut(&Request) -> Result<Response, HttpError> + 'static) {
     with_host(|host| host.handler = Some(Box::new(handler)));
 }
 
-/// Answers this thread's LDAP searches with `handler`.
+/// Answers this thread's LDAP searches with `handler`, replacing any
+/// handler before it. Without one, every search fails as
+/// [`LdapError::Connection`]. Look at the request's `filter` and `cookie`
+/// to answer page by page.
 pub fn on_ldap_search(
     handler: impl FnMut(&SearchRequest) -> Result<SearchPage, LdapError> + 'static,
 ) {
@@ -110,7 +181,9 @@ pub fn ldap_binds() -> Vec<String> {
     with_host(|host| host.binds.clone())
 }
 
-/// A response with `status` and a body (JSON content type when it looks like JSON).
+/// A response with `status` and a body (JSON content type when it looks like
+/// JSON), for an [`on_http`] handler to return. Push more headers onto its
+/// `headers` as needed; its `url` is empty.
 pub fn response(status: u16, body: impl Into<Vec<u8>>) -> Response {
     let body = body.into();
     let mut headers = Vec::new();
@@ -135,12 +208,15 @@ pub fn logs() -> Vec<(String, String)> {
     with_host(|host| host.logs.clone())
 }
 
-/// A value in this thread's fake state.
+/// A value in this thread's fake state, as the code under test left it.
+/// (The [`state`](crate::state) functions work natively too.)
 pub fn state_get(key: &str) -> Option<Vec<u8>> {
     with_host(|host| host.state.get(key).cloned())
 }
 
-/// Forgets the handler, requests, logs and state of this thread.
+/// Forgets the handlers, requests, binds, logs and state of this thread.
+/// Tests usually call it first, so that nothing done earlier on the thread
+/// leaks in.
 pub fn reset() {
     with_host(|host| *host = FakeHost::default());
 }

@@ -3,7 +3,17 @@
 //! Gregorian, Howard Hinnant's algorithms) and HTTP dates, the one clock a
 //! connector can read (a response's `Date` header).
 
-/// Days since 1970-01-01 of a civil date.
+/// Days since 1970-01-01 of a civil date (negative before it).
+///
+/// The date is not checked: pass a month of 1-12 and a day that exists.
+///
+/// ```
+/// use cube_connector_sdk::time::days_from_civil;
+///
+/// assert_eq!(days_from_civil(1970, 1, 1), 0);
+/// // Days between two dates:
+/// assert_eq!(days_from_civil(2025, 3, 1) - days_from_civil(2025, 2, 1), 28);
+/// ```
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
@@ -14,7 +24,16 @@ pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The civil date `(year, month, day)` of a day number.
+/// The civil date `(year, month, day)` of a day number, the inverse of
+/// [`days_from_civil`].
+///
+/// ```
+/// use cube_connector_sdk::time::civil_from_days;
+///
+/// // A timestamp in milliseconds, as records carry them, to a date:
+/// let updated_at_ms: i64 = 1_732_442_400_000;
+/// assert_eq!(civil_from_days(updated_at_ms.div_euclid(86_400_000)), (2024, 11, 24));
+/// ```
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -29,7 +48,25 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// Seconds since the epoch of an HTTP date (IMF-fixdate,
-/// `Sun, 06 Nov 1994 08:49:37 GMT`).
+/// `Sun, 06 Nov 1994 08:49:37 GMT`); `None` for anything else.
+///
+/// A response's `Date` header is the only clock a connector can read:
+/// use it for "now", for example to tell when a cached token expires.
+///
+/// ```
+/// use cube_connector_sdk::{http, time};
+///
+/// # use cube_connector_sdk::testing;
+/// # testing::on_http(|_| {
+/// #     let mut response = testing::response(200, "{}");
+/// #     response.headers.push(("date".into(), "Sun, 24 Nov 2024 10:00:00 GMT".into()));
+/// #     Ok(response)
+/// # });
+/// let response = http::get("https://api.example.com/me").send()?;
+/// let now = response.header("date").and_then(time::http_date_secs);
+/// assert_eq!(now, Some(1_732_442_400));
+/// # Ok::<(), cube_connector_sdk::Error>(())
+/// ```
 pub fn http_date_secs(value: &str) -> Option<i64> {
     let parts: Vec<&str> = value.split_whitespace().collect();
     let [_, day, month, year, clock, "GMT"] = parts.as_slice() else {

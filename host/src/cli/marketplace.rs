@@ -36,7 +36,8 @@ pub struct KeygenArgs {
 
 #[derive(Args)]
 pub struct PackArgs {
-    /// A connector crate to build and pack (instead of --component).
+    /// A connector crate to build and pack (default: the current
+    /// directory, unless --component is given).
     crate_dir: Option<PathBuf>,
     /// The component to pack.
     #[arg(long, conflicts_with = "crate_dir")]
@@ -171,7 +172,7 @@ pub async fn pack(args: PackArgs) -> anyhow::Result<ExitCode> {
     let component = match (&args.component, &args.crate_dir) {
         (Some(path), _) => read(path)?,
         (None, Some(dir)) => build_crate(dir.clone()).await?,
-        (None, None) => bail!("pass a connector crate directory or --component FILE.wasm"),
+        (None, None) => build_crate(PathBuf::from(".")).await?,
     };
     let mut manifest = match &args.manifest {
         Some(path) => {

@@ -2,20 +2,26 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use super::marketplace;
+use crate::plugin::scaffold::{self, NewConnector, Template};
+use crate::plugin::trial::{self, Trial, feature_names as features};
 use crate::plugin::{build, inspect};
-use crate::runtime::types::{ConnectorInfo, Features, Record, SyncMode, SyncRequest};
+use crate::runtime::types::{ConnectorInfo, Record, SyncMode, SyncRequest};
 use crate::runtime::{
-    CallOutcome, CallReport, HttpGrant, LdapGrant, LimitOverrides, Runtime, Secrets,
+    CallOutcome, CallReport, HttpGrant, HttpRecording, LdapGrant, LimitOverrides, Runtime, Secrets,
 };
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
+    /// Starts a connector crate from a template; it builds and passes its
+    /// tests as it is.
+    New(NewArgs),
     /// Builds connector crates into components (`<target>/components/NAME.wasm`).
     Build {
         /// Connector crate directories (default: the current directory).
@@ -33,6 +39,10 @@ pub enum PluginCommand {
     },
     /// Runs a connector once in the real sandbox.
     Run(RunArgs),
+    /// Puts a connector through what the host will ask of it, in the real
+    /// sandbox: info, configuration, connection test, full and incremental
+    /// sync, webhook deliveries.
+    Test(TestArgs),
     /// Makes a publisher key pair: NAME.key (secret) and NAME.pub.
     Keygen(marketplace::KeygenArgs),
     /// Packs a component and its manifest into `<id>-<version>.cubepkg`.
@@ -51,6 +61,55 @@ pub enum PluginCommand {
     Rollback(marketplace::RollbackArgs),
     /// Removes an installed connector (every version).
     Uninstall(marketplace::UninstallArgs),
+}
+
+#[derive(Args)]
+pub struct NewArgs {
+    /// The connector's id and crate name (like `acme-tickets`).
+    name: String,
+    #[arg(long, value_enum, default_value = "rest")]
+    template: Template,
+    /// The folder to create (default: NAME in the current directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The connector SDK's folder (default: the one beside this host's
+    /// sources).
+    #[arg(long, env = "CUBE_SDK_PATH")]
+    sdk: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct TestArgs {
+    /// A connector crate (built first) or a component file (default: the
+    /// crate in the current directory).
+    target: Option<PathBuf>,
+    /// The integration's configuration, a JSON file.
+    #[arg(long)]
+    config: PathBuf,
+    /// Grants an HTTP destination (scheme://host[:port]); repeatable.
+    #[arg(long = "allow", value_name = "PATTERN")]
+    allow: Vec<HttpGrant>,
+    /// Grants an HTTP destination, private addresses included (a local
+    /// test server); repeatable.
+    #[arg(long = "allow-private", value_name = "PATTERN")]
+    allow_private: Vec<HttpGrant>,
+    /// Grants an LDAP server (ldap[s]://host[:port]); repeatable.
+    #[arg(long = "allow-ldap", value_name = "URL", value_parser = LdapGrant::parse)]
+    allow_ldap: Vec<LdapGrant>,
+    /// Keeps every HTTP exchange in FILE (secrets left out).
+    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    record: Option<PathBuf>,
+    /// Answers HTTP from a recording instead of the network.
+    #[arg(long, value_name = "FILE")]
+    replay: Option<PathBuf>,
+    /// A sample webhook delivery body to hand to the connector; repeatable.
+    #[arg(long = "webhook", value_name = "FILE")]
+    webhooks: Vec<PathBuf>,
+    #[arg(long, default_value_t = 100)]
+    page_size: u32,
+    /// A sync not finished after this many pages fails.
+    #[arg(long, default_value_t = 1000)]
+    max_pages: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -105,6 +164,8 @@ pub struct RunArgs {
 
 pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
     match command {
+        PluginCommand::New(args) => new_connector(args),
+        PluginCommand::Test(args) => test_connector(args).await,
         PluginCommand::Build { crates, out_dir } => {
             let crates = if crates.is_empty() {
                 vec![PathBuf::from(".")]
@@ -135,6 +196,142 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
         PluginCommand::Install(args) => marketplace::install(args).await,
         PluginCommand::Rollback(args) => marketplace::rollback(args),
         PluginCommand::Uninstall(args) => marketplace::uninstall(args).await,
+    }
+}
+
+fn new_connector(args: NewArgs) -> anyhow::Result<ExitCode> {
+    let Some(sdk) = args.sdk.or_else(scaffold::sdk_beside_sources) else {
+        eprintln!(
+            "error: where is the connector SDK? Pass --sdk (or set CUBE_SDK_PATH) \
+             with the `sdk` folder of the CUBE sources"
+        );
+        return Ok(ExitCode::from(2));
+    };
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
+    let new = NewConnector {
+        name: args.name,
+        template: args.template,
+        dir,
+        sdk,
+    };
+    match scaffold::scaffold(&new) {
+        Ok(files) => {
+            println!("created {}:", new.dir.display());
+            for file in files {
+                println!("  {file}");
+            }
+            println!(
+                "next: cd {} && cargo test && cube plugin build && \
+                 cube plugin test --config config.example.json (see README.md)",
+                new.dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+async fn test_connector(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let target = args.target.unwrap_or_else(|| PathBuf::from("."));
+    let component = if target.is_dir() {
+        let dir = target.clone();
+        let built = tokio::task::spawn_blocking(move || build::build(&[dir], None)).await??;
+        let first = built
+            .into_iter()
+            .next()
+            .context("the build wrote no component")?;
+        read(&first.path)?
+    } else {
+        read(&target)?
+    };
+    let config: Value = serde_json::from_slice(&read(&args.config)?)
+        .with_context(|| format!("{} is not valid JSON", args.config.display()))?;
+    // Secrets are kept out of recordings; which fields are secret is the
+    // schema's business, so it is read from the component first.
+    let runtime = Runtime::builder().pooling(false).build()?;
+    let secrets = match runtime.load(&component) {
+        Ok(connector) => match connector.info(&runtime.context("plugin-test")).await.result {
+            Ok(info) => Secrets::from_config(
+                &serde_json::from_str(&info.config_schema).unwrap_or(Value::Null),
+                &config,
+            ),
+            Err(_) => Secrets::default(),
+        },
+        Err(_) => Secrets::default(),
+    };
+    let recording = match (&args.record, &args.replay) {
+        (Some(_), _) => Some(Arc::new(HttpRecording::record(secrets))),
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            match HttpRecording::replay(&text, secrets) {
+                Ok(recording) => Some(Arc::new(recording)),
+                Err(error) => {
+                    eprintln!("error: {}: {error}", file.display());
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        (None, None) => None,
+    };
+    let mut deliveries = Vec::new();
+    for file in &args.webhooks {
+        deliveries.push((file.display().to_string(), read(file)?));
+    }
+    let http_grants = args
+        .allow
+        .into_iter()
+        .chain(
+            args.allow_private
+                .into_iter()
+                .map(|g| g.allow_private(true)),
+        )
+        .collect();
+    let steps = trial::run(
+        &runtime,
+        Trial {
+            component,
+            config,
+            http_grants,
+            ldap_grants: args.allow_ldap,
+            recording: recording.clone(),
+            deliveries,
+            page_size: args.page_size,
+            max_pages: args.max_pages,
+        },
+    )
+    .await;
+    let mut failed = 0;
+    for step in &steps {
+        for line in &step.log {
+            eprintln!("    {line}");
+        }
+        match &step.result {
+            Ok(detail) => println!("ok    {}: {detail}", step.name),
+            Err(why) => {
+                failed += 1;
+                println!("FAIL  {}: {why}", step.name);
+            }
+        }
+    }
+    if let (Some(file), Some(recording)) = (&args.record, &recording) {
+        std::fs::write(file, recording.to_json())
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        println!(
+            "recorded {} exchanges in {}",
+            recording.counts().0,
+            file.display()
+        );
+    }
+    if failed == 0 {
+        println!("passed: {} steps", steps.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("failed: {failed} of {} steps", steps.len());
+        Ok(ExitCode::from(1))
     }
 }
 
@@ -328,23 +525,6 @@ fn print_log(report: &CallReport) {
     for line in &report.log {
         eprintln!("[{}] {}", line.level, line.message);
     }
-}
-
-fn features(features: Features) -> Vec<&'static str> {
-    let mut names = Vec::new();
-    if features.contains(Features::SYNC) {
-        names.push("sync");
-    }
-    if features.contains(Features::PUSH) {
-        names.push("push");
-    }
-    if features.contains(Features::WEBHOOKS) {
-        names.push("webhooks");
-    }
-    if names.is_empty() {
-        names.push("(none)");
-    }
-    names
 }
 
 fn list_or_none(items: &[String]) -> String {

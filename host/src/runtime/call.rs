@@ -14,7 +14,7 @@ use wasmtime_wasi::{WasiCtxView, WasiView};
 use super::RuntimeShared;
 use super::bindings::types as wit;
 use super::capabilities::denials::Denials;
-use super::capabilities::http::{HttpCall, HttpGrant};
+use super::capabilities::http::{HttpCall, HttpGrant, HttpRecording};
 use super::capabilities::ldap::{LdapCall, LdapGrant, LdapSessions};
 use super::capabilities::log::{CallLog, LogLevel, LogLine};
 use super::capabilities::state::StateCall;
@@ -37,6 +37,8 @@ pub struct CallContext {
     pub ldap_sessions: LdapSessions,
     /// Destinations this context's calls were refused (for setup wizards).
     pub denials: Denials,
+    /// HTTP exchanges kept, or answered, for `cube plugin test`.
+    pub http_recording: Option<Arc<HttpRecording>>,
 }
 
 impl CallContext {
@@ -50,6 +52,7 @@ impl CallContext {
             secrets: Secrets::default(),
             ldap_sessions: LdapSessions::new(),
             denials: Denials::default(),
+            http_recording: None,
         }
     }
 
@@ -70,6 +73,13 @@ impl CallContext {
 
     pub fn with_secrets(mut self, secrets: Secrets) -> Self {
         self.secrets = secrets;
+        self
+    }
+
+    /// Records this context's HTTP exchanges, or answers them from a
+    /// recording (see `capabilities::http::recording`).
+    pub fn with_http_recording(mut self, recording: Arc<HttpRecording>) -> Self {
+        self.http_recording = Some(recording);
         self
     }
 }
@@ -256,7 +266,8 @@ impl Run {
                 ctx.limits.http_response_bytes,
                 ctx.limits.http_requests,
             )
-            .with_denials(ctx.denials.clone()),
+            .with_denials(ctx.denials.clone())
+            .with_recording(ctx.http_recording.clone()),
             ldap: LdapCall::new(ctx.ldap_grants.clone(), ctx.ldap_sessions.clone(), deadline)
                 .with_denials(ctx.denials.clone()),
             wasi: None,

@@ -41,7 +41,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 pub use bindings::types;
 pub use call::{CallContext, CallError, CallOutcome, CallReport, CallState, ConnectorError};
 pub use capabilities::denials::Denials;
-pub use capabilities::http::{HttpGrant, grant::GrantError};
+pub use capabilities::http::{HttpGrant, HttpRecording, RecordingMode, grant::GrantError};
 pub use capabilities::ldap::{LdapGrant, LdapSessions};
 pub use capabilities::log::{LogLevel, LogLine};
 pub use capabilities::state::{MemoryStateStore, StateStore};

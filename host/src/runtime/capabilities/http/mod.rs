@@ -10,6 +10,7 @@
 pub mod address;
 mod client;
 pub mod grant;
+pub mod recording;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use wasmtime::component::HasData;
 
 pub use client::HttpClients;
 pub use grant::HttpGrant;
+pub use recording::{HttpRecording, RecordingMode};
 
 use super::denials::Denials;
 use crate::runtime::bindings::cube::connector::http::{self as wit, HttpError, Request, Response};
@@ -41,6 +43,8 @@ pub struct HttpCall {
     /// Requests sent so far in this call, redirects included.
     pub(crate) requests: u32,
     denials: Denials,
+    /// Exchanges kept or answered for `cube plugin test`.
+    recording: Option<Arc<HttpRecording>>,
 }
 
 impl HttpCall {
@@ -59,7 +63,15 @@ impl HttpCall {
             max_requests,
             requests: 0,
             denials: Denials::default(),
+            recording: None,
         }
+    }
+
+    /// Keeps every exchange in `recording`, or answers from it instead of
+    /// the network (see [`recording`]).
+    pub fn with_recording(mut self, recording: Option<Arc<HttpRecording>>) -> Self {
+        self.recording = recording;
+        self
     }
 
     /// Notes refused destinations in `denials` (shared with the call's context).
@@ -91,20 +103,16 @@ impl HttpCall {
                     display_url(&url)
                 )));
             }
-            let mut builder = client
-                .request(method.clone(), url.clone())
-                .headers(headers.clone())
-                .timeout(timeout);
-            if let Some(body) = &body {
-                builder = builder.body(body.clone());
-            }
-            let response = builder.send().await.map_err(|e| map_send_error(&url, e))?;
-            let status = response.status();
+            let response = self
+                .exchange(client, &method, &url, &headers, body.as_deref(), timeout)
+                .await?;
+            let status = reqwest::StatusCode::from_u16(response.status)
+                .unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR);
             let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+                .headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("location"))
+                .map(|(_, value)| value.clone());
             match location {
                 Some(location) if request.follow_redirects && status.is_redirection() => {
                     let next = url.join(&location).map_err(|e| {
@@ -131,13 +139,43 @@ impl HttpCall {
                     }
                     url = next;
                 }
-                _ => return self.read(url, response).await,
+                _ => return Ok(response),
             }
         }
         Err(HttpError::Connection(format!(
             "more than {MAX_REDIRECTS} redirects from {}",
             request.url
         )))
+    }
+
+    /// One hop: sent and read, or answered from a recording.
+    async fn exchange(
+        &self,
+        client: reqwest::Client,
+        method: &reqwest::Method,
+        url: &Url,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Response, HttpError> {
+        if let Some(recording) = &self.recording
+            && recording.mode() == RecordingMode::Replay
+        {
+            return recording.answer(method.as_str(), url.as_str(), body);
+        }
+        let mut builder = client
+            .request(method.clone(), url.clone())
+            .headers(headers.clone())
+            .timeout(timeout);
+        if let Some(body) = body {
+            builder = builder.body(body.to_vec());
+        }
+        let response = builder.send().await.map_err(|e| map_send_error(url, e))?;
+        let response = self.read(url.clone(), response).await?;
+        if let Some(recording) = &self.recording {
+            recording.keep(method.as_str(), url.as_str(), body, &response);
+        }
+        Ok(response)
     }
 
     /// Counts the request against the budget and checks `url` against the

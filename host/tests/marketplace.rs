@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cube_host::marketplace::package::Package;
+use cube_host::marketplace::package::{PACKAGE_LIMIT, Package};
 use serde_json::{Value, json};
 
 fn cube(args: &[&str]) -> Output {
@@ -435,9 +435,12 @@ fn packages_whose_contents_lie_are_refused_and_nothing_is_installed() {
     let big = desk.path("big.cubepkg");
     std::fs::File::create(&big)
         .unwrap()
-        .set_len(21 << 20)
+        .set_len(PACKAGE_LIMIT + 1)
         .unwrap();
-    desk.assert_refused(&big, "more than the 20971520 bytes allowed");
+    desk.assert_refused(
+        &big,
+        &format!("more than the {PACKAGE_LIMIT} bytes allowed"),
+    );
 
     // A core module where the component should be.
     let core = desk.pack("core", b"\0asm\x01\0\0\0", Some(jira_manifest()));

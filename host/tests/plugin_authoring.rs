@@ -316,6 +316,66 @@ async fn a_recording_holds_no_secret_and_replays_without_the_server() {
     assert!(out.contains("the recording has no answer for GET"), "{out}");
 }
 
+/// keygen, pack (in `workdir`, with `pack_args`), sign, publish into
+/// `desk/registry`, and trust the key on the host whose data is `data_dir`.
+fn publish_and_trust(
+    desk: &Path,
+    workdir: &Path,
+    pack_args: &[&str],
+    publisher: &str,
+    data_dir: &Path,
+) {
+    let keys = desk.join("keys");
+    let keys_arg = keys.to_str().unwrap();
+    ok(cube(
+        desk,
+        &[
+            "plugin",
+            "keygen",
+            "--publisher",
+            publisher,
+            "--out",
+            keys_arg,
+        ],
+    ));
+    let mut args = vec!["plugin", "pack", "--publisher", publisher, "--out", "."];
+    args.extend_from_slice(pack_args);
+    let packed = ok(cube(workdir, &args));
+    let package = std::fs::read_dir(workdir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "cubepkg"))
+        .unwrap_or_else(|| panic!("pack wrote no package: {packed}"));
+    let package = package.to_str().unwrap();
+    let key = keys.join(format!("{publisher}.key"));
+    ok(cube(
+        workdir,
+        &["plugin", "sign", package, "--key", key.to_str().unwrap()],
+    ));
+    let registry = desk.join("registry");
+    ok(cube(
+        workdir,
+        &[
+            "plugin",
+            "publish",
+            package,
+            "--registry",
+            registry.to_str().unwrap(),
+        ],
+    ));
+    let public = keys.join(format!("{publisher}.pub"));
+    ok(cube(
+        desk,
+        &[
+            "plugin",
+            "trust",
+            public.to_str().unwrap(),
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ],
+    ));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_a_key_pair_to_a_synced_work_order_through_the_marketplace() {
     let (api_base, _tickets) = serve_tickets().await;
@@ -330,62 +390,15 @@ async fn from_a_key_pair_to_a_synced_work_order_through_the_marketplace() {
         .await;
     let (base, store, data) = common::serve_admin_app_with_registry(catalog, &registry).await;
 
-    // The author: keys, a crate, a package, signed, published.
+    // The author: keys, a crate, a package, signed, published; the admin
+    // trusts the publisher's key.
     let dir = desk.path().to_path_buf();
     let data_dir = data.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let keys = dir.join("keys");
-        ok(cube(
-            &dir,
-            &[
-                "plugin",
-                "keygen",
-                "--publisher",
-                "acme",
-                "--out",
-                keys.to_str().unwrap(),
-            ],
-        ));
         let crate_dir = new_crate(&dir, "acme-tickets", "rest");
         cargo_test(&crate_dir);
         ok(cube(&crate_dir, &["plugin", "build"]));
-        ok(cube(
-            &crate_dir,
-            &["plugin", "pack", "--publisher", "acme", "--out", "."],
-        ));
-        let package = "acme-tickets-0.1.0.cubepkg";
-        ok(cube(
-            &crate_dir,
-            &[
-                "plugin",
-                "sign",
-                package,
-                "--key",
-                keys.join("acme.key").to_str().unwrap(),
-            ],
-        ));
-        ok(cube(
-            &crate_dir,
-            &[
-                "plugin",
-                "publish",
-                package,
-                "--registry",
-                dir.join("registry").to_str().unwrap(),
-            ],
-        ));
-        // The admin trusts the publisher's key on the host.
-        let trusted = cube(
-            &dir,
-            &[
-                "plugin",
-                "trust",
-                keys.join("acme.pub").to_str().unwrap(),
-                "--data-dir",
-                data_dir.to_str().unwrap(),
-            ],
-        );
-        ok(trusted);
+        publish_and_trust(&dir, &crate_dir, &[], "acme", &data_dir);
     })
     .await
     .unwrap();
@@ -457,4 +470,76 @@ async fn from_a_key_pair_to_a_synced_work_order_through_the_marketplace() {
     );
     let urgent = orders.iter().find(|o| o.title == "Ticket 3").unwrap();
     assert_eq!(urgent.priority, "high");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_connector_is_packed_signed_installed_from_the_marketplace_and_run() {
+    let desk = tempfile::tempdir().unwrap();
+    let registry = desk.path().join("registry");
+    std::fs::create_dir(&registry).unwrap();
+    let catalog = cube_host::web::Catalog::new();
+    catalog
+        .clone()
+        .load_dirs(common::runtime(), Vec::new())
+        .await;
+    let (base, store, data) = common::serve_admin_app_with_registry(catalog, &registry).await;
+
+    // Built with componentize-py, packed from the component file.
+    let dir = desk.path().to_path_buf();
+    let data_dir = data.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let component = common::python_probe_wasm();
+        let work = dir.join("python");
+        std::fs::create_dir(&work).unwrap();
+        let component = component.to_str().unwrap().to_owned();
+        publish_and_trust(&dir, &work, &["--component", &component], "pyco", &data_dir);
+    })
+    .await
+    .unwrap();
+
+    let (mut admin, csrf) = common::sign_in_admin(&base).await;
+    let page = admin.get("/marketplace").await;
+    assert!(page.body.contains("python-probe"), "{}", page.body);
+    assert!(page.body.contains(">verified<"), "{}", page.body);
+    let done = admin
+        .post("/marketplace/python-probe/0.1.0", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+
+    // Run: a sync through the sandbox stores what the Python code returned.
+    let api = Api::sign_in(&base, "admin", common::ADMIN_PASSWORD).await;
+    let (status, created) = api
+        .json(
+            Method::POST,
+            "/api/v1/integrations",
+            Some(
+                json!({"name": "Python", "connector": "python-probe", "config": {},
+                        "enabled": true}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let (status, job) = api
+        .json(
+            Method::POST,
+            &format!("/api/v1/integrations/{id}/sync"),
+            Some(json!({"full": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    common::eventually("the sync to end", async || {
+        store.pending_job(id).await.unwrap().is_none().then_some(())
+    })
+    .await;
+    let (_, logs) = api
+        .json(
+            Method::GET,
+            &format!("/api/v1/sync-logs?integration={id}&operation=sync"),
+            None,
+        )
+        .await;
+    let log = &logs["sync_logs"][0];
+    assert_eq!(log["status"], "succeeded", "{log}");
+    assert_eq!(log["counts"]["created"], 3, "{log}");
 }

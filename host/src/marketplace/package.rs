@@ -17,11 +17,13 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The most a package file may weigh.
-pub const PACKAGE_LIMIT: u64 = 20 << 20;
+pub const PACKAGE_LIMIT: u64 = 64 << 20;
 /// The most `manifest.json` may weigh.
 pub const MANIFEST_LIMIT: u64 = 256 << 10;
-/// The most `connector.wasm` may weigh.
-pub const COMPONENT_LIMIT: u64 = 16 << 20;
+/// The most `connector.wasm` may weigh. Components from Rust weigh well
+/// under a megabyte; componentize-py bundles a Python interpreter (about
+/// 18 MiB), which this leaves room for.
+pub const COMPONENT_LIMIT: u64 = 48 << 20;
 /// The most `signature.json` may weigh.
 pub const SIGNATURE_LIMIT: u64 = 4 << 10;
 

@@ -84,7 +84,9 @@ pub fn probe(runtime: &Runtime) -> Connector {
 }
 
 /// A Python connector built with componentize-py from
-/// tests/components/python-probe, built once per test binary.
+/// tests/components/python-probe, built once per test binary, against the
+/// `http-connector` world (componentize-py imports every interface of its
+/// world, and the probe reaches no directory).
 pub fn python_probe_wasm() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
@@ -105,7 +107,7 @@ pub fn python_probe_wasm() -> PathBuf {
         let status = std::process::Command::new(&tool)
             .arg("-d")
             .arg(root.join("wit"))
-            .args(["-w", "connector", "componentize", "app", "-p"])
+            .args(["-w", "http-connector", "componentize", "app", "-p"])
             .arg(&src)
             .arg("-o")
             .arg(&tmp)

@@ -219,6 +219,7 @@ async fn list(
         .map(|i| {
             json!({"id": i, "title": format!("Ticket {i}"), "status": "open",
                    "priority": if i == 3 { "high" } else { "normal" },
+                   "assignee": if i == 2 { Some("grace") } else { None },
                    "updated_at": format!("2026-03-0{i}T08:00:00Z")})
         })
         .filter(|item| match query.get("updated_since") {
@@ -316,6 +317,47 @@ async fn a_recording_holds_no_secret_and_replays_without_the_server() {
     assert!(out.contains("the recording has no answer for GET"), "{out}");
 }
 
+/// The Rust blocks of a section of `docs/tutorial.md`.
+fn tutorial_blocks(section: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(common::repo_root().join("docs/tutorial.md")).unwrap();
+    let start = text.find(section).expect("the tutorial has the section");
+    let body = &text[start + section.len()..];
+    let body = &body[..body.find("\n## ").unwrap_or(body.len())];
+    body.split("```rust\n")
+        .skip(1)
+        .map(|block| block[..block.find("```").unwrap()].to_owned())
+        .collect()
+}
+
+/// Makes the edits step 2 of the tutorial describes, with its own code.
+fn follow_the_tutorial(crate_dir: &Path) {
+    let blocks = tutorial_blocks("## 2. Read it, then make it yours");
+    assert_eq!(blocks.len(), 3, "{blocks:?}");
+    let lib_path = crate_dir.join("src/lib.rs");
+    let mut lib = std::fs::read_to_string(&lib_path).unwrap();
+    let mut insert_before = |anchor: &str, code: &str| {
+        let at = lib
+            .find(anchor)
+            .unwrap_or_else(|| panic!("the template has `{anchor}`"));
+        lib.insert_str(at, code);
+    };
+    insert_before("    updated_at: String,\n}", &blocks[0]);
+    insert_before(
+        "    Record::builder(\"work-order\", id_text(&item.id))",
+        &blocks[1],
+    );
+    insert_before(
+        "            \"priority\": fields[\"priority\"],",
+        "            \"assignee\": fields[\"assignee\"],\n",
+    );
+    std::fs::write(&lib_path, lib).unwrap();
+    let tests_path = crate_dir.join("src/tests.rs");
+    let mut tests = std::fs::read_to_string(&tests_path).unwrap();
+    tests.push('\n');
+    tests.push_str(&blocks[2]);
+    std::fs::write(&tests_path, tests).unwrap();
+}
+
 /// keygen, pack (in `workdir`, with `pack_args`), sign, publish into
 /// `desk/registry`, and trust the key on the host whose data is `data_dir`.
 fn publish_and_trust(
@@ -396,7 +438,12 @@ async fn from_a_key_pair_to_a_synced_work_order_through_the_marketplace() {
     let data_dir = data.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
         let crate_dir = new_crate(&dir, "acme-tickets", "rest");
-        cargo_test(&crate_dir);
+        follow_the_tutorial(&crate_dir);
+        let tests = cargo_test(&crate_dir);
+        assert!(
+            tests.contains("6 passed"),
+            "the template's five and the tutorial's: {tests}"
+        );
         ok(cube(&crate_dir, &["plugin", "build"]));
         publish_and_trust(&dir, &crate_dir, &[], "acme", &data_dir);
     })
@@ -470,6 +517,9 @@ async fn from_a_key_pair_to_a_synced_work_order_through_the_marketplace() {
     );
     let urgent = orders.iter().find(|o| o.title == "Ticket 3").unwrap();
     assert_eq!(urgent.priority, "high");
+    // The field the tutorial adds comes along.
+    let assigned = orders.iter().find(|o| o.title == "Ticket 2").unwrap();
+    assert_eq!(assigned.assignee.as_deref(), Some("grace"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,7 @@ use crate::marketplace::lifecycle::{self, LifecycleError};
 use crate::marketplace::package::{Capabilities, Manifest, Package, PackageError};
 use crate::marketplace::registry::{self, RegistryError};
 use crate::marketplace::signature;
+use crate::marketplace::source::{self, RegistrySource};
 use crate::marketplace::verify::{self, HOST_VERSION, Policy, Trust, Verified, VerifyError};
 use crate::plugin::build;
 use crate::runtime::Runtime;
@@ -97,11 +98,13 @@ pub struct TrustArgs {
 
 #[derive(Args)]
 pub struct InstallArgs {
-    /// ID[@VERSION] with --registry, or a package file.
+    /// ID[@VERSION] with --registry, or a package file, or a package's
+    /// http(s) URL.
     target: String,
-    /// The registry directory to install from.
+    /// The registry to install from: a directory, or the URL of one served
+    /// over http(s).
     #[arg(long)]
-    registry: Option<PathBuf>,
+    registry: Option<RegistrySource>,
     #[arg(long, env = "CUBE_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
     /// Install an unsigned package, or one signed by a key this host does
@@ -134,6 +137,11 @@ pub struct UninstallArgs {
     data_dir: PathBuf,
     #[arg(long, env = "CUBE_DATABASE_URL")]
     database_url: Option<String>,
+}
+
+fn is_url(target: &str) -> bool {
+    let lower = target.to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
 }
 
 /// A refusal: printed, exit code 1.
@@ -369,23 +377,27 @@ pub fn trust(args: TrustArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
-    let bytes = match &args.registry {
-        Some(dir) => {
+    let cache = args.data_dir.join(source::CACHE_DIR);
+    let fetched = match &args.registry {
+        Some(registry) => {
             let (id, version) = match args.target.split_once('@') {
                 Some((id, version)) => (id, Some(version)),
                 None => (args.target.as_str(), None),
             };
-            match registry::fetch(dir, id, version) {
-                Ok((_, bytes)) => bytes,
-                Err(RegistryError::Verify(error)) => return package_refusal(error),
-                Err(RegistryError::Io { path, error }) => bail!("cannot use {path}: {error}"),
-                Err(error) => return Ok(refused(error)),
-            }
+            registry
+                .fetch(id, version, Some(&cache))
+                .await
+                .map(|(_, bytes)| bytes)
         }
-        None => match crate::marketplace::package::read_limited(Path::new(&args.target)) {
-            Ok(bytes) => bytes,
-            Err(error) => return package_refusal(error.into()),
-        },
+        None if is_url(&args.target) => source::download_package(&args.target).await,
+        None => crate::marketplace::package::read_limited(Path::new(&args.target))
+            .map_err(|error| RegistryError::Verify(error.into())),
+    };
+    let bytes = match fetched {
+        Ok(bytes) => bytes,
+        Err(RegistryError::Verify(error)) => return package_refusal(error),
+        Err(RegistryError::Io { path, error }) => bail!("cannot use {path}: {error}"),
+        Err(error) => return Ok(refused(error)),
     };
     let previous = Package::from_bytes(&bytes).ok().and_then(|p| {
         install::current_version(&install::connectors_dir(&args.data_dir).join(&p.manifest.id))

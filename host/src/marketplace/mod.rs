@@ -28,6 +28,7 @@ pub mod lifecycle;
 pub mod package;
 pub mod registry;
 pub mod signature;
+pub mod source;
 pub mod verify;
 
 use std::io::Write;

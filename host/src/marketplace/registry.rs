@@ -60,7 +60,9 @@ pub enum RegistryError {
     )]
     Locked(PathBuf),
     #[error("{0} is not a registry: {1}")]
-    NotARegistry(PathBuf, String),
+    NotARegistry(String, String),
+    #[error("cannot download {url}: {why}")]
+    Download { url: String, why: String },
     #[error("the registry has no package `{0}`")]
     NoSuchPackage(String),
     #[error("the registry has no version {version} of `{id}` (it has {available})")]
@@ -95,7 +97,7 @@ impl Index {
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
                 RegistryError::NotARegistry(
-                    dir.to_path_buf(),
+                    dir.display().to_string(),
                     format!("{INDEX} is malformed ({e})"),
                 )
             }),
@@ -207,12 +209,12 @@ pub fn fetch(
     version: Option<&str>,
 ) -> Result<(Entry, Vec<u8>), RegistryError> {
     let index = Index::read(dir)?.ok_or_else(|| {
-        RegistryError::NotARegistry(dir.to_path_buf(), format!("it has no {INDEX}"))
+        RegistryError::NotARegistry(dir.display().to_string(), format!("it has no {INDEX}"))
     })?;
     let entry = index.find(id, version)?.clone();
     if entry.file.contains(['/', '\\']) || entry.file.contains("..") {
         return Err(RegistryError::NotARegistry(
-            dir.to_path_buf(),
+            dir.display().to_string(),
             format!(
                 "its index names the file {:?}, outside the registry",
                 entry.file

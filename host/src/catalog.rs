@@ -131,6 +131,13 @@ impl Catalog {
         )
     }
 
+    /// Takes a connector out of the running catalog, as after an uninstall
+    /// from the admin UI. Returns whether it was loaded.
+    pub fn remove(&self, id: &str) -> bool {
+        let mut state = self.inner.write().expect("catalog poisoned");
+        state.connectors.remove(id).is_some()
+    }
+
     /// A loaded connector and its info.
     pub fn get(&self, id: &str) -> Option<(Connector, ConnectorInfo)> {
         let state = self.inner.read().expect("catalog poisoned");

@@ -623,34 +623,6 @@ fn pack_builds_a_crate_and_a_registry_keeps_every_package() {
     assert!(stderr(&out).contains("no version 9.9.9 of `trivial` (it has 0.1.0)"));
 }
 
-/// jira's component with the version and the http capability its `info()`
-/// returns rewritten in place. The verify rules compare the manifest with
-/// `info()`, so a package cannot simply claim more than its component: a
-/// second real version must say so itself. The strings keep their lengths,
-/// so the component stays valid.
-fn jira_variant(version: &str, http: &str) -> Vec<u8> {
-    let mut bytes = common::plugin_wasm("jira");
-    let mut replace = |before: &[u8], after: &[u8], skip: usize| {
-        let at: Vec<usize> = bytes
-            .windows(before.len())
-            .enumerate()
-            .filter(|(_, w)| *w == before)
-            .map(|(i, _)| i)
-            .collect();
-        assert_eq!(
-            at.len(),
-            1,
-            "{:?} once in jira.wasm",
-            String::from_utf8_lossy(before)
-        );
-        assert_eq!(after.len(), before.len() - skip);
-        bytes[at[0] + skip..at[0] + before.len()].copy_from_slice(after);
-    };
-    replace(b"jiraJira0.1.0", version.as_bytes(), 8);
-    replace(b"Data Center.https://*", http.as_bytes(), 12);
-    bytes
-}
-
 fn current(desk: &Desk, id: &str) -> String {
     std::fs::read_to_string(desk.connectors().join(id).join("current"))
         .unwrap()
@@ -677,7 +649,11 @@ async fn upgrade_rollback_and_uninstall() {
     let data = desk.data();
 
     // 0.0.9 reaches one server; 0.1.0 (the real jira) any HTTPS server.
-    let old = desk.pack("jira-0.0.9", &jira_variant("0.0.9", "https://a"), None);
+    let old = desk.pack(
+        "jira-0.0.9",
+        &common::marketplace::jira_variant("0.0.9", "https://a"),
+        None,
+    );
     desk.sign(&old, &key);
     let new = desk.pack("jira-0.1.0", &common::plugin_wasm("jira"), None);
     desk.sign(&new, &key);

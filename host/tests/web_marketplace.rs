@@ -6,111 +6,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use cube_host::marketplace::keys::{SecretKey, trust};
-use cube_host::marketplace::package::{Capabilities, Manifest, Package};
-use cube_host::marketplace::registry::{self, Entry, INDEX, Index};
-use cube_host::marketplace::signature;
-use cube_host::marketplace::verify::HOST_VERSION;
+use cube_host::marketplace::keys::trust;
+use cube_host::marketplace::registry::INDEX;
 use cube_host::web::Catalog;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use common::client::{Api, Browser};
+use common::marketplace::{build_registry, installed_dir, section};
 use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
-
-/// A manifest made from the component's own `info()`, as `cube plugin
-/// pack` makes it.
-async fn manifest_of(component: &[u8], publisher: &str) -> Manifest {
-    let runtime = common::runtime();
-    let connector = runtime.load(component).unwrap();
-    let info = connector
-        .info(&runtime.context("test"))
-        .await
-        .result
-        .unwrap();
-    Manifest {
-        id: info.id,
-        name: info.name,
-        version: info.version,
-        publisher: publisher.into(),
-        description: info.description,
-        capabilities: Capabilities {
-            http: info.capabilities.http,
-            ldap: info.capabilities.ldap,
-        },
-        config_schema: serde_json::from_str(&info.config_schema).unwrap(),
-        min_host_version: HOST_VERSION.into(),
-        component_sha256: String::new(),
-    }
-}
-
-fn trivial_wasm() -> Vec<u8> {
-    let out = common::repo_root().join("target/test-components");
-    let built = cube_host::plugin::build::build(
-        &[common::repo_root().join("tests/components/trivial")],
-        Some(&out),
-    )
-    .unwrap();
-    std::fs::read(&built[0].path).unwrap()
-}
-
-/// A registry in `dir/registry` holding jira 0.1.0 signed by `acme` (whose
-/// public key is returned) and trivial unsigned (which `publish` refuses, so
-/// it is listed by hand, as a careless registry might).
-async fn build_registry(dir: &Path) -> (PathBuf, PathBuf) {
-    let registry = dir.join("registry");
-    let key = SecretKey::generate("acme");
-    let (_, public) = key.write_pair(&dir.join("keys")).unwrap();
-
-    let jira = common::plugin_wasm("jira");
-    let mut package = Package::new(manifest_of(&jira, "acme").await, jira).unwrap();
-    signature::sign(&mut package, &key).unwrap();
-    let file = dir.join("jira.cubepkg");
-    std::fs::write(&file, package.to_bytes()).unwrap();
-    registry::publish(&file, &registry).await.unwrap();
-
-    let trivial = trivial_wasm();
-    let package = Package::new(manifest_of(&trivial, "acme").await, trivial).unwrap();
-    let bytes = package.to_bytes();
-    let m = &package.manifest;
-    std::fs::write(registry.join(m.file_name()), &bytes).unwrap();
-    let mut index = Index::read(&registry).unwrap().unwrap();
-    index
-        .upsert(Entry {
-            id: m.id.clone(),
-            name: m.name.clone(),
-            version: m.version.clone(),
-            publisher: m.publisher.clone(),
-            description: m.description.clone(),
-            capabilities: m.capabilities.clone(),
-            file: m.file_name(),
-            sha256: cube_host::marketplace::sha256_hex(&bytes),
-            key_id: None,
-            signed: false,
-        })
-        .unwrap();
-    std::fs::write(
-        registry.join(INDEX),
-        serde_json::to_vec_pretty(&index).unwrap(),
-    )
-    .unwrap();
-    (registry, public)
-}
-
-fn section<'a>(body: &'a str, id: &str, version: &str) -> &'a str {
-    let marker = format!("id=\"package-{id}-{version}\"");
-    let start = body
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {marker} in {body}"));
-    let end = body[start..].find("</section>").unwrap() + start;
-    &body[start..end]
-}
-
-fn installed_dir(data: &Path, id: &str) -> PathBuf {
-    data.join("connectors").join(id)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_install_from_the_registry_and_the_connector_loads_at_once() {

@@ -8,7 +8,9 @@
 //!
 //! Trust is a directory of `.pub` files (`<data dir>/trusted-keys`): adding
 //! or removing a publisher is copying or deleting one file, and the set is
-//! visible with `ls`.
+//! visible with `ls`. The admin UI does the same: [`trust_text`] writes a
+//! pasted `.pub` file's text under the name [`trust`] uses, [`untrust`]
+//! deletes the files holding a key.
 
 use std::path::{Path, PathBuf};
 
@@ -238,7 +240,44 @@ impl TrustedKeys {
 /// Adds a public key to `<data dir>/trusted-keys` as
 /// `<publisher>-<key id>.pub`. Returns the key and where it was written.
 pub fn trust(data_dir: &Path, file: &Path) -> Result<(PublicKey, PathBuf), KeyError> {
-    let key = PublicKey::read(file)?;
+    write_trusted(data_dir, PublicKey::read(file)?)
+}
+
+/// What a pasted key is called in messages.
+const PASTED: &str = "the pasted text";
+
+/// [`trust`] for the text of a `.pub` file, as pasted into the admin UI:
+/// the same checks (nothing is written unless it is a whole, consistent
+/// public key) and the same file name.
+pub fn trust_text(data_dir: &Path, text: &str) -> Result<(PublicKey, PathBuf), KeyError> {
+    write_trusted(data_dir, parse_pasted(text)?)
+}
+
+/// A pasted public key, or why it is not one. A secret key is refused with
+/// advice, and nothing of it is repeated.
+pub fn parse_pasted(text: &str) -> Result<PublicKey, KeyError> {
+    let malformed = |why: &str| KeyError::Malformed {
+        path: PASTED.to_owned(),
+        kind: "public",
+        why: why.to_owned(),
+    };
+    if text.contains(SECRET_BEGIN) || text.contains("secret:") {
+        return Err(malformed(
+            "it is a SECRET key. Paste the publisher's .pub file instead; the .key file must never leave the publisher (if it has, they should make a new key pair)",
+        ));
+    }
+    if text.trim().is_empty() {
+        return Err(malformed(
+            "it is empty; paste the whole .pub file, from its BEGIN line to its END line",
+        ));
+    }
+    if text.len() > 4096 {
+        return Err(malformed("it is far longer than a public key file"));
+    }
+    PublicKey::parse(text, Path::new(PASTED))
+}
+
+fn write_trusted(data_dir: &Path, key: PublicKey) -> Result<(PublicKey, PathBuf), KeyError> {
     let dir = data_dir.join(TRUSTED_DIR);
     std::fs::create_dir_all(&dir).map_err(|error| KeyError::Io {
         path: dir.display().to_string(),
@@ -250,6 +289,64 @@ pub fn trust(data_dir: &Path, file: &Path) -> Result<(PublicKey, PathBuf), KeyEr
         error,
     })?;
     Ok((key, path))
+}
+
+/// One `.pub` file of `<data dir>/trusted-keys`: the key it holds, or why
+/// it is not one (which makes installs fail until it is fixed or removed).
+#[derive(Debug)]
+pub struct TrustedFile {
+    pub path: PathBuf,
+    pub key: Result<PublicKey, String>,
+}
+
+/// Every `.pub` file of `<data dir>/trusted-keys`, sorted by name, each
+/// read on its own: unlike [`TrustedKeys::load`], a broken file is listed
+/// with why rather than failing the others. A missing directory holds none.
+pub fn trusted_files(data_dir: &Path) -> Result<Vec<TrustedFile>, KeyError> {
+    let dir = data_dir.join(TRUSTED_DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => {
+            return Err(KeyError::Io {
+                path: dir.display().to_string(),
+                error,
+            });
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pub"))
+        .collect();
+    paths.sort();
+    Ok(paths
+        .into_iter()
+        .map(|path| TrustedFile {
+            key: PublicKey::read(&path).map_err(|e| e.to_string()),
+            path,
+        })
+        .collect())
+}
+
+/// Stops trusting the key `key_id`: deletes every `.pub` file of
+/// `<data dir>/trusted-keys` that holds it (whatever the file is called).
+/// Returns the keys removed, with their files; none when it was not
+/// trusted. Installed connectors stay installed.
+pub fn untrust(data_dir: &Path, key_id: &str) -> Result<Vec<(PublicKey, PathBuf)>, KeyError> {
+    let mut removed = Vec::new();
+    for file in trusted_files(data_dir)? {
+        let Ok(key) = file.key else { continue };
+        if key.key_id() != key_id {
+            continue;
+        }
+        std::fs::remove_file(&file.path).map_err(|error| KeyError::Io {
+            path: file.path.display().to_string(),
+            error,
+        })?;
+        removed.push((key, file.path));
+    }
+    Ok(removed)
 }
 
 struct Fields {
@@ -406,5 +503,45 @@ mod tests {
                 .find(&SecretKey::generate("acme").signing.verifying_key())
                 .is_none()
         );
+    }
+
+    #[test]
+    fn pasted_keys_are_trusted_and_untrusted_by_id() {
+        let data = tempfile::tempdir().unwrap();
+        let secret = SecretKey::generate("acme");
+        let public = secret.public();
+        // With a Windows line ending and blank lines around, as pasted.
+        let pasted = format!("\r\n{}\r\n", public.to_text().replace('\n', "\r\n"));
+        let (key, path) = trust_text(data.path(), &pasted).unwrap();
+        assert_eq!(key.key_id(), public.key_id());
+        assert!(path.ends_with(format!("trusted-keys/acme-{}.pub", key.key_id())));
+        let files = trusted_files(data.path()).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].key.as_ref().unwrap().key_id(), key.key_id());
+
+        // Anything else is refused, and nothing is written.
+        let secret_text = secret.to_text();
+        for (text, expected) in [
+            ("", "it is empty"),
+            ("hello", "does not start with the header line"),
+            (secret_text.as_str(), "it is a SECRET key"),
+            (
+                &public.to_text().replace("key-id: ", "key-id: 0"),
+                "edited or damaged",
+            ),
+        ] {
+            let other = tempfile::tempdir().unwrap();
+            let error = trust_text(other.path(), text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{error}");
+            assert!(error.starts_with("the pasted text is not"), "{error}");
+            assert!(!error.contains(secret_text.lines().nth(3).unwrap()));
+            assert!(!other.path().join(TRUSTED_DIR).exists());
+        }
+
+        assert!(untrust(data.path(), "0000000000000000").unwrap().is_empty());
+        let removed = untrust(data.path(), &key.key_id()).unwrap();
+        assert_eq!(removed.len(), 1);
+        assert!(!path.exists());
+        assert!(trusted_files(data.path()).unwrap().is_empty());
     }
 }

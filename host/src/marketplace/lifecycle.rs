@@ -74,20 +74,24 @@ fn id_dir(data_dir: &Path, id: &str) -> Result<PathBuf, LifecycleError> {
     Ok(dir)
 }
 
+/// The version [`rollback`] would go to: the highest installed version
+/// below `current` in `id_dir`.
+pub fn previous_version(id_dir: &Path, current: &str) -> Option<String> {
+    let current = semver::Version::parse(current).ok()?;
+    installed_versions(id_dir)
+        .into_iter()
+        .rfind(|v| *v < current)
+        .map(|v| v.to_string())
+}
+
 /// Makes the highest installed version below the current one current.
 pub fn rollback(data_dir: &Path, id: &str) -> Result<RolledBack, LifecycleError> {
     let dir = id_dir(data_dir, id)?;
     let current = current_version(&dir).ok_or_else(|| LifecycleError::NotInstalled(id.into()))?;
-    let no_earlier = || LifecycleError::NoEarlierVersion {
+    let to = previous_version(&dir, &current).ok_or_else(|| LifecycleError::NoEarlierVersion {
         id: id.to_owned(),
         current: current.clone(),
-    };
-    let parsed = semver::Version::parse(&current).map_err(|_| no_earlier())?;
-    let previous = installed_versions(&dir)
-        .into_iter()
-        .rfind(|v| *v < parsed)
-        .ok_or_else(no_earlier)?;
-    let to = previous.to_string();
+    })?;
     set_current(&dir, &to)?;
     Ok(RolledBack {
         id: id.to_owned(),
@@ -122,6 +126,19 @@ pub async fn uninstall(
     id: &str,
     disable_integrations: bool,
     actor: &str,
+) -> Result<Uninstalled, LifecycleError> {
+    uninstall_from(data_dir, store, id, disable_integrations, actor, None).await
+}
+
+/// [`uninstall`] asked for from the address `remote` (the admin UI and the
+/// API), which the audit entries record.
+pub async fn uninstall_from(
+    data_dir: &Path,
+    store: Option<&Store>,
+    id: &str,
+    disable_integrations: bool,
+    actor: &str,
+    remote: Option<&str>,
 ) -> Result<Uninstalled, LifecycleError> {
     let dir = id_dir(data_dir, id)?;
     let users = match store {
@@ -166,7 +183,7 @@ pub async fn uninstall(
                         target: &format!("integration:{}", integration.id),
                         before: Some(integration.audit_view()),
                         after: Some(after),
-                        remote: None,
+                        remote,
                     })
                     .await?;
                 disabled.push(integration.name.clone());
@@ -181,7 +198,7 @@ pub async fn uninstall(
                         "integrations": users.iter().map(|i| &i.name).collect::<Vec<_>>(),
                     })),
                     after: None,
-                    remote: None,
+                    remote,
                 })
                 .await?;
             Ok::<(), sqlx::Error>(())

@@ -18,7 +18,7 @@ macro_rules! templates {
     };
 }
 
-const SOURCES: [(&str, &str); 30] = templates!(
+const SOURCES: [(&str, &str); 33] = templates!(
     "base.html",
     "error.html",
     "auth/login.html",
@@ -29,6 +29,9 @@ const SOURCES: [(&str, &str); 30] = templates!(
     "integrations/providers.html",
     "marketplace/list.html",
     "marketplace/review.html",
+    "marketplace/installed.html",
+    "marketplace/uninstall.html",
+    "marketplace/publishers.html",
     "integrations/_fields.html",
     "integrations/_log_table.html",
     "integrations/choose.html",

@@ -7,6 +7,7 @@ pub mod directory;
 pub mod fake_jira;
 pub mod fake_servicenow;
 pub mod fake_slack;
+pub mod marketplace;
 pub mod proxy;
 pub mod samba;
 pub mod slapd;

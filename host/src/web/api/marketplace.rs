@@ -1,24 +1,86 @@
-//! `/api/v1/marketplace`: the registry's connector packages, and installing
-//! one (admins), with the same checks and audit as the page.
+//! `/api/v1/marketplace`: the registry's connector packages and installing
+//! one (with approval of new capabilities), the installed connectors
+//! (roll back, uninstall), and the trusted publisher keys, with the same
+//! checks and audit as the pages. Anyone signed in may read; changes are
+//! for admins with the CSRF header.
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, State};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::AppState;
-use super::super::marketplace::{InstallFailure, install_package, load_listing};
+use super::super::marketplace::installed::{self, load_installed};
+use super::super::marketplace::publishers::{self, load_publishers};
+use super::super::marketplace::{Failure, Requester, install_package, load_listing};
 use super::{ApiAdmin, ApiError, ApiUser};
+use crate::marketplace::install::InstallOptions;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/marketplace", get(list))
         .route("/api/v1/marketplace/install", post(install))
+        .route("/api/v1/marketplace/installed", get(list_installed))
+        .route("/api/v1/marketplace/installed/{id}", delete(uninstall))
+        .route(
+            "/api/v1/marketplace/installed/{id}/rollback",
+            post(rollback),
+        )
+        .route(
+            "/api/v1/marketplace/publishers",
+            get(list_publishers).post(trust),
+        )
+        .route("/api/v1/marketplace/publishers/{key_id}", delete(untrust))
+}
+
+/// A marketplace action's failure as the API answers it: 404, 409 with
+/// the integrations in the way, 422 `refused` (with what is new, for an
+/// upgrade that asks for more) or `invalid`.
+fn failure(failure: Failure) -> Result<Response, ApiError> {
+    let (status, body) = match failure {
+        Failure::NotFound => return Err(ApiError::NotFound),
+        Failure::Internal(error) => return Err(ApiError::Internal(error)),
+        Failure::Refused(message) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"code": "refused", "message": message, "fields": {}}),
+        ),
+        Failure::NewCapabilities {
+            message,
+            current,
+            added,
+        } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"code": "refused", "message": message, "fields": {},
+                   "installed_version": current, "new_capabilities": added}),
+        ),
+        Failure::InUse {
+            message,
+            integrations,
+        } => (
+            StatusCode::CONFLICT,
+            json!({"code": "conflict", "message": message, "fields": {},
+                   "integrations": integrations}),
+        ),
+        Failure::Invalid { field, message } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"code": "invalid", "message": message, "fields": {field: message}}),
+        ),
+    };
+    Ok((status, Json(json!({ "error": body }))).into_response())
+}
+
+fn requester(admin: &ApiAdmin, remote: SocketAddr) -> Requester<'_> {
+    Requester {
+        actor: &admin.0.user().username,
+        remote,
+        via: "api",
+    }
 }
 
 async fn list(State(state): State<AppState>, _user: ApiUser) -> Result<Json<Value>, ApiError> {
@@ -39,6 +101,10 @@ struct Input {
     /// does not trust.
     #[serde(default)]
     accept_untrusted: bool,
+    /// Approval of what an upgrade asks for that the installed version
+    /// does not.
+    #[serde(default)]
+    approve_capabilities: bool,
 }
 
 async fn install(
@@ -47,18 +113,12 @@ async fn install(
     admin: ApiAdmin,
     Json(input): Json<Input>,
 ) -> Result<Response, ApiError> {
-    let username = admin.0.user().username.clone();
-    match install_package(
-        &state,
-        &username,
-        remote,
-        &input.id,
-        &input.version,
-        input.accept_untrusted,
-        "api",
-    )
-    .await
-    {
+    let options = InstallOptions {
+        allow_untrusted: input.accept_untrusted,
+        approve_capabilities: input.approve_capabilities,
+    };
+    let who = requester(&admin, remote);
+    match install_package(&state, &who, &input.id, &input.version, options).await {
         Ok(done) => {
             let status = if done.already {
                 StatusCode::OK
@@ -76,18 +136,145 @@ async fn install(
                     "key_id": r.key_id,
                     "sha256": r.sha256,
                     "already_installed": done.already,
+                    "previous_version": done.previous,
+                    "approved_capabilities": done.approved,
                     "loaded": done.load_error.is_none(),
                     "load_error": done.load_error,
                 })),
             )
                 .into_response())
         }
-        Err(InstallFailure::NotFound) => Err(ApiError::NotFound),
-        Err(InstallFailure::Internal(error)) => Err(ApiError::Internal(error)),
-        Err(InstallFailure::Refused(message)) => Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({"error": {"code": "refused", "message": message, "fields": {}}})),
-        )
-            .into_response()),
+        Err(error) => failure(error),
+    }
+}
+
+async fn list_installed(
+    State(state): State<AppState>,
+    _user: ApiUser,
+) -> Result<Json<Value>, ApiError> {
+    let installed = load_installed(&state).await?;
+    Ok(Json(json!({
+        "problem": installed.problem,
+        "connectors": installed.connectors,
+    })))
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    match installed::roll_back(&state, &requester(&admin, remote), &id).await {
+        Ok(rolled) => Ok(Json(json!({
+            "id": rolled.id,
+            "from": rolled.from,
+            "to": rolled.to,
+            "loaded": rolled.load_error.is_none(),
+            "load_error": rolled.load_error,
+        }))
+        .into_response()),
+        Err(error) => failure(error),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct UninstallInput {
+    /// Disable the integrations that use the connector (otherwise they
+    /// refuse the uninstall).
+    #[serde(default)]
+    disable_integrations: bool,
+}
+
+/// `DELETE /api/v1/marketplace/installed/{id}`, with
+/// `{"disable_integrations": true}` as its body or
+/// `?disable_integrations=true`.
+async fn uninstall(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    Path(id): Path<String>,
+    Query(query): Query<UninstallInput>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let input: UninstallInput = if body.iter().all(u8::is_ascii_whitespace) {
+        UninstallInput::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "the body must be {{\"disable_integrations\": true|false}}, or empty: {e}"
+            ))
+        })?
+    };
+    let disable = input.disable_integrations || query.disable_integrations;
+    match installed::uninstall(&state, &requester(&admin, remote), &id, disable).await {
+        Ok(removed) => Ok(Json(json!({
+            "id": removed.id,
+            "versions": removed.versions,
+            "disabled_integrations": removed.disabled,
+            "unloaded": removed.unloaded,
+        }))
+        .into_response()),
+        Err(error) => failure(error),
+    }
+}
+
+async fn list_publishers(
+    State(state): State<AppState>,
+    _user: ApiUser,
+) -> Result<Json<Value>, ApiError> {
+    let publishers = load_publishers(&state).await?;
+    Ok(Json(json!({
+        "problem": publishers.problem,
+        "publishers": publishers.keys,
+        "broken": publishers.broken,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustInput {
+    /// The text of the publisher's `.pub` file.
+    key: String,
+}
+
+async fn trust(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    Json(input): Json<TrustInput>,
+) -> Result<Response, ApiError> {
+    match publishers::trust(&state, &requester(&admin, remote), input.key).await {
+        Ok(trusted) => {
+            let status = if trusted.already {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            Ok((
+                status,
+                Json(json!({
+                    "publisher": trusted.publisher,
+                    "key_id": trusted.key_id,
+                    "file": trusted.file,
+                    "already_trusted": trusted.already,
+                })),
+            )
+                .into_response())
+        }
+        Err(error) => failure(error),
+    }
+}
+
+async fn untrust(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    Path(key_id): Path<String>,
+) -> Result<Response, ApiError> {
+    match publishers::untrust(&state, &requester(&admin, remote), &key_id).await {
+        Ok(removed) => Ok(Json(json!({ "removed": removed })).into_response()),
+        Err(error) => failure(error),
     }
 }

@@ -1,8 +1,9 @@
-//! Registries served over HTTP, and packages installed from a URL, with the
-//! `cube` binary: the registry a publisher wrote, served as static files by
-//! a web server on 127.0.0.1; whatever it serves is checked (index digest,
-//! then the package's own verification), so a server that alters a package
-//! cannot get it installed.
+//! Packages from elsewhere than a registry directory: a registry served
+//! over HTTP (the directory a publisher wrote, as static files from a web
+//! server on 127.0.0.1), a package's URL, and an upload; from the `cube`
+//! binary, the admin UI and the API. Whatever arrives is checked (index
+//! digest, then the package's own verification), so a server that alters a
+//! package cannot get it installed.
 
 mod common;
 
@@ -14,6 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use cube_host::marketplace::source::RegistrySource;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use common::client::{Api, Browser};
+use common::marketplace::section;
 
 fn cube(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cube"))
@@ -238,4 +245,156 @@ async fn a_package_installs_from_its_url_with_the_same_checks() {
         out.contains("cannot download http://127.0.0.1:9/x.cubepkg"),
         "{out}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_install_from_an_http_registry_a_url_or_an_upload() {
+    let desk = tempfile::tempdir().unwrap();
+    let registry_dir = desk.path().join("registry");
+    // Published before the server starts, served while it runs.
+    std::fs::create_dir_all(&registry_dir).unwrap();
+    let (base_files, tamper) = serve(&registry_dir).await;
+    let catalog = cube_host::web::Catalog::new();
+    catalog
+        .clone()
+        .load_dirs(common::runtime(), Vec::new())
+        .await;
+    let source = RegistrySource::parse(&format!("{base_files}/cube")).unwrap();
+    let (base, store, data) = common::serve_admin_app_with_source(catalog, source).await;
+    let (desk_path, data_path) = (desk.path().to_path_buf(), data.path().to_path_buf());
+    tokio::task::spawn_blocking(move || publish(&desk_path, &data_path))
+        .await
+        .unwrap();
+
+    // The page lists what the web server serves, verified from its bytes.
+    let (mut admin, csrf) = common::sign_in_admin(&base).await;
+    let page = admin.get("/marketplace").await;
+    assert!(
+        // minijinja escapes `/` too.
+        page.body
+            .contains(&format!("{base_files}/cube/").replace('/', "&#x2f;")),
+        "{}",
+        page.body
+    );
+    assert!(
+        section(&page.body, "jira", "0.1.0").contains(">verified<"),
+        "{}",
+        page.body
+    );
+
+    // By URL, from the form: an altered download is refused beside the form.
+    let url = format!("{base_files}/cube/jira-0.1.0.cubepkg");
+    tamper.store(true, Ordering::SeqCst);
+    let refused = admin
+        .post("/marketplace/url", &[("csrf_token", &csrf), ("url", &url)])
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("id=\"install-error\""),
+        "{}",
+        refused.body
+    );
+    assert!(!data.path().join("connectors/jira").exists());
+    tamper.store(false, Ordering::SeqCst);
+    let forged = admin
+        .post(
+            "/marketplace/url",
+            &[("csrf_token", "forged"), ("url", &url)],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let done = admin
+        .post("/marketplace/url", &[("csrf_token", &csrf), ("url", &url)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(
+        data.path()
+            .join("connectors/jira/0.1.0/connector.wasm")
+            .is_file()
+    );
+    let audit = store.audit_entries(50).await.unwrap();
+    let entry = audit
+        .iter()
+        .find(|e| e.action == "marketplace.install")
+        .unwrap();
+    let after: &Value = entry.after.as_ref().unwrap();
+    assert_eq!(after["source"], format!("url {url}"));
+
+    // From the registry through the API: the same package, already there.
+    let api = Api::sign_in(&base, "admin", common::ADMIN_PASSWORD).await;
+    let (status, answer) = api
+        .json(
+            Method::POST,
+            "/api/v1/marketplace/install",
+            Some(json!({"id": "jira", "version": "0.1.0"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["already_installed"], true);
+
+    // Uploaded: an unsigned package needs consent, in the form and the API.
+    let trivial = common::marketplace::trivial_wasm();
+    let manifest = common::marketplace::manifest_of(&trivial, "nobody").await;
+    let unsigned = cube_host::marketplace::package::Package::new(manifest, trivial)
+        .unwrap()
+        .to_bytes();
+    let file = ("package", "trivial.cubepkg", unsigned.as_slice());
+    let refused = admin
+        .post_multipart("/marketplace/upload", &[("csrf_token", &csrf)], file)
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("not signed"), "{}", refused.body);
+    assert!(!data.path().join("connectors/trivial").exists());
+    let done = admin
+        .post_multipart(
+            "/marketplace/upload",
+            &[("csrf_token", &csrf), ("accept_untrusted", "on")],
+            file,
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(
+        data.path()
+            .join("connectors/trivial/0.1.0/connector.wasm")
+            .is_file()
+    );
+    let page = admin.get("/integrations/providers").await;
+    assert!(page.body.contains("Trivial"), "{}", page.body);
+
+    let response = api
+        .http
+        .post(format!(
+            "{base}/api/v1/marketplace/upload?accept_untrusted=true"
+        ))
+        .header("cookie", &api.cookie)
+        .header("x-csrf-token", &api.csrf)
+        .header("content-type", "application/octet-stream")
+        .body(unsigned.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "installed already");
+
+    // A viewer may not upload.
+    let mut viewer = Browser::new(&base);
+    viewer.sign_in("vera", common::VIEWER_PASSWORD).await;
+    let viewer_csrf = viewer.csrf().await;
+    let refused = viewer
+        .post_multipart(
+            "/marketplace/upload",
+            &[("csrf_token", &viewer_csrf), ("accept_untrusted", "on")],
+            ("package", "trivial.cubepkg", &unsigned),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
 }

@@ -40,11 +40,11 @@ pub struct ServeArgs {
         default_value = "target/components"
     )]
     connector_dirs: Vec<PathBuf>,
-    /// A connector registry (a directory with an `index.json`, as `cube
-    /// plugin publish` writes): admins browse and install from it at
-    /// /marketplace.
+    /// A connector registry: a directory with an `index.json`, as `cube
+    /// plugin publish` writes, or the http(s) URL where one is served.
+    /// Admins browse and install from it at /marketplace.
     #[arg(long, env = "CUBE_REGISTRY")]
-    registry: Option<PathBuf>,
+    registry: Option<crate::marketplace::source::RegistrySource>,
     /// Seconds a node holds a sync job without renewing it; another node
     /// takes over a dead node's job after that.
     #[arg(long, env = "CUBE_JOB_LEASE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=3600))]

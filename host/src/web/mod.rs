@@ -54,8 +54,9 @@ pub struct AppState {
     /// it (milliseconds).
     pub lease_ms: i64,
     /// The connector registry the marketplace page lists (`--registry`):
-    /// a directory with an `index.json`. None: no marketplace.
-    pub registry: Option<PathBuf>,
+    /// a directory with an `index.json`, or a URL serving one. None: the
+    /// marketplace installs only by URL or upload.
+    pub registry: Option<crate::marketplace::source::RegistrySource>,
     /// The data directory, whose `trusted-keys/` and `connectors/` the
     /// marketplace uses as `cube plugin trust` and `install` do. None: the
     /// marketplace cannot install.

@@ -216,7 +216,27 @@ pub async fn serve_admin_app_with_registry(
     let base = serve_admin_app_configured(
         catalog,
         store.clone(),
-        Some(registry.to_path_buf()),
+        Some(cube_host::marketplace::source::RegistrySource::Dir(
+            registry.to_path_buf(),
+        )),
+        Some(dir.path().to_path_buf()),
+    )
+    .await;
+    (base, store, dir)
+}
+
+/// The admin web app as [`serve_admin_app_with_registry`], with any kind of
+/// registry (a URL serving one, for example).
+pub async fn serve_admin_app_with_source(
+    catalog: cube_host::web::Catalog,
+    registry: cube_host::marketplace::source::RegistrySource,
+) -> (String, cube_host::store::Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cube_host::store::Store::open_in(dir.path()).await.unwrap();
+    let base = serve_admin_app_configured(
+        catalog,
+        store.clone(),
+        Some(registry),
         Some(dir.path().to_path_buf()),
     )
     .await;
@@ -227,7 +247,7 @@ pub async fn serve_admin_app_with_registry(
 pub async fn serve_admin_app_configured(
     catalog: cube_host::web::Catalog,
     store: cube_host::store::Store,
-    registry: Option<PathBuf>,
+    registry: Option<cube_host::marketplace::source::RegistrySource>,
     data_dir: Option<PathBuf>,
 ) -> String {
     use cube_host::store::users::Role;

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -18,14 +18,22 @@ use serde_json::{Value, json};
 use super::super::AppState;
 use super::super::marketplace::installed::{self, load_installed};
 use super::super::marketplace::publishers::{self, load_publishers};
-use super::super::marketplace::{Failure, Requester, install_package, load_listing};
+use super::super::marketplace::{
+    Done, Failure, Requester, install_bytes, install_package, load_listing,
+};
 use super::{ApiAdmin, ApiError, ApiUser};
 use crate::marketplace::install::InstallOptions;
+use crate::marketplace::package::PACKAGE_LIMIT;
+use crate::marketplace::source;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/marketplace", get(list))
         .route("/api/v1/marketplace/install", post(install))
+        .route(
+            "/api/v1/marketplace/upload",
+            post(upload).layer(DefaultBodyLimit::max(PACKAGE_LIMIT as usize)),
+        )
         .route("/api/v1/marketplace/installed", get(list_installed))
         .route("/api/v1/marketplace/installed/{id}", delete(uninstall))
         .route(
@@ -86,23 +94,36 @@ fn requester(admin: &ApiAdmin, remote: SocketAddr) -> Requester<'_> {
 async fn list(State(state): State<AppState>, _user: ApiUser) -> Result<Json<Value>, ApiError> {
     let listing = load_listing(&state).await?;
     Ok(Json(json!({
-        "registry": state.registry.as_ref().map(|p| p.display().to_string()),
+        "registry": state.registry.as_ref().map(|r| r.to_string()),
         "problem": listing.problem,
         "packages": listing.packages,
     })))
 }
 
+/// An install: `id` and `version` from the server's registry, or a
+/// package's `url`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Input {
-    id: String,
-    version: String,
+    id: Option<String>,
+    version: Option<String>,
+    url: Option<String>,
     /// Consent to a package that is unsigned or signed by a key this host
     /// does not trust.
     #[serde(default)]
     accept_untrusted: bool,
     /// Approval of what an upgrade asks for that the installed version
     /// does not.
+    #[serde(default)]
+    approve_capabilities: bool,
+}
+
+/// The consent and approval flags of an upload (`?accept_untrusted=true`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadFlags {
+    #[serde(default)]
+    accept_untrusted: bool,
     #[serde(default)]
     approve_capabilities: bool,
 }
@@ -118,34 +139,77 @@ async fn install(
         approve_capabilities: input.approve_capabilities,
     };
     let who = requester(&admin, remote);
-    match install_package(&state, &who, &input.id, &input.version, options).await {
-        Ok(done) => {
-            let status = if done.already {
-                StatusCode::OK
-            } else {
-                StatusCode::CREATED
-            };
-            let r = &done.record;
-            Ok((
-                status,
-                Json(json!({
-                    "id": r.id,
-                    "version": r.version,
-                    "publisher": r.publisher,
-                    "trusted": r.trusted,
-                    "key_id": r.key_id,
-                    "sha256": r.sha256,
-                    "already_installed": done.already,
-                    "previous_version": done.previous,
-                    "approved_capabilities": done.approved,
-                    "loaded": done.load_error.is_none(),
-                    "load_error": done.load_error,
-                })),
-            )
-                .into_response())
+    let outcome = match (&input.id, &input.version, &input.url) {
+        (Some(id), Some(version), None) => {
+            install_package(&state, &who, id, version, options).await
         }
-        Err(error) => failure(error),
-    }
+        (None, None, Some(url)) => match source::download_package(url).await {
+            Ok(bytes) => install_bytes(&state, &who, &bytes, options, &format!("url {url}")).await,
+            Err(error) => Err(Failure::Refused(error.to_string())),
+        },
+        _ => Err(Failure::Invalid {
+            field: "url",
+            message: "give either `id` and `version` (from the registry) or `url`".into(),
+        }),
+    };
+    installed_answer(outcome)
+}
+
+/// An install of the request's body: the package file itself
+/// (`application/octet-stream`).
+async fn upload(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    Query(flags): Query<UploadFlags>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let options = InstallOptions {
+        allow_untrusted: flags.accept_untrusted,
+        approve_capabilities: flags.approve_capabilities,
+    };
+    let who = requester(&admin, remote);
+    let outcome = if body.is_empty() {
+        Err(Failure::Invalid {
+            field: "body",
+            message: "the request's body must be the .cubepkg file".into(),
+        })
+    } else {
+        install_bytes(&state, &who, &body, options, "upload (api)").await
+    };
+    installed_answer(outcome)
+}
+
+/// 201 with the installed version (200 when it was installed already), or
+/// the failure.
+fn installed_answer(outcome: Result<Done, Failure>) -> Result<Response, ApiError> {
+    let done = match outcome {
+        Ok(done) => done,
+        Err(error) => return failure(error),
+    };
+    let status = if done.already {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let r = &done.record;
+    Ok((
+        status,
+        Json(json!({
+            "id": r.id,
+            "version": r.version,
+            "publisher": r.publisher,
+            "trusted": r.trusted,
+            "key_id": r.key_id,
+            "sha256": r.sha256,
+            "already_installed": done.already,
+            "previous_version": done.previous,
+            "approved_capabilities": done.approved,
+            "loaded": done.load_error.is_none(),
+            "load_error": done.load_error,
+        })),
+    )
+        .into_response())
 }
 
 async fn list_installed(

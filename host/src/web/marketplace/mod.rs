@@ -15,10 +15,11 @@
 //! stay per integration).
 
 pub(in crate::web) mod installed;
+pub(in crate::web) mod listing;
 pub(in crate::web) mod publishers;
+pub(in crate::web) mod upload;
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, Path as UrlPath, Query, State};
@@ -26,7 +27,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use minijinja::context;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
@@ -35,11 +36,10 @@ use super::session::{Admin, SignedIn};
 use super::templates;
 use super::urlencode;
 use crate::marketplace::capabilities;
-use crate::marketplace::install::{self, CONNECTORS_DIR, CURRENT, InstallError, InstallOptions};
-use crate::marketplace::keys::TrustedKeys;
-use crate::marketplace::package::{COMPONENT, Capabilities, Manifest, Package};
-use crate::marketplace::registry::{self, Entry, Index, RegistryError};
-use crate::marketplace::signature;
+use crate::marketplace::install::{self, InstallError, InstallOptions};
+use crate::marketplace::package::{COMPONENT, Package};
+use crate::marketplace::registry::RegistryError;
+use crate::marketplace::source::CACHE_DIR;
 use crate::store::audit::AuditEvent;
 
 pub fn routes() -> Router<AppState> {
@@ -51,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         )
         .merge(installed::routes())
         .merge(publishers::routes())
+        .merge(upload::routes())
 }
 
 /// Who asks for a change, for the audit log.
@@ -128,226 +129,8 @@ fn data_dir(state: &AppState) -> Result<std::path::PathBuf, Failure> {
 /// What capability patterns ask for, in plain words (shared with the
 /// CLI's upgrade check).
 pub(in crate::web) use crate::marketplace::capabilities::sentences as capability_sentences;
-
-/// Who vouches for a package in the registry, checked against its bytes
-/// (the index's `signed` and `key_id` are not believed).
-#[derive(Serialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub(in crate::web) enum Status {
-    /// Signed by a key this host trusts.
-    Verified,
-    /// Validly signed, by a key this host does not trust.
-    Untrusted,
-    Unsigned,
-    /// The file cannot be used: missing, altered, signature invalid.
-    Invalid,
-}
-
-impl Status {
-    fn label(self) -> &'static str {
-        match self {
-            Status::Verified => "verified",
-            Status::Untrusted => "signed, publisher not trusted",
-            Status::Unsigned => "unsigned",
-            Status::Invalid => "cannot be installed",
-        }
-    }
-}
-
-/// One package version of the registry, as the page and the API show it.
-#[derive(Serialize)]
-pub(in crate::web) struct PackageView {
-    pub id: String,
-    pub name: String,
-    pub version: String,
-    pub publisher: String,
-    pub description: String,
-    pub capabilities: Capabilities,
-    /// [`capability_sentences`].
-    pub asks_for: Vec<String>,
-    pub status: Status,
-    pub status_label: &'static str,
-    /// Why the package cannot be installed ([`Status::Invalid`]).
-    pub problem: Option<String>,
-    /// The signer's key id, from the package's signature.
-    pub key_id: Option<String>,
-    /// SHA-256 of the package file, hex.
-    pub sha256: String,
-    /// The version of this connector installed on this host, if any.
-    pub installed_version: Option<String>,
-    /// Whether this version is the one installed.
-    pub installed: bool,
-    /// What this version asks for that the installed version does not, in
-    /// plain words with each pattern ([`capabilities::added_sentences`],
-    /// from the package's own manifest); installing it needs approval.
-    /// Empty when this version is installed, or none is.
-    pub new_capabilities: Vec<String>,
-}
-
-/// The registry's packages, or why there are none to show.
-pub(in crate::web) struct Listing {
-    pub packages: Vec<PackageView>,
-    pub problem: Option<String>,
-}
-
-/// Reads the registry and checks each package's signature (not the whole
-/// verification: that runs on install). Blocking: files are read.
-fn listing(registry: Option<&Path>, data_dir: Option<&Path>) -> Listing {
-    let Some(registry) = registry else {
-        return Listing {
-            packages: Vec::new(),
-            problem: Some(
-                "No registry is configured. Start the server with --registry DIR (or CUBE_REGISTRY) naming a directory that `cube plugin publish` writes to."
-                    .to_owned(),
-            ),
-        };
-    };
-    let index = match Index::read(registry) {
-        Ok(Some(index)) => index,
-        Ok(None) => {
-            return Listing {
-                packages: Vec::new(),
-                problem: Some(format!(
-                    "The registry {} has no index.json yet: nothing has been published to it.",
-                    registry.display()
-                )),
-            };
-        }
-        Err(error) => {
-            return Listing {
-                packages: Vec::new(),
-                problem: Some(error.to_string()),
-            };
-        }
-    };
-    let trusted = trusted_keys(data_dir);
-    let packages = index
-        .packages
-        .iter()
-        .map(|entry| view(registry, data_dir, entry, &trusted))
-        .collect();
-    Listing {
-        packages,
-        problem: None,
-    }
-}
-
-/// The host's trusted keys; none when there is no data directory or they
-/// cannot be read (installing then says why).
-fn trusted_keys(data_dir: Option<&Path>) -> TrustedKeys {
-    data_dir
-        .and_then(|dir| install::trusted_keys(dir).ok())
-        .unwrap_or_default()
-}
-
-fn view(
-    registry: &Path,
-    data_dir: Option<&Path>,
-    entry: &Entry,
-    trusted: &TrustedKeys,
-) -> PackageView {
-    let (status, key_id, manifest, problem) = match check(registry, entry, trusted) {
-        Ok((status, key_id, manifest)) => (status, key_id, Some(manifest), None),
-        Err(problem) => (Status::Invalid, None, None, Some(problem)),
-    };
-    let installed_version = data_dir.and_then(|dir| installed_version(dir, &entry.id));
-    let new_capabilities = match (data_dir, &manifest) {
-        (Some(dir), Some(manifest)) => upgrade(dir, manifest).1,
-        _ => Capabilities::default(),
-    };
-    PackageView {
-        id: entry.id.clone(),
-        name: entry.name.clone(),
-        version: entry.version.clone(),
-        publisher: entry.publisher.clone(),
-        description: entry.description.clone(),
-        capabilities: entry.capabilities.clone(),
-        asks_for: capability_sentences(&entry.capabilities),
-        status,
-        status_label: status.label(),
-        problem,
-        key_id,
-        sha256: entry.sha256.clone(),
-        installed: installed_version.as_deref() == Some(entry.version.as_str()),
-        installed_version,
-        new_capabilities: capabilities::added_sentences(&new_capabilities),
-    }
-}
-
-/// Installing `manifest` over what is installed: the current version when
-/// it is another one, and what `manifest` asks for that it does not (as
-/// [`install::install_with`] compares them).
-fn upgrade(data_dir: &Path, manifest: &Manifest) -> (Option<String>, Capabilities) {
-    let id_dir = install::connectors_dir(data_dir).join(&manifest.id);
-    match install::current_version(&id_dir) {
-        Some(current) if current != manifest.version => {
-            let installed = install::read_manifest(&id_dir.join(&current))
-                .map(|m| m.capabilities)
-                .unwrap_or_default();
-            let added = capabilities::added(&manifest.capabilities, &installed);
-            (Some(current), added)
-        }
-        _ => (None, Capabilities::default()),
-    }
-}
-
-/// The package's signature status, signer key id and manifest, from its
-/// bytes.
-fn check(
-    registry: &Path,
-    entry: &Entry,
-    trusted: &TrustedKeys,
-) -> Result<(Status, Option<String>, Manifest), String> {
-    let (_, bytes) =
-        registry::fetch(registry, &entry.id, Some(&entry.version)).map_err(|e| e.to_string())?;
-    let package = Package::from_bytes(&bytes).map_err(|e| e.to_string())?;
-    if package.manifest.id != entry.id || package.manifest.version != entry.version {
-        return Err(format!(
-            "the registry lists it as {} {}, but the package is {} {}",
-            entry.id, entry.version, package.manifest.id, package.manifest.version
-        ));
-    }
-    let (status, key_id) = match signature::check(&package)
-        .map_err(|why| format!("the package's signature is invalid: {why}"))?
-    {
-        None => (Status::Unsigned, None),
-        Some(signer) => {
-            let status = match trusted.find(&signer.key) {
-                Some(key) if key.publisher == signer.publisher => Status::Verified,
-                _ => Status::Untrusted,
-            };
-            (status, Some(signer.key_id))
-        }
-    };
-    Ok((status, key_id, package.manifest))
-}
-
-/// `<data dir>/connectors/<id>/current`.
-fn installed_version(data_dir: &Path, id: &str) -> Option<String> {
-    let text =
-        std::fs::read_to_string(data_dir.join(CONNECTORS_DIR).join(id).join(CURRENT)).ok()?;
-    let version = text.trim();
-    (!version.is_empty()).then(|| version.to_owned())
-}
-
-/// [`listing`], off the async workers.
-pub(in crate::web) async fn load_listing(state: &AppState) -> Result<Listing, Error> {
-    let registry = state.registry.clone();
-    let data_dir = state.data_dir.clone();
-    tokio::task::spawn_blocking(move || listing(registry.as_deref(), data_dir.as_deref()))
-        .await
-        .map_err(|e| Error::Internal(anyhow::anyhow!("reading the registry panicked: {e}")))
-}
-
-/// One package of the registry; `None` when the registry has no such id
-/// and version.
-async fn find(state: &AppState, id: &str, version: &str) -> Result<Option<PackageView>, Error> {
-    let listing = load_listing(state).await?;
-    Ok(listing
-        .packages
-        .into_iter()
-        .find(|p| p.id == id && p.version == version))
-}
+pub(in crate::web) use listing::{PackageView, load_listing};
+use listing::{find, upgrade};
 
 /// A finished install.
 pub(in crate::web) struct Done {
@@ -362,9 +145,8 @@ pub(in crate::web) struct Done {
     pub load_error: Option<String>,
 }
 
-/// Installs `id` `version` from the registry, audits it, and loads it
-/// into the running catalog. `options` are the admin's consent to an
-/// untrusted package and approval of new capabilities.
+/// Installs `id` `version` from the server's registry: [`install_bytes`]
+/// with what the registry serves, checked against its index.
 pub(in crate::web) async fn install_package(
     state: &AppState,
     who: &Requester<'_>,
@@ -374,32 +156,38 @@ pub(in crate::web) async fn install_package(
 ) -> Result<Done, Failure> {
     let Some(registry) = state.registry.clone() else {
         return Err(Failure::Refused(
-            "No registry is configured: start the server with --registry DIR.".to_owned(),
+            "No registry is configured: start the server with --registry DIR or URL.".to_owned(),
         ));
     };
-    let data_dir = data_dir(state)?;
-    let fetched = {
-        let (id, version, data_dir) = (id.to_owned(), version.to_owned(), data_dir.clone());
-        tokio::task::spawn_blocking(move || {
-            let (_, bytes) = registry::fetch(&registry, &id, Some(&version))?;
-            // What the install changes, for the audit log (install_with
-            // makes the same comparison to refuse an unapproved one).
-            let upgrade = Package::from_bytes(&bytes)
-                .map(|p| upgrade(&data_dir, &p.manifest))
-                .unwrap_or_default();
-            Ok::<_, RegistryError>((bytes, upgrade))
-        })
-        .await
-        .map_err(|e| Failure::panicked("reading the registry", e))?
-    };
-    let (bytes, (previous, added)) = match fetched {
-        Ok(fetched) => fetched,
+    let cache = data_dir(state)?.join(CACHE_DIR);
+    let bytes = match registry.fetch(id, Some(version), Some(&cache)).await {
+        Ok((_, bytes)) => bytes,
         Err(RegistryError::NoSuchPackage(_) | RegistryError::NoSuchVersion { .. }) => {
             return Err(Failure::NotFound);
         }
         Err(error) => return Err(Failure::Refused(error.to_string())),
     };
-    let installed = match install::install_with(&bytes, &data_dir, options).await {
+    install_bytes(state, who, &bytes, options, &format!("registry {registry}")).await
+}
+
+/// Verifies and installs the package `bytes` (from a registry, a URL or an
+/// upload: `source` says which, for the audit log), audits it, and loads it
+/// into the running catalog. `options` are the admin's consent to an
+/// untrusted package and approval of new capabilities.
+pub(in crate::web) async fn install_bytes(
+    state: &AppState,
+    who: &Requester<'_>,
+    bytes: &[u8],
+    options: InstallOptions,
+    source: &str,
+) -> Result<Done, Failure> {
+    let data_dir = data_dir(state)?;
+    // What the install changes, for the audit log (install_with makes the
+    // same comparison to refuse an unapproved one).
+    let (previous, added) = Package::from_bytes(bytes)
+        .map(|p| upgrade(&data_dir, &p.manifest))
+        .unwrap_or_default();
+    let installed = match install::install_with(bytes, &data_dir, options).await {
         Ok(installed) => installed,
         Err(error @ InstallError::Io { .. }) => return Err(Failure::Internal(error.into())),
         Err(InstallError::NewCapabilities {
@@ -452,6 +240,7 @@ pub(in crate::web) async fn install_package(
         "sha256": record.sha256,
         "already_installed": installed.already,
         "via": who.via,
+        "source": source,
     });
     if let Some(previous) = &previous {
         after["previous_version"] = json!(previous);
@@ -496,16 +285,28 @@ async fn list(
     signed_in: SignedIn,
     Query(query): Query<Notice>,
 ) -> Result<Html<String>, Error> {
-    let listing = load_listing(&state).await?;
+    list_page(&state, &signed_in, query.notice, None).await
+}
+
+/// The marketplace page: the registry's packages, and for admins the forms
+/// to install by URL or upload, with `install_error` beside them.
+async fn list_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    notice: Option<String>,
+    install_error: Option<String>,
+) -> Result<Html<String>, Error> {
+    let listing = load_listing(state).await?;
     templates::page(
         "marketplace/list.html",
         context! {
             user => signed_in.user(),
             csrf_token => &signed_in.session.csrf_token,
-            registry => state.registry.as_ref().map(|p| p.display().to_string()),
+            registry => state.registry.as_ref().map(|r| r.to_string()),
             packages => listing.packages,
             problem => listing.problem,
-            notice => query.notice,
+            notice => notice,
+            install_error => install_error,
         },
     )
 }
@@ -626,6 +427,7 @@ fn redirect_with_notice(path: &str, notice: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::marketplace::package::Capabilities;
 
     #[test]
     fn the_marketplace_pages_compile_and_escape() {

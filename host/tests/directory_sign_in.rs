@@ -75,7 +75,38 @@ struct Env {
     base: String,
     store: Store,
     integration: i64,
+    deps: SyncDeps,
     _dir: tempfile::TempDir,
+}
+
+/// Runs a full sync of `integration` to its end with `deps`, outside any
+/// server's worker.
+async fn full_sync(deps: &SyncDeps, integration: i64) {
+    let store = &deps.store;
+    let (job, _) = store
+        .enqueue_sync(NewJob {
+            integration_id: integration,
+            trigger: "manual",
+            mode: "full",
+            dry_run: false,
+            requested_by: "admin",
+        })
+        .await
+        .unwrap();
+    let mut finished = None;
+    for _ in 0..400 {
+        let now = store.job(job.id).await.unwrap().unwrap();
+        if now.status != "queued" && now.status != "running" {
+            finished = Some(now);
+            break;
+        }
+        match store.claim_job("test", 60_000).await.unwrap() {
+            Some(claimed) => run_job(deps, claimed, "test").await,
+            None => tokio::time::sleep(Duration::from_millis(25)).await,
+        }
+    }
+    let finished = finished.expect("the sync finished");
+    assert_eq!(finished.status, "succeeded", "{finished:?}");
 }
 
 async fn env(prefix: &str) -> Env {
@@ -103,8 +134,8 @@ async fn env(prefix: &str) -> Env {
         .await
         .unwrap()
         .id;
-    // The full sync runs before the app starts, so the app's own worker
-    // (with a key of its own) never sees the job.
+    // The syncs run outside the app, so the app's own worker (with a key
+    // of its own) never sees their jobs.
     let deps = SyncDeps {
         store: store.clone(),
         catalog: catalog.clone(),
@@ -118,35 +149,13 @@ async fn env(prefix: &str) -> Env {
         events: Default::default(),
         lease_ms: cube_host::sync::LEASE_MS,
     };
-    let (job, _) = store
-        .enqueue_sync(NewJob {
-            integration_id: integration,
-            trigger: "manual",
-            mode: "full",
-            dry_run: false,
-            requested_by: "admin",
-        })
-        .await
-        .unwrap();
-    let mut finished = None;
-    for _ in 0..400 {
-        let now = store.job(job.id).await.unwrap().unwrap();
-        if now.status != "queued" && now.status != "running" {
-            finished = Some(now);
-            break;
-        }
-        match store.claim_job("test", 60_000).await.unwrap() {
-            Some(claimed) => run_job(&deps, claimed, "test").await,
-            None => tokio::time::sleep(Duration::from_millis(25)).await,
-        }
-    }
-    let finished = finished.expect("the sync finished");
-    assert_eq!(finished.status, "succeeded", "{finished:?}");
+    full_sync(&deps, integration).await;
     let base = common::serve_admin_app_on(catalog, store.clone()).await;
     Env {
         base,
         store,
         integration,
+        deps,
         _dir: dir,
     }
 }
@@ -584,6 +593,107 @@ async fn the_sign_in_settings_are_for_admins_with_the_form_token_and_are_audited
 }
 
 /// A user record as the connector gives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_takes_away_at_once_what_the_directory_took_away() {
+    let prefix = "dsi-revoke";
+    let mut ldap = slapd::admin().await;
+    let root = subtree(&mut ldap, prefix).await;
+    let viola = format!("uid={prefix}-viola,ou=people,{root}");
+    let name = format!("{prefix}-viola");
+    add_user(&mut ldap, &viola, &name, "viola-password", true).await;
+    let admins = format!("cn={prefix}-admins,ou=groups,{root}");
+    let viewers = format!("cn={prefix}-viewers,ou=groups,{root}");
+    add_group(&mut ldap, &admins, &format!("{prefix}-admins"), &[&viola]).await;
+    add_group(&mut ldap, &viewers, &format!("{prefix}-viewers"), &[&viola]).await;
+    let env = env(prefix).await;
+    env.enable_sign_in(
+        &format!("{prefix}-admins"),
+        Some(&format!("{prefix}-viewers")),
+    )
+    .await;
+    let mut browser = Browser::new(&env.base);
+    let signed_in = browser.sign_in(&name, "viola-password").await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    assert_eq!(browser.get("/admin/users").await.status, StatusCode::OK);
+
+    // Out of the admin group in the directory: after the next sync, the
+    // live session is a viewer's.
+    let member = |dn: &str| std::collections::HashSet::from([dn.as_bytes().to_vec()]);
+    ldap.modify(
+        &admins,
+        vec![ldap3::Mod::Delete(b"member".to_vec(), member(&viola))],
+    )
+    .await
+    .unwrap()
+    .success()
+    .unwrap();
+    full_sync(&env.deps, env.integration).await;
+    assert_eq!(env.role_of(&name).await, Some(Role::Viewer));
+    assert_eq!(
+        browser.get("/admin/users").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        browser.get("/integrations/list").await.status,
+        StatusCode::OK
+    );
+    let changed = env.audit("directory.account.role").await;
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0].actor, "system");
+
+    // Out of both groups: the session ends at the next sync.
+    ldap.modify(
+        &viewers,
+        vec![ldap3::Mod::Delete(b"member".to_vec(), member(&viola))],
+    )
+    .await
+    .unwrap()
+    .success()
+    .unwrap();
+    full_sync(&env.deps, env.integration).await;
+    let page = browser.get("/integrations/list").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "signed out");
+    let revoked = env.audit("directory.account.revoked").await;
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    let after = revoked[0].after.as_ref().unwrap();
+    assert_eq!(
+        after["reason"],
+        "the user is in neither sign-in group any more"
+    );
+    assert_eq!(after["sessions_ended"], 1);
+
+    // Back in the admin group, signed in again; then the integration is
+    // disabled, and with it every directory session.
+    ldap.modify(
+        &admins,
+        vec![ldap3::Mod::Add(b"member".to_vec(), member(&viola))],
+    )
+    .await
+    .unwrap()
+    .success()
+    .unwrap();
+    full_sync(&env.deps, env.integration).await;
+    let again = browser.sign_in(&name, "viola-password").await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    assert_eq!(browser.get("/admin/users").await.status, StatusCode::OK);
+    env.store
+        .set_integration_enabled(env.integration, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.get("/admin/users").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let revoked = env.audit("directory.account.revoked").await;
+    assert_eq!(revoked.len(), 2, "{revoked:?}");
+    delete_tree(&mut ldap, &root).await;
+}
+
 fn user_record(id: &str, name: &str, enabled: bool) -> cube_host::runtime::types::Record {
     cube_host::runtime::types::Record {
         kind: "user".into(),
@@ -756,6 +866,45 @@ async fn the_store_finds_candidates_by_effective_membership_on_both_backends() {
                     .await
                     .is_err()
             );
+
+            // Reconciling with the synced data: Ada (account role viewer)
+            // is an admin by her groups, and gets it; with her user
+            // disabled by a sync, her session ends.
+            let ada_user = store
+                .users()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|u| u.username == "Ada")
+                .unwrap();
+            store.create_session(&ada_user).await.unwrap();
+            let changes = store
+                .reconcile_directory_accounts(id, "system")
+                .await
+                .unwrap();
+            assert_eq!(changes.len(), 1, "{changes:?}");
+            assert_eq!(
+                (changes[0].before, changes[0].after),
+                (Role::Viewer, Some(Role::Admin))
+            );
+            assert!(
+                store
+                    .reconcile_directory_accounts(id, "system")
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            let mut disabled = user_record("u-ada", "Ada", false);
+            disabled.version = Some("2".into());
+            store.apply_page(id, None, &[disabled], None).await.unwrap();
+            let changes = store
+                .reconcile_directory_accounts(id, "system")
+                .await
+                .unwrap();
+            assert_eq!(changes.len(), 1, "{changes:?}");
+            assert_eq!(changes[0].after, None);
+            assert_eq!(changes[0].reason, "the user is disabled in the directory");
+            assert_eq!(changes[0].sessions_ended, 1);
 
             // The integration's accounts go with it.
             assert!(store.delete_integration(id).await.unwrap());

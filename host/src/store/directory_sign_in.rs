@@ -63,6 +63,19 @@ pub struct SignInCandidate {
     pub role: Option<Role>,
 }
 
+/// What [`Store::reconcile_directory_accounts`] changed for one account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountChange {
+    pub user_id: i64,
+    pub username: String,
+    pub before: Role,
+    /// `None`: the account may no longer sign in; its sessions ended.
+    pub after: Option<Role>,
+    /// Why, for the audit log.
+    pub reason: String,
+    pub sessions_ended: u64,
+}
+
 /// Why settings or an account could not be saved.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectorySignInError {
@@ -271,6 +284,145 @@ impl Store {
             });
         }
         Ok(candidates)
+    }
+
+    /// Brings the local accounts of `integration_id`'s directory users in
+    /// line with the last sync and the sign-in settings, so a change in the
+    /// directory takes effect for people already signed in, not only at
+    /// their next sign-in: an account whose user was disabled, deleted, or
+    /// left both groups (or whose integration or directory sign-in is off)
+    /// has its sessions ended; one whose groups now give another role gets
+    /// it (sessions read the role on every request). Each change is
+    /// audited as `directory.account.revoked` or `directory.account.role`
+    /// by `actor`.
+    pub async fn reconcile_directory_accounts(
+        &self,
+        integration_id: i64,
+        actor: &str,
+    ) -> Result<Vec<AccountChange>, sqlx::Error> {
+        let accounts = sqlx::query(
+            "SELECT id, username, role, directory_external_id FROM users \
+             WHERE directory_integration_id = $1 ORDER BY id",
+        )
+        .bind(integration_id)
+        .fetch_all(self.pool())
+        .await?;
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let settings = self.directory_sign_in_settings(integration_id).await?;
+        let integration_enabled: Option<i64> =
+            sqlx::query_scalar("SELECT enabled FROM integrations WHERE id = $1")
+                .bind(integration_id)
+                .fetch_optional(self.pool())
+                .await?;
+        let switched_off = match (&settings, integration_enabled) {
+            (_, None) => Some("the integration was deleted"),
+            (_, Some(0)) => Some("the integration is disabled"),
+            (None, _) => Some("directory sign-in is not set up"),
+            (Some(s), _) if !s.enabled => Some("directory sign-in is turned off"),
+            _ => None,
+        };
+        let mut changes = Vec::new();
+        for row in accounts {
+            let user_id: i64 = row.try_get("id")?;
+            let username: String = row.try_get("username")?;
+            let before = row
+                .try_get::<String, _>("role")?
+                .parse::<Role>()
+                .unwrap_or(Role::Viewer);
+            let external_id: String = row.try_get("directory_external_id")?;
+            let (after, reason) = match (switched_off, &settings) {
+                (Some(why), _) => (None, why.to_owned()),
+                (None, Some(settings)) => self.directory_role(settings, &external_id).await?,
+                (None, None) => unreachable!("no settings is switched off"),
+            };
+            if after == Some(before) {
+                continue;
+            }
+            let sessions_ended = match after {
+                None => self.end_sessions_of(user_id).await?,
+                Some(role) => {
+                    sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+                        .bind(role.as_str())
+                        .bind(user_id)
+                        .execute(self.pool())
+                        .await?;
+                    0
+                }
+            };
+            // An account without sessions that merely could not sign in
+            // again is not news; one that lost live access, or changed
+            // role, is.
+            if after.is_none() && sessions_ended == 0 {
+                continue;
+            }
+            let change = AccountChange {
+                user_id,
+                username,
+                before,
+                after,
+                reason,
+                sessions_ended,
+            };
+            self.audit(super::audit::AuditEvent {
+                actor,
+                action: if change.after.is_none() {
+                    "directory.account.revoked"
+                } else {
+                    "directory.account.role"
+                },
+                target: &format!("user:{}", change.username),
+                before: Some(serde_json::json!({"role": change.before.as_str()})),
+                after: Some(serde_json::json!({
+                    "role": change.after.map(|r| r.as_str()),
+                    "reason": change.reason,
+                    "sessions_ended": change.sessions_ended,
+                })),
+                remote: None,
+            })
+            .await?;
+            changes.push(change);
+        }
+        Ok(changes)
+    }
+
+    /// The role the synced data gives a directory user now, and why.
+    async fn directory_role(
+        &self,
+        settings: &DirectorySignInSettings,
+        external_id: &str,
+    ) -> Result<(Option<Role>, String), sqlx::Error> {
+        let enabled: Option<i64> = sqlx::query_scalar(
+            "SELECT enabled FROM directory_users WHERE integration_id = $1 AND external_id = $2",
+        )
+        .bind(settings.integration_id)
+        .bind(external_id)
+        .fetch_optional(self.pool())
+        .await?;
+        match enabled {
+            None => return Ok((None, "the user is no longer in the directory".into())),
+            Some(0) => return Ok((None, "the user is disabled in the directory".into())),
+            Some(_) => {}
+        }
+        let groups = self
+            .memberships_of_member(settings.integration_id, external_id)
+            .await?;
+        let member_of = |group: &str| groups.iter().any(|m| m.group_external_id == group);
+        Ok(if member_of(&settings.admin_group_external_id) {
+            (Some(Role::Admin), "a member of the admin group".into())
+        } else if settings
+            .viewer_group_external_id
+            .as_deref()
+            .is_some_and(member_of)
+        {
+            (
+                Some(Role::Viewer),
+                "a member of the viewer group, not the admin group".into(),
+            )
+        } else {
+            (None, "the user is in neither sign-in group any more".into())
+        })
     }
 
     /// The local account of a directory user who just signed in: created

@@ -268,6 +268,9 @@ impl Store {
         Ok(())
     }
 
+    /// Enables or disables an integration. Disabling one that signs
+    /// directory users in ends their sessions (see
+    /// [`Store::reconcile_directory_accounts`]).
     pub async fn set_integration_enabled(&self, id: i64, enabled: bool) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE integrations SET enabled = $1, updated_at = $2 WHERE id = $3")
             .bind(enabled as i64)
@@ -275,6 +278,9 @@ impl Store {
             .bind(id)
             .execute(self.pool())
             .await?;
+        if !enabled {
+            self.reconcile_directory_accounts(id, "system").await?;
+        }
         Ok(())
     }
 

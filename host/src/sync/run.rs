@@ -428,6 +428,21 @@ async fn sync_pages(
                             retry: Some(None),
                         }
                     })?;
+                // People signed in through this directory get what the
+                // directory now says: a disabled or removed user's
+                // sessions end, a changed group changes the role.
+                deps.store
+                    .reconcile_directory_accounts(integration.id, "system")
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "cannot reconcile directory accounts");
+                        Failure {
+                            message:
+                                "Updating the accounts of directory users failed (database error)."
+                                    .into(),
+                            retry: Some(None),
+                        }
+                    })?;
             }
             return Ok(page_number);
         }

@@ -119,6 +119,11 @@ async fn save(
         Err(other) => return refuse(&other.to_string()),
     };
     let groups = state.store.directory_group_choices(id).await?;
+    // Accounts signed in under the old settings follow the new ones now.
+    state
+        .store
+        .reconcile_directory_accounts(id, &admin.0.user().username)
+        .await?;
     audit(
         &state,
         &admin.0,

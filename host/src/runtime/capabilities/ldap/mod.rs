@@ -25,7 +25,7 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use super::denials::Denials;
 use crate::runtime::bindings::cube::connector::ldap::{
-    self as wit, ConnectOptions, LdapError, SearchPage, SearchRequest,
+    self as wit, ConnectOptions, LdapError, PackedPage, SearchPage, SearchRequest,
 };
 use connect::Target;
 
@@ -328,6 +328,32 @@ impl wit::HostConnection for LdapCall {
         connection: Resource<LdapConnection>,
         request: SearchRequest,
     ) -> Result<SearchPage, LdapError> {
+        self.search_page(connection, request).await
+    }
+
+    async fn search_packed(
+        &mut self,
+        connection: Resource<LdapConnection>,
+        request: SearchRequest,
+    ) -> Result<PackedPage, LdapError> {
+        Ok(search::pack(self.search_page(connection, request).await?))
+    }
+
+    async fn drop(&mut self, connection: Resource<LdapConnection>) -> wasmtime::Result<()> {
+        // The connection itself stays open for the job's next call.
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+impl LdapCall {
+    /// One page of a search on the job's connection; a broken connection
+    /// is forgotten so the next call opens a new one.
+    async fn search_page(
+        &mut self,
+        connection: Resource<LdapConnection>,
+        request: SearchRequest,
+    ) -> Result<SearchPage, LdapError> {
         let conn = self.connection(&connection)?;
         let (key, server, live) = (conn.key.clone(), conn.server.clone(), conn.live.clone());
         let timeout = self.within_deadline(conn.timeout);
@@ -345,12 +371,6 @@ impl wit::HostConnection for LdapCall {
             sessions.forget_if_broken(&key, error).await;
         }
         outcome
-    }
-
-    async fn drop(&mut self, connection: Resource<LdapConnection>) -> wasmtime::Result<()> {
-        // The connection itself stays open for the job's next call.
-        self.table.delete(connection)?;
-        Ok(())
     }
 }
 

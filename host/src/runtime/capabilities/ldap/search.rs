@@ -7,7 +7,7 @@ use ldap3::controls::{ControlType, MakeCritical, PagedResults};
 use ldap3::{Ldap, Scope, SearchEntry, SearchOptions, parse_refs};
 
 use crate::runtime::bindings::cube::connector::ldap::{
-    self as wit, Attribute, Entry, LdapError, SearchPage, SearchRequest,
+    self as wit, Attribute, Entry, LdapError, PackedPage, SearchPage, SearchRequest,
 };
 
 /// Why a search failed: the client's error, or one the host decided.
@@ -121,4 +121,43 @@ pub async fn run(
         });
     }
     Ok(page)
+}
+
+/// `page` in the packed layout of `packed-page` (see `wit/host.wit`): for
+/// each entry, `dn-len dn attribute-count (name-len name value-count
+/// (value-len value)*)*`, integers little-endian u32.
+pub fn pack(page: SearchPage) -> PackedPage {
+    let size: usize = page
+        .entries
+        .iter()
+        .map(|e| {
+            8 + e.dn.len()
+                + e.attributes
+                    .iter()
+                    .map(|a| 8 + a.name.len() + a.values.iter().map(|v| 4 + v.len()).sum::<usize>())
+                    .sum::<usize>()
+        })
+        .sum();
+    let mut out = Vec::with_capacity(size);
+    let put = |out: &mut Vec<u8>, bytes: &[u8]| {
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(bytes);
+    };
+    for entry in &page.entries {
+        put(&mut out, entry.dn.as_bytes());
+        out.extend_from_slice(&(entry.attributes.len() as u32).to_le_bytes());
+        for attribute in &entry.attributes {
+            put(&mut out, attribute.name.as_bytes());
+            out.extend_from_slice(&(attribute.values.len() as u32).to_le_bytes());
+            for value in &attribute.values {
+                put(&mut out, value);
+            }
+        }
+    }
+    PackedPage {
+        count: page.entries.len() as u32,
+        entries: out,
+        referrals: page.referrals,
+        cookie: page.cookie,
+    }
 }

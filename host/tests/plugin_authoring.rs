@@ -358,6 +358,31 @@ fn follow_the_tutorial(crate_dir: &Path) {
     std::fs::write(&tests_path, tests).unwrap();
 }
 
+/// Asks the server for a full sync of integration `id` through the API,
+/// waits for it to end, and returns its sync log entry.
+async fn full_sync(api: &Api, store: &cube_host::store::Store, id: i64) -> Value {
+    let (status, job) = api
+        .json(
+            Method::POST,
+            &format!("/api/v1/integrations/{id}/sync"),
+            Some(json!({"full": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    common::eventually("the sync to end", async || {
+        store.pending_job(id).await.unwrap().is_none().then_some(())
+    })
+    .await;
+    let (_, logs) = api
+        .json(
+            Method::GET,
+            &format!("/api/v1/sync-logs?integration={id}&operation=sync"),
+            None,
+        )
+        .await;
+    logs["sync_logs"][0].clone()
+}
+
 /// keygen, pack (in `workdir`, with `pack_args`), sign, publish into
 /// `desk/registry`, and trust the key on the host whose data is `data_dir`.
 fn publish_and_trust(
@@ -487,26 +512,7 @@ async fn from_a_key_pair_to_a_synced_work_order_through_the_marketplace() {
         .await;
     assert_eq!(status, StatusCode::OK, "{verdict}");
     assert_eq!(verdict["ok"], true, "{verdict}");
-    let (status, job) = api
-        .json(
-            Method::POST,
-            &format!("/api/v1/integrations/{id}/sync"),
-            Some(json!({"full": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
-    common::eventually("the sync to end", async || {
-        store.pending_job(id).await.unwrap().is_none().then_some(())
-    })
-    .await;
-    let (_, logs) = api
-        .json(
-            Method::GET,
-            &format!("/api/v1/sync-logs?integration={id}&operation=sync"),
-            None,
-        )
-        .await;
-    let log = &logs["sync_logs"][0];
+    let log = full_sync(&api, &store, id).await;
     assert_eq!(log["status"], "succeeded", "{log}");
     let orders = store.work_orders(100, 0).await.unwrap();
     let mut titles: Vec<&str> = orders.iter().map(|o| o.title.as_str()).collect();
@@ -570,26 +576,7 @@ async fn a_python_connector_is_packed_signed_installed_from_the_marketplace_and_
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_i64().unwrap();
-    let (status, job) = api
-        .json(
-            Method::POST,
-            &format!("/api/v1/integrations/{id}/sync"),
-            Some(json!({"full": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
-    common::eventually("the sync to end", async || {
-        store.pending_job(id).await.unwrap().is_none().then_some(())
-    })
-    .await;
-    let (_, logs) = api
-        .json(
-            Method::GET,
-            &format!("/api/v1/sync-logs?integration={id}&operation=sync"),
-            None,
-        )
-        .await;
-    let log = &logs["sync_logs"][0];
+    let log = full_sync(&api, &store, id).await;
     assert_eq!(log["status"], "succeeded", "{log}");
     assert_eq!(log["counts"]["created"], 3, "{log}");
 }

@@ -42,6 +42,46 @@ async fn upgrade_registry(dir: &Path) -> (PathBuf, PathBuf) {
     (registry, public)
 }
 
+/// A server whose registry holds jira 0.1.0 and 0.2.0 ([`upgrade_registry`])
+/// and which trusts their publisher.
+struct Market {
+    base: String,
+    store: Store,
+    data: PathBuf,
+    _data_dir: tempfile::TempDir,
+    _desk: tempfile::TempDir,
+}
+
+async fn market() -> Market {
+    let desk = tempfile::tempdir().unwrap();
+    let (registry, acme_pub) = upgrade_registry(desk.path()).await;
+    let (base, store, data_dir) =
+        common::serve_admin_app_with_registry(Catalog::new(), &registry).await;
+    let data = data_dir.path().to_path_buf();
+    trust(&data, &acme_pub).unwrap();
+    Market {
+        base,
+        store,
+        data,
+        _data_dir: data_dir,
+        _desk: desk,
+    }
+}
+
+/// jira 0.1.0 installed from the UI and an integration using it: the
+/// admin's browser and form token, an API client, and the integration's id
+/// and grants.
+async fn jira_in_use(market: &Market) -> (Browser, String, Api, i64, Value) {
+    let (mut admin, csrf) = common::sign_in_admin(&market.base).await;
+    let api = Api::sign_in(&market.base, "admin", ADMIN_PASSWORD).await;
+    let done = admin
+        .post("/marketplace/jira/0.1.0", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let (id, grants) = create_jira_integration(&api, "Jira Cloud").await;
+    (admin, csrf, api, id, grants)
+}
+
 /// Creates a Jira integration through the API, granted `https://a`;
 /// returns its id and grants.
 async fn create_jira_integration(api: &Api, name: &str) -> (i64, Value) {
@@ -386,21 +426,14 @@ async fn pasting_a_key_trusts_its_publisher_and_untrusting_marks_what_it_signed(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upgrade_asking_for_more_waits_for_approval_and_rolls_back_in_the_ui() {
-    let desk = tempfile::tempdir().unwrap();
-    let (registry, acme_pub) = upgrade_registry(desk.path()).await;
-    let (base, store, data) =
-        common::serve_admin_app_with_registry(Catalog::new(), &registry).await;
-    let data = data.path().to_path_buf();
-    trust(&data, &acme_pub).unwrap();
-    let (mut admin, csrf) = common::sign_in_admin(&base).await;
-    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
-
+    let market = market().await;
+    let (base, store, data) = (
+        market.base.clone(),
+        market.store.clone(),
+        market.data.clone(),
+    );
     // 0.1.0 installed, and an integration granted the one server.
-    let done = admin
-        .post("/marketplace/jira/0.1.0", &[("csrf_token", &csrf)])
-        .await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
-    let (id, grants) = create_jira_integration(&api, "Jira Cloud").await;
+    let (mut admin, csrf, api, id, grants) = jira_in_use(&market).await;
     assert_eq!(grants[0]["pattern"], "https://a", "{grants}");
 
     // The review page says what is new before anyone clicks.
@@ -544,19 +577,13 @@ async fn an_upgrade_asking_for_more_waits_for_approval_and_rolls_back_in_the_ui(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uninstalling_in_the_ui_is_refused_while_used_unless_integrations_are_disabled() {
-    let desk = tempfile::tempdir().unwrap();
-    let (registry, acme_pub) = upgrade_registry(desk.path()).await;
-    let (base, store, data) =
-        common::serve_admin_app_with_registry(Catalog::new(), &registry).await;
-    let data = data.path().to_path_buf();
-    trust(&data, &acme_pub).unwrap();
-    let (mut admin, csrf) = common::sign_in_admin(&base).await;
-    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
-    let done = admin
-        .post("/marketplace/jira/0.1.0", &[("csrf_token", &csrf)])
-        .await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
-    let (id, grants) = create_jira_integration(&api, "Jira Cloud").await;
+    let market = market().await;
+    let (base, store, data) = (
+        market.base.clone(),
+        market.store.clone(),
+        market.data.clone(),
+    );
+    let (mut admin, csrf, api, id, grants) = jira_in_use(&market).await;
 
     // The confirmation page names who uses it; viewers get no such page.
     let page = admin.get("/marketplace/installed/jira/uninstall").await;
@@ -653,12 +680,12 @@ async fn uninstalling_in_the_ui_is_refused_while_used_unless_integrations_are_di
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_approves_upgrades_rolls_back_and_uninstalls() {
-    let desk = tempfile::tempdir().unwrap();
-    let (registry, acme_pub) = upgrade_registry(desk.path()).await;
-    let (base, store, data) =
-        common::serve_admin_app_with_registry(Catalog::new(), &registry).await;
-    let data = data.path().to_path_buf();
-    trust(&data, &acme_pub).unwrap();
+    let market = market().await;
+    let (base, store, data) = (
+        market.base.clone(),
+        market.store.clone(),
+        market.data.clone(),
+    );
     let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
     let viewer = Api::sign_in(&base, "vera", VIEWER_PASSWORD).await;
     let forged = Api {

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
@@ -10,11 +9,11 @@ use serde_json::{Value, json};
 
 use super::marketplace;
 use crate::plugin::scaffold::{self, NewConnector, Template};
-use crate::plugin::trial::{self, Trial, feature_names as features};
+use crate::plugin::trial::{self, RecordingPlan, Trial, feature_names as features};
 use crate::plugin::{build, inspect};
 use crate::runtime::types::{ConnectorInfo, Record, SyncMode, SyncRequest};
 use crate::runtime::{
-    CallOutcome, CallReport, HttpGrant, HttpRecording, LdapGrant, LimitOverrides, Runtime, Secrets,
+    CallOutcome, CallReport, HttpGrant, LdapGrant, LimitOverrides, Runtime, Secrets,
 };
 
 #[derive(Subcommand)]
@@ -249,32 +248,12 @@ async fn test_connector(args: TestArgs) -> anyhow::Result<ExitCode> {
     };
     let config: Value = serde_json::from_slice(&read(&args.config)?)
         .with_context(|| format!("{} is not valid JSON", args.config.display()))?;
-    // Secrets are kept out of recordings; which fields are secret is the
-    // schema's business, so it is read from the component first.
-    let runtime = Runtime::builder().pooling(false).build()?;
-    let secrets = match runtime.load(&component) {
-        Ok(connector) => match connector.info(&runtime.context("plugin-test")).await.result {
-            Ok(info) => Secrets::from_config(
-                &serde_json::from_str(&info.config_schema).unwrap_or(Value::Null),
-                &config,
-            ),
-            Err(_) => Secrets::default(),
-        },
-        Err(_) => Secrets::default(),
-    };
     let recording = match (&args.record, &args.replay) {
-        (Some(_), _) => Some(Arc::new(HttpRecording::record(secrets))),
-        (None, Some(file)) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            match HttpRecording::replay(&text, secrets) {
-                Ok(recording) => Some(Arc::new(recording)),
-                Err(error) => {
-                    eprintln!("error: {}: {error}", file.display());
-                    return Ok(ExitCode::from(2));
-                }
-            }
-        }
+        (Some(_), _) => Some(RecordingPlan::Record),
+        (None, Some(file)) => Some(RecordingPlan::Replay(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?,
+        )),
         (None, None) => None,
     };
     let mut deliveries = Vec::new();
@@ -290,22 +269,24 @@ async fn test_connector(args: TestArgs) -> anyhow::Result<ExitCode> {
                 .map(|g| g.allow_private(true)),
         )
         .collect();
-    let steps = trial::run(
+    let runtime = Runtime::builder().pooling(false).build()?;
+    let outcome = trial::run(
         &runtime,
         Trial {
             component,
             config,
             http_grants,
             ldap_grants: args.allow_ldap,
-            recording: recording.clone(),
+            recording,
             deliveries,
             page_size: args.page_size,
             max_pages: args.max_pages,
         },
     )
     .await;
+    let steps = &outcome.steps;
     let mut failed = 0;
-    for step in &steps {
+    for step in steps {
         for line in &step.log {
             eprintln!("    {line}");
         }
@@ -317,7 +298,7 @@ async fn test_connector(args: TestArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    if let (Some(file), Some(recording)) = (&args.record, &recording) {
+    if let (Some(file), Some(recording)) = (&args.record, &outcome.recording) {
         std::fs::write(file, recording.to_json())
             .with_context(|| format!("cannot write {}", file.display()))?;
         println!(

@@ -85,6 +85,25 @@ pub struct SubmittedConfig {
     pub secrets: BTreeMap<String, String>,
 }
 
+/// A configuration given as JSON (by the API, or `cube plugin test`) as
+/// the form inputs it stands for, so it is checked by the same rules as a
+/// submitted form: text as is, `true` as a ticked box, `false` and `null`
+/// as empty.
+pub fn form_inputs(config: &Map<String, Value>) -> HashMap<String, String> {
+    config
+        .iter()
+        .map(|(key, value)| {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Bool(true) => "true".into(),
+                Value::Bool(false) | Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (format!("{FIELD_PREFIX}{key}"), text)
+        })
+        .collect()
+}
+
 /// Messages per field name, for the form.
 pub type FieldErrors = BTreeMap<String, String>;
 

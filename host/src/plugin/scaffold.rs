@@ -11,7 +11,8 @@
 //! - `webhook`: work orders from signed deliveries.
 //!
 //! The files live in `templates/` beside this module, compiled into the
-//! binary, with `__NAME__` placeholders replaced. The crate is written to a
+//! binary; tokens like `__ID__` and `__TYPE__` are replaced by the
+//! connector's names. The crate is written to a
 //! temporary folder first and renamed into place, so a failure leaves
 //! nothing behind.
 

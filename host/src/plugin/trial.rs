@@ -14,12 +14,12 @@
 //! production) or from a recording (see
 //! [`HttpRecording`](crate::runtime::HttpRecording)).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::integrations::schema::{ConfigForm, InputKind};
+use crate::integrations::schema::{ConfigForm, form_inputs};
 use crate::marketplace::package::is_id;
 use crate::runtime::types::{
     ConnectorInfo, Features, Record, SyncMode, SyncPage, SyncRequest, WebhookRequest,
@@ -35,13 +35,28 @@ pub struct Trial {
     pub config: Value,
     pub http_grants: Vec<HttpGrant>,
     pub ldap_grants: Vec<LdapGrant>,
-    /// Recorded exchanges to answer from, or to fill.
-    pub recording: Option<Arc<HttpRecording>>,
+    /// Record the HTTP exchanges, or answer from a recording.
+    pub recording: Option<RecordingPlan>,
     /// Sample webhook deliveries: (name, body).
     pub deliveries: Vec<(String, Vec<u8>)>,
     pub page_size: u32,
     /// A sync that has not ended after this many pages fails.
     pub max_pages: u32,
+}
+
+/// What to do with HTTP besides the network.
+pub enum RecordingPlan {
+    /// Keep every exchange (secrets left out: which fields are secret is
+    /// known once `info()` has given the schema).
+    Record,
+    /// Answer from this recording's JSON text.
+    Replay(String),
+}
+
+/// The steps in order, and the recording made or replayed.
+pub struct Outcome {
+    pub steps: Vec<Step>,
+    pub recording: Option<Arc<HttpRecording>>,
 }
 
 /// One step's verdict.
@@ -64,9 +79,13 @@ impl Step {
     }
 }
 
-/// Runs every step that can run; the steps in order.
-pub async fn run(runtime: &Runtime, trial: Trial) -> Vec<Step> {
+/// Runs every step that can run.
+pub async fn run(runtime: &Runtime, trial: Trial) -> Outcome {
     let mut steps = Vec::new();
+    let done = |steps| Outcome {
+        steps,
+        recording: None,
+    };
     let connector = match runtime.load(&trial.component) {
         Ok(connector) => {
             steps.push(Step::new(
@@ -81,7 +100,7 @@ pub async fn run(runtime: &Runtime, trial: Trial) -> Vec<Step> {
         }
         Err(error) => {
             steps.push(Step::new("load", Err(error.to_string())));
-            return steps;
+            return done(steps);
         }
     };
     let base = runtime.context("plugin-test");
@@ -90,7 +109,7 @@ pub async fn run(runtime: &Runtime, trial: Trial) -> Vec<Step> {
         Ok(info) => info,
         Err(error) => {
             steps.push(Step::new("info", Err(format!("info() failed: {error}"))));
-            return steps;
+            return done(steps);
         }
     };
     let info_check = check_info(&info);
@@ -98,12 +117,23 @@ pub async fn run(runtime: &Runtime, trial: Trial) -> Vec<Step> {
     steps.push(Step::new("info", info_check));
     steps.push(Step::new("config", check_config(&schema, &trial.config)));
 
-    let mut http_grants = trial.http_grants.clone();
-    let replaying = trial
-        .recording
+    let secrets = Secrets::from_config(&schema, &trial.config);
+    let recording = match &trial.recording {
+        None => None,
+        Some(RecordingPlan::Record) => Some(Arc::new(HttpRecording::record(secrets.clone()))),
+        Some(RecordingPlan::Replay(json)) => match HttpRecording::replay(json, secrets.clone()) {
+            Ok(recording) => Some(Arc::new(recording)),
+            Err(error) => {
+                steps.push(Step::new("recording", Err(error)));
+                return done(steps);
+            }
+        },
+    };
+    let replaying = recording
         .as_ref()
         .is_some_and(|r| r.mode() == RecordingMode::Replay);
-    if let Some(recording) = trial.recording.as_ref().filter(|_| replaying)
+    let mut http_grants = trial.http_grants.clone();
+    if let Some(recording) = recording.as_ref().filter(|_| replaying)
         && http_grants.is_empty()
     {
         // Nothing is reached when replaying: grant what was granted when
@@ -118,14 +148,13 @@ pub async fn run(runtime: &Runtime, trial: Trial) -> Vec<Step> {
     // Each step gets a context of its own, as the host gives one to a
     // connection test and one to each sync job (LDAP connections, and the
     // paged searches on them, last as long as their context).
-    let secrets = Secrets::from_config(&schema, &trial.config);
     let context = || {
         let ctx = runtime
             .context("plugin-test")
             .with_http_grants(http_grants.clone())
             .with_ldap_grants(trial.ldap_grants.clone())
             .with_secrets(secrets.clone());
-        match &trial.recording {
+        match &recording {
             Some(recording) => ctx.with_http_recording(recording.clone()),
             None => ctx,
         }
@@ -162,7 +191,7 @@ pub async fn run(runtime: &Runtime, trial: Trial) -> Vec<Step> {
     for (name, body) in &trial.deliveries {
         steps.push(deliver(&connector, &context(), &config, &info, name, body).await);
     }
-    if let Some(recording) = trial.recording.as_ref().filter(|_| replaying) {
+    if let Some(recording) = recording.as_ref().filter(|_| replaying) {
         let (all, answered) = recording.counts();
         if answered < all {
             steps.push(Step::new(
@@ -174,7 +203,7 @@ pub async fn run(runtime: &Runtime, trial: Trial) -> Vec<Step> {
             ));
         }
     }
-    steps
+    Outcome { steps, recording }
 }
 
 fn check_info(info: &ConnectorInfo) -> Result<String, String> {
@@ -241,18 +270,7 @@ fn check_config(schema: &Value, config: &Value) -> Result<String, String> {
     let Some(object) = config.as_object() else {
         return Err("the configuration is not a JSON object".into());
     };
-    let mut inputs = HashMap::new();
-    for field in &form.fields {
-        let text = match object.get(&field.name) {
-            None | Some(Value::Null) => continue,
-            Some(Value::Bool(on)) if field.kind == InputKind::Checkbox => {
-                if *on { "on" } else { "" }.to_owned()
-            }
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-        };
-        inputs.insert(field.input_name.clone(), text);
-    }
+    let inputs = form_inputs(object);
     let unknown: Vec<&String> = object
         .keys()
         .filter(|k| !form.fields.iter().any(|f| &f.name == *k))
@@ -264,7 +282,12 @@ fn check_config(schema: &Value, config: &Value) -> Result<String, String> {
             .collect::<Vec<_>>()
             .join("; ")
     })?;
-    let mut verdict = format!("{} fields pass the admin form's checks", inputs.len());
+    let given = form
+        .fields
+        .iter()
+        .filter(|f| object.get(&f.name).is_some_and(|v| !v.is_null()))
+        .count();
+    let mut verdict = format!("{given} fields pass the admin form's checks");
     if !unknown.is_empty() {
         let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
         verdict.push_str(&format!(

@@ -16,7 +16,7 @@ use super::super::integrations::editor::{config_form, read_form};
 use super::super::integrations::{actions, audit};
 use super::{ApiAdmin, ApiError, ApiUser};
 use crate::integrations::Verdict;
-use crate::integrations::schema::FIELD_PREFIX;
+use crate::integrations::schema::form_inputs;
 use crate::store::integrations::Integration;
 use crate::store::jobs::NewJob;
 
@@ -112,16 +112,7 @@ struct Input {
 impl Input {
     /// The same inputs the form submits, so both are validated alike.
     fn as_form(&self) -> HashMap<String, String> {
-        let mut form = HashMap::new();
-        for (key, value) in &self.config {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                Value::Bool(true) => "true".into(),
-                Value::Bool(false) | Value::Null => String::new(),
-                other => other.to_string(),
-            };
-            form.insert(format!("{FIELD_PREFIX}{key}"), text);
-        }
+        let mut form = form_inputs(&self.config);
         form.insert("name".into(), self.name.clone());
         form.insert("http_grants".into(), self.http_grants.join("\n"));
         form.insert("ldap_grants".into(), self.ldap_grants.join("\n"));

@@ -1,33 +1,35 @@
-//! Reading users, then groups, in windows of change stamps.
+//! Reading users, then groups, each phase in one of two ways.
 //!
 //! A paged-results cookie lives only as long as the connection that made
 //! it. The host keeps a job's connection across `sync` calls, so within one
-//! attempt the cookie goes into the cursor and paging goes on; but after a
-//! crash, or a server that dropped the connection, the cookie is worthless.
-//! So each phase walks the range of change stamps (`uSNChanged`,
-//! `entryCSN`) in windows: one paged search per window, the cursor saying
-//! which window is being read. A resumed sync starts the current window
-//! again and re-reads at most one window, never everything.
+//! attempt the cookie goes into the cursor and paging goes on; after a crash,
+//! or a server that dropped the connection, the cookie is worthless and the
+//! cursor must say enough to go on without reading everything again.
 //!
-//! Windows are sized to hold about two pages. A window that turns out to
-//! hold more than three is given up after its third page (what it read is
-//! still returned; reading it again only confirms unchanged records) and
-//! cut down to what the entries seen so far say fits. The range ends at the
-//! newest stamp the server reported at the start; one last, open window
-//! then reads what changed while the sync ran, so a full sync never misses
-//! an entry that moved to a newer stamp behind it.
+//! - Where stamp ranges are cheap for the server (`uSNChanged`: Active
+//!   Directory's indexes are ordered), a phase walks the stamps in windows
+//!   ([`windows`]); a resumed sync reads its window again.
+//! - Elsewhere (`entryCSN`, `modifyTimestamp`: OpenLDAP walks its whole
+//!   stamp index for every page of a range), a phase is one paged search in
+//!   the server's order ([`scan`]); a resumed sync asks again and passes over
+//!   what it had read once the DNs say it is the same.
+//!
+//! Decision 0022 has the measurements.
 
-use cube_connector_sdk::ldap::{Directory, LdapError};
+mod scan;
+mod windows;
+
+use cube_connector_sdk::ldap::{Directory, Entry, LdapError, SearchPage};
 use cube_connector_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{AttributeMap, Config};
 use crate::entries::{group_attributes, group_record, user_attributes, user_record};
 use crate::server::{self, ServerState};
 use crate::tracking::Tracking;
+pub use scan::{Replay, Scan};
+pub use windows::Window;
 
-/// Buckets of the stamp histogram kept for the window being read.
-const BUCKETS: usize = 128;
 /// Searches one call may send before it returns (empty windows are cheap,
 /// but the host should hear from us now and then).
 const SEARCHES_PER_CALL: u32 = 24;
@@ -44,31 +46,6 @@ pub enum Phase {
     Done,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-pub struct Window {
-    pub start: i64,
-    pub width: i64,
-    /// The paged search's cookie (hex), valid on the connection that made it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cookie: Option<String>,
-    /// Entries read in this window so far.
-    #[serde(default)]
-    pub read: u32,
-    /// How the stamps of those entries spread over the window.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub buckets: Vec<u32>,
-    /// How often this window was started again after a reconnect. Part of
-    /// the cursor so that a window read again from its start never hands
-    /// the host the very cursor it resumed from (slapd's cookies name the
-    /// last entry read, so they repeat).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub restarts: u32,
-    /// The width a crowd of entries seen ahead suggests for the window
-    /// after this one (learnt when a window was narrowed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ahead: Option<i64>,
-}
-
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Cursor {
     pub v: u32,
@@ -80,8 +57,17 @@ pub struct Cursor {
     pub since: i64,
     /// The newest stamp when the sync started: the end of the bounded windows.
     pub until: i64,
+    /// Whether this sync reads every entry (a full sync, or an incremental
+    /// one that cannot trust the last cursor).
+    #[serde(default)]
+    pub whole: bool,
     pub phase: Phase,
+    /// Where the phase is, when it walks windows.
+    #[serde(default)]
     pub window: Window,
+    /// Where the phase is, when it is one paged search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<Scan>,
     /// The newest stamp seen in this sync.
     #[serde(default)]
     pub newest_seen: i64,
@@ -91,80 +77,9 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-impl Window {
-    fn first(since: i64, until: i64) -> Self {
-        Window {
-            start: since,
-            width: ((until - since + 1) / 16).max(1),
-            ..Window::default()
-        }
-    }
-
-    /// The window's last stamp, or `None` for the open window after `until`.
-    pub fn end(&self, until: i64) -> Option<i64> {
-        (self.start <= until).then(|| self.start.saturating_add(self.width - 1).min(until))
-    }
-
-    fn note(&mut self, stamp: i64, until: i64) {
-        let Some(end) = self.end(until) else { return };
-        if self.buckets.len() != BUCKETS {
-            self.buckets = vec![0; BUCKETS];
-        }
-        let span = (end - self.start + 1).max(1) as i128;
-        let offset = (stamp.clamp(self.start, end) - self.start) as i128;
-        self.buckets[(offset * BUCKETS as i128 / span) as usize] += 1;
-    }
-
-    /// Gives up on this window and narrows it to the part the stamps seen
-    /// so far put `target` entries in.
-    fn narrow(&mut self, until: i64, target: u32) {
-        let span = self
-            .end(until)
-            .map_or(self.width, |end| end - self.start + 1);
-        let bucket_width = (span / BUCKETS as i64).max(1);
-        let mut seen = 0;
-        let mut whole = 0;
-        let mut crowd = 0;
-        for count in &self.buckets {
-            if seen + count > target {
-                crowd = *count;
-                break;
-            }
-            seen += count;
-            whole += 1;
-        }
-        // The crowding bucket holds at least `crowd` entries: a window
-        // after the quiet part gets the width that puts `target` of them in.
-        let crowd_width = (bucket_width as i128 * target as i128 / crowd.max(1) as i128) as i64;
-        let (width, ahead) = if whole == 0 {
-            (crowd_width.min(bucket_width / 2), None)
-        } else {
-            (whole * bucket_width, Some(crowd_width.max(1)))
-        };
-        *self = Window {
-            start: self.start,
-            width: width.clamp(1, (span - 1).max(1)),
-            ahead,
-            ..Window::default()
-        };
-    }
-
-    /// Moves to the next window, sized from how full this one was.
-    fn advance(&mut self, until: i64, target: u32) {
-        let Some(end) = self.end(until) else { return };
-        let read = self.read.max(1) as i128;
-        let scaled = (self.width as i128 * target as i128 / read)
-            .clamp((self.width / 4).max(1) as i128, self.width as i128 * 4);
-        let width = match self.ahead {
-            Some(ahead) => ahead,
-            None => scaled.min(i64::MAX as i128) as i64,
-        };
-        *self = Window {
-            start: end + 1,
-            width,
-            ..Window::default()
-        };
-    }
+/// Whether a phase walks windows of stamps (else it is one paged search).
+fn walks_windows(tracking: Tracking) -> bool {
+    tracking == Tracking::Usn
 }
 
 /// Where this call starts: the cursor to resume, or a new one.
@@ -193,11 +108,11 @@ fn start(directory: &Directory, config: &Config, input: &SyncInput) -> Result<Cu
             tracking,
         ))
     };
-    let since = match (input.mode, previous) {
+    let (since, whole) = match (input.mode, previous) {
         (SyncMode::Incremental, Some(prev))
             if prev.tracking == tracking && prev.invocation == invocation =>
         {
-            prev.since
+            (prev.since, false)
         }
         (SyncMode::Incremental, Some(prev)) => {
             log::warn(if prev.tracking != tracking {
@@ -212,9 +127,9 @@ fn start(directory: &Directory, config: &Config, input: &SyncInput) -> Result<Cu
                  sync to find deletions"
                     .to_owned()
             });
-            oldest()
+            (oldest(), true)
         }
-        _ => oldest(),
+        _ => (oldest(), true),
     };
     let until = newest.unwrap_or(since - 1);
     Ok(Cursor {
@@ -223,21 +138,109 @@ fn start(directory: &Directory, config: &Config, input: &SyncInput) -> Result<Cu
         invocation,
         since,
         until,
+        whole,
         phase: Phase::Users,
         window: Window::first(since, until),
+        scan: None,
         newest_seen: since,
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// What a phase searches: where, for what, which attributes.
+struct Target<'a> {
+    base: &'a str,
+    filter: String,
+    attributes: Vec<String>,
+    map: AttributeMap,
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+impl<'a> Target<'a> {
+    fn of(config: &'a Config, map: &AttributeMap, phase: Phase, tracking: Tracking) -> Self {
+        let (base, filter, attributes) = match phase {
+            Phase::Users => (
+                config.user_base(),
+                config.user_filter(),
+                user_attributes(map, tracking),
+            ),
+            _ => (
+                config.group_base(),
+                config.group_filter(),
+                group_attributes(map, tracking),
+            ),
+        };
+        Target {
+            base,
+            filter: filter.to_owned(),
+            attributes,
+            map: map.clone(),
+        }
+    }
+
+    fn send(
+        &self,
+        directory: &Directory,
+        filter: &str,
+        page_size: u32,
+        cookie: Option<Vec<u8>>,
+    ) -> std::result::Result<SearchPage, LdapError> {
+        let names: Vec<&str> = self.attributes.iter().map(String::as_str).collect();
+        directory
+            .search(self.base, filter)
+            .attributes(&names)
+            .page_size(page_size)
+            .cookie(cookie)
+            .send()
+    }
+
+    /// What a failed search means for the admin.
+    fn explain(&self, config: &Config, error: LdapError) -> Error {
+        match error {
+            LdapError::NoSuchObject(_) => Error::config(format!(
+                "The search base {} does not exist on {}.",
+                self.base,
+                config.url()
+            )),
+            e => server::explain(config, e),
+        }
+    }
+}
+
+/// Whether the call should return after a search.
+#[derive(Debug, PartialEq, Eq)]
+enum Pause {
+    /// A page was read and the next needs the cookie: return it.
+    Yes,
+    /// Go on with the next search, if the page is not full yet.
+    No,
+}
+
+/// Turns one entry into a record (or a warning when it has no stable id)
+/// and notes its stamp, which it returns.
+fn take(
+    directory: &Directory,
+    cursor: &mut Cursor,
+    target: &Target,
+    entry: &Entry,
+    records: &mut Vec<Record>,
+) -> Result<Option<i64>> {
+    let stamp = entry
+        .first(cursor.tracking.attribute())
+        .and_then(|s| cursor.tracking.parse(s));
+    if let Some(stamp) = stamp {
+        cursor.newest_seen = cursor.newest_seen.max(stamp);
+    }
+    let record = match cursor.phase {
+        Phase::Users => user_record(entry, &target.map, cursor.tracking),
+        _ => group_record(directory, entry, &target.map, cursor.tracking)?,
+    };
+    match record {
+        Some(record) => records.push(record),
+        None => log::warn(format!(
+            "skipped {}: it has no {} to identify it by",
+            entry.dn, target.map.id
+        )),
+    }
+    Ok(stamp)
 }
 
 /// Reads the next page of the sync.
@@ -246,101 +249,17 @@ pub fn sync(config: &Config, input: SyncInput) -> Result<SyncPage> {
     let mut cursor = start(&directory, config, &input)?;
     let map = config.attributes();
     let page_size = config.page_size();
-    let target = page_size.saturating_mul(2);
-    let most = page_size.saturating_mul(3);
     let mut records = Vec::new();
     let mut searches = 0;
     while cursor.phase != Phase::Done && searches < SEARCHES_PER_CALL {
         searches += 1;
-        let (base, filter, attributes) = match cursor.phase {
-            Phase::Users => (
-                config.user_base(),
-                config.user_filter(),
-                user_attributes(&map, cursor.tracking),
-            ),
-            _ => (
-                config.group_base(),
-                config.group_filter(),
-                group_attributes(&map, cursor.tracking),
-            ),
+        let target = Target::of(config, &map, cursor.phase, cursor.tracking);
+        let pause = if walks_windows(cursor.tracking) {
+            windows::step(&directory, config, &target, &mut cursor, &mut records)?
+        } else {
+            scan::step(&directory, config, &target, &mut cursor, &mut records)?
         };
-        let end = cursor.window.end(cursor.until);
-        let filter = format!(
-            "(&{filter}{})",
-            cursor.tracking.filter(cursor.window.start, end)
-        );
-        let names: Vec<&str> = attributes.iter().map(String::as_str).collect();
-        let cookie = cursor.window.cookie.as_deref().and_then(unhex);
-        let resumed = cookie.is_some();
-        let page = match directory
-            .search(base, &filter)
-            .attributes(&names)
-            .page_size(page_size)
-            .cookie(cookie)
-            .send()
-        {
-            Ok(page) => page,
-            // A cookie from a connection that is gone: read the window again.
-            Err(LdapError::Server(_)) if resumed => {
-                log::info(
-                    "the paged search cannot go on after a reconnect; reading its window again",
-                );
-                cursor.window = Window {
-                    cookie: None,
-                    read: 0,
-                    buckets: Vec::new(),
-                    restarts: cursor.window.restarts + 1,
-                    ..cursor.window
-                };
-                continue;
-            }
-            Err(LdapError::NoSuchObject(_)) => {
-                return Err(Error::config(format!(
-                    "The search base {base} does not exist on {}.",
-                    config.url()
-                )));
-            }
-            Err(e) => return Err(server::explain(config, e)),
-        };
-        cursor.window.read += page.entries.len() as u32;
-        for entry in &page.entries {
-            if let Some(stamp) = entry
-                .first(cursor.tracking.attribute())
-                .and_then(|s| cursor.tracking.parse(s))
-            {
-                cursor.newest_seen = cursor.newest_seen.max(stamp);
-                cursor.window.note(stamp, cursor.until);
-            }
-            let record = match cursor.phase {
-                Phase::Users => user_record(entry, &map, cursor.tracking),
-                _ => group_record(&directory, entry, &map, cursor.tracking)?,
-            };
-            match record {
-                Some(record) => records.push(record),
-                None => log::warn(format!(
-                    "skipped {}: it has no {} to identify it by",
-                    entry.dn, map.id
-                )),
-            }
-        }
-        match page.cookie.filter(|c| !c.is_empty()) {
-            Some(more) => {
-                if end.is_some() && cursor.window.read >= most && cursor.window.width > 1 {
-                    let before = cursor.window.width;
-                    cursor.window.narrow(cursor.until, target);
-                    log::debug(format!(
-                        "{:?}: {} stamps from {} held more than {most} entries; now {}",
-                        cursor.phase, before, cursor.window.start, cursor.window.width
-                    ));
-                } else {
-                    cursor.window.cookie = Some(hex(&more));
-                }
-                break;
-            }
-            None if end.is_some() => cursor.window.advance(cursor.until, target),
-            None => next_phase(&mut cursor),
-        }
-        if records.len() >= page_size as usize {
+        if pause == Pause::Yes || records.len() >= page_size as usize {
             break;
         }
     }
@@ -358,6 +277,7 @@ fn next_phase(cursor: &mut Cursor) {
         Phase::Users => {
             cursor.phase = Phase::Groups;
             cursor.window = Window::first(cursor.since, cursor.until);
+            cursor.scan = None;
         }
         _ => {
             cursor.phase = Phase::Done;
@@ -366,8 +286,20 @@ fn next_phase(cursor: &mut Cursor) {
                 _ => cursor.until.max(cursor.since - 1) + 1,
             };
             cursor.window = Window::default();
+            cursor.scan = None;
         }
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -556,78 +488,6 @@ mod tests {
     }
 
     #[test]
-    fn windows_cover_the_range_then_open() {
-        let mut w = Window::first(100, 259);
-        assert_eq!(w.width, 10);
-        assert_eq!(w.end(259), Some(109));
-        w.read = 0;
-        w.advance(259, 1000);
-        assert_eq!(
-            (w.start, w.width),
-            (110, 40),
-            "an empty window grows, at most fourfold"
-        );
-        w.start = 250;
-        assert_eq!(
-            w.end(259),
-            Some(259),
-            "the last bounded window stops at the newest stamp"
-        );
-        w.advance(259, 1000);
-        assert_eq!(w.start, 260);
-        assert_eq!(w.end(259), None, "then one open window");
-    }
-
-    #[test]
-    fn a_crowded_window_narrows_to_what_fits() {
-        let mut w = Window::first(0, 3199);
-        assert_eq!(w.width, 200);
-        w.width = 3200;
-        // 4,000 entries seen, all in the last eighth of the window.
-        for i in 0..4000 {
-            w.note(2800 + i % 400, 3199);
-        }
-        w.read = 4000;
-        w.narrow(3199, 1000);
-        assert_eq!(w.start, 0);
-        assert_eq!(
-            w.width, 2900,
-            "the quiet part and the crowd's first thousand fit in one window"
-        );
-        // A crowd right at the start narrows hard.
-        let mut w = Window {
-            start: 0,
-            width: 3200,
-            ..Window::default()
-        };
-        for i in 0..4000 {
-            w.note(i % 100, 3199);
-        }
-        w.narrow(3199, 1000);
-        assert_eq!(w.width, 25);
-    }
-
-    #[test]
-    fn a_full_window_shrinks_for_the_next_one() {
-        let mut w = Window {
-            start: 0,
-            width: 1000,
-            read: 4000,
-            ..Window::default()
-        };
-        w.advance(100_000, 1000);
-        assert_eq!((w.start, w.width), (1000, 250));
-        let mut w = Window {
-            start: 0,
-            width: 1000,
-            read: 1000,
-            ..Window::default()
-        };
-        w.advance(100_000, 1000);
-        assert_eq!(w.width, 1000);
-    }
-
-    #[test]
     fn finished_syncs_hand_the_next_one_its_start() {
         let mut cursor = Cursor {
             v: 1,
@@ -635,8 +495,10 @@ mod tests {
             invocation: None,
             since: 10,
             until: 500,
+            whole: true,
             phase: Phase::Users,
             window: Window::first(10, 500),
+            scan: None,
             newest_seen: 480,
         };
         next_phase(&mut cursor);

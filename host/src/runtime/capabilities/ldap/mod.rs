@@ -10,6 +10,7 @@
 //! integrations. Failures come back in words an admin can act on
 //! ([`errors`]).
 
+mod ahead;
 pub(crate) mod connect;
 pub mod errors;
 mod search;
@@ -27,6 +28,7 @@ use super::denials::Denials;
 use crate::runtime::bindings::cube::connector::ldap::{
     self as wit, ConnectOptions, LdapError, PackedPage, SearchPage, SearchRequest,
 };
+use ahead::ReadAhead;
 use connect::Target;
 
 /// One LDAP server an integration may reach: `ldap://host[:port]` or
@@ -112,6 +114,17 @@ struct Live {
     ldap: Ldap,
     /// The bind DN and a digest of the password of the last successful bind.
     bound: Option<(String, [u8; 32])>,
+    /// The next page of the last search, being read.
+    ahead: Option<ReadAhead>,
+}
+
+impl Live {
+    /// Lets a read-ahead finish before another operation.
+    async fn settle(&mut self) {
+        if let Some(ahead) = self.ahead.take() {
+            ahead.settle().await;
+        }
+    }
 }
 
 impl std::fmt::Debug for LdapSessions {
@@ -154,7 +167,11 @@ impl LdapSessions {
             )));
         }
         let ldap = connect::open(target).await?;
-        let live = Arc::new(tokio::sync::Mutex::new(Live { ldap, bound: None }));
+        let live = Arc::new(tokio::sync::Mutex::new(Live {
+            ldap,
+            bound: None,
+            ahead: None,
+        }));
         open.insert(key.to_owned(), live.clone());
         Ok(live)
     }
@@ -177,7 +194,9 @@ impl LdapSessions {
             .map(|(_, live)| live)
             .collect();
         for live in open {
-            let _ = live.lock().await.ldap.unbind().await;
+            let mut live = live.lock().await;
+            live.settle().await;
+            let _ = live.ldap.unbind().await;
         }
     }
 }
@@ -302,6 +321,7 @@ impl wit::HostConnection for LdapCall {
             // end the server's paged-search state.
             return Ok(());
         }
+        live.settle().await;
         let outcome = live
             .ldap
             .with_timeout(timeout)
@@ -356,16 +376,28 @@ impl LdapCall {
     ) -> Result<SearchPage, LdapError> {
         let conn = self.connection(&connection)?;
         let (key, server, live) = (conn.key.clone(), conn.server.clone(), conn.live.clone());
-        let timeout = self.within_deadline(conn.timeout);
+        let (wanted, timeout) = (conn.timeout, self.within_deadline(conn.timeout));
         let sessions = self.sessions.clone();
         let outcome = {
             let mut live = live.lock().await;
-            search::run(&mut live.ldap, &request, timeout, MAX_PAGE_BYTES)
-                .await
-                .map_err(|e| match e {
-                    search::Failure::Client(e) => errors::from_client(e, &server, "search"),
-                    search::Failure::Contract(e) => e,
-                })
+            let outcome = match live.ahead.take() {
+                Some(ahead) if ahead.is_for(&request) => ahead.page().await,
+                other => {
+                    if let Some(ahead) = other {
+                        ahead.settle().await;
+                    }
+                    search::run(&mut live.ldap, &request, timeout, MAX_PAGE_BYTES)
+                        .await
+                        .map_err(|e| match e {
+                            search::Failure::Client(e) => errors::from_client(e, &server, "search"),
+                            search::Failure::Contract(e) => e,
+                        })
+                }
+            };
+            if let Ok(page) = &outcome {
+                live.ahead = ReadAhead::after(&live.ldap, &request, page, &server, wanted);
+            }
+            outcome
         };
         if let Err(error) = &outcome {
             sessions.forget_if_broken(&key, error).await;

@@ -1,0 +1,87 @@
+//! Reading the next page of a paged search while the connector works on
+//! this one.
+//!
+//! A sync reads a search page by page: the connector maps a page, then asks
+//! for the next with the cookie it got. Done one after the other, the
+//! directory idles while the connector maps and the connector idles while
+//! the directory answers. So once a page comes back with a cookie, the
+//! host sends the same search with that cookie at once, on the same
+//! connection, and keeps the answer for the connector's next request. A
+//! request that is not that one (another search, a bind, the end of the
+//! job) first lets the read-ahead finish, so the server never has two
+//! operations of ours crossing on one paged search; its answer is then
+//! dropped and costs one page read for nothing.
+
+use std::time::Duration;
+
+use ldap3::Ldap;
+use tokio::task::JoinHandle;
+
+use super::search;
+use super::{MAX_PAGE_BYTES, errors};
+use crate::runtime::bindings::cube::connector::ldap::{LdapError, SearchPage, SearchRequest};
+
+/// The next page of a search, being read.
+pub struct ReadAhead {
+    request: SearchRequest,
+    task: JoinHandle<Result<SearchPage, LdapError>>,
+}
+
+impl ReadAhead {
+    /// Starts reading the page after `page` of `request`, if there is one.
+    pub fn after(
+        ldap: &Ldap,
+        request: &SearchRequest,
+        page: &SearchPage,
+        server: &str,
+        timeout: Duration,
+    ) -> Option<Self> {
+        let cookie = page.cookie.clone().filter(|c| !c.is_empty())?;
+        if request.page_size == 0 {
+            return None;
+        }
+        let next = SearchRequest {
+            cookie: Some(cookie),
+            ..request.clone()
+        };
+        let mut ldap = ldap.clone();
+        let (request, server) = (next.clone(), server.to_owned());
+        let task = tokio::spawn(async move {
+            search::run(&mut ldap, &request, timeout, MAX_PAGE_BYTES)
+                .await
+                .map_err(|e| match e {
+                    search::Failure::Client(e) => errors::from_client(e, &server, "search"),
+                    search::Failure::Contract(e) => e,
+                })
+        });
+        Some(ReadAhead {
+            request: next,
+            task,
+        })
+    }
+
+    /// Whether `request` is the one being read ahead.
+    pub fn is_for(&self, request: &SearchRequest) -> bool {
+        let (a, b) = (&self.request, request);
+        a.base == b.base
+            && a.scope == b.scope
+            && a.filter == b.filter
+            && a.attributes == b.attributes
+            && a.page_size == b.page_size
+            && a.cookie == b.cookie
+            && a.size_limit == b.size_limit
+            && a.time_limit_seconds == b.time_limit_seconds
+    }
+
+    /// The page, once read.
+    pub async fn page(self) -> Result<SearchPage, LdapError> {
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(LdapError::Connection(format!("reading ahead failed: {e}"))))
+    }
+
+    /// Lets the read finish and drops its answer.
+    pub async fn settle(self) {
+        let _ = self.task.await;
+    }
+}

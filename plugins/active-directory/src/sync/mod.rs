@@ -151,11 +151,11 @@ struct Target<'a> {
     base: &'a str,
     filter: String,
     attributes: Vec<String>,
-    map: AttributeMap,
+    map: &'a AttributeMap,
 }
 
 impl<'a> Target<'a> {
-    fn of(config: &'a Config, map: &AttributeMap, phase: Phase, tracking: Tracking) -> Self {
+    fn of(config: &'a Config, map: &'a AttributeMap, phase: Phase, tracking: Tracking) -> Self {
         let (base, filter, attributes) = match phase {
             Phase::Users => (
                 config.user_base(),
@@ -170,9 +170,9 @@ impl<'a> Target<'a> {
         };
         Target {
             base,
-            filter: filter.to_owned(),
+            filter,
             attributes,
-            map: map.clone(),
+            map,
         }
     }
 
@@ -230,8 +230,8 @@ fn take(
         cursor.newest_seen = cursor.newest_seen.max(stamp);
     }
     let record = match cursor.phase {
-        Phase::Users => user_record(entry, &target.map, cursor.tracking),
-        _ => group_record(directory, entry, &target.map, cursor.tracking)?,
+        Phase::Users => user_record(entry, target.map, cursor.tracking),
+        _ => group_record(directory, entry, target.map, cursor.tracking)?,
     };
     match record {
         Some(record) => records.push(record),

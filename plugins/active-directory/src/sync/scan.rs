@@ -166,13 +166,14 @@ pub(super) fn step(
     match page.cookie.filter(|c| !c.is_empty()) {
         Some(more) => {
             scan.cookie = Some(hex(&more));
-            cursor.scan = Some(scan);
             // Passing over entries hands nothing on: go on in this call.
-            Ok(if scan_is_replaying(cursor) {
+            let pause = if scan.replay.is_some() {
                 Pause::No
             } else {
                 Pause::Yes
-            })
+            };
+            cursor.scan = Some(scan);
+            Ok(pause)
         }
         // Fewer entries than were read before: something went.
         None if scan.replay.is_some() => Ok(read_again(cursor, scan)),
@@ -188,10 +189,6 @@ pub(super) fn step(
             Ok(Pause::No)
         }
     }
-}
-
-fn scan_is_replaying(cursor: &Cursor) -> bool {
-    cursor.scan.as_ref().is_some_and(|s| s.replay.is_some())
 }
 
 /// The entries before the cut are not the ones read then: read the pass

@@ -440,13 +440,19 @@ async fn a_connection_dropped_mid_search_is_retried_and_resumes_where_it_stopped
     }
     let done = runner.await.unwrap();
     let logs = logs_of(&setup, job.id).await;
-    assert_eq!(
-        (done.status.as_str(), done.attempts),
-        ("succeeded", 2),
-        "{logs:?}"
-    );
-    assert_eq!(logs[0].0, "failed", "{logs:?}");
-    assert!(logs[0].5.contains("will retry"), "{logs:?}");
+    assert_eq!(done.status, "succeeded", "{logs:?}");
+    // The cut either fails the attempt (the engine retries it on a new
+    // connection) or lands on the page the host was reading ahead (the
+    // connector's next search finds the connection gone, opens another and
+    // resumes within the attempt). Both must resume the same way.
+    match done.attempts {
+        1 => assert_eq!(logs.len(), 1, "{logs:?}"),
+        2 => {
+            assert_eq!(logs[0].0, "failed", "{logs:?}");
+            assert!(logs[0].5.contains("will retry"), "{logs:?}");
+        }
+        n => panic!("{n} attempts: {logs:?}"),
+    }
     let users = scalar(
         &setup.deps.store,
         "SELECT CAST(COUNT(*) AS BIGINT) FROM directory_users WHERE integration_id = $1",
@@ -454,27 +460,23 @@ async fn a_connection_dropped_mid_search_is_retried_and_resumes_where_it_stopped
     )
     .await;
     assert_eq!(users, 5000);
-    // Created counts are what each attempt newly committed; read counts
-    // include entries read again.
-    let (first_created, second_read) = (logs[0].2, logs[1].1);
+    // The resumed search passed over the entries read before the cut once
+    // their DNs matched...
+    let resumed = logs.last().unwrap().5.clone();
+    let passed: i64 = resumed
+        .split("passed over the ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pass-over in {logs:?}"));
     assert!(
-        first_created >= 1000,
+        passed >= 1000,
         "the cut came late enough to matter: {logs:?}"
     );
-    // The second attempt asked for the same search again, passed over the
-    // entries committed before the cut once their DNs matched, and handed
-    // on only the rest: nothing committed was mapped or stored twice.
-    let again = second_read - (5003 - first_created);
-    assert_eq!(
-        again, 0,
-        "{again} entries handed on again, {first_created} had been committed: {logs:?}"
-    );
-    assert!(
-        logs[1]
-            .5
-            .contains(&format!("passed over the {first_created} entries")),
-        "{logs:?}"
-    );
+    // ...and handed on only the rest: read counts (what each attempt
+    // committed) add up to every entry once, nothing mapped or stored twice.
+    let read: i64 = logs.iter().map(|l| l.1).sum();
+    assert_eq!(read, 5003, "{logs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,14 +17,16 @@ use std::time::Duration;
 use ldap3::Ldap;
 use tokio::task::JoinHandle;
 
-use super::search;
+use super::search::{self, Page, Shape};
 use super::{MAX_PAGE_BYTES, errors};
-use crate::runtime::bindings::cube::connector::ldap::{LdapError, SearchPage, SearchRequest};
+use crate::runtime::bindings::cube::connector::ldap::{LdapError, SearchRequest};
 
-/// The next page of a search, being read.
+/// The next page of a search, being read (and shaped, beside the
+/// connector).
 pub struct ReadAhead {
     request: SearchRequest,
-    task: JoinHandle<Result<SearchPage, LdapError>>,
+    shape: Shape,
+    task: JoinHandle<Result<Page, LdapError>>,
 }
 
 impl ReadAhead {
@@ -32,11 +34,12 @@ impl ReadAhead {
     pub fn after(
         ldap: &Ldap,
         request: &SearchRequest,
-        page: &SearchPage,
+        shape: Shape,
+        page: &Page,
         server: &str,
         timeout: Duration,
     ) -> Option<Self> {
-        let cookie = page.cookie.clone().filter(|c| !c.is_empty())?;
+        let cookie = page.cookie().filter(|c| !c.is_empty())?.clone();
         if request.page_size == 0 {
             return None;
         }
@@ -47,7 +50,7 @@ impl ReadAhead {
         let mut ldap = ldap.clone();
         let (request, server) = (next.clone(), server.to_owned());
         let task = tokio::spawn(async move {
-            search::run(&mut ldap, &request, timeout, MAX_PAGE_BYTES)
+            search::run(&mut ldap, &request, shape, timeout, MAX_PAGE_BYTES)
                 .await
                 .map_err(|e| match e {
                     search::Failure::Client(e) => errors::from_client(e, &server, "search"),
@@ -56,14 +59,16 @@ impl ReadAhead {
         });
         Some(ReadAhead {
             request: next,
+            shape,
             task,
         })
     }
 
-    /// Whether `request` is the one being read ahead.
-    pub fn is_for(&self, request: &SearchRequest) -> bool {
+    /// Whether `request`, in `shape`, is the one being read ahead.
+    pub fn is_for(&self, request: &SearchRequest, shape: Shape) -> bool {
         let (a, b) = (&self.request, request);
-        a.base == b.base
+        self.shape == shape
+            && a.base == b.base
             && a.scope == b.scope
             && a.filter == b.filter
             && a.attributes == b.attributes
@@ -74,7 +79,7 @@ impl ReadAhead {
     }
 
     /// The page, once read.
-    pub async fn page(self) -> Result<SearchPage, LdapError> {
+    pub async fn page(self) -> Result<Page, LdapError> {
         self.task
             .await
             .unwrap_or_else(|e| Err(LdapError::Connection(format!("reading ahead failed: {e}"))))

@@ -30,6 +30,7 @@ use crate::runtime::bindings::cube::connector::ldap::{
 };
 use ahead::ReadAhead;
 use connect::Target;
+use search::{Page, Shape};
 
 /// One LDAP server an integration may reach: `ldap://host[:port]` or
 /// `ldaps://host[:port]`, exact host names only.
@@ -348,7 +349,13 @@ impl wit::HostConnection for LdapCall {
         connection: Resource<LdapConnection>,
         request: SearchRequest,
     ) -> Result<SearchPage, LdapError> {
-        self.search_page(connection, request).await
+        match self
+            .search_page(connection, request, Shape::Entries)
+            .await?
+        {
+            Page::Entries(page) => Ok(page),
+            Page::Packed(_) => unreachable!("asked for entries"),
+        }
     }
 
     async fn search_packed(
@@ -356,7 +363,10 @@ impl wit::HostConnection for LdapCall {
         connection: Resource<LdapConnection>,
         request: SearchRequest,
     ) -> Result<PackedPage, LdapError> {
-        Ok(search::pack(self.search_page(connection, request).await?))
+        match self.search_page(connection, request, Shape::Packed).await? {
+            Page::Packed(page) => Ok(page),
+            Page::Entries(_) => unreachable!("asked for a packed page"),
+        }
     }
 
     async fn drop(&mut self, connection: Resource<LdapConnection>) -> wasmtime::Result<()> {
@@ -373,7 +383,8 @@ impl LdapCall {
         &mut self,
         connection: Resource<LdapConnection>,
         request: SearchRequest,
-    ) -> Result<SearchPage, LdapError> {
+        shape: Shape,
+    ) -> Result<Page, LdapError> {
         let conn = self.connection(&connection)?;
         let (key, server, live) = (conn.key.clone(), conn.server.clone(), conn.live.clone());
         let (wanted, timeout) = (conn.timeout, self.within_deadline(conn.timeout));
@@ -381,12 +392,12 @@ impl LdapCall {
         let outcome = {
             let mut live = live.lock().await;
             let outcome = match live.ahead.take() {
-                Some(ahead) if ahead.is_for(&request) => ahead.page().await,
+                Some(ahead) if ahead.is_for(&request, shape) => ahead.page().await,
                 other => {
                     if let Some(ahead) = other {
                         ahead.settle().await;
                     }
-                    search::run(&mut live.ldap, &request, timeout, MAX_PAGE_BYTES)
+                    search::run(&mut live.ldap, &request, shape, timeout, MAX_PAGE_BYTES)
                         .await
                         .map_err(|e| match e {
                             search::Failure::Client(e) => errors::from_client(e, &server, "search"),
@@ -395,7 +406,7 @@ impl LdapCall {
                 }
             };
             if let Ok(page) = &outcome {
-                live.ahead = ReadAhead::after(&live.ldap, &request, page, &server, wanted);
+                live.ahead = ReadAhead::after(&live.ldap, &request, shape, page, &server, wanted);
             }
             outcome
         };

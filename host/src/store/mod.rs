@@ -18,6 +18,7 @@ pub mod integrations;
 pub mod jobs;
 pub mod mappings;
 pub mod outbound;
+mod params;
 pub mod records;
 pub mod reseal;
 pub mod sessions;

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 use sqlx::{AnyConnection, Row};
 
+use super::params::Params;
 use super::directory;
 use super::sync_logs::RecordCounts;
 use super::work_order_comments::{self, Applied};
@@ -175,15 +176,18 @@ async fn stored_versions(
     let (table, by_kind) = table_of(kind);
     let mut found = HashMap::new();
     for chunk in ids.chunks(400) {
-        let first = if by_kind { 3 } else { 2 };
-        let placeholders: Vec<String> = (0..chunk.len())
-            .map(|i| format!("${}", i + first))
-            .collect();
+        let mut params = Params::on(conn);
+        let integration = params.next();
+        let of_kind = if by_kind {
+            format!(" AND kind = {}", params.next())
+        } else {
+            String::new()
+        };
         let sql = format!(
-            "SELECT external_id, {} AS v FROM {table} WHERE integration_id = $1{} AND external_id IN ({})",
+            "SELECT external_id, {} AS v FROM {table} WHERE integration_id = {integration}{of_kind} \
+             AND external_id IN ({})",
             version_column(table),
-            if by_kind { " AND kind = $2" } else { "" },
-            placeholders.join(", ")
+            params.list(chunk.len())
         );
         let mut query = sqlx::query(&sql).bind(integration_id);
         if by_kind {
@@ -212,14 +216,17 @@ async fn mark_seen_batch(
         return Ok(());
     }
     for chunk in ids.chunks(400) {
-        let first = if by_kind { 4 } else { 3 };
-        let placeholders: Vec<String> = (0..chunk.len())
-            .map(|i| format!("${}", i + first))
-            .collect();
+        let mut params = Params::on(conn);
+        let (seen, integration) = (params.next(), params.next());
+        let of_kind = if by_kind {
+            format!(" AND kind = {}", params.next())
+        } else {
+            String::new()
+        };
         let sql = format!(
-            "UPDATE {table} SET seen_job = $1 WHERE integration_id = $2{} AND external_id IN ({})",
-            if by_kind { " AND kind = $3" } else { "" },
-            placeholders.join(", ")
+            "UPDATE {table} SET seen_job = {seen} WHERE integration_id = {integration}{of_kind} \
+             AND external_id IN ({})",
+            params.list(chunk.len())
         );
         let mut query = sqlx::query(&sql).bind(job).bind(integration_id);
         if by_kind {

@@ -10,6 +10,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::params::Params;
 use super::records::apply_records;
 use super::sync_logs::RecordCounts;
 use super::{Store, now_millis};
@@ -277,22 +278,9 @@ impl Store {
         // One multi-row statement per chunk: a statement costs more than a
         // row, and the intake's batches are what make it fast.
         for chunk in deliveries.chunks(INSERT_CHUNK) {
+            let mut params = Params::on(&tx);
             let values: Vec<String> = (0..chunk.len())
-                .map(|row| {
-                    let p = row * 9;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 'pending')",
-                        p + 1,
-                        p + 2,
-                        p + 3,
-                        p + 4,
-                        p + 5,
-                        p + 6,
-                        p + 7,
-                        p + 8,
-                        p + 9
-                    )
-                })
+                .map(|_| format!("({}, 'pending')", params.list(9)))
                 .collect();
             let sql = format!(
                 "INSERT INTO webhook_deliveries (webhook_id, integration_id, delivery_id, received_at, method, path, \

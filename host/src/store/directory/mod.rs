@@ -17,6 +17,7 @@
 use serde_json::{Map, Value};
 use sqlx::{AnyConnection, Row};
 
+use super::params::Params;
 use super::{Store, now_millis};
 use crate::runtime::types::Record;
 
@@ -110,29 +111,9 @@ pub(in crate::store) type UserWrite<'a> = (&'a Record, Map<String, Value>, bool)
 
 /// Columns written per user.
 const USER_COLUMNS: usize = 12;
-/// Users per statement. SQLite gets anonymous `?` parameters: it finds a
-/// numbered one (`$7`) by a linear scan of the statement's names, so
-/// binding numbered parameters costs the square of their count (measured:
-/// at 80 users a statement, a sixth of a full sync's time).
+/// Users per statement (with anonymous parameters on SQLite: see
+/// [`Params`]).
 const USERS_PER_STATEMENT: usize = 64;
-
-/// `count` rows of `columns` parameters, as `(?, ?), (?, ?)` on SQLite and
-/// `($1, $2), ($3, $4)` elsewhere.
-fn value_rows(sqlite: bool, count: usize, columns: usize) -> String {
-    let row = |i: usize| {
-        let params: Vec<String> = (1..=columns)
-            .map(|c| {
-                if sqlite {
-                    "?".to_owned()
-                } else {
-                    format!("${}", i * columns + c)
-                }
-            })
-            .collect();
-        format!("({})", params.join(", "))
-    };
-    (0..count).map(row).collect::<Vec<_>>().join(", ")
-}
 
 /// Inserts or updates users, a few dozen per statement (a full sync writes
 /// tens of thousands). A user listed twice is written as last listed.
@@ -166,7 +147,6 @@ pub(in crate::store) async fn upsert_users(
         rows.push((*record, fields, dn, key));
     }
     let now = now_millis();
-    let sqlite = conn.backend_name().eq_ignore_ascii_case("sqlite");
     for chunk in rows.chunks(USERS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO directory_users (integration_id, external_id, username, email, display_name, \
@@ -176,7 +156,7 @@ pub(in crate::store) async fn upsert_users(
              dn = excluded.dn, dn_key = excluded.dn_key, attributes_json = excluded.attributes_json, \
              version = excluded.version, synced_at = excluded.synced_at, \
              seen_job = COALESCE(excluded.seen_job, directory_users.seen_job)",
-            value_rows(sqlite, chunk.len(), USER_COLUMNS)
+            Params::on(conn).rows(chunk.len(), USER_COLUMNS)
         );
         let mut query = sqlx::query(&sql);
         for (record, fields, dn, key) in chunk {
@@ -262,19 +242,18 @@ pub(super) async fn upsert_group(
     stated.sort_unstable();
     stated.dedup();
     for chunk in stated.chunks(200) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
-            .collect();
         let sql = format!(
             "INSERT INTO directory_group_members (integration_id, group_external_id, member_by_dn, member_key) \
              VALUES {}",
-            rows.join(", ")
+            Params::on(conn).rows(chunk.len(), 4)
         );
-        let mut query = sqlx::query(&sql)
-            .bind(integration_id)
-            .bind(&record.external_id);
+        let mut query = sqlx::query(&sql);
         for (by_dn, key) in chunk {
-            query = query.bind(*by_dn).bind(key.as_str());
+            query = query
+                .bind(integration_id)
+                .bind(&record.external_id)
+                .bind(*by_dn)
+                .bind(key.as_str());
         }
         query.execute(&mut *conn).await?;
     }

@@ -37,7 +37,7 @@ use ldap3::{LdapConnAsync, Scope, SearchEntry};
 const USERS: usize = 100_000;
 const PAGE: i32 = 1000;
 const OU: &str = "Bench";
-const ROUNDS: usize = 2;
+const ROUNDS: usize = 3;
 /// What the connector's Active Directory preset asks for, plus the stamp.
 const ATTRIBUTES: [&str; 13] = [
     "cn",
@@ -255,6 +255,44 @@ async fn connector_only(cube: &Cube) -> (usize, Duration) {
     (records, started.elapsed())
 }
 
+/// CPU seconds (user + system) a process has used so far, from
+/// `/proc/<pid>/stat` (Linux; clock ticks of 1/100 s, the kernel's USER_HZ).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th of the whole line.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU used by this process and by slapd while `work` runs: on two cores
+/// the sync is CPU-bound, so these say what a change really saved.
+struct Cpu {
+    slapd: String,
+    ours: f64,
+    server: f64,
+}
+
+impl Cpu {
+    fn start(slapd: &str) -> Self {
+        Cpu {
+            slapd: slapd.to_owned(),
+            ours: cpu_seconds("self"),
+            server: cpu_seconds(slapd),
+        }
+    }
+
+    fn report(&self) -> String {
+        format!(
+            "cpu: ours {:.2} s, slapd {:.2} s",
+            cpu_seconds("self") - self.ours,
+            cpu_seconds(&self.slapd) - self.server
+        )
+    }
+}
+
 fn rate(n: f64, elapsed: Duration) -> f64 {
     n / elapsed.as_secs_f64()
 }
@@ -272,6 +310,10 @@ fn main() {
         admin_password: env["CUBE_TEST_LDAP_ADMIN_PASSWORD"].clone(),
     };
     let wasm = connector_wasm();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let slapd_pid = std::fs::read_to_string(root.join("target/slapd/slapd.pid"))
+        .map(|p| p.trim().to_owned())
+        .unwrap_or_default();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -282,11 +324,14 @@ fn main() {
         println!("{:<8} {:<10} {:>10} {:>12} {:>10}", "round", "path", "seconds", "entries/s", "vs base");
         let mut last = None;
         for round in 1..=ROUNDS {
+            let cpu = Cpu::start(&slapd_pid);
             let (entries, native) = native_read(&dir).await;
             assert_eq!(entries, USERS);
-            println!("{round:<8} {:<10} {:>10.2} {:>12.0} {:>10}", "baseline", native.as_secs_f64(), rate(entries as f64, native), "1.00x");
+            println!("{round:<8} {:<10} {:>10.2} {:>12.0} {:>10}   ({})", "baseline", native.as_secs_f64(), rate(entries as f64, native), "1.00x", cpu.report());
             let cube = cube(&dir, &wasm, &runtime).await;
+            let cpu = Cpu::start(&slapd_pid);
             let (read, elapsed, status) = sync(&cube, "full").await;
+            let cube_cpu = cpu.report();
             assert_eq!(status, "succeeded");
             let users: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM directory_users")
                 .fetch_one(cube.deps.store.pool())
@@ -294,19 +339,21 @@ fn main() {
                 .unwrap();
             assert_eq!(users as usize, USERS, "every user stored");
             println!(
-                "{round:<8} {:<10} {:>10.2} {:>12.0} {:>9.2}x   ({read} entries read for {users} users)",
+                "{round:<8} {:<10} {:>10.2} {:>12.0} {:>9.2}x   ({read} entries read for {users} users; {cube_cpu})",
                 "cube",
                 elapsed.as_secs_f64(),
                 rate(users as f64, elapsed),
                 rate(users as f64, elapsed) / rate(entries as f64, native),
             );
+            let cpu = Cpu::start(&slapd_pid);
             let (records, alone) = connector_only(&cube).await;
             println!(
-                "{round:<8} {:<10} {:>10.2} {:>12.0} {:>9.2}x   (connector in the sandbox, nothing stored)",
+                "{round:<8} {:<10} {:>10.2} {:>12.0} {:>9.2}x   (connector in the sandbox, nothing stored; {})",
                 "read-only",
                 alone.as_secs_f64(),
                 rate(USERS as f64, alone),
                 rate(USERS as f64, alone) / rate(entries as f64, native),
+                cpu.report(),
             );
             let _ = records;
             last = Some(cube);

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 use sqlx::{AnyConnection, Row};
 
+use super::directory::{self, UserColumns};
 use super::params::Params;
-use super::directory;
 use super::sync_logs::RecordCounts;
 use super::work_order_comments::{self, Applied};
 use super::{Store, now_millis};
@@ -100,9 +100,10 @@ async fn delete(
     Ok(done.rows_affected() > 0)
 }
 
-/// Writes a record; returns whether it was created (`Some(true)`),
-/// updated (`Some(false)`), or neither (`None`: a comment that did not
-/// change, or that has no work order here to attach to).
+/// Writes a record other than a user (`apply_records` writes those in
+/// batches); returns whether it was created (`Some(true)`), updated
+/// (`Some(false)`), or neither (`None`: a comment that did not change, or
+/// that has no work order here to attach to).
 async fn upsert(
     conn: &mut AnyConnection,
     integration_id: i64,
@@ -112,15 +113,6 @@ async fn upsert(
     existed: bool,
 ) -> Result<Option<bool>, sqlx::Error> {
     match record.kind.as_str() {
-        "user" => {
-            directory::upsert_users(
-                conn,
-                integration_id,
-                &[(record, fields.clone(), existed)],
-                seen,
-            )
-            .await?;
-        }
         "group" => {
             directory::upsert_group(conn, integration_id, record, fields, seen, existed).await?;
         }
@@ -274,22 +266,34 @@ pub(super) async fn apply_records(
                 stored.remove(&record.external_id);
                 continue;
             }
-            let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&record.fields) else {
-                counts.failed += 1;
-                continue;
-            };
             let before = stored.get(&record.external_id);
-            if let (Some(Some(old)), Some(new)) = (before, &record.version)
-                && old == new
-            {
-                unchanged.push(&record.external_id);
-                continue;
-            }
+            let unchanged_version = matches!(
+                (before, &record.version),
+                (Some(Some(old)), Some(new)) if old == new
+            );
             let created = if kind == "user" {
-                // Written together below: a page is mostly users.
-                users.push((record, fields, before.is_some()));
+                // Only the columns are read, and users are written together
+                // below: a page is mostly users.
+                let Some(columns) = UserColumns::parse(&record.fields) else {
+                    counts.failed += 1;
+                    continue;
+                };
+                if unchanged_version {
+                    unchanged.push(&record.external_id);
+                    continue;
+                }
+                users.push((record, columns, before.is_some()));
                 Some(before.is_none())
             } else {
+                let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&record.fields)
+                else {
+                    counts.failed += 1;
+                    continue;
+                };
+                if unchanged_version {
+                    unchanged.push(&record.external_id);
+                    continue;
+                }
                 upsert(conn, integration_id, record, &fields, job, before.is_some()).await?
             };
             match created {

@@ -20,8 +20,10 @@ use sqlx::{AnyConnection, Row};
 use super::params::Params;
 use super::{Store, now_millis};
 use crate::runtime::types::Record;
+pub(in crate::store) use user_columns::UserColumns;
 
 mod listing;
+mod user_columns;
 
 pub use listing::*;
 
@@ -105,9 +107,9 @@ async fn follow_rename(
     Ok(())
 }
 
-/// A user to write: the record, its fields, and whether it was stored
+/// A user to write: the record, its columns, and whether it was stored
 /// before (only then can it have been renamed).
-pub(in crate::store) type UserWrite<'a> = (&'a Record, Map<String, Value>, bool);
+pub(in crate::store) type UserWrite<'a> = (&'a Record, UserColumns, bool);
 
 /// Columns written per user.
 const USER_COLUMNS: usize = 12;
@@ -128,12 +130,11 @@ pub(in crate::store) async fn upsert_users(
         last.insert(record.external_id.as_str(), n);
     }
     let mut rows = Vec::with_capacity(last.len());
-    for (n, (record, fields, existed)) in users.iter().enumerate() {
+    for (n, (record, columns, existed)) in users.iter().enumerate() {
         if last.get(record.external_id.as_str()) != Some(&n) {
             continue;
         }
-        let dn = text(fields, &["dn"]);
-        let key = dn.as_deref().map(dn_key);
+        let key = columns.dn.as_deref().map(dn_key);
         if let (true, Some(key)) = (*existed, &key) {
             follow_rename(
                 conn,
@@ -144,7 +145,7 @@ pub(in crate::store) async fn upsert_users(
             )
             .await?;
         }
-        rows.push((*record, fields, dn, key));
+        rows.push((*record, columns, key));
     }
     let now = now_millis();
     for chunk in rows.chunks(USERS_PER_STATEMENT) {
@@ -159,19 +160,20 @@ pub(in crate::store) async fn upsert_users(
             Params::on(conn).rows(chunk.len(), USER_COLUMNS)
         );
         let mut query = sqlx::query(&sql);
-        for (record, fields, dn, key) in chunk {
-            let username = text(fields, &["username", "uid", "sAMAccountName"])
-                .unwrap_or_else(|| record.external_id.clone());
-            let enabled = !matches!(fields.get("enabled"), Some(Value::Bool(false)));
+        for (record, columns, key) in chunk {
+            let username = columns
+                .username
+                .as_deref()
+                .unwrap_or(record.external_id.as_str());
             query = query
                 .bind(integration_id)
                 .bind(record.external_id.as_str())
                 .bind(username)
-                .bind(text(fields, &["email", "mail"]))
-                .bind(text(fields, &["display_name", "displayName", "cn"]))
-                .bind(enabled as i64)
-                .bind(dn.clone())
-                .bind(key.clone())
+                .bind(columns.email.as_deref())
+                .bind(columns.display_name.as_deref())
+                .bind(columns.enabled as i64)
+                .bind(columns.dn.as_deref())
+                .bind(key.as_deref())
                 // The connector's JSON object as it came (checked to be one).
                 .bind(record.fields.as_str())
                 .bind(record.version.as_deref())

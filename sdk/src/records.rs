@@ -27,7 +27,7 @@
 //! ```
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::types::{Record, SyncPage};
 
@@ -41,7 +41,7 @@ impl Record {
         RecordBuilder {
             kind: kind.to_owned(),
             external_id: external_id.into(),
-            fields: Map::new(),
+            fields: Vec::new(),
             deleted: false,
             version: None,
         }
@@ -64,7 +64,10 @@ impl Record {
 pub struct RecordBuilder {
     kind: String,
     external_id: String,
-    fields: Map<String, Value>,
+    /// Each field's name and its value as JSON text, in the order first
+    /// set: serialised once, when set, instead of kept as a `Value` tree
+    /// and serialised again (a directory sync builds 100,000 of these).
+    fields: Vec<(String, String)>,
     deleted: bool,
     version: Option<String>,
 }
@@ -73,9 +76,17 @@ impl RecordBuilder {
     /// Sets one field, replacing a field of that name. `None` values are
     /// stored as JSON `null` (as is a value that cannot be serialised).
     pub fn field(mut self, name: &str, value: impl Serialize) -> Self {
-        let value = serde_json::to_value(value).unwrap_or(Value::Null);
-        self.fields.insert(name.to_owned(), value);
+        let json = serde_json::to_string(&value).unwrap_or_else(|_| "null".to_owned());
+        self.set(name, json);
         self
+    }
+
+    /// Sets `name` to `json`, in place if it is set already.
+    fn set(&mut self, name: &str, json: String) {
+        match self.fields.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = json,
+            None => self.fields.push((name.to_owned(), json)),
+        }
     }
 
     /// Merges the fields of a JSON object, replacing fields of the same
@@ -83,7 +94,9 @@ impl RecordBuilder {
     /// as it came.
     pub fn fields(mut self, object: Value) -> Self {
         if let Value::Object(map) = object {
-            self.fields.extend(map);
+            for (name, value) in map {
+                self.set(&name, value.to_string());
+            }
         }
         self
     }
@@ -107,11 +120,29 @@ impl RecordBuilder {
         Record {
             kind: self.kind,
             external_id: self.external_id,
-            fields: Value::Object(self.fields).to_string(),
+            fields: object_text(&self.fields),
             deleted: self.deleted,
             version: self.version,
         }
     }
+}
+
+/// `{"name":value,...}` from names and JSON texts, as `serde_json` writes
+/// an object.
+fn object_text(fields: &[(String, String)]) -> String {
+    let size: usize = fields.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut out = String::with_capacity(size + 2);
+    out.push('{');
+    for (i, (name, json)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::from(name.as_str()).to_string());
+        out.push(':');
+        out.push_str(json);
+    }
+    out.push('}');
+    out
 }
 
 impl SyncPage {
@@ -165,6 +196,22 @@ mod tests {
         let gone = Record::deleted("user", "43");
         assert!(gone.deleted);
         assert_eq!(gone.fields, "{}");
+    }
+
+    #[test]
+    fn fields_are_written_as_serde_json_writes_the_object() {
+        let record = Record::builder("user", "42")
+            .field("a\"b", vec!["x", "y\n"])
+            .field("n", 1.5)
+            .field("a\"b", "again")
+            .fields(json!({"n": {"deep": [1, null]}, "z": true}))
+            .build();
+        let expected = json!({"a\"b": "again", "n": {"deep": [1, null]}, "z": true});
+        assert_eq!(
+            record.fields,
+            expected.to_string(),
+            "a field set again keeps its place, names are escaped"
+        );
     }
 
     #[test]

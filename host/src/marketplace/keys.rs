@@ -198,24 +198,7 @@ impl TrustedKeys {
     /// file that is not a key is an error, not skipped: the admin put it
     /// there meaning to trust someone.
     pub fn load(dir: &Path) -> Result<Self, KeyError> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Self::default());
-            }
-            Err(error) => {
-                return Err(KeyError::Io {
-                    path: dir.display().to_string(),
-                    error,
-                });
-            }
-        };
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "pub"))
-            .collect();
-        paths.sort();
+        let paths = pub_files(dir)?;
         let keys = paths
             .iter()
             .map(|p| PublicKey::read(p))
@@ -299,12 +282,9 @@ pub struct TrustedFile {
     pub key: Result<PublicKey, String>,
 }
 
-/// Every `.pub` file of `<data dir>/trusted-keys`, sorted by name, each
-/// read on its own: unlike [`TrustedKeys::load`], a broken file is listed
-/// with why rather than failing the others. A missing directory holds none.
-pub fn trusted_files(data_dir: &Path) -> Result<Vec<TrustedFile>, KeyError> {
-    let dir = data_dir.join(TRUSTED_DIR);
-    let entries = match std::fs::read_dir(&dir) {
+/// The `*.pub` files of `dir`, sorted by name; none when `dir` is missing.
+fn pub_files(dir: &Path) -> Result<Vec<PathBuf>, KeyError> {
+    let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(error) => {
@@ -320,6 +300,14 @@ pub fn trusted_files(data_dir: &Path) -> Result<Vec<TrustedFile>, KeyError> {
         .filter(|p| p.extension().is_some_and(|e| e == "pub"))
         .collect();
     paths.sort();
+    Ok(paths)
+}
+
+/// Every `.pub` file of `<data dir>/trusted-keys`, sorted by name, each
+/// read on its own: unlike [`TrustedKeys::load`], a broken file is listed
+/// with why rather than failing the others. A missing directory holds none.
+pub fn trusted_files(data_dir: &Path) -> Result<Vec<TrustedFile>, KeyError> {
+    let paths = pub_files(&data_dir.join(TRUSTED_DIR))?;
     Ok(paths
         .into_iter()
         .map(|path| TrustedFile {

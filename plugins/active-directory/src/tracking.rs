@@ -77,7 +77,8 @@ impl Tracking {
 /// with one). Minutes and seconds may be left out, as the syntax allows.
 pub fn generalized_time_micros(value: &str) -> Option<i64> {
     let value = value.trim();
-    let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
+    // Borrowed, not collected: this runs for every entry of a sync.
+    let digits = &value[..value.bytes().take_while(u8::is_ascii_digit).count()];
     if digits.len() < 10 {
         return None;
     }
@@ -96,14 +97,13 @@ pub fn generalized_time_micros(value: &str) -> Option<i64> {
     }
     let rest = &value[digits.len()..];
     let micros = match rest.strip_prefix(['.', ',']) {
-        Some(fraction) => {
-            let f: String = fraction
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .take(6)
-                .collect();
-            format!("{f:0<6}").parse::<i64>().ok()?
-        }
+        // Up to six digits, as microseconds: `.5` is 500,000.
+        Some(fraction) => fraction
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .chain(std::iter::repeat(b'0'))
+            .take(6)
+            .fold(0, |micros, digit| micros * 10 + i64::from(digit - b'0')),
         None => 0,
     };
     let days = days_from_civil(year, month, day);
@@ -167,6 +167,16 @@ mod tests {
         assert_eq!(
             Tracking::Usn.filter(12, Some(99)),
             "(&(uSNChanged>=12)(uSNChanged<=99))"
+        );
+        assert_eq!(
+            generalized_time_micros("20000301000000.5Z"),
+            Some(951_868_800_500_000),
+            "a short fraction is tenths, not millionths"
+        );
+        assert_eq!(
+            generalized_time_micros("20000301000000,1234567Z"),
+            Some(951_868_800_123_456),
+            "digits past microseconds are dropped"
         );
         assert_eq!(generalized_time_micros("2026"), None);
         assert_eq!(generalized_time_micros("20261325101010Z"), None);

@@ -28,28 +28,50 @@ impl Params {
 
     /// The next parameter.
     pub fn next(&mut self) -> String {
-        self.bound += 1;
-        if self.anonymous {
-            "?".to_owned()
-        } else {
-            format!("${}", self.bound)
-        }
+        let mut out = String::new();
+        self.push(&mut out);
+        out
     }
 
     /// The next `count` parameters, comma-separated: `?, ?, ?`.
     pub fn list(&mut self, count: usize) -> String {
-        (0..count)
-            .map(|_| self.next())
-            .collect::<Vec<_>>()
-            .join(", ")
+        let mut out = String::with_capacity(count * 4);
+        self.push_list(&mut out, count);
+        out
     }
 
     /// `rows` parenthesised rows of `columns` parameters: `(?, ?), (?, ?)`.
+    /// Written into one string: a page of users takes thousands.
     pub fn rows(&mut self, rows: usize, columns: usize) -> String {
-        (0..rows)
-            .map(|_| format!("({})", self.list(columns)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        let mut out = String::with_capacity(rows * (columns * 4 + 4));
+        for row in 0..rows {
+            if row > 0 {
+                out.push_str(", ");
+            }
+            out.push('(');
+            self.push_list(&mut out, columns);
+            out.push(')');
+        }
+        out
+    }
+
+    fn push(&mut self, out: &mut String) {
+        self.bound += 1;
+        if self.anonymous {
+            out.push('?');
+        } else {
+            out.push('$');
+            out.push_str(&self.bound.to_string());
+        }
+    }
+
+    fn push_list(&mut self, out: &mut String, count: usize) {
+        for i in 0..count {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            self.push(out);
+        }
     }
 }
 

@@ -300,24 +300,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         // Four joins, each able to use an index, rather than one join on an OR.
-        for (table, by_dn, column) in [
-            ("directory_users", 0, "external_id"),
-            ("directory_groups", 0, "external_id"),
-            ("directory_users", 1, "dn_key"),
-            ("directory_groups", 1, "dn_key"),
-        ] {
-            sqlx::query(&format!(
-                "INSERT INTO directory_memberships (integration_id, group_external_id, member_external_id, direct) \
-                 SELECT DISTINCT m.integration_id, m.group_external_id, t.external_id, 1 \
-                 FROM directory_group_members m JOIN {table} t \
-                   ON t.integration_id = m.integration_id AND t.{column} = m.member_key \
-                 WHERE m.integration_id = $1 AND m.member_by_dn = {by_dn} \
-                 AND NOT EXISTS (SELECT 1 FROM directory_memberships d WHERE d.integration_id = $1 \
-                   AND d.group_external_id = m.group_external_id AND d.member_external_id = t.external_id)"
-            ))
-            .bind(integration_id)
-            .execute(&mut *tx)
-            .await?;
+        for (table, by_dn, column) in DIRECT_MEMBER_JOINS {
+            sqlx::query(&direct_members_sql(table, by_dn, column))
+                .bind(integration_id)
+                .execute(&mut *tx)
+                .await?;
         }
         sqlx::query(
             "INSERT INTO directory_memberships (integration_id, group_external_id, member_external_id, direct) \
@@ -380,9 +367,60 @@ fn membership(row: &sqlx::any::AnyRow) -> Result<Membership, sqlx::Error> {
     })
 }
 
+/// The tables a group's stated members are found in: by external id or by
+/// DN, users and groups.
+const DIRECT_MEMBER_JOINS: [(&str, u8, &str); 4] = [
+    ("directory_users", 0, "external_id"),
+    ("directory_groups", 0, "external_id"),
+    ("directory_users", 1, "dn_key"),
+    ("directory_groups", 1, "dn_key"),
+];
+
+/// Stores the direct memberships stated by groups whose members are found
+/// in `table` (by `column`). The stated members drive the join (`CROSS
+/// JOIN` fixes SQLite's order; PostgreSQL plans it as any join): left to
+/// itself, SQLite without statistics walked every user and, for each, every
+/// stated member, which grows with users times members.
+fn direct_members_sql(table: &str, by_dn: u8, column: &str) -> String {
+    format!(
+        "INSERT INTO directory_memberships (integration_id, group_external_id, member_external_id, direct) \
+         SELECT DISTINCT m.integration_id, m.group_external_id, t.external_id, 1 \
+         FROM directory_group_members m CROSS JOIN {table} t \
+         WHERE m.integration_id = $1 AND m.member_by_dn = {by_dn} \
+         AND t.integration_id = m.integration_id AND t.{column} = m.member_key \
+         AND NOT EXISTS (SELECT 1 FROM directory_memberships d WHERE d.integration_id = $1 \
+           AND d.group_external_id = m.group_external_id AND d.member_external_id = t.external_id)"
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::dn_key;
+    use super::{DIRECT_MEMBER_JOINS, direct_members_sql, dn_key};
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn stated_members_drive_the_membership_joins() {
+        use sqlx::Row;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).await.unwrap();
+        for (table, by_dn, column) in DIRECT_MEMBER_JOINS {
+            let sql = direct_members_sql(table, by_dn, column).replace("$1", "1");
+            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.try_get::<String, _>("detail").unwrap())
+                .collect();
+            let steps: Vec<&String> = plan.iter().filter(|d| d.starts_with("SEARCH")).collect();
+            assert!(steps[0].starts_with("SEARCH m "), "{plan:?}");
+            assert!(
+                steps[1].starts_with("SEARCH t ")
+                    && steps[1].contains(&format!("(integration_id=? AND {column}=?)")),
+                "each stated member finds its {table} row by {column}: {plan:?}"
+            );
+        }
+    }
 
     #[test]
     fn dn_keys_ignore_case_and_spaces_between_components() {

@@ -116,9 +116,20 @@ impl RecordBuilder {
 
     /// The member named `name`, if set.
     fn find(&self, name: &str) -> Option<usize> {
-        self.fields
-            .iter()
-            .position(|m| name_is(&self.object[m.name..m.value - 1], name))
+        let object = &self.object;
+        let name_of = |m: &Member| &object[m.name..m.value - 1];
+        if plain(name) {
+            // Compared in place: `"name"` is the name quoted as it is.
+            let name = name.as_bytes();
+            self.fields.iter().position(|m| {
+                let quoted = name_of(m);
+                quoted.len() == name.len() + 2 && &quoted[1..quoted.len() - 1] == name
+            })
+        } else {
+            let mut quoted = Vec::new();
+            write_name(&mut quoted, name);
+            self.fields.iter().position(|m| name_of(m) == quoted)
+        }
     }
 
     /// Replaces member `i`'s value with `json`, keeping its place.
@@ -191,17 +202,6 @@ fn write_name(out: &mut Vec<u8>, name: &str) {
         out.push(b'"');
     } else {
         write_value(out, name);
-    }
-}
-
-/// Whether `quoted`, written by [`write_name`], is `name`.
-fn name_is(quoted: &[u8], name: &str) -> bool {
-    if plain(name) {
-        quoted.len() == name.len() + 2 && &quoted[1..quoted.len() - 1] == name.as_bytes()
-    } else {
-        let mut written = Vec::new();
-        write_name(&mut written, name);
-        quoted == written
     }
 }
 

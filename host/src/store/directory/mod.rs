@@ -55,6 +55,9 @@ pub fn dn_key(dn: &str) -> String {
                     chars.next();
                 }
             }
+            // ASCII first: nearly every DN is, and `to_lowercase` builds
+            // an iterator per character.
+            _ if c.is_ascii() => out.push(c.to_ascii_lowercase()),
             _ => out.extend(c.to_lowercase()),
         }
     }
@@ -432,5 +435,6 @@ mod tests {
         // An escaped comma stays part of the value.
         assert_eq!(dn_key("CN=Doe\\, John,DC=x"), "cn=doe\\, john,dc=x");
         assert_ne!(dn_key("cn=a,dc=x"), dn_key("cn=b,dc=x"));
+        assert_eq!(dn_key("CN=ÅSA Öberg,DC=X"), "cn=åsa öberg,dc=x");
     }
 }

@@ -14,9 +14,18 @@
 //!   build) in the sandbox through the sync engine into a fresh SQLite store,
 //!   every page committed with its cursor.
 //!
-//! Rounds alternate baseline and cube so both see the same machine. Then
-//! 100 users get a new `mail` and an incremental sync is timed. Run with
+//! - read-only: the connector alone, every page read through the sandbox
+//!   and nothing stored.
+//! - store-only: the pages read-only returned, applied to a fresh store
+//!   one transaction a page, with nothing read: the store's share.
+//!
+//! Rounds alternate the paths so all see the same machine. Then 100 users
+//! get a new `mail` and an incremental sync is timed. Run with
 //! `scripts/bench directory_sync`; figures go to BENCHMARKS.md.
+//!
+//! For profiling, `BENCH_PATHS=cube` (a comma-separated list of the paths
+//! above) runs only some paths, and `CUBE_PERF_MAP=1` names the
+//! connector's compiled functions for `perf report`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -216,9 +225,13 @@ async fn sync(cube: &Cube, mode: &str) -> (i64, Duration, String) {
     (logs[0].counts.read, elapsed, job.status)
 }
 
+/// The pages of a full sync as the connector returned them, with their
+/// cursors.
+type Pages = Vec<(Vec<cube_host::runtime::types::Record>, Option<String>)>;
+
 /// The connector alone: every page of a full sync read through the
-/// sandbox, nothing stored. Returns (records, time).
-async fn connector_only(cube: &Cube) -> (usize, Duration) {
+/// sandbox, nothing stored. Returns the pages and the time.
+async fn connector_only(cube: &Cube) -> (Pages, Duration) {
     let integration = cube
         .deps
         .store
@@ -236,7 +249,7 @@ async fn connector_only(cube: &Cube) -> (usize, Duration) {
         .with_secrets(config.secrets.clone());
     let started = Instant::now();
     let mut cursor = None;
-    let mut records = 0;
+    let mut pages = Pages::new();
     loop {
         let request = cube_host::runtime::types::SyncRequest {
             config: config.json.to_string(),
@@ -246,13 +259,28 @@ async fn connector_only(cube: &Cube) -> (usize, Duration) {
             page_size: PAGE as u32,
         };
         let page = connector.sync(&ctx, &request).await.result.unwrap();
-        records += page.records.len();
-        if !page.has_more {
+        let more = page.has_more;
+        cursor = page.cursor.clone();
+        pages.push((page.records, page.cursor));
+        if !more {
             break;
         }
-        cursor = page.cursor;
     }
-    (records, started.elapsed())
+    (pages, started.elapsed())
+}
+
+/// The store alone: `pages` applied to `cube`'s (fresh) store as a sync
+/// job applies them, one transaction a page. Returns the time.
+async fn store_only(cube: &Cube, pages: &Pages) -> Duration {
+    let store = &cube.deps.store;
+    let started = Instant::now();
+    for (records, cursor) in pages {
+        store
+            .apply_page(cube.integration, None, records, cursor.as_deref())
+            .await
+            .unwrap();
+    }
+    started.elapsed()
 }
 
 /// CPU seconds (user + system) a process has used so far, from
@@ -302,6 +330,11 @@ fn rate(n: f64, elapsed: Duration) -> f64 {
     n / elapsed.as_secs_f64()
 }
 
+/// Which paths to run: all, or those `BENCH_PATHS` lists.
+fn runs(path: &str) -> bool {
+    std::env::var("BENCH_PATHS").map_or(true, |paths| paths.split(',').any(|p| p.trim() == path))
+}
+
 fn main() {
     let env = slapd(&["bulk", &USERS.to_string(), OU]);
     let url = env["CUBE_TEST_LDAP_URL"].clone();
@@ -324,48 +357,81 @@ fn main() {
         .build()
         .unwrap();
     tokio.block_on(async {
-        let runtime = Runtime::builder().max_instances(16).build().unwrap();
+        let runtime = Runtime::builder()
+            .max_instances(16)
+            .perf_map(std::env::var_os("CUBE_PERF_MAP").is_some())
+            .build()
+            .unwrap();
         println!("{USERS} users from slapd on 127.0.0.1, pages of {PAGE}, plain LDAP, SQLite store\n");
         println!("{:<8} {:<10} {:>10} {:>12} {:>10}", "round", "path", "seconds", "entries/s", "vs base");
         let mut last = None;
         for round in 1..=ROUNDS {
-            let cpu = Cpu::start(&slapd_pid);
-            let (entries, native) = native_read(&dir).await;
-            assert_eq!(entries, USERS);
-            println!("{round:<8} {:<10} {:>10.2} {:>12.0} {:>10}   ({})", "baseline", native.as_secs_f64(), rate(entries as f64, native), "1.00x", cpu.report());
-            let cube = cube(&dir, &wasm, &runtime).await;
-            let cpu = Cpu::start(&slapd_pid);
-            let (read, elapsed, status) = sync(&cube, "full").await;
-            let cube_cpu = cpu.report();
-            assert_eq!(status, "succeeded");
-            let users: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM directory_users")
-                .fetch_one(cube.deps.store.pool())
-                .await
-                .unwrap();
-            assert_eq!(users as usize, USERS, "every user stored");
-            println!(
-                "{round:<8} {:<10} {:>10.2} {:>12.0} {:>9.2}x   ({read} entries read for {users} users; {cube_cpu})",
-                "cube",
-                elapsed.as_secs_f64(),
-                rate(users as f64, elapsed),
-                rate(users as f64, elapsed) / rate(entries as f64, native),
-            );
-            let cpu = Cpu::start(&slapd_pid);
-            let (records, alone) = connector_only(&cube).await;
-            println!(
-                "{round:<8} {:<10} {:>10.2} {:>12.0} {:>9.2}x   (connector in the sandbox, nothing stored; {})",
-                "read-only",
-                alone.as_secs_f64(),
-                rate(USERS as f64, alone),
-                rate(USERS as f64, alone) / rate(entries as f64, native),
-                cpu.report(),
-            );
-            let _ = records;
-            last = Some(cube);
+            // Without the baseline, ratios are against one second.
+            let mut native = Duration::from_secs(1);
+            if runs("baseline") {
+                let cpu = Cpu::start(&slapd_pid);
+                let (entries, took) = native_read(&dir).await;
+                assert_eq!(entries, USERS);
+                native = took;
+                println!("{round:<8} {:<10} {:>10.2} {:>12.0} {:>10}   ({})", "baseline", native.as_secs_f64(), rate(entries as f64, native), "1.00x", cpu.report());
+            }
+            let versus = |elapsed: Duration| rate(USERS as f64, elapsed) / rate(USERS as f64, native);
+            if runs("cube") {
+                let cube = cube(&dir, &wasm, &runtime).await;
+                let cpu = Cpu::start(&slapd_pid);
+                let (read, elapsed, status) = sync(&cube, "full").await;
+                let cube_cpu = cpu.report();
+                assert_eq!(status, "succeeded");
+                let users: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM directory_users")
+                    .fetch_one(cube.deps.store.pool())
+                    .await
+                    .unwrap();
+                assert_eq!(users as usize, USERS, "every user stored");
+                println!(
+                    "{round:<8} {:<10} {:>10.2} {:>12.0} {:>9.2}x   ({read} entries read for {users} users; {cube_cpu})",
+                    "cube",
+                    elapsed.as_secs_f64(),
+                    rate(users as f64, elapsed),
+                    versus(elapsed),
+                );
+                last = Some(cube);
+            }
+            if runs("read-only") || runs("store-only") {
+                let reader = cube(&dir, &wasm, &runtime).await;
+                let cpu = Cpu::start(&slapd_pid);
+                let (pages, alone) = connector_only(&reader).await;
+                let users = pages.iter().flat_map(|(r, _)| r).filter(|r| r.kind == "user").count();
+                assert_eq!(users, USERS, "every user read");
+                if runs("read-only") {
+                    println!(
+                        "{round:<8} {:<10} {:>10.2} {:>12.0} {:>9.2}x   (connector in the sandbox, nothing stored; {})",
+                        "read-only",
+                        alone.as_secs_f64(),
+                        rate(USERS as f64, alone),
+                        versus(alone),
+                        cpu.report(),
+                    );
+                }
+                if runs("store-only") {
+                    let fresh = cube(&dir, &wasm, &runtime).await;
+                    let cpu = Cpu::start(&slapd_pid);
+                    let stored = store_only(&fresh, &pages).await;
+                    println!(
+                        "{round:<8} {:<10} {:>10.2} {:>12.0} {:>9.2}x   (those pages stored, nothing read; {})",
+                        "store-only",
+                        stored.as_secs_f64(),
+                        rate(USERS as f64, stored),
+                        versus(stored),
+                        cpu.report(),
+                    );
+                }
+            }
         }
 
         // 100 changes among the 100,000, then an incremental sync.
-        let cube = last.unwrap();
+        let Some(cube) = last else {
+            return;
+        };
         let (conn, mut ldap) = LdapConnAsync::new(&dir.url).await.unwrap();
         ldap3::drive!(conn);
         ldap.simple_bind(&dir.admin_dn, &dir.admin_password).await.unwrap().success().unwrap();

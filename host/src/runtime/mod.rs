@@ -63,6 +63,7 @@ pub struct RuntimeBuilder {
     limits: Limits,
     ceiling: Limits,
     state_store: Option<Arc<dyn StateStore>>,
+    perf_map: bool,
 }
 
 impl Default for RuntimeBuilder {
@@ -74,6 +75,7 @@ impl Default for RuntimeBuilder {
             limits: Limits::default(),
             ceiling: Limits::ceiling(),
             state_store: None,
+            perf_map: false,
         }
     }
 }
@@ -106,6 +108,15 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Whether compiled connector code is named in `/tmp/perf-<pid>.map`,
+    /// so `perf report` shows a connector's own functions instead of bare
+    /// addresses (off by default: the file grows with every component
+    /// compiled). For profiling; see BENCHMARKS.md.
+    pub fn perf_map(mut self, enabled: bool) -> Self {
+        self.perf_map = enabled;
+        self
+    }
+
     /// Where connectors' `state` is kept (in memory by default).
     pub fn state_store(mut self, store: Arc<dyn StateStore>) -> Self {
         self.state_store = Some(store);
@@ -122,6 +133,9 @@ impl RuntimeBuilder {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        if self.perf_map {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if self.pooling {
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
                 self.max_instances,

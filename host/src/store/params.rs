@@ -8,6 +8,8 @@
 //! PostgreSQL only knows numbered ones. So statements that bind many values
 //! write their parameters with [`Params`], in the order they are bound.
 
+use std::fmt::Write;
+
 use sqlx::AnyConnection;
 
 /// Hands out the next parameter of a statement: `?` on SQLite, `$n`
@@ -60,8 +62,8 @@ impl Params {
         if self.anonymous {
             out.push('?');
         } else {
-            out.push('$');
-            out.push_str(&self.bound.to_string());
+            // Into `out` directly: no string per parameter.
+            let _ = write!(out, "${}", self.bound);
         }
     }
 

@@ -15,26 +15,9 @@ fn env(name: &str) -> String {
     common::slapd::env(name)
 }
 
-fn ca_pem() -> String {
-    std::fs::read_to_string(env("CUBE_TEST_LDAP_CA")).unwrap()
-}
-
 /// The probe's LDAP configuration for `url` and `tls`.
 fn config(url: &str, tls: &str, extra: serde_json::Value) -> String {
-    let mut config = json!({
-        "action": "ldap",
-        "url": url,
-        "tls": tls,
-        "ca_pem": ca_pem(),
-        "bind_dn": env("CUBE_TEST_LDAP_BIND_DN"),
-        "password": env("CUBE_TEST_LDAP_BIND_PASSWORD"),
-        "base": format!("ou=People,{}", env("CUBE_TEST_LDAP_BASE")),
-        "page_size": 2,
-    });
-    for (key, value) in extra.as_object().unwrap() {
-        config[key] = value.clone();
-    }
-    config.to_string()
+    common::slapd::probe_config(url, tls, extra)
 }
 
 fn context(runtime: &Runtime, grants: &[&str]) -> CallContext {

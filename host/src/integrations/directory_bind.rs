@@ -125,7 +125,7 @@ pub async fn bind_as_user(
     let target = target_of(integration, BIND_TIMEOUT)?;
     let server = target.name();
     let bind = async {
-        let mut ldap = connect::open(&target).await.map_err(classify)?;
+        let mut ldap = connect::open(&target).await.map_err(classify)?.ldap;
         let outcome = ldap
             .with_timeout(BIND_TIMEOUT)
             .simple_bind(dn, password)

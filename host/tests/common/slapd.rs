@@ -41,6 +41,25 @@ pub fn ca_pem() -> String {
     std::fs::read_to_string(env("CUBE_TEST_LDAP_CA")).unwrap()
 }
 
+/// The test probe's configuration for its `ldap` action against `url`
+/// with `tls`, reading `ou=People` in pages of two; `extra` overrides keys.
+pub fn probe_config(url: &str, tls: &str, extra: serde_json::Value) -> String {
+    let mut config = serde_json::json!({
+        "action": "ldap",
+        "url": url,
+        "tls": tls,
+        "ca_pem": ca_pem(),
+        "bind_dn": env("CUBE_TEST_LDAP_BIND_DN"),
+        "password": env("CUBE_TEST_LDAP_BIND_PASSWORD"),
+        "base": format!("ou=People,{}", env("CUBE_TEST_LDAP_BASE")),
+        "page_size": 2,
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        config[key] = value.clone();
+    }
+    config.to_string()
+}
+
 /// The port of plain LDAP (`ldap://127.0.0.1:PORT`), and of LDAPS.
 pub fn ports() -> (u16, u16) {
     let port = |url: String| url.rsplit(':').next().unwrap().parse().unwrap();

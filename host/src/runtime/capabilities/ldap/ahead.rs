@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use ldap3::Ldap;
+use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use super::search::{self, Page, Shape};
@@ -30,9 +31,11 @@ pub struct ReadAhead {
 }
 
 impl ReadAhead {
-    /// Starts reading the page after `page` of `request`, if there is one.
+    /// Starts reading the page after `page` of `request`, if there is one,
+    /// on the connection's own thread (`worker`), beside its driver.
     pub fn after(
         ldap: &Ldap,
+        worker: &Handle,
         request: &SearchRequest,
         shape: Shape,
         page: &Page,
@@ -49,7 +52,7 @@ impl ReadAhead {
         };
         let mut ldap = ldap.clone();
         let (request, server) = (next.clone(), server.to_owned());
-        let task = tokio::spawn(async move {
+        let task = worker.spawn(async move {
             search::run(&mut ldap, &request, shape, timeout, MAX_PAGE_BYTES)
                 .await
                 .map_err(|e| match e {

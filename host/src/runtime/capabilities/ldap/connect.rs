@@ -12,11 +12,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, StdStream};
+use ldap3::{Ldap, LdapConnSettings, StdStream};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use tokio::runtime::Handle;
 
-use super::errors;
+use super::worker;
 use crate::runtime::bindings::cube::connector::ldap::{LdapError, TlsMode};
 use crate::runtime::capabilities::http::address::{AddressClass, classify};
 
@@ -128,9 +129,17 @@ async fn addresses(target: &Target) -> Result<Vec<SocketAddr>, LdapError> {
     Ok(allowed)
 }
 
+/// An open connection: its handle, and the runtime of the thread it runs
+/// on ([`worker`]), where reads that bring many entries belong.
+pub struct Connection {
+    pub ldap: Ldap,
+    pub worker: Handle,
+}
+
 /// Connects, upgrades or wraps the connection in TLS as asked, and starts
-/// the connection's driver. Dropping every handle closes it.
-pub async fn open(target: &Target) -> Result<Ldap, LdapError> {
+/// the connection's driver on a thread of its own. Dropping every handle
+/// closes it and ends the thread.
+pub async fn open(target: &Target) -> Result<Connection, LdapError> {
     match (target.scheme.as_str(), target.tls) {
         ("ldaps", TlsMode::Ldaps) | ("ldap", TlsMode::None | TlsMode::StartTls) => {}
         ("ldaps", _) => {
@@ -174,14 +183,6 @@ pub async fn open(target: &Target) -> Result<Ldap, LdapError> {
             .set_config(tls_config(target)?)
             .set_starttls(target.tls == TlsMode::StartTls);
     }
-    let (connection, ldap) = LdapConnAsync::with_settings(settings, &target.name())
-        .await
-        .map_err(|e| errors::from_client(e, &target.name(), "connection"))?;
-    let name = target.name();
-    tokio::spawn(async move {
-        if let Err(error) = connection.drive().await {
-            tracing::debug!(server = %name, %error, "LDAP connection ended");
-        }
-    });
-    Ok(ldap)
+    let (ldap, worker) = worker::start(settings, target.name()).await?;
+    Ok(Connection { ldap, worker })
 }

@@ -14,6 +14,7 @@ mod ahead;
 pub(crate) mod connect;
 pub mod errors;
 mod search;
+pub mod worker;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -113,6 +114,8 @@ const MAX_PAGE_BYTES: usize = 64 << 20;
 /// A live connection and who it is bound as.
 struct Live {
     ldap: Ldap,
+    /// The runtime of the connection's thread, where read-aheads run.
+    worker: tokio::runtime::Handle,
     /// The bind DN and a digest of the password of the last successful bind.
     bound: Option<(String, [u8; 32])>,
     /// The next page of the last search, being read.
@@ -167,9 +170,10 @@ impl LdapSessions {
                 "a connector may keep at most {MAX_CONNECTIONS} directory connections open"
             )));
         }
-        let ldap = connect::open(target).await?;
+        let connect::Connection { ldap, worker } = connect::open(target).await?;
         let live = Arc::new(tokio::sync::Mutex::new(Live {
             ldap,
+            worker,
             bound: None,
             ahead: None,
         }));
@@ -406,7 +410,15 @@ impl LdapCall {
                 }
             };
             if let Ok(page) = &outcome {
-                live.ahead = ReadAhead::after(&live.ldap, &request, shape, page, &server, wanted);
+                live.ahead = ReadAhead::after(
+                    &live.ldap,
+                    &live.worker,
+                    &request,
+                    shape,
+                    page,
+                    &server,
+                    wanted,
+                );
             }
             outcome
         };

@@ -11,6 +11,7 @@
 //! (and failed sign-ins), [`audit`].
 
 pub mod audit;
+mod checkpoint;
 pub mod directory;
 pub mod directory_sign_in;
 pub mod drafts;
@@ -53,6 +54,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite's WAL checkpoints, run beside the writers ([`checkpoint`]).
+    checkpoints: Option<std::sync::Arc<checkpoint::Checkpoints>>,
 }
 
 impl Store {
@@ -88,6 +91,16 @@ impl Store {
                         conn.execute("PRAGMA synchronous = FULL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        // Checkpoints run in the background; this is the
+                        // backstop ([`checkpoint`]).
+                        conn.execute(
+                            format!(
+                                "PRAGMA wal_autocheckpoint = {}",
+                                checkpoint::AUTOCHECKPOINT_PAGES
+                            )
+                            .as_str(),
+                        )
+                        .await?;
                     }
                     Ok(())
                 })
@@ -95,8 +108,17 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open the {backend:?} database"))?;
-        let store = Store { pool, backend };
+        let mut store = Store {
+            pool,
+            backend,
+            checkpoints: None,
+        };
         store.migrate().await?;
+        if backend == Backend::Sqlite {
+            store.checkpoints = Some(std::sync::Arc::new(checkpoint::Checkpoints::start(
+                store.pool.clone(),
+            )));
+        }
         Ok(store)
     }
 

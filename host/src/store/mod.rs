@@ -53,6 +53,12 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite's write transactions ([`Store::begin_write`]) all go through
+    /// this one connection. SQLite takes one writer at a time anyway, and
+    /// one connection keeps its page cache: spread over the pool, each
+    /// page of a sync landed on a connection whose cache the previous
+    /// writer had made stale, and read its B-tree pages back from the OS.
+    writer: Option<AnyPool>,
     backend: Backend,
     /// SQLite's WAL checkpoints, run beside the writers ([`checkpoint`]).
     checkpoints: Option<std::sync::Arc<checkpoint::Checkpoints>>,
@@ -77,39 +83,55 @@ impl Store {
             anyhow::bail!("unsupported database URL (use sqlite://PATH or postgres://...)");
         };
         let options = AnyConnectOptions::from_str(url).context("invalid database URL")?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                // SQLite serialises writers; a few readers beside them help.
-                Backend::Sqlite => 8,
-                Backend::Postgres => 16,
-            })
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        // Checkpoints run in the background; this is the
-                        // backstop ([`checkpoint`]).
-                        conn.execute(
-                            format!(
-                                "PRAGMA wal_autocheckpoint = {}",
-                                checkpoint::AUTOCHECKPOINT_PAGES
+        let pool_options = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA busy_timeout = 5000").await?;
+                            // Checkpoints run in the background; this is the
+                            // backstop ([`checkpoint`]).
+                            conn.execute(
+                                format!(
+                                    "PRAGMA wal_autocheckpoint = {}",
+                                    checkpoint::AUTOCHECKPOINT_PAGES
+                                )
+                                .as_str(),
                             )
-                            .as_str(),
-                        )
-                        .await?;
-                    }
-                    Ok(())
+                            .await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(options)
-            .await
-            .with_context(|| format!("cannot open the {backend:?} database"))?;
+        };
+        let pool = pool_options(match backend {
+            // SQLite serialises writers; a few readers beside them help.
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        })
+        .connect_with(options.clone())
+        .await
+        .with_context(|| format!("cannot open the {backend:?} database"))?;
+        // One connection for SQLite's write transactions (see [`Store`]);
+        // an in-memory database exists once per connection, so it has none.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let writer = match backend {
+            Backend::Sqlite if !in_memory => Some(
+                pool_options(1)
+                    .connect_with(options)
+                    .await
+                    .with_context(|| format!("cannot open the {backend:?} database"))?,
+            ),
+            _ => None,
+        };
         let mut store = Store {
             pool,
+            writer,
             backend,
             checkpoints: None,
         };
@@ -141,13 +163,18 @@ impl Store {
         &self.pool
     }
 
-    /// A transaction that will write. On SQLite it takes the write lock at
-    /// once (`BEGIN IMMEDIATE`): a deferred transaction that reads first and
-    /// writes later fails with "database is locked" when another writer got
-    /// in between, which busy waiting cannot fix.
+    /// A transaction that will write. On SQLite it runs on the store's one
+    /// writer connection, so write transactions queue for it (never begin
+    /// one while holding another: it would wait for itself), and it takes
+    /// the write lock at once (`BEGIN IMMEDIATE`): a deferred transaction
+    /// that reads first and writes later fails with "database is locked"
+    /// when another writer got in between, which busy waiting cannot fix.
     pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Sqlite => {
+                let pool = self.writer.as_ref().unwrap_or(&self.pool);
+                pool.begin_with("BEGIN IMMEDIATE").await
+            }
             Backend::Postgres => self.pool.begin().await,
         }
     }
@@ -160,6 +187,9 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 }

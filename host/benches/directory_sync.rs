@@ -46,6 +46,7 @@ use ldap3::{LdapConnAsync, Scope, SearchEntry};
 const USERS: usize = 100_000;
 const PAGE: i32 = 1000;
 const OU: &str = "Bench";
+/// Rounds unless `BENCH_ROUNDS` says how many.
 const ROUNDS: usize = 3;
 /// What the connector's Active Directory preset asks for, plus the stamp.
 const ATTRIBUTES: [&str; 13] = [
@@ -365,7 +366,8 @@ fn main() {
         println!("{USERS} users from slapd on 127.0.0.1, pages of {PAGE}, plain LDAP, SQLite store\n");
         println!("{:<8} {:<10} {:>10} {:>12} {:>10}", "round", "path", "seconds", "entries/s", "vs base");
         let mut last = None;
-        for round in 1..=ROUNDS {
+        let rounds = std::env::var("BENCH_ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(ROUNDS);
+        for round in 1..=rounds {
             // Without the baseline, ratios are against one second.
             let mut native = Duration::from_secs(1);
             if runs("baseline") {

@@ -9,6 +9,10 @@
 //! Each concern keeps its queries next to its types, in a module of its
 //! own: [`state`] for connectors' key-value state, [`users`], [`sessions`]
 //! (and failed sign-ins), [`audit`].
+//!
+//! On SQLite, write transactions share one writer connection
+//! ([`Store::begin_write`]) and WAL checkpoints run in the background
+//! ([`checkpoint`]); decision 0024 says why.
 
 pub mod audit;
 mod checkpoint;

@@ -12,7 +12,7 @@
 //!
 //! On SQLite, write transactions share one writer connection
 //! ([`Store::begin_write`]) and WAL checkpoints run in the background
-//! ([`checkpoint`]); decision 0024 says why.
+//! (`checkpoint.rs`); decision 0024 says why.
 
 pub mod audit;
 mod checkpoint;

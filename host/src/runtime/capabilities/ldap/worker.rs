@@ -8,7 +8,7 @@
 //! about 18,000 times and spent as long waiting for a core as running.
 //!
 //! So the driver runs on a thread of its own, in a single-threaded runtime,
-//! and so does the read-ahead of the next page ([`super::ahead`]): entries
+//! and so does the read-ahead of the next page (`ahead.rs`): entries
 //! pass from the driver to the search without waking anything, and only the
 //! finished page crosses to the caller. The thread ends with the connection:
 //! when every handle is dropped (or unbound) or the server goes away, the

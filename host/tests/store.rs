@@ -29,48 +29,6 @@ async fn migrations_apply_once_and_reopening_is_harmless() {
     Store::connect(&url).await.unwrap().ping().await.unwrap();
 }
 
-/// SQLite's write transactions share one connection (whose page cache stays
-/// warm), however many idle connections the pool holds for readers.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_write_transactions_share_one_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in(dir.path()).await.unwrap();
-    // Several idle connections in the pool, as a busy host has.
-    let mut readers = Vec::new();
-    for _ in 0..4 {
-        readers.push(store.pool().acquire().await.unwrap());
-    }
-    drop(readers);
-    // A temporary table exists on the connection that made it only.
-    let mut tx = store.begin_write().await.unwrap();
-    sqlx::query("CREATE TEMP TABLE marker (x INTEGER)")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    for _ in 0..6 {
-        let mut tx = store.begin_write().await.unwrap();
-        let on_it: i64 = sqlx::query_scalar(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM sqlite_temp_master WHERE name = 'marker'",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-        assert_eq!(on_it, 1, "a write transaction ran on another connection");
-        tx.commit().await.unwrap();
-    }
-    // Writers queue for it: a second waits until the first is done.
-    let first = store.begin_write().await.unwrap();
-    let waiting = tokio::spawn({
-        let store = store.clone();
-        async move { store.begin_write().await.unwrap().commit().await.unwrap() }
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(!waiting.is_finished(), "two write transactions at once");
-    first.commit().await.unwrap();
-    waiting.await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_database_urls_are_refused() {
     let err = Store::connect("mysql://localhost/cube").await.unwrap_err();

@@ -10,8 +10,7 @@
 //! own: [`state`] for connectors' key-value state, [`users`], [`sessions`]
 //! (and failed sign-ins), [`audit`].
 //!
-//! On SQLite, write transactions share one writer connection
-//! ([`Store::begin_write`]) and WAL checkpoints run in the background
+//! On SQLite, WAL checkpoints run in the background, beside the writers
 //! (`checkpoint.rs`); decision 0024 says why.
 
 pub mod audit;
@@ -57,12 +56,6 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
-    /// SQLite's write transactions ([`Store::begin_write`]) all go through
-    /// this one connection. SQLite takes one writer at a time anyway, and
-    /// one connection keeps its page cache: spread over the pool, each
-    /// page of a sync landed on a connection whose cache the previous
-    /// writer had made stale, and read its B-tree pages back from the OS.
-    writer: Option<AnyPool>,
     backend: Backend,
     /// SQLite's WAL checkpoints, run beside the writers ([`checkpoint`]).
     checkpoints: Option<std::sync::Arc<checkpoint::Checkpoints>>,
@@ -118,24 +111,11 @@ impl Store {
             Backend::Sqlite => 8,
             Backend::Postgres => 16,
         })
-        .connect_with(options.clone())
+        .connect_with(options)
         .await
         .with_context(|| format!("cannot open the {backend:?} database"))?;
-        // One connection for SQLite's write transactions (see [`Store`]);
-        // an in-memory database exists once per connection, so it has none.
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let writer = match backend {
-            Backend::Sqlite if !in_memory => Some(
-                pool_options(1)
-                    .connect_with(options)
-                    .await
-                    .with_context(|| format!("cannot open the {backend:?} database"))?,
-            ),
-            _ => None,
-        };
         let mut store = Store {
             pool,
-            writer,
             backend,
             checkpoints: None,
         };
@@ -167,17 +147,19 @@ impl Store {
         &self.pool
     }
 
-    /// A transaction that will write. On SQLite it runs on the store's one
-    /// writer connection, so write transactions queue for it (never begin
-    /// one while holding another: it would wait for itself), and it takes
-    /// the write lock at once (`BEGIN IMMEDIATE`): a deferred transaction
-    /// that reads first and writes later fails with "database is locked"
-    /// when another writer got in between, which busy waiting cannot fix.
+    /// A transaction that will write. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`): a deferred transaction that reads first and
+    /// writes later fails with "database is locked" when another writer got
+    /// in between, which busy waiting cannot fix.
     pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         match self.backend {
             Backend::Sqlite => {
-                let pool = self.writer.as_ref().unwrap_or(&self.pool);
-                pool.begin_with("BEGIN IMMEDIATE").await
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                // What earlier transactions committed is checkpointed
+                // beside this one, so the log never grows to the backstop
+                // under a steady stream of writes.
+                self.checkpoint_soon();
+                Ok(tx)
             }
             Backend::Postgres => self.pool.begin().await,
         }
@@ -191,9 +173,6 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
-        if let Some(writer) = &self.writer {
-            writer.close().await;
-        }
         self.pool.close().await;
     }
 }

@@ -356,8 +356,6 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        // A sync writes page after page: the log grows fast.
-        self.checkpoint_soon();
         Ok(counts)
     }
 

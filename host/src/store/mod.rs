@@ -80,40 +80,37 @@ impl Store {
             anyhow::bail!("unsupported database URL (use sqlite://PATH or postgres://...)");
         };
         let options = AnyConnectOptions::from_str(url).context("invalid database URL")?;
-        let pool_options = |max: u32| {
-            AnyPoolOptions::new()
-                .max_connections(max)
-                .acquire_timeout(Duration::from_secs(10))
-                .after_connect(move |conn, _| {
-                    Box::pin(async move {
-                        if backend == Backend::Sqlite {
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = FULL").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA busy_timeout = 5000").await?;
-                            // Checkpoints run in the background; this is the
-                            // backstop ([`checkpoint`]).
-                            conn.execute(
-                                format!(
-                                    "PRAGMA wal_autocheckpoint = {}",
-                                    checkpoint::AUTOCHECKPOINT_PAGES
-                                )
-                                .as_str(),
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                // SQLite serialises writers; a few readers beside them help.
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        // Checkpoints run in the background; this is the
+                        // backstop ([`checkpoint`]).
+                        conn.execute(
+                            format!(
+                                "PRAGMA wal_autocheckpoint = {}",
+                                checkpoint::AUTOCHECKPOINT_PAGES
                             )
-                            .await?;
-                        }
-                        Ok(())
-                    })
+                            .as_str(),
+                        )
+                        .await?;
+                    }
+                    Ok(())
                 })
-        };
-        let pool = pool_options(match backend {
-            // SQLite serialises writers; a few readers beside them help.
-            Backend::Sqlite => 8,
-            Backend::Postgres => 16,
-        })
-        .connect_with(options)
-        .await
-        .with_context(|| format!("cannot open the {backend:?} database"))?;
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open the {backend:?} database"))?;
         let mut store = Store {
             pool,
             backend,

@@ -156,6 +156,33 @@ async fn a_flooded_log_is_capped_and_the_call_completes() {
     assert!(next.result.is_ok());
 }
 
+/// Empty lines weigh nothing in bytes; before the line cap, two million of
+/// them were all kept in the host's memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_of_empty_lines_is_capped_by_lines() {
+    let runtime = common::runtime();
+    let probe = common::probe(&runtime);
+    let limits = Limits {
+        log_lines: 1_000,
+        ..Limits::default()
+    };
+    let outcome = probe
+        .test_connection(
+            &runtime.context("flood-empty").with_limits(limits),
+            &config("flood-empty"),
+        )
+        .await;
+    assert_eq!(outcome.result.unwrap(), "flooded with empty lines");
+    let log = &outcome.report.log;
+    assert_eq!(log.len(), 1_001, "1,000 lines kept and one saying so");
+    let last = log.last().unwrap();
+    assert_eq!(last.level, LogLevel::Warn);
+    assert_eq!(
+        last.message,
+        "log limit of 1000 lines reached: 1999000 more lines (0 bytes) were dropped"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_persists_per_integration_across_fresh_instances() {
     let runtime = common::runtime();

@@ -257,7 +257,11 @@ impl Run {
         let deadline = started + ctx.limits.deadline;
         let state = CallState {
             limiter: MemoryLimiter::new(ctx.limits.memory_bytes),
-            log: CallLog::new(ctx.secrets.clone(), ctx.limits.log_bytes),
+            log: CallLog::new(
+                ctx.secrets.clone(),
+                ctx.limits.log_bytes,
+                ctx.limits.log_lines,
+            ),
             state: StateCall::new(shared.state_store.clone(), ctx.integration.clone()),
             http: HttpCall::new(
                 shared.http.clone(),

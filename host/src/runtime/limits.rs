@@ -19,8 +19,13 @@ pub struct Limits {
     pub deadline: Duration,
     /// Linear memory the instance may grow to, per memory.
     pub memory_bytes: usize,
-    /// Log text kept per call; what comes after is counted and dropped.
+    /// Log text kept per call (scrubbed); what comes after is counted and
+    /// dropped.
     pub log_bytes: usize,
+    /// Log lines kept per call, however short; what comes after is counted
+    /// and dropped.
+    #[serde(default = "default_log_lines")]
+    pub log_lines: usize,
     /// Largest HTTP response body accepted.
     pub http_response_bytes: usize,
     /// Outbound HTTP requests per call, redirects included.
@@ -33,10 +38,15 @@ impl Default for Limits {
             deadline: Duration::from_secs(30),
             memory_bytes: 64 << 20,
             log_bytes: 256 << 10,
+            log_lines: default_log_lines(),
             http_response_bytes: 16 << 20,
             http_requests: 1_000,
         }
     }
+}
+
+fn default_log_lines() -> usize {
+    10_000
 }
 
 /// An admin's per-integration changes to the defaults. Missing fields keep the
@@ -47,6 +57,7 @@ pub struct LimitOverrides {
     pub deadline_ms: Option<u64>,
     pub memory_bytes: Option<usize>,
     pub log_bytes: Option<usize>,
+    pub log_lines: Option<usize>,
     pub http_response_bytes: Option<usize>,
     pub http_requests: Option<u32>,
 }
@@ -104,6 +115,12 @@ impl Limits {
                 as_u64(self.log_bytes),
                 as_u64(ceiling.log_bytes),
             )? as usize,
+            log_lines: pick(
+                "log_lines",
+                overrides.log_lines.map(as_u64),
+                as_u64(self.log_lines),
+                as_u64(ceiling.log_lines),
+            )? as usize,
             http_response_bytes: pick(
                 "http_response_bytes",
                 overrides.http_response_bytes.map(as_u64),
@@ -125,6 +142,7 @@ impl Limits {
             deadline: Duration::from_secs(15 * 60),
             memory_bytes: 1 << 30,
             log_bytes: 16 << 20,
+            log_lines: 1_000_000,
             http_response_bytes: 256 << 20,
             http_requests: 100_000,
         }

@@ -1,9 +1,12 @@
 //! The `log` capability: the connector's log lines, kept with the call.
 //!
 //! Lines are scrubbed of the call's secrets as they arrive, so a secret never
-//! exists in the host's memory as log text. The log is capped per call: a
-//! connector that floods it loses the excess, which is counted and reported
-//! in one final line, and the call itself goes on.
+//! exists in the host's memory as log text. The log is capped per call, in
+//! lines and in bytes of scrubbed text: a connector that floods it loses the
+//! excess, which is counted and reported in one final line, and the call
+//! itself goes on. Both caps matter: a byte cap alone lets a connector that
+//! logs empty lines grow the host's memory by a `LogLine` per call until its
+//! deadline.
 
 use std::fmt;
 
@@ -47,6 +50,7 @@ pub struct LogLine {
 pub struct CallLog {
     secrets: Secrets,
     max_bytes: usize,
+    max_lines: usize,
     bytes: usize,
     lines: Vec<LogLine>,
     dropped_lines: usize,
@@ -54,10 +58,13 @@ pub struct CallLog {
 }
 
 impl CallLog {
-    pub fn new(secrets: Secrets, max_bytes: usize) -> Self {
+    /// A log that keeps at most `max_lines` lines of at most `max_bytes`
+    /// scrubbed text in all.
+    pub fn new(secrets: Secrets, max_bytes: usize, max_lines: usize) -> Self {
         Self {
             secrets,
             max_bytes,
+            max_lines,
             bytes: 0,
             lines: Vec::new(),
             dropped_lines: 0,
@@ -68,14 +75,24 @@ impl CallLog {
     /// Adds a line, scrubbed, unless the log is full. Once one line did not
     /// fit, later ones are dropped too, so the log never has a silent gap.
     pub fn write(&mut self, level: LogLevel, message: &str) {
-        if self.dropped_lines > 0 || self.bytes + message.len() > self.max_bytes {
-            self.dropped_lines += 1;
-            self.dropped_bytes += message.len();
+        if self.dropped_lines > 0 || self.lines.len() >= self.max_lines {
+            self.drop_line(message.len());
+            return;
+        }
+        // Counted after scrubbing: what is kept is the scrubbed text, and a
+        // secret shorter than its replacement makes the line longer.
+        let message = self.secrets.scrub(message);
+        if self.bytes + message.len() > self.max_bytes {
+            self.drop_line(message.len());
             return;
         }
         self.bytes += message.len();
-        let message = self.secrets.scrub(message);
         self.lines.push(LogLine { level, message });
+    }
+
+    fn drop_line(&mut self, bytes: usize) {
+        self.dropped_lines += 1;
+        self.dropped_bytes = self.dropped_bytes.saturating_add(bytes);
     }
 
     /// Adds text a WASI program wrote to stdout or stderr, one line per line.
@@ -89,11 +106,16 @@ impl CallLog {
     /// The lines kept, and a final line saying what was dropped, if anything.
     pub fn finish(mut self) -> Vec<LogLine> {
         if self.dropped_lines > 0 {
+            let limit = if self.lines.len() >= self.max_lines {
+                format!("log limit of {} lines", self.max_lines)
+            } else {
+                format!("log limit of {} bytes", self.max_bytes)
+            };
             self.lines.push(LogLine {
                 level: LogLevel::Warn,
                 message: format!(
-                    "log limit of {} bytes reached: {} more lines ({} bytes) were dropped",
-                    self.max_bytes, self.dropped_lines, self.dropped_bytes
+                    "{limit} reached: {} more lines ({} bytes) were dropped",
+                    self.dropped_lines, self.dropped_bytes
                 ),
             });
         }
@@ -133,7 +155,7 @@ mod tests {
 
     #[test]
     fn lines_are_scrubbed_and_capped() {
-        let mut log = CallLog::new(Secrets::new(["s3cr3t-token"]), 40);
+        let mut log = CallLog::new(Secrets::new(["s3cr3t-token"]), 40, 100);
         log.write(LogLevel::Info, "using s3cr3t-token");
         log.write(LogLevel::Info, "this line does not fit in the cap at all");
         log.write(LogLevel::Info, "nor this one");
@@ -144,8 +166,36 @@ mod tests {
     }
 
     #[test]
+    fn empty_lines_count_against_the_line_cap() {
+        let mut log = CallLog::new(Secrets::default(), 1 << 20, 3);
+        for _ in 0..1_000 {
+            log.write(LogLevel::Info, "");
+        }
+        let lines = log.finish();
+        assert_eq!(lines.len(), 4, "three kept and the final warning");
+        assert_eq!(
+            lines[3].message,
+            "log limit of 3 lines reached: 997 more lines (0 bytes) were dropped"
+        );
+    }
+
+    #[test]
+    fn the_byte_cap_counts_scrubbed_text() {
+        // "abcd" scrubs to "[redacted]": 6 more bytes than the connector wrote.
+        let mut log = CallLog::new(Secrets::new(["abcd"]), 12, 100);
+        log.write(LogLevel::Info, "abcd");
+        log.write(LogLevel::Info, "abcd");
+        let lines = log.finish();
+        assert_eq!(lines[0].message, "[redacted]");
+        assert!(
+            lines[1].message.contains("log limit of 12 bytes"),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
     fn output_is_split_into_lines() {
-        let mut log = CallLog::new(Secrets::default(), 1024);
+        let mut log = CallLog::new(Secrets::default(), 1024, 100);
         log.write_output(LogLevel::Warn, b"one\n\ntwo\n");
         let lines = log.finish();
         assert_eq!(

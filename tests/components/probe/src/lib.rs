@@ -3,6 +3,7 @@
 //!
 //! Actions for `test-connection`: `ok`, `loop` (spins forever), `grow`
 //! (allocates until refused), `trap` (panics), `flood` (logs without end),
+//! `flood-empty` (logs two million empty lines),
 //! `fetch` (GETs `url` and reports the status or the error), `leak` (logs its
 //! `password` and returns it in an error), `state` (counts calls in state).
 //! `sync` returns `pages` pages of two records each; with `fetch`, each page
@@ -129,6 +130,12 @@ impl Connector for Probe {
                     log::info(format!("flood line {i} {}", "x".repeat(100)));
                 }
                 Ok("flooded".into())
+            }
+            "flood-empty" => {
+                for _ in 0..2_000_000u32 {
+                    log::info(String::new());
+                }
+                Ok("flooded with empty lines".into())
             }
             "fetch" => {
                 let response = http::get(&config.url).send()?;

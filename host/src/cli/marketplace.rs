@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::marketplace::install::{self, InstallError};
 use crate::marketplace::keys::{self, SecretKey};
 use crate::marketplace::lifecycle::{self, LifecycleError};
+use crate::marketplace::ownership::{self, Bundled, CapabilityDiff, Impact};
 use crate::marketplace::package::{Capabilities, Manifest, Package, PackageError};
 use crate::marketplace::registry::{self, RegistryError};
 use crate::marketplace::signature;
@@ -115,6 +116,14 @@ pub struct InstallArgs {
     /// version does not (integrations are granted none of them).
     #[arg(long)]
     approve_capabilities: bool,
+    /// Replace the connector of the same id bundled with the server (as
+    /// it recorded at its last start): the package receives the secrets of
+    /// every integration that uses it. Audited.
+    #[arg(long)]
+    replace_bundled: bool,
+    /// Make a version older than the current one current.
+    #[arg(long)]
+    allow_downgrade: bool,
 }
 
 #[derive(Args)]
@@ -405,9 +414,26 @@ pub async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
     let options = install::InstallOptions {
         allow_untrusted: args.allow_untrusted,
         approve_capabilities: args.approve_capabilities,
+        replace_bundled: args.replace_bundled,
+        allow_downgrade: args.allow_downgrade,
     };
-    match install::install_with(&bytes, &args.data_dir, options).await {
+    let connectors = install::connectors_dir(&args.data_dir);
+    let bundled = Bundled::recorded(&connectors);
+    let replacing = Package::from_bytes(&bytes).ok().and_then(|p| {
+        let theirs = bundled.connectors.get(&p.manifest.id)?;
+        Some(CapabilityDiff::between(&p.manifest.capabilities, theirs))
+    });
+    let store = match args.data_dir.join("cube.db").exists() {
+        true => Some(Store::open_in(&args.data_dir).await?),
+        false => None,
+    };
+    match install::install_with(&bytes, &args.data_dir, options, &bundled, "cli").await {
         Ok(installed) => {
+            if let (Some(diff), Some(store)) = (&replacing, &store) {
+                let impact = Impact::of(store, &installed.record.id).await?;
+                ownership::audit_replacement(store, "cli", None, &installed.record, diff, &impact)
+                    .await?;
+            }
             let r = &installed.record;
             let how = if r.trusted {
                 format!("trusted, key {}", r.key_id.as_deref().unwrap_or("-"))
@@ -437,9 +463,29 @@ pub async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
         }
         Err(InstallError::Verify(error)) => package_refusal(error),
         Err(InstallError::TrustedKeys(error)) => Err(error.into()),
-        Err(error @ (InstallError::Conflict { .. } | InstallError::NewCapabilities { .. })) => {
-            Ok(refused(error))
+        Err(
+            ref error @ InstallError::ReplacesBundled {
+                ref id, ref diff, ..
+            },
+        ) => {
+            let impact = match &store {
+                Some(store) => Impact::of(store, id).await?.sentence(),
+                None => "the integrations of this host's database".to_owned(),
+            };
+            eprintln!("error: {error}");
+            eprintln!("compared with the bundled connector, the package:");
+            for line in diff.lines() {
+                eprintln!("  {line}");
+            }
+            eprintln!("it would receive what {impact} hold");
+            Ok(ExitCode::from(1))
         }
+        Err(
+            error @ (InstallError::Conflict { .. }
+            | InstallError::NewCapabilities { .. }
+            | InstallError::IdOwned { .. }
+            | InstallError::Downgrade { .. }),
+        ) => Ok(refused(error)),
         Err(error @ InstallError::Io { .. }) => Err(error.into()),
     }
 }

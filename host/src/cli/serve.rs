@@ -122,9 +122,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut connector_dirs = args.connector_dirs;
     let installed = crate::marketplace::install::connectors_dir(&args.data_dir);
     if installed.is_dir() {
-        connector_dirs.push(installed);
+        connector_dirs.push(installed.clone());
     }
-    tokio::spawn(catalog.clone().load_dirs(runtime, connector_dirs));
+    let loading = catalog.clone();
+    let installed_dir = installed.clone();
+    tokio::spawn(async move {
+        loading.clone().load_dirs(runtime, connector_dirs).await;
+        // `cube plugin install` runs without the server's connectors: it
+        // reads which ids are bundled from here.
+        if let Err(error) = loading.bundled().record(&installed_dir) {
+            tracing::warn!(dir = %installed_dir.display(), %error, "cannot record the bundled connectors' ids");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

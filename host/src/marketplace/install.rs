@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::capabilities;
 use super::keys::{KeyError, TRUSTED_DIR, TrustedKeys};
-use super::package::{COMPONENT, MANIFEST, Manifest, Package, is_id};
+use super::ownership::{self, Bundled, CapabilityDiff, Claimant, Owner, Refusal, Replacement};
+use super::package::{COMPONENT, Capabilities, MANIFEST, Manifest, Package, is_id};
 use super::verify::{Policy, Trust, VerifyError, verify};
 
 /// The directory of installed packages inside a data directory.
@@ -72,6 +73,35 @@ pub enum InstallError {
         /// What is new, in plain words, each with its pattern.
         added: Vec<String>,
     },
+    #[error(
+        "the connector id `{id}` belongs to the publisher `{owner}`{key}, who installed it first (on {since}); this package is from `{publisher}`. One publisher's package cannot replace another's connector: it would receive the secrets of every integration that uses `{id}`. Nothing was changed. Ask `{publisher}` to publish under an id of its own, or, if you mean to switch publishers, uninstall `{id}` (every version) first",
+        key = .owner_key.as_ref().map(|k| format!(" (key {k})")).unwrap_or_default()
+    )]
+    IdOwned {
+        id: String,
+        publisher: String,
+        owner: String,
+        owner_key: Option<String>,
+        since: String,
+    },
+    #[error(
+        "`{id}` is the id of a connector bundled with this host, and this package (publisher `{publisher}`) would replace it: the replacement receives the decrypted secrets of every integration that uses `{id}` and writes the data they sync. Nothing was changed. If you mean to replace the bundled connector, review what the package asks for and confirm the replacement (--replace-bundled)"
+    )]
+    ReplacesBundled {
+        id: String,
+        publisher: String,
+        /// How what the package asks for differs from the bundled
+        /// connector.
+        diff: Box<CapabilityDiff>,
+    },
+    #[error(
+        "{id} {version} is older than the installed {current}. Nothing was changed. Installing an older version can bring back what a newer one fixed; if you mean it, use rollback, or install it again confirming the downgrade (--allow-downgrade)"
+    )]
+    Downgrade {
+        id: String,
+        version: String,
+        current: String,
+    },
     #[error("cannot install into {path}: {error}")]
     Io { path: String, error: std::io::Error },
 }
@@ -85,6 +115,11 @@ pub struct InstallOptions {
     /// Switch to a version that asks for capabilities the current version
     /// does not (`--approve-capabilities`).
     pub approve_capabilities: bool,
+    /// Replace the bundled connector of the same id (`--replace-bundled`).
+    pub replace_bundled: bool,
+    /// Make an older version than the current one current
+    /// (`--allow-downgrade`).
+    pub allow_downgrade: bool,
 }
 
 /// An install that succeeded.
@@ -108,19 +143,24 @@ pub fn trusted_keys(data_dir: &Path) -> Result<TrustedKeys, KeyError> {
 
 /// Verifies the package `bytes` and installs it under `data_dir`, making it
 /// the current version of its connector. An upgrade that asks for more than
-/// the current version is refused (see [`install_with`]).
+/// the current version is refused (see [`install_with`]); so is a package
+/// under an id bundled with the server (as it recorded at its last start)
+/// or owned by another publisher.
 pub async fn install(
     bytes: &[u8],
     data_dir: &Path,
     allow_untrusted: bool,
 ) -> Result<Installed, InstallError> {
+    let bundled = Bundled::recorded(&connectors_dir(data_dir));
     install_with(
         bytes,
         data_dir,
         InstallOptions {
             allow_untrusted,
-            approve_capabilities: false,
+            ..Default::default()
         },
+        &bundled,
+        "cli",
     )
     .await
 }
@@ -128,15 +168,26 @@ pub async fn install(
 /// Verifies the package `bytes` and installs it under `data_dir`, making it
 /// the current version of its connector.
 ///
+/// The id must be free or the package's publisher's (see
+/// [`super::ownership`]): a package under an id of `bundled` is refused
+/// ([`InstallError::ReplacesBundled`]) unless `replace_bundled`, which is
+/// recorded with the id as `approver`'s choice; one under an id another
+/// publisher owns is refused ([`InstallError::IdOwned`]) whatever the
+/// options.
+///
 /// When another version of the connector is current, the package passes the
 /// same checks, and then its manifest's capabilities are compared with the
 /// current version's: anything new refuses the install
-/// ([`InstallError::NewCapabilities`]) unless `approve_capabilities`. The
-/// versions already installed stay, for [`super::lifecycle::rollback`].
+/// ([`InstallError::NewCapabilities`]) unless `approve_capabilities`, and an
+/// older version refuses it ([`InstallError::Downgrade`]) unless
+/// `allow_downgrade`. The versions already installed stay, for
+/// [`super::lifecycle::rollback`].
 pub async fn install_with(
     bytes: &[u8],
     data_dir: &Path,
     options: InstallOptions,
+    bundled: &Bundled,
+    approver: &str,
 ) -> Result<Installed, InstallError> {
     let trusted = trusted_keys(data_dir)?;
     let policy = if options.allow_untrusted {
@@ -164,6 +215,24 @@ pub async fn install_with(
     let connectors = connectors_dir(data_dir);
     let id_dir = connectors.join(&manifest.id);
     let target = id_dir.join(&manifest.version);
+    let owner = claim_id(
+        &id_dir,
+        manifest,
+        &record,
+        bundled,
+        options.replace_bundled,
+        approver,
+    )?;
+    if !options.allow_downgrade
+        && let Some(current) = current_version(&id_dir)
+        && is_older(&manifest.version, &current)
+    {
+        return Err(InstallError::Downgrade {
+            id: manifest.id.clone(),
+            version: manifest.version.clone(),
+            current,
+        });
+    }
     if !options.approve_capabilities
         && let Some(current) = current_version(&id_dir)
         && current != manifest.version
@@ -191,6 +260,9 @@ pub async fn install_with(
                 dir: target.display().to_string(),
             });
         }
+        if let Some(owner) = &owner {
+            ownership::write_owner(&id_dir, owner).map_err(io(&id_dir))?;
+        }
         set_current(&id_dir, &manifest.version)?;
         return Ok(Installed {
             record: read_record(&target).unwrap_or(record),
@@ -200,6 +272,9 @@ pub async fn install_with(
     }
 
     std::fs::create_dir_all(&connectors).map_err(io(&connectors))?;
+    if let Some(owner) = &owner {
+        ownership::write_owner(&id_dir, owner).map_err(io(&id_dir))?;
+    }
     let staging = Staging::create(&connectors, &manifest.id, &manifest.version)?;
     let mut record_bytes = serde_json::to_vec_pretty(&record).expect("a record serialises");
     record_bytes.push(b'\n');
@@ -218,6 +293,76 @@ pub async fn install_with(
         record,
         already: false,
     })
+}
+
+/// Checks that the package may take its id (see [`super::ownership`]), and
+/// returns the owner record to write, if it changes: the first install of
+/// an id records its publisher; an approved replacement of a bundled
+/// connector records the approval.
+fn claim_id(
+    id_dir: &Path,
+    manifest: &Manifest,
+    record: &InstallRecord,
+    bundled: &Bundled,
+    replace_bundled: bool,
+    approver: &str,
+) -> Result<Option<Owner>, InstallError> {
+    let existing = ownership::owner(id_dir);
+    let is_bundled = bundled.contains(&manifest.id);
+    let claimant = Claimant {
+        publisher: &manifest.publisher,
+        key_id: record.key_id.as_deref(),
+        trusted: record.trusted,
+    };
+    let mut owner = existing.clone().unwrap_or_else(|| Owner {
+        publisher: record.publisher.clone(),
+        key_id: record.key_id.clone(),
+        trusted: record.trusted,
+        since: record.installed_at.clone(),
+        replaces_bundled: None,
+    });
+    if is_bundled && replace_bundled && owner.replaces_bundled.is_none() {
+        owner.replaces_bundled = Some(Replacement {
+            approved_by: approver.to_owned(),
+            approved_at: record.installed_at.clone(),
+        });
+    }
+    let checked = if is_bundled && replace_bundled {
+        ownership::check(Some(&owner), true, claimant)
+    } else {
+        ownership::check(existing.as_ref(), is_bundled, claimant)
+    };
+    match checked {
+        Ok(()) => Ok((existing.as_ref() != Some(&owner)).then_some(owner)),
+        Err(Refusal::Bundled) => {
+            let empty = Capabilities::default();
+            let theirs = bundled.connectors.get(&manifest.id).unwrap_or(&empty);
+            Err(InstallError::ReplacesBundled {
+                id: manifest.id.clone(),
+                publisher: manifest.publisher.clone(),
+                diff: Box::new(CapabilityDiff::between(&manifest.capabilities, theirs)),
+            })
+        }
+        Err(Refusal::OwnedByAnother(owner)) => Err(InstallError::IdOwned {
+            id: manifest.id.clone(),
+            publisher: manifest.publisher.clone(),
+            owner: owner.publisher,
+            owner_key: owner.key_id,
+            since: owner.since,
+        }),
+    }
+}
+
+/// Whether `version` is older than `current` by semver; versions that are
+/// not semver are not compared.
+pub fn is_older(version: &str, current: &str) -> bool {
+    match (
+        semver::Version::parse(version),
+        semver::Version::parse(current),
+    ) {
+        (Ok(version), Ok(current)) => version < current,
+        _ => false,
+    }
 }
 
 /// Replaces `<id dir>/current` through a temporary file and a rename.

@@ -17,6 +17,8 @@
 //! - [`lifecycle`]: rolling back to an older installed version, and
 //!   uninstalling.
 //! - [`capabilities`]: what a package asks to reach, in plain words.
+//! - [`ownership`]: who may publish under a connector id (bundled ids are
+//!   the host's; others their first publisher's).
 //!
 //! `docs/marketplace.md` is the admin's and publisher's guide;
 //! `docs/decisions/0018-package-signatures.md` says why it is built so.
@@ -25,6 +27,7 @@ pub mod capabilities;
 pub mod install;
 pub mod keys;
 pub mod lifecycle;
+pub mod ownership;
 pub mod package;
 pub mod registry;
 pub mod signature;

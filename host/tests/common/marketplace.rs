@@ -52,25 +52,36 @@ pub fn trivial_wasm() -> Vec<u8> {
 /// characters, `http` nine), so `info()` says so and a manifest made from
 /// it agrees.
 pub fn jira_variant(version: &str, http: &str) -> Vec<u8> {
-    let mut bytes = super::plugin_wasm("jira");
-    let mut replace = |before: &[u8], after: &[u8], skip: usize| {
-        let at: Vec<usize> = bytes
-            .windows(before.len())
-            .enumerate()
-            .filter(|(_, w)| *w == before)
-            .map(|(i, _)| i)
-            .collect();
-        assert_eq!(
-            at.len(),
-            1,
-            "{:?} once in jira.wasm",
-            String::from_utf8_lossy(before)
-        );
-        assert_eq!(after.len(), before.len() - skip);
-        bytes[at[0] + skip..at[0] + before.len()].copy_from_slice(after);
-    };
-    replace(b"jiraJira0.1.0", version.as_bytes(), 8);
-    replace(b"Data Center.https://*", http.as_bytes(), 12);
+    let bytes = super::plugin_wasm("jira");
+    let bytes = replace_once(
+        bytes,
+        b"jiraJira0.1.0",
+        &[b"jiraJira".as_slice(), version.as_bytes()].concat(),
+    );
+    replace_once(
+        bytes,
+        b"Data Center.https://*",
+        &[b"Data Center.".as_slice(), http.as_bytes()].concat(),
+    )
+}
+
+/// `bytes` with the one occurrence of `before` replaced by `after`, of the
+/// same length (a string in a component's data, patched in place).
+pub fn replace_once(mut bytes: Vec<u8>, before: &[u8], after: &[u8]) -> Vec<u8> {
+    assert_eq!(after.len(), before.len(), "a patch keeps the length");
+    let at: Vec<usize> = bytes
+        .windows(before.len())
+        .enumerate()
+        .filter(|(_, w)| *w == before)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        at.len(),
+        1,
+        "{:?} once in the component",
+        String::from_utf8_lossy(before)
+    );
+    bytes[at[0]..at[0] + before.len()].copy_from_slice(after);
     bytes
 }
 

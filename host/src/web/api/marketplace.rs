@@ -67,6 +67,19 @@ fn failure(failure: Failure) -> Result<Response, ApiError> {
             json!({"code": "refused", "message": message, "fields": {},
                    "installed_version": current, "new_capabilities": added}),
         ),
+        Failure::ReplacesBundled {
+            message,
+            replacement,
+        } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"code": "refused", "message": message, "fields": {},
+            "replaces_bundled": {
+                "added_capabilities": replacement.diff.added,
+                "removed_capabilities": replacement.diff.removed,
+                "integrations": replacement.impact.integrations,
+                "secrets": replacement.impact.secrets,
+            }}),
+        ),
         Failure::InUse {
             message,
             integrations,
@@ -116,6 +129,12 @@ struct Input {
     /// does not.
     #[serde(default)]
     approve_capabilities: bool,
+    /// The choice to replace the bundled connector of the same id.
+    #[serde(default)]
+    replace_bundled: bool,
+    /// Consent to making an older version current.
+    #[serde(default)]
+    allow_downgrade: bool,
 }
 
 /// The consent and approval flags of an upload (`?accept_untrusted=true`).
@@ -126,6 +145,10 @@ struct UploadFlags {
     accept_untrusted: bool,
     #[serde(default)]
     approve_capabilities: bool,
+    #[serde(default)]
+    replace_bundled: bool,
+    #[serde(default)]
+    allow_downgrade: bool,
 }
 
 async fn install(
@@ -137,6 +160,8 @@ async fn install(
     let options = InstallOptions {
         allow_untrusted: input.accept_untrusted,
         approve_capabilities: input.approve_capabilities,
+        replace_bundled: input.replace_bundled,
+        allow_downgrade: input.allow_downgrade,
     };
     let who = requester(&admin, remote);
     let outcome = match (&input.id, &input.version, &input.url) {
@@ -167,6 +192,8 @@ async fn upload(
     let options = InstallOptions {
         allow_untrusted: flags.accept_untrusted,
         approve_capabilities: flags.approve_capabilities,
+        replace_bundled: flags.replace_bundled,
+        allow_downgrade: flags.allow_downgrade,
     };
     let who = requester(&admin, remote);
     let outcome = if body.is_empty() {

@@ -74,6 +74,9 @@ pub(in crate::web) struct PackageView {
     /// from the package's own manifest); installing it needs approval.
     /// Empty when this version is installed, or none is.
     pub new_capabilities: Vec<String>,
+    /// Whether this version is older than the installed one (installing
+    /// it needs the admin's confirmation).
+    pub older: bool,
 }
 
 /// The registry's packages, or why there are none to show.
@@ -161,6 +164,9 @@ async fn view(
         key_id,
         sha256: entry.sha256.clone(),
         installed: installed_version.as_deref() == Some(entry.version.as_str()),
+        older: installed_version
+            .as_deref()
+            .is_some_and(|current| install::is_older(&entry.version, current)),
         installed_version,
         new_capabilities: capabilities::added_sentences(&new_capabilities),
     }

@@ -37,6 +37,7 @@ use super::templates;
 use super::urlencode;
 use crate::marketplace::capabilities;
 use crate::marketplace::install::{self, InstallError, InstallOptions};
+use crate::marketplace::ownership::{self, CapabilityDiff, Impact};
 use crate::marketplace::package::{COMPONENT, Package};
 use crate::marketplace::registry::RegistryError;
 use crate::marketplace::source::CACHE_DIR;
@@ -83,6 +84,12 @@ pub(in crate::web) enum Failure {
         /// What is new, in plain words, each with its pattern.
         added: Vec<String>,
     },
+    /// The package would replace a bundled connector, which needs the
+    /// admin's explicit choice.
+    ReplacesBundled {
+        message: String,
+        replacement: Box<Replacement>,
+    },
     /// Integrations use the connector.
     InUse {
         message: String,
@@ -111,6 +118,7 @@ impl Failure {
             Failure::InUse { message, .. } => Ok((StatusCode::CONFLICT, message)),
             Failure::Refused(message)
             | Failure::NewCapabilities { message, .. }
+            | Failure::ReplacesBundled { message, .. }
             | Failure::Invalid { message, .. } => Ok((StatusCode::UNPROCESSABLE_ENTITY, message)),
         }
     }
@@ -131,6 +139,30 @@ fn data_dir(state: &AppState) -> Result<std::path::PathBuf, Failure> {
 pub(in crate::web) use crate::marketplace::capabilities::sentences as capability_sentences;
 pub(in crate::web) use listing::{PackageView, load_listing};
 use listing::{find, upgrade};
+
+/// What replacing a bundled connector changes, for the admin to review.
+#[derive(Clone, Debug, serde::Serialize)]
+pub(in crate::web) struct Replacement {
+    /// How the package's capabilities differ from the bundled connector's.
+    pub diff: CapabilityDiff,
+    /// The same, one line per change.
+    pub lines: Vec<String>,
+    /// The integrations it would serve, and their secrets.
+    pub impact: Impact,
+}
+
+impl Replacement {
+    async fn of(state: &AppState, id: &str, diff: CapabilityDiff) -> Result<Self, Failure> {
+        let impact = Impact::of(&state.store, id)
+            .await
+            .map_err(|e| Failure::Internal(e.into()))?;
+        Ok(Self {
+            lines: diff.lines(),
+            diff,
+            impact,
+        })
+    }
+}
 
 /// A finished install.
 pub(in crate::web) struct Done {
@@ -182,14 +214,55 @@ pub(in crate::web) async fn install_bytes(
     source: &str,
 ) -> Result<Done, Failure> {
     let data_dir = data_dir(state)?;
+    // While the server is still loading, a bundled connector not loaded yet
+    // is not in this list; the catalog refuses the package when it loads it
+    // (see crate::catalog), so the bundled connector still wins.
+    let bundled = state.catalog.bundled();
     // What the install changes, for the audit log (install_with makes the
-    // same comparison to refuse an unapproved one).
-    let (previous, added) = Package::from_bytes(bytes)
+    // same comparisons to refuse an unapproved one).
+    let package = Package::from_bytes(bytes).ok();
+    let (previous, added) = package
+        .as_ref()
         .map(|p| upgrade(&data_dir, &p.manifest))
         .unwrap_or_default();
-    let installed = match install::install_with(bytes, &data_dir, options).await {
+    let replacing = package.as_ref().and_then(|p| {
+        let theirs = bundled.connectors.get(&p.manifest.id)?;
+        let id_dir = install::connectors_dir(&data_dir).join(&p.manifest.id);
+        (!ownership::may_replace_bundled(&id_dir))
+            .then(|| CapabilityDiff::between(&p.manifest.capabilities, theirs))
+    });
+    let approver = format!("{}:{}", who.via, who.actor);
+    let installed = match install::install_with(bytes, &data_dir, options, &bundled, &approver)
+        .await
+    {
         Ok(installed) => installed,
         Err(error @ InstallError::Io { .. }) => return Err(Failure::Internal(error.into())),
+        Err(
+            ref error @ InstallError::ReplacesBundled {
+                ref id, ref diff, ..
+            },
+        ) => {
+            let replacement = Replacement::of(state, id, (**diff).clone()).await?;
+            let message = format!(
+                "{}. Compared with the bundled connector, the package: {}. It would receive what {} hold. To replace it, tick “I replace the bundled connector” (in the API, \"replace_bundled\": true) and install again.",
+                error.to_string().trim_end_matches(" (--replace-bundled)"),
+                replacement.lines.join("; "),
+                replacement.impact.sentence()
+            );
+            return Err(Failure::ReplacesBundled {
+                message,
+                replacement: Box::new(replacement),
+            });
+        }
+        Err(InstallError::Downgrade {
+            id,
+            version,
+            current,
+        }) => {
+            return Err(Failure::Refused(format!(
+                "{id} {version} is older than the installed {current}. Nothing was changed. Installing an older version can bring back what a newer one fixed; if you mean it, use Roll back on the Installed page, or tick “I install an older version” (in the API, \"allow_downgrade\": true) and install again."
+            )));
+        }
         Err(InstallError::NewCapabilities {
             id,
             version,
@@ -225,6 +298,21 @@ pub(in crate::web) async fn install_bytes(
         }
     };
     let record = installed.record;
+    if let Some(diff) = &replacing {
+        let impact = Impact::of(&state.store, &record.id)
+            .await
+            .map_err(|e| Failure::Internal(e.into()))?;
+        ownership::audit_replacement(
+            &state.store,
+            who.actor,
+            Some(&who.address()),
+            &record,
+            diff,
+            &impact,
+        )
+        .await
+        .map_err(|e| Failure::Internal(e.into()))?;
+    }
     let action = if record.trusted {
         "marketplace.install"
     } else {
@@ -317,7 +405,37 @@ async fn review(
     UrlPath((id, version)): UrlPath<(String, String)>,
 ) -> Result<Html<String>, Error> {
     let package = find(&state, &id, &version).await?.ok_or(Error::NotFound)?;
-    review_page(&signed_in, &package, None, None, &InstallForm::default())
+    let replacement = bundled_replacement(&state, &package).await?;
+    review_page(
+        &signed_in,
+        &package,
+        None,
+        None,
+        replacement,
+        &InstallForm::default(),
+    )
+}
+
+/// What installing `package` would replace, when its id is a bundled
+/// connector's that no admin chose to replace yet.
+async fn bundled_replacement(
+    state: &AppState,
+    package: &PackageView,
+) -> Result<Option<Replacement>, Error> {
+    let bundled = state.catalog.bundled();
+    let (Some(theirs), Some(data_dir)) = (bundled.connectors.get(&package.id), &state.data_dir)
+    else {
+        return Ok(None);
+    };
+    if ownership::may_replace_bundled(&install::connectors_dir(data_dir).join(&package.id)) {
+        return Ok(None);
+    }
+    let diff = CapabilityDiff::between(&package.capabilities, theirs);
+    match Replacement::of(state, &package.id, diff).await {
+        Ok(replacement) => Ok(Some(replacement)),
+        Err(Failure::Internal(error)) => Err(Error::Internal(error)),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The review page; `new_capabilities` is what an install refused for
@@ -327,6 +445,7 @@ fn review_page(
     package: &PackageView,
     error: Option<String>,
     new_capabilities: Option<Vec<String>>,
+    replacement: Option<Replacement>,
     form: &InstallForm,
 ) -> Result<Html<String>, Error> {
     templates::page(
@@ -337,8 +456,11 @@ fn review_page(
             p => package,
             new_capabilities => new_capabilities.unwrap_or_else(|| package.new_capabilities.clone()),
             error => error,
+            replacement => replacement,
             accept_untrusted => form.accept_untrusted.is_some(),
             approve_capabilities => form.approve_capabilities.is_some(),
+            replace_bundled => form.replace_bundled.is_some(),
+            allow_downgrade => form.allow_downgrade.is_some(),
         },
     )
 }
@@ -348,6 +470,8 @@ struct InstallForm {
     csrf_token: String,
     accept_untrusted: Option<String>,
     approve_capabilities: Option<String>,
+    replace_bundled: Option<String>,
+    allow_downgrade: Option<String>,
 }
 
 async fn install_form(
@@ -361,13 +485,16 @@ async fn install_form(
     let options = InstallOptions {
         allow_untrusted: form.accept_untrusted.is_some(),
         approve_capabilities: form.approve_capabilities.is_some(),
+        replace_bundled: form.replace_bundled.is_some(),
+        allow_downgrade: form.allow_downgrade.is_some(),
     };
     let who = Requester {
         actor: &admin.0.user().username,
         remote,
         via: "web",
     };
-    let (status, error, added) = match install_package(&state, &who, &id, &version, options).await {
+    let outcome = install_package(&state, &who, &id, &version, options).await;
+    let (status, error, added, replacement) = match outcome {
         Ok(done) => {
             return Ok(redirect_with_notice(
                 "/marketplace",
@@ -375,15 +502,28 @@ async fn install_form(
             ));
         }
         Err(Failure::NewCapabilities { message, added, .. }) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, message, Some(added))
+            (StatusCode::UNPROCESSABLE_ENTITY, message, Some(added), None)
         }
+        Err(Failure::ReplacesBundled {
+            message,
+            replacement,
+        }) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            message,
+            None,
+            Some(*replacement),
+        ),
         Err(other) => {
             let (status, message) = other.refusal()?;
-            (status, message, None)
+            (status, message, None, None)
         }
     };
     let package = find(&state, &id, &version).await?.ok_or(Error::NotFound)?;
-    let html = review_page(&admin.0, &package, Some(error), added, &form)?;
+    let replacement = match replacement {
+        Some(replacement) => Some(replacement),
+        None => bundled_replacement(&state, &package).await?,
+    };
+    let html = review_page(&admin.0, &package, Some(error), added, replacement, &form)?;
     Ok((status, html).into_response())
 }
 

@@ -41,6 +41,8 @@ struct UrlForm {
     url: String,
     accept_untrusted: Option<String>,
     approve_capabilities: Option<String>,
+    replace_bundled: Option<String>,
+    allow_downgrade: Option<String>,
 }
 
 async fn from_url(
@@ -54,6 +56,8 @@ async fn from_url(
     let options = InstallOptions {
         allow_untrusted: form.accept_untrusted.is_some(),
         approve_capabilities: form.approve_capabilities.is_some(),
+        replace_bundled: form.replace_bundled.is_some(),
+        allow_downgrade: form.allow_downgrade.is_some(),
     };
     let outcome = match source::download_package(url).await {
         Ok(bytes) => {
@@ -79,6 +83,8 @@ struct Upload {
     file_name: Option<String>,
     accept_untrusted: bool,
     approve_capabilities: bool,
+    replace_bundled: bool,
+    allow_downgrade: bool,
 }
 
 async fn upload(
@@ -111,6 +117,8 @@ async fn upload(
     let options = InstallOptions {
         allow_untrusted: form.accept_untrusted,
         approve_capabilities: form.approve_capabilities,
+        replace_bundled: form.replace_bundled,
+        allow_downgrade: form.allow_downgrade,
     };
     let source = format!(
         "upload {}",
@@ -130,6 +138,8 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, String> {
             "csrf_token" => form.csrf_token = Some(text(field).await.map_err(unreadable)?),
             "accept_untrusted" => form.accept_untrusted = true,
             "approve_capabilities" => form.approve_capabilities = true,
+            "replace_bundled" => form.replace_bundled = true,
+            "allow_downgrade" => form.allow_downgrade = true,
             "package" => {
                 form.file_name = field.file_name().map(str::to_owned);
                 form.package = Some(field.bytes().await.map_err(unreadable)?.to_vec());

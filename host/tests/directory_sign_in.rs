@@ -694,6 +694,152 @@ async fn a_sync_takes_away_at_once_what_the_directory_took_away() {
     delete_tree(&mut ldap, &root).await;
 }
 
+/// A DN names whoever holds it now: when the synced user is deleted and
+/// another account is created under her DN (with its own password), the
+/// bind as that DN succeeds, but the account is not the synced user (its
+/// objectGUID differs), so its sign-in is refused, audited and shown on
+/// the integration's page, before any sync could notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_account_under_a_synced_users_dn_cannot_sign_in_as_her() {
+    let prefix = "dsi-identity";
+    let mut ldap = slapd::admin().await;
+    let root = subtree(&mut ldap, prefix).await;
+    let kim = format!("uid={prefix}-kim,ou=people,{root}");
+    let name = format!("{prefix}-kim");
+    add_user(&mut ldap, &kim, &name, "kim-password", true).await;
+    let admins = format!("cn={prefix}-admins,ou=groups,{root}");
+    add_group(&mut ldap, &admins, &format!("{prefix}-admins"), &[&kim]).await;
+    let env = env(prefix).await;
+    env.enable_sign_in(&format!("{prefix}-admins"), None).await;
+    let signed_in = Browser::new(&env.base).sign_in(&name, "kim-password").await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+
+    ldap.delete(&kim).await.unwrap().success().unwrap();
+    add_user(&mut ldap, &kim, &name, "impostor-password", true).await;
+    let refused = Browser::new(&env.base)
+        .sign_in(&name, "impostor-password")
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        refused.body.contains(WRONG),
+        "the same refusal as any other"
+    );
+    assert_eq!(env.refusal_reason(&name).await, "identity-mismatch");
+    let mismatches = env.audit("directory.identity-mismatch").await;
+    assert_eq!(mismatches.len(), 1, "{mismatches:?}");
+    let after = mismatches[0].after.as_ref().unwrap();
+    assert_eq!(after["dn"], kim.as_str());
+    assert!(
+        after["detail"]
+            .as_str()
+            .unwrap()
+            .contains("run a full sync"),
+        "{after}"
+    );
+    let (mut admin, _) = common::sign_in_admin(&env.base).await;
+    let page = admin
+        .get(&format!("/integrations/{}", env.integration))
+        .await;
+    assert!(
+        page.body.contains("id=\"identity-mismatches\"") && page.body.contains(&name),
+        "the refusal is on the integration's page: {}",
+        page.body
+    );
+    // The real account's role was not handed to the other one.
+    let logins: Vec<AuditEntry> = env
+        .audit("session.sign-in.directory")
+        .await
+        .into_iter()
+        .filter(|e| e.actor == name)
+        .collect();
+    assert_eq!(logins.len(), 1, "only the real kim signed in: {logins:?}");
+    delete_tree(&mut ldap, &root).await;
+}
+
+/// A bind sends the password typed: over an integration without TLS it
+/// would cross the network in clear. Sign-in refuses to send it until an
+/// admin ticks "allow passwords in clear", and the page warns either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_without_tls_needs_the_admins_explicit_choice_and_is_flagged() {
+    let env = env("dsi-plain").await;
+    env.enable_sign_in("admins", None).await;
+    // The integration is switched to plain LDAP on the same listener.
+    let mut config = env
+        .store
+        .integration(env.integration)
+        .await
+        .unwrap()
+        .unwrap()
+        .config;
+    config.insert("tls".into(), json!("none"));
+    sqlx::query("UPDATE integrations SET config_json = $1 WHERE id = $2")
+        .bind(Value::Object(config).to_string())
+        .bind(env.integration)
+        .execute(env.store.pool())
+        .await
+        .unwrap();
+
+    let mut ada = Browser::new(&env.base);
+    // A setting only an admin can fix: answered like a directory that
+    // cannot be reached (local accounts still sign in).
+    let refused = ada.sign_in("ada", ADA_PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.body.contains(UNREACHABLE), "{}", refused.body);
+    assert_eq!(env.refusal_reason("ada").await, "misconfigured");
+    let refusals = env.audit("session.sign-in.directory-refused").await;
+    let detail = refusals[0].after.as_ref().unwrap()["detail"].to_string();
+    assert!(
+        detail.contains("in clear") && detail.contains("not sent"),
+        "{detail}"
+    );
+    let (mut admin, csrf) = common::sign_in_admin(&env.base).await;
+    let page = admin
+        .get(&format!("/integrations/{}", env.integration))
+        .await;
+    assert!(
+        common::element_text(&page.body, "sign-in-in-clear").contains("without TLS"),
+        "{}",
+        page.body
+    );
+
+    // Saving the settings with sign-in on needs the tick.
+    let admins = env.group("admins").await;
+    let path = format!("/integrations/{}/directory-sign-in", env.integration);
+    let mut form = vec![
+        ("csrf_token", csrf.as_str()),
+        ("enabled", "on"),
+        ("admin_group", admins.as_str()),
+        ("viewer_group", ""),
+    ];
+    let unticked = admin.post(&path, &form).await;
+    let location = unticked.location.unwrap();
+    assert!(
+        location.contains("error=") && location.contains("in%20clear"),
+        "{location}"
+    );
+    form.push(("allow_plaintext", "on"));
+    let ticked = admin.post(&path, &form).await;
+    assert!(!ticked.location.unwrap().contains("error="));
+    let signed_in = ada.sign_in("ada", ADA_PASSWORD).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    let page = admin
+        .get(&format!("/integrations/{}", env.integration))
+        .await;
+    let warning = &page.body[page.body.find("id=\"sign-in-in-clear\"").unwrap()..];
+    let warning = &warning[..warning.find("</p>").unwrap()];
+    assert!(warning.contains("sends the passwords"), "{warning}");
+}
+
 fn user_record(id: &str, name: &str, enabled: bool) -> cube_host::runtime::types::Record {
     cube_host::runtime::types::Record {
         kind: "user".into(),
@@ -767,16 +913,30 @@ async fn the_store_finds_candidates_by_effective_membership_on_both_backends() {
                     .is_none()
             );
             let invalid = store
-                .set_directory_sign_in_settings(id, true, "g-missing", None, "admin")
+                .set_directory_sign_in_settings(id, true, "g-missing", None, false, "admin")
                 .await;
             assert!(invalid.is_err(), "only synced groups");
             let same = store
-                .set_directory_sign_in_settings(id, true, "g-admins", Some("g-admins"), "admin")
+                .set_directory_sign_in_settings(
+                    id,
+                    true,
+                    "g-admins",
+                    Some("g-admins"),
+                    false,
+                    "admin",
+                )
                 .await;
             assert!(same.is_err(), "two different groups");
             // Off: nobody is a candidate.
             store
-                .set_directory_sign_in_settings(id, false, "g-admins", Some("g-view"), "admin")
+                .set_directory_sign_in_settings(
+                    id,
+                    false,
+                    "g-admins",
+                    Some("g-view"),
+                    false,
+                    "admin",
+                )
                 .await
                 .unwrap();
             assert!(
@@ -787,7 +947,14 @@ async fn the_store_finds_candidates_by_effective_membership_on_both_backends() {
                     .is_empty()
             );
             let saved = store
-                .set_directory_sign_in_settings(id, true, "g-admins", Some("g-view"), "alice")
+                .set_directory_sign_in_settings(
+                    id,
+                    true,
+                    "g-admins",
+                    Some("g-view"),
+                    false,
+                    "alice",
+                )
                 .await
                 .unwrap();
             assert_eq!(

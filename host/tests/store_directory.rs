@@ -198,3 +198,70 @@ async fn nested_groups_resolve_by_dn_and_survive_renames_and_cycles() {
     })
     .await;
 }
+
+/// A DN is an address, not an identity: a statement "cn=kim is a member"
+/// means the entry that held the DN when the group was read. Another entry
+/// that later takes the DN (the old one deleted, a new one created) is no
+/// member through it; nor is one that takes a DN naming nothing when the
+/// group was read. Only the group read again can make it one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_stated_by_dn_is_the_entry_that_held_it_not_whoever_takes_it_next() {
+    common::each_backend(|store| async move {
+        let id = integration(&store).await;
+        let page = vec![
+            user("kim-1", "cn=kim,ou=people,dc=x", "1"),
+            group(
+                "g-admins",
+                "cn=admins,ou=groups,dc=x",
+                &["cn=kim,ou=people,dc=x", "cn=ghost,ou=people,dc=x"],
+                "1",
+            ),
+        ];
+        store.apply_page(id, None, &page, None).await.unwrap();
+        store.rebuild_memberships(id).await.unwrap();
+        assert_eq!(
+            groups_of(&store, id, "kim-1").await,
+            vec![("g-admins".into(), true)]
+        );
+
+        // kim is deleted; another account takes her DN, and one takes the
+        // DN that named nothing. The group is not read again.
+        let page = vec![
+            Record {
+                deleted: true,
+                ..user("kim-1", "", "2")
+            },
+            user("kim-2", "CN=Kim,OU=People,DC=x", "1"),
+            user("ghost", "cn=ghost,ou=people,dc=x", "1"),
+        ];
+        store.apply_page(id, None, &page, None).await.unwrap();
+        store.rebuild_memberships(id).await.unwrap();
+        assert_eq!(groups_of(&store, id, "kim-2").await, vec![]);
+        assert_eq!(groups_of(&store, id, "ghost").await, vec![]);
+        assert!(
+            store
+                .members_of_group(id, "g-admins")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // The group read again under the same version (a full sync rereads
+        // every group): its members are restated, without counting it as an
+        // update. Now the directory says kim-2's DN is a member: she is.
+        let reread = group(
+            "g-admins",
+            "cn=admins,ou=groups,dc=x",
+            &["cn=kim,ou=people,dc=x"],
+            "1",
+        );
+        let counts = store.apply_page(id, None, &[reread], None).await.unwrap();
+        assert_eq!((counts.created, counts.updated), (0, 0));
+        store.rebuild_memberships(id).await.unwrap();
+        assert_eq!(
+            groups_of(&store, id, "kim-2").await,
+            vec![("g-admins".into(), true)]
+        );
+    })
+    .await;
+}

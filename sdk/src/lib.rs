@@ -112,6 +112,7 @@ pub mod ldap;
 pub mod log;
 pub mod mapping;
 pub mod records;
+pub mod stable_id;
 pub mod state;
 mod sys;
 #[cfg(not(target_arch = "wasm32"))]

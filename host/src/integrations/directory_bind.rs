@@ -14,19 +14,31 @@
 //! Who may sign in at all is decided before any bind, from the synced data
 //! (`store::directory_sign_in`): a disabled account or a user in neither
 //! group is refused without their password going anywhere.
+//!
+//! A DN is an address, not an identity: after a bind succeeds, the host
+//! reads the entry's stable id (`objectGUID`, `entryUUID`, or the
+//! integration's `id_attribute`) on the same connection, as the user, and
+//! compares it with the synced user's. A different account that took a
+//! deleted one's DN (and so its synced groups) is refused, audited, and
+//! shown on the integration's page.
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::runtime::LdapGrant;
 use crate::runtime::bindings::cube::connector::ldap::{LdapError, TlsMode};
 use crate::runtime::capabilities::ldap::connect::{self, Target};
 use crate::runtime::capabilities::ldap::errors;
 use crate::store::Store;
+use crate::store::audit::AuditEvent;
 use crate::store::directory_sign_in::{DirectorySignInError, SignInCandidate};
 use crate::store::integrations::Integration;
 use crate::store::users::User;
+
+/// The audit action of a sign-in refused because the account behind the DN
+/// was not the synced user.
+pub const IDENTITY_MISMATCH: &str = "directory.identity-mismatch";
 
 /// The longest a sign-in waits for the directory, all steps together.
 pub const BIND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -103,13 +115,38 @@ pub fn target_of(integration: &Integration, timeout: Duration) -> Result<Target,
     })
 }
 
+/// Why a sign-in over an integration without TLS was refused, for the
+/// audit log (the person sees the usual refusal).
+pub const PLAINTEXT_REFUSED: &str = "the integration connects without TLS (tls: none), so the password would cross the network in clear; the password was not sent. Use StartTLS or LDAPS, or tick \"allow passwords in clear\" in its directory sign-in settings";
+
+/// Whether binds to the integration's server send passwords in clear: its
+/// TLS mode is `none`.
+pub fn sends_in_clear(integration: &Integration) -> bool {
+    integration.config.get("tls").and_then(Value::as_str) == Some("none")
+}
+
+/// The attribute an integration's connector takes users' stable ids from,
+/// as the connector chooses it (`plugins/active-directory/src/config.rs`):
+/// `id_attribute`, else the preset's.
+pub fn id_attribute(integration: &Integration) -> String {
+    let config = &integration.config;
+    let text = |name: &str| config.get(name).and_then(Value::as_str).unwrap_or("");
+    match text("id_attribute").trim() {
+        "" if text("preset") == "openldap" => "entryUUID".to_owned(),
+        "" => "objectGUID".to_owned(),
+        attribute => attribute.to_owned(),
+    }
+}
+
 /// Binds to the integration's directory server as `dn` with `password`,
-/// then lets the connection go. `Ok` means the server accepted both.
+/// reads the entry's stable id as that user, then lets the connection go.
+/// `Ok` means the server accepted both; it holds the id's text (as the
+/// connector writes it), or `None` if the entry showed none.
 pub async fn bind_as_user(
     integration: &Integration,
     dn: &str,
     password: &str,
-) -> Result<(), BindFailure> {
+) -> Result<Option<String>, BindFailure> {
     // Never an unauthenticated bind: a DN with an empty password "succeeds"
     // on many servers without checking anything.
     if password.is_empty() {
@@ -124,15 +161,21 @@ pub async fn bind_as_user(
     }
     let target = target_of(integration, BIND_TIMEOUT)?;
     let server = target.name();
+    let attribute = id_attribute(integration);
     let bind = async {
         let mut ldap = connect::open(&target).await.map_err(classify)?.ldap;
-        let outcome = ldap
+        let mut outcome = ldap
             .with_timeout(BIND_TIMEOUT)
             .simple_bind(dn, password)
             .await
             .and_then(|result| result.success())
-            .map(|_| ())
+            .map(|_| None)
             .map_err(|e| classify(errors::from_client(e, &server, "bind")));
+        if outcome.is_ok() {
+            outcome = read_own_id(&mut ldap, dn, &attribute)
+                .await
+                .map_err(|e| classify(errors::from_client(e, &server, "search")));
+        }
         let _ = ldap.unbind().await;
         outcome
     };
@@ -143,6 +186,36 @@ pub async fn bind_as_user(
             BIND_TIMEOUT.as_secs()
         ))),
     }
+}
+
+/// The stable id of the entry `dn`, read by a base search on a connection
+/// bound as that entry.
+async fn read_own_id(
+    ldap: &mut ldap3::Ldap,
+    dn: &str,
+    attribute: &str,
+) -> Result<Option<String>, ldap3::LdapError> {
+    let (entries, _) = ldap
+        .with_timeout(BIND_TIMEOUT)
+        .search(dn, ldap3::Scope::Base, "(objectClass=*)", vec![attribute])
+        .await?
+        .success()?;
+    let Some(entry) = entries.into_iter().next() else {
+        return Ok(None);
+    };
+    let entry = ldap3::SearchEntry::construct(entry);
+    // ldap3 puts values that are not UTF-8 (most binary GUIDs) apart.
+    let named = |name: &String| name.eq_ignore_ascii_case(attribute);
+    let value = entry
+        .bin_attrs
+        .iter()
+        .find(|(name, _)| named(name))
+        .and_then(|(_, values)| values.first().cloned())
+        .or_else(|| {
+            let (_, values) = entry.attrs.iter().find(|(name, _)| named(name))?;
+            values.first().map(|text| text.as_bytes().to_vec())
+        });
+    Ok(value.and_then(|bytes| cube_connector_sdk::stable_id::text_of(attribute, &bytes)))
 }
 
 /// The capability's error as a sign-in failure.
@@ -173,6 +246,9 @@ pub enum Refusal {
     Misconfigured,
     /// A local account (or another directory's user) has the name.
     NameTaken,
+    /// The password was right, but the account behind the DN is not the
+    /// synced user (its stable id differs, or it shows none).
+    IdentityMismatch,
 }
 
 impl Refusal {
@@ -184,6 +260,7 @@ impl Refusal {
             Refusal::Unreachable => "directory-unreachable",
             Refusal::Misconfigured => "misconfigured",
             Refusal::NameTaken => "name-taken",
+            Refusal::IdentityMismatch => "identity-mismatch",
         }
     }
 
@@ -304,16 +381,62 @@ async fn try_candidate(
             "the integration is gone".to_owned(),
         )));
     };
-    if let Err(failure) = bind_as_user(&integration, dn, password).await {
-        return Ok(Err(match failure {
-            BindFailure::Refused(m) => (Refusal::BadPassword, m),
-            BindFailure::Unreachable(m) => (Refusal::Unreachable, m),
-            BindFailure::Misconfigured(m) => (Refusal::Misconfigured, m),
-        }));
+    if sends_in_clear(&integration) && !candidate.allow_plaintext {
+        return Ok(Err((Refusal::Misconfigured, PLAINTEXT_REFUSED.to_owned())));
+    }
+    let found = match bind_as_user(&integration, dn, password).await {
+        Ok(found) => found,
+        Err(failure) => {
+            return Ok(Err(match failure {
+                BindFailure::Refused(m) => (Refusal::BadPassword, m),
+                BindFailure::Unreachable(m) => (Refusal::Unreachable, m),
+                BindFailure::Misconfigured(m) => (Refusal::Misconfigured, m),
+            }));
+        }
+    };
+    if found.as_deref() != Some(candidate.external_id.as_str()) {
+        let attribute = id_attribute(&integration);
+        let detail = match &found {
+            Some(found) => format!(
+                "the account at {dn} has the {attribute} {found}, but the synced user {} has {}: another account holds the DN now; run a full sync",
+                candidate.username, candidate.external_id
+            ),
+            None => format!(
+                "the account at {dn} does not show its {attribute}, so it cannot be told apart from another account under the same DN; let accounts read their own {attribute}"
+            ),
+        };
+        record_identity_mismatch(store, candidate, dn, found.as_deref(), &detail).await?;
+        return Ok(Err((Refusal::IdentityMismatch, detail)));
     }
     match store.upsert_directory_account(candidate, role).await {
         Ok(user) => Ok(Ok((user, dn.to_owned()))),
         Err(DirectorySignInError::Database(e)) => Err(e),
         Err(other) => Ok(Err((Refusal::NameTaken, other.to_string()))),
     }
+}
+
+/// Audits a sign-in whose account was not the synced user, on the
+/// integration, where its page shows it (see
+/// [`Store::audit_entries_of`] with [`IDENTITY_MISMATCH`]).
+async fn record_identity_mismatch(
+    store: &Store,
+    candidate: &SignInCandidate,
+    dn: &str,
+    found: Option<&str>,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    tracing::warn!(integration = candidate.integration_id, %dn, "directory sign-in refused: the account behind the DN is not the synced user");
+    store
+        .audit(AuditEvent {
+            actor: "system",
+            action: IDENTITY_MISMATCH,
+            target: &format!("integration:{}", candidate.integration_id),
+            before: Some(json!({
+                "username": candidate.username,
+                "external_id": candidate.external_id,
+            })),
+            after: Some(json!({ "dn": dn, "found": found, "detail": detail })),
+            remote: None,
+        })
+        .await
 }

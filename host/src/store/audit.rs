@@ -59,19 +59,41 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
-        Ok(rows
-            .iter()
-            .map(|r| AuditEntry {
-                id: r.get("id"),
-                at: r.get("at"),
-                actor: r.get("actor"),
-                action: r.get("action"),
-                target: r.get("target"),
-                before: json(r.get("before_json")),
-                after: json(r.get("after_json")),
-                remote: r.get("remote"),
-            })
-            .collect())
+        Ok(rows.iter().map(entry_of).collect())
+    }
+
+    /// The newest entries of one action on one target first: what an
+    /// object's own page shows of its history (an integration's refused
+    /// sign-ins, for example).
+    pub async fn audit_entries_of(
+        &self,
+        target: &str,
+        action: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target, before_json, after_json, remote \
+             FROM audit_log WHERE target = $1 AND action = $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(target)
+        .bind(action)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(entry_of).collect())
+    }
+}
+
+fn entry_of(r: &sqlx::any::AnyRow) -> AuditEntry {
+    let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+    AuditEntry {
+        id: r.get("id"),
+        at: r.get("at"),
+        actor: r.get("actor"),
+        action: r.get("action"),
+        target: r.get("target"),
+        before: json(r.get("before_json")),
+        after: json(r.get("after_json")),
+        remote: r.get("remote"),
     }
 }

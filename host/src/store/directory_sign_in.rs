@@ -35,6 +35,9 @@ pub struct DirectorySignInSettings {
     pub admin_group_external_id: String,
     /// The synced group whose members sign in as viewers, if any.
     pub viewer_group_external_id: Option<String>,
+    /// Whether sign-in may send passwords over an integration without TLS
+    /// (`tls: none`), where they cross the network in clear.
+    pub allow_plaintext: bool,
     pub updated_at: i64,
     pub updated_by: String,
 }
@@ -61,6 +64,8 @@ pub struct SignInCandidate {
     pub enabled: bool,
     /// `None`: in neither group.
     pub role: Option<Role>,
+    /// The integration's sign-in may bind without TLS.
+    pub allow_plaintext: bool,
 }
 
 /// What [`Store::reconcile_directory_accounts`] changed for one account.
@@ -100,7 +105,7 @@ impl Store {
     ) -> Result<Option<DirectorySignInSettings>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT integration_id, enabled, admin_group_external_id, viewer_group_external_id, \
-             updated_at, updated_by FROM directory_sign_in WHERE integration_id = $1",
+             allow_plaintext, updated_at, updated_by FROM directory_sign_in WHERE integration_id = $1",
         )
         .bind(integration_id)
         .fetch_optional(self.pool())
@@ -111,6 +116,7 @@ impl Store {
                 enabled: row.try_get::<i64, _>("enabled")? != 0,
                 admin_group_external_id: row.try_get("admin_group_external_id")?,
                 viewer_group_external_id: row.try_get("viewer_group_external_id")?,
+                allow_plaintext: row.try_get::<i64, _>("allow_plaintext")? != 0,
                 updated_at: row.try_get("updated_at")?,
                 updated_by: row.try_get("updated_by")?,
             })
@@ -126,6 +132,7 @@ impl Store {
         enabled: bool,
         admin_group_external_id: &str,
         viewer_group_external_id: Option<&str>,
+        allow_plaintext: bool,
         updated_by: &str,
     ) -> Result<DirectorySignInSettings, DirectorySignInError> {
         let provider: Option<String> =
@@ -173,16 +180,19 @@ impl Store {
         let now = now_millis();
         sqlx::query(
             "INSERT INTO directory_sign_in (integration_id, enabled, admin_group_external_id, \
-             viewer_group_external_id, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6) \
+             viewer_group_external_id, allow_plaintext, updated_at, updated_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (integration_id) DO UPDATE SET enabled = excluded.enabled, \
              admin_group_external_id = excluded.admin_group_external_id, \
              viewer_group_external_id = excluded.viewer_group_external_id, \
+             allow_plaintext = excluded.allow_plaintext, \
              updated_at = excluded.updated_at, updated_by = excluded.updated_by",
         )
         .bind(integration_id)
         .bind(enabled as i64)
         .bind(admin_group_external_id)
         .bind(viewer_group_external_id)
+        .bind(allow_plaintext as i64)
         .bind(now)
         .bind(updated_by)
         .execute(self.pool())
@@ -192,6 +202,7 @@ impl Store {
             enabled,
             admin_group_external_id: admin_group_external_id.to_owned(),
             viewer_group_external_id: viewer_group_external_id.map(str::to_owned),
+            allow_plaintext,
             updated_at: now,
             updated_by: updated_by.to_owned(),
         })
@@ -243,7 +254,7 @@ impl Store {
     ) -> Result<Vec<SignInCandidate>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT u.integration_id, i.name AS integration_name, u.external_id, u.username, u.dn, \
-             u.enabled, s.admin_group_external_id, s.viewer_group_external_id \
+             u.enabled, s.admin_group_external_id, s.viewer_group_external_id, s.allow_plaintext \
              FROM directory_users u \
              JOIN directory_sign_in s ON s.integration_id = u.integration_id \
              JOIN integrations i ON i.id = u.integration_id \
@@ -281,6 +292,7 @@ impl Store {
                 dn: row.try_get("dn")?,
                 enabled: row.try_get::<i64, _>("enabled")? != 0,
                 role,
+                allow_plaintext: row.try_get::<i64, _>("allow_plaintext")? != 0,
             });
         }
         Ok(candidates)

@@ -290,11 +290,21 @@ pub(super) async fn apply_records(
                     counts.failed += 1;
                     continue;
                 };
-                if unchanged_version {
+                // A group's members are restated whenever it is read, whatever
+                // its version: Active Directory removes a deleted member from
+                // a group without bumping the group's uSNChanged, so an
+                // unchanged version does not mean unchanged members.
+                if unchanged_version && kind != "group" {
                     unchanged.push(&record.external_id);
                     continue;
                 }
-                upsert(conn, integration_id, record, &fields, job, before.is_some()).await?
+                let written =
+                    upsert(conn, integration_id, record, &fields, job, before.is_some()).await?;
+                if unchanged_version {
+                    // Read again, members restated; not counted as a change.
+                    continue;
+                }
+                written
             };
             match created {
                 Some(true) => counts.created += 1,

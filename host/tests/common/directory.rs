@@ -9,14 +9,38 @@ use super::slapd;
 /// shared tree can leave out what other tests add meanwhile.
 pub const SCRATCH: &str = "scratch";
 
-/// A subtree of the test directory for one test (`ou=NAME` with
-/// `ou=people`, `ou=moved` and `ou=groups`); returns its DN. Left-overs of
-/// an earlier run are removed first.
+/// A subtree of the test directory for one test (`ou=NAME-RUN` with
+/// `ou=people`, `ou=moved` and `ou=groups`, RUN new on each call); returns
+/// its DN. Left-overs of earlier runs are removed first.
+///
+/// Each run gets DNs of its own because slapd's referential integrity
+/// overlay takes deleted DNs out of groups in the background: deleting a
+/// left-over tree and creating the same DNs again would let it take them
+/// out of the new groups too, at random.
 pub async fn subtree(ldap: &mut ldap3::Ldap, name: &str) -> String {
-    let root = format!("ou={name},{}", slapd::env("CUBE_TEST_LDAP_BASE"));
-    delete_tree(ldap, &root).await;
+    let base = slapd::env("CUBE_TEST_LDAP_BASE");
+    let (earlier, _) = ldap
+        .search(
+            &base,
+            ldap3::Scope::OneLevel,
+            &format!("(|(ou={name})(ou={name}-*))"),
+            vec!["1.1"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    for entry in earlier {
+        delete_tree(ldap, &ldap3::SearchEntry::construct(entry).dn).await;
+    }
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    let ou = format!("{name}-{run:x}");
+    let root = format!("ou={ou},{base}");
     for (dn, ou) in [
-        (root.clone(), name),
+        (root.clone(), ou.as_str()),
         (format!("ou=people,{root}"), "people"),
         (format!("ou=moved,{root}"), "moved"),
         (format!("ou=groups,{root}"), "groups"),
@@ -30,6 +54,7 @@ pub async fn subtree(ldap: &mut ldap3::Ldap, name: &str) -> String {
     root
 }
 
+/// Deletes `root` and everything under it.
 pub async fn delete_tree(ldap: &mut ldap3::Ldap, root: &str) {
     let Ok(found) = ldap
         .search(root, ldap3::Scope::Subtree, "(objectClass=*)", vec!["1.1"])

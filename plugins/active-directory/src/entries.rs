@@ -2,6 +2,7 @@
 
 use cube_connector_sdk::ldap::{Directory, Entry, EntryExt, Scope};
 use cube_connector_sdk::prelude::*;
+use cube_connector_sdk::stable_id;
 
 use crate::config::{AttributeMap, Disabled};
 use crate::tracking::Tracking;
@@ -9,42 +10,10 @@ use crate::tracking::Tracking;
 /// `userAccountControl`'s ACCOUNTDISABLE bit.
 const ACCOUNT_DISABLE: i64 = 0x2;
 
-/// The canonical text of a GUID stored the way Active Directory stores
-/// `objectGUID`: the first three groups little-endian, the rest as is.
-pub fn guid_text(bytes: &[u8]) -> Option<String> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let b: &[u8; 16] = bytes.try_into().ok()?;
-    // Written byte by byte, not with `format!`: every user has one.
-    let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
-    let mut text = String::with_capacity(36);
-    for (i, &at) in order.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            text.push('-');
-        }
-        text.push(char::from(HEX[usize::from(b[at] >> 4)]));
-        text.push(char::from(HEX[usize::from(b[at] & 0xf)]));
-    }
-    Some(text)
-}
-
-/// Attributes that hold a GUID in Active Directory's binary form.
-const BINARY_GUIDS: [&str; 3] = ["objectGUID", "invocationId", "msDS-ConsistencyGuid"];
-
-/// An entry's stable id: a binary GUID in its canonical text, else the
-/// value's text (lowercased: UUIDs compare case-insensitively).
+/// An entry's stable id as text (see [`cube_connector_sdk::stable_id`],
+/// which the host uses too, to check the account behind a DN at sign-in).
 pub fn stable_id(entry: &Entry, attribute: &str) -> Option<String> {
-    let value = entry.values(attribute).first()?;
-    let printable = value.iter().all(|b| (0x20..0x7f).contains(b));
-    if value.len() == 16
-        && (!printable
-            || BINARY_GUIDS
-                .iter()
-                .any(|n| n.eq_ignore_ascii_case(attribute)))
-    {
-        return guid_text(value);
-    }
-    let text = std::str::from_utf8(value).ok()?.trim();
-    (!text.is_empty()).then(|| text.to_lowercase())
+    stable_id::text_of(attribute, entry.values(attribute).first()?)
 }
 
 fn is_disabled(entry: &Entry, rule: &Disabled) -> bool {
@@ -236,11 +205,6 @@ mod tests {
             0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e,
             0x0f, 0x10,
         ];
-        assert_eq!(
-            guid_text(&bytes).unwrap(),
-            "04030201-0605-0807-090a-0b0c0d0e0f10"
-        );
-        assert_eq!(guid_text(&bytes[..15]), None);
         let e = entry(&[("objectGUID", &[&bytes]), ("entryUUID", &[b"ABC-1"])]);
         assert_eq!(
             stable_id(&e, "objectGUID").unwrap(),

@@ -2,11 +2,22 @@
 //!
 //! A connector states each group's direct members, by external id
 //! (`members`) or by DN (`member_dns`, as LDAP gives them); those statements
-//! are kept as they are in `directory_group_members`. After a sync the host
-//! rebuilds `directory_memberships` from them
-//! ([`Store::rebuild_memberships`]): direct memberships resolved to the
-//! members' external ids, then the effective ones through nested groups,
-//! computed with a recursive query whose `UNION` makes cycles harmless.
+//! are kept in `directory_group_members`. After a sync the host rebuilds
+//! `directory_memberships` from them ([`Store::rebuild_memberships`]):
+//! direct memberships by the members' external ids, then the effective ones
+//! through nested groups, computed with a recursive query whose `UNION`
+//! makes cycles harmless.
+//!
+//! A member stated by DN is pinned to the identity that holds the DN when
+//! the group is read: the statement is rewritten to the member's external
+//! id (its `objectGUID` or `entryUUID`) as soon as an entry with that DN is
+//! stored, at the latest when the sync that read the group ends; a DN that
+//! names nothing by then is not a member, and its statement is dropped. A
+//! DN is only an address: when an account is deleted and another one later
+//! created under the same DN, the new account must never inherit the old
+//! one's groups through a statement the directory made about the old one
+//! (Active Directory removes a deleted member from a group without bumping
+//! the group's change stamp, so such a statement can outlive the account).
 //!
 //! Users and groups are identified by their stable id (an `objectGUID`, an
 //! `entryUUID`), never by DN: when a synced entry comes back under a new DN
@@ -265,6 +276,68 @@ pub(super) async fn upsert_group(
         }
         query.execute(&mut *conn).await?;
     }
+    pin_members_by_dn(conn, integration_id, Some(&record.external_id)).await
+}
+
+/// Rewrites the members stated by DN (of one group, or of every group of
+/// the integration) that name a stored user or group into statements of
+/// that entry's external id: from now on the statement means that entry,
+/// whoever later holds the DN. Statements whose DN names nothing stored
+/// are left for [`drop_unpinned_members`].
+async fn pin_members_by_dn(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    group: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let of_group = if group.is_some() {
+        "AND m.group_external_id = $2"
+    } else {
+        ""
+    };
+    for table in ["directory_users", "directory_groups"] {
+        let sql = format!(
+            "INSERT INTO directory_group_members (integration_id, group_external_id, member_by_dn, member_key) \
+             SELECT DISTINCT m.integration_id, m.group_external_id, 0, t.external_id \
+             FROM directory_group_members m CROSS JOIN {table} t \
+             WHERE m.integration_id = $1 {of_group} AND m.member_by_dn = 1 \
+             AND t.integration_id = m.integration_id AND t.dn_key = m.member_key \
+             AND NOT EXISTS (SELECT 1 FROM directory_group_members p WHERE p.integration_id = m.integration_id \
+               AND p.group_external_id = m.group_external_id AND p.member_by_dn = 0 \
+               AND p.member_key = t.external_id)"
+        );
+        let mut query = sqlx::query(&sql).bind(integration_id);
+        if let Some(group) = group {
+            query = query.bind(group);
+        }
+        query.execute(&mut *conn).await?;
+        let sql = format!(
+            "DELETE FROM directory_group_members WHERE integration_id = $1 {} AND member_by_dn = 1 \
+             AND EXISTS (SELECT 1 FROM {table} t WHERE t.integration_id = directory_group_members.integration_id \
+               AND t.dn_key = directory_group_members.member_key)",
+            of_group.replace("m.", "")
+        );
+        let mut query = sqlx::query(&sql).bind(integration_id);
+        if let Some(group) = group {
+            query = query.bind(group);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Drops the members stated by DN that still name nothing once a sync has
+/// stored everything it read: they are not members, and the statement
+/// must not wait for whatever entry takes the DN next.
+async fn drop_unpinned_members(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM directory_group_members WHERE integration_id = $1 AND member_by_dn = 1",
+    )
+    .bind(integration_id)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -295,17 +368,22 @@ pub struct Membership {
 
 impl Store {
     /// Rebuilds an integration's resolved memberships from what its groups
-    /// state: direct ones, resolved by id or DN against the synced users and
-    /// groups (a DN that names nothing synced is left out), then the
-    /// effective ones through nested groups, cycles included. One
-    /// transaction: readers see the old set or the new one.
+    /// state, at the end of a sync: members stated by DN are pinned to the
+    /// entries now holding those DNs, and dropped where none does (see the
+    /// module's docs); then the direct memberships by id against the synced
+    /// users and groups, then the effective ones through nested groups,
+    /// cycles included. One transaction: readers see the old set or the new
+    /// one.
     pub async fn rebuild_memberships(&self, integration_id: i64) -> Result<(), sqlx::Error> {
         let mut tx = self.begin_write().await?;
+        pin_members_by_dn(&mut tx, integration_id, None).await?;
+        drop_unpinned_members(&mut tx, integration_id).await?;
         sqlx::query("DELETE FROM directory_memberships WHERE integration_id = $1")
             .bind(integration_id)
             .execute(&mut *tx)
             .await?;
-        // Four joins, each able to use an index, rather than one join on an OR.
+        // One join per table, each able to use an index, rather than one
+        // join on an OR.
         for (table, by_dn, column) in DIRECT_MEMBER_JOINS {
             sqlx::query(&direct_members_sql(table, by_dn, column))
                 .bind(integration_id)
@@ -373,13 +451,11 @@ fn membership(row: &sqlx::any::AnyRow) -> Result<Membership, sqlx::Error> {
     })
 }
 
-/// The tables a group's stated members are found in: by external id or by
-/// DN, users and groups.
-const DIRECT_MEMBER_JOINS: [(&str, u8, &str); 4] = [
+/// The tables a group's stated members are found in, by external id (once
+/// pinned, every statement is by id).
+const DIRECT_MEMBER_JOINS: [(&str, u8, &str); 2] = [
     ("directory_users", 0, "external_id"),
     ("directory_groups", 0, "external_id"),
-    ("directory_users", 1, "dn_key"),
-    ("directory_groups", 1, "dn_key"),
 ];
 
 /// Stores the direct memberships stated by groups whose members are found

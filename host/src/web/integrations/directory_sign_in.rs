@@ -16,10 +16,15 @@ use super::super::error::Error;
 use super::super::session::Admin;
 use super::super::{AppState, urlencode};
 use super::{audit, find, redirect_with_notice};
+use crate::integrations::directory_bind::{IDENTITY_MISMATCH, sends_in_clear};
 use crate::store::directory_sign_in::{
     DIRECTORY_CONNECTOR, DirectorySignInError, DirectorySignInSettings, GroupChoice,
 };
 use crate::store::integrations::Integration;
+
+/// How many refused sign-ins of another account under a synced user's DN
+/// the page lists (the audit log has them all).
+const RECENT_MISMATCHES: i64 = 20;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/integrations/{id}/directory-sign-in", post(save))
@@ -39,7 +44,17 @@ pub(super) async fn view(
         .directory_sign_in_settings(integration.id)
         .await?;
     let groups = state.store.directory_group_choices(integration.id).await?;
+    let identity_mismatches = state
+        .store
+        .audit_entries_of(
+            &format!("integration:{}", integration.id),
+            IDENTITY_MISMATCH,
+            RECENT_MISMATCHES,
+        )
+        .await?;
     Ok(Some(json!({
+        "identity_mismatches": identity_mismatches,
+        "in_clear": sends_in_clear(integration),
         "described": describe(settings.as_ref(), &groups),
         "settings": settings,
         "groups": groups,
@@ -64,6 +79,7 @@ fn describe(settings: Option<&DirectorySignInSettings>, groups: &[GroupChoice]) 
         "enabled": settings.enabled,
         "admin_group": group(Some(&settings.admin_group_external_id)),
         "viewer_group": group(settings.viewer_group_external_id.as_deref()),
+        "allow_plaintext": settings.allow_plaintext,
     })
 }
 
@@ -75,6 +91,7 @@ struct SettingsForm {
     admin_group: String,
     #[serde(default)]
     viewer_group: String,
+    allow_plaintext: Option<String>,
 }
 
 async fn save(
@@ -102,6 +119,12 @@ async fn save(
         return refuse("Choose the group whose members sign in as admins.");
     }
     let viewer_group = Some(form.viewer_group.trim()).filter(|g| !g.is_empty());
+    if form.enabled.is_some() && sends_in_clear(&integration) && form.allow_plaintext.is_none() {
+        return refuse(
+            "This integration connects without TLS, so sign-in would send passwords in clear. \
+             Switch it to StartTLS or LDAPS, or tick \"allow passwords in clear\".",
+        );
+    }
     let before = state.store.directory_sign_in_settings(id).await?;
     let saved = state
         .store
@@ -110,6 +133,7 @@ async fn save(
             form.enabled.is_some(),
             admin_group,
             viewer_group,
+            form.allow_plaintext.is_some(),
             &admin.0.user().username,
         )
         .await;

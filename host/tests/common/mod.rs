@@ -421,7 +421,6 @@ pub async fn create_probe_integration(
                 ("cfg.password", PROBE_SECRET),
                 ("cfg.pages", "3"),
                 ("http_grants", "http://127.0.0.1:*"),
-                ("allow_private", "on"),
             ],
         )
         .await;

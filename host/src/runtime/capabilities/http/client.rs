@@ -33,7 +33,9 @@ impl HttpClients {
         }
     }
 
-    /// The client whose resolver lets names reach exactly what `grants` allow.
+    /// The client whose resolver lets names reach exactly what `grants` allow
+    /// (the grants a request matches: allowing private addresses is per
+    /// grant, port and scheme included).
     pub(crate) fn client_for(&self, grants: &[HttpGrant]) -> reqwest::Client {
         let private: Vec<&HttpGrant> = grants.iter().filter(|g| g.allows_private()).collect();
         if private.is_empty() {

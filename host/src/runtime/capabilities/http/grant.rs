@@ -86,6 +86,11 @@ impl HttpGrant {
         self.allow_private
     }
 
+    /// The pattern alone, without the note on private addresses.
+    pub fn pattern(&self) -> String {
+        self.clone().allow_private(false).to_string()
+    }
+
     /// Whether a request to `scheme://host:port` is inside this grant.
     pub fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
         self.scheme.eq_ignore_ascii_case(scheme)
@@ -157,7 +162,7 @@ impl TryFrom<GrantSpec> for HttpGrant {
 impl From<HttpGrant> for GrantSpec {
     fn from(grant: HttpGrant) -> Self {
         let allow_private = grant.allow_private;
-        let pattern = grant.allow_private(false).to_string();
+        let pattern = grant.pattern();
         GrantSpec {
             pattern,
             allow_private,

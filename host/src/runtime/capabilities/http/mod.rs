@@ -2,7 +2,7 @@
 //!
 //! Each request is checked before it leaves: the URL's scheme, host and port
 //! must match one of the integration's [`HttpGrant`]s, and the addresses the
-//! host name resolves to must be public unless the grant allows more (see
+//! host name resolves to must be public unless a grant it matches allows more (see
 //! [`crate::net`] and [`client`]). Redirects are followed here, not by the
 //! client, so each hop is checked the same way. Bodies are read up to the
 //! call's size limit, and every call has a budget of requests.
@@ -212,7 +212,15 @@ impl HttpCall {
                 crate::net::address::classify(ip)
             )));
         }
-        Ok(self.clients.client_for(&self.grants))
+        // Only the grants this request is inside decide whether its name
+        // may reach private addresses: allowing them is per grant.
+        let matching: Vec<HttpGrant> = self
+            .grants
+            .iter()
+            .filter(|g| g.matches(scheme, host, port))
+            .cloned()
+            .collect();
+        Ok(self.clients.client_for(&matching))
     }
 
     fn not_granted(&self, via: &str, scheme: &str, host: &str, port: u16) -> String {

@@ -192,6 +192,7 @@ async fn cube(dir: &Directory, wasm: &[u8], runtime: &Runtime) -> Cube {
             runtime: runtime.clone(),
             sealer,
             retry: RetryPolicy::default(),
+            outbound: Default::default(),
             events: Default::default(),
             lease_ms: cube_host::sync::LEASE_MS,
         },

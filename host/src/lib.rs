@@ -3,6 +3,7 @@
 //! - [`runtime`]: the sandbox that runs connector components.
 //! - [`plugin`]: connector files: building and inspecting them.
 //! - [`marketplace`]: signed connector packages, registries and installs.
+//! - [`net`]: the address policy every outbound HTTP client keeps to.
 //! - [`secrets`]: credentials encrypted at rest.
 //! - [`store`]: the database (SQLite or PostgreSQL).
 //! - [`web`]: the HTTP server.
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod integrations;
 pub mod marketplace;
 pub mod metrics;
+pub mod net;
 pub mod plugin;
 pub mod runtime;
 pub mod schedule;

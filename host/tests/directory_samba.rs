@@ -100,6 +100,7 @@ async fn setup(base: &str, extra: Value) -> Setup {
             base: Duration::from_millis(50),
             cap: Duration::from_millis(200),
         },
+        outbound: Default::default(),
         events: Default::default(),
         lease_ms: cube_host::sync::LEASE_MS,
     };

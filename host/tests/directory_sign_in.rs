@@ -146,6 +146,7 @@ async fn env(prefix: &str) -> Env {
             base: Duration::from_millis(50),
             cap: Duration::from_millis(200),
         },
+        outbound: Default::default(),
         events: Default::default(),
         lease_ms: cube_host::sync::LEASE_MS,
     };

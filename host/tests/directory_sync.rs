@@ -93,6 +93,7 @@ async fn setup(port: u16, extra: Value) -> Setup {
             base: Duration::from_millis(50),
             cap: Duration::from_millis(200),
         },
+        outbound: Default::default(),
         events: Default::default(),
         lease_ms: cube_host::sync::LEASE_MS,
     };

@@ -290,3 +290,35 @@ async fn an_unreachable_granted_server_is_a_retryable_error() {
         other => panic!("expected unreachable, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowing_private_addresses_is_per_grant() {
+    let (intranet, other) = (serve().await, serve().await);
+    let runtime = common::runtime();
+    // Two grants of one integration; only the first may reach private
+    // addresses (both servers are on 127.0.0.1, reached by name).
+    let grants = vec![
+        grant(&format!("http://localhost:{}", intranet.port())).allow_private(true),
+        grant(&format!("http://localhost:{}", other.port())),
+    ];
+    let body = fetch(
+        &runtime,
+        grants.clone(),
+        Limits::default(),
+        &format!("http://localhost:{}/hello", intranet.port()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(body, "200 hello from the test server");
+    let message = denied_message(
+        fetch(
+            &runtime,
+            grants,
+            Limits::default(),
+            &format!("http://localhost:{}/hello", other.port()),
+        )
+        .await,
+    );
+    assert!(message.contains("localhost resolves to"), "{message}");
+    assert!(message.contains("(loopback)"), "{message}");
+}

@@ -214,6 +214,7 @@ async fn a_sync_job_reads_the_directory_page_by_page_into_the_store() {
         runtime: common::runtime(),
         sealer,
         retry: Default::default(),
+        outbound: Default::default(),
         events: Default::default(),
         lease_ms: cube_host::sync::LEASE_MS,
     };

@@ -1,7 +1,8 @@
 //! Packages from elsewhere than a registry directory: a registry served
 //! over HTTP (the directory a publisher wrote, as static files from a web
-//! server on 127.0.0.1), a package's URL, and an upload; from the `cube`
-//! binary, the admin UI and the API. Whatever arrives is checked (index
+//! server on 127.0.0.1, which the host reaches as `localhost` because the
+//! admin allows it with `--allow-private-host`), a package's URL, and an
+//! upload; from the `cube` binary, the admin UI and the API. Whatever arrives is checked (index
 //! digest, then the package's own verification), so a server that alters a
 //! package cannot get it installed.
 
@@ -89,7 +90,7 @@ async fn serve(dir: &Path) -> (String, Arc<AtomicBool>) {
         .route("/cube/{name}", get(file))
         .with_state(files);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let base = format!("http://localhost:{}", listener.local_addr().unwrap().port());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (base, tamper)
 }
@@ -167,6 +168,8 @@ async fn a_registry_served_over_http_installs_what_it_lists_and_nothing_altered(
             target.into(),
             "--data-dir".into(),
             s(&data).into(),
+            "--allow-private-host".into(),
+            "localhost".into(),
         ];
         if let Some(registry) = registry {
             args.extend(["--registry".into(), registry.into()]);
@@ -213,7 +216,15 @@ async fn a_package_installs_from_its_url_with_the_same_checks() {
     let install = |url: String| {
         let data = data.clone();
         tokio::task::spawn_blocking(move || {
-            cube(&["plugin", "install", &url, "--data-dir", s(&data)])
+            cube(&[
+                "plugin",
+                "install",
+                &url,
+                "--data-dir",
+                s(&data),
+                "--allow-private-host",
+                "localhost",
+            ])
         })
     };
 
@@ -237,12 +248,12 @@ async fn a_package_installs_from_its_url_with_the_same_checks() {
     );
     assert!(out.contains("the server answered 404"), "{out}");
     let out = refused(
-        install("http://127.0.0.1:9/x.cubepkg".into())
+        install("http://localhost:9/x.cubepkg".into())
             .await
             .unwrap(),
     );
     assert!(
-        out.contains("cannot download http://127.0.0.1:9/x.cubepkg"),
+        out.contains("cannot download http://localhost:9/x.cubepkg"),
         "{out}"
     );
 }
@@ -260,7 +271,8 @@ async fn admins_install_from_an_http_registry_a_url_or_an_upload() {
         .load_dirs(common::runtime(), Vec::new())
         .await;
     let source = RegistrySource::parse(&format!("{base_files}/cube")).unwrap();
-    let (base, store, data) = common::serve_admin_app_with_source(catalog, source).await;
+    let (base, store, data) =
+        common::serve_admin_app_with_source(catalog, source, &["localhost"]).await;
     let (desk_path, data_path) = (desk.path().to_path_buf(), data.path().to_path_buf());
     tokio::task::spawn_blocking(move || publish(&desk_path, &data_path))
         .await

@@ -1,7 +1,9 @@
 //! Outbound webhooks over real HTTP: work order events reach receivers
 //! signed per Standard Webhooks, a failed attempt is retried with the same
 //! webhook-id, 410 Gone disables the receiver, every attempt is listed, and
-//! a delivery can be sent again by hand.
+//! a delivery can be sent again by hand. The host's address policy holds:
+//! a receiver on the host's own network is reached only when the admin
+//! named it (`--allow-private-host`).
 
 mod common;
 
@@ -17,12 +19,14 @@ use common::client::{Api, Browser};
 
 type Seen = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
 
-/// A receiver answering `statuses` in turn (then 200), keeping what came.
+/// A receiver on 127.0.0.1 answering `statuses` in turn (then 200),
+/// keeping what came; its URL names it `localhost`.
 async fn receiver(statuses: Vec<u16>) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let script = Arc::new(Mutex::new(statuses));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    let port = listener.local_addr().unwrap().port();
+    let url = format!("http://localhost:{port}/events");
     let log = seen.clone();
     let app = axum::Router::new().route(
         "/events",
@@ -70,7 +74,9 @@ async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_order_events_are_signed_retried_and_stopped_by_410() {
-    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    // The receivers are on this machine: the admin allows `localhost`.
+    let (base, store, _dir) =
+        common::serve_admin_app_reaching(common::probe_catalog().await, &["localhost"]).await;
     let mut browser = Browser::new(&base);
     browser.sign_in("admin", ADMIN_PASSWORD).await;
     let csrf = browser.csrf().await;
@@ -203,4 +209,68 @@ async fn work_order_events_are_signed_retried_and_stopped_by_410() {
         viewer.get("/admin/outbound-webhooks").await.status,
         StatusCode::FORBIDDEN
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receivers_on_the_hosts_own_network_are_refused_unless_named() {
+    // The default policy: no private host named.
+    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let mut browser = Browser::new(&base);
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    let csrf = browser.csrf().await;
+    // One receiver on 127.0.0.1, by name and by address.
+    let (by_name, seen) = receiver(Vec::new()).await;
+    let by_address = by_name.replace("localhost", "127.0.0.1");
+    add_receiver(&mut browser, &csrf, &by_name, &["work_order.created"]).await;
+    add_receiver(&mut browser, &csrf, &by_address, &["work_order.created"]).await;
+    for internal in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/events",
+    ] {
+        add_receiver(&mut browser, &csrf, internal, &["work_order.created"]).await;
+    }
+
+    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    let (status, _) = api
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/work-orders",
+            Some(json!({"title": "Boiler noise"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let mut errors = Vec::new();
+    for _ in 0..200 {
+        errors.clear();
+        for hook in store.outbound_webhooks().await.unwrap() {
+            let deliveries = store.outbound_deliveries_of(hook.id, 10).await.unwrap();
+            if let Some(error) = deliveries.first().and_then(|d| d.last_error.clone()) {
+                errors.push((hook.url.clone(), error));
+            }
+        }
+        if errors.len() == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(errors.len(), 4, "every receiver was attempted: {errors:?}");
+    for (url, error) in &errors {
+        assert!(
+            error.contains("--allow-private-host"),
+            "{url} refused with advice: {error}"
+        );
+    }
+    let error_of = |url: &str| &errors.iter().find(|(u, _)| u == url).unwrap().1;
+    assert!(error_of(&by_name).contains("(loopback)"), "{errors:?}");
+    assert!(error_of(&by_address).contains("(loopback)"), "{errors:?}");
+    assert!(
+        error_of("http://169.254.169.254/latest/meta-data/").contains("cloud-metadata"),
+        "{errors:?}"
+    );
+    assert!(
+        error_of("http://10.0.0.1/events").contains("private-network"),
+        "{errors:?}"
+    );
+    assert!(seen.lock().unwrap().is_empty(), "nothing was sent");
 }

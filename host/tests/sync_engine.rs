@@ -102,6 +102,7 @@ async fn setup(url: &str, pages: u32, disable_after: Option<i64>) -> Setup {
             base: Duration::from_millis(50),
             cap: Duration::from_secs(5),
         },
+        outbound: Default::default(),
         events: Default::default(),
         lease_ms: cube_host::sync::LEASE_MS,
     };

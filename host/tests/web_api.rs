@@ -432,3 +432,79 @@ async fn webhook_endpoints_are_managed_through_the_api_and_their_secret_shown_on
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(store.webhooks_of(id).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowing_private_addresses_is_per_grant_in_the_api_and_the_editor() {
+    let (base, _store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    // Two servers on this machine, reached by name; only the first grant
+    // may reach private addresses.
+    let port = |base: &str| base.rsplit(':').next().unwrap().to_owned();
+    let intranet = port(&common::http_answering("intranet peer").await);
+    let other = port(&common::http_answering("other peer").await);
+    let config = |p: &str| json!({"action": "fetch", "url": format!("http://localhost:{p}/"), "password": SECRET});
+    let create = json!({"name": "Two grants", "connector": "probe", "config": config(&intranet),
+        "http_grants": [{"pattern": format!("http://localhost:{intranet}"), "allow_private": true},
+                        format!("http://localhost:{other}")]});
+    let (status, created) = api
+        .json(reqwest::Method::POST, "/api/v1/integrations", Some(create))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(
+        created["http_grants"],
+        json!([{"pattern": format!("http://localhost:{intranet}"), "allow_private": true},
+               {"pattern": format!("http://localhost:{other}"), "allow_private": false}])
+    );
+    let test = || async {
+        api.json(
+            reqwest::Method::POST,
+            &format!("/api/v1/integrations/{id}/test"),
+            None,
+        )
+        .await
+        .1
+    };
+    let verdict = test().await;
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert!(
+        verdict["detail"]
+            .as_str()
+            .unwrap()
+            .contains("intranet peer")
+    );
+
+    // The same connector, pointed at the other grant's server: refused.
+    let replace = json!({"name": "Two grants", "config": config(&other),
+        "http_grants": created["http_grants"]});
+    let (status, replaced) = api
+        .json(
+            reqwest::Method::PUT,
+            &format!("/api/v1/integrations/{id}"),
+            Some(replace),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    let verdict = test().await;
+    assert_eq!(verdict["ok"], false, "{verdict}");
+    assert!(
+        verdict
+            .to_string()
+            .contains("resolves to 127.0.0.1 (loopback)"),
+        "{verdict}"
+    );
+
+    // The editor and the detail page show the flag on its grant only.
+    let (mut admin, _) = common::sign_in_admin(&base).await;
+    let editor = admin.get(&format!("/integrations/{id}/edit")).await;
+    let lines = format!("http://localhost:{intranet} private\nhttp://localhost:{other}<")
+        .replace('/', "&#x2f;");
+    assert!(editor.body.contains(&lines), "{}", editor.body);
+    let detail = admin.get(&format!("/integrations/{id}")).await;
+    assert_eq!(
+        detail.body.matches("(private addresses allowed)").count(),
+        1,
+        "{}",
+        detail.body
+    );
+}

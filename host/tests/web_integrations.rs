@@ -171,7 +171,6 @@ async fn tests_give_verdicts_and_sync_now_lands_in_the_logs() {
                 ("cfg.action", "fetch"),
                 ("cfg.url", "http://10.1.2.3:9/"),
                 ("http_grants", "http://127.0.0.1:*"),
-                ("allow_private", "on"),
             ],
         )
         .await;
@@ -207,7 +206,6 @@ async fn tests_give_verdicts_and_sync_now_lands_in_the_logs() {
                 ("cfg.url", &live),
                 ("cfg.pages", "3"),
                 ("http_grants", "http://127.0.0.1:*"),
-                ("allow_private", "on"),
             ],
         )
         .await;

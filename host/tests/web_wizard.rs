@@ -86,7 +86,6 @@ async fn the_wizard_saves_only_after_a_passing_test_or_an_audited_override() {
         &[
             ("name", "Wizard probe"),
             ("http_grants", "http://127.0.0.1:*"),
-            ("allow_private", "on"),
         ],
     )
     .await;

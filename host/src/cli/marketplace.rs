@@ -124,6 +124,8 @@ pub struct InstallArgs {
     /// Make a version older than the current one current.
     #[arg(long)]
     allow_downgrade: bool,
+    #[command(flatten)]
+    network: super::network::NetworkArgs,
 }
 
 #[derive(Args)]
@@ -387,6 +389,7 @@ pub fn trust(args: TrustArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
     let cache = args.data_dir.join(source::CACHE_DIR);
+    let outbound = args.network.outbound()?;
     let fetched = match &args.registry {
         Some(registry) => {
             let (id, version) = match args.target.split_once('@') {
@@ -394,11 +397,13 @@ pub async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
                 None => (args.target.as_str(), None),
             };
             registry
-                .fetch(id, version, Some(&cache))
+                .fetch(&outbound.downloads, id, version, Some(&cache))
                 .await
                 .map(|(_, bytes)| bytes)
         }
-        None if is_url(&args.target) => source::download_package(&args.target).await,
+        None if is_url(&args.target) => {
+            source::download_package(&outbound.downloads, &args.target).await
+        }
         None => crate::marketplace::package::read_limited(Path::new(&args.target))
             .map_err(|error| RegistryError::Verify(error.into())),
     };

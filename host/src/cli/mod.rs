@@ -2,6 +2,7 @@
 
 mod keys;
 mod marketplace;
+mod network;
 mod plugin;
 mod serve;
 mod sync;

@@ -49,6 +49,8 @@ pub struct ServeArgs {
     /// takes over a dead node's job after that.
     #[arg(long, env = "CUBE_JOB_LEASE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=3600))]
     job_lease_secs: u64,
+    #[command(flatten)]
+    network: super::network::NetworkArgs,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -58,6 +60,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             args.data_dir.display()
         )
     })?;
+    let outbound = Arc::new(args.network.outbound()?);
     let store = match &args.database_url {
         Some(url) => Store::connect(url).await?,
         None => Store::open_in(&args.data_dir).await?,
@@ -90,6 +93,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             runtime: runtime.clone(),
             sealer: sealer.clone(),
             retry: Default::default(),
+            outbound: outbound.clone(),
             events: sync.events.clone(),
             lease_ms: (args.job_lease_secs * 1000) as i64,
         },
@@ -111,6 +115,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         public_url: args.public_url.clone(),
         lease_ms: (args.job_lease_secs * 1000) as i64,
         registry: args.registry.clone(),
+        outbound,
         data_dir: Some(args.data_dir.clone()),
     });
     tracing::info!(address = %listener.local_addr()?, "listening");

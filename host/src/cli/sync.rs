@@ -121,6 +121,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
         runtime,
         sealer: Arc::new(Sealer::new(&key)),
         retry: Default::default(),
+        outbound: Default::default(),
         events: events.clone(),
         lease_ms: LEASE_MS,
     };

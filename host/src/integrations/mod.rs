@@ -111,16 +111,42 @@ pub async fn test_connection(
     Verdict::from_outcome(outcome)
 }
 
-/// Reads HTTP grants, one pattern per line; blank lines and `#` comments
-/// are skipped. `allow_private` applies to every grant.
-pub fn parse_http_grants(text: &str, allow_private: bool) -> Result<Vec<HttpGrant>, String> {
+/// The word after a grant's pattern that lets it reach private addresses.
+pub const PRIVATE_WORD: &str = "private";
+
+/// Reads HTTP grants, one pattern per line, each optionally followed by
+/// `private` (that grant may reach private-network, loopback and link-local
+/// addresses); blank lines and `#` comments are skipped.
+pub fn parse_http_grants(text: &str) -> Result<Vec<HttpGrant>, String> {
     grant_lines(text)
         .map(|line| {
-            HttpGrant::parse(line)
-                .map(|g| g.allow_private(allow_private))
+            let mut words = line.split_whitespace();
+            let pattern = words.next().unwrap_or_default();
+            let private = match (words.next(), words.next()) {
+                (None, _) => false,
+                (Some(word), None) if word.eq_ignore_ascii_case(PRIVATE_WORD) => true,
+                _ => {
+                    return Err(format!(
+                        "`{line}`: after a pattern only the word `{PRIVATE_WORD}` may follow \
+                         (to let that destination reach addresses on your own network)"
+                    ));
+                }
+            };
+            HttpGrant::parse(pattern)
+                .map(|g| g.allow_private(private))
                 .map_err(|e| e.to_string())
         })
         .collect()
+}
+
+/// A grant as a line of the form [`parse_http_grants`] reads.
+pub fn http_grant_line(grant: &HttpGrant) -> String {
+    let pattern = grant.pattern();
+    if grant.allows_private() {
+        format!("{pattern} {PRIVATE_WORD}")
+    } else {
+        pattern
+    }
 }
 
 /// Reads LDAP grants, one `ldap[s]://host[:port]` per line.

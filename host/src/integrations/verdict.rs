@@ -81,7 +81,7 @@ fn explain(error: &CallError) -> (&'static str, &'static str) {
             (
                 "The connector may not reach that address",
                 "The address is outside this integration's allowed destinations. Add it under \
-             \"Allowed destinations\" (and allow private addresses if it is an intranet server), \
+             \"Allowed destinations\" (followed by the word private if it is an intranet server), \
              or correct the address in the configuration.",
             )
         }

@@ -9,16 +9,18 @@
 //! cannot slip in other code, only withhold it; `https://` is still what
 //! to use.
 //!
-//! Downloads are bounded (the package limit, a timeout, five redirects) and
-//! can be kept in a cache directory named by content digest, so listing a
+//! Downloads are bounded (the package limit, a timeout, five redirects),
+//! keep to the host's address policy ([`crate::net`]: no loopback, private
+//! or metadata address unless the admin named the host) and can be kept in a cache directory named by content digest, so listing a
 //! registry does not download every package every time.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use url::Url;
+
+use crate::net::GuardedClient;
 
 use super::package::PackageError;
 use super::package::{PACKAGE_LIMIT, read_limited};
@@ -31,7 +33,7 @@ pub const CACHE_DIR: &str = "registry-cache";
 /// The most an `index.json` may weigh.
 const INDEX_LIMIT: u64 = 8 << 20;
 /// How long one download may take.
-const TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A registry: a local directory, or a base URL serving one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,7 +71,8 @@ impl RegistrySource {
     }
 
     /// The registry's index; `None` when it has none (nothing published).
-    pub async fn index(&self) -> Result<Option<Index>, RegistryError> {
+    /// An HTTP registry is read with `client`.
+    pub async fn index(&self, client: &GuardedClient) -> Result<Option<Index>, RegistryError> {
         match self {
             RegistrySource::Dir(dir) => {
                 let dir = dir.clone();
@@ -77,7 +80,7 @@ impl RegistrySource {
             }
             RegistrySource::Http(base) => {
                 let url = join(base, INDEX)?;
-                let Some(bytes) = download(&url, INDEX_LIMIT, true).await? else {
+                let Some(bytes) = download(client, &url, INDEX_LIMIT, true).await? else {
                     return Ok(None);
                 };
                 let index: Index = serde_json::from_slice(&bytes).map_err(|e| {
@@ -96,6 +99,7 @@ impl RegistrySource {
     /// are kept in `cache` (by digest) when given.
     pub async fn fetch(
         &self,
+        client: &GuardedClient,
         id: &str,
         version: Option<&str>,
         cache: Option<&Path>,
@@ -106,11 +110,11 @@ impl RegistrySource {
                 blocking(move || registry::fetch(&dir, &id, version.as_deref())).await
             }
             RegistrySource::Http(base) => {
-                let index = self.index().await?.ok_or_else(|| {
+                let index = self.index(client).await?.ok_or_else(|| {
                     RegistryError::NotARegistry(self.to_string(), format!("it has no {INDEX}"))
                 })?;
                 let entry = index.find(id, version)?.clone();
-                let bytes = self.package(base, &entry, cache).await?;
+                let bytes = self.package(client, base, &entry, cache).await?;
                 Ok((entry, bytes))
             }
         }
@@ -119,6 +123,7 @@ impl RegistrySource {
     /// The bytes of `entry`'s file, from the cache or downloaded.
     async fn package(
         &self,
+        client: &GuardedClient,
         base: &Url,
         entry: &Entry,
         cache: Option<&Path>,
@@ -140,7 +145,7 @@ impl RegistrySource {
             return Ok(bytes);
         }
         let url = join(base, &entry.file)?;
-        let bytes = download(&url, PACKAGE_LIMIT, false)
+        let bytes = download(client, &url, PACKAGE_LIMIT, false)
             .await?
             .expect("a 404 is an error when not allowed");
         let actual = super::sha256_hex(&bytes);
@@ -180,7 +185,7 @@ impl std::str::FromStr for RegistrySource {
 }
 
 /// One package at `url` (install from a URL), up to the package limit.
-pub async fn download_package(url: &str) -> Result<Vec<u8>, RegistryError> {
+pub async fn download_package(client: &GuardedClient, url: &str) -> Result<Vec<u8>, RegistryError> {
     let parsed = Url::parse(url).map_err(|e| RegistryError::Download {
         url: url.to_owned(),
         why: format!("not a URL: {e}"),
@@ -191,7 +196,7 @@ pub async fn download_package(url: &str) -> Result<Vec<u8>, RegistryError> {
             why: "only http and https URLs can be downloaded".into(),
         });
     }
-    Ok(download(&parsed, PACKAGE_LIMIT, false)
+    Ok(download(client, &parsed, PACKAGE_LIMIT, false)
         .await?
         .expect("a 404 is an error when not allowed"))
 }
@@ -203,21 +208,10 @@ fn join(base: &Url, file: &str) -> Result<Url, RegistryError> {
     })
 }
 
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .user_agent(concat!("cube/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a client with these settings builds")
-    })
-}
-
 /// GETs `url`, reading at most `limit` bytes. A 404 is `None` when
 /// `missing_ok`, an error otherwise.
 async fn download(
+    client: &GuardedClient,
     url: &Url,
     limit: u64,
     missing_ok: bool,
@@ -226,8 +220,9 @@ async fn download(
         url: url.to_string(),
         why,
     };
-    let mut response = client()
-        .get(url.clone())
+    let mut response = client
+        .request(reqwest::Method::GET, url)
+        .map_err(|denied| failed(denied.to_string()))?
         .send()
         .await
         .map_err(|e| failed(describe(&e)))?;

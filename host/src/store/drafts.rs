@@ -20,7 +20,7 @@ pub struct Draft {
     pub provider_id: String,
     pub step: i64,
     /// Plain values: the connector's fields, plus `name`, `http_grants`,
-    /// `ldap_grants`, `allow_private`, `sync_interval_minutes` as typed.
+    /// `ldap_grants`, `sync_interval_minutes` as typed.
     pub values: Map<String, Value>,
     /// Secret fields, each sealed to this draft and field.
     pub sealed_secrets: BTreeMap<String, String>,

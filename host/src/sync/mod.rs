@@ -74,6 +74,9 @@ pub struct SyncDeps {
     pub runtime: Runtime,
     pub sealer: Arc<Sealer>,
     pub retry: RetryPolicy,
+    /// The host's own HTTP clients (outbound webhooks), on the admin's
+    /// address policy.
+    pub outbound: Arc<crate::net::Outbound>,
     /// Where running syncs report progress.
     pub events: SyncEvents,
     /// How long a claimed job stays with this node without a renewal

@@ -57,6 +57,9 @@ pub struct AppState {
     /// a directory with an `index.json`, or a URL serving one. None: the
     /// marketplace installs only by URL or upload.
     pub registry: Option<crate::marketplace::source::RegistrySource>,
+    /// The host's own HTTP clients (registry, install from a URL, outbound
+    /// webhooks), on the admin's address policy (`--allow-private-host`).
+    pub outbound: Arc<crate::net::Outbound>,
     /// The data directory, whose `trusted-keys/` and `connectors/` the
     /// marketplace uses as `cube plugin trust` and `install` do. None: the
     /// marketplace cannot install.
@@ -72,6 +75,7 @@ impl AppState {
             runtime: self.runtime.clone(),
             sealer: self.sealer.clone(),
             retry: Default::default(),
+            outbound: self.outbound.clone(),
             events: self.sync.events.clone(),
             lease_ms: self.lease_ms,
         }

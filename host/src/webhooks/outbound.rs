@@ -8,7 +8,6 @@
 //! on [`SCHEDULE`], then given up. Every attempt is logged, and a delivery
 //! can be replayed by hand.
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
@@ -29,7 +28,7 @@ pub const SCHEDULE: [Duration; 6] = [
     Duration::from_secs(10 * 3600),
 ];
 /// How long a receiver may take to answer.
-const TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(15);
 /// The table bound into subscribers' sealed secrets.
 pub const SECRETS_TABLE: &str = "outbound_webhooks";
 
@@ -51,20 +50,6 @@ fn open_secret(
     webhook: &OutboundWebhook,
 ) -> Result<Zeroizing<Vec<u8>>, SecretError> {
     sealer.open(&webhook.secret_sealed, slot(&webhook.id.to_string()))
-}
-
-/// One client for every subscriber: no redirects (a receiver that moved
-/// must be updated by an admin), a timeout, no cookies.
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(TIMEOUT)
-            .user_agent(concat!("cube-integration-host/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the outbound webhook client builds")
-    })
 }
 
 /// What happened to one attempt.
@@ -96,8 +81,27 @@ async fn send(deps: &SyncDeps, outgoing: &Outgoing) -> Attempt {
             error: Some("the subscriber's secret is not a whsec_ secret".into()),
         };
     };
-    let sent = client()
-        .post(&outgoing.webhook.url)
+    let url = match url::Url::parse(&outgoing.webhook.url) {
+        Ok(url) => url,
+        Err(error) => {
+            return Attempt {
+                status: None,
+                error: Some(format!("the subscriber's URL is not a URL: {error}")),
+            };
+        }
+    };
+    // The host's client for webhooks: no redirects (a receiver that moved
+    // is updated by an admin), the address policy of `crate::net`.
+    let request = match deps.outbound.webhooks.request(reqwest::Method::POST, &url) {
+        Ok(request) => request,
+        Err(denied) => {
+            return Attempt {
+                status: None,
+                error: Some(format!("cannot reach the receiver: {denied}")),
+            };
+        }
+    };
+    let sent = request
         .header("content-type", "application/json")
         .header("webhook-id", &outgoing.event_id)
         .header("webhook-timestamp", timestamp.to_string())
@@ -117,6 +121,8 @@ async fn send(deps: &SyncDeps, outgoing: &Outgoing) -> Attempt {
             status: None,
             error: Some(if error.is_timeout() {
                 format!("the receiver did not answer within {} s", TIMEOUT.as_secs())
+            } else if let Some(denied) = crate::net::denial_in(&error) {
+                format!("cannot reach the receiver: {denied}")
             } else {
                 format!("cannot reach the receiver: {error}")
             }),

@@ -194,13 +194,33 @@ pub async fn serve_admin_app(
     (base, store, dir)
 }
 
+/// [`serve_admin_app`] whose own HTTP clients (outbound webhooks, installs
+/// from a URL) may reach `private_hosts` (`--allow-private-host`), like
+/// `localhost` for receivers on 127.0.0.1.
+pub async fn serve_admin_app_reaching(
+    catalog: cube_host::web::Catalog,
+    private_hosts: &[&str],
+) -> (String, cube_host::store::Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cube_host::store::Store::open_in(dir.path()).await.unwrap();
+    let base = serve_admin_app_configured(
+        catalog,
+        store.clone(),
+        None,
+        Some(dir.path().to_path_buf()),
+        private_hosts,
+    )
+    .await;
+    (base, store, dir)
+}
+
 /// The admin web app on `store` (with the two test users added), as
 /// [`serve_admin_app`]; returns its base URL.
 pub async fn serve_admin_app_on(
     catalog: cube_host::web::Catalog,
     store: cube_host::store::Store,
 ) -> String {
-    serve_admin_app_configured(catalog, store, None, None).await
+    serve_admin_app_configured(catalog, store, None, None, &[]).await
 }
 
 /// The admin web app as [`serve_admin_app`], with the connector registry
@@ -220,16 +240,19 @@ pub async fn serve_admin_app_with_registry(
             registry.to_path_buf(),
         )),
         Some(dir.path().to_path_buf()),
+        &[],
     )
     .await;
     (base, store, dir)
 }
 
 /// The admin web app as [`serve_admin_app_with_registry`], with any kind of
-/// registry (a URL serving one, for example).
+/// registry (a URL serving one, for example), its own HTTP clients allowed
+/// to reach `private_hosts`.
 pub async fn serve_admin_app_with_source(
     catalog: cube_host::web::Catalog,
     registry: cube_host::marketplace::source::RegistrySource,
+    private_hosts: &[&str],
 ) -> (String, cube_host::store::Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = cube_host::store::Store::open_in(dir.path()).await.unwrap();
@@ -238,18 +261,24 @@ pub async fn serve_admin_app_with_source(
         store.clone(),
         Some(registry),
         Some(dir.path().to_path_buf()),
+        private_hosts,
     )
     .await;
     (base, store, dir)
 }
 
-/// [`serve_admin_app_on`] with a registry and a data directory.
+/// [`serve_admin_app_on`] with a registry, a data directory, and the
+/// private hosts its own HTTP clients may reach.
 pub async fn serve_admin_app_configured(
     catalog: cube_host::web::Catalog,
     store: cube_host::store::Store,
     registry: Option<cube_host::marketplace::source::RegistrySource>,
     data_dir: Option<PathBuf>,
+    private_hosts: &[&str],
 ) -> String {
+    let hosts: Vec<String> = private_hosts.iter().map(|h| h.to_string()).collect();
+    let settings = cube_host::net::OutboundSettings::parse(&hosts, None).unwrap();
+    let outbound = std::sync::Arc::new(cube_host::net::Outbound::new(&settings));
     use cube_host::store::users::Role;
     // Server-side errors show in the failing test's output.
     let _ = tracing_subscriber::fmt()
@@ -276,6 +305,7 @@ pub async fn serve_admin_app_configured(
             runtime: runtime.clone(),
             sealer: sealer.clone(),
             retry: Default::default(),
+            outbound: outbound.clone(),
             events: sync.events.clone(),
             lease_ms: cube_host::sync::LEASE_MS,
         },
@@ -293,6 +323,7 @@ pub async fn serve_admin_app_configured(
         public_url: None,
         lease_ms: cube_host::sync::LEASE_MS,
         registry,
+        outbound,
         data_dir,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -390,7 +421,6 @@ pub async fn create_probe_integration(
                 ("cfg.password", PROBE_SECRET),
                 ("cfg.pages", "3"),
                 ("http_grants", "http://127.0.0.1:*"),
-                ("allow_private", "on"),
             ],
         )
         .await;

@@ -97,9 +97,11 @@ struct Input {
     #[serde(default)]
     config: Map<String, Value>,
     #[serde(default)]
-    http_grants: Vec<String>,
+    http_grants: Vec<GrantInput>,
     #[serde(default)]
     ldap_grants: Vec<String>,
+    /// Deprecated: lets the grants given as plain strings reach private
+    /// addresses (a grant object says so for itself).
     #[serde(default)]
     allow_private: bool,
     sync_interval_minutes: Option<i64>,
@@ -109,16 +111,45 @@ struct Input {
     enabled: Option<bool>,
 }
 
+/// An HTTP grant as submitted: a pattern, or a pattern with its own
+/// `allow_private` (as integrations show their grants).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum GrantInput {
+    Pattern(String),
+    Spec {
+        pattern: String,
+        #[serde(default)]
+        allow_private: bool,
+    },
+}
+
 impl Input {
     /// The same inputs the form submits, so both are validated alike.
     fn as_form(&self) -> HashMap<String, String> {
         let mut form = form_inputs(&self.config);
         form.insert("name".into(), self.name.clone());
-        form.insert("http_grants".into(), self.http_grants.join("\n"));
+        let lines: Vec<String> = self
+            .http_grants
+            .iter()
+            .map(|grant| {
+                let (pattern, private) = match grant {
+                    GrantInput::Pattern(pattern) => (pattern, self.allow_private),
+                    GrantInput::Spec {
+                        pattern,
+                        allow_private,
+                    } => (pattern, *allow_private),
+                };
+                let pattern = pattern.trim();
+                if private {
+                    format!("{pattern} {}", crate::integrations::PRIVATE_WORD)
+                } else {
+                    pattern.to_owned()
+                }
+            })
+            .collect();
+        form.insert("http_grants".into(), lines.join("\n"));
         form.insert("ldap_grants".into(), self.ldap_grants.join("\n"));
-        if self.allow_private {
-            form.insert("allow_private".into(), "on".into());
-        }
         if let Some(minutes) = self.sync_interval_minutes {
             form.insert("sync_interval_minutes".into(), minutes.to_string());
         }

@@ -168,7 +168,9 @@ async fn install(
         (Some(id), Some(version), None) => {
             install_package(&state, &who, id, version, options).await
         }
-        (None, None, Some(url)) => match source::download_package(url).await {
+        (None, None, Some(url)) => match source::download_package(&state.outbound.downloads, url)
+            .await
+        {
             Ok(bytes) => install_bytes(&state, &who, &bytes, options, &format!("url {url}")).await,
             Err(error) => Err(Failure::Refused(error.to_string())),
         },

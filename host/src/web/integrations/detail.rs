@@ -124,7 +124,7 @@ async fn show(
             integration => &integration,
             connector => connector.map(|info| json!({"name": info.name, "version": info.version, "id": info.id})),
             config => config,
-            http_grants => integration.http_grants.iter().map(|g| json!({"pattern": g.to_string(), "private": g.allows_private()})).collect::<Vec<_>>(),
+            http_grants => integration.http_grants.iter().map(|g| json!({"pattern": g.pattern(), "private": g.allows_private()})).collect::<Vec<_>>(),
             ldap_grants => integration.ldap_grants.iter().map(|g| g.to_string()).collect::<Vec<_>>(),
             recent => recent,
             pending => pending,

@@ -91,12 +91,10 @@ pub(in crate::web) fn read_common(
             format!("Use at most {MAX_NAME_LEN} characters, on one line."),
         );
     }
-    let allow_private = matches!(get("allow_private"), "on" | "true" | "1");
-    let http_grants = integrations::parse_http_grants(get("http_grants"), allow_private)
-        .unwrap_or_else(|e| {
-            errors.insert("http_grants".into(), e);
-            Vec::new()
-        });
+    let http_grants = integrations::parse_http_grants(get("http_grants")).unwrap_or_else(|e| {
+        errors.insert("http_grants".into(), e);
+        Vec::new()
+    });
     let ldap_grants = integrations::parse_ldap_grants(get("ldap_grants")).unwrap_or_else(|e| {
         errors.insert("ldap_grants".into(), e);
         Vec::new()
@@ -199,7 +197,6 @@ pub(super) fn submitted_values(form: &ConfigForm, input: &HashMap<String, String
         "ldap_grants",
         "sync_interval_minutes",
         "sync_cron",
-        "allow_private",
     ] {
         if let Some(v) = input.get(key) {
             values.insert(key.to_owned(), Value::String(v.clone()));
@@ -247,7 +244,7 @@ fn stored_values(integration: &crate::store::integrations::Integration) -> Value
     let http: Vec<String> = integration
         .http_grants
         .iter()
-        .map(|g| g.to_string())
+        .map(integrations::http_grant_line)
         .collect();
     let ldap: Vec<String> = integration
         .ldap_grants
@@ -257,9 +254,6 @@ fn stored_values(integration: &crate::store::integrations::Integration) -> Value
     values.insert("name".into(), json!(integration.name));
     values.insert("http_grants".into(), json!(http.join("\n")));
     values.insert("ldap_grants".into(), json!(ldap.join("\n")));
-    if integration.http_grants.iter().any(|g| g.allows_private()) {
-        values.insert("allow_private".into(), json!("on"));
-    }
     if let Some(secs) = integration.sync_interval_secs {
         values.insert(
             "sync_interval_minutes".into(),

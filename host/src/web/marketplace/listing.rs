@@ -20,6 +20,7 @@ use crate::marketplace::package::{Capabilities, Manifest, Package};
 use crate::marketplace::registry::Entry;
 use crate::marketplace::signature;
 use crate::marketplace::source::{CACHE_DIR, RegistrySource};
+use crate::net::GuardedClient;
 
 /// Who vouches for a package in the registry, checked against its bytes
 /// (the index's `signed` and `key_id` are not believed).
@@ -87,7 +88,11 @@ pub(in crate::web) struct Listing {
 
 /// Reads the registry and checks each package's signature (not the whole
 /// verification: that runs on install).
-async fn listing(registry: Option<&RegistrySource>, data_dir: Option<&Path>) -> Listing {
+async fn listing(
+    client: &GuardedClient,
+    registry: Option<&RegistrySource>,
+    data_dir: Option<&Path>,
+) -> Listing {
     let Some(registry) = registry else {
         return Listing {
             packages: Vec::new(),
@@ -97,7 +102,7 @@ async fn listing(registry: Option<&RegistrySource>, data_dir: Option<&Path>) -> 
             ),
         };
     };
-    let index = match registry.index().await {
+    let index = match registry.index(client).await {
         Ok(Some(index)) => index,
         Ok(None) => {
             return Listing {
@@ -117,7 +122,7 @@ async fn listing(registry: Option<&RegistrySource>, data_dir: Option<&Path>) -> 
     let trusted = trusted_keys(data_dir);
     let mut packages = Vec::with_capacity(index.packages.len());
     for entry in &index.packages {
-        packages.push(view(registry, data_dir, entry, &trusted).await);
+        packages.push(view(client, registry, data_dir, entry, &trusted).await);
     }
     Listing {
         packages,
@@ -134,6 +139,7 @@ fn trusted_keys(data_dir: Option<&Path>) -> TrustedKeys {
 }
 
 async fn view(
+    client: &GuardedClient,
     registry: &RegistrySource,
     data_dir: Option<&Path>,
     entry: &Entry,
@@ -141,7 +147,7 @@ async fn view(
 ) -> PackageView {
     let cache = data_dir.map(|dir| dir.join(CACHE_DIR));
     let (status, key_id, manifest, problem) =
-        match check(registry, cache.as_deref(), entry, trusted).await {
+        match check(client, registry, cache.as_deref(), entry, trusted).await {
             Ok((status, key_id, manifest)) => (status, key_id, Some(manifest), None),
             Err(problem) => (Status::Invalid, None, None, Some(problem)),
         };
@@ -192,13 +198,14 @@ pub(super) fn upgrade(data_dir: &Path, manifest: &Manifest) -> (Option<String>, 
 /// The package's signature status, signer key id and manifest, from its
 /// bytes.
 async fn check(
+    client: &GuardedClient,
     registry: &RegistrySource,
     cache: Option<&Path>,
     entry: &Entry,
     trusted: &TrustedKeys,
 ) -> Result<(Status, Option<String>, Manifest), String> {
     let (_, bytes) = registry
-        .fetch(&entry.id, Some(&entry.version), cache)
+        .fetch(client, &entry.id, Some(&entry.version), cache)
         .await
         .map_err(|e| e.to_string())?;
     let package = Package::from_bytes(&bytes).map_err(|e| e.to_string())?;
@@ -233,7 +240,12 @@ fn installed_version(data_dir: &Path, id: &str) -> Option<String> {
 
 /// [`listing`] of the server's registry.
 pub(in crate::web) async fn load_listing(state: &AppState) -> Result<Listing, Error> {
-    Ok(listing(state.registry.as_ref(), state.data_dir.as_deref()).await)
+    Ok(listing(
+        &state.outbound.downloads,
+        state.registry.as_ref(),
+        state.data_dir.as_deref(),
+    )
+    .await)
 }
 
 /// One package of the registry; `None` when the registry has no such id

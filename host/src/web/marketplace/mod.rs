@@ -192,7 +192,10 @@ pub(in crate::web) async fn install_package(
         ));
     };
     let cache = data_dir(state)?.join(CACHE_DIR);
-    let bytes = match registry.fetch(id, Some(version), Some(&cache)).await {
+    let bytes = match registry
+        .fetch(&state.outbound.downloads, id, Some(version), Some(&cache))
+        .await
+    {
         Ok((_, bytes)) => bytes,
         Err(RegistryError::NoSuchPackage(_) | RegistryError::NoSuchVersion { .. }) => {
             return Err(Failure::NotFound);

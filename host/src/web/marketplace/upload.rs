@@ -59,7 +59,7 @@ async fn from_url(
         replace_bundled: form.replace_bundled.is_some(),
         allow_downgrade: form.allow_downgrade.is_some(),
     };
-    let outcome = match source::download_package(url).await {
+    let outcome = match source::download_package(&state.outbound.downloads, url).await {
         Ok(bytes) => {
             let who = Requester {
                 actor: &admin.0.user().username,

@@ -13,7 +13,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::address::{AddressClass, classify};
+use crate::net::HostPattern;
+use crate::net::address::{AddressClass, classify};
 
 /// One destination pattern an integration may reach.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,14 +24,6 @@ pub struct HttpGrant {
     host: HostPattern,
     port: PortPattern,
     allow_private: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum HostPattern {
-    Exact(String),
-    Subdomains(String),
-    Ip(IpAddr),
-    Any,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +66,7 @@ impl HttpGrant {
             Some("*") => PortPattern::Any,
             Some(p) => PortPattern::Exact(p.parse().map_err(|_| err("the port is not a number"))?),
         };
-        let host = parse_host_pattern(host).ok_or_else(|| err("malformed host"))?;
+        let host = HostPattern::parse(host).ok_or_else(|| err("malformed host"))?;
         Ok(Self {
             scheme,
             host,
@@ -91,6 +84,11 @@ impl HttpGrant {
 
     pub fn allows_private(&self) -> bool {
         self.allow_private
+    }
+
+    /// The pattern alone, without the note on private addresses.
+    pub fn pattern(&self) -> String {
+        self.clone().allow_private(false).to_string()
     }
 
     /// Whether a request to `scheme://host:port` is inside this grant.
@@ -123,24 +121,6 @@ impl HttpGrant {
     }
 }
 
-impl HostPattern {
-    pub(crate) fn matches(&self, host: &str) -> bool {
-        let host = normalize_host(host);
-        match self {
-            HostPattern::Exact(name) => *name == host,
-            HostPattern::Subdomains(domain) => host
-                .strip_suffix(domain.as_str())
-                .is_some_and(|prefix| !prefix.is_empty()),
-            HostPattern::Ip(ip) => host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .is_ok_and(|h| h == *ip),
-            HostPattern::Any => host.parse::<IpAddr>().is_err() && !host.starts_with('['),
-        }
-    }
-}
-
 impl FromStr for HttpGrant {
     type Err = GrantError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -151,13 +131,7 @@ impl FromStr for HttpGrant {
 impl fmt::Display for HttpGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://", self.scheme)?;
-        match &self.host {
-            HostPattern::Exact(h) => f.write_str(h)?,
-            HostPattern::Subdomains(d) => write!(f, "*{d}")?,
-            HostPattern::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]")?,
-            HostPattern::Ip(ip) => write!(f, "{ip}")?,
-            HostPattern::Any => f.write_str("*")?,
-        }
+        write!(f, "{}", self.host)?;
         match self.port {
             PortPattern::Exact(p) if p == default_port(&self.scheme) => {}
             PortPattern::Exact(p) => write!(f, ":{p}")?,
@@ -188,7 +162,7 @@ impl TryFrom<GrantSpec> for HttpGrant {
 impl From<HttpGrant> for GrantSpec {
     fn from(grant: HttpGrant) -> Self {
         let allow_private = grant.allow_private;
-        let pattern = grant.allow_private(false).to_string();
+        let pattern = grant.pattern();
         GrantSpec {
             pattern,
             allow_private,
@@ -204,10 +178,6 @@ pub(crate) fn default_port(scheme: &str) -> u16 {
     }
 }
 
-fn normalize_host(host: &str) -> String {
-    host.trim_end_matches('.').to_ascii_lowercase()
-}
-
 fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
     if let Some(rest) = s.strip_prefix('[') {
         let (ip, after) = rest.split_once(']')?;
@@ -220,34 +190,6 @@ fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
         Some((host, port)) => Some((host, Some(port))),
         None => Some((s, None)),
     }
-}
-
-fn parse_host_pattern(host: &str) -> Option<HostPattern> {
-    if host == "*" {
-        return Some(HostPattern::Any);
-    }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Some(HostPattern::Ip(ip));
-    }
-    let host = normalize_host(host);
-    let (wildcard, name) = match host.strip_prefix("*.") {
-        Some(name) => (true, name.to_owned()),
-        None => (false, host),
-    };
-    let valid_label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    if name.is_empty() || !name.split('.').all(valid_label) {
-        return None;
-    }
-    Some(if wildcard {
-        HostPattern::Subdomains(format!(".{name}"))
-    } else {
-        HostPattern::Exact(name)
-    })
 }
 
 #[cfg(test)]

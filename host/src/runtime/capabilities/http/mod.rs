@@ -2,12 +2,11 @@
 //!
 //! Each request is checked before it leaves: the URL's scheme, host and port
 //! must match one of the integration's [`HttpGrant`]s, and the addresses the
-//! host name resolves to must be public unless the grant allows more (see
-//! [`address`] and [`client`]). Redirects are followed here, not by the
+//! host name resolves to must be public unless a grant it matches allows more (see
+//! [`crate::net`] and [`client`]). Redirects are followed here, not by the
 //! client, so each hop is checked the same way. Bodies are read up to the
 //! call's size limit, and every call has a budget of requests.
 
-pub mod address;
 mod client;
 pub mod grant;
 pub mod recording;
@@ -26,7 +25,6 @@ pub use recording::{HttpRecording, RecordingMode};
 
 use super::denials::Denials;
 use crate::runtime::bindings::cube::connector::http::{self as wit, HttpError, Request, Response};
-use client::AddressDenied;
 
 /// The most redirects one request follows.
 const MAX_REDIRECTS: usize = 10;
@@ -211,10 +209,18 @@ impl HttpCall {
             return Err(HttpError::Denied(format!(
                 "{via}{scheme}://{host}:{port} is denied: {ip} is a {} address, and the grant {grant} \
                  does not reach it; an admin can grant {scheme}://{host}:{port} itself",
-                address::classify(ip)
+                crate::net::address::classify(ip)
             )));
         }
-        Ok(self.clients.client_for(&self.grants))
+        // Only the grants this request is inside decide whether its name
+        // may reach private addresses: allowing them is per grant.
+        let matching: Vec<HttpGrant> = self
+            .grants
+            .iter()
+            .filter(|g| g.matches(scheme, host, port))
+            .cloned()
+            .collect();
+        Ok(self.clients.client_for(&matching))
     }
 
     fn not_granted(&self, via: &str, scheme: &str, host: &str, port: u16) -> String {
@@ -349,7 +355,7 @@ fn map_send_error(url: &Url, error: reqwest::Error) -> HttpError {
     let mut source: Option<&(dyn StdError + 'static)> = Some(&error);
     let mut detail = String::new();
     while let Some(err) = source {
-        if let Some(denied) = err.downcast_ref::<AddressDenied>() {
+        if let Some(denied) = err.downcast_ref::<crate::net::AddressDenied>() {
             return HttpError::Denied(denied.to_string());
         }
         if err.downcast_ref::<rustls::Error>().is_some() {

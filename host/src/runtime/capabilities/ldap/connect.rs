@@ -18,8 +18,8 @@ use rustls::pki_types::pem::PemObject;
 use tokio::runtime::Handle;
 
 use super::worker;
+use crate::net::address::{AddressClass, classify};
 use crate::runtime::bindings::cube::connector::ldap::{LdapError, TlsMode};
-use crate::runtime::capabilities::http::address::{AddressClass, classify};
 
 /// Where to connect, already checked against the grants.
 pub struct Target {

@@ -172,14 +172,10 @@ fn draft_context(state: &AppState, draft: &Draft) -> crate::runtime::CallContext
             .unwrap_or_default()
             .to_owned()
     };
-    let allow_private = matches!(text("allow_private").as_str(), "on" | "true" | "1");
     state
         .runtime
         .context(format!("draft:{}", &draft.id[..12]))
-        .with_http_grants(
-            integrations::parse_http_grants(&text("http_grants"), allow_private)
-                .unwrap_or_default(),
-        )
+        .with_http_grants(integrations::parse_http_grants(&text("http_grants")).unwrap_or_default())
         .with_ldap_grants(integrations::parse_ldap_grants(&text("ldap_grants")).unwrap_or_default())
 }
 
@@ -202,7 +198,8 @@ pub(super) fn allow(draft: &mut Draft, offered: &str) -> Result<Vec<String>, Err
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_owned();
-        if current.lines().any(|line| line.trim() == destination) {
+        let granted = |line: &str| line.split_whitespace().next() == Some(destination);
+        if current.lines().any(granted) {
             continue;
         }
         let updated = if current.trim().is_empty() {

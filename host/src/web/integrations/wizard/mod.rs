@@ -44,11 +44,10 @@ const DRAFTS_TABLE: &str = "integration_drafts";
 const ACCESS_STEP: &str = "Name and access";
 const FINAL_STEP: &str = "Test and save";
 /// The inputs of the access step.
-const COMMON_KEYS: [&str; 6] = [
+const COMMON_KEYS: [&str; 5] = [
     "name",
     "http_grants",
     "ldap_grants",
-    "allow_private",
     "sync_interval_minutes",
     "sync_cron",
 ];

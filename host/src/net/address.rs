@@ -1,10 +1,10 @@
-//! Which addresses a connector may reach without an explicit grant.
+//! What kind of address an IP is: public, or one of the host's own network.
 //!
-//! A grant names hosts, but names resolve to addresses, and an attacker who
+//! A rule names hosts, but names resolve to addresses, and an attacker who
 //! controls a name (or a redirect) can point it at the host's own network:
 //! the loopback interface, the private LAN, the cloud metadata service. Only
-//! public unicast addresses are reachable by default; the rest need a grant
-//! that says so.
+//! public unicast addresses are reachable by default (see [`super::policy`]);
+//! the rest need a grant or an admin setting that says so.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

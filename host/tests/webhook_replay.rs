@@ -28,11 +28,12 @@ fn hmac_hex(secret: &str, message: &[u8]) -> String {
 
 /// An app with a probe integration and one endpoint of `scheme` that
 /// answers once stored and queues a sync on each delivery; returns the
-/// store, the integration, the endpoint's id, URL and secret.
+/// store, the integration, the endpoint's id, URL and secret, and an
+/// admin's browser.
 async fn endpoint(
     scheme: &str,
     secret: &str,
-) -> (Store, i64, i64, String, String, tempfile::TempDir) {
+) -> (Store, i64, i64, String, String, tempfile::TempDir, Browser) {
     let (base, store, dir) = common::serve_admin_app(common::probe_catalog().await).await;
     let mut browser = Browser::new(&base);
     browser.sign_in("admin", ADMIN_PASSWORD).await;
@@ -53,7 +54,7 @@ async fn endpoint(
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let url = common::element_text(&page.body, "webhook-url");
     let webhook = store.webhooks_of(id).await.unwrap()[0].0.id;
-    (store, id, webhook, url, secret.to_owned(), dir)
+    (store, id, webhook, url, secret.to_owned(), dir, browser)
 }
 
 async fn post(url: &str, headers: &[(&str, &str)], body: &str) -> (StatusCode, String) {
@@ -73,7 +74,7 @@ const SECRET: &str = "a-signing-secret-of-some-length";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_delivery_replayed_under_a_fresh_delivery_id_is_a_duplicate() {
-    let (store, _id, webhook, url, secret, _dir) = endpoint("hub-sha256", SECRET).await;
+    let (store, id, webhook, url, secret, _dir, mut browser) = endpoint("hub-sha256", SECRET).await;
     let body = r#"{"items": [{"id": "g1", "name": "one"}]}"#;
     let signature = format!("sha256={}", hmac_hex(&secret, body.as_bytes()));
     let (status, text) = post(
@@ -100,11 +101,24 @@ async fn a_hub_delivery_replayed_under_a_fresh_delivery_id_is_a_duplicate() {
         assert_eq!(status, StatusCode::CONFLICT, "{headers:?}: {text}");
     }
     assert_eq!(stored_deliveries(&store, webhook).await, 1);
+    // The sender's id is shown, for finding it in GitHub's log, marked as
+    // what it is; the delivery is recognised by its body.
+    let entry = &store.deliveries_of(webhook, 10, 0).await.unwrap()[0];
+    assert_eq!(entry.sender_id.as_deref(), Some("72d3162e-0001"));
+    assert!(entry.delivery_id.starts_with("sha256:"), "{entry:?}");
+    let listed = browser
+        .get(&format!("/integrations/{id}/webhooks/{webhook}"))
+        .await;
+    assert!(
+        listed.body.contains("72d3162e-0001") && listed.body.contains("unsigned id"),
+        "{}",
+        listed.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signature_variants_of_a_used_slack_signature_are_not_new_deliveries() {
-    let (store, _id, webhook, url, secret, _dir) = endpoint("slack-v0", SECRET).await;
+    let (store, _id, webhook, url, secret, _dir, _browser) = endpoint("slack-v0", SECRET).await;
     let body = r#"{"items": [{"id": "s1"}]}"#;
     let ts = now().to_string();
     let hex = hmac_hex(&secret, format!("v0:{ts}:{body}").as_bytes());
@@ -143,7 +157,8 @@ async fn signature_variants_of_a_used_slack_signature_are_not_new_deliveries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signature_variants_of_a_cube_delivery_without_an_id_are_not_new_deliveries() {
-    let (store, _id, webhook, url, secret, _dir) = endpoint("cube-hmac-sha256", SECRET).await;
+    let (store, _id, webhook, url, secret, _dir, _browser) =
+        endpoint("cube-hmac-sha256", SECRET).await;
     let body = r#"{"items": [{"id": "c1"}]}"#;
     let ts = now();
     let signature = sign_cube(secret.as_bytes(), ts, "", body.as_bytes());

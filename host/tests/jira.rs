@@ -286,9 +286,23 @@ async fn work_orders_and_cloud_issues_stay_in_step_both_ways() {
     );
 
     // The same delivery re-sent under a new identifier (Jira's own
-    // duplicates) applies nothing new either.
+    // duplicates, or a replay: the identifier is not signed) is the same
+    // signed body, so a duplicate too, and applies nothing.
     let duplicate = fake.webhook("comment_created", &key, Some(&theirs), &setup.hook_secret);
-    assert_eq!(deliver(&setup.hook_url, duplicate).await, StatusCode::OK);
+    assert_ne!(
+        duplicate
+            .0
+            .iter()
+            .find(|(n, _)| n == "X-Atlassian-Webhook-Identifier"),
+        comment
+            .0
+            .iter()
+            .find(|(n, _)| n == "X-Atlassian-Webhook-Identifier")
+    );
+    assert_eq!(
+        deliver(&setup.hook_url, duplicate).await,
+        StatusCode::CONFLICT
+    );
     assert_eq!(store.work_order_comments(order).await.unwrap().len(), 2);
 
     // A bad signature is refused and changes nothing.

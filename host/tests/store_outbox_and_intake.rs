@@ -46,6 +46,7 @@ fn delivery(webhook: i64, integration: i64, id: &str) -> NewDelivery {
         webhook_id: webhook,
         integration_id: integration,
         delivery_id: id.into(),
+        sender_id: None,
         method: "POST".into(),
         path: String::new(),
         query: String::new(),

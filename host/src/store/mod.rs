@@ -29,6 +29,7 @@ pub mod sessions;
 pub mod state;
 pub mod sync_logs;
 pub mod users;
+mod versions;
 pub mod webhooks;
 pub mod work_order_comments;
 pub mod work_order_pushes;

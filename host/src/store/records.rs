@@ -6,6 +6,16 @@
 //! A page of records and the cursor after it are applied in one
 //! transaction ([`Store::apply_page`]): an interrupted sync resumes from the
 //! last page that was committed, and loses or repeats nothing.
+//!
+//! A record whose version equals the stored one is skipped. Records from
+//! webhook deliveries ([`Versions::NewerOnly`]) are also skipped when their
+//! version is older than the stored one (see `store::versions` for the
+//! ordering): a delivery can arrive late, out of order, or be replayed by
+//! whoever captured it, and must not put an older copy back. A sync's pages
+//! are the remote's state as it reads it, and are applied unless equal
+//! ([`Versions::AsRead`]): some versions only order within one server (a
+//! directory's USNs after a change of domain controller), and a sync must
+//! be able to bring the copy back in line.
 
 use std::collections::HashMap;
 
@@ -15,6 +25,7 @@ use sqlx::{AnyConnection, Row};
 use super::directory::{self, UserColumns};
 use super::params::Params;
 use super::sync_logs::RecordCounts;
+use super::versions;
 use super::work_order_comments::{self, Applied};
 use super::{Store, now_millis};
 use crate::runtime::types::Record;
@@ -232,6 +243,25 @@ async fn mark_seen_batch(
     Ok(())
 }
 
+/// Which records [`apply_records`] skips, by their version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Versions {
+    /// A sync's page: skipped only when the version is the stored one.
+    AsRead,
+    /// A webhook delivery's records: skipped unless their version is newer
+    /// than the stored one, or cannot be ordered with it.
+    NewerOnly,
+}
+
+impl Versions {
+    fn skips(self, stored: Option<&str>, incoming: Option<&str>) -> bool {
+        match self {
+            Versions::AsRead => versions::same(stored, incoming),
+            Versions::NewerOnly => versions::not_newer(stored, incoming),
+        }
+    }
+}
+
 /// Applies records in the caller's transaction; with a job, marks them
 /// seen by it.
 pub(super) async fn apply_records(
@@ -239,6 +269,7 @@ pub(super) async fn apply_records(
     integration_id: i64,
     job: Option<i64>,
     records: &[Record],
+    rule: Versions,
 ) -> Result<RecordCounts, sqlx::Error> {
     let mut counts = RecordCounts {
         read: records.len() as i64,
@@ -256,6 +287,16 @@ pub(super) async fn apply_records(
         let mut unchanged: Vec<&str> = Vec::new();
         let mut users: Vec<directory::UserWrite> = Vec::new();
         for record in of_kind {
+            let before = stored.get(&record.external_id);
+            let stored_version = before.and_then(Option::as_deref);
+            if record.deleted
+                && rule == Versions::NewerOnly
+                && versions::not_newer(stored_version, record.version.as_deref())
+            {
+                // A deletion older than what is stored: the record came
+                // back since.
+                continue;
+            }
             if record.deleted {
                 // A write of the same user earlier in the page must not
                 // outlive its deletion.
@@ -266,11 +307,7 @@ pub(super) async fn apply_records(
                 stored.remove(&record.external_id);
                 continue;
             }
-            let before = stored.get(&record.external_id);
-            let unchanged_version = matches!(
-                (before, &record.version),
-                (Some(Some(old)), Some(new)) if old == new
-            );
+            let unchanged_version = rule.skips(stored_version, record.version.as_deref());
             let created = if kind == "user" {
                 // Only the columns are read, and users are written together
                 // below: a page is mostly users.
@@ -336,7 +373,7 @@ impl Store {
         cursor: Option<&str>,
     ) -> Result<RecordCounts, sqlx::Error> {
         let mut tx = self.begin_write().await?;
-        let counts = apply_records(&mut tx, integration_id, job, records).await?;
+        let counts = apply_records(&mut tx, integration_id, job, records, Versions::AsRead).await?;
         sqlx::query("UPDATE integrations SET sync_cursor = $1 WHERE id = $2")
             .bind(cursor)
             .bind(integration_id)

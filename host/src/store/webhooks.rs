@@ -2,7 +2,8 @@
 //! `webhook_deliveries` (what arrived on them).
 //!
 //! A delivery is stored before it is acknowledged, at most once per
-//! (endpoint, delivery id); processing applies its records and marks it
+//! (endpoint, delivery id), the delivery id being what the signature covers
+//! (`webhooks::signature::Verified`); processing applies its records and marks it
 //! processed in one transaction, so a delivery is applied exactly once even
 //! if the node dies half-way.
 
@@ -11,7 +12,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::params::Params;
-use super::records::apply_records;
+use super::records::{Versions, apply_records};
 use super::sync_logs::RecordCounts;
 use super::{Store, now_millis};
 use crate::runtime::types::Record;
@@ -52,6 +53,8 @@ pub struct Delivery {
     pub webhook_id: i64,
     pub integration_id: i64,
     pub delivery_id: String,
+    /// The sender's own, unsigned, id (see [`NewDelivery::sender_id`]).
+    pub sender_id: Option<String>,
     pub received_at: i64,
     pub method: String,
     pub path: String,
@@ -70,6 +73,7 @@ pub struct Delivery {
 pub struct DeliveryEntry {
     pub id: i64,
     pub delivery_id: String,
+    pub sender_id: Option<String>,
     pub received_at: i64,
     pub processed_at: Option<i64>,
     pub method: String,
@@ -88,7 +92,12 @@ pub struct DeliveryEntry {
 pub struct NewDelivery {
     pub webhook_id: i64,
     pub integration_id: i64,
+    /// What the delivery is recognised by: an id its signature covers, or
+    /// the hash of its signed content. Never an unsigned header.
     pub delivery_id: String,
+    /// The id the sender gave in a header it does not sign, for people to
+    /// find the delivery in the sender's log; not unique, not trusted.
+    pub sender_id: Option<String>,
     pub method: String,
     pub path: String,
     pub query: String,
@@ -97,7 +106,7 @@ pub struct NewDelivery {
 }
 
 const WEBHOOK_COLUMNS: &str = "id, integration_id, token, secret_sealed, scheme, description, enabled, respond_inline, queue_sync, created_at, last_received_at";
-const DELIVERY_COLUMNS: &str = "id, webhook_id, integration_id, delivery_id, received_at, method, path, \
+const DELIVERY_COLUMNS: &str = "id, webhook_id, integration_id, delivery_id, sender_id, received_at, method, path, \
     query, headers_json, body, status, attempts, records, error";
 
 fn webhook_from_row(row: &AnyRow) -> Result<Webhook, sqlx::Error> {
@@ -123,6 +132,7 @@ fn delivery_from_row(row: &AnyRow) -> Result<Delivery, sqlx::Error> {
         webhook_id: row.try_get("webhook_id")?,
         integration_id: row.try_get("integration_id")?,
         delivery_id: row.try_get("delivery_id")?,
+        sender_id: row.try_get("sender_id")?,
         received_at: row.try_get("received_at")?,
         method: row.try_get("method")?,
         path: row.try_get("path")?,
@@ -136,7 +146,7 @@ fn delivery_from_row(row: &AnyRow) -> Result<Delivery, sqlx::Error> {
     })
 }
 
-/// Deliveries per `INSERT` statement (9 parameters each, far below
+/// Deliveries per `INSERT` statement (10 parameters each, far below
 /// SQLite's and PostgreSQL's limits).
 const INSERT_CHUNK: usize = 128;
 
@@ -280,11 +290,11 @@ impl Store {
         for chunk in deliveries.chunks(INSERT_CHUNK) {
             let mut params = Params::on(&tx);
             let values: Vec<String> = (0..chunk.len())
-                .map(|_| format!("({}, 'pending')", params.list(9)))
+                .map(|_| format!("({}, 'pending')", params.list(10)))
                 .collect();
             let sql = format!(
-                "INSERT INTO webhook_deliveries (webhook_id, integration_id, delivery_id, received_at, method, path, \
-                 query, headers_json, body, status) VALUES {} \
+                "INSERT INTO webhook_deliveries (webhook_id, integration_id, delivery_id, sender_id, received_at, \
+                 method, path, query, headers_json, body, status) VALUES {} \
                  ON CONFLICT (webhook_id, delivery_id) DO NOTHING RETURNING id, webhook_id, delivery_id",
                 values.join(", ")
             );
@@ -294,6 +304,7 @@ impl Store {
                     .bind(new.webhook_id)
                     .bind(new.integration_id)
                     .bind(new.delivery_id.as_str())
+                    .bind(new.sender_id.as_deref())
                     .bind(now)
                     .bind(new.method.as_str())
                     .bind(new.path.as_str())
@@ -405,7 +416,16 @@ impl Store {
         records: &[Record],
     ) -> Result<RecordCounts, sqlx::Error> {
         let mut tx = self.begin_write().await?;
-        let counts = apply_records(&mut tx, delivery.integration_id, None, records).await?;
+        // A late, out-of-order or replayed delivery never puts an older
+        // version of a record back.
+        let counts = apply_records(
+            &mut tx,
+            delivery.integration_id,
+            None,
+            records,
+            Versions::NewerOnly,
+        )
+        .await?;
         sqlx::query(
             "UPDATE webhook_deliveries SET status = 'processed', processed_at = $1, records = $2, \
              lease_until = NULL, error = NULL, body = $3 WHERE id = $4",
@@ -448,7 +468,7 @@ impl Store {
         offset: i64,
     ) -> Result<Vec<DeliveryEntry>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT id, delivery_id, received_at, processed_at, method, path, status, attempts, records, \
+            "SELECT id, delivery_id, sender_id, received_at, processed_at, method, path, status, attempts, records, \
              error, CAST(LENGTH(body) AS BIGINT) AS body_bytes FROM webhook_deliveries \
              WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
         )
@@ -465,6 +485,7 @@ impl Store {
                     replayable: matches!(status.as_str(), "processed" | "failed") && body_bytes > 0,
                     id: row.try_get("id")?,
                     delivery_id: row.try_get("delivery_id")?,
+                    sender_id: row.try_get("sender_id")?,
                     received_at: row.try_get("received_at")?,
                     processed_at: row.try_get("processed_at")?,
                     method: row.try_get("method")?,

@@ -1,8 +1,9 @@
 //! `/hooks/{token}[/...]`: where senders deliver webhooks.
 //!
 //! No session here: the signature is the authentication. A delivery is
-//! verified, stored (once per delivery id, through the intake's group
-//! commit), and only then acknowledged. By default the answer is 202 as
+//! verified, stored (once per what its signature covers, never per an
+//! unsigned header: a replay under a fresh id is a duplicate; through the
+//! intake's group commit), and only then acknowledged. By default the answer is 202 as
 //! soon as it is stored, and the workers process it: the connector never
 //! runs on the intake path. An endpoint whose sender waits for an answer
 //! (a Slack slash command) is marked `respond_inline`: its deliveries are
@@ -167,6 +168,7 @@ async fn intake_inner(
             webhook_id: webhook.id,
             integration_id: webhook.integration_id,
             delivery_id: verified.delivery_id.clone(),
+            sender_id: verified.sender_id,
             method: method.as_str().to_owned(),
             path: path.to_owned(),
             query,

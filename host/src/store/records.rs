@@ -327,11 +327,12 @@ pub(super) async fn apply_records(
                     counts.failed += 1;
                     continue;
                 };
-                // A group's members are restated whenever it is read, whatever
-                // its version: Active Directory removes a deleted member from
-                // a group without bumping the group's uSNChanged, so an
-                // unchanged version does not mean unchanged members.
-                if unchanged_version && kind != "group" {
+                // A group's members are restated whenever a sync reads it,
+                // whatever its version: Active Directory removes a deleted
+                // member from a group without bumping the group's uSNChanged,
+                // so an unchanged version does not mean unchanged members.
+                // (A delivery's stale group is skipped like any record.)
+                if unchanged_version && (kind != "group" || rule == Versions::NewerOnly) {
                     unchanged.push(&record.external_id);
                     continue;
                 }

@@ -250,6 +250,26 @@ pub async fn serve_admin_app_configured(
     registry: Option<cube_host::marketplace::source::RegistrySource>,
     data_dir: Option<PathBuf>,
 ) -> String {
+    let access = cube_host::web::access::Access::new(rand_key());
+    serve_admin_app_full(catalog, store, registry, data_dir, access, false).await
+}
+
+/// A random 32-byte key.
+pub fn rand_key() -> [u8; 32] {
+    cube_host::secrets::MasterKey::generate().derive("tests")
+}
+
+/// The admin web app with edge settings of the test's own (trusted
+/// proxies, the password pool, the sign-in policy, a metrics token) and
+/// whether every cookie is `Secure`.
+pub async fn serve_admin_app_full(
+    catalog: cube_host::web::Catalog,
+    store: cube_host::store::Store,
+    registry: Option<cube_host::marketplace::source::RegistrySource>,
+    data_dir: Option<PathBuf>,
+    access: cube_host::web::access::Access,
+    secure_cookies: bool,
+) -> String {
     use cube_host::store::users::Role;
     // Server-side errors show in the failing test's output.
     let _ = tracing_subscriber::fmt()
@@ -289,7 +309,8 @@ pub async fn serve_admin_app_configured(
         sync,
         intake: cube_host::webhooks::Intake::start(store.clone()),
         endpoints: cube_host::webhooks::Endpoints::new(store.clone(), sealer.clone()),
-        secure_cookies: false,
+        secure_cookies,
+        access,
         public_url: None,
         lease_ms: cube_host::sync::LEASE_MS,
         registry,

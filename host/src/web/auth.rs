@@ -133,7 +133,8 @@ async fn login(
     // A place on the password pool first: past its queue a sign-in is
     // answered at once, before it reaches the database.
     let Ok(place) = state.access.passwords.admit() else {
-        tracing::warn!(user = %attempt.who, %remote, "sign-in refused: the password pool is full");
+        // Debug only: a flood must not flood the log too.
+        tracing::debug!(user = %attempt.who, %remote, "sign-in refused: the password pool is full");
         let mut page = login_page(attempt.secure, &attempt.next, &form.username, Some(BUSY))?;
         *page.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
         page.headers_mut()

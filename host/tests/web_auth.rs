@@ -362,7 +362,7 @@ async fn open_redirects_after_sign_in_are_not_followed() {
                     ("csrf_token", &csrf),
                     ("username", "admin"),
                     ("password", ADMIN_PASSWORD),
-                    ("next", &next),
+                    ("next", next),
                 ],
             )
             .await;

@@ -17,4 +17,10 @@
       window.location.reload();
     }
   });
+  // The session ended (signed out, expired, account removed): the page
+  // reloads into the sign-in form.
+  source.addEventListener("session-ended", function () {
+    source.close();
+    window.location.reload();
+  });
 })();

@@ -430,8 +430,9 @@ async fn local_accounts_sign_in_when_the_directory_cannot_be_reached() {
         .await
         .unwrap();
     let mut browser = Browser::new(&env.base);
-    // Not a failed guess: the password was never checked, so no throttling.
-    for _ in 0..6 {
+    // Each attempt counts, though the password was never checked: an
+    // attacker must not guess freely while a directory is down.
+    for _ in 0..4 {
         let page = browser.sign_in("ada", ADA_PASSWORD).await;
         assert_eq!(
             page.status,
@@ -471,6 +472,10 @@ async fn local_accounts_sign_in_when_the_directory_cannot_be_reached() {
         newest["detail"].as_str().unwrap().contains("not granted"),
         "{newest}"
     );
+    // Four unreachable and one misconfigured: the sixth attempt from this
+    // address waits.
+    let page = browser.sign_in("ada", ADA_PASSWORD).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{}", page.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

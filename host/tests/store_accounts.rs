@@ -4,7 +4,8 @@
 mod common;
 
 use cube_host::store::audit::AuditEvent;
-use cube_host::store::sessions::{IDLE_TIMEOUT_MS, MAX_FAILURES_PER_USER, MAX_LIFETIME_MS};
+use cube_host::store::login_attempts::{Admission, LoginPolicy};
+use cube_host::store::sessions::{IDLE_TIMEOUT_MS, MAX_LIFETIME_MS};
 use cube_host::store::users::{Role, UserError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,41 +91,149 @@ async fn sessions_live_until_idle_expiry_logout_or_the_user_goes() {
     .await;
 }
 
+fn admitted(admission: Admission) -> bool {
+    admission == Admission::Admitted
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repeated_failures_throttle_sign_ins() {
+async fn attempts_are_throttled_per_account_and_source() {
     common::each_backend(|store| async move {
-        assert!(
-            store
-                .login_throttle("ada", "10.0.0.1")
-                .await
-                .unwrap()
-                .is_none()
-        );
-        for _ in 0..MAX_FAILURES_PER_USER {
-            store.record_failed_login("ada", "10.0.0.1").await.unwrap();
+        let policy = LoginPolicy::default();
+        for _ in 0..policy.free_failures {
+            let admission = store.admit_login("ada", "10.0.0.1", &policy).await.unwrap();
+            assert!(admitted(admission));
         }
-        let throttled = store
-            .login_throttle("ada", "10.0.0.2")
+        let Admission::Throttled { retry_after_ms } =
+            store.admit_login("ada", "10.0.0.1", &policy).await.unwrap()
+        else {
+            panic!("the sixth attempt is throttled");
+        };
+        assert!(retry_after_ms > 0 && retry_after_ms <= policy.first_backoff_ms);
+        // Refused attempts are not counted.
+        assert_eq!(
+            store
+                .login_attempts("ada", "10.0.0.1")
+                .await
+                .unwrap()
+                .unwrap()
+                .0,
+            policy.free_failures
+        );
+        // The account is not locked for other sources, nor the source for
+        // other accounts (below its own limit).
+        assert!(admitted(
+            store.admit_login("ada", "10.0.0.2", &policy).await.unwrap()
+        ));
+        assert!(admitted(
+            store.admit_login("bob", "10.0.0.1", &policy).await.unwrap()
+        ));
+        // A success starts the pair from zero.
+        store
+            .login_succeeded("ada", "10.0.0.2", &policy)
             .await
-            .unwrap()
             .unwrap();
-        assert!(throttled.retry_after_ms > 0);
-        // Another user from another address is not affected.
-        assert!(
-            store
-                .login_throttle("bob", "10.0.0.3")
+        assert_eq!(store.login_attempts("ada", "10.0.0.2").await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_attempts_are_counted_atomically() {
+    common::each_backend(|store| async move {
+        let policy = LoginPolicy::default();
+        let mut attempts = tokio::task::JoinSet::new();
+        for _ in 0..40 {
+            let store = store.clone();
+            attempts.spawn(async move {
+                store
+                    .admit_login("admin", "10.0.0.9", &policy)
+                    .await
+                    .unwrap()
+            });
+        }
+        let mut admitted_count = 0;
+        while let Some(admission) = attempts.join_next().await {
+            admitted_count += admitted(admission.unwrap()) as i64;
+        }
+        assert_eq!(admitted_count, policy.free_failures);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backoff_doubles_after_the_free_attempts() {
+    common::each_backend(|store| async move {
+        let policy = LoginPolicy {
+            free_failures: 2,
+            first_backoff_ms: 300,
+            max_backoff_ms: 1_200,
+            ..LoginPolicy::default()
+        };
+        let mut blocks = Vec::new();
+        for _ in 0..6 {
+            loop {
+                match store.admit_login("eve", "10.0.0.7", &policy).await.unwrap() {
+                    Admission::Admitted => break,
+                    Admission::Throttled { retry_after_ms } => {
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            retry_after_ms as u64 + 10,
+                        ))
+                        .await
+                    }
+                }
+            }
+            let (failures, until) = store
+                .login_attempts("eve", "10.0.0.7")
                 .await
                 .unwrap()
-                .is_none()
-        );
-        store.clear_failed_logins("ada").await.unwrap();
-        assert!(
+                .unwrap();
+            let blocked = (until - cube_host::store::now_millis()).max(0);
+            blocks.push((failures, blocked));
+        }
+        let expected = [0, 300, 600, 1_200, 1_200, 1_200];
+        for ((failures, blocked), want) in blocks.iter().zip(expected) {
+            assert_eq!(policy.backoff_ms(*failures, 2), want);
+            assert!(
+                *blocked <= want && *blocked + 150 >= want,
+                "{blocks:?} (failures, ms blocked) should follow {expected:?}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_may_try_only_so_many_accounts() {
+    common::each_backend(|store| async move {
+        let policy = LoginPolicy::default();
+        for n in 0..policy.free_failures_per_source {
+            let account = format!("user{n}");
+            assert!(admitted(
+                store
+                    .admit_login(&account, "10.0.0.5", &policy)
+                    .await
+                    .unwrap()
+            ));
+        }
+        assert!(!admitted(
             store
-                .login_throttle("ada", "10.0.0.2")
+                .admit_login("another", "10.0.0.5", &policy)
                 .await
                 .unwrap()
-                .is_none()
-        );
+        ));
+        assert!(admitted(
+            store
+                .admit_login("another", "10.0.0.6", &policy)
+                .await
+                .unwrap()
+        ));
+        // A success takes its own attempt back from the source's count.
+        store
+            .login_succeeded("user0", "10.0.0.6", &policy)
+            .await
+            .unwrap();
+        let (failures, _) = store.login_attempts("", "10.0.0.6").await.unwrap().unwrap();
+        assert_eq!(failures, 0);
     })
     .await;
 }

@@ -307,21 +307,67 @@ async fn script_in_names_and_links_renders_inert() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_redirects_after_sign_in_are_not_followed() {
     let server = server().await;
-    let mut browser = Browser::new(&server.base);
-    let form = browser.get("/login").await;
-    let csrf = hidden(&form.body, "csrf_token");
-    let page = browser
-        .post(
-            "/login",
-            &[
-                ("csrf_token", &csrf),
-                ("username", "admin"),
-                ("password", ADMIN_PASSWORD),
-                ("next", "//evil.example/"),
-            ],
-        )
-        .await;
-    assert_eq!(page.location.as_deref(), Some("/"));
+    // As links carry them (percent-encoded in the query), and as the form
+    // posts them back.
+    for (link, kept) in [
+        ("/%09/evil.example", "/"),
+        ("//evil.example", "/"),
+        ("/%5Cevil.example", "/"),
+        ("https://evil.example", "/"),
+        ("/%252F%252Fevil.example", "/"),
+        ("/%0d%0a/evil.example", "/"),
+        ("/integrations/3?tab=x", "/integrations/3?tab=x"),
+        ("/integrations/3%3Ftab%3Dx", "/integrations/3?tab=x"),
+    ] {
+        let mut browser = Browser::new(&server.base);
+        let form = browser.get(&format!("/login?next={link}")).await;
+        let csrf = hidden(&form.body, "csrf_token");
+        let next = hidden(&form.body, "next")
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&")
+            .replace("&#x3d;", "=")
+            .replace("&#x3f;", "?");
+        assert_eq!(next, kept, "the form keeps {link} as {next}");
+        let page = browser
+            .post(
+                "/login",
+                &[
+                    ("csrf_token", &csrf),
+                    ("username", "admin"),
+                    ("password", ADMIN_PASSWORD),
+                    ("next", &next),
+                ],
+            )
+            .await;
+        assert_eq!(page.location.as_deref(), Some(kept), "{link}");
+    }
+    // Posted as they are, past the form.
+    for next in [
+        "/\t/evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example",
+        "/%2F%2Fevil.example",
+        "/%5C%5Cevil.example",
+        "/\r\n/evil.example",
+        " //evil.example",
+    ] {
+        let mut browser = Browser::new(&server.base);
+        let form = browser.get("/login").await;
+        let csrf = hidden(&form.body, "csrf_token");
+        let page = browser
+            .post(
+                "/login",
+                &[
+                    ("csrf_token", &csrf),
+                    ("username", "admin"),
+                    ("password", ADMIN_PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(page.location.as_deref(), Some("/"), "{next:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

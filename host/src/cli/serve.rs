@@ -51,6 +51,30 @@ pub struct ServeArgs {
     job_lease_secs: u64,
     #[command(flatten)]
     network: super::network::NetworkArgs,
+    /// Proxies in front of the server whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed (addresses or networks,
+    /// comma-separated): sign-in throttling and the audit log then see the
+    /// client's address, and cookies get `Secure` on requests that reached
+    /// the proxy over https. Headers from anyone else are ignored.
+    #[arg(long, env = "CUBE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = web::access::parse_proxy)]
+    trusted_proxies: Vec<ipnet::IpNet>,
+    /// Mark every cookie `Secure` (the server is reached over https only).
+    /// On by itself when the public URL is https.
+    #[arg(long, env = "CUBE_SECURE_COOKIES")]
+    secure_cookies: bool,
+    /// A token `/metrics` asks for (`Authorization: Bearer <token>`); without
+    /// it `/metrics` is open. Prefer the environment variable: other local
+    /// users can read command lines.
+    #[arg(long, env = "CUBE_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Password checks run at a time (argon2id, ~19 MiB each); by default
+    /// half the cores.
+    #[arg(long, env = "CUBE_PASSWORD_THREADS", value_parser = clap::value_parser!(u64).range(1..=256))]
+    password_threads: Option<u64>,
+    /// Sign-ins that may wait for a password check; past them sign-ins are
+    /// answered 503 at once. By default 32 per password thread.
+    #[arg(long, env = "CUBE_PASSWORD_QUEUE")]
+    password_queue: Option<usize>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -84,6 +108,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         other => tracing::info!(key = %key.id(), from = ?other, "master key loaded"),
     }
     let sealer = Arc::new(Sealer::new(&key));
+    let access = access(&args, key.derive("cube log pseudonyms v1"))?;
     drop(key);
     let sync = SyncQueue::new();
     tokio::spawn(crate::sync::work(
@@ -99,10 +124,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         sync.clone(),
     ));
-    let secure_cookies = args
-        .public_url
-        .as_deref()
-        .is_some_and(|url| url.starts_with("https://"));
+    let secure_cookies = args.secure_cookies
+        || args
+            .public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"));
     let app = web::router(AppState {
         catalog: catalog.clone(),
         store: store.clone(),
@@ -112,6 +138,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         intake: crate::webhooks::Intake::start(store.clone()),
         endpoints: crate::webhooks::Endpoints::new(store.clone(), sealer.clone()),
         secure_cookies,
+        access,
         public_url: args.public_url.clone(),
         lease_ms: (args.job_lease_secs * 1000) as i64,
         registry: args.registry.clone(),
@@ -148,6 +175,28 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     .context("the server stopped")?;
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The edge settings from the command line.
+fn access(args: &ServeArgs, pseudonym_key: [u8; 32]) -> anyhow::Result<web::access::Access> {
+    let mut access = web::access::Access::new(pseudonym_key);
+    access.trusted_proxies = args.trusted_proxies.clone().into();
+    access.metrics_token = match args.metrics_token.as_deref().map(str::trim) {
+        Some("") => anyhow::bail!(
+            "the metrics token is empty: set CUBE_METRICS_TOKEN to a long random value, or unset it"
+        ),
+        Some(token) => Some(token.into()),
+        None => None,
+    };
+    if args.password_threads.is_some() || args.password_queue.is_some() {
+        let threads = args.password_threads.map_or_else(
+            || (std::thread::available_parallelism().map_or(1, |n| n.get()) / 2).max(1),
+            |n| n as usize,
+        );
+        let queue = args.password_queue.unwrap_or(threads * 32);
+        access.passwords = web::passwords::PasswordPool::new(threads, queue);
+    }
+    Ok(access)
 }
 
 /// On first run (no users yet) creates `admin`, with the password from

@@ -166,6 +166,17 @@ impl MasterKey {
     pub fn id(&self) -> String {
         hex::encode(&Sha256::digest(self.bytes.as_ref())[..4])
     }
+
+    /// A key for another purpose, derived from this one (HMAC-SHA256 of
+    /// `purpose`): it stays the same as long as the master key does, and
+    /// tells nothing about it.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.bytes.as_ref())
+            .expect("HMAC takes any key length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
 }
 
 /// Seals and opens secret values with one master key.

@@ -7,8 +7,8 @@
 //! [`Store::backend`]. Migrations are embedded per dialect (`migrations/`).
 //!
 //! Each concern keeps its queries next to its types, in a module of its
-//! own: [`state`] for connectors' key-value state, [`users`], [`sessions`]
-//! (and failed sign-ins), [`audit`].
+//! own: [`state`] for connectors' key-value state, [`users`], [`sessions`],
+//! [`login_attempts`] (sign-in throttling), [`audit`].
 //!
 //! On SQLite, WAL checkpoints run in the background, beside the writers
 //! (`checkpoint.rs`); decision 0024 says why.
@@ -20,6 +20,7 @@ pub mod directory_sign_in;
 pub mod drafts;
 pub mod integrations;
 pub mod jobs;
+pub mod login_attempts;
 pub mod mappings;
 pub mod outbound;
 mod params;

@@ -1,5 +1,5 @@
-//! `sessions`: server-side sign-in sessions, and `failed_logins` for
-//! throttling guesses.
+//! `sessions`: server-side sign-in sessions (throttling sign-ins is
+//! `login_attempts`).
 //!
 //! The cookie carries a random 256-bit token; the table keeps only its
 //! SHA-256, so a copy of the database cannot be replayed as a session.
@@ -20,11 +20,6 @@ pub const IDLE_TIMEOUT_MS: i64 = 30 * 60 * 1000;
 /// How long a session lives at most.
 pub const MAX_LIFETIME_MS: i64 = 12 * 60 * 60 * 1000;
 
-/// Failed sign-ins allowed per user name, and per client address, in the window.
-pub const MAX_FAILURES_PER_USER: i64 = 5;
-pub const MAX_FAILURES_PER_REMOTE: i64 = 20;
-pub const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
-
 /// A new random token, URL-safe.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
@@ -41,12 +36,6 @@ fn hash_token(token: &str) -> String {
 pub struct Session {
     pub user: User,
     pub csrf_token: String,
-}
-
-/// When sign-ins are refused for a while.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Throttled {
-    pub retry_after_ms: i64,
 }
 
 impl Store {
@@ -109,6 +98,22 @@ impl Store {
         }))
     }
 
+    /// Whether the session of `token` is live, without refreshing its idle
+    /// timer (for long-lived streams, which must not keep it alive).
+    pub async fn session_is_live(&self, token: &str) -> Result<bool, sqlx::Error> {
+        let now = now_millis();
+        let live: i64 = sqlx::query_scalar(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3",
+        )
+        .bind(hash_token(token))
+        .bind(now)
+        .bind(now - IDLE_TIMEOUT_MS)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(live > 0)
+    }
+
     pub async fn end_session(&self, token: &str) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(hash_token(token))
@@ -136,63 +141,6 @@ impl Store {
         .bind(by_ms)
         .execute(self.pool())
         .await?;
-        Ok(())
-    }
-
-    /// Whether sign-ins for `username` or from `remote` are refused now.
-    pub async fn login_throttle(
-        &self,
-        username: &str,
-        remote: &str,
-    ) -> Result<Option<Throttled>, sqlx::Error> {
-        let since = now_millis() - FAILURE_WINDOW_MS;
-        for (column, value, max) in [
-            ("username", username, MAX_FAILURES_PER_USER),
-            ("remote", remote, MAX_FAILURES_PER_REMOTE),
-        ] {
-            let row = sqlx::query(&format!(
-                "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(MIN(at), 0) AS BIGINT) \
-                 FROM failed_logins WHERE {column} = $1 AND at > $2"
-            ))
-            .bind(value)
-            .bind(since)
-            .fetch_one(self.pool())
-            .await?;
-            let (count, oldest): (i64, i64) = (row.get(0), row.get(1));
-            if count >= max {
-                return Ok(Some(Throttled {
-                    retry_after_ms: (oldest + FAILURE_WINDOW_MS - now_millis()).max(1_000),
-                }));
-            }
-        }
-        Ok(None)
-    }
-
-    pub async fn record_failed_login(
-        &self,
-        username: &str,
-        remote: &str,
-    ) -> Result<(), sqlx::Error> {
-        let now = now_millis();
-        sqlx::query("INSERT INTO failed_logins (username, remote, at) VALUES ($1, $2, $3)")
-            .bind(username)
-            .bind(remote)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
-        // Old rows are useless; drop them as we go.
-        sqlx::query("DELETE FROM failed_logins WHERE at < $1")
-            .bind(now - FAILURE_WINDOW_MS)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
-    pub async fn clear_failed_logins(&self, username: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM failed_logins WHERE username = $1")
-            .bind(username)
-            .execute(self.pool())
-            .await?;
         Ok(())
     }
 }

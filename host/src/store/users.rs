@@ -91,7 +91,10 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
-fn verify_password(password: &str, hash: &str) -> bool {
+/// Whether `password` is the one `hash` was made from. Slow on purpose
+/// (argon2id, ~19 MiB): the server runs it on its password pool
+/// (`crate::web::passwords`), never on an async worker.
+pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()
@@ -103,7 +106,7 @@ fn verify_password(password: &str, hash: &str) -> bool {
 
 /// A hash of nothing, verified against when the user does not exist, so a
 /// wrong user name takes as long as a wrong password.
-static DUMMY_HASH: std::sync::LazyLock<String> =
+pub static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password("no such user, no such password"));
 
 fn validate(username: &str, password: &str) -> Result<(), UserError> {
@@ -154,24 +157,33 @@ impl Store {
         }
     }
 
-    /// The user with this name and password, if both match.
+    /// The user with this name and password, if both match. Verifies on
+    /// the calling thread: for tools and tests; the server verifies on its
+    /// password pool with [`Self::password_hash_of`].
     pub async fn authenticate(
         &self,
         username: &str,
         password: &str,
     ) -> Result<Option<User>, sqlx::Error> {
+        let Some((user, hash)) = self.password_hash_of(username).await? else {
+            verify_password(password, &DUMMY_HASH);
+            return Ok(None);
+        };
+        Ok(verify_password(password, &hash).then_some(user))
+    }
+
+    /// The local account named `username` and its password hash.
+    pub async fn password_hash_of(
+        &self,
+        username: &str,
+    ) -> Result<Option<(User, String)>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT id, username, role, created_at, password_hash FROM users WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = row else {
-            verify_password(password, &DUMMY_HASH);
-            return Ok(None);
-        };
-        let hash: String = row.get("password_hash");
-        Ok(verify_password(password, &hash).then(|| user_from_row(&row)))
+        Ok(row.map(|row| (user_from_row(&row), row.get("password_hash"))))
     }
 
     pub async fn user(&self, id: i64) -> Result<Option<User>, sqlx::Error> {

@@ -1,14 +1,16 @@
 //! `/healthz` (the process answers), `/readyz` (it can do its work: the
 //! database answers and the connectors are loaded) and `/metrics`
-//! (Prometheus text format: counts and gauges, no names or secrets).
+//! (Prometheus text format: counts and gauges, no names or secrets; behind
+//! a bearer token when `--metrics-token` is set).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::session::constant_time_eq;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -45,8 +47,35 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+/// Whether the request may read `/metrics`: always when no token is
+/// configured, else with `Authorization: Bearer <token>` (compared in
+/// constant time).
+fn may_read_metrics(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(token) = state.access.metrics_token.as_deref() else {
+        return true;
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        })
+        .map(|(_, t)| t.trim())
+        .unwrap_or("");
+    constant_time_eq(given.as_bytes(), token.as_bytes())
+}
+
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> axum::response::Response {
     use axum::response::IntoResponse;
+    if !may_read_metrics(&state, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+            "/metrics needs the metrics token: Authorization: Bearer <token>\n",
+        )
+            .into_response();
+    }
     let backlog = match state.store.backlog().await {
         Ok(backlog) => backlog,
         Err(error) => {

@@ -1,5 +1,6 @@
 //! The HTTP server: routes and the state they share.
 
+pub mod access;
 pub mod api;
 mod audit;
 mod auth;
@@ -12,6 +13,7 @@ mod hooks;
 mod integrations;
 mod marketplace;
 mod outbound_webhooks;
+pub mod passwords;
 mod providers;
 pub mod session;
 pub mod templates;
@@ -45,8 +47,13 @@ pub struct AppState {
     pub intake: crate::webhooks::Intake,
     /// Webhook endpoints by token, briefly kept.
     pub endpoints: crate::webhooks::Endpoints,
-    /// Whether cookies get the `Secure` attribute (the public URL is https).
+    /// Whether cookies always get the `Secure` attribute (the public URL is
+    /// https, or `--secure-cookies`); they also get it on requests a trusted
+    /// proxy says came over https (`access::Client`).
     pub secure_cookies: bool,
+    /// Trusted proxies, the sign-in throttle and password pool, the
+    /// `/metrics` token.
+    pub access: access::Access,
     /// The URL people and senders reach this server at, when configured
     /// (webhook URLs are shown with it).
     pub public_url: Option<String>,

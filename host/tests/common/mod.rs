@@ -276,6 +276,56 @@ pub async fn serve_admin_app_configured(
     data_dir: Option<PathBuf>,
     private_hosts: &[&str],
 ) -> String {
+    let access = cube_host::web::access::Access::new(rand_key());
+    serve_admin_app_inner(
+        catalog,
+        store,
+        registry,
+        data_dir,
+        private_hosts,
+        access,
+        false,
+    )
+    .await
+}
+
+/// A random 32-byte key.
+pub fn rand_key() -> [u8; 32] {
+    cube_host::secrets::MasterKey::generate().derive("tests")
+}
+
+/// The admin web app with edge settings of the test's own (trusted
+/// proxies, the password pool, the sign-in policy, a metrics token) and
+/// whether every cookie is `Secure`.
+pub async fn serve_admin_app_full(
+    catalog: cube_host::web::Catalog,
+    store: cube_host::store::Store,
+    registry: Option<cube_host::marketplace::source::RegistrySource>,
+    data_dir: Option<PathBuf>,
+    access: cube_host::web::access::Access,
+    secure_cookies: bool,
+) -> String {
+    serve_admin_app_inner(
+        catalog,
+        store,
+        registry,
+        data_dir,
+        &[],
+        access,
+        secure_cookies,
+    )
+    .await
+}
+
+async fn serve_admin_app_inner(
+    catalog: cube_host::web::Catalog,
+    store: cube_host::store::Store,
+    registry: Option<cube_host::marketplace::source::RegistrySource>,
+    data_dir: Option<PathBuf>,
+    private_hosts: &[&str],
+    access: cube_host::web::access::Access,
+    secure_cookies: bool,
+) -> String {
     let hosts: Vec<String> = private_hosts.iter().map(|h| h.to_string()).collect();
     let settings = cube_host::net::OutboundSettings::parse(&hosts, None).unwrap();
     let outbound = std::sync::Arc::new(cube_host::net::Outbound::new(&settings));
@@ -319,7 +369,8 @@ pub async fn serve_admin_app_configured(
         sync,
         intake: cube_host::webhooks::Intake::start(store.clone()),
         endpoints: cube_host::webhooks::Endpoints::new(store.clone(), sealer.clone()),
-        secure_cookies: false,
+        secure_cookies,
+        access,
         public_url: None,
         lease_ms: cube_host::sync::LEASE_MS,
         registry,

@@ -20,7 +20,7 @@ use super::passwords::PasswordPool;
 use crate::store::login_attempts::LoginPolicy;
 
 /// The server's edge settings, shared by every request.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Access {
     /// Peers whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
     pub trusted_proxies: Arc<[IpNet]>,
@@ -30,6 +30,21 @@ pub struct Access {
     pub passwords: PasswordPool,
     /// Keys the pseudonyms of [`Access::pseudonym`].
     pseudonym_key: Arc<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Access {
+    /// Without the pseudonym key and the metrics token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<set>"),
+            )
+            .field("login_policy", &self.login_policy)
+            .field("passwords", &self.passwords)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Access {

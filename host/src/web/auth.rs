@@ -107,8 +107,9 @@ struct LoginForm {
     next: Option<String>,
 }
 
-/// What a person whose sign-in found the password pool full is told.
-const BUSY: &str = "The server is busy checking other sign-ins. Try again in a moment.";
+/// What a person whose sign-in found the password pool full is shown.
+const BUSY_PAGE: &str = "<!doctype html><title>Busy</title><p>The server is busy checking \
+    other sign-ins. <a href=\"/login\">Try again</a> in a moment.</p>";
 
 async fn login(
     State(state): State<AppState>,
@@ -133,13 +134,18 @@ async fn login(
     // A place on the password pool first: past its queue a sign-in is
     // answered at once, before it reaches the database.
     let Ok(place) = state.access.passwords.admit() else {
-        // Debug only: a flood must not flood the log too.
+        // Debug only: a flood must not flood the log too. A fixed page,
+        // not the template: this answer must cost next to nothing.
         tracing::debug!(user = %attempt.who, %remote, "sign-in refused: the password pool is full");
-        let mut page = login_page(attempt.secure, &attempt.next, &form.username, Some(BUSY))?;
-        *page.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-        page.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return Ok(page);
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::RETRY_AFTER, "1"),
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            ],
+            BUSY_PAGE,
+        )
+            .into_response());
     };
     // Counted before the password is checked, in one statement with the
     // decision: parallel guesses get no more tries than sequential ones.

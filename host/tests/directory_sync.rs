@@ -558,7 +558,11 @@ async fn a_membership_only_change_reaches_the_users_member_of_in_an_incremental_
     let id = setup.integration;
     let member_of = async |name: &str| {
         let (external_id, ..) = user(store, id, name).await.unwrap();
-        let detail = store.directory_user(id, &external_id).await.unwrap().unwrap();
+        let detail = store
+            .directory_user(id, &external_id)
+            .await
+            .unwrap()
+            .unwrap();
         detail
             .member_of
             .iter()
@@ -577,9 +581,13 @@ async fn a_membership_only_change_reaches_the_users_member_of_in_an_incremental_
     )
     .await;
     let job = sync(&setup, "incremental").await;
-    assert_eq!(job.status, "succeeded", "{:?}", logs_of(&setup, job.id).await);
+    assert_eq!(
+        job.status,
+        "succeeded",
+        "{:?}",
+        logs_of(&setup, job.id).await
+    );
     assert!(member_of("m1").await.is_empty());
     assert_eq!(member_of("m2").await, [team.to_lowercase()]);
     delete_tree(&mut ldap, &root).await;
 }
-

@@ -296,7 +296,12 @@ async fn a_users_member_of_follows_a_change_to_a_group_alone() {
         let page = vec![
             ada,
             user("grace", "cn=grace,ou=people,dc=x", "1"),
-            group("g-eng", "cn=eng,ou=groups,dc=x", &["cn=ada,ou=people,dc=x"], "1"),
+            group(
+                "g-eng",
+                "cn=eng,ou=groups,dc=x",
+                &["cn=ada,ou=people,dc=x"],
+                "1",
+            ),
             group("g-ops", "cn=ops,ou=groups,dc=x", &[], "1"),
         ];
         store.apply_page(id, None, &page, None).await.unwrap();
@@ -310,13 +315,29 @@ async fn a_users_member_of_follows_a_change_to_a_group_alone() {
         // users, whose entries and change stamps are as they were): ada
         // leaves eng and joins ops, grace joins eng.
         let page = vec![
-            group("g-eng", "cn=eng,ou=groups,dc=x", &["cn=grace,ou=people,dc=x"], "2"),
-            group("g-ops", "cn=ops,ou=groups,dc=x", &["cn=ada,ou=people,dc=x"], "2"),
+            group(
+                "g-eng",
+                "cn=eng,ou=groups,dc=x",
+                &["cn=grace,ou=people,dc=x"],
+                "2",
+            ),
+            group(
+                "g-ops",
+                "cn=ops,ou=groups,dc=x",
+                &["cn=ada,ou=people,dc=x"],
+                "2",
+            ),
         ];
         store.apply_page(id, None, &page, None).await.unwrap();
         store.rebuild_memberships(id).await.unwrap();
-        assert_eq!(member_of(&store, id, "ada").await.0, ["cn=ops,ou=groups,dc=x"]);
-        assert_eq!(member_of(&store, id, "grace").await.0, ["cn=eng,ou=groups,dc=x"]);
+        assert_eq!(
+            member_of(&store, id, "ada").await.0,
+            ["cn=ops,ou=groups,dc=x"]
+        );
+        assert_eq!(
+            member_of(&store, id, "grace").await.0,
+            ["cn=eng,ou=groups,dc=x"]
+        );
     })
     .await;
 }

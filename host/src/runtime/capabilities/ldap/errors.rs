@@ -254,7 +254,10 @@ mod tests {
             };
             assert_eq!(got, code);
             assert!(message.contains(TLS_REQUIRED), "{message}");
-            assert!(message.contains("Transport encryption required"), "{message}");
+            assert!(
+                message.contains("Transport encryption required"),
+                "{message}"
+            );
         }
         let LdapError::Server((_, message)) = from_result(48, "", "bind") else {
             panic!("a server error");

@@ -458,6 +458,54 @@ async fn the_connection_test_previews_the_ou_and_names_a_wrong_password_by_ads_s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simple_bind_over_plain_ldap_is_told_to_use_ldaps_or_starttls() {
+    // Samba, like Windows with LDAP signing required, refuses a simple bind
+    // on 389 without TLS: strongerAuthRequired, "BindSimple: Transport
+    // encryption required". That is a setting to change, not a defect.
+    let ou = samba::env("CUBE_TEST_SAMBA_OU");
+    let host = samba::env("CUBE_TEST_SAMBA_HOST");
+    let catalog = common::plugin_catalog(&["active-directory"]).await;
+    let (base, _store, _dir) = common::serve_admin_app(catalog).await;
+    let api = common::client::Api::sign_in(&base, "admin", common::ADMIN_PASSWORD).await;
+    let mut config = config(&ou, json!({"port": 389, "tls": "none"}));
+    config.insert(
+        "password".into(),
+        json!(samba::env("CUBE_TEST_SAMBA_BIND_PASSWORD")),
+    );
+    let (status, created) = api
+        .json(
+            Method::POST,
+            "/api/v1/integrations",
+            Some(
+                json!({"name": "Samba AD, plain LDAP", "connector": "active-directory", "config": config,
+                        "ldap_grants": [format!("ldap://{host}:389")], "allow_private": true, "enabled": true}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, verdict) = api
+        .json(
+            Method::POST,
+            &format!("/api/v1/integrations/{}/test", created["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{verdict}");
+    assert_eq!(verdict["ok"], false, "{verdict}");
+    assert_eq!(
+        verdict["headline"], "The server requires TLS or signing",
+        "{verdict}"
+    );
+    let detail = verdict["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("the server requires TLS or signing: use LDAPS (636) or StartTLS"),
+        "{detail}"
+    );
+    let advice = verdict["advice"].as_str().unwrap();
+    assert!(!advice.contains("author"), "{advice}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_from_the_domains_root_passes_over_the_referrals_to_other_partitions() {
     // No user or group base: the base DN, the domain's root, whose subtree
     // searches AD answers with a reference to the Configuration partition

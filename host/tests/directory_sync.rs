@@ -536,3 +536,58 @@ async fn syncs_that_cannot_work_fail_at_once_with_the_reason() {
         "{logs:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_membership_only_change_reaches_the_users_member_of_in_an_incremental_sync() {
+    use ldap3::Mod;
+    use std::collections::HashSet as Set;
+
+    let mut ldap = slapd::admin().await;
+    let root = subtree(&mut ldap, "memberof").await;
+    let people = format!("ou=people,{root}");
+    let groups = format!("ou=groups,{root}");
+    let dn = |name: &str| format!("uid={name},{people}");
+    for name in ["m1", "m2"] {
+        add_user(&mut ldap, &dn(name), name, "pw", true).await;
+    }
+    let team = format!("cn=team,{groups}");
+    add_group(&mut ldap, &team, "team", &[&dn("m1")]).await;
+    let (port, _) = slapd::ports();
+    let setup = setup(port, json!({"user_base": people, "group_base": groups})).await;
+    let store = &setup.deps.store;
+    let id = setup.integration;
+    let member_of = async |name: &str| {
+        let (external_id, ..) = user(store, id, name).await.unwrap();
+        let detail = store
+            .directory_user(id, &external_id)
+            .await
+            .unwrap()
+            .unwrap();
+        detail
+            .member_of
+            .iter()
+            .map(|dn| dn.to_lowercase())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sync(&setup, "full").await.status, "succeeded");
+    assert_eq!(member_of("m1").await, [team.to_lowercase()]);
+    assert!(member_of("m2").await.is_empty());
+
+    // The group alone changes: m1 out, m2 in.
+    modify(
+        &mut ldap,
+        &team,
+        vec![Mod::Replace("member", Set::from([dn("m2").as_str()]))],
+    )
+    .await;
+    let job = sync(&setup, "incremental").await;
+    assert_eq!(
+        job.status,
+        "succeeded",
+        "{:?}",
+        logs_of(&setup, job.id).await
+    );
+    assert!(member_of("m1").await.is_empty());
+    assert_eq!(member_of("m2").await, [team.to_lowercase()]);
+    delete_tree(&mut ldap, &root).await;
+}

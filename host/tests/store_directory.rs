@@ -265,3 +265,79 @@ async fn a_member_stated_by_dn_is_the_entry_that_held_it_not_whoever_takes_it_ne
     })
     .await;
 }
+
+/// What the user's page says it is a member of, and what is stored.
+async fn member_of(store: &Store, integration: i64, user: &str) -> (Vec<String>, String) {
+    let detail = store
+        .directory_user(integration, user)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored: String = sqlx::query_scalar(
+        "SELECT attributes_json FROM directory_users WHERE integration_id = $1 AND external_id = $2",
+    )
+    .bind(integration)
+    .bind(user)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    (detail.member_of, stored)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_member_of_follows_a_change_to_a_group_alone() {
+    common::each_backend(|store| async move {
+        let id = integration(&store).await;
+        // A connector that sends member_of with its users, as read then.
+        let mut ada = user("ada", "cn=ada,ou=people,dc=x", "1");
+        ada.fields = json!({"username": "ada", "dn": "cn=ada,ou=people,dc=x",
+                            "member_of": ["cn=eng,ou=groups,dc=x"]})
+        .to_string();
+        let page = vec![
+            ada,
+            user("grace", "cn=grace,ou=people,dc=x", "1"),
+            group(
+                "g-eng",
+                "cn=eng,ou=groups,dc=x",
+                &["cn=ada,ou=people,dc=x"],
+                "1",
+            ),
+            group("g-ops", "cn=ops,ou=groups,dc=x", &[], "1"),
+        ];
+        store.apply_page(id, None, &page, None).await.unwrap();
+        store.rebuild_memberships(id).await.unwrap();
+        let (groups, stored) = member_of(&store, id, "ada").await;
+        assert_eq!(groups, ["cn=eng,ou=groups,dc=x"]);
+        assert!(!stored.contains("member_of"), "{stored}");
+        assert!(member_of(&store, id, "grace").await.0.is_empty());
+
+        // Only the groups change (an incremental sync reads them, not the
+        // users, whose entries and change stamps are as they were): ada
+        // leaves eng and joins ops, grace joins eng.
+        let page = vec![
+            group(
+                "g-eng",
+                "cn=eng,ou=groups,dc=x",
+                &["cn=grace,ou=people,dc=x"],
+                "2",
+            ),
+            group(
+                "g-ops",
+                "cn=ops,ou=groups,dc=x",
+                &["cn=ada,ou=people,dc=x"],
+                "2",
+            ),
+        ];
+        store.apply_page(id, None, &page, None).await.unwrap();
+        store.rebuild_memberships(id).await.unwrap();
+        assert_eq!(
+            member_of(&store, id, "ada").await.0,
+            ["cn=ops,ou=groups,dc=x"]
+        );
+        assert_eq!(
+            member_of(&store, id, "grace").await.0,
+            ["cn=eng,ou=groups,dc=x"]
+        );
+    })
+    .await;
+}

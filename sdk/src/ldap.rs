@@ -68,6 +68,11 @@ impl From<LdapError> for Error {
                 Error::transient(format!("LDAP result {code}: {m}"))
             }
             LdapError::Server((50, m)) => Error::auth(m),
+            // The server wants TLS, signing or another way to bind: a
+            // setting to change, not a defect.
+            LdapError::Server((code @ (7 | 8 | 13 | 48), m)) => {
+                Error::config(format!("LDAP result {code}: {m}"))
+            }
             LdapError::Server((code, m)) => Error::fatal(format!("LDAP result {code}: {m}")),
         }
     }

@@ -85,6 +85,17 @@ fn explain(error: &CallError) -> (&'static str, &'static str) {
              or correct the address in the configuration.",
             )
         }
+        // An LDAP server that refuses a bind over plain LDAP (Active
+        // Directory with signing required answers strongerAuthRequired).
+        CallError::Connector(
+            ConnectorError::Config(m) | ConnectorError::Auth(m) | ConnectorError::Fatal(m),
+        ) if m.contains("requires TLS or signing") => (
+            "The server requires TLS or signing",
+            "The server refuses a password over plain LDAP. Set TLS to LDAPS (port 636) or \
+             StartTLS (port 389), give the CA certificate (PEM) if the server's certificate is \
+             not from a public CA, allow that address under \"Allowed destinations\" \
+             (ldaps://HOST:636 for LDAPS), then test again.",
+        ),
         CallError::Connector(ConnectorError::Config(_)) => (
             "The configuration is incomplete or wrong",
             "Check the fields named in the message, then test again.",
@@ -96,8 +107,10 @@ fn explain(error: &CallError) -> (&'static str, &'static str) {
         ),
         CallError::Connector(ConnectorError::Unreachable(_)) => (
             "The server could not be reached",
-            "Check the address and port, that the server is running, and that no firewall \
-             blocks this host. For TLS errors, check the server's certificate.",
+            "Check the host name and port in the configuration, that the server is running and \
+             listening on that port, and that no firewall between this host and the server \
+             blocks it; the message below says whether the name did not resolve, the \
+             connection was refused or it timed out.",
         ),
         CallError::Connector(ConnectorError::RateLimited { .. }) => (
             "The server asked us to slow down",
@@ -110,18 +123,22 @@ fn explain(error: &CallError) -> (&'static str, &'static str) {
         ),
         CallError::Connector(ConnectorError::Fatal(_)) => (
             "The connector reported an error",
-            "The remote system answered something the connector did not expect. The log \
-             below may say more; report it to the connector's author if it persists.",
+            "The server answered something the connector did not expect. Read the message \
+             below: when it names a setting (a base DN, a filter, an attribute, TLS) or a \
+             permission of the account, correct that and test again; otherwise report it to \
+             the connector's author with the message and the log.",
         ),
         CallError::DeadlineExceeded(_) => (
             "The test took too long and was stopped",
-            "The server may be very slow, or the connector stuck. Check that the server \
-             answers quickly, then test again.",
+            "The server did not answer in time. Check that it answers quickly (a search \
+             base lower in the tree or a smaller page size makes each call shorter), then \
+             test again.",
         ),
         CallError::MemoryExceeded(_) => (
             "The connector used too much memory and was stopped",
-            "Report this to the connector's author; raising the integration's memory \
-             limit may help meanwhile.",
+            "A call may use a bounded amount of memory. A smaller page size, where the \
+             connector has one, reads less at once; if that does not help, report it to the \
+             connector's author with the message below.",
         ),
         CallError::Trap(_) | CallError::Instantiate(_) => (
             "The connector crashed",
@@ -167,5 +184,45 @@ mod tests {
         let v = verdict(Ok("connected as admin".into()));
         assert!(v.ok && v.advice.is_empty());
         assert_eq!(v.summary(), "Connection test passed: connected as admin");
+    }
+
+    #[test]
+    fn a_server_that_wants_tls_or_signing_gets_tls_advice_not_a_defect_report() {
+        let message = "ldap://dc1:389 (LDAP result 8): strongerAuthRequired: the server \
+                       requires TLS or signing: use LDAPS (636) or StartTLS";
+        for error in [
+            ConnectorError::Config(message.into()),
+            ConnectorError::Fatal(message.into()),
+        ] {
+            let v = verdict(Err(CallError::Connector(error)));
+            assert_eq!(v.headline, "The server requires TLS or signing");
+            assert!(v.advice.contains("LDAPS (port 636)"), "{}", v.advice);
+            assert!(!v.advice.contains("author"), "{}", v.advice);
+        }
+    }
+
+    #[test]
+    fn every_failure_says_what_to_do() {
+        let failures = [
+            CallError::Connector(ConnectorError::Config("x".into())),
+            CallError::Connector(ConnectorError::Auth("x".into())),
+            CallError::Connector(ConnectorError::Unreachable("x".into())),
+            CallError::Connector(ConnectorError::Transient("x".into())),
+            CallError::Connector(ConnectorError::Fatal("x".into())),
+        ];
+        for error in failures {
+            let v = verdict(Err(error));
+            assert!(!v.ok);
+            // A step the admin can take, named in words of the settings.
+            assert!(
+                ["Check", "Set", "Test again", "correct"]
+                    .iter()
+                    .any(|w| v.advice.contains(w)),
+                "{}: {}",
+                v.headline,
+                v.advice
+            );
+            assert!(!v.advice.contains("memory limit"), "{}", v.advice);
+        }
     }
 }

@@ -111,7 +111,6 @@ pub struct AttributeMap {
     pub principal_name: Option<String>,
     /// A group's members, as DNs.
     pub member: String,
-    pub member_of: String,
     pub group_name: String,
     pub description: String,
     /// How a disabled account is recognised.
@@ -238,7 +237,6 @@ impl Config {
             last_name: "sn".into(),
             principal_name: ad.then(|| "userPrincipalName".to_owned()),
             member: or(&self.member_attribute, "member"),
-            member_of: "memberOf".into(),
             group_name: if ad { "sAMAccountName" } else { "cn" }.into(),
             description: "description".into(),
             disabled,

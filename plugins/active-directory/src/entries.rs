@@ -45,7 +45,6 @@ pub fn user_attributes(map: &AttributeMap, tracking: Tracking) -> Vec<String> {
         map.display_name.clone(),
         map.first_name.clone(),
         map.last_name.clone(),
-        map.member_of.clone(),
         tracking.attribute().to_owned(),
         "cn".to_owned(),
     ];
@@ -94,8 +93,10 @@ pub fn user_record(entry: &Entry, map: &AttributeMap, tracking: Tracking) -> Opt
         .field("first_name", text(&map.first_name))
         .field("last_name", text(&map.last_name))
         .field("dn", &entry.dn)
-        .field("enabled", !is_disabled(entry, &map.disabled))
-        .field("member_of", entry.texts(&map.member_of));
+        // No `member_of`: which groups a user is in comes from what the
+        // groups state (the host derives it; decision 0030). A user's own
+        // memberOf is not re-read when only a group changes.
+        .field("enabled", !is_disabled(entry, &map.disabled));
     if let Some(upn) = &map.principal_name {
         builder = builder.field("user_principal_name", text(upn));
     }

@@ -38,6 +38,9 @@ pub fn explain(config: &Config, error: LdapError) -> Error {
             "{url} refused the bind as {}: {m}",
             config.bind_dn.trim()
         )),
+        LdapError::Server((code @ (7 | 8 | 13 | 48), m)) => {
+            Error::config(format!("{url} (LDAP result {code}): {m}"))
+        }
         other => Error::from(other),
     }
 }

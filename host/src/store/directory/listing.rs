@@ -41,6 +41,10 @@ pub struct DirectoryUserDetail {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub principal_name: Option<String>,
+    /// The DNs of the synced groups that name the user as a member (its
+    /// direct groups), from the memberships: never a stored copy, which a
+    /// change to a group alone would leave stale.
+    pub member_of: Vec<String>,
 }
 
 /// A synced group, with how many members it has.
@@ -308,7 +312,19 @@ impl Store {
             return Ok(None);
         };
         let fields = attributes(&row)?;
+        let member_of = sqlx::query_scalar(
+            "SELECT g.dn FROM directory_memberships m JOIN directory_groups g \
+               ON g.integration_id = m.integration_id AND g.external_id = m.group_external_id \
+             WHERE m.integration_id = $1 AND m.member_external_id = $2 AND m.direct = 1 \
+               AND g.dn IS NOT NULL \
+             ORDER BY g.dn_key",
+        )
+        .bind(integration_id)
+        .bind(external_id)
+        .fetch_all(self.pool())
+        .await?;
         Ok(Some(DirectoryUserDetail {
+            member_of,
             user: directory_user_from(&row)?,
             first_name: text(&fields, &["first_name", "givenName"]),
             last_name: text(&fields, &["last_name", "sn"]),

@@ -19,6 +19,13 @@
 //! (Active Directory removes a deleted member from a group without bumping
 //! the group's change stamp, so such a statement can outlive the account).
 //!
+//! A user's groups are only ever what the memberships say: a `member_of`
+//! a connector sends with a user is not stored ([`stored_user_fields`]),
+//! and the directory pages derive it from `directory_memberships`
+//! ([`Store::directory_user`]). A stored copy would go stale whenever only a
+//! group changes, since the user's entry (and its change stamp) stays as it
+//! was and the user is not read again (decision 0030).
+//!
 //! Users and groups are identified by their stable id (an `objectGUID`, an
 //! `entryUUID`), never by DN: when a synced entry comes back under a new DN
 //! (a rename or a move), the groups that named it by its old DN are pointed
@@ -121,6 +128,22 @@ async fn follow_rename(
     Ok(())
 }
 
+/// A user's fields as stored: the connector's JSON object, without a
+/// `member_of` (see the module's docs). Borrowed when there is none, as
+/// with the bundled directory connector, so a full sync copies nothing.
+pub(in crate::store) fn stored_user_fields(fields: &str) -> std::borrow::Cow<'_, str> {
+    if !fields.contains("\"member_of\"") {
+        return std::borrow::Cow::Borrowed(fields);
+    }
+    match serde_json::from_str::<Map<String, Value>>(fields) {
+        Ok(mut object) => {
+            object.remove("member_of");
+            std::borrow::Cow::Owned(Value::Object(object).to_string())
+        }
+        Err(_) => std::borrow::Cow::Borrowed(fields),
+    }
+}
+
 /// A user to write: the record, its columns, and whether it was stored
 /// before (only then can it have been renamed).
 pub(in crate::store) type UserWrite<'a> = (&'a Record, UserColumns, bool);
@@ -162,7 +185,7 @@ pub(in crate::store) async fn upsert_users(
             )
             .await?;
         }
-        rows.push((*record, columns, key));
+        rows.push((*record, columns, key, stored_user_fields(&record.fields)));
     }
     let now = now_millis();
     for chunk in rows.chunks(USERS_PER_STATEMENT) {
@@ -177,7 +200,7 @@ pub(in crate::store) async fn upsert_users(
             Params::on(conn).rows(chunk.len(), USER_COLUMNS)
         );
         let mut query = sqlx::query(&sql);
-        for (record, columns, key) in chunk {
+        for (record, columns, key, fields) in chunk {
             let username = columns
                 .username
                 .as_deref()
@@ -191,8 +214,8 @@ pub(in crate::store) async fn upsert_users(
                 .bind(columns.enabled as i64)
                 .bind(columns.dn.as_deref())
                 .bind(key.as_deref())
-                // The connector's JSON object as it came (checked to be one).
-                .bind(record.fields.as_str())
+                // The connector's JSON object (checked to be one).
+                .bind(fields.as_ref())
                 .bind(record.version.as_deref())
                 .bind(now)
                 .bind(seen);

@@ -56,6 +56,10 @@ pub fn ad_bind_reason(data: &str) -> Option<&'static str> {
     })
 }
 
+/// What to do when the server wants TLS or signing before it accepts a
+/// bind (or an operation): the words the connection-test verdict keys on.
+pub const TLS_REQUIRED: &str = "the server requires TLS or signing: use LDAPS (636) or StartTLS";
+
 /// The `data XXX` sub-code in an AD diagnostic message.
 fn ad_data_code(text: &str) -> Option<&str> {
     let at = text.find("data ")? + 5;
@@ -98,11 +102,44 @@ pub fn from_result(code: u32, text: &str, operation: &str) -> LdapError {
                  use paging (a page size) or ask for a higher limit for the bind account"
             ),
         )),
+        // Active Directory answers a simple bind over plain LDAP with 8
+        // ("BindSimple: Transport encryption required") when it requires
+        // signing (the default since 2020's LDAP hardening).
         8 | 13 => LdapError::Server((
             code,
             format!(
-                "{}: the server wants an encrypted connection for this; use StartTLS or ldaps://",
-                result_name(code)
+                "{}: {TLS_REQUIRED}{}",
+                result_name(code),
+                if text.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (the server said: {text})")
+                }
+            ),
+        )),
+        7 | 48 => LdapError::Server((
+            code,
+            format!(
+                "{}: the server does not accept a simple bind with a password here{}; \
+                 use LDAPS (636) or StartTLS, or check that the bind DN names an account",
+                result_name(code),
+                if text.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({text})")
+                }
+            ),
+        )),
+        50 => LdapError::Server((
+            code,
+            format!(
+                "insufficientAccessRights during the {operation}{}: give the bind account read \
+                 access to the base DN and the attributes synced",
+                if text.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({text})")
+                }
             ),
         )),
         _ => LdapError::Server((
@@ -193,7 +230,8 @@ mod tests {
         assert_eq!(code, 50);
         assert_eq!(
             message,
-            "insufficientAccessRights during the search: no read access"
+            "insufficientAccessRights during the search (no read access): give the bind account \
+             read access to the base DN and the attributes synced"
         );
         assert!(matches!(
             from_result(32, "", "search"),
@@ -203,5 +241,27 @@ mod tests {
             panic!("a server error");
         };
         assert!(limit.contains("use paging"));
+    }
+
+    #[test]
+    fn a_server_that_wants_tls_or_signing_says_which_settings_fix_it() {
+        // Samba and Windows answer a simple bind over plain LDAP so.
+        for code in [8, 13] {
+            let LdapError::Server((got, message)) =
+                from_result(code, "BindSimple: Transport encryption required.", "bind")
+            else {
+                panic!("a server error");
+            };
+            assert_eq!(got, code);
+            assert!(message.contains(TLS_REQUIRED), "{message}");
+            assert!(
+                message.contains("Transport encryption required"),
+                "{message}"
+            );
+        }
+        let LdapError::Server((_, message)) = from_result(48, "", "bind") else {
+            panic!("a server error");
+        };
+        assert!(message.contains("LDAPS (636) or StartTLS"), "{message}");
     }
 }

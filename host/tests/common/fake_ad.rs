@@ -11,8 +11,9 @@
 //! connector's AD preset sends: a simple bind, the root DSE
 //! (`highestCommittedUSN`, `dsServiceName`), the NTDS settings'
 //! `invocationId`, base reads of `uSNCreated`, subtree searches with the
-//! Simple Paged Results control (cookies are single use, as a domain
-//! controller's are: it drops a result set once continued) and filters of
+//! Simple Paged Results control (cookies are single use: the strictest
+//! reading of RFC 2696, and what OpenLDAP does; a client must never count
+//! on sending one twice) and filters of
 //! equality, presence, substrings, `>=`/`<=` (numbers compare as numbers,
 //! for `uSNChanged` windows), and/or/not. `objectCategory=person` matches
 //! the category's DN, as AD's shorthand does.

@@ -12,9 +12,10 @@
 //! Another search (a base read in the middle of a page, such as the
 //! next slice of a large group's `member;range=`) leaves the finished page
 //! in place for the request it belongs to: the cookie it was read with is
-//! spent (Active Directory and OpenLDAP accept a cookie once), so asking
-//! with it again would fail. Another page of the same search (a connector
-//! that started its search again), a bind, or the end of the job drops it.
+//! spent (OpenLDAP accepts a cookie once; RFC 2696 promises no more), so
+//! asking with it again could fail. Another page of the same search (a
+//! connector that started its search again), a bind, or the end of the
+//! job drops it (decision 0031).
 
 use std::time::Duration;
 

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod directory;
+pub mod fake_ad;
 pub mod fake_jira;
 pub mod fake_servicenow;
 pub mod fake_slack;

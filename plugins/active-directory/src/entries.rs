@@ -1,6 +1,6 @@
 //! Directory entries turned into CUBE's `user` and `group` records.
 
-use cube_connector_sdk::ldap::{Directory, Entry, EntryExt, Scope};
+use cube_connector_sdk::ldap::{Attribute, Directory, Entry, EntryExt, LdapError, Scope};
 use cube_connector_sdk::prelude::*;
 use cube_connector_sdk::stable_id;
 
@@ -107,44 +107,99 @@ pub fn user_record(entry: &Entry, map: &AttributeMap, tracking: Tracking) -> Opt
 }
 
 /// The values of a multi-valued attribute, following Active Directory's
-/// ranged retrieval: a group with more members than the server returns at
-/// once (1,500 by default) answers `member;range=0-1499`, and the rest is
-/// read range by range.
+/// ranged retrieval (MS-ADTS 3.1.1.3.1.3.3): an attribute with more values
+/// than the server returns at once (MaxValRange, 1,500 by default) comes
+/// back as `member;range=0-1499`, and the rest is read slice by slice with
+/// base reads of `member;range=1500-*`, each answer naming the indexes it
+/// holds, the last one ending in `*`.
+///
+/// Each slice must start where the last ended, so no value is skipped or
+/// read twice; one that does not, or a server that stops answering slices
+/// before the last, fails the group (a retry reads it again) rather than
+/// storing part of its members.
 fn all_values(directory: &Directory, entry: &Entry, name: &str) -> Result<Vec<String>> {
     let mut values: Vec<String> = entry.texts(name).into_iter().map(str::to_owned).collect();
     let prefix = format!("{};range=", name.to_lowercase());
-    let mut ranged = entry
-        .attributes
-        .iter()
-        .find(|a| a.name.to_lowercase().starts_with(&prefix))
-        .cloned();
-    while let Some(attribute) = ranged.take() {
+    let is_ranged = |a: &&Attribute| a.name.to_lowercase().starts_with(&prefix);
+    let Some(first) = entry.attributes.iter().find(is_ranged) else {
+        return Ok(values);
+    };
+    let mut attribute = first.clone();
+    // Values read so far, text or not: the index the next slice starts at.
+    let mut read = 0usize;
+    loop {
+        let range = &attribute.name[prefix.len()..];
+        let (low, high) = range.split_once('-').unwrap_or((range, ""));
+        let unexpected = |what: &str| {
+            Error::fatal(format!(
+                "{}: the directory answered {} with {what}; ranged retrieval cannot go on",
+                entry.dn, attribute.name
+            ))
+        };
+        if low.parse::<usize>().ok() != Some(read) {
+            return Err(unexpected(&format!(
+                "a slice that does not start at index {read}, where the values read so far end"
+            )));
+        }
+        read += attribute.values.len();
         values.extend(
             attribute
                 .values
                 .iter()
                 .filter_map(|v| String::from_utf8(v.clone()).ok()),
         );
-        let range = &attribute.name[prefix.len()..];
-        let Some((_, end)) = range.split_once('-') else {
-            break;
-        };
-        let Ok(end) = end.parse::<u64>() else {
-            break; // `*`: the last range.
-        };
-        let wanted = format!("{name};range={}-*", end + 1);
+        if high == "*" {
+            return Ok(values);
+        }
+        match high.parse::<usize>() {
+            Ok(end) if end.checked_add(1) == Some(read) => {}
+            _ => {
+                return Err(unexpected(&format!(
+                    "{} values for the slice it names",
+                    attribute.values.len()
+                )));
+            }
+        }
+        let wanted = format!("{name};range={read}-*");
         let page = directory
             .search(&entry.dn, "(objectClass=*)")
             .scope(Scope::Base)
             .attributes(&[wanted.as_str()])
-            .send()?;
-        ranged = page.entries.into_iter().next().and_then(|e| {
-            e.attributes
-                .into_iter()
-                .find(|a| a.name.to_lowercase().starts_with(&prefix))
-        });
+            .send()
+            .map_err(|e| slice_failed(e, &entry.dn, &wanted))?;
+        attribute = page
+            .entries
+            .into_iter()
+            .next()
+            .and_then(|e| e.attributes.into_iter().find(|a| is_ranged(&a)))
+            .ok_or_else(|| {
+                Error::transient(format!(
+                    "{}: the directory returned no values for {wanted} after {read} values of \
+                     {name}: the group changed while it was read? The sync tries again.",
+                    entry.dn
+                ))
+            })?;
     }
-    Ok(values)
+}
+
+/// A failed read of a slice, naming the group and the slice, and retried
+/// as the server's error is (a group deleted meanwhile: read again).
+fn slice_failed(error: LdapError, dn: &str, wanted: &str) -> Error {
+    let gone = matches!(error, LdapError::NoSuchObject(_));
+    let error = Error::from(error);
+    let message = format!(
+        "reading {wanted} of {dn} (ranged retrieval of a large group) failed: {}",
+        error.message()
+    );
+    match error {
+        _ if gone => Error::transient(message),
+        Error::Config(_) => Error::config(message),
+        Error::Auth(_) => Error::auth(message),
+        Error::Unreachable(_) => Error::unreachable(message),
+        Error::Transient(_) => Error::transient(message),
+        Error::RateLimited(limit) => Error::rate_limited(limit.retry_after_ms, message),
+        Error::Fatal(_) => Error::fatal(message),
+    }
 }
 
 /// A group record with its members' DNs, or `None` without a stable id.
@@ -184,7 +239,6 @@ pub fn group_record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cube_connector_sdk::ldap::Attribute;
 
     fn entry(attributes: &[(&str, &[&[u8]])]) -> Entry {
         Entry {
@@ -197,6 +251,93 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    /// A group entry whose first `member` slice is `first`, and a server
+    /// that answers each later request with `answer(request)`; returns the
+    /// members read (or the error) and the ranged requests sent.
+    fn ranged(
+        first: (&str, &[&[u8]]),
+        answer: impl Fn(&str) -> Option<(String, Vec<Vec<u8>>)> + 'static,
+    ) -> (Result<Vec<String>>, Vec<String>) {
+        use cube_connector_sdk::ldap::{self, SearchPage, TlsMode};
+        use cube_connector_sdk::testing;
+        use std::sync::{Arc, Mutex};
+        testing::reset();
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let seen = asked.clone();
+        testing::on_ldap_search(move |request| {
+            let wanted = request.attributes.join(",");
+            seen.lock().unwrap().push(wanted.clone());
+            let attributes = answer(&wanted)
+                .map(|(name, values)| vec![Attribute { name, values }])
+                .unwrap_or_default();
+            Ok(SearchPage {
+                entries: vec![Entry {
+                    dn: request.base.clone(),
+                    attributes,
+                }],
+                referrals: vec![],
+                cookie: None,
+            })
+        });
+        let directory = ldap::connect("ldap://dc1", TlsMode::None).open().unwrap();
+        let group = entry(&[first]);
+        let values = all_values(&directory, &group, "member");
+        let asked = asked.lock().unwrap().clone();
+        (values, asked)
+    }
+
+    fn dns(names: &[&str]) -> Vec<Vec<u8>> {
+        names.iter().map(|n| n.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn ranged_values_are_read_slice_by_slice_to_the_one_ending_in_a_star() {
+        let (values, asked) =
+            ranged(
+                ("member;range=0-2", &[b"a", b"b", b"c"]),
+                |wanted| match wanted {
+                    "member;range=3-*" => Some(("member;range=3-5".into(), dns(&["d", "e", "f"]))),
+                    "member;range=6-*" => Some(("member;range=6-*".into(), dns(&["g"]))),
+                    _ => None,
+                },
+            );
+        assert_eq!(values.unwrap(), ["a", "b", "c", "d", "e", "f", "g"]);
+        assert_eq!(asked, ["member;range=3-*", "member;range=6-*"]);
+        // Values that fit come back without a range: nothing more is asked.
+        let (values, asked) = ranged(("member", &[b"a", b"b"]), |_| None);
+        assert_eq!(values.unwrap(), ["a", "b"]);
+        assert!(asked.is_empty());
+    }
+
+    #[test]
+    fn slices_that_do_not_follow_on_fail_instead_of_looping_or_losing_members() {
+        // The same slice again: before, this asked for it forever.
+        let (values, asked) = ranged(("member;range=0-1", &[b"a", b"b"]), |_| {
+            Some(("member;range=0-1".into(), dns(&["a", "b"])))
+        });
+        let error = values.unwrap_err();
+        assert!(!error.is_retryable(), "{error:?}");
+        assert!(
+            error.message().contains("does not start at index 2"),
+            "{error:?}"
+        );
+        assert_eq!(asked.len(), 1);
+        // A slice that holds fewer values than it names.
+        let (values, _) = ranged(("member;range=0-2", &[b"a", b"b"]), |_| None);
+        assert!(
+            values
+                .unwrap_err()
+                .message()
+                .contains("2 values for the slice")
+        );
+        // No further slice at all: a retry reads the group again, rather
+        // than storing a part of its members.
+        let (values, _) = ranged(("member;range=0-1", &[b"a", b"b"]), |_| None);
+        let error = values.unwrap_err();
+        assert!(error.is_retryable(), "{error:?}");
+        assert!(error.message().contains("member;range=2-*"), "{error:?}");
     }
 
     #[test]

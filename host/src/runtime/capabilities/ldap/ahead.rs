@@ -7,10 +7,15 @@
 //! the directory answers. So once a page comes back with a cookie, the
 //! host sends the same search with that cookie at once, on the same
 //! connection, and keeps the answer for the connector's next request. A
-//! request that is not that one (another search, a bind, the end of the
-//! job) first lets the read-ahead finish, so the server never has two
-//! operations of ours crossing on one paged search; its answer is then
-//! dropped and costs one page read for nothing.
+//! request that is not that one first lets the read-ahead finish, so the
+//! server never has two operations of ours crossing on one paged search.
+//! Another search (a base read in the middle of a page, such as the
+//! next slice of a large group's `member;range=`) leaves the finished page
+//! in place for the request it belongs to: the cookie it was read with is
+//! spent (OpenLDAP accepts a cookie once; RFC 2696 promises no more), so
+//! asking with it again could fail. Another page of the same search (a
+//! connector that started its search again), a bind, or the end of the
+//! job drops it (decision 0031).
 
 use std::time::Duration;
 
@@ -27,7 +32,13 @@ use crate::runtime::bindings::cube::connector::ldap::{LdapError, SearchRequest};
 pub struct ReadAhead {
     request: SearchRequest,
     shape: Shape,
-    task: JoinHandle<Result<Page, LdapError>>,
+    read: Read,
+}
+
+/// The page being read, or read.
+enum Read {
+    Running(JoinHandle<Result<Page, LdapError>>),
+    Done(Result<Page, LdapError>),
 }
 
 impl ReadAhead {
@@ -63,33 +74,58 @@ impl ReadAhead {
         Some(ReadAhead {
             request: next,
             shape,
-            task,
+            read: Read::Running(task),
         })
     }
 
     /// Whether `request`, in `shape`, is the one being read ahead.
     pub fn is_for(&self, request: &SearchRequest, shape: Shape) -> bool {
-        let (a, b) = (&self.request, request);
         self.shape == shape
-            && a.base == b.base
-            && a.scope == b.scope
-            && a.filter == b.filter
-            && a.attributes == b.attributes
-            && a.page_size == b.page_size
-            && a.cookie == b.cookie
-            && a.size_limit == b.size_limit
-            && a.time_limit_seconds == b.time_limit_seconds
+            && same_search(&self.request, request)
+            && self.request.cookie == request.cookie
+    }
+
+    /// Whether `request` is a page of the search being read ahead (with
+    /// whatever cookie).
+    pub fn is_page_of(&self, request: &SearchRequest) -> bool {
+        same_search(&self.request, request)
     }
 
     /// The page, once read.
     pub async fn page(self) -> Result<Page, LdapError> {
-        self.task
-            .await
-            .unwrap_or_else(|e| Err(LdapError::Connection(format!("reading ahead failed: {e}"))))
+        match self.read {
+            Read::Running(task) => task.await.unwrap_or_else(|e| {
+                Err(LdapError::Connection(format!("reading ahead failed: {e}")))
+            }),
+            Read::Done(page) => page,
+        }
+    }
+
+    /// Lets the read finish, keeping its answer.
+    pub async fn finish(self) -> Self {
+        let shape = self.shape;
+        let request = self.request.clone();
+        let page = self.page().await;
+        ReadAhead {
+            request,
+            shape,
+            read: Read::Done(page),
+        }
     }
 
     /// Lets the read finish and drops its answer.
     pub async fn settle(self) {
-        let _ = self.task.await;
+        let _ = self.page().await;
     }
+}
+
+/// Whether two requests are the same search, cookies aside.
+fn same_search(a: &SearchRequest, b: &SearchRequest) -> bool {
+    a.base == b.base
+        && a.scope == b.scope
+        && a.filter == b.filter
+        && a.attributes == b.attributes
+        && a.page_size == b.page_size
+        && a.size_limit == b.size_limit
+        && a.time_limit_seconds == b.time_limit_seconds
 }

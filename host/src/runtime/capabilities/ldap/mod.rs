@@ -395,11 +395,18 @@ impl LdapCall {
         let sessions = self.sessions.clone();
         let outcome = {
             let mut live = live.lock().await;
+            // Another search in the middle of a paged one keeps the page
+            // read ahead for it (see [`ahead`]).
+            let mut kept = None;
             let outcome = match live.ahead.take() {
                 Some(ahead) if ahead.is_for(&request, shape) => ahead.page().await,
                 other => {
-                    if let Some(ahead) = other {
-                        ahead.settle().await;
+                    match other {
+                        Some(ahead) if !ahead.is_page_of(&request) => {
+                            kept = Some(ahead.finish().await);
+                        }
+                        Some(ahead) => ahead.settle().await,
+                        None => {}
                     }
                     search::run(&mut live.ldap, &request, shape, timeout, MAX_PAGE_BYTES)
                         .await
@@ -409,8 +416,8 @@ impl LdapCall {
                         })
                 }
             };
-            if let Ok(page) = &outcome {
-                live.ahead = ReadAhead::after(
+            let next = match &outcome {
+                Ok(page) => ReadAhead::after(
                     &live.ldap,
                     &live.worker,
                     &request,
@@ -418,8 +425,10 @@ impl LdapCall {
                     page,
                     &server,
                     wanted,
-                );
-            }
+                ),
+                Err(_) => None,
+            };
+            live.ahead = next.or(kept);
             outcome
         };
         if let Err(error) = &outcome {

@@ -6,6 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
@@ -28,6 +29,13 @@ pub struct Access {
     pub metrics_token: Option<Arc<str>>,
     pub login_policy: LoginPolicy,
     pub passwords: PasswordPool,
+    /// How long a refused sign-in (the password pool full, or the source
+    /// backed off) waits before its answer. Answered at once, a crowd of
+    /// clients that each send again as soon as they hear back turns cheap
+    /// refusals into thousands of requests a second, together the whole
+    /// CPU; waiting costs a timer and holds each such client to one
+    /// attempt per delay.
+    pub refusal_delay: Duration,
     /// Keys the pseudonyms of [`Access::pseudonym`].
     pseudonym_key: Arc<[u8; 32]>,
 }
@@ -43,6 +51,7 @@ impl std::fmt::Debug for Access {
             )
             .field("login_policy", &self.login_policy)
             .field("passwords", &self.passwords)
+            .field("refusal_delay", &self.refusal_delay)
             .finish_non_exhaustive()
     }
 }
@@ -57,6 +66,7 @@ impl Access {
             metrics_token: None,
             login_policy: LoginPolicy::default(),
             passwords: PasswordPool::default(),
+            refusal_delay: Duration::from_secs(1),
             pseudonym_key: Arc::new(pseudonym_key),
         }
     }

@@ -4,6 +4,8 @@
 //! account may be a directory user's (`crate::integrations::directory_bind`):
 //! the directory checks the password, the synced groups give the role.
 
+use std::time::Duration;
+
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
@@ -137,6 +139,7 @@ async fn login(
         // Debug only: a flood must not flood the log too. A fixed page,
         // not the template: this answer must cost next to nothing.
         tracing::debug!(user = %attempt.who, %remote, "sign-in refused: the password pool is full");
+        tokio::time::sleep(state.access.refusal_delay).await;
         return Ok((
             StatusCode::SERVICE_UNAVAILABLE,
             [
@@ -156,6 +159,11 @@ async fn login(
         .await?
     {
         tracing::warn!(user = %attempt.who, %remote, "sign-in throttled");
+        // The place goes back before the wait: a backed-off source holds
+        // no room in the pool.
+        drop(place);
+        let wait = Duration::from_millis(retry_after_ms.max(0) as u64);
+        tokio::time::sleep(state.access.refusal_delay.min(wait)).await;
         return Err(Error::TooManyRequests {
             retry_after_secs: (retry_after_ms as u64).div_ceil(1000).max(1),
         });

@@ -4,8 +4,9 @@
 //! the async workers, a few hundred sign-ins at once would stall every
 //! other request, webhook intake included, and claim gigabytes. Here at
 //! most `threads` checks run at a time, on blocking threads, and at most
-//! `queue` more wait; a sign-in past that is answered 503 at once, before
-//! it touches the database. Decision 0028 says why.
+//! `queue` more wait; a sign-in past that is answered 503 without touching
+//! the database, after the access settings' refusal delay (a timer, no
+//! work: `Access::refusal_delay`). Decision 0028 says why.
 
 use std::sync::Arc;
 

@@ -413,16 +413,21 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        // The recursive step joins the stored direct memberships
+        // themselves, through their index by member: a common table of the
+        // direct edges instead had SQLite scan all of them once per
+        // effective membership found (groups of thousands of members took
+        // minutes).
         sqlx::query(
             "INSERT INTO directory_memberships (integration_id, group_external_id, member_external_id, direct) \
-             WITH RECURSIVE direct_edges (g, m) AS ( \
+             WITH RECURSIVE effective (g, m) AS ( \
                SELECT group_external_id, member_external_id FROM directory_memberships \
-               WHERE integration_id = $1 AND direct = 1), \
-             effective (g, m) AS ( \
-               SELECT g, m FROM direct_edges \
-               UNION SELECT d.g, e.m FROM direct_edges d JOIN effective e ON e.g = d.m) \
+               WHERE integration_id = $1 AND direct = 1 \
+               UNION SELECT d.group_external_id, e.m FROM effective e CROSS JOIN directory_memberships d \
+               WHERE d.integration_id = $1 AND d.member_external_id = e.g AND d.direct = 1) \
              SELECT $1, e.g, e.m, 0 FROM effective e WHERE e.g <> e.m \
-             AND NOT EXISTS (SELECT 1 FROM direct_edges d WHERE d.g = e.g AND d.m = e.m)",
+             AND NOT EXISTS (SELECT 1 FROM directory_memberships d WHERE d.integration_id = $1 \
+               AND d.group_external_id = e.g AND d.member_external_id = e.m)",
         )
         .bind(integration_id)
         .execute(&mut *tx)

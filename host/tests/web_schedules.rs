@@ -49,20 +49,29 @@ async fn the_api_sets_checks_and_shows_the_full_sync_schedule() {
     // A directory integration gets a daily full sync unless told otherwise;
     // the probe (HTTP only) keeps syncing as it did: no full schedule.
     let (status, directory) = api
-        .json(Method::POST, "/api/v1/integrations", Some(directory_input(json!({}))))
+        .json(
+            Method::POST,
+            "/api/v1/integrations",
+            Some(directory_input(json!({}))),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{directory}");
     assert_eq!(directory["full_sync_interval_secs"], 86_400);
     let now = cube_host::store::now_millis();
     let next = directory["next_syncs"]["full"].as_i64().unwrap();
-    assert!(next > now + 86_000_000 && next <= now + 86_400_000, "{directory}");
+    assert!(
+        next > now + 86_000_000 && next <= now + 86_400_000,
+        "{directory}"
+    );
     assert_eq!(directory["next_syncs"]["incremental"], Value::Null);
     let (status, probe) = api
         .json(
             Method::POST,
             "/api/v1/integrations",
-            Some(json!({"name": "Probe", "connector": "probe", "config": {"action": "ok"},
-                        "sync_interval_minutes": 5})),
+            Some(
+                json!({"name": "Probe", "connector": "probe", "config": {"action": "ok"},
+                        "sync_interval_minutes": 5}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{probe}");
@@ -74,14 +83,22 @@ async fn the_api_sets_checks_and_shows_the_full_sync_schedule() {
     let path = format!("/api/v1/integrations/{}", directory["id"]);
     // Left out on replace: the schedule stays.
     let (status, kept) = api
-        .json(Method::PUT, &path, Some(directory_input(json!({"sync_interval_minutes": 15}))))
+        .json(
+            Method::PUT,
+            &path,
+            Some(directory_input(json!({"sync_interval_minutes": 15}))),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{kept}");
     assert_eq!(kept["full_sync_interval_secs"], 86_400);
     assert_eq!(kept["next_syncs"]["full"], directory["next_syncs"]["full"]);
     // A cron expression replaces the interval.
     let (status, nightly) = api
-        .json(Method::PUT, &path, Some(directory_input(json!({"full_sync_cron": "0 3 * * *"}))))
+        .json(
+            Method::PUT,
+            &path,
+            Some(directory_input(json!({"full_sync_cron": "0 3 * * *"}))),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{nightly}");
     assert_eq!(nightly["full_sync_interval_secs"], Value::Null);
@@ -91,16 +108,30 @@ async fn the_api_sets_checks_and_shows_the_full_sync_schedule() {
 
     // Mistakes are named by field, and nothing changes.
     for (input, field, says) in [
-        (json!({"full_sync_interval_minutes": 0}), "full_sync_interval_minutes", "whole minutes"),
-        (json!({"full_sync_interval_minutes": 50_000}), "full_sync_interval_minutes", "44640"),
-        (json!({"full_sync_cron": "every night"}), "full_sync_cron", "cron"),
+        (
+            json!({"full_sync_interval_minutes": 0}),
+            "full_sync_interval_minutes",
+            "whole minutes",
+        ),
+        (
+            json!({"full_sync_interval_minutes": 50_000}),
+            "full_sync_interval_minutes",
+            "44640",
+        ),
+        (
+            json!({"full_sync_cron": "every night"}),
+            "full_sync_cron",
+            "cron",
+        ),
         (
             json!({"full_sync_interval_minutes": 60, "full_sync_cron": "0 3 * * *"}),
             "full_sync_cron",
             "not both",
         ),
     ] {
-        let (status, body) = api.json(Method::PUT, &path, Some(directory_input(input))).await;
+        let (status, body) = api
+            .json(Method::PUT, &path, Some(directory_input(input)))
+            .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         let message = body["error"]["fields"][field].as_str().unwrap_or_default();
         assert!(message.contains(says), "{field}: {body}");
@@ -151,14 +182,9 @@ async fn the_edit_page_keeps_a_half_filled_full_sync_schedule_and_says_what_to_f
         new.body
     );
 
-    let id = common::create_probe_integration(
-        &mut browser,
-        &csrf,
-        "Probe",
-        "ok",
-        "http://127.0.0.1:1/",
-    )
-    .await;
+    let id =
+        common::create_probe_integration(&mut browser, &csrf, "Probe", "ok", "http://127.0.0.1:1/")
+            .await;
     let edit = format!("/integrations/{id}/edit");
     let page = browser.get(&edit).await;
     assert!(
@@ -191,14 +217,34 @@ async fn the_edit_page_keeps_a_half_filled_full_sync_schedule_and_says_what_to_f
         "{}",
         refused.body
     );
-    assert!(refused.body.contains("name=\"full_sync_interval_minutes\" value=\"90\""));
-    assert!(refused.body.contains("name=\"full_sync_cron\" value=\"0 3 * * *\""));
-    assert!(refused.body.contains("name=\"sync_interval_minutes\" value=\"30\""));
+    assert!(
+        refused
+            .body
+            .contains("name=\"full_sync_interval_minutes\" value=\"90\"")
+    );
+    assert!(
+        refused
+            .body
+            .contains("name=\"full_sync_cron\" value=\"0 3 * * *\"")
+    );
+    assert!(
+        refused
+            .body
+            .contains("name=\"sync_interval_minutes\" value=\"30\"")
+    );
     // Not a number of minutes.
     let refused = browser.post_owned(&edit, &submit("ten", "")).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(refused.body.contains("Enter whole minutes from 1 to 44640"), "{}", refused.body);
-    assert!(refused.body.contains("name=\"full_sync_interval_minutes\" value=\"ten\""));
+    assert!(
+        refused.body.contains("Enter whole minutes from 1 to 44640"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains("name=\"full_sync_interval_minutes\" value=\"ten\"")
+    );
     // Nothing was saved.
     let stored = store.integration(id).await.unwrap().unwrap();
     assert_eq!(stored.full_sync_interval_secs, None);
@@ -217,5 +263,8 @@ async fn the_edit_page_keeps_a_half_filled_full_sync_schedule_and_says_what_to_f
     assert_eq!(incremental, "every 30 minutes, due now");
     // The edit page shows what is stored.
     let page = browser.get(&edit).await;
-    assert!(page.body.contains("name=\"full_sync_interval_minutes\" value=\"720\""));
+    assert!(
+        page.body
+            .contains("name=\"full_sync_interval_minutes\" value=\"720\"")
+    );
 }

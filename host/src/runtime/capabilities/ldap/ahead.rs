@@ -46,6 +46,9 @@ enum Read {
 impl ReadAhead {
     /// Starts reading the page after `page` of `request`, if there is one,
     /// on the connection's own thread (`worker`), beside its driver.
+    // The search as it was sent (request, controls, shape), the page it
+    // got, and where to send the next: nothing here belongs together more.
+    #[allow(clippy::too_many_arguments)]
     pub fn after(
         ldap: &Ldap,
         worker: &Handle,

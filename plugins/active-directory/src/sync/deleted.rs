@@ -159,8 +159,8 @@ fn without(config: &Config, cursor: &mut Cursor, why: String) -> Result<Pause> {
 
 /// Whether a tombstone whose `lastKnownParent` is `parent` may have been
 /// synced from under `base`: the container it was deleted from lies there,
-/// or is itself deleted (its DN then names its own tombstone), or is not
-/// known. Tombstones from elsewhere in the domain are not handed on; the
+/// or is itself deleted (its DN then names its own tombstone in Deleted
+/// Objects), or is not known. Tombstones from elsewhere in the domain are not handed on; the
 /// host would find nothing to delete for them, but would count them read.
 fn was_under(parent: Option<&str>, base: &str) -> bool {
     let key = |dn: &str| dn.to_lowercase().replace(", ", ",");
@@ -171,7 +171,6 @@ fn was_under(parent: Option<&str>, base: &str) -> bool {
             let base = key(base);
             parent == base
                 || parent.ends_with(&format!(",{base}"))
-                || parent.contains("\0adel:")
                 || parent.contains("cn=deleted objects,")
         }
     }

@@ -698,29 +698,35 @@ async fn incremental_syncs_remove_what_the_deleted_objects_container_shows() {
     let ann = samba::add_user(&mut ldap, &ou, "tmb-ann").await;
     let bob = samba::add_user(&mut ldap, &ou, "tmb-bob").await;
     let cid = samba::add_user(&mut ldap, &ou, "tmb-cid").await;
-    let team = samba::add_group(&mut ldap, &ou, "tmb-team", &[&ann, &bob, &cid]).await;
+    let dan = samba::add_user(&mut ldap, &ou, "tmb-dan").await;
+    let team = samba::add_group(&mut ldap, &ou, "tmb-team", &[&ann, &bob, &cid, &dan]).await;
     samba::add_group(&mut ldap, &ou, "tmb-all", &[&team]).await;
-    let admin = json!({"bind_dn": samba::env("CUBE_TEST_SAMBA_ADMIN_DN")});
+    // Pages of one: the tombstones come in pages too, read ahead by the
+    // host with the same control.
+    let admin = json!({"bind_dn": samba::env("CUBE_TEST_SAMBA_ADMIN_DN"), "page_size": 1});
     let setup = setup_bound(&ou, admin, samba::env("CUBE_TEST_SAMBA_ADMIN_PASSWORD")).await;
     let store = &setup.deps.store;
     let id = setup.integration;
-    assert_eq!(sync_ok(&setup, "full").await, (5, 5, 0, 0));
+    assert_eq!(sync_ok(&setup, "full").await, (6, 6, 0, 0));
     let team_id = group_id(store, id, "tmb-team").await.unwrap();
-    assert_eq!(store.members_of_group(id, &team_id).await.unwrap().len(), 3);
+    assert_eq!(store.members_of_group(id, &team_id).await.unwrap().len(), 4);
     assert_eq!(
         groups_of(store, id, "tmb-ann").await,
         ["tmb-all", "tmb-team*"]
     );
     let ann_id = user(store, id, "tmb-ann").await.unwrap().id;
 
-    // ann is deleted; AD takes her out of tmb-team without moving its USN.
+    // ann and dan are deleted; AD takes them out of tmb-team without
+    // moving its USN.
     let team_usn = usn_changed(&mut ldap, &team).await;
     ldap.delete(&ann).await.unwrap().success().unwrap();
+    ldap.delete(&dan).await.unwrap().success().unwrap();
     assert_eq!(usn_changed(&mut ldap, &team).await, team_usn);
     let job = sync(&setup, "incremental").await;
     let (status, _, _, _, deleted, text) = log_of(&setup, job.id).await;
     assert_eq!(status, "succeeded", "{text}");
-    assert_eq!(deleted, 1, "{text}");
+    assert_eq!(deleted, 2, "{text}");
+    assert!(user(store, id, "tmb-dan").await.is_none());
     assert!(!text.contains("does not see deletions"), "{text}");
     assert!(user(store, id, "tmb-ann").await.is_none());
     assert!(

@@ -393,6 +393,10 @@ async fn incremental_syncs_read_exactly_the_changes_and_full_syncs_find_deletion
     let (status, _, _, _, _, text) = logs.last().unwrap();
     assert_eq!(status, "succeeded", "{logs:?}");
     assert_eq!(text.matches("does not see deletions").count(), 1, "{text}");
+    assert!(
+        text.contains("does not support the show-deleted control"),
+        "{text}"
+    );
     assert!(user(store, id, "u5").await.is_some());
     let full = sync(&setup, "full").await;
     let logs = logs_of(&setup, full.id).await;

@@ -97,6 +97,9 @@ pub(super) fn step(
     match page.cookie.filter(|c| !c.is_empty()) {
         Some(more) => {
             scan.cookie = Some(hex(&more));
+            // Pages read, so that each page's cursor is new: Samba hands
+            // out the same cookie for every page of a search.
+            scan.read += 1;
             cursor.scan = Some(scan);
             Ok(Pause::Yes)
         }

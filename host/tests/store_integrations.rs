@@ -69,7 +69,10 @@ async fn integrations_round_trip_and_names_are_unique() {
         assert!(matches!(again, Err(IntegrationError::NameTaken(_))));
         store.set_integration_enabled(id, false).await.unwrap();
         assert_eq!(
-            store.record_sync_result(id, false).await.unwrap(),
+            store
+                .record_sync_result(id, false, "incremental")
+                .await
+                .unwrap(),
             (1, false)
         );
         let stored = store.integration(id).await.unwrap().unwrap();
@@ -403,7 +406,10 @@ async fn cron_schedules_run_at_the_times_they_name() {
             "once per time"
         );
         // A finished sync keeps the cron's next time.
-        store.record_sync_result(id, true).await.unwrap();
+        store
+            .record_sync_result(id, true, "incremental")
+            .await
+            .unwrap();
         assert_eq!(
             store.integration(id).await.unwrap().unwrap().next_sync_at,
             Some(moved)

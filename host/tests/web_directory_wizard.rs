@@ -180,6 +180,46 @@ async fn the_directory_wizard_checks_the_bind_and_previews_the_search() {
         "the granted server is on the access step: {page}"
     );
 
+    // A directory gets a daily full sync unless the admin says otherwise;
+    // a half-filled schedule comes back as typed, with what to fix.
+    assert!(
+        access
+            .body
+            .contains("name=\"full_sync_interval_minutes\" value=\"1440\""),
+        "{}",
+        access.body
+    );
+    let refused = post(
+        "4",
+        "next",
+        &[
+            ("name", "Corp directory"),
+            ("ldap_grants", &grant),
+            ("http_grants", ""),
+            ("sync_interval_minutes", "60"),
+            ("full_sync_interval_minutes", "1440"),
+            ("full_sync_cron", "0 4 * * *"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .body
+            .contains("Choose an interval or a cron expression for full syncs, not both."),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains("name=\"full_sync_cron\" value=\"0 4 * * *\"")
+    );
+    assert!(
+        refused
+            .body
+            .contains("aria-current=\"step\">Name and access<")
+    );
     let last = post(
         "4",
         "next",
@@ -188,6 +228,8 @@ async fn the_directory_wizard_checks_the_bind_and_previews_the_search() {
             ("ldap_grants", &grant),
             ("http_grants", ""),
             ("sync_interval_minutes", "60"),
+            ("full_sync_interval_minutes", ""),
+            ("full_sync_cron", "0 4 * * *"),
         ],
     )
     .await;
@@ -221,6 +263,8 @@ async fn the_directory_wizard_checks_the_bind_and_previews_the_search() {
     );
     assert_eq!(integration.config["user_base"], people.as_str());
     assert_eq!(integration.sync_interval_secs, Some(3600));
+    assert_eq!(integration.full_sync_cron.as_deref(), Some("0 4 * * *"));
+    assert_eq!(integration.full_sync_interval_secs, None);
     assert!(
         !integration.config.contains_key("password"),
         "the password is sealed apart"

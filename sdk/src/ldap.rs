@@ -49,7 +49,8 @@
 use std::time::Duration;
 
 pub use crate::bindings::cube::connector::ldap::{
-    Attribute, ConnectOptions, Entry, LdapError, Scope, SearchPage, SearchRequest, TlsMode,
+    Attribute, ConnectOptions, Entry, LdapError, Scope, SearchControl, SearchPage, SearchRequest,
+    TlsMode,
 };
 use crate::error::Error;
 use crate::sys;
@@ -150,6 +151,7 @@ impl Directory {
                 size_limit: 0,
                 time_limit_seconds: 0,
             },
+            controls: Vec::new(),
         }
     }
 }
@@ -161,6 +163,7 @@ impl Directory {
 pub struct Search<'a> {
     directory: &'a Directory,
     request: SearchRequest,
+    controls: Vec<SearchControl>,
 }
 
 impl Search<'_> {
@@ -247,10 +250,24 @@ impl Search<'_> {
         self
     }
 
+    /// Also returns deleted objects: Active Directory's "show deleted"
+    /// control (1.2.840.113556.1.4.417), for a search of the Deleted
+    /// Objects container with `(isDeleted=TRUE)`. It is sent critical: a
+    /// server without it refuses the search (`LdapError::Server` 12), and
+    /// one whose bind account may not list deleted objects answers 50
+    /// (insufficientAccessRights) or returns none. Needs a host that offers
+    /// `search-packed-with`; searches without it work on every host.
+    pub fn show_deleted(mut self) -> Self {
+        if !self.controls.contains(&SearchControl::ShowDeleted) {
+            self.controls.push(SearchControl::ShowDeleted);
+        }
+        self
+    }
+
     /// Sends the search and reads one page. The page's `cookie` is `None`
     /// when the search is complete.
     pub fn send(self) -> Result<SearchPage, LdapError> {
-        sys::ldap_search(&self.directory.connection, &self.request)
+        sys::ldap_search(&self.directory.connection, &self.request, &self.controls)
     }
 }
 

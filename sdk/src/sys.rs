@@ -2,7 +2,7 @@
 
 pub use crate::bindings::cube::connector::http::{HttpError, Request, Response};
 pub(crate) use crate::bindings::cube::connector::ldap::{
-    Attribute, ConnectOptions, Entry, LdapError, SearchPage, SearchRequest,
+    Attribute, ConnectOptions, Entry, LdapError, SearchControl, SearchPage, SearchRequest,
 };
 pub(crate) use crate::bindings::cube::connector::log::Level;
 
@@ -72,12 +72,19 @@ mod imp {
     }
 
     /// A page through `search-packed`: one copy into the component for the
-    /// whole page, decoded here (see [`super::unpack`]).
+    /// whole page, decoded here (see [`super::unpack`]). With controls,
+    /// through `search-packed-with`; without, through the call every host
+    /// has.
     pub(crate) fn ldap_search(
         connection: &LdapConnection,
         request: &SearchRequest,
+        controls: &[SearchControl],
     ) -> Result<SearchPage, LdapError> {
-        let packed = connection.search_packed(request)?;
+        let packed = if controls.is_empty() {
+            connection.search_packed(request)?
+        } else {
+            connection.search_packed_with(request, controls)?
+        };
         let entries = super::unpack(&packed.entries, packed.count)
             .ok_or_else(|| LdapError::Connection("the host sent a malformed packed page".into()))?;
         Ok(SearchPage {
@@ -135,8 +142,9 @@ mod imp {
     pub(crate) fn ldap_search(
         _connection: &LdapConnection,
         request: &SearchRequest,
+        controls: &[SearchControl],
     ) -> Result<SearchPage, LdapError> {
-        with_host(|host| host.ldap_search(request))
+        with_host(|host| host.ldap_search(request, controls))
     }
 
     pub(crate) fn http_send(request: &Request) -> Result<Response, HttpError> {

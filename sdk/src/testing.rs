@@ -83,11 +83,14 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 pub use crate::bindings::cube::connector::http::{HttpError, Request, Response};
-pub use crate::bindings::cube::connector::ldap::{LdapError, SearchPage, SearchRequest};
+pub use crate::bindings::cube::connector::ldap::{
+    LdapError, SearchControl, SearchPage, SearchRequest,
+};
 use crate::bindings::cube::connector::log::Level;
 
 type Handler = Box<dyn FnMut(&Request) -> Result<Response, HttpError>>;
-type SearchHandler = Box<dyn FnMut(&SearchRequest) -> Result<SearchPage, LdapError>>;
+type SearchHandler =
+    Box<dyn FnMut(&SearchRequest, &[SearchControl]) -> Result<SearchPage, LdapError>>;
 type BindHandler = Box<dyn FnMut(&str, &str) -> Result<(), LdapError>>;
 
 #[derive(Default)]
@@ -121,9 +124,13 @@ impl FakeHost {
         }
     }
 
-    pub(crate) fn ldap_search(&mut self, request: &SearchRequest) -> Result<SearchPage, LdapError> {
+    pub(crate) fn ldap_search(
+        &mut self,
+        request: &SearchRequest,
+        controls: &[SearchControl],
+    ) -> Result<SearchPage, LdapError> {
         match self.search.as_mut() {
-            Some(handler) => handler(request),
+            Some(handler) => handler(request, controls),
             None => Err(LdapError::Connection(format!(
                 "no LDAP handler installed in this test (call testing::on_ldap_search) for {}",
                 request.filter
@@ -165,7 +172,16 @@ pub fn on_http(handler: impl FnMut(&Request) -> Result<Response, HttpError> + 's
 /// [`LdapError::Connection`]. Look at the request's `filter` and `cookie`
 /// to answer page by page.
 pub fn on_ldap_search(
-    handler: impl FnMut(&SearchRequest) -> Result<SearchPage, LdapError> + 'static,
+    mut handler: impl FnMut(&SearchRequest) -> Result<SearchPage, LdapError> + 'static,
+) {
+    with_host(|host| host.search = Some(Box::new(move |request, _| handler(request))));
+}
+
+/// Like [`on_ldap_search`], for a double that also looks at the request
+/// controls a search carries (like [`SearchControl::ShowDeleted`]), to act
+/// out a server that refuses one.
+pub fn on_ldap_search_with_controls(
+    handler: impl FnMut(&SearchRequest, &[SearchControl]) -> Result<SearchPage, LdapError> + 'static,
 ) {
     with_host(|host| host.search = Some(Box::new(handler)));
 }

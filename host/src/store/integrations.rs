@@ -36,6 +36,11 @@ pub struct Integration {
     pub last_sync_at: Option<i64>,
     pub last_sync_status: Option<String>,
     pub next_sync_at: Option<i64>,
+    /// The full-sync schedule beside the incremental one (see
+    /// [`super::schedules`]): an interval, or a cron expression (UTC).
+    pub full_sync_interval_secs: Option<i64>,
+    pub full_sync_cron: Option<String>,
+    pub next_full_sync_at: Option<i64>,
     pub last_test_at: Option<i64>,
     pub last_test_ok: Option<bool>,
     pub last_test_message: Option<String>,
@@ -65,6 +70,9 @@ impl Integration {
             "http_grants": self.http_grants,
             "ldap_grants": self.ldap_grants,
             "sync_interval_secs": self.sync_interval_secs,
+            "sync_cron": self.sync_cron,
+            "full_sync_interval_secs": self.full_sync_interval_secs,
+            "full_sync_cron": self.full_sync_cron,
             "disable_after_failures": self.disable_after_failures,
         })
     }
@@ -87,7 +95,8 @@ pub struct IntegrationFields {
 const COLUMNS: &str = "id, name, provider_id, enabled, config_json, secrets_json, \
     http_grants_json, ldap_grants_json, sync_interval_secs, sync_cron, sync_cursor, last_sync_at, \
     last_sync_status, next_sync_at, last_test_at, last_test_ok, last_test_message, \
-    consecutive_failures, disable_after_failures, created_by, created_at, updated_at";
+    consecutive_failures, disable_after_failures, created_by, created_at, updated_at, \
+    full_sync_interval_secs, full_sync_cron, next_full_sync_at";
 
 fn integration_from_row(row: &AnyRow) -> Result<Integration, sqlx::Error> {
     fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T, sqlx::Error> {
@@ -112,6 +121,9 @@ fn integration_from_row(row: &AnyRow) -> Result<Integration, sqlx::Error> {
         last_sync_at: row.try_get("last_sync_at")?,
         last_sync_status: row.try_get("last_sync_status")?,
         next_sync_at: row.try_get("next_sync_at")?,
+        full_sync_interval_secs: row.try_get("full_sync_interval_secs")?,
+        full_sync_cron: row.try_get("full_sync_cron")?,
+        next_full_sync_at: row.try_get("next_full_sync_at")?,
         last_test_at: row.try_get("last_test_at")?,
         last_test_ok: row
             .try_get::<Option<i64>, _>("last_test_ok")?
@@ -306,11 +318,14 @@ impl Store {
 
     /// Remembers how the latest sync ended, counts failures in a row, and
     /// disables the integration when they reach its limit. Returns the
-    /// failures in a row and whether this call disabled it.
+    /// failures in a row and whether this call disabled it. An interval
+    /// schedule's next run is one interval after this end; a full sync
+    /// (`mode` "full") moves both schedules on, since it read everything.
     pub async fn record_sync_result(
         &self,
         id: i64,
         succeeded: bool,
+        mode: &str,
     ) -> Result<(i64, bool), sqlx::Error> {
         let now = now_millis();
         let mut tx = self.begin_write().await?;
@@ -318,12 +333,15 @@ impl Store {
             "UPDATE integrations SET last_sync_at = $1, last_sync_status = $2, \
              consecutive_failures = CASE WHEN $3 = 1 THEN 0 ELSE consecutive_failures + 1 END, \
              next_sync_at = CASE WHEN sync_interval_secs IS NOT NULL THEN $1 + sync_interval_secs * 1000 \
-             WHEN sync_cron IS NOT NULL THEN next_sync_at ELSE NULL END WHERE id = $4",
+             WHEN sync_cron IS NOT NULL THEN next_sync_at ELSE NULL END, \
+             next_full_sync_at = CASE WHEN $5 = 1 AND full_sync_interval_secs IS NOT NULL \
+             THEN $1 + full_sync_interval_secs * 1000 ELSE next_full_sync_at END WHERE id = $4",
         )
         .bind(now)
         .bind(if succeeded { "succeeded" } else { "failed" })
         .bind(succeeded as i64)
         .bind(id)
+        .bind((mode == "full") as i64)
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(

@@ -275,69 +275,6 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Queues an incremental sync for every enabled integration whose
-    /// schedule is due, and moves its next run on (one interval, or to the
-    /// cron expression's next time). Returns the ids of the integrations
-    /// queued. A cron schedule seen for the first time only gets its next
-    /// run set: it runs at the times it names, not at once.
-    pub async fn enqueue_due_schedules(&self) -> Result<Vec<i64>, sqlx::Error> {
-        let now = now_millis();
-        let due = sqlx::query(
-            "SELECT id, sync_interval_secs, sync_cron, next_sync_at FROM integrations WHERE enabled = 1 \
-             AND (sync_interval_secs IS NOT NULL OR sync_cron IS NOT NULL) \
-             AND (next_sync_at IS NULL OR next_sync_at <= $1) ORDER BY id",
-        )
-        .bind(now)
-        .fetch_all(self.pool())
-        .await?;
-        let mut queued = Vec::new();
-        for row in due {
-            let id: i64 = row.try_get("id")?;
-            let interval: Option<i64> = row.try_get("sync_interval_secs")?;
-            let cron: Option<String> = row.try_get("sync_cron")?;
-            let first_cron_run =
-                cron.is_some() && row.try_get::<Option<i64>, _>("next_sync_at")?.is_none();
-            let next = match (interval, &cron) {
-                (Some(interval), _) => now + interval * 1000,
-                (None, Some(cron)) => match crate::schedule::next_cron_run(cron, now) {
-                    Some(next) => next,
-                    None => {
-                        tracing::warn!(integration = id, %cron, "a stored cron expression names no future time");
-                        continue;
-                    }
-                },
-                (None, None) => continue,
-            };
-            // Claim this run of the schedule first, so that two nodes do not
-            // both queue it.
-            let claimed = sqlx::query(
-                "UPDATE integrations SET next_sync_at = $1 WHERE id = $2 \
-                 AND (next_sync_at IS NULL OR next_sync_at <= $3)",
-            )
-            .bind(next)
-            .bind(id)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
-            if claimed.rows_affected() == 0 || first_cron_run {
-                continue;
-            }
-            let (_, new) = self
-                .enqueue_sync(NewJob {
-                    integration_id: id,
-                    trigger: "schedule",
-                    mode: "incremental",
-                    dry_run: false,
-                    requested_by: "scheduler",
-                })
-                .await?;
-            if new {
-                queued.push(id);
-            }
-        }
-        Ok(queued)
-    }
-
     /// What is waiting and failing, for `/metrics`.
     pub async fn backlog(&self) -> Result<Backlog, sqlx::Error> {
         let count = |sql: &'static str| async move {

@@ -26,6 +26,7 @@ pub mod outbound;
 mod params;
 pub mod records;
 pub mod reseal;
+pub mod schedules;
 pub mod sessions;
 pub mod state;
 pub mod sync_logs;

@@ -211,7 +211,7 @@ async fn attempt(
         && !job.dry_run
     {
         let (failures, disabled) = store
-            .record_sync_result(integration.id, succeeded)
+            .record_sync_result(integration.id, succeeded, &job.mode)
             .await
             .map_err(db)?;
         if disabled {

@@ -93,6 +93,15 @@ fn naming_context(root: &ldap::Entry, base: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The Deleted Objects container of the naming context the base DN is in:
+/// where Active Directory keeps what was deleted, as tombstones, for the
+/// tombstone lifetime. `None` when the root DSE names no naming context
+/// the base DN lies in.
+pub fn deleted_objects(directory: &Directory, config: &Config) -> Option<String> {
+    let root = root_dse(directory).ok()?;
+    naming_context(&root, &config.base_dn).map(|nc| format!("CN=Deleted Objects,{nc}"))
+}
+
 pub fn state(directory: &Directory, config: &Config) -> Result<ServerState> {
     let root = root_dse(directory)?;
     let usn = root

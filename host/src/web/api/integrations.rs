@@ -13,12 +13,13 @@ use serde_json::{Map, Value, json};
 
 use super::super::AppState;
 use super::super::integrations::editor::{config_form, read_form};
-use super::super::integrations::{actions, audit};
+use super::super::integrations::{actions, audit, full_sync};
 use super::{ApiAdmin, ApiError, ApiUser};
 use crate::integrations::Verdict;
 use crate::integrations::schema::form_inputs;
 use crate::store::integrations::Integration;
 use crate::store::jobs::NewJob;
+use crate::store::schedules::FullSyncSchedule;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -46,6 +47,7 @@ fn view(integration: &Integration) -> Value {
             |v| json!({"ok": v.ok, "headline": v.headline, "detail": v.detail, "advice": v.advice}),
         )
         .unwrap_or(Value::Null);
+    value["next_syncs"] = full_sync::next_runs(integration);
     if let Some(map) = value.as_object_mut() {
         map.remove("last_test_message");
     }
@@ -108,7 +110,25 @@ struct Input {
     /// A cron expression (UTC), instead of an interval.
     sync_cron: Option<String>,
     disable_after_failures: Option<i64>,
+    /// The full-sync schedule: minutes, or a cron expression (UTC). `null`
+    /// for none; left out, a new integration gets its connector's default
+    /// and a replaced one keeps its schedule (both left out, that is: one
+    /// given replaces the whole schedule).
+    #[serde(default, deserialize_with = "present")]
+    full_sync_interval_minutes: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    full_sync_cron: Option<Option<String>>,
     enabled: Option<bool>,
+}
+
+/// A field that is present, as `Some` (its value may be `null`): with
+/// `#[serde(default)]`, a field left out stays `None`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// An HTTP grant as submitted: a pattern, or a pattern with its own
@@ -125,8 +145,9 @@ enum GrantInput {
 }
 
 impl Input {
-    /// The same inputs the form submits, so both are validated alike.
-    fn as_form(&self) -> HashMap<String, String> {
+    /// The same inputs the form submits, so both are validated alike;
+    /// `fallback` is the full-sync schedule when the input names none.
+    fn as_form(&self, fallback: &FullSyncSchedule) -> HashMap<String, String> {
         let mut form = form_inputs(&self.config);
         form.insert("name".into(), self.name.clone());
         let lines: Vec<String> = self
@@ -159,6 +180,18 @@ impl Input {
         if let Some(n) = self.disable_after_failures {
             form.insert("disable_after_failures".into(), n.to_string());
         }
+        if self.full_sync_interval_minutes.is_none() && self.full_sync_cron.is_none() {
+            for (key, value) in full_sync::values(fallback) {
+                form.insert(key, value.as_str().unwrap_or_default().to_owned());
+            }
+        } else {
+            if let Some(Some(minutes)) = self.full_sync_interval_minutes {
+                form.insert(full_sync::INTERVAL.into(), minutes.to_string());
+            }
+            if let Some(Some(cron)) = &self.full_sync_cron {
+                form.insert(full_sync::CRON.into(), cron.clone());
+            }
+        }
         form
     }
 }
@@ -182,8 +215,9 @@ async fn create(
         )]))
     })?;
     let form = config_form(&info)?;
-    let submitted = read_form(&form, &input.as_form(), &[], input.enabled.unwrap_or(true))
-        .map_err(ApiError::Invalid)?;
+    let inputs = input.as_form(&full_sync::default_for(&info));
+    let submitted =
+        read_form(&form, &inputs, &[], input.enabled.unwrap_or(true)).map_err(ApiError::Invalid)?;
     match actions::create(
         &state,
         &admin.0,
@@ -191,6 +225,7 @@ async fn create(
         &connector,
         &info,
         &submitted.fields,
+        &submitted.full_sync,
         &submitted.secrets,
         "integration.create",
         Some(("via", json!("api"))),
@@ -222,7 +257,7 @@ async fn replace(
     let secrets_set = before.secret_fields();
     let submitted = read_form(
         &form,
-        &input.as_form(),
+        &input.as_form(&FullSyncSchedule::of(&before)),
         &secrets_set,
         input.enabled.unwrap_or(before.enabled),
     )

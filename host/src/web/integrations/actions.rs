@@ -17,6 +17,7 @@ use crate::integrations::{self, CallConfig, Verdict, call_context, seal_secrets}
 use crate::runtime::Connector;
 use crate::runtime::types::ConnectorInfo;
 use crate::store::integrations::{Integration, IntegrationError, IntegrationFields};
+use crate::store::schedules::FullSyncSchedule;
 use crate::store::sync_logs::{NewSyncLog, RecordCounts};
 
 /// Another integration has this name: the caller shows it beside the field.
@@ -28,8 +29,9 @@ impl NameTaken {
     }
 }
 
-/// Saves a new integration with its secrets sealed to its row, and audits
-/// it as `action` (with `note` added to the audited object).
+/// Saves a new integration with its secrets sealed to its row and its
+/// full-sync schedule, and audits it as `action` (with `note` added to the
+/// audited object).
 #[allow(clippy::too_many_arguments)]
 pub(in crate::web) async fn create(
     state: &AppState,
@@ -38,6 +40,7 @@ pub(in crate::web) async fn create(
     connector: &Connector,
     info: &ConnectorInfo,
     fields: &IntegrationFields,
+    full_sync: &FullSyncSchedule,
     secrets: &BTreeMap<String, String>,
     action: &str,
     note: Option<(&str, serde_json::Value)>,
@@ -58,6 +61,11 @@ pub(in crate::web) async fn create(
         Err(IntegrationError::NameTaken(name)) => return Ok(Err(NameTaken(name))),
         Err(IntegrationError::Database(e)) => return Err(e.into()),
     };
+    state
+        .store
+        .set_full_sync_schedule(integration.id, full_sync)
+        .await?;
+    let integration = super::find(state, integration.id).await?;
     let mut after = integration.audit_view();
     if let Some((key, value)) = note {
         after[key] = value;
@@ -102,6 +110,10 @@ pub(in crate::web) async fn update(
         Err(IntegrationError::NameTaken(name)) => return Ok(Err(NameTaken(name))),
         Err(IntegrationError::Database(e)) => return Err(e.into()),
     }
+    state
+        .store
+        .set_full_sync_schedule(before.id, &submitted.full_sync)
+        .await?;
     let after = super::find(state, before.id).await?;
     let mut after_view = after.audit_view();
     after_view["secrets_replaced"] = json!(submitted.secrets.keys().collect::<Vec<_>>());

@@ -122,6 +122,7 @@ async fn show(
             user => signed_in.user(),
             csrf_token => &signed_in.session.csrf_token,
             integration => &integration,
+            next_syncs => super::full_sync::next_runs(&integration),
             connector => connector.map(|info| json!({"name": info.name, "version": info.version, "id": info.id})),
             config => config,
             http_grants => integration.http_grants.iter().map(|g| json!({"pattern": g.pattern(), "private": g.allows_private()})).collect::<Vec<_>>(),

@@ -27,6 +27,7 @@ use crate::integrations;
 use crate::integrations::schema::{ConfigForm, FieldErrors};
 use crate::runtime::types::ConnectorInfo;
 use crate::store::integrations::IntegrationFields;
+use crate::store::schedules::FullSyncSchedule;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -44,6 +45,7 @@ const MAX_INTERVAL_MINUTES: i64 = 7 * 24 * 60;
 pub(in crate::web) struct Submitted {
     pub fields: IntegrationFields,
     pub secrets: BTreeMap<String, String>,
+    pub full_sync: FullSyncSchedule,
 }
 
 /// The schema form of a connector, or a clear error when its schema cannot
@@ -158,6 +160,7 @@ pub(in crate::web) fn read_form(
 ) -> Result<Submitted, FieldErrors> {
     let mut errors = FieldErrors::new();
     let common = read_common(input, &mut errors);
+    let full_sync = super::full_sync::read(input, &mut errors);
     let config = match form.parse(input, None, secrets_set) {
         Ok(config) => Some(config),
         Err(field_errors) => {
@@ -178,6 +181,7 @@ pub(in crate::web) fn read_form(
                 disable_after_failures: common.disable_after_failures,
             },
             secrets: config.secrets,
+            full_sync,
         }),
         _ => Err(errors),
     }
@@ -191,13 +195,15 @@ pub(super) fn submitted_values(form: &ConfigForm, input: &HashMap<String, String
             values.insert(field.name.clone(), Value::String(v.clone()));
         }
     }
-    for key in [
+    let common = [
         "name",
         "http_grants",
         "ldap_grants",
         "sync_interval_minutes",
         "sync_cron",
-    ] {
+        "disable_after_failures",
+    ];
+    for key in common.into_iter().chain(super::full_sync::KEYS) {
         if let Some(v) = input.get(key) {
             values.insert(key.to_owned(), Value::String(v.clone()));
         }
@@ -217,6 +223,9 @@ pub(super) fn default_values(form: &ConfigForm, info: &ConnectorInfo) -> Value {
     let ldap = integrations::suggested_grants(&info.capabilities.ldap);
     values.insert("http_grants".into(), Value::String(http.join("\n")));
     values.insert("ldap_grants".into(), Value::String(ldap.join("\n")));
+    values.extend(super::full_sync::values(&super::full_sync::default_for(
+        info,
+    )));
     Value::Object(values)
 }
 
@@ -263,6 +272,10 @@ fn stored_values(integration: &crate::store::integrations::Integration) -> Value
     if let Some(cron) = &integration.sync_cron {
         values.insert("sync_cron".into(), json!(cron));
     }
+    if let Some(failures) = integration.disable_after_failures {
+        values.insert("disable_after_failures".into(), json!(failures.to_string()));
+    }
+    values.extend(super::full_sync::values(&FullSyncSchedule::of(integration)));
     Value::Object(values)
 }
 
@@ -390,6 +403,7 @@ async fn create(
         &connector,
         &info,
         &submitted.fields,
+        &submitted.full_sync,
         &submitted.secrets,
         "integration.create",
         None,

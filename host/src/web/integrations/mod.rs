@@ -20,6 +20,7 @@ mod dashboard;
 mod detail;
 mod directory_sign_in;
 pub(in crate::web) mod editor;
+pub(in crate::web) mod full_sync;
 mod list;
 mod live;
 mod logs;

@@ -16,6 +16,7 @@
 //!
 //! Decision 0022 has the measurements.
 
+mod deleted;
 mod scan;
 mod windows;
 
@@ -43,6 +44,8 @@ const TIMESTAMP_OVERLAP_SECONDS: i64 = 60;
 pub enum Phase {
     Users,
     Groups,
+    /// Incremental syncs: the tombstones of what was deleted ([`deleted`]).
+    Deleted,
     Done,
 }
 
@@ -253,11 +256,15 @@ pub fn sync(config: &Config, input: SyncInput) -> Result<SyncPage> {
     let mut searches = 0;
     while cursor.phase != Phase::Done && searches < SEARCHES_PER_CALL {
         searches += 1;
-        let target = Target::of(config, &map, cursor.phase, cursor.tracking);
-        let pause = if walks_windows(cursor.tracking) {
-            windows::step(&directory, config, &target, &mut cursor, &mut records)?
+        let pause = if cursor.phase == Phase::Deleted {
+            deleted::step(&directory, config, &map, &mut cursor, &mut records)?
         } else {
-            scan::step(&directory, config, &target, &mut cursor, &mut records)?
+            let target = Target::of(config, &map, cursor.phase, cursor.tracking);
+            if walks_windows(cursor.tracking) {
+                windows::step(&directory, config, &target, &mut cursor, &mut records)?
+            } else {
+                scan::step(&directory, config, &target, &mut cursor, &mut records)?
+            }
         };
         if pause == Pause::Yes || records.len() >= page_size as usize {
             break;
@@ -277,6 +284,11 @@ fn next_phase(cursor: &mut Cursor) {
         Phase::Users => {
             cursor.phase = Phase::Groups;
             cursor.window = Window::first(cursor.since, cursor.until);
+            cursor.scan = None;
+        }
+        Phase::Groups if deleted::wanted(cursor) => {
+            cursor.phase = Phase::Deleted;
+            cursor.window = Window::default();
             cursor.scan = None;
         }
         _ => {

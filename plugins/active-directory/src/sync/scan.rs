@@ -80,7 +80,7 @@ impl Scan {
     }
 
     /// Starts the pass again from its first entry.
-    fn restart(&mut self, replay: Option<Replay>) {
+    pub(super) fn restart(&mut self, replay: Option<Replay>) {
         *self = Scan {
             pass: self.pass,
             replay,

@@ -25,12 +25,14 @@ use tokio::task::JoinHandle;
 
 use super::search::{self, Page, Shape};
 use super::{MAX_PAGE_BYTES, errors};
-use crate::runtime::bindings::cube::connector::ldap::{LdapError, SearchRequest};
+use crate::runtime::bindings::cube::connector::ldap::{LdapError, SearchControl, SearchRequest};
 
 /// The next page of a search, being read (and shaped, beside the
 /// connector).
 pub struct ReadAhead {
     request: SearchRequest,
+    /// The request controls it is read with, the same as the page before.
+    controls: Vec<SearchControl>,
     shape: Shape,
     read: Read,
 }
@@ -44,10 +46,14 @@ enum Read {
 impl ReadAhead {
     /// Starts reading the page after `page` of `request`, if there is one,
     /// on the connection's own thread (`worker`), beside its driver.
+    // The search as it was sent (request, controls, shape), the page it
+    // got, and where to send the next: nothing here belongs together more.
+    #[allow(clippy::too_many_arguments)]
     pub fn after(
         ldap: &Ldap,
         worker: &Handle,
         request: &SearchRequest,
+        controls: &[SearchControl],
         shape: Shape,
         page: &Page,
         server: &str,
@@ -63,8 +69,9 @@ impl ReadAhead {
         };
         let mut ldap = ldap.clone();
         let (request, server) = (next.clone(), server.to_owned());
+        let (controls, sent) = (controls.to_vec(), controls.to_vec());
         let task = worker.spawn(async move {
-            search::run(&mut ldap, &request, shape, timeout, MAX_PAGE_BYTES)
+            search::run(&mut ldap, &request, &sent, shape, timeout, MAX_PAGE_BYTES)
                 .await
                 .map_err(|e| match e {
                     search::Failure::Client(e) => errors::from_client(e, &server, "search"),
@@ -73,22 +80,29 @@ impl ReadAhead {
         });
         Some(ReadAhead {
             request: next,
+            controls,
             shape,
             read: Read::Running(task),
         })
     }
 
-    /// Whether `request`, in `shape`, is the one being read ahead.
-    pub fn is_for(&self, request: &SearchRequest, shape: Shape) -> bool {
+    /// Whether `request`, with `controls`, in `shape`, is the one being
+    /// read ahead.
+    pub fn is_for(
+        &self,
+        request: &SearchRequest,
+        shape: Shape,
+        controls: &[SearchControl],
+    ) -> bool {
         self.shape == shape
-            && same_search(&self.request, request)
+            && self.is_page_of(request, controls)
             && self.request.cookie == request.cookie
     }
 
-    /// Whether `request` is a page of the search being read ahead (with
-    /// whatever cookie).
-    pub fn is_page_of(&self, request: &SearchRequest) -> bool {
-        same_search(&self.request, request)
+    /// Whether `request` with `controls` is a page of the search being
+    /// read ahead (with whatever cookie).
+    pub fn is_page_of(&self, request: &SearchRequest, controls: &[SearchControl]) -> bool {
+        same_search(&self.request, request) && self.controls == controls
     }
 
     /// The page, once read.
@@ -105,9 +119,11 @@ impl ReadAhead {
     pub async fn finish(self) -> Self {
         let shape = self.shape;
         let request = self.request.clone();
+        let controls = self.controls.clone();
         let page = self.page().await;
         ReadAhead {
             request,
+            controls,
             shape,
             read: Read::Done(page),
         }

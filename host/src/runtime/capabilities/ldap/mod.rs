@@ -27,7 +27,7 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use super::denials::Denials;
 use crate::runtime::bindings::cube::connector::ldap::{
-    self as wit, ConnectOptions, LdapError, PackedPage, SearchPage, SearchRequest,
+    self as wit, ConnectOptions, LdapError, PackedPage, SearchControl, SearchPage, SearchRequest,
 };
 use ahead::ReadAhead;
 use connect::Target;
@@ -354,7 +354,7 @@ impl wit::HostConnection for LdapCall {
         request: SearchRequest,
     ) -> Result<SearchPage, LdapError> {
         match self
-            .search_page(connection, request, Shape::Entries)
+            .search_page(connection, request, Shape::Entries, Vec::new())
             .await?
         {
             Page::Entries(page) => Ok(page),
@@ -367,7 +367,20 @@ impl wit::HostConnection for LdapCall {
         connection: Resource<LdapConnection>,
         request: SearchRequest,
     ) -> Result<PackedPage, LdapError> {
-        match self.search_page(connection, request, Shape::Packed).await? {
+        self.search_packed_with(connection, request, Vec::new())
+            .await
+    }
+
+    async fn search_packed_with(
+        &mut self,
+        connection: Resource<LdapConnection>,
+        request: SearchRequest,
+        controls: Vec<SearchControl>,
+    ) -> Result<PackedPage, LdapError> {
+        match self
+            .search_page(connection, request, Shape::Packed, controls)
+            .await?
+        {
             Page::Packed(page) => Ok(page),
             Page::Entries(_) => unreachable!("asked for a packed page"),
         }
@@ -381,14 +394,19 @@ impl wit::HostConnection for LdapCall {
 }
 
 impl LdapCall {
-    /// One page of a search on the job's connection; a broken connection
-    /// is forgotten so the next call opens a new one.
+    /// One page of a search on the job's connection, with the request
+    /// controls the connector named for it (only those the contract's
+    /// `search-control` lists, see [`search`]); a broken connection is
+    /// forgotten so the next call opens a new one.
     async fn search_page(
         &mut self,
         connection: Resource<LdapConnection>,
         request: SearchRequest,
         shape: Shape,
+        mut controls: Vec<SearchControl>,
     ) -> Result<Page, LdapError> {
+        controls.sort_by_key(|c| *c as u8);
+        controls.dedup();
         let conn = self.connection(&connection)?;
         let (key, server, live) = (conn.key.clone(), conn.server.clone(), conn.live.clone());
         let (wanted, timeout) = (conn.timeout, self.within_deadline(conn.timeout));
@@ -399,21 +417,28 @@ impl LdapCall {
             // read ahead for it (see [`ahead`]).
             let mut kept = None;
             let outcome = match live.ahead.take() {
-                Some(ahead) if ahead.is_for(&request, shape) => ahead.page().await,
+                Some(ahead) if ahead.is_for(&request, shape, &controls) => ahead.page().await,
                 other => {
                     match other {
-                        Some(ahead) if !ahead.is_page_of(&request) => {
+                        Some(ahead) if !ahead.is_page_of(&request, &controls) => {
                             kept = Some(ahead.finish().await);
                         }
                         Some(ahead) => ahead.settle().await,
                         None => {}
                     }
-                    search::run(&mut live.ldap, &request, shape, timeout, MAX_PAGE_BYTES)
-                        .await
-                        .map_err(|e| match e {
-                            search::Failure::Client(e) => errors::from_client(e, &server, "search"),
-                            search::Failure::Contract(e) => e,
-                        })
+                    search::run(
+                        &mut live.ldap,
+                        &request,
+                        &controls,
+                        shape,
+                        timeout,
+                        MAX_PAGE_BYTES,
+                    )
+                    .await
+                    .map_err(|e| match e {
+                        search::Failure::Client(e) => errors::from_client(e, &server, "search"),
+                        search::Failure::Contract(e) => e,
+                    })
                 }
             };
             let next = match &outcome {
@@ -421,6 +446,7 @@ impl LdapCall {
                     &live.ldap,
                     &live.worker,
                     &request,
+                    &controls,
                     shape,
                     page,
                     &server,

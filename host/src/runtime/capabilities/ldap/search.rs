@@ -10,12 +10,29 @@
 use std::time::Duration;
 
 use ldap3::asn1::{PL, StructureTag};
-use ldap3::controls::{ControlType, MakeCritical, PagedResults};
+use ldap3::controls::{ControlType, MakeCritical, PagedResults, RawControl};
 use ldap3::{Ldap, Scope, SearchOptions, parse_refs};
 
 use crate::runtime::bindings::cube::connector::ldap::{
-    self as wit, Attribute, Entry, LdapError, PackedPage, SearchPage, SearchRequest,
+    self as wit, Attribute, Entry, LdapError, PackedPage, SearchControl, SearchPage, SearchRequest,
 };
+
+/// Active Directory's LDAP_SERVER_SHOW_DELETED_OID.
+const SHOW_DELETED: &str = "1.2.840.113556.1.4.417";
+
+/// The control the host sends for a `search-control` a connector named:
+/// the contract's enum is the whole list, so nothing else can be sent.
+/// Critical, so a server that does not know it refuses the search (12)
+/// rather than answer as if it had not been asked.
+fn raw(control: SearchControl) -> RawControl {
+    match control {
+        SearchControl::ShowDeleted => RawControl {
+            ctype: SHOW_DELETED.to_owned(),
+            crit: true,
+            val: None,
+        },
+    }
+}
 
 /// Why a search failed: the client's error, or one the host decided.
 pub enum Failure {
@@ -56,10 +73,12 @@ fn clamp(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-/// Runs one page of `request` on `ldap` and shapes its answer.
+/// Runs one page of `request`, with `controls`, on `ldap` and shapes its
+/// answer.
 pub async fn run(
     ldap: &mut Ldap,
     request: &SearchRequest,
+    controls: &[SearchControl],
     shape: Shape,
     timeout: Duration,
     max_bytes: usize,
@@ -79,16 +98,21 @@ pub async fn run(
         .timelimit(clamp(request.time_limit_seconds));
     let call = ldap.with_timeout(timeout);
     call.with_search_options(options);
+    let mut sent: Vec<RawControl> = controls.iter().map(|c| raw(*c)).collect();
     if request.page_size > 0 {
         // Critical: a server that cannot page must say so rather than send
         // everything at once.
-        call.with_controls(
+        sent.push(
             PagedResults {
                 size: clamp(request.page_size),
                 cookie: request.cookie.clone().unwrap_or_default(),
             }
-            .critical(),
+            .critical()
+            .into(),
         );
+    }
+    if !sent.is_empty() {
+        call.with_controls(sent);
     }
     let result = call
         .search(&request.base, scope, &request.filter, attributes)

@@ -44,12 +44,15 @@ const DRAFTS_TABLE: &str = "integration_drafts";
 const ACCESS_STEP: &str = "Name and access";
 const FINAL_STEP: &str = "Test and save";
 /// The inputs of the access step.
-const COMMON_KEYS: [&str; 5] = [
+const COMMON_KEYS: [&str; 8] = [
     "name",
     "http_grants",
     "ldap_grants",
     "sync_interval_minutes",
     "sync_cron",
+    "disable_after_failures",
+    super::full_sync::INTERVAL,
+    super::full_sync::CRON,
 ];
 
 /// The wizard's steps: the schema's, then access, then the test.
@@ -312,6 +315,7 @@ async fn advance(
         "back" => view_step = step.saturating_sub(1),
         "next" if step_name == ACCESS_STEP => {
             read_common(&input, &mut errors);
+            super::full_sync::read(&input, &mut errors);
             if errors.is_empty() {
                 view_step = step + 1;
             }
@@ -497,6 +501,7 @@ async fn save(
         connector,
         info,
         &submitted.fields,
+        &submitted.full_sync,
         &plain_secrets,
         action,
         Some(("connection_test", json!(note))),

@@ -15,6 +15,7 @@
 
 pub mod audit;
 mod checkpoint;
+pub mod deletions;
 pub mod directory;
 pub mod directory_sign_in;
 pub mod drafts;

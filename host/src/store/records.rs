@@ -442,36 +442,6 @@ impl Store {
         Ok(counts)
     }
 
-    /// After a complete full sync by `job`: deletes the directory users and
-    /// groups (with their memberships) and generic records of the
-    /// integration that the job did not see. Work orders are never deleted
-    /// this way: they may have been created here.
-    pub async fn delete_unseen(&self, integration_id: i64, job: i64) -> Result<i64, sqlx::Error> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "DELETE FROM directory_group_members WHERE integration_id = $1 AND group_external_id IN \
-             (SELECT external_id FROM directory_groups WHERE integration_id = $1 \
-              AND (seen_job IS NULL OR seen_job <> $2))",
-        )
-        .bind(integration_id)
-        .bind(job)
-        .execute(&mut *tx)
-        .await?;
-        let mut deleted = 0;
-        for table in ["directory_users", "directory_groups", "synced_records"] {
-            let done = sqlx::query(&format!(
-                "DELETE FROM {table} WHERE integration_id = $1 AND (seen_job IS NULL OR seen_job <> $2)"
-            ))
-            .bind(integration_id)
-            .bind(job)
-            .execute(&mut *tx)
-            .await?;
-            deleted += done.rows_affected() as i64;
-        }
-        tx.commit().await?;
-        Ok(deleted)
-    }
-
     /// How many local records of each table came from an integration.
     pub async fn synced_counts(
         &self,

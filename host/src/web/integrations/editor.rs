@@ -26,6 +26,7 @@ use super::{find, redirect_with_notice};
 use crate::integrations;
 use crate::integrations::schema::{ConfigForm, FieldErrors};
 use crate::runtime::types::ConnectorInfo;
+use crate::store::deletions::DeletionLimits;
 use crate::store::integrations::IntegrationFields;
 
 pub fn routes() -> Router<AppState> {
@@ -44,6 +45,8 @@ const MAX_INTERVAL_MINUTES: i64 = 7 * 24 * 60;
 pub(in crate::web) struct Submitted {
     pub fields: IntegrationFields,
     pub secrets: BTreeMap<String, String>,
+    /// The deletion threshold (kept in a table of its own).
+    pub deletion_limits: DeletionLimits,
 }
 
 /// The schema form of a connector, or a clear error when its schema cannot
@@ -158,6 +161,7 @@ pub(in crate::web) fn read_form(
 ) -> Result<Submitted, FieldErrors> {
     let mut errors = FieldErrors::new();
     let common = read_common(input, &mut errors);
+    let deletion_limits = super::deletions::read_limits(input, &mut errors);
     let config = match form.parse(input, None, secrets_set) {
         Ok(config) => Some(config),
         Err(field_errors) => {
@@ -178,6 +182,7 @@ pub(in crate::web) fn read_form(
                 disable_after_failures: common.disable_after_failures,
             },
             secrets: config.secrets,
+            deletion_limits,
         }),
         _ => Err(errors),
     }
@@ -197,6 +202,8 @@ pub(super) fn submitted_values(form: &ConfigForm, input: &HashMap<String, String
         "ldap_grants",
         "sync_interval_minutes",
         "sync_cron",
+        super::deletions::OBJECTS_KEY,
+        super::deletions::PERCENT_KEY,
     ] {
         if let Some(v) = input.get(key) {
             values.insert(key.to_owned(), Value::String(v.clone()));
@@ -217,6 +224,7 @@ pub(super) fn default_values(form: &ConfigForm, info: &ConnectorInfo) -> Value {
     let ldap = integrations::suggested_grants(&info.capabilities.ldap);
     values.insert("http_grants".into(), Value::String(http.join("\n")));
     values.insert("ldap_grants".into(), Value::String(ldap.join("\n")));
+    super::deletions::limit_values(DeletionLimits::default(), &mut values);
     Value::Object(values)
 }
 
@@ -234,8 +242,11 @@ fn as_input(value: &Value) -> String {
     }
 }
 
-/// The values to show for a stored integration.
-fn stored_values(integration: &crate::store::integrations::Integration) -> Value {
+/// The values to show for a stored integration with its threshold.
+fn stored_values(
+    integration: &crate::store::integrations::Integration,
+    limits: DeletionLimits,
+) -> Value {
     let mut values: Map<String, Value> = integration
         .config
         .iter()
@@ -263,6 +274,7 @@ fn stored_values(integration: &crate::store::integrations::Integration) -> Value
     if let Some(cron) = &integration.sync_cron {
         values.insert("sync_cron".into(), json!(cron));
     }
+    super::deletions::limit_values(limits, &mut values);
     Value::Object(values)
 }
 
@@ -389,8 +401,7 @@ async fn create(
         remote,
         &connector,
         &info,
-        &submitted.fields,
-        &submitted.secrets,
+        &submitted,
         "integration.create",
         None,
     )
@@ -435,12 +446,13 @@ async fn edit_form(
     })?;
     let form = config_form(&info)?;
     let secrets_set = integration.secret_fields();
+    let limits = state.store.deletion_limits(id).await?;
     render(
         &admin,
         &info,
         &form,
         &format!("/integrations/{id}/edit"),
-        stored_values(&integration),
+        stored_values(&integration, limits),
         &FieldErrors::new(),
         &secrets_set,
         StatusCode::OK,

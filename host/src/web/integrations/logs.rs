@@ -66,7 +66,10 @@ impl Filter {
             |value: &str, allowed: &[&str]| allowed.contains(&value).then(|| value.to_owned());
         let filter = SyncLogFilter {
             integration_id: self.integration.parse().ok(),
-            status: pick(&self.status, &["running", "succeeded", "failed"]),
+            status: pick(
+                &self.status,
+                &["running", "succeeded", "failed", "needs_approval"],
+            ),
             operation: pick(&self.operation, &["sync", "test"]),
             from,
             until,

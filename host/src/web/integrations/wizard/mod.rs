@@ -44,12 +44,14 @@ const DRAFTS_TABLE: &str = "integration_drafts";
 const ACCESS_STEP: &str = "Name and access";
 const FINAL_STEP: &str = "Test and save";
 /// The inputs of the access step.
-const COMMON_KEYS: [&str; 5] = [
+const COMMON_KEYS: [&str; 7] = [
     "name",
     "http_grants",
     "ldap_grants",
     "sync_interval_minutes",
     "sync_cron",
+    super::deletions::OBJECTS_KEY,
+    super::deletions::PERCENT_KEY,
 ];
 
 /// The wizard's steps: the schema's, then access, then the test.
@@ -482,6 +484,10 @@ async fn save(
         .iter()
         .map(|(k, v)| (k.clone(), v.to_string()))
         .collect();
+    let submitted = Submitted {
+        secrets: plain_secrets,
+        ..submitted
+    };
     let (action, note) = if tested {
         ("integration.create", "passed")
     } else {
@@ -496,8 +502,7 @@ async fn save(
         remote,
         connector,
         info,
-        &submitted.fields,
-        &plain_secrets,
+        &submitted,
         action,
         Some(("connection_test", json!(note))),
     )

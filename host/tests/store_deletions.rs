@@ -139,8 +139,13 @@ fn the_stricter_limit_applies_and_zero_turns_a_limit_off() {
         max_objects: 0,
         max_percent: 50,
     };
-    assert_eq!(by_share.allowed(9), Some(4));
-    assert!(by_share.exceeded_by(5, 9));
+    // Rounded up: 4.5 allows 5, and one deletion is always allowed.
+    assert_eq!(by_share.allowed(9), Some(5));
+    assert!(!by_share.exceeded_by(5, 9));
+    assert!(by_share.exceeded_by(6, 9));
+    assert_eq!(default.allowed(3), Some(1));
+    assert!(default.exceeded_by(2, 3));
+    assert_eq!(default.allowed(0), Some(0));
     let off = DeletionLimits {
         max_objects: 0,
         max_percent: 0,
@@ -153,7 +158,8 @@ fn the_stricter_limit_applies_and_zero_turns_a_limit_off() {
 async fn a_full_sync_over_the_threshold_deletes_nothing_and_approval_deletes_exactly_the_unseen() {
     common::each_backend(|store| async move {
         let id = integration(&store, "Guarded").await;
-        // 20 users and a group: 21 records, so 10 % allows 2 deletions.
+        // 20 users and a group: 21 records, so 10 % allows 3 deletions
+        // (2.1, rounded up).
         let mut all = users(0..20);
         all.push(group("g1", &["u01", "u15"]));
         let (_, end) = full_sync(&store, id, &all).await;
@@ -167,7 +173,7 @@ async fn a_full_sync_over_the_threshold_deletes_nothing_and_approval_deletes_exa
             end,
             FullSyncEnd::Held {
                 count: 10,
-                allowed: 2
+                allowed: 3
             }
         );
         assert_eq!(status(&store, held_job).await, "needs_approval");

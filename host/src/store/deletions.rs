@@ -42,10 +42,12 @@ pub const MAX_OBJECTS: i64 = 1_000_000;
 
 impl DeletionLimits {
     /// The most deletions allowed without approval when the integration
-    /// holds `held` records; `None` when both limits are off.
+    /// holds `held` records; `None` when both limits are off. The share is
+    /// rounded up: deleting one record is never a mass deletion, and a
+    /// directory of a few entries must not need approval for each.
     pub fn allowed(&self, held: i64) -> Option<i64> {
         let by_count = (self.max_objects > 0).then_some(self.max_objects);
-        let by_share = (self.max_percent > 0).then(|| held.max(0) * self.max_percent / 100);
+        let by_share = (self.max_percent > 0).then(|| (held.max(0) * self.max_percent + 99) / 100);
         match (by_count, by_share) {
             (Some(count), Some(share)) => Some(count.min(share)),
             (count, share) => count.or(share),

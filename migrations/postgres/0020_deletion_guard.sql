@@ -1,6 +1,7 @@
 -- The deletion guard (decision 0033): a full sync that would delete more
 -- than an integration's threshold holds the deletions for an admin to
--- approve or discard, and its job ends `needs_approval`.
+-- approve or discard, and its job ends `needs_approval`. And dry runs list
+-- what they would do, record by record.
 
 -- `needs_approval`: ended holding deletions; then `approved`, `discarded`,
 -- or `superseded` by a later full sync.
@@ -30,4 +31,34 @@ CREATE TABLE pending_deletions (
     name TEXT NOT NULL,
     dn TEXT,
     PRIMARY KEY (integration_id, kind, external_id)
+);
+
+-- What a dry run would do, record by record (at most 1,000 listed per
+-- job), and how many records of each action and kind in all.
+CREATE TABLE dry_run_items (
+    job_id BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    seq BIGINT NOT NULL,
+    -- `create`, `update`, `disable` or `delete`.
+    action TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    -- The fields that change: [{"field", "old", "new"}], secrets hidden.
+    changes_json TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (job_id, seq)
+);
+CREATE TABLE dry_run_totals (
+    job_id BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    action TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    total BIGINT NOT NULL,
+    PRIMARY KEY (job_id, action, kind)
+);
+-- The records a full dry run read, to find what it would delete; emptied
+-- when it ends.
+CREATE TABLE dry_run_seen (
+    job_id BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    PRIMARY KEY (job_id, kind, external_id)
 );

@@ -74,12 +74,22 @@ fn random_fraction() -> f64 {
     (OsRng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Deletions a complete full sync held back: how many, and how many its
-/// threshold allowed.
+/// Deletions a complete full sync held back (or a full dry run found it
+/// would hold): how many, and how many its threshold allowed.
 #[derive(Clone, Copy, Debug)]
 struct Held {
     count: i64,
     allowed: i64,
+}
+
+/// How the pages of an attempt ended.
+#[derive(Clone, Copy, Debug)]
+struct Ended {
+    pages: u32,
+    /// Deletions held for approval.
+    held: Option<Held>,
+    /// A full dry run: the deletions a full sync would hold.
+    would_hold: Option<Held>,
 }
 
 /// Runs a claimed job and records how it went. Never panics on bad input:
@@ -191,17 +201,31 @@ async fn attempt(
         String::new()
     };
     let message = match &result {
-        Ok((pages, Some(held))) => format!(
+        Ok(Ended {
+            pages,
+            held: Some(held),
+            ..
+        }) => format!(
             "Read {} records in {pages} pages{resumed}: {} created, {} updated, {} failed; \
              {} records were not seen and would be deleted, more than the {} the deletion threshold allows: \
              nothing was deleted; approve or discard the deletions on the integration's page",
             counts.read, counts.created, counts.updated, counts.failed, held.count, held.allowed
         ),
-        Ok((pages, None)) if job.dry_run => format!(
-            "Dry run: read {} records in {pages} pages; would create {}, update {}, delete {}; {} failed; nothing was written",
-            counts.read, counts.created, counts.updated, counts.deleted, counts.failed
+        Ok(Ended {
+            pages, would_hold, ..
+        }) if job.dry_run => format!(
+            "Dry run: read {} records in {pages} pages; would create {}, update {}, delete {}; {} failed; nothing was written{}",
+            counts.read,
+            counts.created,
+            counts.updated,
+            counts.deleted,
+            counts.failed,
+            would_hold.map_or(String::new(), |h| format!(
+                "; a full sync would hold the {} deletions for approval (the threshold allows {})",
+                h.count, h.allowed
+            ))
         ),
-        Ok((pages, None)) => format!(
+        Ok(Ended { pages, .. }) => format!(
             "Read {} records in {pages} pages{resumed}: {} created, {} updated, {} deleted, {} failed",
             counts.read, counts.created, counts.updated, counts.deleted, counts.failed
         ),
@@ -218,8 +242,8 @@ async fn attempt(
     *ended = Some((counts, message.clone()));
     let log_json = serde_json::to_value(&log).unwrap_or(Value::Array(Vec::new()));
     let status = match &result {
-        Ok((_, Some(_))) => "needs_approval",
-        Ok((_, None)) => "succeeded",
+        Ok(Ended { held: Some(_), .. }) => "needs_approval",
+        Ok(_) => "succeeded",
         Err(_) => "failed",
     };
     store
@@ -260,7 +284,7 @@ async fn attempt(
                 .map_err(db)?;
         }
     }
-    result.map(|(_, held)| held)
+    result.map(|ended| ended.held)
 }
 
 fn report(
@@ -323,7 +347,7 @@ async fn sync_pages(
     integration: &Integration,
     counts: &mut RecordCounts,
     log: &mut Vec<LogLine>,
-) -> Result<(u32, Option<Held>), Failure> {
+) -> Result<Ended, Failure> {
     if !integration.enabled {
         return Err(Failure::fatal(
             "The integration is disabled; enable it to sync.",
@@ -352,6 +376,21 @@ async fn sync_pages(
     let mapper = Mapper::new(mappings)
         .map_err(|e| Failure::fatal(format!("Fix the mappings first: {e}")))?;
     let incremental = job.mode == "incremental";
+    let db = |what: &'static str| {
+        move |e: sqlx::Error| {
+            tracing::error!(error = %e, "database error: {what}");
+            Failure {
+                message: format!("The database failed {what}."),
+                retry: Some(None),
+            }
+        }
+    };
+    if job.dry_run {
+        deps.store
+            .start_dry_run(job.id)
+            .await
+            .map_err(db("starting the dry run"))?;
+    }
     // Resume a job that committed pages before; else start where the mode says.
     let mut cursor = if job.pages_done > 0 && !job.dry_run {
         job.cursor.clone()
@@ -404,15 +443,15 @@ async fn sync_pages(
         if job.dry_run {
             let preview = deps
                 .store
-                .preview_page(integration.id, &page.records)
+                .preview_page(
+                    integration.id,
+                    job.id,
+                    !incremental,
+                    &page.records,
+                    &config.secrets,
+                )
                 .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "cannot preview a page of records");
-                    Failure {
-                        message: "The database failed during the dry run.".into(),
-                        retry: Some(None),
-                    }
-                })?;
+                .map_err(db("during the dry run"))?;
             counts.add(preview);
             report(deps, job, page_number, counts, "running", None);
         } else {
@@ -434,7 +473,26 @@ async fn sync_pages(
         }
         if !page.has_more {
             settle(deps, job, saving.take(), counts).await?;
-            let mut held = None;
+            let (mut held, mut would_hold) = (None, None);
+            if !incremental && job.dry_run {
+                let (unseen, stored) = deps
+                    .store
+                    .finish_full_dry_run(integration.id, job.id)
+                    .await
+                    .map_err(db("listing what the dry run would delete"))?;
+                counts.deleted += unseen;
+                let limits = deps
+                    .store
+                    .deletion_limits(integration.id)
+                    .await
+                    .map_err(db("reading the deletion threshold"))?;
+                if limits.exceeded_by(unseen, stored) {
+                    would_hold = Some(Held {
+                        count: unseen,
+                        allowed: limits.allowed(stored).unwrap_or(0),
+                    });
+                }
+            }
             if !incremental && !job.dry_run {
                 let end = deps
                     .store
@@ -491,7 +549,11 @@ async fn sync_pages(
                         }
                     })?;
             }
-            return Ok((page_number, held));
+            return Ok(Ended {
+                pages: page_number,
+                held,
+                would_hold,
+            });
         }
         if page.cursor.is_none() || page.cursor == cursor {
             settle(deps, job, saving.take(), counts).await?;

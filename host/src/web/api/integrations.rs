@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
             post(discard_deletions),
         )
         .route("/api/v1/jobs/{id}", get(job))
+        .route("/api/v1/jobs/{id}/dry-run", get(dry_run))
 }
 
 /// An integration as the API shows it, with its deletion threshold.
@@ -444,4 +445,21 @@ async fn discard_deletions(
     Json(input): Json<DecisionInput>,
 ) -> Result<Json<Value>, ApiError> {
     decide(state, remote, admin, id, input, false).await
+}
+
+/// What dry run `id` would do, a page of its listing: `listing` is null
+/// when the job listed nothing (not a dry run, or nothing to do).
+async fn dry_run(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    Path(id): Path<i64>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Value>, ApiError> {
+    let job = state.store.job(id).await?.ok_or(ApiError::NotFound)?;
+    let limit = page.limit.unwrap_or(deletions::PAGE).clamp(1, 1000);
+    let listing = state
+        .store
+        .dry_run_listing(job.id, page.offset.max(0), limit)
+        .await?;
+    Ok(Json(json!({"job": job, "listing": listing})))
 }

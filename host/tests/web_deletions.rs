@@ -292,3 +292,68 @@ async fn the_edit_form_shows_validates_and_audits_the_threshold() {
         json!({"max_objects": 0, "max_percent": 25})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_runs_listing_is_read_through_the_api_with_the_changed_fields() {
+    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    let peer = common::http_answering("previewed peer").await;
+    let (_, created) = api
+        .json(
+            Method::POST,
+            "/api/v1/integrations",
+            Some(integration(&peer, 2, None)),
+        )
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(full_sync(&api, &store, id).await["status"], "succeeded");
+    sqlx::query(
+        "UPDATE synced_records SET fields_json = $1, version = '0' WHERE integration_id = $2 AND external_id = '1'",
+    )
+    .bind(json!({"name": "before", "secret_key": "k-1234"}).to_string())
+    .bind(id)
+    .execute(store.pool())
+    .await
+    .unwrap();
+
+    let (status, queued) = api
+        .json(
+            Method::POST,
+            &format!("/api/v1/integrations/{id}/sync"),
+            Some(json!({"full": true, "dry_run": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    common::wait_for_syncs(&store, id).await;
+    let job = queued["job"]["id"].as_i64().unwrap();
+    let (status, body) = api
+        .json(Method::GET, &format!("/api/v1/jobs/{job}/dry-run"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["job"]["status"], "succeeded");
+    let listing = &body["listing"];
+    assert_eq!(
+        (listing["listed"].as_i64(), listing["more"].as_i64()),
+        (Some(1), Some(0))
+    );
+    let item = &listing["items"][0];
+    assert_eq!(
+        (item["action"].as_str(), item["external_id"].as_str()),
+        (Some("update"), Some("1"))
+    );
+    assert_eq!(
+        item["changes"],
+        json!([
+            {"field": "name", "old": "before", "new": "item 1"},
+            {"field": "secret_key", "old": "(hidden)", "new": null},
+        ])
+    );
+    assert!(!body.to_string().contains("k-1234"));
+    // A job that is not a dry run lists nothing.
+    let (_, none) = api.json(Method::GET, "/api/v1/jobs/1/dry-run", None).await;
+    assert_eq!(none["listing"], Value::Null);
+    let (status, _) = api
+        .json(Method::GET, "/api/v1/jobs/999/dry-run", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

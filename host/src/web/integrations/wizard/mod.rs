@@ -314,6 +314,7 @@ async fn advance(
         "back" => view_step = step.saturating_sub(1),
         "next" if step_name == ACCESS_STEP => {
             read_common(&input, &mut errors);
+            super::deletions::read_limits(&input, &mut errors);
             if errors.is_empty() {
                 view_step = step + 1;
             }

@@ -340,7 +340,7 @@ impl Store {
                 let sql = format!(
                     "INSERT INTO dry_run_seen (job_id, kind, external_id) VALUES {} \
                      ON CONFLICT (job_id, kind, external_id) DO NOTHING",
-                    Params::on(&mut tx).rows(chunk.len(), 3)
+                    Params::on(&tx).rows(chunk.len(), 3)
                 );
                 let mut query = sqlx::query(&sql);
                 for record in chunk {

@@ -10,8 +10,8 @@
 //! stored records at the end, then removed.
 //!
 //! Values that are, or contain, one of the integration's secrets are shown
-//! redacted, and fields named like secrets (password, secret, token) are
-//! never shown at all.
+//! redacted, and fields named like secrets (password, pwd, secret, token,
+//! credential) are never shown at all.
 
 use std::collections::BTreeSet;
 
@@ -83,7 +83,7 @@ struct Stored {
 
 fn is_secret_name(field: &str) -> bool {
     let lower = field.to_ascii_lowercase();
-    ["password", "secret", "token", "credential"]
+    ["password", "pwd", "secret", "token", "credential"]
         .iter()
         .any(|word| lower.contains(word))
 }
@@ -467,5 +467,42 @@ impl Store {
             more: total - listed,
             items,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_named_like_secrets_are_hidden_and_secret_values_redacted() {
+        for name in [
+            "password",
+            "unicodePwd",
+            "client_secret",
+            "api_token",
+            "Credentials",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["mail", "displayName", "title"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        let secrets = Secrets::new(["s3cret-Value"]);
+        let old = json!({"unicodePwd": "a", "note": "x"});
+        let new = json!({"unicodePwd": "b", "note": "has s3cret-Value in it"});
+        let found = changes(old.as_object().unwrap(), new.as_object().unwrap(), &secrets);
+        assert_eq!(found[0].field, "note");
+        assert_eq!(found[0].new.as_deref(), Some("has [redacted] in it"));
+        assert_eq!(found[1].old.as_deref(), Some(HIDDEN));
+        assert_eq!(found[1].new.as_deref(), Some(HIDDEN));
+        let long = json!({"note": "y".repeat(500)});
+        let cut = changes(
+            old.as_object().unwrap(),
+            long.as_object().unwrap(),
+            &secrets,
+        );
+        let note = cut.iter().find(|c| c.field == "note").unwrap();
+        assert_eq!(note.new.as_ref().unwrap().chars().count(), MAX_VALUE + 1);
     }
 }

@@ -399,3 +399,164 @@ async fn an_admin_sets_up_an_integration_in_the_wizard_syncs_it_and_finds_it_eve
     screenshot(&client, "wizard-11-audit").await;
     client.close().await.unwrap();
 }
+
+/// Queues a sync from the integration's page: `full`, optionally a dry
+/// run; waits until it ended and reloads the page.
+async fn sync_from_the_page(client: &Client, store: &Store, base: &str, id: i64, dry_run: bool) {
+    client
+        .goto(&format!("{base}/integrations/{id}"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("select[name=mode] option[value=full]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    if dry_run {
+        client
+            .find(Locator::Css("input[name=dry_run]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    navigate(client, Locator::Css("form[action$='/sync'] button")).await;
+    common::wait_for_syncs(store, id).await;
+    client
+        .goto(&format!("{base}/integrations/{id}"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_reads_a_dry_runs_changes_then_approves_the_deletions_a_full_sync_held() {
+    let driver = start_driver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    let (base, store, _dir) = serve().await;
+    let peer = common::http_answering("guarded peer").await;
+    let (mut admin, csrf) = common::sign_in_admin(&base).await;
+    let created = admin
+        .post(
+            "/integrations/create?connector=probe",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "Guarded probe"),
+                ("cfg.action", "fetch"),
+                ("cfg.url", &peer),
+                ("cfg.password", common::PROBE_SECRET),
+                ("cfg.pages", "3"),
+                ("http_grants", "http://127.0.0.1:* private"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        created.status,
+        reqwest::StatusCode::SEE_OTHER,
+        "{}",
+        created.body
+    );
+    let id = store.integrations().await.unwrap()[0].id;
+
+    client.goto(&format!("{base}/login")).await.unwrap();
+    sign_in(&client, "admin", ADMIN_PASSWORD).await;
+    sync_from_the_page(&client, &store, &base, id, false).await;
+    assert!(text(&client).await.contains("Read 6 records in 3 pages"));
+
+    // Item 0 changed here since (an older copy, with a secret-like field),
+    // and the remote now has two pages: items 4 and 5 are gone.
+    sqlx::query(
+        "UPDATE synced_records SET fields_json = $1, version = '0' WHERE integration_id = $2 AND external_id = '0'",
+    )
+    .bind(serde_json::json!({"name": "old item 0", "password": "old-Password-9"}).to_string())
+    .bind(id)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let config = serde_json::json!({"action": "fetch", "url": peer, "pages": 2});
+    sqlx::query("UPDATE integrations SET config_json = $1 WHERE id = $2")
+        .bind(config.to_string())
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+    sync_from_the_page(&client, &store, &base, id, true).await;
+    navigate(
+        &client,
+        Locator::Css("table.logs tbody tr:first-child td a"),
+    )
+    .await;
+    let listing = text(&client).await;
+    assert!(listing.contains("What this dry run would do"), "{listing}");
+    assert!(
+        listing.contains("delete 2 item") && listing.contains("update 1 item"),
+        "{listing}"
+    );
+    let change = client
+        .find(Locator::Css("tr.dry-update .change"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        change.contains("old item 0") && change.contains("item 0"),
+        "{change}"
+    );
+    let hidden = client
+        .find(Locator::Css("tr.dry-update"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(hidden.contains("password: (hidden)"), "{hidden}");
+    assert!(!listing.contains("old-Password-9"));
+    assert_eq!(
+        client
+            .find_all(Locator::Css("tr.dry-delete"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    screenshot(&client, "guard-01-dry-run").await;
+    assert_eq!(
+        store.synced_counts(id).await.unwrap()[3].1,
+        6,
+        "a dry run writes nothing"
+    );
+
+    // The real full sync holds the two deletions (10 % of 6 allows one).
+    sync_from_the_page(&client, &store, &base, id, false).await;
+    let page = text(&client).await;
+    assert!(page.contains("Deletions waiting for approval"), "{page}");
+    assert!(page.contains("needs_approval"), "{page}");
+    let rows = client
+        .find_all(Locator::Css("#pending-deletions tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].text().await.unwrap().contains("item 4"));
+    screenshot(&client, "guard-02-pending").await;
+    assert_eq!(store.synced_counts(id).await.unwrap()[3].1, 6);
+
+    navigate(
+        &client,
+        Locator::Css("form[action$='/deletions/approve'] button"),
+    )
+    .await;
+    let approved = text(&client).await;
+    assert!(
+        approved.contains("Approved: the 2 records held were deleted."),
+        "{approved}"
+    );
+    assert!(!approved.contains("Deletions waiting for approval"));
+    screenshot(&client, "guard-03-approved").await;
+    assert_eq!(store.synced_counts(id).await.unwrap()[3].1, 4);
+    client.close().await.unwrap();
+}

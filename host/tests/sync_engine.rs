@@ -15,6 +15,7 @@ use axum::response::IntoResponse;
 use cube_host::integrations::seal_secrets;
 use cube_host::secrets::{MasterKey, Sealer};
 use cube_host::store::Store;
+use cube_host::store::deletions::DeletionLimits;
 use cube_host::store::integrations::IntegrationFields;
 use cube_host::store::jobs::NewJob;
 use cube_host::store::sync_logs::SyncLogFilter;
@@ -287,42 +288,74 @@ async fn refused_credentials_are_not_retried_and_repeated_failures_disable_the_i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_complete_full_sync_deletes_what_it_did_not_see() {
+async fn a_complete_full_sync_deletes_what_it_did_not_see_within_the_threshold() {
     let (url, _) = scripted(Vec::new()).await;
     let setup = setup(&url, 3, None).await;
+    let store = &setup.deps.store;
+    let items = async || store.synced_counts(setup.integration).await.unwrap()[3].1;
     queue(&setup, "full").await;
     run_next(&setup).await;
-    let synced = setup
-        .deps
-        .store
-        .synced_counts(setup.integration)
-        .await
-        .unwrap();
-    assert_eq!(synced[3].1, 6);
+    assert_eq!(items().await, 6);
 
-    // The remote system now has two pages: a full sync removes the rest.
+    // The remote system now has two pages: 2 of 6 records unseen, more
+    // than the default threshold allows (10 % of 6, rounded up: 1). The
+    // sync deletes nothing and ends needing approval.
     sqlx::query("UPDATE integrations SET config_json = $1 WHERE id = $2")
         .bind(serde_json::json!({"action": "fetch", "url": url, "pages": 2}).to_string())
         .bind(setup.integration)
-        .execute(setup.deps.store.pool())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    queue(&setup, "full").await;
+    let held = run_next(&setup).await;
+    let log = messages(&setup).await;
+    assert_eq!(
+        log[1],
+        "needs_approval: Read 4 records in 2 pages: 0 created, 0 updated, 0 failed; 2 records were \
+         not seen and would be deleted, more than the 1 the deletion threshold allows: nothing was \
+         deleted; approve or discard the deletions on the integration's page",
+        "{log:?}"
+    );
+    assert_eq!(
+        store.job(held).await.unwrap().unwrap().status,
+        "needs_approval"
+    );
+    assert_eq!(items().await, 6, "nothing deleted");
+    let pending = store
+        .pending_deletions(setup.integration, 0, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((pending.job_id, pending.total), (held, 2));
+    assert_eq!(pending.items[0].kind, "item");
+
+    // With a looser threshold the next full sync deletes them, and its
+    // finding replaces the held one.
+    store
+        .set_deletion_limits(
+            setup.integration,
+            DeletionLimits {
+                max_objects: 500,
+                max_percent: 50,
+            },
+        )
         .await
         .unwrap();
     queue(&setup, "full").await;
     run_next(&setup).await;
     let log = messages(&setup).await;
     assert_eq!(
-        log[1], "succeeded: Read 4 records in 2 pages: 0 created, 0 updated, 2 deleted, 0 failed",
+        log[2], "succeeded: Read 4 records in 2 pages: 0 created, 0 updated, 2 deleted, 0 failed",
         "{log:?}"
     );
-    assert_eq!(
-        setup
-            .deps
-            .store
-            .synced_counts(setup.integration)
+    assert_eq!(items().await, 4);
+    assert_eq!(store.job(held).await.unwrap().unwrap().status, "superseded");
+    assert!(
+        store
+            .pending_deletions(setup.integration, 0, 10)
             .await
-            .unwrap()[3]
-            .1,
-        4
+            .unwrap()
+            .is_none()
     );
 
     // An incremental sync (the probe's page after the cursor) deletes nothing.
@@ -330,19 +363,10 @@ async fn a_complete_full_sync_deletes_what_it_did_not_see() {
     run_next(&setup).await;
     let log = messages(&setup).await;
     assert_eq!(
-        log[2], "succeeded: Read 2 records in 1 pages: 2 created, 0 updated, 0 deleted, 0 failed",
+        log[3], "succeeded: Read 2 records in 1 pages: 2 created, 0 updated, 0 deleted, 0 failed",
         "{log:?}"
     );
-    assert_eq!(
-        setup
-            .deps
-            .store
-            .synced_counts(setup.integration)
-            .await
-            .unwrap()[3]
-            .1,
-        6
-    );
+    assert_eq!(items().await, 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

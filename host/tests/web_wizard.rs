@@ -80,12 +80,32 @@ async fn the_wizard_saves_only_after_a_passing_test_or_an_audited_override() {
         "{}",
         access.body
     );
+    // The deletion threshold is checked on its step.
+    let wrong = post(
+        "3",
+        "next",
+        &[
+            ("name", "Wizard probe"),
+            ("http_grants", "http://127.0.0.1:*"),
+            ("deletion_max_percent", "ten"),
+        ],
+    )
+    .await;
+    assert!(
+        wrong
+            .body
+            .contains("Enter a whole percentage from 0 (no limit) to 100"),
+        "{}",
+        wrong.body
+    );
     let last = post(
         "3",
         "next",
         &[
             ("name", "Wizard probe"),
             ("http_grants", "http://127.0.0.1:*"),
+            ("deletion_max_objects", "40"),
+            ("deletion_max_percent", "0"),
         ],
     )
     .await;
@@ -127,8 +147,14 @@ async fn the_wizard_saves_only_after_a_passing_test_or_an_audited_override() {
     assert_eq!(integrations.len(), 1);
     assert_eq!(integrations[0].last_test_ok, Some(true));
     assert!(integrations[0].sealed_secrets.contains_key("password"));
+    let limits = store.deletion_limits(integrations[0].id).await.unwrap();
+    assert_eq!((limits.max_objects, limits.max_percent), (40, 0));
     let entry = &store.audit_entries(5).await.unwrap()[0];
     assert_eq!(entry.action, "integration.create");
+    assert_eq!(
+        entry.after.as_ref().unwrap()["deletion_limits"],
+        serde_json::json!({"max_objects": 40, "max_percent": 0})
+    );
 
     // A second wizard, saved offline: needs the tick, and is audited so.
     let first = browser

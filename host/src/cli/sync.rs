@@ -192,6 +192,10 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     if job.status == "succeeded" {
         println!("{summary}");
         Ok(ExitCode::SUCCESS)
+    } else if job.status == "needs_approval" {
+        // Not a failure, and not done: an admin decides on the deletions.
+        println!("Needs approval: {summary}");
+        Ok(ExitCode::from(2))
     } else {
         println!("Sync failed after {} attempts: {summary}", job.attempts);
         Ok(ExitCode::from(1))

@@ -15,9 +15,11 @@
 
 pub mod audit;
 mod checkpoint;
+pub mod deletions;
 pub mod directory;
 pub mod directory_sign_in;
 pub mod drafts;
+pub mod dry_runs;
 pub mod integrations;
 pub mod jobs;
 pub mod login_attempts;

@@ -52,30 +52,6 @@ fn version_column(table: &str) -> &'static str {
     }
 }
 
-async fn existing_version(
-    conn: &mut AnyConnection,
-    integration_id: i64,
-    record: &Record,
-) -> Result<Option<Option<String>>, sqlx::Error> {
-    let (table, by_kind) = table_of(&record.kind);
-    let version = version_column(table);
-    let sql = if by_kind {
-        format!(
-            "SELECT {version} AS v FROM {table} WHERE integration_id = $1 AND external_id = $2 AND kind = $3"
-        )
-    } else {
-        format!("SELECT {version} AS v FROM {table} WHERE integration_id = $1 AND external_id = $2")
-    };
-    let mut query = sqlx::query(&sql)
-        .bind(integration_id)
-        .bind(&record.external_id);
-    if by_kind {
-        query = query.bind(&record.kind);
-    }
-    let row = query.fetch_optional(&mut *conn).await?;
-    row.map(|r| r.try_get::<Option<String>, _>("v")).transpose()
-}
-
 async fn delete(
     conn: &mut AnyConnection,
     integration_id: i64,
@@ -405,71 +381,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(counts)
-    }
-
-    /// What applying `records` would do, without writing anything (a dry
-    /// run): counts of records that would be created, updated, deleted, or
-    /// are malformed.
-    pub async fn preview_page(
-        &self,
-        integration_id: i64,
-        records: &[Record],
-    ) -> Result<RecordCounts, sqlx::Error> {
-        let mut conn = self.pool().acquire().await?;
-        let mut counts = RecordCounts {
-            read: records.len() as i64,
-            ..RecordCounts::default()
-        };
-        for record in records {
-            let before = existing_version(&mut conn, integration_id, record).await?;
-            if record.deleted {
-                counts.deleted += before.is_some() as i64;
-                continue;
-            }
-            if !matches!(
-                serde_json::from_str::<Value>(&record.fields),
-                Ok(Value::Object(_))
-            ) {
-                counts.failed += 1;
-                continue;
-            }
-            match (&before, &record.version) {
-                (None, _) => counts.created += 1,
-                (Some(Some(old)), Some(new)) if old == new => {}
-                (Some(_), _) => counts.updated += 1,
-            }
-        }
-        Ok(counts)
-    }
-
-    /// After a complete full sync by `job`: deletes the directory users and
-    /// groups (with their memberships) and generic records of the
-    /// integration that the job did not see. Work orders are never deleted
-    /// this way: they may have been created here.
-    pub async fn delete_unseen(&self, integration_id: i64, job: i64) -> Result<i64, sqlx::Error> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "DELETE FROM directory_group_members WHERE integration_id = $1 AND group_external_id IN \
-             (SELECT external_id FROM directory_groups WHERE integration_id = $1 \
-              AND (seen_job IS NULL OR seen_job <> $2))",
-        )
-        .bind(integration_id)
-        .bind(job)
-        .execute(&mut *tx)
-        .await?;
-        let mut deleted = 0;
-        for table in ["directory_users", "directory_groups", "synced_records"] {
-            let done = sqlx::query(&format!(
-                "DELETE FROM {table} WHERE integration_id = $1 AND (seen_job IS NULL OR seen_job <> $2)"
-            ))
-            .bind(integration_id)
-            .bind(job)
-            .execute(&mut *tx)
-            .await?;
-            deleted += done.rows_affected() as i64;
-        }
-        tx.commit().await?;
-        Ok(deleted)
     }
 
     /// How many local records of each table came from an integration.

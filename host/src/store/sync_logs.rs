@@ -186,11 +186,25 @@ impl Store {
         row.try_get("id")
     }
 
-    /// Closes a log entry with its outcome.
+    /// Closes a log entry as succeeded or failed.
     pub async fn finish_sync_log(
         &self,
         id: i64,
         succeeded: bool,
+        counts: RecordCounts,
+        message: &str,
+        log: &Value,
+    ) -> Result<(), sqlx::Error> {
+        let status = if succeeded { "succeeded" } else { "failed" };
+        self.close_sync_log(id, status, counts, message, log).await
+    }
+
+    /// Closes a log entry in `status` (`succeeded`, `failed`, or
+    /// `needs_approval`: a full sync that held its deletions).
+    pub async fn close_sync_log(
+        &self,
+        id: i64,
+        status: &str,
         counts: RecordCounts,
         message: &str,
         log: &Value,
@@ -201,7 +215,7 @@ impl Store {
              records_read = $3, records_created = $4, records_updated = $5, records_deleted = $6, \
              records_failed = $7, message = $8, log_json = $9 WHERE id = $10",
         )
-        .bind(if succeeded { "succeeded" } else { "failed" })
+        .bind(status)
         .bind(now)
         .bind(counts.read)
         .bind(counts.created)

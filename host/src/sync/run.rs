@@ -3,7 +3,10 @@
 //!
 //! Every attempt writes a sync log entry. A retried attempt resumes from
 //! the job's last committed cursor, so nothing already applied is read
-//! again. A complete full sync deletes the directory records it did not see.
+//! again. A complete full sync deletes the directory records it did not see,
+//! unless they are more than the integration's threshold: then it holds
+//! them for an admin's approval and the job ends `needs_approval`
+//! (`store::deletions`, decision 0033).
 
 use std::time::Duration;
 
@@ -16,6 +19,7 @@ use crate::integrations::{CallConfig, call_context};
 use crate::runtime::types::{SyncMode, SyncRequest};
 use crate::runtime::{LogLevel, LogLine};
 use crate::store::audit::AuditEvent;
+use crate::store::deletions::FullSyncEnd;
 use crate::store::integrations::Integration;
 use crate::store::jobs::Job;
 use crate::store::now_millis;
@@ -70,6 +74,24 @@ fn random_fraction() -> f64 {
     (OsRng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// Deletions a complete full sync held back (or a full dry run found it
+/// would hold): how many, and how many its threshold allowed.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    count: i64,
+    allowed: i64,
+}
+
+/// How the pages of an attempt ended.
+#[derive(Clone, Copy, Debug)]
+struct Ended {
+    pages: u32,
+    /// Deletions held for approval.
+    held: Option<Held>,
+    /// A full dry run: the deletions a full sync would hold.
+    would_hold: Option<Held>,
+}
+
 /// Runs a claimed job and records how it went. Never panics on bad input:
 /// every failure ends up in the job and the sync log.
 pub async fn run_job(deps: &SyncDeps, job: Job, owner: &str) {
@@ -101,7 +123,8 @@ pub async fn run_job(deps: &SyncDeps, job: Job, owner: &str) {
         crate::metrics::Event::SyncFailed
     });
     let state = match &outcome {
-        Ok(()) => "succeeded",
+        Ok(Some(_)) => "needs_approval",
+        Ok(None) => "succeeded",
         Err(f) if f.retry.is_some() && (job.attempts as u32) < deps.retry.max_attempts => {
             "retrying"
         }
@@ -110,10 +133,11 @@ pub async fn run_job(deps: &SyncDeps, job: Job, owner: &str) {
     let (counts, message) = match (ended, &outcome) {
         (Some(ended), _) => ended,
         (None, Err(f)) => (RecordCounts::default(), f.message.clone()),
-        (None, Ok(())) => (RecordCounts::default(), String::new()),
+        (None, Ok(_)) => (RecordCounts::default(), String::new()),
     };
     let result = match outcome {
-        Ok(()) => deps.store.finish_job(job.id, None).await,
+        Ok(Some(_)) => deps.store.hold_job(job.id, job.integration_id).await,
+        Ok(None) => deps.store.finish_job(job.id, None).await,
         Err(failure) => match failure.retry {
             Some(asked) if (job.attempts as u32) < deps.retry.max_attempts => {
                 let wait = deps.retry.backoff(job.attempts as u32, asked);
@@ -140,7 +164,7 @@ async fn attempt(
     deps: &SyncDeps,
     job: &Job,
     ended: &mut Option<(RecordCounts, String)>,
-) -> Result<(), Failure> {
+) -> Result<Option<Held>, Failure> {
     let store = &deps.store;
     let db = |e: sqlx::Error| {
         tracing::error!(job = job.id, error = %e, "database error during a sync");
@@ -177,11 +201,31 @@ async fn attempt(
         String::new()
     };
     let message = match &result {
-        Ok(pages) if job.dry_run => format!(
-            "Dry run: read {} records in {pages} pages; would create {}, update {}, delete {}; {} failed; nothing was written",
-            counts.read, counts.created, counts.updated, counts.deleted, counts.failed
+        Ok(Ended {
+            pages,
+            held: Some(held),
+            ..
+        }) => format!(
+            "Read {} records in {pages} pages{resumed}: {} created, {} updated, {} failed; \
+             {} records were not seen and would be deleted, more than the {} the deletion threshold allows: \
+             nothing was deleted; approve or discard the deletions on the integration's page",
+            counts.read, counts.created, counts.updated, counts.failed, held.count, held.allowed
         ),
-        Ok(pages) => format!(
+        Ok(Ended {
+            pages, would_hold, ..
+        }) if job.dry_run => format!(
+            "Dry run: read {} records in {pages} pages; would create {}, update {}, delete {}; {} failed; nothing was written{}",
+            counts.read,
+            counts.created,
+            counts.updated,
+            counts.deleted,
+            counts.failed,
+            would_hold.map_or(String::new(), |h| format!(
+                "; a full sync would hold the {} deletions for approval (the threshold allows {})",
+                h.count, h.allowed
+            ))
+        ),
+        Ok(Ended { pages, .. }) => format!(
             "Read {} records in {pages} pages{resumed}: {} created, {} updated, {} deleted, {} failed",
             counts.read, counts.created, counts.updated, counts.deleted, counts.failed
         ),
@@ -197,8 +241,13 @@ async fn attempt(
     };
     *ended = Some((counts, message.clone()));
     let log_json = serde_json::to_value(&log).unwrap_or(Value::Array(Vec::new()));
+    let status = match &result {
+        Ok(Ended { held: Some(_), .. }) => "needs_approval",
+        Ok(_) => "succeeded",
+        Err(_) => "failed",
+    };
     store
-        .finish_sync_log(log_id, result.is_ok(), counts, &message, &log_json)
+        .close_sync_log(log_id, status, counts, &message, &log_json)
         .await
         .map_err(db)?;
     // The job's outcome counts for the integration once it is final.
@@ -235,7 +284,7 @@ async fn attempt(
                 .map_err(db)?;
         }
     }
-    result.map(|_| ())
+    result.map(|ended| ended.held)
 }
 
 fn report(
@@ -291,14 +340,14 @@ async fn settle(
 }
 
 /// Calls `sync` until the connector says there is no more; returns the
-/// number of pages read by this attempt.
+/// number of pages read by this attempt, and the deletions it held.
 async fn sync_pages(
     deps: &SyncDeps,
     job: &Job,
     integration: &Integration,
     counts: &mut RecordCounts,
     log: &mut Vec<LogLine>,
-) -> Result<u32, Failure> {
+) -> Result<Ended, Failure> {
     if !integration.enabled {
         return Err(Failure::fatal(
             "The integration is disabled; enable it to sync.",
@@ -327,6 +376,21 @@ async fn sync_pages(
     let mapper = Mapper::new(mappings)
         .map_err(|e| Failure::fatal(format!("Fix the mappings first: {e}")))?;
     let incremental = job.mode == "incremental";
+    let db = |what: &'static str| {
+        move |e: sqlx::Error| {
+            tracing::error!(error = %e, "database error: {what}");
+            Failure {
+                message: format!("The database failed {what}."),
+                retry: Some(None),
+            }
+        }
+    };
+    if job.dry_run {
+        deps.store
+            .start_dry_run(job.id)
+            .await
+            .map_err(db("starting the dry run"))?;
+    }
     // Resume a job that committed pages before; else start where the mode says.
     let mut cursor = if job.pages_done > 0 && !job.dry_run {
         job.cursor.clone()
@@ -379,15 +443,15 @@ async fn sync_pages(
         if job.dry_run {
             let preview = deps
                 .store
-                .preview_page(integration.id, &page.records)
+                .preview_page(
+                    integration.id,
+                    job.id,
+                    !incremental,
+                    &page.records,
+                    &config.secrets,
+                )
                 .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "cannot preview a page of records");
-                    Failure {
-                        message: "The database failed during the dry run.".into(),
-                        retry: Some(None),
-                    }
-                })?;
+                .map_err(db("during the dry run"))?;
             counts.add(preview);
             report(deps, job, page_number, counts, "running", None);
         } else {
@@ -409,11 +473,52 @@ async fn sync_pages(
         }
         if !page.has_more {
             settle(deps, job, saving.take(), counts).await?;
+            let (mut held, mut would_hold) = (None, None);
+            if !incremental && job.dry_run {
+                let (unseen, stored) = deps
+                    .store
+                    .finish_full_dry_run(integration.id, job.id)
+                    .await
+                    .map_err(db("listing what the dry run would delete"))?;
+                counts.deleted += unseen;
+                let limits = deps
+                    .store
+                    .deletion_limits(integration.id)
+                    .await
+                    .map_err(db("reading the deletion threshold"))?;
+                if limits.exceeded_by(unseen, stored) {
+                    would_hold = Some(Held {
+                        count: unseen,
+                        allowed: limits.allowed(stored).unwrap_or(0),
+                    });
+                }
+            }
             if !incremental && !job.dry_run {
-                counts.deleted += deps.store.delete_unseen(integration.id, job.id).await.map_err(|e| {
-                    tracing::error!(error = %e, "cannot delete records a full sync did not see");
-                    Failure { message: "Deleting records no longer present failed (database error).".into(), retry: Some(None) }
-                })?;
+                let end = deps
+                    .store
+                    .end_full_sync(integration.id, job.id)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "cannot delete records a full sync did not see");
+                        Failure {
+                            message: "Deleting records no longer present failed (database error)."
+                                .into(),
+                            retry: Some(None),
+                        }
+                    })?;
+                match end {
+                    FullSyncEnd::Deleted(n) => counts.deleted += n,
+                    FullSyncEnd::Held { count, allowed } => {
+                        tracing::warn!(
+                            integration = integration.id,
+                            job = job.id,
+                            count,
+                            allowed,
+                            "a full sync held its deletions for approval"
+                        );
+                        held = Some(Held { count, allowed });
+                    }
+                }
             }
             if !job.dry_run {
                 // Memberships follow what the groups state, resolved against
@@ -444,7 +549,11 @@ async fn sync_pages(
                         }
                     })?;
             }
-            return Ok(page_number);
+            return Ok(Ended {
+                pages: page_number,
+                held,
+                would_hold,
+            });
         }
         if page.cursor.is_none() || page.cursor == cursor {
             settle(deps, job, saving.take(), counts).await?;

@@ -1,10 +1,11 @@
 //! `/api/v1/connectors` and `/api/v1/integrations`: list, create, read,
-//! replace, delete, test, sync.
+//! replace, delete, test, sync, and the deletions a full sync held back
+//! (list, approve, discard).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::super::AppState;
 use super::super::integrations::editor::{config_form, read_form};
-use super::super::integrations::{actions, audit, full_sync};
+use super::super::integrations::{actions, audit, deletions, full_sync};
 use super::{ApiAdmin, ApiError, ApiUser};
 use crate::integrations::Verdict;
 use crate::integrations::schema::form_inputs;
@@ -31,7 +32,27 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/integrations/{id}/test", post(test))
         .route("/api/v1/integrations/{id}/sync", post(sync))
+        .route(
+            "/api/v1/integrations/{id}/pending-deletions",
+            get(pending_deletions),
+        )
+        .route(
+            "/api/v1/integrations/{id}/pending-deletions/approve",
+            post(approve_deletions),
+        )
+        .route(
+            "/api/v1/integrations/{id}/pending-deletions/discard",
+            post(discard_deletions),
+        )
         .route("/api/v1/jobs/{id}", get(job))
+        .route("/api/v1/jobs/{id}/dry-run", get(dry_run))
+}
+
+/// An integration as the API shows it, with its deletion threshold.
+async fn view_with_limits(state: &AppState, integration: &Integration) -> Result<Value, ApiError> {
+    let mut value = view(integration);
+    value["deletion_limits"] = json!(state.store.deletion_limits(integration.id).await?);
+    Ok(value)
 }
 
 /// An integration as the API shows it: secrets as the names of the fields
@@ -75,10 +96,11 @@ async fn connectors(State(state): State<AppState>, _user: ApiUser) -> Json<Value
 }
 
 async fn list(State(state): State<AppState>, _user: ApiUser) -> Result<Json<Value>, ApiError> {
-    let all = state.store.integrations().await?;
-    Ok(Json(
-        json!({ "integrations": all.iter().map(view).collect::<Vec<_>>() }),
-    ))
+    let mut all = Vec::new();
+    for integration in state.store.integrations().await? {
+        all.push(view_with_limits(&state, &integration).await?);
+    }
+    Ok(Json(json!({ "integrations": all })))
 }
 
 async fn show(
@@ -86,7 +108,9 @@ async fn show(
     _user: ApiUser,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(view(&find(&state, id).await?)))
+    Ok(Json(
+        view_with_limits(&state, &find(&state, id).await?).await?,
+    ))
 }
 
 /// An integration as submitted to the API.
@@ -118,7 +142,17 @@ struct Input {
     full_sync_interval_minutes: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
     full_sync_cron: Option<Option<String>>,
+    /// The deletion threshold; a limit left out takes its default.
+    deletion_limits: Option<LimitsInput>,
     enabled: Option<bool>,
+}
+
+/// A deletion threshold as submitted (0 turns a limit off).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsInput {
+    max_objects: Option<i64>,
+    max_percent: Option<i64>,
 }
 
 /// A field that is present, as `Some` (its value may be `null`): with
@@ -180,6 +214,16 @@ impl Input {
         if let Some(n) = self.disable_after_failures {
             form.insert("disable_after_failures".into(), n.to_string());
         }
+        if let Some(limits) = &self.deletion_limits {
+            for (key, value) in [
+                (deletions::OBJECTS_KEY, limits.max_objects),
+                (deletions::PERCENT_KEY, limits.max_percent),
+            ] {
+                if let Some(n) = value {
+                    form.insert(key.into(), n.to_string());
+                }
+            }
+        }
         if self.full_sync_interval_minutes.is_none() && self.full_sync_cron.is_none() {
             for (key, value) in full_sync::values(fallback) {
                 form.insert(key, value.as_str().unwrap_or_default().to_owned());
@@ -224,15 +268,16 @@ async fn create(
         remote,
         &connector,
         &info,
-        &submitted.fields,
-        &submitted.full_sync,
-        &submitted.secrets,
+        &submitted,
         "integration.create",
         Some(("via", json!("api"))),
     )
     .await?
     {
-        Ok(integration) => Ok((StatusCode::CREATED, Json(view(&integration)))),
+        Ok(integration) => Ok((
+            StatusCode::CREATED,
+            Json(view_with_limits(&state, &integration).await?),
+        )),
         Err(actions::NameTaken(name)) => Err(ApiError::Conflict(format!(
             "an integration named `{name}` exists already"
         ))),
@@ -263,7 +308,7 @@ async fn replace(
     )
     .map_err(ApiError::Invalid)?;
     match actions::update(&state, &admin.0, remote, &before, &form, &submitted).await? {
-        Ok(after) => Ok(Json(view(&after))),
+        Ok(after) => Ok(Json(view_with_limits(&state, &after).await?)),
         Err(actions::NameTaken(name)) => Err(ApiError::Conflict(format!(
             "an integration named `{name}` exists already"
         ))),
@@ -365,4 +410,90 @@ async fn job(
 ) -> Result<Json<Value>, ApiError> {
     let job = state.store.job(id).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(json!(job)))
+}
+
+#[derive(Deserialize)]
+struct PageParams {
+    #[serde(default)]
+    offset: i64,
+    limit: Option<i64>,
+}
+
+/// The deletions a full sync held back, a page of them: `pending` is null
+/// when nothing waits.
+async fn pending_deletions(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    Path(id): Path<i64>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Value>, ApiError> {
+    let integration = find(&state, id).await?;
+    let limit = page.limit.unwrap_or(deletions::PAGE).clamp(1, 1000);
+    let pending = state
+        .store
+        .pending_deletions(integration.id, page.offset.max(0), limit)
+        .await?;
+    let limits = state.store.deletion_limits(integration.id).await?;
+    Ok(Json(json!({"pending": pending, "deletion_limits": limits})))
+}
+
+/// Which held set the caller reviewed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionInput {
+    job: i64,
+}
+
+async fn decide(
+    state: AppState,
+    remote: SocketAddr,
+    admin: ApiAdmin,
+    id: i64,
+    input: DecisionInput,
+    approve: bool,
+) -> Result<Json<Value>, ApiError> {
+    let integration = find(&state, id).await?;
+    match deletions::decide(&state, &admin.0, remote, &integration, input.job, approve).await? {
+        Ok(decided) => Ok(Json(json!(decided))),
+        Err(message) => Err(ApiError::Conflict(message)),
+    }
+}
+
+/// Deletes the held records still present and unseen since.
+async fn approve_deletions(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    Path(id): Path<i64>,
+    Json(input): Json<DecisionInput>,
+) -> Result<Json<Value>, ApiError> {
+    decide(state, remote, admin, id, input, true).await
+}
+
+/// Keeps the held records.
+async fn discard_deletions(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    admin: ApiAdmin,
+    Path(id): Path<i64>,
+    Json(input): Json<DecisionInput>,
+) -> Result<Json<Value>, ApiError> {
+    decide(state, remote, admin, id, input, false).await
+}
+
+/// What dry run `id` would do, a page of its listing: `listing` is null
+/// when the job listed nothing (not a dry run, or nothing to do).
+async fn dry_run(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    Path(id): Path<i64>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Value>, ApiError> {
+    let job = state.store.job(id).await?.ok_or(ApiError::NotFound)?;
+    let limit = page.limit.unwrap_or(deletions::PAGE).clamp(1, 1000);
+    let listing = state
+        .store
+        .dry_run_listing(job.id, page.offset.max(0), limit)
+        .await?;
+    Ok(Json(json!({"job": job, "listing": listing})))
 }

@@ -40,7 +40,11 @@ async fn list(
     Query(p): Query<Params>,
 ) -> Result<Json<Value>, ApiError> {
     for (value, allowed, name) in [
-        (&p.status, &["running", "succeeded", "failed"][..], "status"),
+        (
+            &p.status,
+            &["running", "succeeded", "failed", "needs_approval"][..],
+            "status",
+        ),
         (&p.operation, &["sync", "test"][..], "operation"),
     ] {
         if let Some(v) = value

@@ -16,8 +16,7 @@ use crate::integrations::schema::ConfigForm;
 use crate::integrations::{self, CallConfig, Verdict, call_context, seal_secrets};
 use crate::runtime::Connector;
 use crate::runtime::types::ConnectorInfo;
-use crate::store::integrations::{Integration, IntegrationError, IntegrationFields};
-use crate::store::schedules::FullSyncSchedule;
+use crate::store::integrations::{Integration, IntegrationError};
 use crate::store::sync_logs::{NewSyncLog, RecordCounts};
 
 /// Another integration has this name: the caller shows it beside the field.
@@ -39,9 +38,7 @@ pub(in crate::web) async fn create(
     remote: SocketAddr,
     connector: &Connector,
     info: &ConnectorInfo,
-    fields: &IntegrationFields,
-    full_sync: &FullSyncSchedule,
-    secrets: &BTreeMap<String, String>,
+    submitted: &Submitted,
     action: &str,
     note: Option<(&str, serde_json::Value)>,
 ) -> Result<Result<Integration, NameTaken>, Error> {
@@ -50,6 +47,7 @@ pub(in crate::web) async fn create(
         .upsert_provider(info, connector.digest())
         .await?;
     let sealer = state.sealer.clone();
+    let (fields, secrets) = (&submitted.fields, &submitted.secrets);
     let created = state
         .store
         .create_integration(&info.id, fields, &who.user().username, |row| {
@@ -63,10 +61,15 @@ pub(in crate::web) async fn create(
     };
     state
         .store
-        .set_full_sync_schedule(integration.id, full_sync)
+        .set_full_sync_schedule(integration.id, &submitted.full_sync)
+        .await?;
+    state
+        .store
+        .set_deletion_limits(integration.id, submitted.deletion_limits)
         .await?;
     let integration = super::find(state, integration.id).await?;
     let mut after = integration.audit_view();
+    after["deletion_limits"] = json!(submitted.deletion_limits);
     if let Some((key, value)) = note {
         after[key] = value;
     }
@@ -101,6 +104,7 @@ pub(in crate::web) async fn update(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     sealed.extend(seal_secrets(&state.sealer, before.id, &submitted.secrets));
+    let limits_before = state.store.deletion_limits(before.id).await?;
     match state
         .store
         .update_integration(before.id, &submitted.fields, &sealed)
@@ -114,8 +118,15 @@ pub(in crate::web) async fn update(
         .store
         .set_full_sync_schedule(before.id, &submitted.full_sync)
         .await?;
+    state
+        .store
+        .set_deletion_limits(before.id, submitted.deletion_limits)
+        .await?;
     let after = super::find(state, before.id).await?;
+    let mut before_view = before.audit_view();
+    before_view["deletion_limits"] = json!(limits_before);
     let mut after_view = after.audit_view();
+    after_view["deletion_limits"] = json!(submitted.deletion_limits);
     after_view["secrets_replaced"] = json!(submitted.secrets.keys().collect::<Vec<_>>());
     audit(
         state,
@@ -123,7 +134,7 @@ pub(in crate::web) async fn update(
         remote,
         "integration.update",
         &after.name,
-        Some(before.audit_view()),
+        Some(before_view),
         Some(after_view),
     )
     .await?;

@@ -43,6 +43,9 @@ pub fn routes() -> Router<AppState> {
 struct Notice {
     notice: Option<String>,
     error: Option<String>,
+    /// Where the list of held deletions starts.
+    #[serde(default)]
+    deletions_offset: i64,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +111,7 @@ async fn show(
     let mappings = state.store.mappings(id).await?;
     let synced = state.store.synced_counts(id).await?;
     let directory_sign_in = super::directory_sign_in::view(&state, &integration).await?;
+    let deletions = super::deletions::view(&state, &integration, q.deletions_offset).await?;
     let base = super::webhooks::base_url(&state, &headers);
     let webhooks: Vec<_> = state
         .store
@@ -134,6 +138,7 @@ async fn show(
             synced => synced,
             webhooks => webhooks,
             directory_sign_in => directory_sign_in,
+            deletions => deletions,
             schemes => super::webhooks::schemes(),
             notice => q.notice,
             error => q.error,

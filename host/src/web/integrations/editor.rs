@@ -26,6 +26,7 @@ use super::{find, redirect_with_notice};
 use crate::integrations;
 use crate::integrations::schema::{ConfigForm, FieldErrors};
 use crate::runtime::types::ConnectorInfo;
+use crate::store::deletions::DeletionLimits;
 use crate::store::integrations::IntegrationFields;
 use crate::store::schedules::FullSyncSchedule;
 
@@ -46,6 +47,8 @@ pub(in crate::web) struct Submitted {
     pub fields: IntegrationFields,
     pub secrets: BTreeMap<String, String>,
     pub full_sync: FullSyncSchedule,
+    /// The deletion threshold (kept in a table of its own).
+    pub deletion_limits: DeletionLimits,
 }
 
 /// The schema form of a connector, or a clear error when its schema cannot
@@ -161,6 +164,7 @@ pub(in crate::web) fn read_form(
     let mut errors = FieldErrors::new();
     let common = read_common(input, &mut errors);
     let full_sync = super::full_sync::read(input, &mut errors);
+    let deletion_limits = super::deletions::read_limits(input, &mut errors);
     let config = match form.parse(input, None, secrets_set) {
         Ok(config) => Some(config),
         Err(field_errors) => {
@@ -182,6 +186,7 @@ pub(in crate::web) fn read_form(
             },
             secrets: config.secrets,
             full_sync,
+            deletion_limits,
         }),
         _ => Err(errors),
     }
@@ -202,6 +207,8 @@ pub(super) fn submitted_values(form: &ConfigForm, input: &HashMap<String, String
         "sync_interval_minutes",
         "sync_cron",
         "disable_after_failures",
+        super::deletions::OBJECTS_KEY,
+        super::deletions::PERCENT_KEY,
     ];
     for key in common.into_iter().chain(super::full_sync::KEYS) {
         if let Some(v) = input.get(key) {
@@ -226,6 +233,7 @@ pub(super) fn default_values(form: &ConfigForm, info: &ConnectorInfo) -> Value {
     values.extend(super::full_sync::values(&super::full_sync::default_for(
         info,
     )));
+    super::deletions::limit_values(DeletionLimits::default(), &mut values);
     Value::Object(values)
 }
 
@@ -243,8 +251,11 @@ fn as_input(value: &Value) -> String {
     }
 }
 
-/// The values to show for a stored integration.
-fn stored_values(integration: &crate::store::integrations::Integration) -> Value {
+/// The values to show for a stored integration with its threshold.
+fn stored_values(
+    integration: &crate::store::integrations::Integration,
+    limits: DeletionLimits,
+) -> Value {
     let mut values: Map<String, Value> = integration
         .config
         .iter()
@@ -276,6 +287,7 @@ fn stored_values(integration: &crate::store::integrations::Integration) -> Value
         values.insert("disable_after_failures".into(), json!(failures.to_string()));
     }
     values.extend(super::full_sync::values(&FullSyncSchedule::of(integration)));
+    super::deletions::limit_values(limits, &mut values);
     Value::Object(values)
 }
 
@@ -402,9 +414,7 @@ async fn create(
         remote,
         &connector,
         &info,
-        &submitted.fields,
-        &submitted.full_sync,
-        &submitted.secrets,
+        &submitted,
         "integration.create",
         None,
     )
@@ -449,12 +459,13 @@ async fn edit_form(
     })?;
     let form = config_form(&info)?;
     let secrets_set = integration.secret_fields();
+    let limits = state.store.deletion_limits(id).await?;
     render(
         &admin,
         &info,
         &form,
         &format!("/integrations/{id}/edit"),
-        stored_values(&integration),
+        stored_values(&integration, limits),
         &FieldErrors::new(),
         &secrets_set,
         StatusCode::OK,

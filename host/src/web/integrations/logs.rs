@@ -66,7 +66,10 @@ impl Filter {
             |value: &str, allowed: &[&str]| allowed.contains(&value).then(|| value.to_owned());
         let filter = SyncLogFilter {
             integration_id: self.integration.parse().ok(),
-            status: pick(&self.status, &["running", "succeeded", "failed"]),
+            status: pick(
+                &self.status,
+                &["running", "succeeded", "failed", "needs_approval"],
+            ),
             operation: pick(&self.operation, &["sync", "test"]),
             from,
             until,
@@ -117,18 +120,48 @@ async fn list(
     )
 }
 
+/// Dry-run records shown per page of a log entry.
+const DRY_RUN_PAGE: i64 = 50;
+
+#[derive(Deserialize)]
+struct Offset {
+    #[serde(default)]
+    offset: i64,
+}
+
 async fn show(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<i64>,
+    Query(at): Query<Offset>,
 ) -> Result<Html<String>, Error> {
     let log = state.store.sync_log(id).await?.ok_or(Error::NotFound)?;
+    // A dry run's listing is kept with its job.
+    let offset = at.offset.max(0);
+    let dry_run = match log.job_id {
+        Some(job) => state
+            .store
+            .dry_run_listing(job, offset, DRY_RUN_PAGE)
+            .await?
+            .map(|listing| {
+                let shown = listing.items.len() as i64;
+                serde_json::json!({
+                    "listing": listing,
+                    "from": offset + 1,
+                    "to": offset + shown,
+                    "previous": (offset > 0).then(|| (offset - DRY_RUN_PAGE).max(0)),
+                    "next": (offset + DRY_RUN_PAGE < listing.listed).then_some(offset + DRY_RUN_PAGE),
+                })
+            }),
+        None => None,
+    };
     templates::page(
         "integrations/log.html",
         context! {
             user => signed_in.user(),
             csrf_token => &signed_in.session.csrf_token,
             log => log,
+            dry_run => dry_run,
         },
     )
 }

@@ -9,6 +9,8 @@
 //! - `wizard`: `/integrations/create/{connector}`, the same fields in
 //!   steps, with a connection test before saving
 //! - `detail`: `/integrations/{id}` and its buttons
+//! - `deletions`: the deletion threshold, and approving or discarding the
+//!   deletions a full sync held back
 //! - `directory_sign_in`: a directory integration's sign-in settings
 //! - `logs`: `/integrations/logs`
 //! - `dashboard`: `/integrations/dashboard`
@@ -17,6 +19,7 @@
 
 pub(in crate::web) mod actions;
 mod dashboard;
+pub(in crate::web) mod deletions;
 mod detail;
 mod directory_sign_in;
 pub(in crate::web) mod editor;
@@ -44,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .merge(editor::routes())
         .merge(wizard::routes())
         .merge(detail::routes())
+        .merge(deletions::routes())
         .merge(directory_sign_in::routes())
         .merge(logs::routes())
         .merge(dashboard::routes())

@@ -44,7 +44,7 @@ const DRAFTS_TABLE: &str = "integration_drafts";
 const ACCESS_STEP: &str = "Name and access";
 const FINAL_STEP: &str = "Test and save";
 /// The inputs of the access step.
-const COMMON_KEYS: [&str; 8] = [
+const COMMON_KEYS: [&str; 10] = [
     "name",
     "http_grants",
     "ldap_grants",
@@ -53,6 +53,8 @@ const COMMON_KEYS: [&str; 8] = [
     "disable_after_failures",
     super::full_sync::INTERVAL,
     super::full_sync::CRON,
+    super::deletions::OBJECTS_KEY,
+    super::deletions::PERCENT_KEY,
 ];
 
 /// The wizard's steps: the schema's, then access, then the test.
@@ -316,6 +318,7 @@ async fn advance(
         "next" if step_name == ACCESS_STEP => {
             read_common(&input, &mut errors);
             super::full_sync::read(&input, &mut errors);
+            super::deletions::read_limits(&input, &mut errors);
             if errors.is_empty() {
                 view_step = step + 1;
             }
@@ -486,6 +489,10 @@ async fn save(
         .iter()
         .map(|(k, v)| (k.clone(), v.to_string()))
         .collect();
+    let submitted = Submitted {
+        secrets: plain_secrets,
+        ..submitted
+    };
     let (action, note) = if tested {
         ("integration.create", "passed")
     } else {
@@ -500,9 +507,7 @@ async fn save(
         remote,
         connector,
         info,
-        &submitted.fields,
-        &submitted.full_sync,
-        &plain_secrets,
+        &submitted,
         action,
         Some(("connection_test", json!(note))),
     )

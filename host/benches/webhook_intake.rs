@@ -30,11 +30,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cube_host::runtime::types::{Capabilities, ConnectorInfo, Features};
-use cube_host::secrets::{MasterKey, Sealer};
-use cube_host::store::Store;
-use cube_host::store::integrations::IntegrationFields;
 use cube_host::webhooks::signature::sign_cube;
+
+mod support;
 
 const KEY: &str = "00000000000000000000000000000000000000000000000000000000000000b5";
 const SECRET: &str = "a-webhook-signing-secret-for-the-benchmark";
@@ -161,7 +159,7 @@ fn run(server: Server, body: &str) -> Run {
         .unwrap();
     let (process, path) = match server {
         Server::Cube => {
-            tokio.block_on(prepare_cube(data.path()));
+            tokio.block_on(support::webhook_endpoint(data.path(), KEY, TOKEN, SECRET));
             let connectors = data.path().join("connectors");
             std::fs::create_dir_all(&connectors).unwrap();
             let child = Command::new(env!("CARGO_BIN_EXE_cube"))
@@ -310,52 +308,6 @@ fn wait_for(port: u16) {
     }
     // cube serve listens before its store is warm; give both a moment.
     std::thread::sleep(Duration::from_millis(500));
-}
-
-/// A disabled integration with the benchmark's endpoint, in a fresh store.
-async fn prepare_cube(data: &Path) {
-    let store = Store::open_in(data).await.unwrap();
-    let info = ConnectorInfo {
-        id: "bench".into(),
-        name: "Bench".into(),
-        version: "1.0.0".into(),
-        description: String::new(),
-        config_schema: "{}".into(),
-        capabilities: Capabilities {
-            http: Vec::new(),
-            ldap: Vec::new(),
-        },
-        features: Features::WEBHOOKS,
-    };
-    store.upsert_provider(&info, "bench").await.unwrap();
-    let fields = IntegrationFields {
-        name: "intake".into(),
-        // Deliveries wait, unprocessed: the run measures intake alone.
-        enabled: false,
-        config: serde_json::Map::new(),
-        http_grants: Vec::new(),
-        ldap_grants: Vec::new(),
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
-    };
-    let integration = store
-        .create_integration("bench", &fields, "bench", |_| Default::default())
-        .await
-        .unwrap();
-    let sealer = Sealer::new(&MasterKey::parse(KEY).unwrap());
-    store
-        .create_webhook(
-            integration.id,
-            TOKEN,
-            "cube-hmac-sha256",
-            "benchmark",
-            false,
-            |row| cube_host::webhooks::seal_secret(&sealer, row, SECRET),
-        )
-        .await
-        .unwrap();
-    store.pool().close().await;
 }
 
 async fn count_stored(server: Server, data: &Path) -> u64 {

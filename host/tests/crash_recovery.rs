@@ -4,7 +4,7 @@
 //! exactly once; and two nodes on one PostgreSQL run each job once, the
 //! survivor finishing what the killed node held.
 
-mod common;
+use cube_test_support as common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -116,21 +116,18 @@ async fn add_integration(store: &Store, name: &str, url: &str, pages: u32) -> i6
         .await
         .unwrap();
     let fields = IntegrationFields {
-        name: name.into(),
-        enabled: true,
-        config: serde_json::json!({"action": "fetch", "url": url, "pages": pages})
-            .as_object()
-            .unwrap()
-            .clone(),
         http_grants: vec![
             cube_host::runtime::HttpGrant::parse("http://127.0.0.1:*")
                 .unwrap()
                 .allow_private(true),
         ],
-        ldap_grants: Vec::new(),
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
+        ..IntegrationFields::new(
+            name,
+            serde_json::json!({"action": "fetch", "url": url, "pages": pages})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
     };
     let secrets = BTreeMap::from([("password".to_owned(), "crash-test-secret".to_owned())]);
     store
@@ -248,6 +245,82 @@ async fn a_sync_killed_mid_way_resumes_after_restart_without_losing_or_repeating
     let after: Vec<String> = seen.lock().unwrap()[before_restart..].to_vec();
     let first_page: u32 = after[0].rsplit('=').next().unwrap().parse().unwrap();
     assert_eq!(first_page as i64, committed, "{after:?}");
+}
+
+/// The probe's item `n`, as its sync returns it.
+fn item(n: u32) -> cube_host::runtime::types::Record {
+    cube_host::runtime::types::Record {
+        kind: "item".into(),
+        external_id: n.to_string(),
+        fields: serde_json::json!({"name": format!("item {n}")}).to_string(),
+        deleted: false,
+        version: Some("1".into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_killed_after_its_last_page_is_finished_without_reading_past_the_end() {
+    let data = tempfile::tempdir().unwrap();
+    let connectors = connectors();
+    let store = Store::open_in(data.path()).await.unwrap();
+    let (peer, seen) = slow_peer(Duration::ZERO).await;
+    let id = add_integration(&store, "Ended", &peer, 3).await;
+    let job = queue(&store, id).await;
+    // A node that died between committing the last of the three pages and
+    // marking the job done: its lease has run out, nothing else happened.
+    store
+        .claim_job_id(job, "dead-node", 1)
+        .await
+        .unwrap()
+        .unwrap();
+    for page in 0..3u32 {
+        let records = [item(page * 2), item(page * 2 + 1)];
+        let cursor = (page + 1).to_string();
+        if page < 2 {
+            store
+                .apply_page(id, Some(job), &records, Some(&cursor))
+                .await
+                .unwrap();
+        } else {
+            store
+                .apply_last_page(id, job, &records, Some(&cursor))
+                .await
+                .unwrap();
+        }
+    }
+    // A record the full sync did not see goes when the job is finished.
+    store
+        .apply_page(id, None, &[item(99)], Some("3"))
+        .await
+        .unwrap();
+
+    let _node = start_node(data.path(), connectors.path(), None).await;
+    wait_until("the job to finish", Duration::from_secs(60), || async {
+        store.job(job).await.unwrap().unwrap().status == "succeeded"
+    })
+    .await;
+    assert_eq!(
+        record_ids(&store, id).await,
+        (0..6).collect::<Vec<_>>(),
+        "the pages committed, without a page past the end and without the record not seen"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 0, "no page was asked for again");
+    let (logs, _) = store
+        .sync_logs(
+            &SyncLogFilter {
+                integration_id: Some(id),
+                ..Default::default()
+            },
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(
+        logs[0].message.contains("resumed after 3 pages") && logs[0].message.contains("1 deleted"),
+        "{}",
+        logs[0].message
+    );
 }
 
 const WEBHOOK_SECRET: &str = "a-webhook-secret-for-crash-tests";

@@ -23,7 +23,8 @@ use super::{Store, now_millis};
 pub struct DeletionLimits {
     /// Hold a full sync's deletions when they are more than this many.
     pub max_objects: i64,
-    /// ...or more than this percentage of the records the integration holds.
+    /// ...or more than this percentage of the integration's users (of all
+    /// its records when it holds no directory users): see [`deletion_base`].
     pub max_percent: i64,
 }
 
@@ -119,7 +120,7 @@ pub enum DecisionError {
 const UNSEEN: &str = "(seen_job IS NULL OR seen_job <> $2)";
 
 /// The (name, dn) source of each table for the pending list.
-const TABLES: [(&str, &str, &str); 3] = [
+pub(super) const TABLES: [(&str, &str, &str); 3] = [
     ("directory_users", "'user'", "username"),
     ("directory_groups", "'group'", "name"),
     ("synced_records", "kind", "external_id"),
@@ -167,7 +168,141 @@ async fn close_pending(
     Ok(())
 }
 
+/// What the threshold's percentage is taken of: the integration's
+/// directory users, as the admin thinks of a directory's size (Entra
+/// Connect and the issue that asked for the guard count users); for an
+/// integration that holds no users (a Jira, a REST source), all the records
+/// it holds.
+async fn deletion_base(conn: &mut AnyConnection, integration_id: i64) -> Result<i64, sqlx::Error> {
+    let users = count(
+        conn,
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM directory_users WHERE integration_id = $1",
+        integration_id,
+        None,
+    )
+    .await?;
+    if users > 0 {
+        return Ok(users);
+    }
+    let mut all = 0;
+    for (table, _, _) in TABLES {
+        all += count(
+            conn,
+            &format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE integration_id = $1"),
+            integration_id,
+            None,
+        )
+        .await?;
+    }
+    Ok(all)
+}
+
+/// Replaces the pending set of an integration with the records job `job`
+/// holds back: the rows of each of [`TABLES`] that `rows(table, kind)`
+/// picks (an SQL condition over `$1`, the integration, and `$2`, the job).
+async fn hold(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    job: i64,
+    rows: &impl Fn(&str, &str) -> String,
+) -> Result<(), sqlx::Error> {
+    close_pending(conn, integration_id, "superseded").await?;
+    let now = now_millis();
+    for (table, kind, name) in TABLES {
+        let dn = if table == "synced_records" {
+            "CAST(NULL AS TEXT)"
+        } else {
+            "dn"
+        };
+        sqlx::query(&format!(
+            "INSERT INTO pending_deletions (integration_id, job_id, held_at, kind, external_id, name, dn) \
+             SELECT integration_id, $2, $3, {kind}, external_id, {name}, {dn} FROM {table} \
+             WHERE {}",
+            rows(table, kind)
+        ))
+        .bind(integration_id)
+        .bind(job)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// What deleting within the threshold does to a pending set.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pending {
+    /// Replaces it (a full sync's finding is the latest word).
+    Replace,
+    /// Leaves it (an incremental sync saw only what it was told).
+    Keep,
+}
+
+/// The end of a sync's deletions, in the caller's transaction: the records
+/// of each of [`TABLES`] that `rows(table, kind)` picks (an SQL condition
+/// over `$1`, the integration, and `$2`, the job) are held for approval
+/// when they are more than `limits` allow, else deleted with the
+/// memberships of the groups among them.
+pub(super) async fn end_deletions(
+    conn: &mut AnyConnection,
+    (integration_id, job): (i64, i64),
+    limits: DeletionLimits,
+    pending: Pending,
+    rows: impl Fn(&str, &str) -> String,
+) -> Result<FullSyncEnd, sqlx::Error> {
+    let mut found = 0;
+    for (table, kind, _) in TABLES {
+        found += count(
+            conn,
+            &format!(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE {}",
+                rows(table, kind)
+            ),
+            integration_id,
+            Some(job),
+        )
+        .await?;
+    }
+    let base = deletion_base(conn, integration_id).await?;
+    if found > 0 && limits.exceeded_by(found, base) {
+        hold(conn, integration_id, job, &rows).await?;
+        return Ok(FullSyncEnd::Held {
+            count: found,
+            allowed: limits.allowed(base).unwrap_or(0),
+        });
+    }
+    if pending == Pending::Replace {
+        close_pending(conn, integration_id, "superseded").await?;
+    }
+    sqlx::query(&format!(
+        "DELETE FROM directory_group_members WHERE integration_id = $1 AND group_external_id IN \
+         (SELECT external_id FROM directory_groups WHERE {})",
+        rows("directory_groups", "'group'")
+    ))
+    .bind(integration_id)
+    .bind(job)
+    .execute(&mut *conn)
+    .await?;
+    let mut deleted = 0;
+    for (table, kind, _) in TABLES {
+        let done = sqlx::query(&format!("DELETE FROM {table} WHERE {}", rows(table, kind)))
+            .bind(integration_id)
+            .bind(job)
+            .execute(&mut *conn)
+            .await?;
+        deleted += done.rows_affected() as i64;
+    }
+    Ok(FullSyncEnd::Deleted(deleted))
+}
+
 impl Store {
+    /// What the threshold's percentage of an integration is taken of (see
+    /// [`deletion_base`]).
+    pub async fn deletion_base(&self, integration_id: i64) -> Result<i64, sqlx::Error> {
+        let mut conn = self.pool().acquire().await?;
+        deletion_base(&mut conn, integration_id).await
+    }
+
     /// An integration's threshold (the defaults when none was set).
     pub async fn deletion_limits(
         &self,
@@ -220,73 +355,16 @@ impl Store {
     ) -> Result<FullSyncEnd, sqlx::Error> {
         let limits = self.deletion_limits(integration_id).await?;
         let mut tx = self.begin_write().await?;
-        let (mut unseen, mut held) = (0, 0);
-        for (table, _, _) in TABLES {
-            unseen += count(
-                &mut tx,
-                &format!(
-                    "SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE integration_id = $1 AND {UNSEEN}"
-                ),
-                integration_id,
-                Some(job),
-            )
-            .await?;
-            held += count(
-                &mut tx,
-                &format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE integration_id = $1"),
-                integration_id,
-                None,
-            )
-            .await?;
-        }
-        if limits.exceeded_by(unseen, held) {
-            close_pending(&mut tx, integration_id, "superseded").await?;
-            let now = now_millis();
-            for (table, kind, name) in TABLES {
-                let dn = if table == "synced_records" {
-                    "CAST(NULL AS TEXT)"
-                } else {
-                    "dn"
-                };
-                sqlx::query(&format!(
-                    "INSERT INTO pending_deletions (integration_id, job_id, held_at, kind, external_id, name, dn) \
-                     SELECT integration_id, $2, $3, {kind}, external_id, {name}, {dn} FROM {table} \
-                     WHERE integration_id = $1 AND {UNSEEN}"
-                ))
-                .bind(integration_id)
-                .bind(job)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-            return Ok(FullSyncEnd::Held {
-                count: unseen,
-                allowed: limits.allowed(held).unwrap_or(0),
-            });
-        }
-        close_pending(&mut tx, integration_id, "superseded").await?;
-        sqlx::query(&format!(
-            "DELETE FROM directory_group_members WHERE integration_id = $1 AND group_external_id IN \
-             (SELECT external_id FROM directory_groups WHERE integration_id = $1 AND {UNSEEN})"
-        ))
-        .bind(integration_id)
-        .bind(job)
-        .execute(&mut *tx)
+        let end = end_deletions(
+            &mut tx,
+            (integration_id, job),
+            limits,
+            Pending::Replace,
+            |_, _| format!("integration_id = $1 AND {UNSEEN}"),
+        )
         .await?;
-        let mut deleted = 0;
-        for (table, _, _) in TABLES {
-            let done = sqlx::query(&format!(
-                "DELETE FROM {table} WHERE integration_id = $1 AND {UNSEEN}"
-            ))
-            .bind(integration_id)
-            .bind(job)
-            .execute(&mut *tx)
-            .await?;
-            deleted += done.rows_affected() as i64;
-        }
         tx.commit().await?;
-        Ok(FullSyncEnd::Deleted(deleted))
+        Ok(end)
     }
 
     /// A page of the deletions waiting for approval, by kind and name;

@@ -355,27 +355,20 @@ impl Store {
 
     /// At the end of a complete full dry run by `job`: lists the users,
     /// groups and other records it did not read (those a full sync would
-    /// delete) and returns how many, with what the integration holds in
-    /// all (for the threshold).
+    /// delete) and returns how many.
     pub async fn finish_full_dry_run(
         &self,
         integration_id: i64,
         job: i64,
-    ) -> Result<(i64, i64), sqlx::Error> {
+    ) -> Result<i64, sqlx::Error> {
         let mut tx = self.begin_write().await?;
         let mut listed = listed_so_far(&mut tx, job).await?;
-        let (mut unseen, mut held) = (0, 0);
+        let mut unseen = 0;
         for (table, kind, name) in [
             ("directory_users", "'user'", "username"),
             ("directory_groups", "'group'", "name"),
             ("synced_records", "kind", "external_id"),
         ] {
-            held += sqlx::query_scalar::<_, i64>(&format!(
-                "SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE integration_id = $1"
-            ))
-            .bind(integration_id)
-            .fetch_one(&mut *tx)
-            .await?;
             let rows = sqlx::query(&format!(
                 "SELECT {kind} AS kind, external_id, {name} AS name FROM {table} t \
                  WHERE integration_id = $1 AND NOT EXISTS (SELECT 1 FROM dry_run_seen s \
@@ -404,7 +397,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok((unseen, held))
+        Ok(unseen)
     }
 
     /// A page of what dry run `job` would do, in the order it was found;

@@ -92,6 +92,24 @@ pub struct IntegrationFields {
     pub disable_after_failures: Option<i64>,
 }
 
+impl IntegrationFields {
+    /// An enabled integration named `name` with `config`, reaching nothing
+    /// (no grants) and synced on demand only; set the rest with struct
+    /// update syntax (`IntegrationFields { ldap_grants, ..IntegrationFields::new(name, config) }`).
+    pub fn new(name: impl Into<String>, config: serde_json::Map<String, Value>) -> Self {
+        Self {
+            name: name.into(),
+            enabled: true,
+            config,
+            http_grants: Vec::new(),
+            ldap_grants: Vec::new(),
+            sync_interval_secs: None,
+            sync_cron: None,
+            disable_after_failures: None,
+        }
+    }
+}
+
 const COLUMNS: &str = "id, name, provider_id, enabled, config_json, secrets_json, \
     http_grants_json, ldap_grants_json, sync_interval_secs, sync_cron, sync_cursor, last_sync_at, \
     last_sync_status, next_sync_at, last_test_at, last_test_ok, last_test_message, \

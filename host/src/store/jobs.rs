@@ -30,12 +30,15 @@ pub struct Job {
     pub cursor: Option<String>,
     /// Pages committed so far.
     pub pages_done: i64,
+    /// The connector's last page is committed: what is left is the end of
+    /// the sync, not reading.
+    pub read_done: bool,
     /// When the job is due (a retried job waits for its backoff).
     pub run_after: i64,
 }
 
 const COLUMNS: &str = "id, integration_id, kind, trigger, mode, dry_run, status, attempts, \
-    requested_by, created_at, started_at, finished_at, error, cursor, pages_done, run_after";
+    requested_by, created_at, started_at, finished_at, error, cursor, pages_done, read_done, run_after";
 
 fn job_from_row(row: &AnyRow) -> Result<Job, sqlx::Error> {
     Ok(Job {
@@ -54,6 +57,7 @@ fn job_from_row(row: &AnyRow) -> Result<Job, sqlx::Error> {
         error: row.try_get("error")?,
         cursor: row.try_get("cursor")?,
         pages_done: row.try_get("pages_done")?,
+        read_done: row.try_get::<i64, _>("read_done")? != 0,
         run_after: row.try_get("run_after")?,
     })
 }

@@ -30,6 +30,7 @@ pub mod records;
 pub mod reseal;
 pub mod schedules;
 pub mod sessions;
+mod staged_deletions;
 pub mod state;
 pub mod sync_logs;
 pub mod users;

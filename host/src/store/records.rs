@@ -24,6 +24,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::directory::{self, UserColumns};
 use super::params::Params;
+use super::staged_deletions;
 use super::sync_logs::RecordCounts;
 use super::versions;
 use super::work_order_comments::{self, Applied};
@@ -238,6 +239,18 @@ impl Versions {
     }
 }
 
+/// What a record stated deleted does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Deletions {
+    /// Deletes it at once (a full sync's pages, a webhook delivery).
+    Apply,
+    /// Stages a directory user or group or a generic record for the end of
+    /// this incremental job, where the deletion guard decides
+    /// (`store::staged_deletions`). Work orders and comments are deleted
+    /// at once.
+    StageFor(i64),
+}
+
 /// Applies records in the caller's transaction; with a job, marks them
 /// seen by it.
 pub(super) async fn apply_records(
@@ -246,6 +259,7 @@ pub(super) async fn apply_records(
     job: Option<i64>,
     records: &[Record],
     rule: Versions,
+    deletions: Deletions,
 ) -> Result<RecordCounts, sqlx::Error> {
     let mut counts = RecordCounts {
         read: records.len() as i64,
@@ -277,8 +291,17 @@ pub(super) async fn apply_records(
                 // A write of the same user earlier in the page must not
                 // outlive its deletion.
                 users.retain(|(pending, ..)| pending.external_id != record.external_id);
-                if delete(conn, integration_id, record).await? {
-                    counts.deleted += 1;
+                match deletions {
+                    Deletions::StageFor(job) if staged_deletions::stages(kind) => {
+                        if stored.contains_key(&record.external_id) {
+                            staged_deletions::stage(conn, integration_id, job, record).await?;
+                        }
+                    }
+                    _ => {
+                        if delete(conn, integration_id, record).await? {
+                            counts.deleted += 1;
+                        }
+                    }
                 }
                 stored.remove(&record.external_id);
                 continue;
@@ -349,19 +372,74 @@ impl Store {
         records: &[Record],
         cursor: Option<&str>,
     ) -> Result<RecordCounts, sqlx::Error> {
+        self.apply_job_page(integration_id, job, records, cursor, false)
+            .await
+    }
+
+    /// [`Store::apply_page`] for a job's last page: the job is marked as read
+    /// to the end in the same transaction, so a job resumed after its node
+    /// died goes straight to finishing instead of reading past the end.
+    pub async fn apply_last_page(
+        &self,
+        integration_id: i64,
+        job: i64,
+        records: &[Record],
+        cursor: Option<&str>,
+    ) -> Result<RecordCounts, sqlx::Error> {
+        self.apply_job_page(integration_id, Some(job), records, cursor, true)
+            .await
+    }
+
+    async fn apply_job_page(
+        &self,
+        integration_id: i64,
+        job: Option<i64>,
+        records: &[Record],
+        cursor: Option<&str>,
+        last: bool,
+    ) -> Result<RecordCounts, sqlx::Error> {
         let mut tx = self.begin_write().await?;
-        let counts = apply_records(&mut tx, integration_id, job, records, Versions::AsRead).await?;
+        // An incremental job's deletions wait for its end, where the
+        // deletion guard counts them all; a full sync's pages state none.
+        let deletions = match job {
+            Some(job) => {
+                let mode: Option<String> =
+                    sqlx::query_scalar("SELECT mode FROM jobs WHERE id = $1")
+                        .bind(job)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if mode.as_deref() == Some("incremental") {
+                    Deletions::StageFor(job)
+                } else {
+                    Deletions::Apply
+                }
+            }
+            None => Deletions::Apply,
+        };
+        let counts = apply_records(
+            &mut tx,
+            integration_id,
+            job,
+            records,
+            Versions::AsRead,
+            deletions,
+        )
+        .await?;
         sqlx::query("UPDATE integrations SET sync_cursor = $1 WHERE id = $2")
             .bind(cursor)
             .bind(integration_id)
             .execute(&mut *tx)
             .await?;
         if let Some(job) = job {
-            sqlx::query("UPDATE jobs SET cursor = $1, pages_done = pages_done + 1 WHERE id = $2")
-                .bind(cursor)
-                .bind(job)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE jobs SET cursor = $1, pages_done = pages_done + 1, read_done = $2 \
+                 WHERE id = $3",
+            )
+            .bind(cursor)
+            .bind(i64::from(last))
+            .bind(job)
+            .execute(&mut *tx)
+            .await?;
             // The open log entry counts what is committed, so an attempt cut
             // short still says what it saved.
             sqlx::query(

@@ -12,7 +12,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::params::Params;
-use super::records::{Versions, apply_records};
+use super::records::{Deletions, Versions, apply_records};
 use super::sync_logs::RecordCounts;
 use super::{Store, now_millis};
 use crate::runtime::types::Record;
@@ -424,6 +424,7 @@ impl Store {
             None,
             records,
             Versions::NewerOnly,
+            Deletions::Apply,
         )
         .await?;
         sqlx::query(

@@ -26,6 +26,16 @@ impl Failure {
         }
     }
 
+    /// A database error while `what` (for example "reading the
+    /// deletion threshold"): logged with its detail, retried, and told to
+    /// the admin without it.
+    pub fn database(what: &'static str) -> impl Fn(sqlx::Error) -> Self {
+        move |e: sqlx::Error| {
+            tracing::error!(error = %e, "database error: {what}");
+            Self::retryable(format!("The database failed {what}."))
+        }
+    }
+
     /// A failed connector call: rate limits carry their Retry-After,
     /// unreachable and transient errors are retried, the rest are not.
     pub fn of_call(error: &CallError, message: String) -> Self {

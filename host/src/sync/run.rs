@@ -13,13 +13,13 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::failure::Failure;
+use super::finish::{Ended, Held, finish};
 use super::{Progress, SyncDeps};
 use crate::integrations::mapping::Mapper;
 use crate::integrations::{CallConfig, call_context};
 use crate::runtime::types::{SyncMode, SyncRequest};
 use crate::runtime::{LogLevel, LogLine};
 use crate::store::audit::AuditEvent;
-use crate::store::deletions::FullSyncEnd;
 use crate::store::integrations::Integration;
 use crate::store::jobs::Job;
 use crate::store::now_millis;
@@ -72,24 +72,6 @@ impl RetryPolicy {
 fn random_fraction() -> f64 {
     use aes_gcm::aead::{OsRng, rand_core::RngCore};
     (OsRng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Deletions a complete full sync held back (or a full dry run found it
-/// would hold): how many, and how many its threshold allowed.
-#[derive(Clone, Copy, Debug)]
-struct Held {
-    count: i64,
-    allowed: i64,
-}
-
-/// How the pages of an attempt ended.
-#[derive(Clone, Copy, Debug)]
-struct Ended {
-    pages: u32,
-    /// Deletions held for approval.
-    held: Option<Held>,
-    /// A full dry run: the deletions a full sync would hold.
-    would_hold: Option<Held>,
 }
 
 /// Runs a claimed job and records how it went. Never panics on bad input:
@@ -376,20 +358,18 @@ async fn sync_pages(
     let mapper = Mapper::new(mappings)
         .map_err(|e| Failure::fatal(format!("Fix the mappings first: {e}")))?;
     let incremental = job.mode == "incremental";
-    let db = |what: &'static str| {
-        move |e: sqlx::Error| {
-            tracing::error!(error = %e, "database error: {what}");
-            Failure {
-                message: format!("The database failed {what}."),
-                retry: Some(None),
-            }
-        }
-    };
+    let db = Failure::database;
     if job.dry_run {
         deps.store
             .start_dry_run(job.id)
             .await
             .map_err(db("starting the dry run"))?;
+    }
+    if job.read_done && !job.dry_run {
+        // An earlier attempt committed the last page and died before the
+        // end: finish, without asking for a page past the last.
+        let pages = u32::try_from(job.pages_done).unwrap_or(u32::MAX);
+        return finish(deps, job, integration, counts, pages).await;
     }
     // Resume a job that committed pages before; else start where the mode says.
     let mut cursor = if job.pages_done > 0 && !job.dry_run {
@@ -457,103 +437,26 @@ async fn sync_pages(
         } else {
             let (store, integration_id, job_id) = (deps.store.clone(), integration.id, job.id);
             let (records, page_cursor) = (std::mem::take(&mut page.records), page.cursor.clone());
+            let last = !page.has_more;
             saving = Some(Saving {
                 page_number,
                 task: tokio::spawn(async move {
-                    store
-                        .apply_page(
-                            integration_id,
-                            Some(job_id),
-                            &records,
-                            page_cursor.as_deref(),
-                        )
-                        .await
+                    let cursor = page_cursor.as_deref();
+                    if last {
+                        store
+                            .apply_last_page(integration_id, job_id, &records, cursor)
+                            .await
+                    } else {
+                        store
+                            .apply_page(integration_id, Some(job_id), &records, cursor)
+                            .await
+                    }
                 }),
             });
         }
         if !page.has_more {
             settle(deps, job, saving.take(), counts).await?;
-            let (mut held, mut would_hold) = (None, None);
-            if !incremental && job.dry_run {
-                let (unseen, stored) = deps
-                    .store
-                    .finish_full_dry_run(integration.id, job.id)
-                    .await
-                    .map_err(db("listing what the dry run would delete"))?;
-                counts.deleted += unseen;
-                let limits = deps
-                    .store
-                    .deletion_limits(integration.id)
-                    .await
-                    .map_err(db("reading the deletion threshold"))?;
-                if limits.exceeded_by(unseen, stored) {
-                    would_hold = Some(Held {
-                        count: unseen,
-                        allowed: limits.allowed(stored).unwrap_or(0),
-                    });
-                }
-            }
-            if !incremental && !job.dry_run {
-                let end = deps
-                    .store
-                    .end_full_sync(integration.id, job.id)
-                    .await
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "cannot delete records a full sync did not see");
-                        Failure {
-                            message: "Deleting records no longer present failed (database error)."
-                                .into(),
-                            retry: Some(None),
-                        }
-                    })?;
-                match end {
-                    FullSyncEnd::Deleted(n) => counts.deleted += n,
-                    FullSyncEnd::Held { count, allowed } => {
-                        tracing::warn!(
-                            integration = integration.id,
-                            job = job.id,
-                            count,
-                            allowed,
-                            "a full sync held its deletions for approval"
-                        );
-                        held = Some(Held { count, allowed });
-                    }
-                }
-            }
-            if !job.dry_run {
-                // Memberships follow what the groups state, resolved against
-                // the users and groups now stored (cheap when there are none).
-                deps.store
-                    .rebuild_memberships(integration.id)
-                    .await
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "cannot rebuild directory memberships");
-                        Failure {
-                            message: "Rebuilding group memberships failed (database error).".into(),
-                            retry: Some(None),
-                        }
-                    })?;
-                // People signed in through this directory get what the
-                // directory now says: a disabled or removed user's
-                // sessions end, a changed group changes the role.
-                deps.store
-                    .reconcile_directory_accounts(integration.id, "system")
-                    .await
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "cannot reconcile directory accounts");
-                        Failure {
-                            message:
-                                "Updating the accounts of directory users failed (database error)."
-                                    .into(),
-                            retry: Some(None),
-                        }
-                    })?;
-            }
-            return Ok(Ended {
-                pages: page_number,
-                held,
-                would_hold,
-            });
+            return finish(deps, job, integration, counts, page_number).await;
         }
         if page.cursor.is_none() || page.cursor == cursor {
             settle(deps, job, saving.take(), counts).await?;

@@ -52,16 +52,7 @@ async fn integration(store: &Store, name: &str) -> i64 {
         features: Features::SYNC,
     };
     store.upsert_provider(&info, "bench").await.unwrap();
-    let fields = IntegrationFields {
-        name: name.into(),
-        enabled: true,
-        config: serde_json::Map::new(),
-        http_grants: Vec::new(),
-        ldap_grants: Vec::new(),
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
-    };
+    let fields = IntegrationFields::new(name, serde_json::Map::new());
     store
         .create_integration("bench", &fields, "bench", |_| Default::default())
         .await

@@ -167,14 +167,8 @@ async fn cube(dir: &Directory, wasm: &[u8], runtime: &Runtime) -> Cube {
         "group_base": format!("ou=Groups,{}", dir.base), "page_size": PAGE,
     });
     let fields = IntegrationFields {
-        name: "Bench directory".into(),
-        enabled: true,
-        config: config.as_object().unwrap().clone(),
-        http_grants: Vec::new(),
         ldap_grants: vec![LdapGrant::parse(&format!("ldap://127.0.0.1:{}", dir.port)).unwrap()],
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
+        ..IntegrationFields::new("Bench directory", config.as_object().unwrap().clone())
     };
     let secrets = BTreeMap::from([("password".to_owned(), dir.password.clone())]);
     let integration = store

@@ -7,7 +7,10 @@
 //! - [`secrets`]: credentials encrypted at rest.
 //! - [`store`]: the database (SQLite or PostgreSQL).
 //! - [`web`]: the HTTP server.
+//! - [`shared`]: helpers every room may use (constant-time compare, ids).
 //! - [`cli`]: the `cube` command.
+//!
+//! How the rooms depend on each other: `docs/architecture.md`.
 
 pub mod catalog;
 pub mod cli;
@@ -19,7 +22,9 @@ pub mod plugin;
 pub mod runtime;
 pub mod schedule;
 pub mod secrets;
+pub mod shared;
 pub mod store;
 pub mod sync;
 pub mod web;
 pub mod webhooks;
+pub mod worker;

@@ -2,7 +2,7 @@
 //! (ChromeDriver), against the real server. Every page visited is saved as
 //! a screenshot under `target/screenshots/` (a test artifact).
 
-mod common;
+use cube_test_support as common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

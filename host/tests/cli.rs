@@ -1,6 +1,6 @@
 //! The `cube` binary as an author and an operator use it.
 
-mod common;
+use cube_test_support as common;
 
 use std::io::Write;
 use std::process::{Command, Output};

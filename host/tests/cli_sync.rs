@@ -1,7 +1,7 @@
 //! `cube sync`: one sync from the command line, against the server's
 //! database and connectors, with progress and a summary.
 
-mod common;
+use cube_test_support as common;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -23,21 +23,18 @@ async fn prepare(data: &std::path::Path, url: &str) {
         .await
         .unwrap();
     let fields = IntegrationFields {
-        name: "Command line".into(),
-        enabled: true,
-        config: serde_json::json!({"action": "fetch", "url": url, "pages": 3})
-            .as_object()
-            .unwrap()
-            .clone(),
         http_grants: vec![
             cube_host::runtime::HttpGrant::parse("http://127.0.0.1:*")
                 .unwrap()
                 .allow_private(true),
         ],
-        ldap_grants: Vec::new(),
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
+        ..IntegrationFields::new(
+            "Command line",
+            serde_json::json!({"action": "fetch", "url": url, "pages": 3})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
     };
     let secrets = BTreeMap::from([("password".to_owned(), "cli-secret-value".to_owned())]);
     store

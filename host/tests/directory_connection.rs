@@ -4,7 +4,7 @@
 //! with its meaning, an unreachable server, a server not granted to the
 //! integration, a missing base DN, and the preview of what a sync reads.
 
-mod common;
+use cube_test_support as common;
 
 use cube_host::runtime::{CallError, LdapGrant};
 use serde_json::{Value, json};

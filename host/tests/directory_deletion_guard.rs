@@ -4,37 +4,21 @@
 //! full sync deletes none of them and ends `needs_approval`; approving
 //! deletes them, and their group memberships with them.
 
-mod common;
+use cube_test_support as common;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
-
-use cube_host::integrations::seal_secrets;
 use cube_host::runtime::LdapGrant;
-use cube_host::secrets::{MasterKey, Sealer};
 use cube_host::store::Store;
 use cube_host::store::integrations::IntegrationFields;
-use cube_host::store::jobs::{Job, NewJob};
-use cube_host::store::sync_logs::SyncLogFilter;
-use cube_host::sync::{RetryPolicy, SyncDeps, run_job};
+use cube_host::store::jobs::Job;
 use serde_json::json;
 
+use common::SyncSetup;
 use common::directory::{add_group, add_user, delete_tree, subtree};
 use common::slapd;
 
 /// The connector on the test slapd (StartTLS), reading `root`'s users and
 /// groups.
-async fn setup(root: &str) -> (SyncDeps, i64, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in(dir.path()).await.unwrap();
-    let catalog = common::plugin_catalog(&["active-directory"]).await;
-    let sealer = Arc::new(Sealer::new(&MasterKey::generate()));
-    let (connector, info) = catalog.get("active-directory").unwrap();
-    store
-        .upsert_provider(&info, connector.digest())
-        .await
-        .unwrap();
+async fn setup(root: &str) -> SyncSetup {
     let (port, _) = slapd::ports();
     let config = json!({
         "server": "127.0.0.1",
@@ -48,78 +32,21 @@ async fn setup(root: &str) -> (SyncDeps, i64, tempfile::TempDir) {
         "group_base": format!("ou=groups,{root}"),
     });
     let fields = IntegrationFields {
-        name: "Guarded directory".into(),
-        enabled: true,
-        config: config.as_object().unwrap().clone(),
-        http_grants: Vec::new(),
         ldap_grants: vec![LdapGrant::parse(&format!("ldap://127.0.0.1:{port}")).unwrap()],
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
+        ..IntegrationFields::new("Guarded directory", config.as_object().unwrap().clone())
     };
-    let secrets = BTreeMap::from([(
-        "password".to_owned(),
-        slapd::env("CUBE_TEST_LDAP_BIND_PASSWORD"),
-    )]);
-    let integration = store
-        .create_integration("active-directory", &fields, "admin", |id| {
-            seal_secrets(&sealer, id, &secrets)
-        })
+    SyncSetup::builder("active-directory", fields)
+        .secret("password", slapd::env("CUBE_TEST_LDAP_BIND_PASSWORD"))
+        .build()
         .await
-        .unwrap()
-        .id;
-    let deps = SyncDeps {
-        store,
-        catalog,
-        runtime: common::runtime(),
-        sealer,
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base: Duration::from_millis(50),
-            cap: Duration::from_millis(200),
-        },
-        outbound: Default::default(),
-        events: Default::default(),
-        lease_ms: cube_host::sync::LEASE_MS,
-    };
-    (deps, integration, dir)
 }
 
 /// Runs a full sync to its end; returns the job and its log entry's
 /// (status, deleted, message).
-async fn full_sync(deps: &SyncDeps, integration: i64) -> (Job, (String, i64, String)) {
-    let (job, _) = deps
-        .store
-        .enqueue_sync(NewJob {
-            integration_id: integration,
-            trigger: "manual",
-            mode: "full",
-            dry_run: false,
-            requested_by: "admin",
-        })
-        .await
-        .unwrap();
-    for _ in 0..400 {
-        let current = deps.store.job(job.id).await.unwrap().unwrap();
-        if current.status != "queued" && current.status != "running" {
-            let filter = SyncLogFilter {
-                integration_id: Some(integration),
-                ..Default::default()
-            };
-            let (logs, _) = deps.store.sync_logs(&filter, 0, 1).await.unwrap();
-            let log = &logs[0];
-            return (
-                current,
-                (log.status.clone(), log.counts.deleted, log.message.clone()),
-            );
-        }
-        if let Some(claimed) = deps.store.claim_job("test", 60_000).await.unwrap() {
-            run_job(deps, claimed, "test").await;
-        } else {
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-    panic!("job {} did not finish", job.id);
+async fn full_sync(setup: &SyncSetup) -> (Job, (String, i64, String)) {
+    let job = setup.sync("full").await;
+    let log = setup.logs_of(job.id).await.pop().expect("a sync log entry");
+    (job, (log.status, log.counts.deleted, log.message))
 }
 
 async fn user_count(store: &Store, integration: i64) -> i64 {
@@ -160,10 +87,10 @@ async fn more_vanished_entries_than_the_threshold_wait_for_approval_then_go() {
         &[&dn(0), &dn(11)],
     )
     .await;
-    let (deps, id, _dir) = setup(&root).await;
-    let store = &deps.store;
+    let setup = setup(&root).await;
+    let (store, id) = (setup.store(), setup.integration);
 
-    let (first, (status, deleted, message)) = full_sync(&deps, id).await;
+    let (first, (status, deleted, message)) = full_sync(&setup).await;
     assert_eq!(
         (first.status.as_str(), status.as_str(), deleted),
         ("succeeded", "succeeded", 0),
@@ -181,7 +108,7 @@ async fn more_vanished_entries_than_the_threshold_wait_for_approval_then_go() {
     for n in 6..12 {
         ldap.delete(&dn(n)).await.unwrap().success().unwrap();
     }
-    let (held, (status, deleted, message)) = full_sync(&deps, id).await;
+    let (held, (status, deleted, message)) = full_sync(&setup).await;
     assert_eq!(held.status, "needs_approval", "{message}");
     assert_eq!((status.as_str(), deleted), ("needs_approval", 0));
     assert!(
@@ -241,7 +168,7 @@ async fn more_vanished_entries_than_the_threshold_wait_for_approval_then_go() {
 
     // The directory and the copy agree again: the next full sync deletes
     // nothing and holds nothing.
-    let (after, (status, deleted, message)) = full_sync(&deps, id).await;
+    let (after, (status, deleted, message)) = full_sync(&setup).await;
     assert_eq!(
         (after.status.as_str(), status.as_str(), deleted),
         ("succeeded", "succeeded", 0),

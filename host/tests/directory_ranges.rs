@@ -7,41 +7,20 @@
 //! the tests use, returns every value at once, so only this double makes
 //! the connector's ranged retrieval run (see `common::fake_ad`).
 
-mod common;
+use cube_test_support as common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use cube_host::integrations::seal_secrets;
 use cube_host::runtime::LdapGrant;
-use cube_host::secrets::{MasterKey, Sealer};
-use cube_host::store::Store;
 use cube_host::store::integrations::IntegrationFields;
-use cube_host::store::jobs::{Job, NewJob};
-use cube_host::store::sync_logs::SyncLogFilter;
-use cube_host::sync::{RetryPolicy, SyncDeps, run_job};
 use ldap3_proto::proto::LdapResultCode;
 use serde_json::json;
 
+use common::SyncSetup;
 use common::fake_ad::{self, BASE, FakeAd, Fault};
 
-struct Setup {
-    deps: SyncDeps,
-    integration: i64,
-    _dir: tempfile::TempDir,
-}
-
-async fn setup(port: u16) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in(dir.path()).await.unwrap();
-    let catalog = common::plugin_catalog(&["active-directory"]).await;
-    let sealer = Arc::new(Sealer::new(&MasterKey::generate()));
-    let (connector, info) = catalog.get("active-directory").unwrap();
-    store
-        .upsert_provider(&info, connector.digest())
-        .await
-        .unwrap();
+async fn setup(port: u16) -> SyncSetup {
     // The AD preset's defaults: its user and group filters, objectGUID,
     // uSNChanged windows. No TLS: a test double with a test password.
     let config = json!({
@@ -55,89 +34,28 @@ async fn setup(port: u16) -> Setup {
         "page_size": 100,
     });
     let fields = IntegrationFields {
-        name: "Large groups".into(),
-        enabled: true,
-        config: config.as_object().unwrap().clone(),
-        http_grants: Vec::new(),
         ldap_grants: vec![LdapGrant::parse(&format!("ldap://127.0.0.1:{port}")).unwrap()],
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
+        ..IntegrationFields::new("Large groups", config.as_object().unwrap().clone())
     };
-    let secrets = BTreeMap::from([("password".to_owned(), fake_ad::PASSWORD.to_owned())]);
-    let integration = store
-        .create_integration("active-directory", &fields, "admin", |id| {
-            seal_secrets(&sealer, id, &secrets)
-        })
+    SyncSetup::builder("active-directory", fields)
+        .secret("password", fake_ad::PASSWORD)
+        .build()
         .await
-        .unwrap()
-        .id;
-    let deps = SyncDeps {
-        store,
-        catalog,
-        runtime: common::runtime(),
-        sealer,
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base: Duration::from_millis(50),
-            cap: Duration::from_millis(200),
-        },
-        outbound: Default::default(),
-        events: Default::default(),
-        lease_ms: cube_host::sync::LEASE_MS,
-    };
-    Setup {
-        deps,
-        integration,
-        _dir: dir,
-    }
-}
-
-/// Queues a full sync and runs it (and its retries) to the end.
-async fn sync(setup: &Setup) -> Job {
-    let (job, _) = setup
-        .deps
-        .store
-        .enqueue_sync(NewJob {
-            integration_id: setup.integration,
-            trigger: "manual",
-            mode: "full",
-            dry_run: false,
-            requested_by: "admin",
-        })
-        .await
-        .unwrap();
-    for _ in 0..800 {
-        let now = setup.deps.store.job(job.id).await.unwrap().unwrap();
-        if now.status != "queued" && now.status != "running" {
-            return now;
-        }
-        if let Some(claimed) = setup.deps.store.claim_job("test", 60_000).await.unwrap() {
-            run_job(&setup.deps, claimed, "test").await;
-        } else {
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-    panic!("job {} did not finish", job.id);
 }
 
 /// The messages (and connector logs) of a job's attempts, oldest first.
-async fn messages(setup: &Setup, job: i64) -> Vec<(String, String)> {
-    let filter = SyncLogFilter {
-        integration_id: Some(setup.integration),
-        ..Default::default()
-    };
-    let (logs, _) = setup.deps.store.sync_logs(&filter, 0, 100).await.unwrap();
-    logs.into_iter()
-        .rev()
-        .filter(|l| l.job_id == Some(job))
+async fn messages(setup: &SyncSetup, job: i64) -> Vec<(String, String)> {
+    setup
+        .logs_of(job)
+        .await
+        .into_iter()
         .map(|l| (l.status, format!("{} {}", l.message, l.log)))
         .collect()
 }
 
 /// The external ids of a group's members, by the group's name, and how
 /// many member DNs the group stated.
-async fn members(setup: &Setup, group: &str) -> (Vec<String>, i64) {
+async fn members(setup: &SyncSetup, group: &str) -> (Vec<String>, i64) {
     let store = &setup.deps.store;
     let id: String = sqlx::query_scalar(
         "SELECT external_id FROM directory_groups WHERE integration_id = $1 AND name = $2",
@@ -168,7 +86,7 @@ async fn members(setup: &Setup, group: &str) -> (Vec<String>, i64) {
 }
 
 /// Asserts `group` holds exactly users 0..n, each once.
-async fn assert_members(setup: &Setup, group: &str, n: usize) {
+async fn assert_members(setup: &SyncSetup, group: &str, n: usize) {
     let (ids, stated) = members(setup, group).await;
     assert_eq!(ids.len(), n, "{group}: memberships");
     assert_eq!(stated, n as i64, "{group}: stated member DNs");
@@ -202,7 +120,7 @@ async fn groups_larger_than_a_slice_are_read_in_full_range_by_range() {
     let setup = setup(ad.port).await;
     // A spent cookie sent again made the connector read its window again
     // and again: a sync that never ended.
-    let job = tokio::time::timeout(Duration::from_secs(400), sync(&setup))
+    let job = tokio::time::timeout(Duration::from_secs(400), setup.sync("full"))
         .await
         .unwrap_or_else(|_| {
             panic!(
@@ -260,7 +178,7 @@ async fn a_slice_that_fails_fails_the_sync_and_keeps_the_stored_members() {
     let ad = FakeAd::start(fake_ad::directory(3200, &[("big3200", 3200)], 0)).await;
     let big = group_dn("big3200");
     let setup = setup(ad.port).await;
-    let first = sync(&setup).await;
+    let first = setup.sync("full").await;
     assert_eq!(
         first.status,
         "succeeded",
@@ -275,7 +193,7 @@ async fn a_slice_that_fails_fails_the_sync_and_keeps_the_stored_members() {
         code: LdapResultCode::OperationsError,
     });
     ad.clear_requests();
-    let refused = sync(&setup).await;
+    let refused = setup.sync("full").await;
     let logs = messages(&setup, refused.id).await;
     assert_eq!(
         (refused.status.as_str(), refused.attempts),
@@ -295,7 +213,7 @@ async fn a_slice_that_fails_fails_the_sync_and_keeps_the_stored_members() {
 
     // The connection drops at the second slice: retried, then given up.
     ad.set_fault(Fault::Drop { from: 1500 });
-    let dropped = sync(&setup).await;
+    let dropped = setup.sync("full").await;
     let logs = messages(&setup, dropped.id).await;
     assert_eq!(
         (dropped.status.as_str(), dropped.attempts),
@@ -323,7 +241,7 @@ async fn a_slice_that_fails_fails_the_sync_and_keeps_the_stored_members() {
 
     // The server answers again: the next sync reads the group in full.
     ad.set_fault(Fault::None);
-    let again = sync(&setup).await;
+    let again = setup.sync("full").await;
     assert_eq!(
         again.status,
         "succeeded",

@@ -7,22 +7,18 @@
 //! found by full syncs, and a connection dropped in the middle of a paged
 //! search.
 
-mod common;
+use cube_test_support as common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cube_host::integrations::seal_secrets;
 use cube_host::runtime::LdapGrant;
-use cube_host::secrets::{MasterKey, Sealer};
 use cube_host::store::Store;
 use cube_host::store::integrations::IntegrationFields;
 use cube_host::store::jobs::NewJob;
-use cube_host::store::sync_logs::SyncLogFilter;
-use cube_host::sync::{RetryPolicy, SyncDeps, run_job};
 use serde_json::{Value, json};
 
+use common::SyncSetup;
 use common::directory::{add_group, add_user, delete_tree, subtree};
 use common::slapd;
 
@@ -46,118 +42,16 @@ fn config(port: u16, extra: Value) -> serde_json::Map<String, Value> {
     config.as_object().unwrap().clone()
 }
 
-struct Setup {
-    deps: SyncDeps,
-    integration: i64,
-    _dir: tempfile::TempDir,
-}
-
-async fn setup(port: u16, extra: Value) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in(dir.path()).await.unwrap();
-    let catalog = common::plugin_catalog(&["active-directory"]).await;
-    let sealer = Arc::new(Sealer::new(&MasterKey::generate()));
-    let (connector, info) = catalog.get("active-directory").unwrap();
-    store
-        .upsert_provider(&info, connector.digest())
-        .await
-        .unwrap();
+async fn setup(port: u16, extra: Value) -> SyncSetup {
     let fields = IntegrationFields {
-        name: "Directory".into(),
-        enabled: true,
-        config: config(port, extra),
-        http_grants: Vec::new(),
         ldap_grants: vec![LdapGrant::parse(&format!("ldap://127.0.0.1:{port}")).unwrap()],
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
+        ..IntegrationFields::new("Directory", config(port, extra))
     };
-    let secrets = BTreeMap::from([(
-        "password".to_owned(),
-        slapd::env("CUBE_TEST_LDAP_BIND_PASSWORD"),
-    )]);
-    let integration = store
-        .create_integration("active-directory", &fields, "admin", |id| {
-            seal_secrets(&sealer, id, &secrets)
-        })
+    SyncSetup::builder("active-directory", fields)
+        .secret("password", slapd::env("CUBE_TEST_LDAP_BIND_PASSWORD"))
+        .max_attempts(4)
+        .build()
         .await
-        .unwrap()
-        .id;
-    let deps = SyncDeps {
-        store,
-        catalog,
-        runtime: common::runtime(),
-        sealer,
-        retry: RetryPolicy {
-            max_attempts: 4,
-            base: Duration::from_millis(50),
-            cap: Duration::from_millis(200),
-        },
-        outbound: Default::default(),
-        events: Default::default(),
-        lease_ms: cube_host::sync::LEASE_MS,
-    };
-    Setup {
-        deps,
-        integration,
-        _dir: dir,
-    }
-}
-
-/// Queues a sync and runs it (and its retries) to the end; returns the job.
-async fn sync(setup: &Setup, mode: &str) -> cube_host::store::jobs::Job {
-    let (job, _) = setup
-        .deps
-        .store
-        .enqueue_sync(NewJob {
-            integration_id: setup.integration,
-            trigger: "manual",
-            mode,
-            dry_run: false,
-            requested_by: "admin",
-        })
-        .await
-        .unwrap();
-    finish(setup, job.id).await
-}
-
-async fn finish(setup: &Setup, id: i64) -> cube_host::store::jobs::Job {
-    for _ in 0..400 {
-        let job = setup.deps.store.job(id).await.unwrap().unwrap();
-        if job.status != "queued" && job.status != "running" {
-            return job;
-        }
-        if let Some(claimed) = setup.deps.store.claim_job("test", 60_000).await.unwrap() {
-            run_job(&setup.deps, claimed, "test").await;
-        } else {
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-    panic!("job {id} did not finish");
-}
-
-/// The sync log entries of a job, oldest first: (status, records read,
-/// created, updated, deleted, message and the connector's log).
-async fn logs_of(setup: &Setup, job: i64) -> Vec<(String, i64, i64, i64, i64, String)> {
-    let filter = SyncLogFilter {
-        integration_id: Some(setup.integration),
-        ..Default::default()
-    };
-    let (logs, _) = setup.deps.store.sync_logs(&filter, 0, 100).await.unwrap();
-    logs.into_iter()
-        .rev()
-        .filter(|l| l.job_id == Some(job))
-        .map(|l| {
-            (
-                l.status,
-                l.counts.read,
-                l.counts.created,
-                l.counts.updated,
-                l.counts.deleted,
-                format!("{} {}", l.message, l.log),
-            )
-        })
-        .collect()
 }
 
 async fn scalar(store: &Store, sql: &str, integration: i64) -> i64 {
@@ -218,8 +112,8 @@ async fn a_full_sync_reads_thousands_of_users_with_nested_groups_and_disabled_ac
         }),
     )
     .await;
-    let job = sync(&setup, "full").await;
-    let logs = logs_of(&setup, job.id).await;
+    let job = setup.sync("full").await;
+    let logs = setup.log_rows(job.id).await;
     assert_eq!(job.status, "succeeded", "{logs:?}");
     let store = &setup.deps.store;
     let id = setup.integration;
@@ -295,19 +189,19 @@ async fn incremental_syncs_read_exactly_the_changes_and_full_syncs_find_deletion
     .await;
     let store = &setup.deps.store;
     let id = setup.integration;
-    let first = sync(&setup, "full").await;
+    let first = setup.sync("full").await;
     assert_eq!(
         first.status,
         "succeeded",
         "{:?}",
-        logs_of(&setup, first.id).await
+        setup.log_rows(first.id).await
     );
     let u3_id = user(store, id, "u3").await.unwrap().0;
     assert_eq!(groups_of(store, id, "u2").await, ["g1*", "g2"]);
 
     // Nothing changed: an incremental sync reads nothing.
-    let idle = sync(&setup, "incremental").await;
-    let logs = logs_of(&setup, idle.id).await;
+    let idle = setup.sync("incremental").await;
+    let logs = setup.log_rows(idle.id).await;
     assert_eq!(logs.last().unwrap().1, 0, "{logs:?}");
 
     // modify, disable, move between groups, rename, move to another OU, add.
@@ -347,8 +241,8 @@ async fn incremental_syncs_read_exactly_the_changes_and_full_syncs_find_deletion
         .unwrap();
     add_user(&mut ldap, &dn("u5"), "u5", "pw", true).await;
 
-    let incremental = sync(&setup, "incremental").await;
-    let logs = logs_of(&setup, incremental.id).await;
+    let incremental = setup.sync("incremental").await;
+    let logs = setup.log_rows(incremental.id).await;
     let (status, read, created, updated, deleted, _) = logs.last().unwrap().clone();
     assert_eq!(status, "succeeded", "{logs:?}");
     // u1, u2, u3 (renamed), u4 (moved), u5 (new), g1 and g2; u3's rename
@@ -388,8 +282,8 @@ async fn incremental_syncs_read_exactly_the_changes_and_full_syncs_find_deletion
     // OpenLDAP has no Deleted Objects (nor the show-deleted control): the
     // incremental sync works on and says once that it cannot see them.
     ldap.delete(&dn("u5")).await.unwrap().success().unwrap();
-    let blind = sync(&setup, "incremental").await;
-    let logs = logs_of(&setup, blind.id).await;
+    let blind = setup.sync("incremental").await;
+    let logs = setup.log_rows(blind.id).await;
     let (status, _, _, _, _, text) = logs.last().unwrap();
     assert_eq!(status, "succeeded", "{logs:?}");
     assert_eq!(text.matches("does not see deletions").count(), 1, "{text}");
@@ -398,8 +292,8 @@ async fn incremental_syncs_read_exactly_the_changes_and_full_syncs_find_deletion
         "{text}"
     );
     assert!(user(store, id, "u5").await.is_some());
-    let full = sync(&setup, "full").await;
-    let logs = logs_of(&setup, full.id).await;
+    let full = setup.sync("full").await;
+    let logs = setup.log_rows(full.id).await;
     assert_eq!(logs.last().unwrap().4, 1, "{logs:?}");
     assert!(user(store, id, "u5").await.is_none());
     assert_eq!(groups_of(store, id, "u1").await, ["g1*", "g2"]);
@@ -433,7 +327,7 @@ async fn a_connection_dropped_mid_search_is_retried_and_resumes_where_it_stopped
         .unwrap();
     let runner = tokio::spawn({
         let setup = setup.clone();
-        async move { finish(&setup, job.id).await }
+        async move { setup.finish(job.id).await }
     });
     // Once a good part of the users is committed, the server dies in the
     // middle of its next answer (a page of 100 entries is ~30 kB).
@@ -450,7 +344,7 @@ async fn a_connection_dropped_mid_search_is_retried_and_resumes_where_it_stopped
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let done = runner.await.unwrap();
-    let logs = logs_of(&setup, job.id).await;
+    let logs = setup.log_rows(job.id).await;
     assert_eq!(done.status, "succeeded", "{logs:?}");
     // The cut either fails the attempt (the engine retries it on a new
     // connection) or lands on the page the host was reading ahead (the
@@ -511,8 +405,8 @@ async fn syncs_that_cannot_work_fail_at_once_with_the_reason() {
         .execute(setup_wrong.deps.store.pool())
         .await
         .unwrap();
-    let job = sync(&setup_wrong, "full").await;
-    let logs = logs_of(&setup_wrong, job.id).await;
+    let job = setup_wrong.sync("full").await;
+    let logs = setup_wrong.log_rows(job.id).await;
     assert_eq!(
         (job.status.as_str(), job.attempts),
         ("failed", 1),
@@ -532,8 +426,8 @@ async fn syncs_that_cannot_work_fail_at_once_with_the_reason() {
         .execute(setup_denied.deps.store.pool())
         .await
         .unwrap();
-    let job = sync(&setup_denied, "full").await;
-    let logs = logs_of(&setup_denied, job.id).await;
+    let job = setup_denied.sync("full").await;
+    let logs = setup_denied.log_rows(job.id).await;
     assert_eq!(
         (job.status.as_str(), job.attempts),
         ("failed", 1),
@@ -579,7 +473,7 @@ async fn a_membership_only_change_reaches_the_users_member_of_in_an_incremental_
             .map(|dn| dn.to_lowercase())
             .collect::<Vec<_>>()
     };
-    assert_eq!(sync(&setup, "full").await.status, "succeeded");
+    assert_eq!(setup.sync("full").await.status, "succeeded");
     assert_eq!(member_of("m1").await, [team.to_lowercase()]);
     assert!(member_of("m2").await.is_empty());
 
@@ -590,12 +484,12 @@ async fn a_membership_only_change_reaches_the_users_member_of_in_an_incremental_
         vec![Mod::Replace("member", Set::from([dn("m2").as_str()]))],
     )
     .await;
-    let job = sync(&setup, "incremental").await;
+    let job = setup.sync("incremental").await;
     assert_eq!(
         job.status,
         "succeeded",
         "{:?}",
-        logs_of(&setup, job.id).await
+        setup.log_rows(job.id).await
     );
     assert!(member_of("m1").await.is_empty());
     assert_eq!(member_of("m2").await, [team.to_lowercase()]);

@@ -2,7 +2,7 @@
 //! ungranted hosts, names that resolve to loopback without an explicit
 //! grant, and redirects out of the grant are denied with the host named.
 
-mod common;
+use cube_test_support as common;
 
 use std::net::SocketAddr;
 

@@ -7,7 +7,7 @@
 //! issues, Data Center's `startAt` paging and plain-text bodies, and a
 //! wrong token.
 
-mod common;
+use cube_test_support as common;
 
 use std::time::Duration;
 

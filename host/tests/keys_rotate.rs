@@ -1,7 +1,7 @@
 //! `cube keys rotate`: every secret re-sealed with a new key in one
 //! transaction, or nothing changed at all.
 
-mod common;
+use cube_test_support as common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,16 +13,7 @@ use cube_host::store::Store;
 use cube_host::store::integrations::{Integration, IntegrationFields};
 
 fn fields(name: &str) -> IntegrationFields {
-    IntegrationFields {
-        name: name.into(),
-        enabled: true,
-        config: serde_json::Map::new(),
-        http_grants: Vec::new(),
-        ldap_grants: Vec::new(),
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
-    }
+    IntegrationFields::new(name, serde_json::Map::new())
 }
 
 async fn with_secret(store: &Store, sealer: &Sealer, name: &str, secret: &str) -> Integration {

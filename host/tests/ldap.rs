@@ -3,7 +3,7 @@
 //! words, grants and address rules enforced, and a paged search that goes
 //! on across `sync` calls because the job keeps its connection.
 
-mod common;
+use cube_test_support as common;
 
 use std::collections::BTreeSet;
 
@@ -191,14 +191,8 @@ async fn a_sync_job_reads_the_directory_page_by_page_into_the_store() {
     // The password is a secret: sealed in the store, not in the config.
     let password = config.remove("password").unwrap();
     let fields = IntegrationFields {
-        name: "Directory".into(),
-        enabled: true,
-        config,
-        http_grants: Vec::new(),
         ldap_grants: vec![LdapGrant::parse(&url).unwrap()],
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
+        ..IntegrationFields::new("Directory", config)
     };
     let secrets = BTreeMap::from([("password".to_owned(), password.as_str().unwrap().to_owned())]);
     let integration = store

@@ -4,7 +4,7 @@
 //! thread per job. Its own test binary, so no other test's connections are
 //! counted with its own.
 
-mod common;
+use cube_test_support as common;
 
 use std::time::{Duration, Instant};
 

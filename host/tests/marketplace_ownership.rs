@@ -4,7 +4,7 @@
 //! another publisher installed first; the catalog holds to it when loading,
 //! and an older version is installed only when confirmed.
 
-mod common;
+use cube_test_support as common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -44,16 +44,7 @@ async fn directory_integration(store: &Store, catalog: &cube_host::web::Catalog)
         .upsert_provider(&info, connector.digest())
         .await
         .unwrap();
-    let fields = IntegrationFields {
-        name: "Corporate AD".into(),
-        enabled: true,
-        config: serde_json::Map::new(),
-        http_grants: Vec::new(),
-        ldap_grants: Vec::new(),
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
-    };
+    let fields = IntegrationFields::new("Corporate AD", serde_json::Map::new());
     let sealer = Arc::new(Sealer::new(&MasterKey::generate()));
     let secrets = BTreeMap::from([("password".to_owned(), "bind-secret".to_owned())]);
     store

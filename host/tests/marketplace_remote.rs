@@ -6,7 +6,7 @@
 //! digest, then the package's own verification), so a server that alters a
 //! package cannot get it installed.
 
-mod common;
+use cube_test_support as common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -9,7 +9,7 @@
 //! otherwise make the host fetch from its own loopback services, its LAN or
 //! the cloud metadata service.
 
-mod common;
+use cube_test_support as common;
 
 use std::process::{Command, Output};
 use std::sync::Arc;

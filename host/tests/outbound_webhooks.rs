@@ -5,7 +5,7 @@
 //! a receiver on the host's own network is reached only when the admin
 //! named it (`--allow-private-host`).
 
-mod common;
+use cube_test_support as common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! recording and replay; and the whole way from a key pair to a synced
 //! work order through the marketplace.
 
-mod common;
+use cube_test_support as common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

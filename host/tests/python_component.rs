@@ -1,7 +1,7 @@
 //! A connector built by another toolchain (componentize-py) runs in the
 //! host, with WASI linked but granting nothing.
 
-mod common;
+use cube_test_support as common;
 
 use cube_host::runtime::{HttpGrant, LogLevel, Secrets};
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Files that are not connectors are refused with messages that say what
 //! they are and what to do.
 
-mod common;
+use cube_test_support as common;
 
 use cube_host::runtime::LoadError;
 use wit_component::{ComponentEncoder, StringEncoding};

@@ -1,7 +1,7 @@
 //! A connector that loops, eats memory, traps or floods its log fails that
 //! call only, with a clear error; the same runtime serves the next call.
 
-mod common;
+use cube_test_support as common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Secret values a connector logs or puts in an error are scrubbed before
 //! the host keeps them.
 
-mod common;
+use cube_test_support as common;
 
 use cube_host::runtime::{CallError, ConnectorError, Secrets};
 

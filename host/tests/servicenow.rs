@@ -7,7 +7,7 @@
 //! recognised, an expired OAuth token replaced, a storm of 429s waited out,
 //! a wrong password named, and the generic form.
 
-mod common;
+use cube_test_support as common;
 
 use std::time::Duration;
 

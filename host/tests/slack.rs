@@ -6,7 +6,7 @@
 //! Slack's 3 seconds) creating and looking up work orders; a forged
 //! signature refused; a 429 waited out; a wrong token named.
 
-mod common;
+use cube_test_support as common;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! incrementally with `since`, a Fault named in the sync log, and a
 //! WS-Security UsernameToken (text and digest) accepted or refused.
 
-mod common;
+use cube_test_support as common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

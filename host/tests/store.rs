@@ -1,7 +1,7 @@
 //! The store on both backends: migrations, and connector state kept in the
 //! database and used by real components.
 
-mod common;
+use cube_test_support as common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Accounts, sessions, sign-in throttling and the audit log, on both
 //! database backends.
 
-mod common;
+use cube_test_support as common;
 
 use cube_host::store::audit::AuditEvent;
 use cube_host::store::login_attempts::{Admission, LoginPolicy};

@@ -4,7 +4,7 @@
 //! (their memberships with them), discarding keeps them, and a later full
 //! sync replaces the held set.
 
-mod common;
+use cube_test_support as common;
 
 use std::collections::BTreeMap;
 
@@ -23,16 +23,7 @@ async fn integration(store: &Store, name: &str) -> i64 {
         .result
         .unwrap();
     store.upsert_provider(&info, "sha256:test").await.unwrap();
-    let fields = IntegrationFields {
-        name: name.into(),
-        enabled: true,
-        config: serde_json::Map::new(),
-        http_grants: Vec::new(),
-        ldap_grants: Vec::new(),
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
-    };
+    let fields = IntegrationFields::new(name, serde_json::Map::new());
     store
         .create_integration("probe", &fields, "admin", |_| BTreeMap::new())
         .await
@@ -158,8 +149,8 @@ fn the_stricter_limit_applies_and_zero_turns_a_limit_off() {
 async fn a_full_sync_over_the_threshold_deletes_nothing_and_approval_deletes_exactly_the_unseen() {
     common::each_backend(|store| async move {
         let id = integration(&store, "Guarded").await;
-        // 20 users and a group: 21 records, so 10 % allows 3 deletions
-        // (2.1, rounded up).
+        // 20 users and a group: the share is of the users, so 10 % allows
+        // 2 deletions.
         let mut all = users(0..20);
         all.push(group("g1", &["u01", "u15"]));
         let (_, end) = full_sync(&store, id, &all).await;
@@ -173,7 +164,7 @@ async fn a_full_sync_over_the_threshold_deletes_nothing_and_approval_deletes_exa
             end,
             FullSyncEnd::Held {
                 count: 10,
-                allowed: 3
+                allowed: 2
             }
         );
         assert_eq!(status(&store, held_job).await, "needs_approval");
@@ -302,6 +293,128 @@ async fn discard_keeps_the_records_and_a_later_full_sync_replaces_the_held_set()
         assert_eq!(status(&store, fourth).await, "succeeded");
         assert!(store.pending_deletions(id, 0, 10).await.unwrap().is_none());
         assert_eq!(usernames(&store, id).await.len(), 8);
+    })
+    .await;
+}
+
+fn deleted(mut record: Record) -> Record {
+    record.deleted = true;
+    record
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_sync_stating_more_deletions_than_the_threshold_holds_them_all() {
+    common::each_backend(|store| async move {
+        let id = integration(&store, "Told").await;
+        let mut all = users(0..20);
+        all.push(group("g1", &["u00", "u05"]));
+        full_sync(&store, id, &all).await;
+
+        // 10 % of 20 users allows 2. The pages state 4 deletions, and u01
+        // comes back on the last page: 3 remain, more than 2.
+        let told = job(&store, id, "incremental").await;
+        let first = [
+            deleted(user("u00")),
+            deleted(user("u01")),
+            deleted(user("u02")),
+        ];
+        let counts = store
+            .apply_page(id, Some(told), &first, Some("c1"))
+            .await
+            .unwrap();
+        assert_eq!(counts.deleted, 0, "staged, not deleted");
+        assert_eq!(usernames(&store, id).await.len(), 20);
+        let last = [user("u01"), deleted(user("u03")), deleted(user("nobody"))];
+        store
+            .apply_last_page(id, told, &last, Some("c2"))
+            .await
+            .unwrap();
+        let end = store.end_incremental_sync(id, told).await.unwrap();
+        assert_eq!(
+            end,
+            FullSyncEnd::Held {
+                count: 3,
+                allowed: 2
+            }
+        );
+        store.hold_job(told, id).await.unwrap();
+        assert_eq!(usernames(&store, id).await.len(), 20, "nothing deleted");
+        let pending = store.pending_deletions(id, 0, 10).await.unwrap().unwrap();
+        let names: Vec<_> = pending.items.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!((pending.job_id, names), (told, vec!["u00", "u02", "u03"]));
+
+        // u02 comes back before the admin decides: approval leaves it.
+        let later = job(&store, id, "incremental").await;
+        store
+            .apply_last_page(id, later, &[user("u02")], Some("c3"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.end_incremental_sync(id, later).await.unwrap(),
+            FullSyncEnd::Deleted(0)
+        );
+        store.finish_job(later, None).await.unwrap();
+        assert!(
+            store.pending_deletions(id, 0, 10).await.unwrap().is_some(),
+            "a sync within the threshold leaves the held set"
+        );
+        let decided = store.approve_deletions(id, told).await.unwrap();
+        assert_eq!((decided.pending, decided.deleted), (3, 2));
+        let left = usernames(&store, id).await;
+        assert_eq!(left.len(), 18);
+        assert!(!left.contains(&"u00".to_owned()) && !left.contains(&"u03".to_owned()));
+        assert!(left.contains(&"u01".to_owned()) && left.contains(&"u02".to_owned()));
+        assert!(
+            store
+                .memberships_of_member(id, "u00")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_sync_within_the_threshold_deletes_what_it_was_told_at_its_end() {
+    common::each_backend(|store| async move {
+        let id = integration(&store, "Within").await;
+        let mut all = users(0..20);
+        all.push(group("g1", &["u00"]));
+        full_sync(&store, id, &all).await;
+
+        let told = job(&store, id, "incremental").await;
+        store
+            .apply_page(id, Some(told), &[deleted(group("g1", &[]))], Some("c1"))
+            .await
+            .unwrap();
+        store
+            .apply_last_page(id, told, &[deleted(user("u07"))], Some("c2"))
+            .await
+            .unwrap();
+        assert_eq!(usernames(&store, id).await.len(), 20, "not before the end");
+        assert_eq!(
+            store.end_incremental_sync(id, told).await.unwrap(),
+            FullSyncEnd::Deleted(2)
+        );
+        let left = usernames(&store, id).await;
+        assert_eq!(left.len(), 19);
+        assert!(!left.contains(&"u07".to_owned()));
+        store.rebuild_memberships(id).await.unwrap();
+        assert!(
+            store
+                .memberships_of_member(id, "u00")
+                .await
+                .unwrap()
+                .is_empty(),
+            "the deleted group's memberships went with it"
+        );
+        // Ending again (a node that died after the end, finished by another)
+        // deletes nothing more.
+        assert_eq!(
+            store.end_incremental_sync(id, told).await.unwrap(),
+            FullSyncEnd::Deleted(0)
+        );
     })
     .await;
 }

@@ -3,7 +3,7 @@
 //! groups give effective memberships (cycles included), and a renamed or
 //! moved member stays a member because it is tracked by its stable id.
 
-mod common;
+use cube_test_support as common;
 
 use std::collections::BTreeMap;
 
@@ -20,16 +20,7 @@ async fn integration(store: &Store) -> i64 {
         .result
         .unwrap();
     store.upsert_provider(&info, "sha256:test").await.unwrap();
-    let fields = IntegrationFields {
-        name: "Directory".into(),
-        enabled: true,
-        config: serde_json::Map::new(),
-        http_grants: Vec::new(),
-        ldap_grants: Vec::new(),
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
-    };
+    let fields = IntegrationFields::new("Directory", serde_json::Map::new());
     store
         .create_integration("probe", &fields, "admin", |_| BTreeMap::new())
         .await

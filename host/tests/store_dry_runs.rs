@@ -4,7 +4,7 @@
 //! dry run), nothing written to the records, at most `MAX_ITEMS` listed
 //! with the rest counted.
 
-mod common;
+use cube_test_support as common;
 
 use std::collections::BTreeMap;
 
@@ -24,16 +24,7 @@ async fn integration(store: &Store) -> i64 {
         .result
         .unwrap();
     store.upsert_provider(&info, "sha256:test").await.unwrap();
-    let fields = IntegrationFields {
-        name: "Previewed".into(),
-        enabled: true,
-        config: serde_json::Map::new(),
-        http_grants: Vec::new(),
-        ldap_grants: Vec::new(),
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
-    };
+    let fields = IntegrationFields::new("Previewed", serde_json::Map::new());
     store
         .create_integration("probe", &fields, "admin", |_| BTreeMap::new())
         .await
@@ -113,8 +104,10 @@ async fn a_full_dry_run_lists_each_change_with_old_and_new_values_and_writes_not
             (1, 3, 1)
         );
         // `gone` was not read: a full sync would delete it.
-        let (unseen, held) = store.finish_full_dry_run(id, job).await.unwrap();
-        assert_eq!((unseen, held), (1, 6));
+        assert_eq!(store.finish_full_dry_run(id, job).await.unwrap(), 1);
+        // The threshold's share is of the users it holds (3), not of all
+        // its records (6).
+        assert_eq!(store.deletion_base(id).await.unwrap(), 3);
 
         let listing = store.dry_run_listing(job, 0, 100).await.unwrap().unwrap();
         assert_eq!((listing.listed, listing.more), (6, 0));

@@ -1,7 +1,7 @@
 //! Integrations, jobs, synced records, sync logs and wizard drafts in the
 //! store, on SQLite and on PostgreSQL.
 
-mod common;
+use cube_test_support as common;
 
 use std::collections::BTreeMap;
 
@@ -14,14 +14,13 @@ use cube_host::store::users::Role;
 
 fn fields(name: &str) -> IntegrationFields {
     IntegrationFields {
-        name: name.into(),
-        enabled: true,
-        config: serde_json::Map::from_iter([("base_url".into(), "https://x.example".into())]),
         http_grants: vec![cube_host::runtime::HttpGrant::parse("https://x.example").unwrap()],
-        ldap_grants: Vec::new(),
         sync_interval_secs: Some(600),
         disable_after_failures: Some(2),
-        sync_cron: None,
+        ..IntegrationFields::new(
+            name,
+            serde_json::Map::from_iter([("base_url".into(), "https://x.example".into())]),
+        )
     }
 }
 

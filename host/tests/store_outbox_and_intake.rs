@@ -2,7 +2,7 @@
 //! and on PostgreSQL: batched deliveries answered one by one, and the push
 //! outbox with its links, echoes and conflict rule.
 
-mod common;
+use cube_test_support as common;
 
 use cube_host::runtime::types::{Capabilities, ConnectorInfo, Features, Record};
 use cube_host::store::Store;
@@ -24,16 +24,7 @@ async fn integration(store: &Store, name: &str, features: Features) -> i64 {
         features,
     };
     store.upsert_provider(&info, "sha256:test").await.unwrap();
-    let fields = IntegrationFields {
-        name: name.into(),
-        enabled: true,
-        config: serde_json::Map::new(),
-        http_grants: Vec::new(),
-        ldap_grants: Vec::new(),
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
-    };
+    let fields = IntegrationFields::new(name, serde_json::Map::new());
     store
         .create_integration(&info.id, &fields, "admin", |_| Default::default())
         .await

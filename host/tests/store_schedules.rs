@@ -2,7 +2,7 @@
 //! SQLite and on PostgreSQL: when each comes due, which wins when both do,
 //! and when they run next after a sync.
 
-mod common;
+use cube_test_support as common;
 
 use std::collections::BTreeMap;
 
@@ -24,14 +24,8 @@ async fn integration(store: &Store, name: &str, incremental: bool) -> i64 {
         .unwrap();
     store.upsert_provider(&info, "sha256:test").await.unwrap();
     let fields = IntegrationFields {
-        name: name.into(),
-        enabled: true,
-        config: serde_json::Map::new(),
-        http_grants: Vec::new(),
-        ldap_grants: Vec::new(),
         sync_interval_secs: incremental.then_some(600),
-        sync_cron: None,
-        disable_after_failures: None,
+        ..IntegrationFields::new(name, serde_json::Map::new())
     };
     let id = store
         .create_integration("probe", &fields, "admin", |_| BTreeMap::new())

@@ -4,7 +4,7 @@
 //! credentials, resuming from the last committed page, disabling an
 //! integration that keeps failing, and deletions found by full syncs.
 
-mod common;
+use cube_test_support as common;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -69,21 +69,19 @@ async fn setup(url: &str, pages: u32, disable_after: Option<i64>) -> Setup {
         .await
         .unwrap();
     let fields = IntegrationFields {
-        name: "Scripted".into(),
-        enabled: true,
-        config: serde_json::json!({"action": "fetch", "url": url, "pages": pages})
-            .as_object()
-            .unwrap()
-            .clone(),
         http_grants: vec![
             cube_host::runtime::HttpGrant::parse("http://127.0.0.1:*")
                 .unwrap()
                 .allow_private(true),
         ],
-        ldap_grants: Vec::new(),
-        sync_interval_secs: None,
         disable_after_failures: disable_after,
-        sync_cron: None,
+        ..IntegrationFields::new(
+            "Scripted",
+            serde_json::json!({"action": "fetch", "url": url, "pages": pages})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
     };
     let secrets = BTreeMap::from([("password".to_owned(), "scripted-secret".to_owned())]);
     let integration = store

@@ -1,7 +1,7 @@
 //! The JSON API over real HTTP: session auth with a CSRF header, field
 //! errors, secrets accepted and never returned, syncs queued and logged.
 
-mod common;
+use cube_test_support as common;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Sign-in, sessions, roles, CSRF and escaping, over real HTTP against the
 //! real router and store.
 
-mod common;
+use cube_test_support as common;
 
 use cube_host::store::Store;
 use cube_host::web::Catalog;

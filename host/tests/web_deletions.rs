@@ -4,7 +4,7 @@
 //! the API and on the integration's page, approve and discard (admins only,
 //! CSRF-checked, audited, refused when the list was replaced).
 
-mod common;
+use cube_test_support as common;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 //! data goes in through the store's own sync API; the list queries also run
 //! on PostgreSQL.
 
-mod common;
+use cube_test_support as common;
 
 use std::collections::BTreeMap;
 
@@ -29,16 +29,7 @@ async fn integration(store: &Store, name: &str) -> i64 {
         .result
         .unwrap();
     store.upsert_provider(&info, "sha256:test").await.unwrap();
-    let fields = IntegrationFields {
-        name: name.into(),
-        enabled: true,
-        config: serde_json::Map::new(),
-        http_grants: Vec::new(),
-        ldap_grants: Vec::new(),
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
-    };
+    let fields = IntegrationFields::new(name, serde_json::Map::new());
     store
         .create_integration("probe", &fields, "admin", |_| BTreeMap::new())
         .await

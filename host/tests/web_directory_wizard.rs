@@ -4,7 +4,7 @@
 //! named), then search bases with a live preview of what they match, then
 //! attributes, access and schedule, and a saved integration.
 
-mod common;
+use cube_test_support as common;
 
 use reqwest::StatusCode;
 

@@ -2,7 +2,7 @@
 //! `Secure` cookies behind a trusted https proxy, the `/metrics` token, and
 //! live-progress streams that end with their session.
 
-mod common;
+use cube_test_support as common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -6,7 +6,7 @@
 //! status and priority mapping against the project's real workflow, then
 //! the webhook URL and secret to paste into Jira.
 
-mod common;
+use cube_test_support as common;
 
 use reqwest::StatusCode;
 

@@ -2,7 +2,7 @@
 //! 127.0.0.1: parallel guesses, a flood of sign-ins beside webhook intake,
 //! lockout per (account, source address) and its growing backoff.
 
-mod common;
+use cube_test_support as common;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! untrusted packages only with explicit consent, and the installed
 //! connector in the running catalog at once.
 
-mod common;
+use cube_test_support as common;
 
 use cube_host::marketplace::keys::trust;
 use cube_host::marketplace::registry::INDEX;

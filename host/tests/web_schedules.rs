@@ -3,7 +3,7 @@
 //! default a directory connector gets and the probe (an HTTP connector)
 //! does not.
 
-mod common;
+use cube_test_support as common;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! progress kept on the server, and saving only after a passing test of
 //! the exact settings, or an audited override.
 
-mod common;
+use cube_test_support as common;
 
 use reqwest::StatusCode;
 

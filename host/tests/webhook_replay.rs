@@ -4,7 +4,7 @@
 //! an older version of a record, delivered after a newer one, does not
 //! overwrite it.
 
-mod common;
+use cube_test_support as common;
 
 use cube_host::runtime::types::Record;
 use cube_host::store::Store;
@@ -218,16 +218,8 @@ async fn integration(store: &Store) -> i64 {
         features: Features::WEBHOOKS,
     };
     store.upsert_provider(&info, "sha256:test").await.unwrap();
-    let fields = cube_host::store::integrations::IntegrationFields {
-        name: "versions".into(),
-        enabled: true,
-        config: serde_json::Map::new(),
-        http_grants: Vec::new(),
-        ldap_grants: Vec::new(),
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
-    };
+    let fields =
+        cube_host::store::integrations::IntegrationFields::new("versions", serde_json::Map::new());
     store
         .create_integration(&info.id, &fields, "admin", |_| Default::default())
         .await

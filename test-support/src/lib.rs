@@ -1,17 +1,31 @@
-//! Shared helpers for the host's integration tests: real components, built
-//! from source on first use, and a real runtime.
-#![allow(dead_code)]
+//! Shared helpers for the host's integration tests (`host/tests`, which
+//! use this crate as `common`): real components, built from source on
+//! first use, and a real runtime; the test slapd, Samba AD DC and
+//! PostgreSQL; and the fakes of Jira, Slack and ServiceNow, which follow
+//! the vendors' published contracts (`fixtures/`).
 
 pub mod client;
 pub mod directory;
+pub mod directory_sign_in;
 pub mod fake_ad;
+pub mod fake_http;
 pub mod fake_jira;
 pub mod fake_servicenow;
 pub mod fake_slack;
+pub mod jira_client;
 pub mod marketplace;
+pub mod marketplace_ui;
+pub mod plugin_cli;
 pub mod proxy;
+pub mod rest_api;
 pub mod samba;
+pub mod samba_sync;
 pub mod slapd;
+pub mod sync_setup;
+pub mod webhook_sender;
+pub mod work_order_remote;
+
+pub use sync_setup::SyncSetup;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -349,7 +363,7 @@ async fn serve_admin_app_inner(
         &cube_host::secrets::MasterKey::generate(),
     ));
     let sync = cube_host::sync::SyncQueue::new();
-    tokio::spawn(cube_host::sync::work(
+    tokio::spawn(cube_host::worker::run(
         cube_host::sync::SyncDeps {
             store: store.clone(),
             catalog: catalog.clone(),

@@ -27,14 +27,8 @@ pub async fn webhook_endpoint(data: &Path, key: &str, token: &str, secret: &str)
     };
     store.upsert_provider(&info, "bench").await.unwrap();
     let fields = IntegrationFields {
-        name: "intake".into(),
         enabled: false,
-        config: serde_json::Map::new(),
-        http_grants: Vec::new(),
-        ldap_grants: Vec::new(),
-        sync_interval_secs: None,
-        disable_after_failures: None,
-        sync_cron: None,
+        ..IntegrationFields::new("intake", serde_json::Map::new())
     };
     let integration = store
         .create_integration("bench", &fields, "bench", |_| Default::default())

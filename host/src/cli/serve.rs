@@ -111,7 +111,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let access = access(&args, key.derive("cube log pseudonyms v1"))?;
     drop(key);
     let sync = SyncQueue::new();
-    tokio::spawn(crate::sync::work(
+    tokio::spawn(crate::worker::run(
         SyncDeps {
             store: store.clone(),
             catalog: catalog.clone(),

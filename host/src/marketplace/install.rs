@@ -13,38 +13,18 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use super::capabilities;
 use super::keys::{KeyError, TRUSTED_DIR, TrustedKeys};
 use super::ownership::{self, Bundled, CapabilityDiff, Claimant, Owner, Refusal, Replacement};
-use super::package::{COMPONENT, Capabilities, MANIFEST, Manifest, Package, is_id};
+use super::package::{COMPONENT, Capabilities, MANIFEST, Manifest, Package};
+pub use super::record::{INSTALL_RECORD, InstallRecord, read_record};
 use super::verify::{Policy, Trust, VerifyError, verify};
+use crate::shared::connector_id::is_id;
 
 /// The directory of installed packages inside a data directory.
 pub const CONNECTORS_DIR: &str = "connectors";
 /// The file in `connectors/<id>/` that names the version in use.
 pub const CURRENT: &str = "current";
-/// What the host records about an install.
-pub const INSTALL_RECORD: &str = "install.json";
-
-/// `connectors/<id>/<version>/install.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct InstallRecord {
-    pub id: String,
-    pub version: String,
-    pub publisher: String,
-    /// False when installed with `--allow-untrusted` (unsigned, or signed by
-    /// a key this host does not trust).
-    pub trusted: bool,
-    pub key_id: Option<String>,
-    /// RFC 3339.
-    pub installed_at: String,
-    /// SHA-256 of the package file, hex.
-    pub sha256: String,
-    /// SHA-256 of `connector.wasm`, hex.
-    pub component_sha256: String,
-}
 
 /// Why an install failed. Nothing was installed.
 #[derive(Debug, thiserror::Error)]
@@ -384,12 +364,6 @@ pub fn current_version(id_dir: &Path) -> Option<String> {
 /// Reads `manifest.json` of an installed version.
 pub fn read_manifest(version_dir: &Path) -> Option<Manifest> {
     let bytes = std::fs::read(version_dir.join(MANIFEST)).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// Reads `install.json` of an installed version.
-pub fn read_record(version_dir: &Path) -> Option<InstallRecord> {
-    let bytes = std::fs::read(version_dir.join(INSTALL_RECORD)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 

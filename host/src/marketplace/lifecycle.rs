@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::install::{InstallError, connectors_dir, current_version, set_current};
-use super::package::{COMPONENT as COMPONENT_FILE, is_id};
+use super::package::COMPONENT as COMPONENT_FILE;
+use crate::shared::connector_id::is_id;
 use crate::store::Store;
 use crate::store::audit::AuditEvent;
 

@@ -29,6 +29,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod ownership;
 pub mod package;
+pub mod record;
 pub mod registry;
 pub mod signature;
 pub mod source;

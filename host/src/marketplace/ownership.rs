@@ -25,8 +25,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::install::{INSTALL_RECORD, InstallRecord, read_record};
 use super::package::Capabilities;
+use super::record::{INSTALL_RECORD, InstallRecord, read_record};
 use crate::store::Store;
 use crate::store::audit::AuditEvent;
 

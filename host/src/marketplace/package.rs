@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::shared::connector_id::is_id;
+
 /// The most a package file may weigh.
 pub const PACKAGE_LIMIT: u64 = 64 << 20;
 /// The most `manifest.json` may weigh.
@@ -130,16 +132,6 @@ impl Manifest {
     pub fn file_name(&self) -> String {
         format!("{}-{}.{EXTENSION}", self.id, self.version)
     }
-}
-
-/// Connector ids: lowercase letters, digits and dashes.
-pub fn is_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && !id.starts_with('-')
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Publisher names: safe in file names.

@@ -16,7 +16,6 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use url::Url;
 
@@ -32,8 +31,8 @@ pub const CACHE_DIR: &str = "registry-cache";
 
 /// The most an `index.json` may weigh.
 const INDEX_LIMIT: u64 = 8 << 20;
-/// How long one download may take.
-pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one download may take (the downloads client's timeout).
+use crate::net::DOWNLOAD_TIMEOUT as TIMEOUT;
 
 /// A registry: a local directory, or a base URL serving one.
 #[derive(Clone, Debug, PartialEq, Eq)]

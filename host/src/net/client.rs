@@ -142,6 +142,11 @@ impl GuardedClient {
     }
 }
 
+/// How long one registry or package download may take.
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an outbound webhook's receiver may take to answer.
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// The host's own outbound clients, one per kind of use.
 #[derive(Clone, Debug)]
 pub struct Outbound {
@@ -155,8 +160,8 @@ pub struct Outbound {
 impl Outbound {
     pub fn new(settings: &OutboundSettings) -> Self {
         Self {
-            downloads: GuardedClient::new(settings, crate::marketplace::source::TIMEOUT, 5),
-            webhooks: GuardedClient::new(settings, crate::webhooks::outbound::TIMEOUT, 0),
+            downloads: GuardedClient::new(settings, DOWNLOAD_TIMEOUT, 5),
+            webhooks: GuardedClient::new(settings, WEBHOOK_TIMEOUT, 0),
         }
     }
 }

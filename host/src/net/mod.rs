@@ -14,6 +14,8 @@ mod client;
 mod host_pattern;
 mod policy;
 
-pub use client::{GuardedClient, Outbound, OutboundSettings, builder};
+pub use client::{
+    DOWNLOAD_TIMEOUT, GuardedClient, Outbound, OutboundSettings, WEBHOOK_TIMEOUT, builder,
+};
 pub use host_pattern::HostPattern;
 pub use policy::{AddressDenied, AddressPolicy, Remedy, denial_in};

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::ValueEnum;
 
-use crate::marketplace::package::is_id;
+use crate::shared::connector_id::is_id;
 
 /// The kinds of connector `cube plugin new` can start from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

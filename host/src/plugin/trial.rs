@@ -20,13 +20,13 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::integrations::schema::{ConfigForm, form_inputs};
-use crate::marketplace::package::is_id;
 use crate::runtime::types::{
     ConnectorInfo, Features, Record, SyncMode, SyncPage, SyncRequest, WebhookRequest,
 };
 use crate::runtime::{
     CallContext, Connector, HttpGrant, HttpRecording, LdapGrant, RecordingMode, Runtime, Secrets,
 };
+use crate::shared::connector_id::is_id;
 
 /// What to test, and with what.
 pub struct Trial {

@@ -4,6 +4,11 @@
 //! the database, and a uniform signature keeps the capability modules alike.
 //! `state` may also trap: when the database fails, the call fails, rather
 //! than letting a connector believe a key is missing.
+//!
+//! Nothing here names a capability's types: capabilities depend on the
+//! bindings, never the reverse. A resource (the ldap `connection`) is the
+//! generated handle type; its capability keeps what the handle stands for
+//! in its own table, under the handle's rep.
 
 wasmtime::component::bindgen!({
     world: "connector",
@@ -13,9 +18,6 @@ wasmtime::component::bindgen!({
         default: async,
     },
     exports: { default: async },
-    with: {
-        "cube:connector/ldap.connection": crate::runtime::capabilities::ldap::LdapConnection,
-    },
 });
 
 pub use cube::connector::types;

@@ -4,7 +4,6 @@
 //! connector did in one call can affect the next, and a call that traps,
 //! times out or runs out of memory takes nothing else down with it.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -13,76 +12,11 @@ use wasmtime_wasi::{WasiCtxView, WasiView};
 
 use super::RuntimeShared;
 use super::bindings::types as wit;
-use super::capabilities::denials::Denials;
-use super::capabilities::http::{HttpCall, HttpGrant, HttpRecording};
-use super::capabilities::ldap::{LdapCall, LdapGrant, LdapSessions};
-use super::capabilities::log::{CallLog, LogLevel, LogLine};
-use super::capabilities::state::StateCall;
+use super::capabilities::log::{LogLevel, LogLine};
 use super::capabilities::wasi::WasiCall;
+use super::capabilities::{CallContext, CallSetup, Capabilities, HasCapabilities};
 use super::limits::{Limits, MemoryLimiter};
 use super::scrub::Secrets;
-
-/// Who is calling and what the call may do.
-#[derive(Clone, Debug)]
-pub struct CallContext {
-    /// The integration the call is for: its `state` is this integration's.
-    pub integration: String,
-    pub http_grants: Arc<[HttpGrant]>,
-    pub ldap_grants: Arc<[LdapGrant]>,
-    pub limits: Limits,
-    /// Values to scrub from the connector's log and errors.
-    pub secrets: Secrets,
-    /// The directory connections of this context's calls: a sync job keeps
-    /// one context, so its calls share them (paged searches need that).
-    pub ldap_sessions: LdapSessions,
-    /// Destinations this context's calls were refused (for setup wizards).
-    pub denials: Denials,
-    /// HTTP exchanges kept, or answered, for `cube plugin test`.
-    pub http_recording: Option<Arc<HttpRecording>>,
-}
-
-impl CallContext {
-    /// A context with no grants, default limits and no secrets.
-    pub fn new(integration: impl Into<String>) -> Self {
-        Self {
-            integration: integration.into(),
-            http_grants: Arc::from([]),
-            ldap_grants: Arc::from([]),
-            limits: Limits::default(),
-            secrets: Secrets::default(),
-            ldap_sessions: LdapSessions::new(),
-            denials: Denials::default(),
-            http_recording: None,
-        }
-    }
-
-    pub fn with_http_grants(mut self, grants: impl IntoIterator<Item = HttpGrant>) -> Self {
-        self.http_grants = grants.into_iter().collect();
-        self
-    }
-
-    pub fn with_ldap_grants(mut self, grants: impl IntoIterator<Item = LdapGrant>) -> Self {
-        self.ldap_grants = grants.into_iter().collect();
-        self
-    }
-
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    pub fn with_secrets(mut self, secrets: Secrets) -> Self {
-        self.secrets = secrets;
-        self
-    }
-
-    /// Records this context's HTTP exchanges, or answers them from a
-    /// recording (see `capabilities::http::recording`).
-    pub fn with_http_recording(mut self, recording: Arc<HttpRecording>) -> Self {
-        self.http_recording = Some(recording);
-        self
-    }
-}
 
 /// A failure reported by the connector itself, scrubbed of secrets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -219,13 +153,16 @@ impl<T> CallOutcome<T> {
 /// The store data of one call: each capability's per-call state.
 pub struct CallState {
     pub(crate) limiter: MemoryLimiter,
-    pub(crate) log: CallLog,
-    pub(crate) state: StateCall,
-    pub(crate) http: HttpCall,
-    pub(crate) ldap: LdapCall,
+    pub(crate) capabilities: Capabilities,
     /// Created on first use: most connectors never touch WASI.
     wasi: Option<WasiCall>,
     max_output: usize,
+}
+
+impl HasCapabilities for CallState {
+    fn capabilities(&mut self) -> &mut Capabilities {
+        &mut self.capabilities
+    }
 }
 
 impl WasiView for CallState {
@@ -257,23 +194,11 @@ impl Run {
         let deadline = started + ctx.limits.deadline;
         let state = CallState {
             limiter: MemoryLimiter::new(ctx.limits.memory_bytes),
-            log: CallLog::new(
-                ctx.secrets.clone(),
-                ctx.limits.log_bytes,
-                ctx.limits.log_lines,
-            ),
-            state: StateCall::new(shared.state_store.clone(), ctx.integration.clone()),
-            http: HttpCall::new(
-                shared.http.clone(),
-                ctx.http_grants.clone(),
+            capabilities: Capabilities::for_call(&CallSetup {
+                shared,
+                ctx,
                 deadline,
-                ctx.limits.http_response_bytes,
-                ctx.limits.http_requests,
-            )
-            .with_denials(ctx.denials.clone())
-            .with_recording(ctx.http_recording.clone()),
-            ldap: LdapCall::new(ctx.ldap_grants.clone(), ctx.ldap_sessions.clone(), deadline)
-                .with_denials(ctx.denials.clone()),
+            }),
             wasi: None,
             max_output: ctx.limits.log_bytes,
         };
@@ -319,7 +244,7 @@ impl Run {
                 instantiated,
             )),
         };
-        let mut log = state.log;
+        let mut log = state.capabilities.log;
         if let Some(wasi) = &state.wasi {
             let (stdout, stderr) = wasi.output();
             log.write_output(LogLevel::Info, &stdout);
@@ -330,7 +255,7 @@ impl Run {
             report: CallReport {
                 log: log.finish(),
                 duration: self.started.elapsed(),
-                http_requests: state.http.requests,
+                http_requests: state.capabilities.http.requests,
             },
         }
     }

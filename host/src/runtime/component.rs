@@ -11,7 +11,8 @@ use super::bindings::types::{
     Change, Choice, ConnectorInfo, PushResult, SyncPage, SyncRequest, WebhookOutcome,
     WebhookRequest,
 };
-use super::call::{CallContext, CallOutcome, Run};
+use super::call::{CallOutcome, Run};
+use super::capabilities::CallContext;
 
 /// The world every connector implements.
 pub const WORLD: &str = "cube:connector/connector@0.1.0";

@@ -39,7 +39,8 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use bindings::types;
-pub use call::{CallContext, CallError, CallOutcome, CallReport, CallState, ConnectorError};
+pub use call::{CallError, CallOutcome, CallReport, CallState, ConnectorError};
+pub use capabilities::CallContext;
 pub use capabilities::denials::Denials;
 pub use capabilities::http::{HttpGrant, HttpRecording, RecordingMode, grant::GrantError};
 pub use capabilities::ldap::{LdapGrant, LdapSessions};

@@ -8,8 +8,8 @@ use minijinja::context;
 
 use super::AppState;
 use super::error::Error;
+use super::render;
 use super::session::Admin;
-use super::templates;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/admin/audit", get(list))
@@ -17,7 +17,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn list(State(state): State<AppState>, admin: Admin) -> Result<Html<String>, Error> {
     let entries = state.store.audit_entries(500).await?;
-    let html = templates::page(
+    let html = render::page(
         "admin/audit.html",
         context! {
             user => admin.0.user(),

@@ -18,11 +18,10 @@ use serde_json::json;
 use super::AppState;
 use super::access::Client;
 use super::error::Error;
-use super::session::{
-    LOGIN_CSRF_COOKIE, SESSION_COOKIE, SignedIn, constant_time_eq, cookie, set_cookie,
-};
-use super::templates;
+use super::render;
+use super::session::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, SignedIn, cookie, set_cookie};
 use crate::integrations::directory_bind::{self, Attempt, DirectorySignIn};
+use crate::shared::constant_time::constant_time_eq;
 use crate::store::audit::AuditEvent;
 use crate::store::login_attempts::Admission;
 use crate::store::sessions::{MAX_LIFETIME_MS, random_token};
@@ -80,7 +79,7 @@ fn login_page(
     error: Option<&str>,
 ) -> Result<Response, Error> {
     let csrf = random_token();
-    let html = templates::page(
+    let html = render::page(
         "auth/login.html",
         context! { csrf_token => csrf, next => next, username => username, error => error },
     )?;

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::error::Error;
 use super::session::SignedIn;
-use super::{AppState, templates};
+use super::{AppState, render};
 use crate::store::directory::DirectorySearch;
 
 pub fn routes() -> Router<AppState> {
@@ -116,7 +116,7 @@ async fn users(
         .map(|u| json!({"href": href("users", u.integration_id, &u.external_id), "user": u}))
         .collect();
     let (filter, query_string) = filter.for_links();
-    templates::page(
+    render::page(
         "directory/users.html",
         context! {
             user => signed_in.user(),
@@ -150,7 +150,7 @@ async fn user(
         .into_iter()
         .map(|g| json!({"href": href("groups", integration, &g.external_id), "group": g}))
         .collect();
-    templates::page(
+    render::page(
         "directory/user.html",
         context! {
             user => signed_in.user(),
@@ -176,7 +176,7 @@ async fn groups(
         .map(|g| json!({"href": href("groups", g.integration_id, &g.external_id), "group": g}))
         .collect();
     let (filter, query_string) = filter.for_links();
-    templates::page(
+    render::page(
         "directory/groups.html",
         context! {
             user => signed_in.user(),
@@ -221,7 +221,7 @@ async fn group(
         })
         .collect();
     let total = detail.group.all_members;
-    templates::page(
+    render::page(
         "directory/group.html",
         context! {
             user => signed_in.user(),

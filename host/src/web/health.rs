@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::session::constant_time_eq;
+use crate::shared::constant_time::constant_time_eq;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

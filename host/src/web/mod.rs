@@ -15,6 +15,7 @@ mod marketplace;
 mod outbound_webhooks;
 pub mod passwords;
 mod providers;
+mod render;
 pub mod session;
 pub mod templates;
 mod users;

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::error::Error;
 use super::session::Admin;
-use super::{AppState, templates, urlencode};
+use super::{AppState, render, urlencode};
 use crate::store::audit::AuditEvent;
 use crate::store::outbound::EVENT_TYPES;
 use crate::webhooks::outbound::seal_secret;
@@ -43,7 +43,7 @@ async fn list(
     admin: Admin,
     Query(q): Query<Notice>,
 ) -> Result<Html<String>, Error> {
-    templates::page(
+    render::page(
         "admin/outbound_webhooks.html",
         context! {
             user => admin.0.user(),
@@ -138,7 +138,7 @@ async fn add(
             remote: Some(&remote.ip().to_string()),
         })
         .await?;
-    templates::page(
+    render::page(
         "admin/outbound_webhook.html",
         context! {
             user => admin.0.user(),
@@ -161,7 +161,7 @@ async fn show(
         .outbound_webhook(id)
         .await?
         .ok_or(Error::NotFound)?;
-    templates::page(
+    render::page(
         "admin/outbound_webhook.html",
         context! {
             user => admin.0.user(),

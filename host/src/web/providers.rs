@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::Error;
+use super::render;
 use super::session::SignedIn;
-use super::templates;
 use crate::runtime::types::Features;
 
 pub fn routes() -> Router<AppState> {
@@ -54,7 +54,7 @@ async fn list(State(state): State<AppState>, signed_in: SignedIn) -> Result<Html
         .iter()
         .map(|(file, error)| json!({ "file": file.display().to_string(), "error": error }))
         .collect();
-    let html = templates::page(
+    let html = render::page(
         "integrations/providers.html",
         context! {
             user => signed_in.user(),

@@ -11,6 +11,7 @@ use axum::http::request::Parts;
 
 use super::AppState;
 use super::error::Error;
+use crate::shared::constant_time::constant_time_eq;
 use crate::store::sessions::Session;
 use crate::store::users::{Role, User};
 
@@ -97,13 +98,6 @@ pub fn set_cookie(name: &str, value: &str, max_age_secs: Option<i64>, secure: bo
     cookie
 }
 
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,12 +115,5 @@ mod tests {
         let c = set_cookie("s", "v", Some(60), true);
         assert_eq!(c, "s=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure");
         assert!(!set_cookie("s", "v", None, false).contains("Secure"));
-    }
-
-    #[test]
-    fn equal_tokens_compare_equal() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

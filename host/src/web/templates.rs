@@ -6,11 +6,8 @@
 
 use std::sync::LazyLock;
 
-use axum::response::Html;
 use minijinja::Environment;
 use serde::Serialize;
-
-use super::error::Error;
 
 macro_rules! templates {
     ($($name:literal),* $(,)?) => {
@@ -81,14 +78,6 @@ impl Templates {
     pub fn render<S: Serialize>(&self, name: &str, context: S) -> Result<String, minijinja::Error> {
         self.env.get_template(name)?.render(context)
     }
-}
-
-/// Renders a page for a handler; a template error is an internal error.
-pub fn page<S: Serialize>(name: &str, context: S) -> Result<Html<String>, Error> {
-    Templates::global()
-        .render(name, context)
-        .map(Html)
-        .map_err(|e| Error::Internal(e.into()))
 }
 
 /// At most `max` characters of `text`, with `…` when cut.

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::Error;
+use super::render;
 use super::session::Admin;
-use super::templates;
 use super::{AppState, urlencode};
 use crate::store::audit::AuditEvent;
 use crate::store::users::{MIN_PASSWORD_LEN, Role, UserError};
@@ -48,7 +48,7 @@ async fn page(
     error: Option<String>,
 ) -> Result<Response, Error> {
     let users = state.store.users().await?;
-    let html = templates::page(
+    let html = render::page(
         "admin/users.html",
         context! {
             user => admin.0.user(),

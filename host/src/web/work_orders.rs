@@ -18,7 +18,7 @@ use serde_json::json;
 use super::dates::{DAY_MS, format_date, parse_date};
 use super::error::Error;
 use super::session::{Admin, SignedIn};
-use super::{AppState, templates, urlencode};
+use super::{AppState, render, urlencode};
 use crate::store::audit::AuditEvent;
 use crate::store::work_order_comments::MAX_BODY_CHARS;
 use crate::store::work_orders::{WorkOrder, WorkOrderFields};
@@ -208,7 +208,7 @@ async fn list(
     let mut orders = state.store.work_orders(PAGE + 1, offset).await?;
     let more = orders.len() as i64 > PAGE;
     orders.truncate(PAGE as usize);
-    Ok(templates::page(
+    Ok(render::page(
         "work_orders/list.html",
         context! {
             user => user.user(),
@@ -234,7 +234,7 @@ fn form_page(
     } else {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     };
-    let html = templates::page(
+    let html = render::page(
         "work_orders/form.html",
         context! {
             user => admin.0.user(),
@@ -399,7 +399,7 @@ async fn detail_page(
     } else {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     };
-    let html = templates::page(
+    let html = render::page(
         "work_orders/detail.html",
         context! {
             user => user.user(),

@@ -27,8 +27,8 @@ pub const SCHEDULE: [Duration; 6] = [
     Duration::from_secs(5 * 3600),
     Duration::from_secs(10 * 3600),
 ];
-/// How long a receiver may take to answer.
-pub(crate) const TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a receiver may take to answer (the webhooks client's timeout).
+use crate::net::WEBHOOK_TIMEOUT as TIMEOUT;
 /// The table bound into subscribers' sealed secrets.
 pub const SECRETS_TABLE: &str = "outbound_webhooks";
 

@@ -34,6 +34,8 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::shared::constant_time::constant_time_eq;
+
 /// How far a signed timestamp may be from now.
 pub const TOLERANCE_SECS: i64 = 300;
 
@@ -192,7 +194,7 @@ fn parse_hex_mac(value: &str, prefix: &str, name: &'static str) -> Result<[u8; 3
 
 /// Compares a MAC in constant time.
 fn check(expected: &[u8], given: &[u8]) -> Result<(), Rejection> {
-    if crate::web::session::constant_time_eq(expected, given) {
+    if constant_time_eq(expected, given) {
         Ok(())
     } else {
         Err(Rejection::BadSignature)
@@ -313,7 +315,7 @@ pub fn verify(
                 any = true;
                 if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(encoded)
                     && bytes.len() == 32
-                    && crate::web::session::constant_time_eq(&expected, &bytes)
+                    && constant_time_eq(&expected, &bytes)
                 {
                     matched = true;
                 }

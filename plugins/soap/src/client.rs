@@ -5,9 +5,10 @@ use cube_connector_sdk::prelude::*;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::envelope::{self, SoapVersion};
+use crate::envelope;
 use crate::extract;
 use crate::fault;
+use crate::version::SoapVersion;
 use crate::wsdl::{CallPlan, Wsdl};
 use crate::wssec::{self, Freshness, Mode};
 use crate::xml;

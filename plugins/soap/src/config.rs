@@ -7,7 +7,7 @@ use cube_connector_sdk::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::envelope::SoapVersion;
+use crate::version::SoapVersion;
 use crate::wssec;
 
 fn default_kind() -> String {

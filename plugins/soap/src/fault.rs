@@ -4,7 +4,7 @@
 
 use cube_connector_sdk::Error;
 
-use crate::envelope::{SOAP11_ENV, SOAP12_ENV};
+use crate::version::{SOAP11_ENV, SOAP12_ENV};
 use crate::xml::Element;
 
 /// Codes of the WS-Security faults (OASIS SOAP Message Security 1.1,

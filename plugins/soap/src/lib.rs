@@ -18,6 +18,7 @@ pub mod config;
 pub mod envelope;
 pub mod extract;
 pub mod fault;
+pub mod version;
 pub mod wsdl;
 pub mod wssec;
 pub mod xml;

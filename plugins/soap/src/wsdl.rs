@@ -4,12 +4,10 @@
 //! the services' addresses. `wsdl:import` and `xsd:import` are not
 //! followed: the operations of an imported description are not seen.
 
-use crate::envelope::SoapVersion;
+use crate::version::{SOAP11_BINDING_NS, SOAP12_BINDING_NS, SoapVersion};
 use crate::xml::{self, Element};
 
 pub const WSDL_NS: &str = "http://schemas.xmlsoap.org/wsdl/";
-pub const SOAP11_BINDING_NS: &str = "http://schemas.xmlsoap.org/wsdl/soap/";
-pub const SOAP12_BINDING_NS: &str = "http://schemas.xmlsoap.org/wsdl/soap12/";
 const XSD_NS: &str = "http://www.w3.org/2001/XMLSchema";
 
 /// A qualified name: namespace (if any) and local name.

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use soap::envelope::{self, SoapVersion};
+use soap::envelope;
+use soap::version::SoapVersion;
 use soap::wsdl::Wsdl;
 use soap::{extract, fault, xml};
 

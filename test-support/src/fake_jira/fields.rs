@@ -218,7 +218,6 @@ impl Inner {
         draft.changes.push(Change {
             id: self.next_change,
             author: actor,
-            created: now,
             items,
         });
         self.next_change += 1;

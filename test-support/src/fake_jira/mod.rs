@@ -23,18 +23,14 @@ mod state;
 mod webhook;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::MutexGuard;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::Response;
 use serde_json::{Value, json};
 
+use crate::fake_http::FakeHttp;
 pub use state::{Edition, RecordedRequest};
 use state::{Inner, REMOTE_USER, STATUSES};
-
-type Shared = Arc<Mutex<Inner>>;
 
 /// An issue as it stands in the fake, in plain terms.
 #[derive(Clone, Debug)]
@@ -72,78 +68,30 @@ pub struct CommentSnapshot {
 }
 
 pub struct FakeJira {
-    state: Shared,
-    base_url: String,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeJira {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn handle(State(state): State<Shared>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
-    let reply = {
-        let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
-        st.serve(
-            parts.method.as_str(),
-            parts.uri.path(),
-            parts.uri.query().unwrap_or(""),
-            &parts.headers,
-            &body,
-        )
-    };
-    let mut response = Response::builder().status(reply.status);
-    for (name, value) in reply.headers {
-        response = response.header(name, value);
-    }
-    match reply.body {
-        Some(json) => response
-            .header("Content-Type", "application/json;charset=UTF-8")
-            .body(Body::from(serde_json::to_vec(&json).expect("JSON"))),
-        None => response.body(Body::empty()),
-    }
-    .expect("a valid response")
+    http: FakeHttp<Inner>,
 }
 
 impl FakeJira {
     /// Starts a fake on 127.0.0.1 (a port of its own); it stops when dropped.
     pub async fn start(edition: Edition) -> FakeJira {
         openapi::spec();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(Inner::new(edition, base_url.clone())));
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(state.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        FakeJira {
-            state,
-            base_url,
-            server,
-        }
+        let http = FakeHttp::start(|base_url| Inner::new(edition, base_url)).await;
+        FakeJira { http }
     }
 
     fn st(&self) -> MutexGuard<'_, Inner> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.http.state()
     }
 
     /// `http://127.0.0.1:PORT`
     pub fn base_url(&self) -> String {
-        self.base_url.clone()
+        self.http.base_url().to_owned()
     }
 
     /// `base_url()` + `/rest/api/3` (Cloud) or `/rest/api/2` (Data Center).
     pub fn api_url(&self) -> String {
         let version = if self.st().cloud() { 3 } else { 2 };
-        format!("{}/rest/api/{version}", self.base_url)
+        format!("{}/rest/api/{version}", self.http.base_url())
     }
 
     pub fn edition(&self) -> Edition {
@@ -196,12 +144,12 @@ impl FakeJira {
 
     /// The next `n` requests get 429 with `Retry-After: retry_after_secs`.
     pub fn rate_limit_next(&self, n: u32, retry_after_secs: u64) {
-        self.st().rate_limit = (n > 0).then_some((n, retry_after_secs));
+        self.st().faults.rate_limit_next(n, retry_after_secs);
     }
 
     /// The next `n` requests get `status` (after any armed 429s).
     pub fn fail_next(&self, n: u32, status: u16) {
-        self.st().failures = (n > 0).then_some((n, status));
+        self.st().faults.fail_next(n, status);
     }
 
     /// Every request received, in order.

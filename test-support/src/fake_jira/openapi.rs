@@ -1,15 +1,17 @@
 //! Checks requests against Atlassian's OpenAPI description of the Jira Cloud
-//! platform REST API v3 (`/work/shared/fixtures`, or `$CUBE_JIRA_OPENAPI`):
-//! path template, method, query and path parameters, and JSON bodies against
-//! the operation's request schema. Written for this fake; it knows the subset
-//! of OpenAPI 3.0 schema keywords the description uses.
+//! platform REST API v3, trimmed to the operations the fake serves
+//! (`test-support/fixtures/`, where its source, version and licence are
+//! noted): path template, method, query and path parameters, and JSON
+//! bodies against the operation's request schema. Written for this fake; it
+//! knows the subset of OpenAPI 3.0 schema keywords the description uses.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
-const DEFAULT_SPEC: &str = "/work/shared/fixtures/jira-cloud-platform-v3.openapi.json";
+/// The description, carried in the checkout (see `fixtures/README.md`).
+const DESCRIPTION: &str = include_str!("../../fixtures/jira-cloud-platform-v3.trimmed.json");
 
 /// Path parameters: name, value.
 type Params = Vec<(String, String)>;
@@ -24,10 +26,7 @@ pub struct Spec {
 pub fn spec() -> &'static Spec {
     static SPEC: OnceLock<Spec> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let file = std::env::var("CUBE_JIRA_OPENAPI").unwrap_or_else(|_| DEFAULT_SPEC.into());
-        let text = std::fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("reading the Jira OpenAPI description {file}: {e}"));
-        let doc: Value = serde_json::from_str(&text).expect("the Jira OpenAPI description");
+        let doc: Value = serde_json::from_str(DESCRIPTION).expect("the Jira OpenAPI description");
         let templates = doc["paths"]
             .as_object()
             .expect("paths")

@@ -6,37 +6,23 @@ use serde_json::{Map, Value, json};
 use super::render::{FieldSel, merge};
 use super::search;
 use super::state::{ISSUE_TYPES, Inner, PRIORITIES, SERVICE_USER, STATUSES};
+pub use crate::fake_http::Reply;
 
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Option<Value>,
+/// Jira's error shapes, as `Reply::errors` and `Reply::field_errors`.
+pub trait JiraErrors {
+    /// Jira's error shape: `{"errorMessages": [...], "errors": {}}`.
+    fn errors(status: u16, messages: Vec<String>) -> Reply;
+
+    /// 400 with per-field errors: `{"errorMessages": [], "errors": {...}}`.
+    fn field_errors(errors: Map<String, Value>) -> Reply;
 }
 
-impl Reply {
-    pub fn json(status: u16, body: Value) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: Some(body),
-        }
-    }
-
-    pub fn empty(status: u16) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: None,
-        }
-    }
-
-    /// Jira's error shape: `{"errorMessages": [...], "errors": {}}`.
-    pub fn errors(status: u16, messages: Vec<String>) -> Reply {
+impl JiraErrors for Reply {
+    fn errors(status: u16, messages: Vec<String>) -> Reply {
         Reply::json(status, json!({"errorMessages": messages, "errors": {}}))
     }
 
-    /// 400 with per-field errors: `{"errorMessages": [], "errors": {...}}`.
-    pub fn field_errors(errors: Map<String, Value>) -> Reply {
+    fn field_errors(errors: Map<String, Value>) -> Reply {
         Reply::json(400, json!({"errorMessages": [], "errors": errors}))
     }
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::jql;
 use super::render::FieldSel;
-use super::routes::{Query, Reply};
+use super::routes::{JiraErrors, Query, Reply};
 use super::state::Inner;
 
 /// Search parameters from the query string (GET) or the body (POST).

@@ -4,12 +4,28 @@
 
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
 use super::openapi;
 use super::render::jira_time;
-use super::routes::{Query, Reply, route};
+use super::routes::{JiraErrors, Query, Reply, route};
 use super::state::{Edition, Inner, RecordedRequest, SERVICE_USER};
+use crate::fake_http::{Respond, request_line};
+
+impl Respond for Inner {
+    fn respond(&mut self, request: &Parts, body: &[u8]) -> Response {
+        self.serve(
+            request.method.as_str(),
+            request.uri.path(),
+            request.uri.query().unwrap_or(""),
+            &request.headers,
+            body,
+        )
+        .into_response()
+    }
+}
 
 impl Inner {
     /// Records a violation by the request being served.
@@ -32,10 +48,7 @@ impl Inner {
             query: raw_query.into(),
             body: String::from_utf8_lossy(body).into_owned(),
         });
-        self.current = match raw_query {
-            "" => format!("{method} {path}"),
-            q => format!("{method} {path}?{q}"),
-        };
+        self.current = request_line(method, path, raw_query);
         let mut problems = Vec::new();
         let query: Vec<(String, String)> =
             serde_urlencoded::from_str(raw_query).unwrap_or_else(|e| {
@@ -119,8 +132,7 @@ impl Inner {
 
     /// An injected 429 or failure, if one is armed.
     fn fault(&mut self) -> Option<Reply> {
-        if let Some((n, seconds)) = self.rate_limit {
-            self.rate_limit = (n > 1).then_some((n - 1, seconds));
+        if let Some(seconds) = self.faults.rate_limited() {
             let reset = chrono::DateTime::from_timestamp_millis(self.now + seconds as i64 * 1000)
                 .expect("a time in range")
                 .format("%Y-%m-%dT%H:%MZ")
@@ -135,8 +147,7 @@ impl Inner {
             ];
             return Some(reply);
         }
-        if let Some((n, status)) = self.failures {
-            self.failures = (n > 1).then_some((n - 1, status));
+        if let Some(status) = self.faults.failed() {
             let reason = axum::http::StatusCode::from_u16(status)
                 .ok()
                 .and_then(|s| s.canonical_reason())

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 
 use super::adf;
+use crate::fake_http::Faults;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Edition {
@@ -103,11 +104,11 @@ pub struct ChangeItem {
     pub to_string: Option<String>,
 }
 
+/// A changelog entry, as Jira's webhooks carry it (no time of its own).
 #[derive(Clone)]
 pub struct Change {
     pub id: u64,
     pub author: usize,
-    pub created: i64,
     pub items: Vec<ChangeItem>,
 }
 
@@ -158,8 +159,8 @@ pub struct Inner {
     pub api_token: String,
     pub pat: String,
     pub forbidden: bool,
-    pub rate_limit: Option<(u32, u64)>,
-    pub failures: Option<(u32, u16)>,
+    /// Armed 429s and failures.
+    pub faults: Faults,
     pub requests: Vec<RecordedRequest>,
     pub violations: Vec<String>,
     pub warnings: Vec<String>,
@@ -196,8 +197,7 @@ impl Inner {
             api_token: "token-ATATT3xFfGF0-fake-jira-cloud".into(),
             pat: "pat-NjM2MzQ2NTI3ODk2-fake-jira-dc".into(),
             forbidden: false,
-            rate_limit: None,
-            failures: None,
+            faults: Faults::default(),
             requests: Vec::new(),
             violations: Vec::new(),
             warnings: Vec::new(),

@@ -13,6 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use wasmtime::component::HasData;
 
+use super::{CallSetup, Capability};
 use crate::runtime::bindings::cube::connector::log::{self as wit, Level};
 use crate::runtime::scrub::Secrets;
 
@@ -123,12 +124,18 @@ impl CallLog {
     }
 }
 
-/// Links `cube:connector/log` for stores whose data is `T`.
-pub fn add_to_linker<T: Send + 'static>(
-    linker: &mut wasmtime::component::Linker<T>,
-    get: fn(&mut T) -> &mut CallLog,
-) -> wasmtime::Result<()> {
-    wit::add_to_linker::<T, LogData>(linker, get)
+impl Capability for CallLog {
+    fn for_call(setup: &CallSetup<'_>) -> Self {
+        let (ctx, limits) = (setup.ctx, &setup.ctx.limits);
+        CallLog::new(ctx.secrets.clone(), limits.log_bytes, limits.log_lines)
+    }
+
+    fn add_to_linker<T: Send + 'static>(
+        linker: &mut wasmtime::component::Linker<T>,
+        get: fn(&mut T) -> &mut Self,
+    ) -> wasmtime::Result<()> {
+        wit::add_to_linker::<T, LogData>(linker, get)
+    }
 }
 
 struct LogData;

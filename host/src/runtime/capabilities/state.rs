@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use wasmtime::component::HasData;
 
+use super::{CallSetup, Capability};
 use crate::runtime::bindings::cube::connector::state as wit;
 
 /// Longest key, in bytes.
@@ -174,12 +175,20 @@ impl StateCall {
     }
 }
 
-/// Links `cube:connector/state` for stores whose data is `T`.
-pub fn add_to_linker<T: Send + 'static>(
-    linker: &mut wasmtime::component::Linker<T>,
-    get: fn(&mut T) -> &mut StateCall,
-) -> wasmtime::Result<()> {
-    wit::add_to_linker::<T, StateData>(linker, get)
+impl Capability for StateCall {
+    fn for_call(setup: &CallSetup<'_>) -> Self {
+        StateCall::new(
+            setup.shared.state_store.clone(),
+            setup.ctx.integration.clone(),
+        )
+    }
+
+    fn add_to_linker<T: Send + 'static>(
+        linker: &mut wasmtime::component::Linker<T>,
+        get: fn(&mut T) -> &mut Self,
+    ) -> wasmtime::Result<()> {
+        wit::add_to_linker::<T, StateData>(linker, get)
+    }
 }
 
 struct StateData;

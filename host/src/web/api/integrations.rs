@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::super::AppState;
-use super::super::integrations::editor::{config_form, read_form};
+use super::super::integrations::form::{config_form, read_form};
 use super::super::integrations::{actions, audit, deletions, full_sync};
 use super::{ApiAdmin, ApiError, ApiUser};
 use crate::integrations::Verdict;

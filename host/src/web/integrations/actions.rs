@@ -11,7 +11,7 @@ use super::super::AppState;
 use super::super::error::Error;
 use super::super::session::SignedIn;
 use super::audit;
-use super::editor::Submitted;
+use super::form::Submitted;
 use crate::integrations::schema::ConfigForm;
 use crate::integrations::{self, CallConfig, Verdict, call_context, seal_secrets};
 use crate::runtime::Connector;

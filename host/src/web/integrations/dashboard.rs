@@ -11,8 +11,8 @@ use minijinja::context;
 use super::super::AppState;
 use super::super::charts::{self, Series};
 use super::super::error::Error;
+use super::super::render;
 use super::super::session::SignedIn;
-use super::super::templates;
 use crate::store::now_millis;
 use crate::store::sync_logs::SyncLogFilter;
 
@@ -97,7 +97,7 @@ async fn dashboard(
         .store
         .sync_logs(&SyncLogFilter::default(), 0, 10)
         .await?;
-    templates::page(
+    render::page(
         "integrations/dashboard.html",
         context! {
             user => signed_in.user(),

@@ -14,8 +14,8 @@ use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
+use super::super::render;
 use super::super::session::{Admin, SignedIn};
-use super::super::templates;
 use super::{audit, find, redirect_with_notice};
 use crate::integrations::{self, Verdict};
 use crate::store::jobs::NewJob;
@@ -66,7 +66,7 @@ async fn show(
         .get(&integration.provider_id)
         .map(|(_, info)| info);
     let fields = match &connector {
-        Some(info) => super::editor::config_form(info)
+        Some(info) => super::form::config_form(info)
             .map(|f| f.fields)
             .unwrap_or_default(),
         None => Vec::new(),
@@ -120,7 +120,7 @@ async fn show(
         .into_iter()
         .map(|(w, counts)| json!({"webhook": w, "counts": counts, "url": format!("{base}/hooks/{}", w.token)}))
         .collect();
-    templates::page(
+    render::page(
         "integrations/detail.html",
         context! {
             user => signed_in.user(),
@@ -292,7 +292,7 @@ async fn confirm_delete(
 ) -> Result<Html<String>, Error> {
     let integration = find(&state, id).await?;
     let synced = state.store.synced_counts(id).await?;
-    templates::page(
+    render::page(
         "integrations/delete.html",
         context! {
             user => admin.0.user(),

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
+use super::super::render;
 use super::super::session::SignedIn;
-use super::super::templates;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/integrations/list", get(list))
@@ -41,7 +41,7 @@ async fn list(
             "pending": pending.map(|j| j.status),
         }));
     }
-    templates::page(
+    render::page(
         "integrations/list.html",
         context! {
             user => signed_in.user(),

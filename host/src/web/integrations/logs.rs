@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::super::AppState;
 use super::super::dates::{DAY_MS, parse_date};
 use super::super::error::Error;
+use super::super::render;
 use super::super::session::SignedIn;
-use super::super::templates;
 use crate::store::sync_logs::SyncLogFilter;
 
 pub fn routes() -> Router<AppState> {
@@ -103,7 +103,7 @@ async fn list(
     };
     query.q = query.q.trim().to_owned();
     let query_string = serde_urlencoded::to_string(&query).unwrap_or_default();
-    templates::page(
+    render::page(
         "integrations/logs.html",
         context! {
             user => signed_in.user(),
@@ -155,7 +155,7 @@ async fn show(
             }),
         None => None,
     };
-    templates::page(
+    render::page(
         "integrations/log.html",
         context! {
             user => signed_in.user(),

@@ -15,8 +15,8 @@ use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
+use super::super::render;
 use super::super::session::{Admin, SignedIn};
-use super::super::templates;
 use super::{audit, find, redirect_with_notice};
 use crate::webhooks::signature::Scheme;
 use crate::webhooks::{respond_inline, seal_secret};
@@ -130,7 +130,7 @@ async fn add(
                     "secret": if given { "entered by the admin" } else { "generated" }})),
     )
     .await?;
-    templates::page(
+    render::page(
         "integrations/webhook_created.html",
         context! {
             user => admin.0.user(),
@@ -204,7 +204,7 @@ pub(super) async fn add_requested(
                     "secret": "generated"})),
     )
     .await?;
-    templates::page(
+    render::page(
         "integrations/webhook_created.html",
         context! {
             user => admin.0.user(),
@@ -284,7 +284,7 @@ async fn deliveries(
     let mut rows = state.store.deliveries_of(webhook, PAGE + 1, offset).await?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
-    templates::page(
+    render::page(
         "integrations/deliveries.html",
         context! {
             user => user.user(),

@@ -23,13 +23,14 @@ use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
+use super::super::render;
 use super::super::session::{Admin, SignedIn};
-use super::super::templates;
 use super::{Failure, Notice, Requester, capability_sentences, redirect_with_notice};
 use crate::marketplace::install::{self, connectors_dir};
 use crate::marketplace::keys::{self, PublicKey};
 use crate::marketplace::lifecycle::{self, LifecycleError};
-use crate::marketplace::package::{COMPONENT, is_id};
+use crate::marketplace::package::COMPONENT;
+use crate::shared::connector_id::is_id;
 use crate::store::audit::AuditEvent;
 
 pub fn routes() -> Router<AppState> {
@@ -351,7 +352,7 @@ async fn list_page(
     error: Option<String>,
 ) -> Result<Html<String>, Error> {
     let installed = load_installed(state).await?;
-    templates::page(
+    render::page(
         "marketplace/installed.html",
         context! {
             user => signed_in.user(),
@@ -432,7 +433,7 @@ async fn confirm_page(
         .iter()
         .chain(&connector.other_versions)
         .collect();
-    templates::page(
+    render::page(
         "marketplace/uninstall.html",
         context! {
             user => signed_in.user(),

@@ -23,8 +23,8 @@ use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
+use super::super::render;
 use super::super::session::{Admin, SignedIn};
-use super::super::templates;
 use super::{Failure, Notice, Requester, redirect_with_notice};
 use crate::marketplace::keys::{self, KeyError};
 use crate::store::audit::AuditEvent;
@@ -272,7 +272,7 @@ async fn list_page(
     error: Option<String>,
 ) -> Result<Html<String>, Error> {
     let publishers = load_publishers(state).await?;
-    templates::page(
+    render::page(
         "marketplace/publishers.html",
         context! {
             user => signed_in.user(),

@@ -24,6 +24,7 @@ pub use grant::HttpGrant;
 pub use recording::{HttpRecording, RecordingMode};
 
 use super::denials::Denials;
+use super::{CallSetup, Capability};
 use crate::runtime::bindings::cube::connector::http::{self as wit, HttpError, Request, Response};
 
 /// The most redirects one request follows.
@@ -290,12 +291,26 @@ impl HttpCall {
     }
 }
 
-/// Links `cube:connector/http` for stores whose data is `T`.
-pub fn add_to_linker<T: Send + 'static>(
-    linker: &mut wasmtime::component::Linker<T>,
-    get: fn(&mut T) -> &mut HttpCall,
-) -> wasmtime::Result<()> {
-    wit::add_to_linker::<T, HttpData>(linker, get)
+impl Capability for HttpCall {
+    fn for_call(setup: &CallSetup<'_>) -> Self {
+        let (ctx, limits) = (setup.ctx, &setup.ctx.limits);
+        HttpCall::new(
+            setup.shared.http.clone(),
+            ctx.http_grants.clone(),
+            setup.deadline,
+            limits.http_response_bytes,
+            limits.http_requests,
+        )
+        .with_denials(ctx.denials.clone())
+        .with_recording(ctx.http_recording.clone())
+    }
+
+    fn add_to_linker<T: Send + 'static>(
+        linker: &mut wasmtime::component::Linker<T>,
+        get: fn(&mut T) -> &mut Self,
+    ) -> wasmtime::Result<()> {
+        wit::add_to_linker::<T, HttpData>(linker, get)
+    }
 }
 
 struct HttpData;

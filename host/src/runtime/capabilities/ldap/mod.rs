@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use super::denials::Denials;
+use super::{CallSetup, Capability};
 use crate::runtime::bindings::cube::connector::ldap::{
     self as wit, ConnectOptions, LdapError, PackedPage, SearchControl, SearchPage, SearchRequest,
 };
@@ -245,19 +246,32 @@ impl LdapCall {
         wanted.min(self.deadline.saturating_duration_since(Instant::now()))
     }
 
-    fn connection(&self, handle: &Resource<LdapConnection>) -> Result<&LdapConnection, LdapError> {
+    /// What the guest's handle stands for: the handle is the generated
+    /// resource type, the connection sits in this call's table under its rep.
+    fn connection(&self, handle: &Resource<wit::Connection>) -> Result<&LdapConnection, LdapError> {
         self.table
-            .get(handle)
+            .get(&Resource::<LdapConnection>::new_borrow(handle.rep()))
             .map_err(|e| LdapError::Connection(format!("not an open connection: {e}")))
     }
 }
 
-/// Links `cube:connector/ldap` for stores whose data is `T`.
-pub fn add_to_linker<T: Send + 'static>(
-    linker: &mut wasmtime::component::Linker<T>,
-    get: fn(&mut T) -> &mut LdapCall,
-) -> wasmtime::Result<()> {
-    wit::add_to_linker::<T, LdapData>(linker, get)
+impl Capability for LdapCall {
+    fn for_call(setup: &CallSetup<'_>) -> Self {
+        let ctx = setup.ctx;
+        LdapCall::new(
+            ctx.ldap_grants.clone(),
+            ctx.ldap_sessions.clone(),
+            setup.deadline,
+        )
+        .with_denials(ctx.denials.clone())
+    }
+
+    fn add_to_linker<T: Send + 'static>(
+        linker: &mut wasmtime::component::Linker<T>,
+        get: fn(&mut T) -> &mut Self,
+    ) -> wasmtime::Result<()> {
+        wit::add_to_linker::<T, LdapData>(linker, get)
+    }
 }
 
 struct LdapData;
@@ -271,7 +285,7 @@ impl wit::HostConnection for LdapCall {
     async fn open(
         &mut self,
         options: ConnectOptions,
-    ) -> Result<Resource<LdapConnection>, LdapError> {
+    ) -> Result<Resource<wit::Connection>, LdapError> {
         let Some((scheme, host, port)) = split_ldap_url(&options.url) else {
             return Err(LdapError::Connection(format!(
                 "`{}` is not an ldap:// or ldaps:// URL",
@@ -304,14 +318,16 @@ impl wit::HostConnection for LdapCall {
             timeout: wanted,
             live,
         };
-        self.table
+        let stored = self
+            .table
             .push(connection)
-            .map_err(|e| LdapError::Connection(e.to_string()))
+            .map_err(|e| LdapError::Connection(e.to_string()))?;
+        Ok(Resource::new_own(stored.rep()))
     }
 
     async fn bind(
         &mut self,
-        connection: Resource<LdapConnection>,
+        connection: Resource<wit::Connection>,
         dn: String,
         password: String,
     ) -> Result<(), LdapError> {
@@ -350,7 +366,7 @@ impl wit::HostConnection for LdapCall {
 
     async fn search(
         &mut self,
-        connection: Resource<LdapConnection>,
+        connection: Resource<wit::Connection>,
         request: SearchRequest,
     ) -> Result<SearchPage, LdapError> {
         match self
@@ -364,7 +380,7 @@ impl wit::HostConnection for LdapCall {
 
     async fn search_packed(
         &mut self,
-        connection: Resource<LdapConnection>,
+        connection: Resource<wit::Connection>,
         request: SearchRequest,
     ) -> Result<PackedPage, LdapError> {
         self.search_packed_with(connection, request, Vec::new())
@@ -373,7 +389,7 @@ impl wit::HostConnection for LdapCall {
 
     async fn search_packed_with(
         &mut self,
-        connection: Resource<LdapConnection>,
+        connection: Resource<wit::Connection>,
         request: SearchRequest,
         controls: Vec<SearchControl>,
     ) -> Result<PackedPage, LdapError> {
@@ -386,9 +402,10 @@ impl wit::HostConnection for LdapCall {
         }
     }
 
-    async fn drop(&mut self, connection: Resource<LdapConnection>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, connection: Resource<wit::Connection>) -> wasmtime::Result<()> {
         // The connection itself stays open for the job's next call.
-        self.table.delete(connection)?;
+        self.table
+            .delete(Resource::<LdapConnection>::new_own(connection.rep()))?;
         Ok(())
     }
 }
@@ -400,7 +417,7 @@ impl LdapCall {
     /// forgotten so the next call opens a new one.
     async fn search_page(
         &mut self,
-        connection: Resource<LdapConnection>,
+        connection: Resource<wit::Connection>,
         request: SearchRequest,
         shape: Shape,
         mut controls: Vec<SearchControl>,

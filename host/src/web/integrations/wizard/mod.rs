@@ -23,9 +23,9 @@ use zeroize::Zeroizing;
 
 use super::super::AppState;
 use super::super::error::Error;
+use super::super::render;
 use super::super::session::Admin;
-use super::super::templates;
-use super::editor::{Submitted, config_form, default_values, read_common, read_form};
+use super::form::{Submitted, config_form, default_values, read_common, read_form};
 use super::redirect_with_notice;
 use crate::integrations::schema::{ConfigForm, FIELD_PREFIX, FieldErrors};
 use crate::integrations::{self, CallConfig, Verdict};
@@ -128,7 +128,7 @@ fn render(admin: &Admin, view: View<'_>) -> Result<Response, Error> {
         })
         .collect();
     let info = view.info;
-    let html = templates::page(
+    let html = render::page(
         "integrations/wizard.html",
         context! {
             user => admin.0.user(),
@@ -447,7 +447,7 @@ async fn advance(
     } else {
         // Show exactly what was typed on the failing step.
         let mut values: Map<String, Value> = draft.values.clone();
-        if let Value::Object(typed) = super::editor::submitted_values(&form, &input) {
+        if let Value::Object(typed) = super::form::submitted_values(&form, &input) {
             values.extend(typed);
         }
         Value::Object(values)

@@ -1,12 +1,12 @@
-//! The generic REST connector in the real host against a local API that
-//! checks each authentication style (basic, bearer, API key in a header or
-//! the query, OAuth2 client credentials with tokens that run out), pages in
-//! each style (page numbers, offsets, a cursor in the body, `Link`
-//! headers), filters by an `updated_since` parameter, takes pushes
-//! (`POST /items`, `PUT /items/{id}`), can answer a storm of 429s and can
-//! answer JSON that does not parse.
-
-mod common;
+//! A fake of a generic REST API for the REST connector's tests
+//! (`host/tests/rest_*.rs`), and the admin app with the `rest` connector
+//! those tests drive through its API. The fake checks each authentication
+//! style (basic, bearer, API key in a header or the query, OAuth2 client
+//! credentials with tokens that run out), pages in each style (page
+//! numbers, offsets, a cursor in the body, `Link` headers), filters by an
+//! `updated_since` parameter, takes pushes (`POST /items`,
+//! `PUT /items/{id}`), can answer a storm of 429s and can answer JSON that
+//! does not parse; it records every request it was sent.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -19,20 +19,19 @@ use cube_host::store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use common::ADMIN_PASSWORD;
-use common::client::Api;
-use common::eventually;
+use crate::ADMIN_PASSWORD;
+use crate::client::Api;
 
-const USER: &str = "cube";
-const PASSWORD: &str = "pa:ss w0rd";
-const TOKEN: &str = "static-bearer-token";
-const KEY: &str = "key-123";
-const CLIENT_ID: &str = "cube-client";
-const CLIENT_SECRET: &str = "client-s3cret";
+pub const USER: &str = "cube";
+pub const PASSWORD: &str = "pa:ss w0rd";
+pub const TOKEN: &str = "static-bearer-token";
+pub const KEY: &str = "key-123";
+pub const CLIENT_ID: &str = "cube-client";
+pub const CLIENT_SECRET: &str = "client-s3cret";
 
 /// The authentication the fake API asks of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scheme {
+pub enum Scheme {
     None,
     Basic,
     Bearer,
@@ -42,16 +41,16 @@ enum Scheme {
 }
 
 #[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    path: String,
-    query: Vec<(String, String)>,
-    status: u16,
-    body: String,
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub status: u16,
+    pub body: String,
 }
 
 impl Seen {
-    fn param(&self, name: &str) -> Option<&str> {
+    pub fn param(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(n, _)| n == name)
@@ -59,18 +58,18 @@ impl Seen {
     }
 }
 
-struct Inner {
-    base: String,
-    auth: Scheme,
+pub struct Inner {
+    pub base: String,
+    pub auth: Scheme,
     /// `{"id", "title", "status", "updated"}`, by id.
-    items: Vec<Value>,
-    next_id: u64,
+    pub items: Vec<Value>,
+    pub next_id: u64,
     /// The change counter `updated` values come from.
-    clock: u64,
-    tokens_issued: u32,
-    valid_tokens: Vec<String>,
-    rate_limit_next: u32,
-    requests: Vec<Seen>,
+    pub clock: u64,
+    pub tokens_issued: u32,
+    pub valid_tokens: Vec<String>,
+    pub rate_limit_next: u32,
+    pub requests: Vec<Seen>,
 }
 
 struct Reply {
@@ -348,9 +347,9 @@ async fn handle(State(state): State<Shared>, request: Request) -> Response {
     response.body(Body::from(reply.body)).unwrap()
 }
 
-struct FakeApi {
+pub struct FakeApi {
     state: Shared,
-    base: String,
+    pub base: String,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -361,7 +360,7 @@ impl Drop for FakeApi {
 }
 
 impl FakeApi {
-    async fn start(auth: Scheme) -> FakeApi {
+    pub async fn start(auth: Scheme) -> FakeApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(Inner {
@@ -388,12 +387,12 @@ impl FakeApi {
         }
     }
 
-    fn st(&self) -> MutexGuard<'_, Inner> {
+    pub fn st(&self) -> MutexGuard<'_, Inner> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Adds `n` items, each changed at its own tick.
-    fn add_items(&self, n: usize) {
+    pub fn add_items(&self, n: usize) {
         let mut st = self.st();
         for _ in 0..n {
             st.clock += 1;
@@ -405,7 +404,7 @@ impl FakeApi {
     }
 
     /// Changes an item's title remotely.
-    fn edit(&self, id: u64, title: &str) {
+    pub fn edit(&self, id: u64, title: &str) {
         let mut st = self.st();
         st.clock += 1;
         let clock = st.clock;
@@ -414,7 +413,7 @@ impl FakeApi {
         item["updated"] = json!(clock);
     }
 
-    fn item(&self, id: &str) -> Option<Value> {
+    pub fn item(&self, id: &str) -> Option<Value> {
         self.st()
             .items
             .iter()
@@ -422,11 +421,11 @@ impl FakeApi {
             .cloned()
     }
 
-    fn requests(&self) -> Vec<Seen> {
+    pub fn requests(&self) -> Vec<Seen> {
         self.st().requests.clone()
     }
 
-    fn requests_to(&self, path: &str) -> Vec<Seen> {
+    pub fn requests_to(&self, path: &str) -> Vec<Seen> {
         self.requests()
             .into_iter()
             .filter(|r| r.path == path)
@@ -434,15 +433,15 @@ impl FakeApi {
     }
 }
 
-struct App {
-    api: Api,
-    store: Store,
+pub struct App {
+    pub api: Api,
+    pub store: Store,
     _dir: tempfile::TempDir,
 }
 
-async fn app() -> App {
-    let catalog = common::plugin_catalog(&["rest"]).await;
-    let (base, store, dir) = common::serve_admin_app(catalog).await;
+pub async fn app() -> App {
+    let catalog = crate::plugin_catalog(&["rest"]).await;
+    let (base, store, dir) = crate::serve_admin_app(catalog).await;
     let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
     App {
         api,
@@ -453,7 +452,7 @@ async fn app() -> App {
 
 impl App {
     /// An integration on `fake` with `config` (the base URL added).
-    async fn integration(&self, name: &str, fake: &FakeApi, config: Value) -> i64 {
+    pub async fn integration(&self, name: &str, fake: &FakeApi, config: Value) -> i64 {
         let mut config = config;
         config["base_url"] = json!(fake.base);
         let (status, created) = self
@@ -470,7 +469,7 @@ impl App {
     }
 
     /// Runs a sync to its end and returns its log.
-    async fn sync(&self, integration: i64, full: bool) -> Value {
+    pub async fn sync(&self, integration: i64, full: bool) -> Value {
         let (status, job) = self
             .api
             .json(
@@ -498,7 +497,7 @@ impl App {
         logs["sync_logs"][0].clone()
     }
 
-    async fn test(&self, integration: i64) -> Value {
+    pub async fn test(&self, integration: i64) -> Value {
         let (status, verdict) = self
             .api
             .json(
@@ -512,332 +511,7 @@ impl App {
     }
 }
 
-fn paged(path: &str) -> Value {
+pub fn paged(path: &str) -> Value {
     json!({"list_path": path, "records_pointer": "/data/items", "pagination": "page",
            "page_size": 20, "updated_field": "/updated"})
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_auth_style_is_sent_as_the_api_expects() {
-    let app = app().await;
-    let cases = [
-        (
-            Scheme::Basic,
-            json!({"auth": "basic", "username": USER, "password": PASSWORD}),
-        ),
-        (Scheme::Bearer, json!({"auth": "bearer", "token": TOKEN})),
-        (
-            Scheme::KeyHeader,
-            json!({"auth": "api-key", "api_key_name": "X-API-Key", "api_key_in": "header", "api_key": KEY}),
-        ),
-        (
-            Scheme::KeyQuery,
-            json!({"auth": "api-key", "api_key_name": "api_key", "api_key_in": "query", "api_key": KEY}),
-        ),
-    ];
-    for (auth, credentials) in cases {
-        let fake = FakeApi::start(auth).await;
-        fake.add_items(30);
-        let mut config = paged("/page/items");
-        for (k, v) in credentials.as_object().unwrap() {
-            config[k] = v.clone();
-        }
-        config["probe_path"] = json!("/me");
-        let id = app.integration(&format!("{auth:?}"), &fake, config).await;
-        let verdict = app.test(id).await;
-        assert_eq!(verdict["ok"], true, "{auth:?}: {verdict}");
-        assert!(
-            verdict.to_string().contains("the first page of"),
-            "{verdict}"
-        );
-        let log = app.sync(id, true).await;
-        assert_eq!(log["status"], "succeeded", "{auth:?}: {log}");
-        assert_eq!(log["counts"]["created"], 30, "{auth:?}: {log}");
-        assert!(
-            fake.requests().iter().all(|r| r.status == 200),
-            "{auth:?}: {:?}",
-            fake.requests()
-        );
-    }
-
-    // Wrong credentials are refused, named, and no secret shows.
-    let fake = FakeApi::start(Scheme::Bearer).await;
-    let mut config = paged("/page/items");
-    config["auth"] = json!("bearer");
-    config["token"] = json!("not-the-token");
-    let id = app.integration("wrong", &fake, config).await;
-    let verdict = app.test(id).await;
-    assert_eq!(verdict["ok"], false, "{verdict}");
-    assert!(verdict.to_string().contains("401"), "{verdict}");
-    let log = app.sync(id, true).await;
-    assert_eq!(log["status"], "failed", "{log}");
-    assert!(log.to_string().contains("401"), "{log}");
-    assert!(!log.to_string().contains("not-the-token"), "{log}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_oauth_token_is_refreshed_after_a_401() {
-    let app = app().await;
-    let fake = FakeApi::start(Scheme::OAuth).await;
-    fake.add_items(50);
-    let mut config = paged("/page/items");
-    for (k, v) in json!({"auth": "oauth2-client-credentials", "token_url": "/oauth/token",
-                         "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                         "scope": "items:read items:write"})
-    .as_object()
-    .unwrap()
-    {
-        config[k] = v.clone();
-    }
-    let id = app.integration("OAuth", &fake, config).await;
-    let log = app.sync(id, true).await;
-    assert_eq!(log["status"], "succeeded", "{log}");
-    assert_eq!(log["counts"]["created"], 50, "{log}");
-    assert_eq!(fake.st().tokens_issued, 1, "one token for every page");
-    let log = app.sync(id, false).await;
-    assert_eq!(log["status"], "succeeded", "{log}");
-    assert_eq!(
-        fake.st().tokens_issued,
-        1,
-        "the token is kept between calls"
-    );
-
-    // The API drops the token: the next request is refused, a new token is
-    // fetched and the request repeated.
-    fake.st().valid_tokens.clear();
-    fake.edit(7, "Changed after the token expired");
-    let log = app.sync(id, false).await;
-    assert_eq!(log["status"], "succeeded", "{log}");
-    assert_eq!(log["counts"]["updated"], 1, "{log}");
-    assert_eq!(fake.st().tokens_issued, 2);
-    assert_eq!(
-        fake.requests().iter().filter(|r| r.status == 401).count(),
-        1
-    );
-    let grants = fake.requests_to("/oauth/token");
-    assert!(
-        grants
-            .iter()
-            .all(|g| g.body.contains("grant_type=client_credentials")),
-        "{grants:?}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_pagination_style_reads_every_record() {
-    let app = app().await;
-    let fake = FakeApi::start(Scheme::None).await;
-    fake.add_items(250);
-    let styles = [
-        ("/page/items", paged("/page/items")),
-        (
-            "/offset/items",
-            json!({"list_path": "/offset/items", "pagination": "offset", "offset_param": "offset",
-                   "size_param": "limit", "page_size": 40}),
-        ),
-        (
-            "/cursor/items",
-            json!({"list_path": "/cursor/items", "records_pointer": "/results", "pagination": "cursor",
-                   "cursor_param": "after", "cursor_pointer": "/meta/next", "size_param": "limit",
-                   "page_size": 40}),
-        ),
-        (
-            "/link/items",
-            json!({"list_path": "/link/items", "pagination": "link", "size_param": "per_page",
-                   "page_size": 40}),
-        ),
-    ];
-    for (path, config) in styles {
-        let id = app.integration(path, &fake, config).await;
-        let log = app.sync(id, true).await;
-        assert_eq!(log["status"], "succeeded", "{path}: {log}");
-        assert_eq!(log["counts"]["created"], 250, "{path}: {log}");
-        let requests = fake.requests_to(path);
-        assert!(requests.len() >= 7, "{path}: {} requests", requests.len());
-        assert!(requests.iter().all(|r| r.status == 200), "{requests:?}");
-    }
-    // Each style sent its own parameters.
-    let page = fake.requests_to("/page/items");
-    assert_eq!(
-        (page[1].param("page"), page[1].param("per_page")),
-        (Some("2"), Some("20"))
-    );
-    assert_eq!(page.len(), 14, "13 pages and an empty one");
-    let offset = fake.requests_to("/offset/items");
-    assert_eq!(offset[1].param("offset"), Some("40"));
-    let cursor = fake.requests_to("/cursor/items");
-    assert_eq!(cursor[0].param("after"), None);
-    assert_eq!(cursor[1].param("after"), Some("id-40"));
-    assert_eq!(cursor.len(), 7);
-    let link = fake.requests_to("/link/items");
-    assert_eq!(link.len(), 7, "no request after the last rel=next");
-    assert_eq!(link[6].param("page"), Some("7"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_incremental_sync_asks_only_for_what_changed() {
-    let app = app().await;
-    let fake = FakeApi::start(Scheme::None).await;
-    fake.add_items(120);
-    let mut config = paged("/page/items");
-    config["incremental_param"] = json!("updated_since");
-    let id = app.integration("Incremental", &fake, config).await;
-    let log = app.sync(id, true).await;
-    assert_eq!(log["status"], "succeeded", "{log}");
-    assert_eq!(log["counts"]["created"], 120, "{log}");
-    assert!(
-        fake.requests_to("/page/items")
-            .iter()
-            .all(|r| r.param("updated_since").is_none()),
-        "a full sync asks for everything"
-    );
-
-    fake.edit(3, "Changed remotely");
-    fake.edit(99, "Changed remotely too");
-    fake.add_items(1);
-    let before = fake.requests().len();
-    let log = app.sync(id, false).await;
-    assert_eq!(log["status"], "succeeded", "{log}");
-    assert_eq!(log["counts"]["created"], 1, "{log}");
-    assert_eq!(log["counts"]["updated"], 2, "{log}");
-    let incremental: Vec<Seen> = fake.requests()[before..].to_vec();
-    assert_eq!(incremental.len(), 2, "one page and an empty one");
-    assert!(
-        incremental
-            .iter()
-            .all(|r| r.param("updated_since") == Some("120")),
-        "{incremental:?}"
-    );
-
-    // Nothing changed since: one empty page, and the mark stays.
-    let before = fake.requests().len();
-    let log = app.sync(id, false).await;
-    assert_eq!(log["status"], "succeeded", "{log}");
-    assert_eq!(log["counts"]["created"], 0, "{log}");
-    let again = &fake.requests()[before..];
-    assert_eq!(again.len(), 1);
-    assert_eq!(again[0].param("updated_since"), Some("123"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pushes_create_with_post_and_update_with_put() {
-    let app = app().await;
-    let fake = FakeApi::start(Scheme::Bearer).await;
-    let config = json!({
-        "auth": "bearer", "token": TOKEN,
-        "list_path": "/offset/items", "pagination": "offset", "size_param": "limit",
-        "updated_field": "/updated", "kind": "work-order",
-        "push_url_template": "/items{% if external_id %}/{{ external_id | urlencode }}{% endif %}",
-        "push_body_template": "{\"title\": {{ fields.title | tojson }}, \"status\": {{ fields.status | tojson }}, \"source\": \"cube-{{ local_id }}\"}",
-        "push_id_pointer": "/item/id"
-    });
-    let integration = app.integration("Push", &fake, config).await;
-    let verdict = app.test(integration).await;
-    assert_eq!(verdict["ok"], true, "{verdict}");
-    assert!(
-        verdict.to_string().contains("the push templates compile"),
-        "{verdict}"
-    );
-
-    let (status, created) = app
-        .api
-        .json(
-            Method::POST,
-            "/api/v1/work-orders",
-            Some(
-                json!({"title": "Pump 4 leaks", "description": "Seal worn.", "priority": "high",
-                        "status": "open"}),
-            ),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let order = created["id"].as_i64().unwrap();
-    let remote_id = eventually("the work order's push", async || {
-        app.store
-            .work_order_links(order)
-            .await
-            .unwrap()
-            .pop()
-            .map(|l| l.external_id)
-    })
-    .await;
-    let item = fake.item(&remote_id).expect("the item exists");
-    assert_eq!(item["title"], "Pump 4 leaks");
-    assert_eq!(item["status"], "open");
-    assert_eq!(item["source"], format!("cube-{order}"));
-    let post = fake.requests_to("/items").pop().unwrap();
-    assert_eq!(post.method, "POST");
-
-    let (status, _) = app
-        .api
-        .json(
-            Method::PUT,
-            &format!("/api/v1/work-orders/{order}"),
-            Some(json!({"title": "Pump 4 leaks badly", "description": "Seal worn.", "priority": "high",
-                        "status": "in_progress"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    eventually("the update", async || {
-        let item = fake.item(&remote_id)?;
-        (item["title"] == "Pump 4 leaks badly" && item["status"] == "in_progress").then_some(())
-    })
-    .await;
-    let put = fake
-        .requests()
-        .into_iter()
-        .find(|r| r.method == "PUT")
-        .unwrap();
-    assert_eq!(put.path, format!("/items/{remote_id}"));
-    assert_eq!(put.status, 200);
-    eventually("both pushes done", async || {
-        let pushes = app.store.pushes_of(order).await.unwrap();
-        (pushes.len() == 2 && pushes.iter().all(|p| p.status == "done")).then_some(())
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_storm_of_429s_is_waited_out() {
-    let app = app().await;
-    let fake = FakeApi::start(Scheme::None).await;
-    fake.add_items(60);
-    let id = app.integration("Storm", &fake, paged("/page/items")).await;
-    fake.st().rate_limit_next = 3;
-    let log = app.sync(id, true).await;
-    assert_eq!(log["status"], "succeeded", "{log}");
-    assert_eq!(log["counts"]["created"], 60, "{log}");
-    assert_eq!(
-        fake.requests().iter().filter(|r| r.status == 429).count(),
-        3
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_json_is_named_in_the_sync_log() {
-    let app = app().await;
-    let fake = FakeApi::start(Scheme::None).await;
-    fake.add_items(5);
-    let broken = app
-        .integration(
-            "Broken",
-            &fake,
-            json!({"list_path": "/broken/items", "records_pointer": "/data"}),
-        )
-        .await;
-    let log = app.sync(broken, true).await;
-    assert_eq!(log["status"], "failed", "{log}");
-    let text = log.to_string();
-    assert!(
-        text.contains("/broken/items is not valid JSON") && text.contains("line 1 column"),
-        "{log}"
-    );
-    // Failed for good: a parse error is not retried.
-    assert_eq!(fake.requests_to("/broken/items").len(), 1);
-
-    // The host carries on.
-    let fine = app.integration("Fine", &fake, paged("/page/items")).await;
-    let log = app.sync(fine, true).await;
-    assert_eq!(log["status"], "succeeded", "{log}");
-    assert_eq!(log["counts"]["created"], 5, "{log}");
 }

@@ -1,0 +1,154 @@
+//! What the marketplace's web tests of trust, upgrades, rollbacks and
+//! uninstalls share: a server whose registry holds two versions of jira and
+//! which trusts their publisher, Jira integrations made and read through
+//! the API, and the checks of the pages and forms (admins only, CSRF
+//! checked, every change audited).
+
+use std::path::{Path, PathBuf};
+
+use cube_host::marketplace::keys::{SecretKey, trust};
+use cube_host::store::Store;
+use cube_host::store::audit::AuditEntry;
+use cube_host::web::Catalog;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::VIEWER_PASSWORD;
+use crate::client::{Api, Browser, Page};
+use crate::marketplace::{installed_dir, jira_variant, publish};
+
+/// A registry in `dir/registry` with jira 0.1.0, which reaches only
+/// `https://a`, and jira 0.2.0, which reaches any HTTPS server, both signed
+/// by `acme`; returns it and acme's public key file.
+pub async fn upgrade_registry(dir: &Path) -> (PathBuf, PathBuf) {
+    let registry = dir.join("registry");
+    let key = SecretKey::generate("acme");
+    let (_, public) = key.write_pair(&dir.join("keys")).unwrap();
+    for (version, http) in [("0.1.0", "https://a"), ("0.2.0", "https://*")] {
+        let manifest = publish(
+            dir,
+            &registry,
+            jira_variant(version, http),
+            Some(&key),
+            "acme",
+        )
+        .await;
+        assert_eq!(manifest.capabilities.http, [http]);
+    }
+    (registry, public)
+}
+
+/// A server whose registry holds jira 0.1.0 and 0.2.0 ([`upgrade_registry`])
+/// and which trusts their publisher.
+pub struct Market {
+    pub base: String,
+    pub store: Store,
+    pub data: PathBuf,
+    _data_dir: tempfile::TempDir,
+    _desk: tempfile::TempDir,
+}
+
+/// A [`Market`], serving.
+pub async fn market() -> Market {
+    let desk = tempfile::tempdir().unwrap();
+    let (registry, acme_pub) = upgrade_registry(desk.path()).await;
+    let (base, store, data_dir) =
+        crate::serve_admin_app_with_registry(Catalog::new(), &registry).await;
+    let data = data_dir.path().to_path_buf();
+    trust(&data, &acme_pub).unwrap();
+    Market {
+        base,
+        store,
+        data,
+        _data_dir: data_dir,
+        _desk: desk,
+    }
+}
+
+/// Creates a Jira integration through the API, granted `https://a`;
+/// returns its id and grants.
+pub async fn create_jira_integration(api: &Api, name: &str) -> (i64, Value) {
+    let (status, created) = api
+        .json(
+            Method::POST,
+            "/api/v1/integrations",
+            Some(json!({
+                "name": name, "connector": "jira",
+                "config": {"base_url": "https://a", "edition": "cloud", "email": "ops@example.com",
+                           "api_token": "not-a-real-token", "project_key": "OPS", "issue_type": "Task"},
+                "http_grants": ["https://a"], "enabled": true,
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    (
+        created["id"].as_i64().unwrap(),
+        created["http_grants"].clone(),
+    )
+}
+
+/// The integration `id`, as the API shows it.
+pub async fn integration(api: &Api, id: i64) -> Value {
+    let (status, body) = api
+        .json(Method::GET, &format!("/api/v1/integrations/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// The audit entries (among the last 200) whose action is `action`.
+pub async fn audited(store: &Store, action: &str) -> Vec<AuditEntry> {
+    store
+        .audit_entries(200)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == action)
+        .collect()
+}
+
+/// The version `<data dir>/connectors/<id>/current` names.
+pub fn current(data: &Path, id: &str) -> String {
+    std::fs::read_to_string(installed_dir(data, id).join("current"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// A viewer (with a valid token) and an admin with a forged token are both
+/// refused `path` with 403, and nothing happens.
+pub async fn refused_to_viewers_and_forgeries(
+    base: &str,
+    admin: &mut Browser,
+    path: &str,
+    fields: &[(&str, &str)],
+) {
+    let mut viewer = Browser::new(base);
+    viewer.sign_in("vera", VIEWER_PASSWORD).await;
+    let token = viewer.csrf().await;
+    let mut form = vec![("csrf_token", token.as_str())];
+    form.extend_from_slice(fields);
+    let page = viewer.post(path, &form).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "viewer: {path}");
+    let mut form = vec![("csrf_token", "forged")];
+    form.extend_from_slice(fields);
+    let page = admin.post(path, &form).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "forged: {path}");
+    assert!(page.body.contains("Form expired"), "{}", page.body);
+}
+
+/// `text` as the pages show it (minijinja's HTML escaping).
+pub fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
+}
+
+/// The page the redirect `page` (which must be one) leads to.
+pub async fn follow(browser: &mut Browser, page: Page) -> Page {
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    browser.get(&page.location.unwrap()).await
+}

@@ -1,0 +1,177 @@
+//! What every sync test starts from: a store in a temporary folder with one
+//! integration of a connector (its secrets sealed under a fresh key), and
+//! what running its jobs needs, with a quick retry policy; then running a
+//! job to its end in the test's own task and reading its sync log.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cube_host::integrations::seal_secrets;
+use cube_host::secrets::{MasterKey, Sealer};
+use cube_host::store::Store;
+use cube_host::store::integrations::IntegrationFields;
+use cube_host::store::jobs::{Job, NewJob};
+use cube_host::store::sync_logs::{SyncLog, SyncLogFilter};
+use cube_host::sync::{RetryPolicy, SyncDeps, run_job};
+
+/// One integration and what its syncs need.
+pub struct SyncSetup {
+    pub deps: SyncDeps,
+    pub integration: i64,
+    _dir: tempfile::TempDir,
+}
+
+/// How a [`SyncSetup`] is made: [`SyncSetup::builder`].
+pub struct SyncSetupBuilder {
+    connector: String,
+    fields: IntegrationFields,
+    secrets: BTreeMap<String, String>,
+    max_attempts: u32,
+}
+
+/// A sync log entry as tests compare it: (status, records read, created,
+/// updated, deleted, the message followed by the connector's log).
+pub type LogRow = (String, i64, i64, i64, i64, String);
+
+impl SyncSetup {
+    /// An integration of the first-party connector `connector`
+    /// (`plugins/<connector>`, built from source) with `fields`.
+    pub fn builder(connector: &str, fields: IntegrationFields) -> SyncSetupBuilder {
+        SyncSetupBuilder {
+            connector: connector.to_owned(),
+            fields,
+            secrets: BTreeMap::new(),
+            max_attempts: 3,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.deps.store
+    }
+
+    /// Queues a sync (`full` or `incremental`) and runs it, and its
+    /// retries, to the end; returns the job as it ended.
+    pub async fn sync(&self, mode: &str) -> Job {
+        let (job, _) = self
+            .deps
+            .store
+            .enqueue_sync(NewJob {
+                integration_id: self.integration,
+                trigger: "manual",
+                mode,
+                dry_run: false,
+                requested_by: "admin",
+            })
+            .await
+            .unwrap();
+        self.finish(job.id).await
+    }
+
+    /// Runs due jobs until job `id` has ended.
+    pub async fn finish(&self, id: i64) -> Job {
+        for _ in 0..800 {
+            let job = self.deps.store.job(id).await.unwrap().unwrap();
+            if job.status != "queued" && job.status != "running" {
+                return job;
+            }
+            if let Some(claimed) = self.deps.store.claim_job("test", 60_000).await.unwrap() {
+                run_job(&self.deps, claimed, "test").await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+        panic!("job {id} did not finish");
+    }
+
+    /// The sync log entries of job `job`, oldest first.
+    pub async fn logs_of(&self, job: i64) -> Vec<SyncLog> {
+        let filter = SyncLogFilter {
+            integration_id: Some(self.integration),
+            ..Default::default()
+        };
+        let (logs, _) = self.deps.store.sync_logs(&filter, 0, 100).await.unwrap();
+        logs.into_iter()
+            .rev()
+            .filter(|l| l.job_id == Some(job))
+            .collect()
+    }
+
+    /// [`SyncSetup::logs_of`], as [`LogRow`]s.
+    pub async fn log_rows(&self, job: i64) -> Vec<LogRow> {
+        self.logs_of(job).await.iter().map(row).collect()
+    }
+
+    /// The last sync log entry of job `job`, as a [`LogRow`].
+    pub async fn log_of(&self, job: i64) -> LogRow {
+        self.logs_of(job)
+            .await
+            .last()
+            .map(row)
+            .unwrap_or_else(|| panic!("job {job} left no sync log"))
+    }
+}
+
+/// A log entry as a [`LogRow`].
+pub fn row(log: &SyncLog) -> LogRow {
+    (
+        log.status.clone(),
+        log.counts.read,
+        log.counts.created,
+        log.counts.updated,
+        log.counts.deleted,
+        format!("{} {}", log.message, log.log),
+    )
+}
+
+impl SyncSetupBuilder {
+    /// A secret of the integration (sealed when it is created).
+    pub fn secret(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.secrets.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Attempts of a job in all (3 unless set), 50 ms apart at first.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    pub async fn build(self) -> SyncSetup {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).await.unwrap();
+        let catalog = super::plugin_catalog(&[&self.connector]).await;
+        let sealer = Arc::new(Sealer::new(&MasterKey::generate()));
+        let (connector, info) = catalog.get(&self.connector).unwrap();
+        store
+            .upsert_provider(&info, connector.digest())
+            .await
+            .unwrap();
+        let integration = store
+            .create_integration(&self.connector, &self.fields, "admin", |id| {
+                seal_secrets(&sealer, id, &self.secrets)
+            })
+            .await
+            .unwrap()
+            .id;
+        let deps = SyncDeps {
+            store,
+            catalog,
+            runtime: super::runtime(),
+            sealer,
+            retry: RetryPolicy {
+                max_attempts: self.max_attempts,
+                base: Duration::from_millis(50),
+                cap: Duration::from_millis(200),
+            },
+            outbound: Default::default(),
+            events: Default::default(),
+            lease_ms: cube_host::sync::LEASE_MS,
+        };
+        SyncSetup {
+            deps,
+            integration,
+            _dir: dir,
+        }
+    }
+}

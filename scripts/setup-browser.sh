@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian's Chromium and ChromeDriver for the browser tests
-# (host/tests/browser.rs). Idempotent.
+# (host/tests/web/browser.rs). Idempotent.
 set -euo pipefail
 
 if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then

@@ -9,7 +9,7 @@
 #   scripts/test-samba.sh stop
 #
 # The env lines (CUBE_TEST_SAMBA_URL=..., ...) are what
-# host/tests/common/samba.rs reads. The domain is provisioned and seeded
+# test-support/src/samba.rs reads. The domain is provisioned and seeded
 # once (6-12 s) and kept as a tarball; a start of a stopped DC restores it
 # (the base data only, about half a second). Idempotent and safe to call
 # from parallel test processes (flock). The ports are AD's fixed ones (389,

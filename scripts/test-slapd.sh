@@ -10,7 +10,7 @@
 #   scripts/test-slapd.sh bulk N [OU]  # exactly N generated users under ou=OU (default Bulk;
 #                                      # every 10th disabled); the benchmark uses its own OU
 #
-# The env lines (CUBE_TEST_LDAP_URL=..., ...) are what host/tests/ldap.rs
+# The env lines (CUBE_TEST_LDAP_URL=..., ...) are what host/tests/sandbox/ldap.rs
 # reads. Idempotent and safe to call from parallel test processes (flock);
 # reset and bulk change what every test sees, so call them with care. The
 # directory is rebuilt when this script or tests/ldap/*.ldif change.

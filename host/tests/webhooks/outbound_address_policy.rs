@@ -1,6 +1,6 @@
 //! The host's own HTTP clients keep to the same address policy as the
 //! sandbox: installing from a URL, reading a registry (here) and outbound
-//! webhooks (`outbound_webhooks.rs`) refuse loopback, private-network,
+//! webhooks (`outbound.rs`) refuse loopback, private-network,
 //! link-local and metadata addresses, by literal, by name and through a
 //! redirect, unless the admin named the host with `--allow-private-host`;
 //! and they take no proxy from the environment, only `--outbound-proxy`.

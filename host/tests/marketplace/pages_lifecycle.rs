@@ -4,8 +4,8 @@
 //! uninstalling (refused while used, unless the integrations are disabled).
 //! Real packages, built and signed with the core API; admins only, CSRF
 //! checked, every change audited. The same through the API is in
-//! `web_marketplace_lifecycle_api.rs`, trusting publishers in
-//! `web_marketplace_publishers.rs`.
+//! `api_lifecycle.rs`, trusting publishers in
+//! `publishers.rs`.
 
 use cube_test_support as common;
 

@@ -1,7 +1,7 @@
 //! The integration pages over real HTTP: the generic form, the wizard, the
 //! detail page's buttons, logs and dashboard, with the probe connector
 //! running in the real sandbox and the real store behind. That no secret
-//! is kept in plain text is in `web_integration_secrets.rs`.
+//! is kept in plain text is in `integration_secrets.rs`.
 
 use cube_test_support as common;
 

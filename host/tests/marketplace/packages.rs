@@ -1,7 +1,7 @@
 //! Connector packages through the `cube` binary, as a publisher and an admin
 //! use it: keys, pack, sign, publish, trust, install. The packages it
-//! refuses are in `marketplace_refusals.rs`; upgrades, rollbacks and
-//! uninstalls in `marketplace_lifecycle.rs`.
+//! refuses are in `refusals.rs`; upgrades, rollbacks and
+//! uninstalls in `lifecycle.rs`.
 
 use cube_test_support as common;
 

@@ -3,7 +3,7 @@
 //! signatures), stored once even when they race, processed by the probe
 //! connector in the sandbox, and refused with clear status codes when they
 //! should be. What becomes of stored deliveries is in
-//! `webhook_deliveries.rs`.
+//! `deliveries.rs`.
 
 use cube_test_support as common;
 

@@ -5,7 +5,7 @@
 //! local change that is still waiting follows the field-level
 //! last-writer-wins rule. The remote is `common::work_order_remote`;
 //! comments have `work_order_comments_push.rs`, the pages and the API's
-//! rules `work_orders_pages_and_api.rs`.
+//! rules `host/tests/web/work_orders.rs`.
 
 use cube_test_support as common;
 

@@ -2,26 +2,34 @@
 # Installs componentize-py into .tools/venv: the tests build a connector
 # written in Python with it, to check components from other toolchains.
 # Also spyne and lxml: the SOAP connector's tests run a spyne service
-# (tests/soap/service.py) with the venv's python.
+# (tests/soap/service.py) with the venv's python. And the vendors' own
+# clients of the SaaS fakes (jira, slack_sdk), which check the fakes'
+# answers (tests/vendor_clients/check.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 COMPONENTIZE_PY_VERSION=0.25.1
 SPYNE_VERSION=2.14.0
 LXML_VERSION=6.1.3
+JIRA_VERSION=3.10.5
+SLACK_SDK_VERSION=3.48.0
 venv=.tools/venv
 
 soap_tools() {
     "$venv/bin/python" -c "import sys, spyne, lxml.etree as e; sys.exit(not (spyne.__version__ == '$SPYNE_VERSION' and e.__version__.startswith('$LXML_VERSION')))" 2>/dev/null
 }
+vendor_clients() {
+    "$venv/bin/python" -c "import sys, jira, slack_sdk.version as s; sys.exit(not (jira.__version__ == '$JIRA_VERSION' and s.__version__ == '$SLACK_SDK_VERSION'))" 2>/dev/null
+}
+PYTHON_PACKAGES=("spyne==$SPYNE_VERSION" "lxml==$LXML_VERSION" "jira==$JIRA_VERSION" "slack_sdk==$SLACK_SDK_VERSION")
 
 if [ -x "$venv/bin/componentize-py" ] &&
     [ "$("$venv/bin/componentize-py" --version 2>/dev/null | awk '{print $2}')" = "$COMPONENTIZE_PY_VERSION" ]; then
-    if soap_tools; then
+    if soap_tools && vendor_clients; then
         exit 0
     fi
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "spyne==$SPYNE_VERSION" "lxml==$LXML_VERSION"
-    echo "setup-python-tools: spyne $SPYNE_VERSION and lxml $LXML_VERSION installed in $venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
+    echo "setup-python-tools: ${PYTHON_PACKAGES[*]} installed in $venv" >&2
     exit 0
 fi
 
@@ -41,5 +49,5 @@ fi
 rm -rf "$venv"
 "$python" -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION" \
-    "spyne==$SPYNE_VERSION" "lxml==$LXML_VERSION"
-echo "setup-python-tools: componentize-py $COMPONENTIZE_PY_VERSION, spyne $SPYNE_VERSION and lxml $LXML_VERSION installed in $venv" >&2
+    "${PYTHON_PACKAGES[@]}"
+echo "setup-python-tools: componentize-py $COMPONENTIZE_PY_VERSION, ${PYTHON_PACKAGES[*]} installed in $venv" >&2

@@ -10,10 +10,13 @@ which is committed (with its source noted in test-support/fixtures/README.md).
 import json
 import sys
 
-# The operations the fake Jira serves (host/tests' fake_jira routes), which
-# are those the Jira connector calls (plugins/jira).
+# The operations the fake Jira serves (test-support's fake_jira routes):
+# those the Jira connector calls (plugins/jira), and serverInfo and field,
+# which the `jira` Python client reads (tests/vendor_clients).
 PATHS = {
     "/rest/api/3/myself",
+    "/rest/api/3/serverInfo",
+    "/rest/api/3/field",
     "/rest/api/3/project",
     "/rest/api/3/project/search",
     "/rest/api/3/project/{projectIdOrKey}",

@@ -231,4 +231,48 @@ impl Api {
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
         )
     }
+
+    /// A `GET` of `path`, answered in JSON.
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.json(reqwest::Method::GET, path, None).await
+    }
+
+    /// A `POST` to `path` (with `body` as JSON, if any), answered in JSON.
+    pub async fn post(&self, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.json(reqwest::Method::POST, path, body).await
+    }
+
+    /// A `PUT` of `body` to `path`, answered in JSON.
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.json(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    /// Queues a sync of integration `id` (`request`, as `{"full": true}`)
+    /// and waits until it ended; returns the job's id.
+    pub async fn sync_and_wait(
+        &self,
+        store: &cube_host::store::Store,
+        id: i64,
+        request: Value,
+    ) -> i64 {
+        let path = format!("/api/v1/integrations/{id}/sync");
+        let (status, queued) = self.post(&path, Some(request)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+        crate::wait_for_syncs(store, id).await;
+        queued["job"]["id"].as_i64().unwrap()
+    }
+
+    /// Queues a full sync of integration `id` and waits until it ended;
+    /// returns the job.
+    pub async fn full_sync(&self, store: &cube_host::store::Store, id: i64) -> Value {
+        let job = self
+            .sync_and_wait(store, id, serde_json::json!({"full": true}))
+            .await;
+        self.get(&format!("/api/v1/jobs/{job}")).await.1
+    }
+
+    /// A `DELETE` of `path`; its status (the answer has no body).
+    pub async fn delete(&self, path: &str) -> StatusCode {
+        self.call(reqwest::Method::DELETE, path, None).await.0
+    }
 }

@@ -20,8 +20,12 @@
 //! - [`request_line`]: `METHOD /path?query`, the prefix for the violations a
 //!   request causes.
 //!
-//! Recording requests is left to each fake: what a test asks of a recorded
-//! request (decoded query, status, `Authorization`) differs by vendor.
+//! - [`RecordedRequest`]: a request as a fake recorded it, with its decoded
+//!   query and the status it was answered with, for the fakes whose tests
+//!   ask of those (ServiceNow, the generic REST API).
+//!
+//! Recording requests is otherwise left to each fake: what a test asks of a
+//! recorded request (raw query, `Authorization`) differs by vendor.
 //!
 //! Use:
 //!
@@ -223,6 +227,28 @@ impl Faults {
         let (n, status) = self.failures?;
         self.failures = (n > 1).then_some((n - 1, status));
         Some(status)
+    }
+}
+
+/// A request as a fake recorded it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// Decoded query parameters.
+    pub query: Vec<(String, String)>,
+    pub body: String,
+    /// The status it was answered with.
+    pub status: u16,
+}
+
+impl RecordedRequest {
+    /// The value of query parameter `name`, if it was sent.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -1,7 +1,8 @@
 //! A client of the fake Jira for the tests of the fake itself
-//! (`host/tests/fake_jira*.rs`): raw REST requests sent with the fake's
-//! credentials, an Atlassian Document of one paragraph, and the check that
-//! no request broke the fake's contract.
+//! (`host/tests/connectors/fake_jira*.rs`): raw REST requests sent with the
+//! fake's credentials, an Atlassian Document of one paragraph, the first
+//! error message of an answer, and the check that no request broke the
+//! fake's contract.
 
 use serde_json::{Value, json};
 
@@ -77,6 +78,13 @@ pub fn doc(text: &str) -> Value {
     json!({"type": "doc", "version": 1, "content": [
         {"type": "paragraph", "content": [{"type": "text", "text": text}]}
     ]})
+}
+
+/// The first of the `errorMessages` of a Jira error body.
+pub fn first_error(body: &Value) -> &str {
+    body["errorMessages"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message in {body}"))
 }
 
 pub fn no_violations(fake: &FakeJira) {

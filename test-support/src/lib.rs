@@ -5,6 +5,7 @@
 //! the vendors' published contracts (`fixtures/`).
 
 pub mod client;
+pub mod connector_setup;
 pub mod directory;
 pub mod directory_sign_in;
 pub mod fake_ad;
@@ -22,6 +23,9 @@ pub mod samba;
 pub mod samba_sync;
 pub mod slapd;
 pub mod sync_setup;
+pub mod synced_directory;
+pub mod test_service;
+pub mod web_forms;
 pub mod webhook_sender;
 pub mod work_order_remote;
 
@@ -97,6 +101,49 @@ pub fn runtime() -> Runtime {
 
 pub fn probe(runtime: &Runtime) -> Connector {
     runtime.load(probe_wasm()).unwrap()
+}
+
+/// A record as a connector returns it (not deleted): of `kind`, with the
+/// external id `id`, `fields` and `version`.
+pub fn record(
+    kind: &str,
+    id: &str,
+    fields: serde_json::Value,
+    version: &str,
+) -> cube_host::runtime::types::Record {
+    cube_host::runtime::types::Record {
+        kind: kind.into(),
+        external_id: id.into(),
+        fields: fields.to_string(),
+        deleted: false,
+        version: Some(version.into()),
+    }
+}
+
+/// Registers the probe component as a provider in `store`, as its own
+/// info describes it, so that integrations of it can be created.
+pub async fn register_probe(store: &cube_host::store::Store) {
+    let runtime = runtime();
+    let info = probe(&runtime)
+        .info(&runtime.context("t"))
+        .await
+        .result
+        .unwrap();
+    store.upsert_provider(&info, "sha256:test").await.unwrap();
+}
+
+/// An integration of the probe component with `fields` and no secrets in
+/// `store` (registering the probe first); returns its id.
+pub async fn probe_integration(
+    store: &cube_host::store::Store,
+    fields: &cube_host::store::integrations::IntegrationFields,
+) -> i64 {
+    register_probe(store).await;
+    store
+        .create_integration("probe", fields, "admin", |_| Default::default())
+        .await
+        .unwrap()
+        .id
 }
 
 /// A Python connector built with componentize-py from

@@ -163,6 +163,15 @@ pub fn element<'a>(body: &'a str, id: &str) -> &'a str {
     &body[start..end]
 }
 
+/// A catalog that has loaded the connectors in `dirs`, as the server
+/// loads them when it starts (with no directory: a host with no connector
+/// yet).
+pub async fn loaded_catalog(dirs: Vec<PathBuf>) -> cube_host::catalog::Catalog {
+    let catalog = cube_host::catalog::Catalog::new();
+    catalog.clone().load_dirs(super::runtime(), dirs).await;
+    catalog
+}
+
 /// `<data dir>/connectors/<id>`.
 pub fn installed_dir(data: &Path, id: &str) -> PathBuf {
     data.join("connectors").join(id)

@@ -1,8 +1,8 @@
-//! What the marketplace's web tests of trust, upgrades, rollbacks and
-//! uninstalls share: a server whose registry holds two versions of jira and
-//! which trusts their publisher, Jira integrations made and read through
-//! the API, and the checks of the pages and forms (admins only, CSRF
-//! checked, every change audited).
+//! What the marketplace's web tests share: a server whose registry holds
+//! two versions of jira and which trusts their publisher, integrations made
+//! and read and packages installed through the API, forms submitted and
+//! their answers checked, and the checks of the pages and forms (admins
+//! only, CSRF checked, every change audited).
 
 use std::path::{Path, PathBuf};
 
@@ -13,9 +13,9 @@ use cube_host::web::Catalog;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::VIEWER_PASSWORD;
 use crate::client::{Api, Browser, Page};
 use crate::marketplace::{installed_dir, jira_variant, publish};
+use crate::{ADMIN_PASSWORD, VIEWER_PASSWORD};
 
 /// A registry in `dir/registry` with jira 0.1.0, which reaches only
 /// `https://a`, and jira 0.2.0, which reaches any HTTPS server, both signed
@@ -65,22 +65,29 @@ pub async fn market() -> Market {
     }
 }
 
+/// Creates the integration `body` describes through the API; returns it
+/// as the API answered.
+pub async fn create_integration(api: &Api, body: Value) -> Value {
+    let (status, created) = api
+        .json(Method::POST, "/api/v1/integrations", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created
+}
+
 /// Creates a Jira integration through the API, granted `https://a`;
 /// returns its id and grants.
 pub async fn create_jira_integration(api: &Api, name: &str) -> (i64, Value) {
-    let (status, created) = api
-        .json(
-            Method::POST,
-            "/api/v1/integrations",
-            Some(json!({
-                "name": name, "connector": "jira",
-                "config": {"base_url": "https://a", "edition": "cloud", "email": "ops@example.com",
-                           "api_token": "not-a-real-token", "project_key": "OPS", "issue_type": "Task"},
-                "http_grants": ["https://a"], "enabled": true,
-            })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = create_integration(
+        api,
+        json!({
+            "name": name, "connector": "jira",
+            "config": {"base_url": "https://a", "edition": "cloud", "email": "ops@example.com",
+                       "api_token": "not-a-real-token", "project_key": "OPS", "issue_type": "Task"},
+            "http_grants": ["https://a"], "enabled": true,
+        }),
+    )
+    .await;
     (
         created["id"].as_i64().unwrap(),
         created["http_grants"].clone(),
@@ -96,6 +103,84 @@ pub async fn integration(api: &Api, id: i64) -> Value {
     body
 }
 
+/// Asks the API to install what `request` names (`id`, `version`, and the
+/// consents); returns its status and answer.
+pub async fn install_through_the_api(api: &Api, request: Value) -> (StatusCode, Value) {
+    api.json(Method::POST, "/api/v1/marketplace/install", Some(request))
+        .await
+}
+
+/// An API client of the admin's whose CSRF token is forged.
+pub async fn forged_admin_api(base: &str) -> Api {
+    Api {
+        csrf: "forged".into(),
+        ..Api::sign_in(base, "admin", ADMIN_PASSWORD).await
+    }
+}
+
+/// Posts the form `fields` to `path` with the form token `csrf`.
+pub async fn submit(
+    browser: &mut Browser,
+    csrf: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> Page {
+    let mut form = vec![("csrf_token", csrf)];
+    form.extend_from_slice(fields);
+    browser.post(path, &form).await
+}
+
+/// [`submit`]s the form, which is refused with `status` and a page saying
+/// `why`; returns that page.
+pub async fn submit_refused(
+    browser: &mut Browser,
+    csrf: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+    status: StatusCode,
+    why: &str,
+) -> Page {
+    let page = submit(browser, csrf, path, fields).await;
+    assert_eq!(page.status, status, "{}", page.body);
+    assert!(page.body.contains(why), "{}", page.body);
+    page
+}
+
+/// [`submit`]s the form, which is done: the page its redirect leads to,
+/// which says `says`.
+pub async fn submit_and_follow(
+    browser: &mut Browser,
+    csrf: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+    says: &str,
+) -> Page {
+    let done = submit(browser, csrf, path, fields).await;
+    let page = follow(browser, done).await;
+    assert!(page.body.contains(says), "{}", page.body);
+    page
+}
+
+/// Installs `id` `version` from its marketplace page (with the consents in
+/// `fields`); returns the redirect that answers it.
+pub async fn install_from_the_page(
+    browser: &mut Browser,
+    csrf: &str,
+    id: &str,
+    version: &str,
+    fields: &[(&str, &str)],
+) -> Page {
+    let done = submit(
+        browser,
+        csrf,
+        &format!("/marketplace/{id}/{version}"),
+        fields,
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    done
+}
+
 /// The audit entries (among the last 200) whose action is `action`.
 pub async fn audited(store: &Store, action: &str) -> Vec<AuditEntry> {
     store
@@ -105,6 +190,17 @@ pub async fn audited(store: &Store, action: &str) -> Vec<AuditEntry> {
         .into_iter()
         .filter(|e| e.action == action)
         .collect()
+}
+
+/// Whether none of the last 100 audit entries is a marketplace action (a
+/// refusal changes nothing).
+pub async fn no_marketplace_change_audited(store: &Store) -> bool {
+    store
+        .audit_entries(100)
+        .await
+        .unwrap()
+        .iter()
+        .all(|e| !e.action.starts_with("marketplace"))
 }
 
 /// The version `<data dir>/connectors/<id>/current` names.
@@ -126,13 +222,9 @@ pub async fn refused_to_viewers_and_forgeries(
     let mut viewer = Browser::new(base);
     viewer.sign_in("vera", VIEWER_PASSWORD).await;
     let token = viewer.csrf().await;
-    let mut form = vec![("csrf_token", token.as_str())];
-    form.extend_from_slice(fields);
-    let page = viewer.post(path, &form).await;
+    let page = submit(&mut viewer, &token, path, fields).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "viewer: {path}");
-    let mut form = vec![("csrf_token", "forged")];
-    form.extend_from_slice(fields);
-    let page = admin.post(path, &form).await;
+    let page = submit(admin, "forged", path, fields).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "forged: {path}");
     assert!(page.body.contains("Form expired"), "{}", page.body);
 }

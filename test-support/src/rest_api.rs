@@ -1,26 +1,24 @@
 //! A fake of a generic REST API for the REST connector's tests
-//! (`host/tests/rest_*.rs`), and the admin app with the `rest` connector
-//! those tests drive through its API. The fake checks each authentication
-//! style (basic, bearer, API key in a header or the query, OAuth2 client
-//! credentials with tokens that run out), pages in each style (page
-//! numbers, offsets, a cursor in the body, `Link` headers), filters by an
-//! `updated_since` parameter, takes pushes (`POST /items`,
+//! (`host/tests/connectors/rest_*.rs`), and the admin app with the `rest`
+//! connector those tests drive through its API. The fake checks each
+//! authentication style (basic, bearer, API key in a header or the query,
+//! OAuth2 client credentials with tokens that run out), pages in each style
+//! (page numbers, offsets, a cursor in the body, `Link` headers), filters
+//! by an `updated_since` parameter, takes pushes (`POST /items`,
 //! `PUT /items/{id}`), can answer a storm of 429s and can answer JSON that
 //! does not parse; it records every request it was sent.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::MutexGuard;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::response::Response;
 use base64::Engine;
-use cube_host::store::Store;
-use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::ADMIN_PASSWORD;
-use crate::client::Api;
+use crate::connector_setup::ConnectorApp;
+pub use crate::fake_http::RecordedRequest;
+use crate::fake_http::{FakeHttp, Respond};
 
 pub const USER: &str = "cube";
 pub const PASSWORD: &str = "pa:ss w0rd";
@@ -40,24 +38,6 @@ pub enum Scheme {
     OAuth,
 }
 
-#[derive(Clone, Debug)]
-pub struct Seen {
-    pub method: String,
-    pub path: String,
-    pub query: Vec<(String, String)>,
-    pub status: u16,
-    pub body: String,
-}
-
-impl Seen {
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 pub struct Inner {
     pub base: String,
     pub auth: Scheme,
@@ -69,7 +49,7 @@ pub struct Inner {
     pub tokens_issued: u32,
     pub valid_tokens: Vec<String>,
     pub rate_limit_next: u32,
-    pub requests: Vec<Seen>,
+    pub requests: Vec<RecordedRequest>,
 }
 
 struct Reply {
@@ -86,34 +66,9 @@ fn reply(status: u16, body: Value) -> Reply {
     }
 }
 
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-                out.push(u8::from_str_radix(hex, 16).unwrap());
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
-}
-
+/// The decoded pairs of a query string or form body.
 fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (n, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(n), decode(v))
-        })
-        .collect()
+    serde_urlencoded::from_str(query).expect("a well-formed query")
 }
 
 impl Inner {
@@ -311,60 +266,45 @@ impl Inner {
     }
 }
 
-type Shared = Arc<Mutex<Inner>>;
-
-async fn handle(State(state): State<Shared>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
-    let body = String::from_utf8_lossy(&body).into_owned();
-    let query = parse_query(parts.uri.query().unwrap_or(""));
-    let reply = {
-        let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
-        let reply = st.serve(
+impl Respond for Inner {
+    fn respond(&mut self, parts: &Parts, body: &[u8]) -> Response {
+        let body = String::from_utf8_lossy(body).into_owned();
+        let query = parse_query(parts.uri.query().unwrap_or(""));
+        let reply = self.serve(
             parts.method.as_str(),
             parts.uri.path(),
             &query,
             &parts.headers,
             &body,
         );
-        st.requests.push(Seen {
+        self.requests.push(RecordedRequest {
             method: parts.method.to_string(),
             path: parts.uri.path().to_owned(),
             query,
             status: reply.status,
             body,
         });
-        reply
-    };
-    let mut response = Response::builder()
-        .status(reply.status)
-        .header("content-type", "application/json");
-    for (name, value) in reply.headers {
-        response = response.header(name, value);
+        let mut response = Response::builder()
+            .status(reply.status)
+            .header("content-type", "application/json");
+        for (name, value) in reply.headers {
+            response = response.header(name, value);
+        }
+        response.body(Body::from(reply.body)).unwrap()
     }
-    response.body(Body::from(reply.body)).unwrap()
 }
 
+/// The fake API on 127.0.0.1; it stops when dropped.
 pub struct FakeApi {
-    state: Shared,
+    http: FakeHttp<Inner>,
+    /// `http://127.0.0.1:PORT`
     pub base: String,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeApi {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
 }
 
 impl FakeApi {
     pub async fn start(auth: Scheme) -> FakeApi {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(Inner {
-            base: base.clone(),
+        let http = FakeHttp::start(|base| Inner {
+            base,
             auth,
             items: Vec::new(),
             next_id: 0,
@@ -373,22 +313,16 @@ impl FakeApi {
             valid_tokens: Vec::new(),
             rate_limit_next: 0,
             requests: Vec::new(),
-        }));
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(state.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        })
+        .await;
         FakeApi {
-            state,
-            base,
-            server,
+            base: http.base_url().to_owned(),
+            http,
         }
     }
 
     pub fn st(&self) -> MutexGuard<'_, Inner> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.http.state()
     }
 
     /// Adds `n` items, each changed at its own tick.
@@ -421,11 +355,11 @@ impl FakeApi {
             .cloned()
     }
 
-    pub fn requests(&self) -> Vec<Seen> {
+    pub fn requests(&self) -> Vec<RecordedRequest> {
         self.st().requests.clone()
     }
 
-    pub fn requests_to(&self, path: &str) -> Vec<Seen> {
+    pub fn requests_to(&self, path: &str) -> Vec<RecordedRequest> {
         self.requests()
             .into_iter()
             .filter(|r| r.path == path)
@@ -433,20 +367,22 @@ impl FakeApi {
     }
 }
 
+/// The admin app with the `rest` connector.
 pub struct App {
-    pub api: Api,
-    pub store: Store,
-    _dir: tempfile::TempDir,
+    pub app: ConnectorApp,
+}
+
+impl std::ops::Deref for App {
+    type Target = ConnectorApp;
+
+    fn deref(&self) -> &ConnectorApp {
+        &self.app
+    }
 }
 
 pub async fn app() -> App {
-    let catalog = crate::plugin_catalog(&["rest"]).await;
-    let (base, store, dir) = crate::serve_admin_app(catalog).await;
-    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
     App {
-        api,
-        store,
-        _dir: dir,
+        app: ConnectorApp::start("rest").await,
     }
 }
 
@@ -455,59 +391,7 @@ impl App {
     pub async fn integration(&self, name: &str, fake: &FakeApi, config: Value) -> i64 {
         let mut config = config;
         config["base_url"] = json!(fake.base);
-        let (status, created) = self
-            .api
-            .json(
-                Method::POST,
-                "/api/v1/integrations",
-                Some(json!({"name": name, "connector": "rest", "config": config,
-                            "http_grants": [fake.base], "allow_private": true, "enabled": true})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
-        created["id"].as_i64().unwrap()
-    }
-
-    /// Runs a sync to its end and returns its log.
-    pub async fn sync(&self, integration: i64, full: bool) -> Value {
-        let (status, job) = self
-            .api
-            .json(
-                Method::POST,
-                &format!("/api/v1/integrations/{integration}/sync"),
-                Some(json!({"full": full})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{job}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        for _ in 0..1200 {
-            if self.store.pending_job(integration).await.unwrap().is_none() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let (_, logs) = self
-            .api
-            .json(
-                Method::GET,
-                &format!("/api/v1/sync-logs?integration={integration}&operation=sync"),
-                None,
-            )
-            .await;
-        logs["sync_logs"][0].clone()
-    }
-
-    pub async fn test(&self, integration: i64) -> Value {
-        let (status, verdict) = self
-            .api
-            .json(
-                Method::POST,
-                &format!("/api/v1/integrations/{integration}/test"),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{verdict}");
-        verdict
+        self.app.create_integration(name, config, &fake.base).await
     }
 }
 

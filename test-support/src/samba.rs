@@ -9,35 +9,14 @@ use std::sync::{Arc, OnceLock};
 
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 
-fn script(args: &[&str]) -> HashMap<String, String> {
-    let output = std::process::Command::new(super::repo_root().join("scripts/test-samba.sh"))
-        .args(args)
-        .output()
-        .expect("running scripts/test-samba.sh");
-    assert!(
-        output.status.success(),
-        "scripts/test-samba.sh {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
-}
-
 /// The DC's coordinates, as `scripts/test-samba.sh start` prints them.
 fn coordinates() -> &'static HashMap<String, String> {
     static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
-    ENV.get_or_init(|| script(&["start"]))
+    ENV.get_or_init(|| super::test_service::run("test-samba.sh", &["start"]))
 }
 
 pub fn env(name: &str) -> String {
-    coordinates()
-        .get(name)
-        .unwrap_or_else(|| panic!("test-samba.sh printed no {name}"))
-        .clone()
+    super::test_service::coordinate(coordinates(), "test-samba.sh", name)
 }
 
 /// The PEM of the CA that signed the DC's LDAPS certificate.

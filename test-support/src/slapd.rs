@@ -4,36 +4,15 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-fn script(args: &[&str]) -> HashMap<String, String> {
-    let output = std::process::Command::new(super::repo_root().join("scripts/test-slapd.sh"))
-        .args(args)
-        .output()
-        .expect("running scripts/test-slapd.sh");
-    assert!(
-        output.status.success(),
-        "scripts/test-slapd.sh {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
-}
-
 /// The test directory's coordinates, as `scripts/test-slapd.sh start`
 /// prints them.
 fn coordinates() -> &'static HashMap<String, String> {
     static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
-    ENV.get_or_init(|| script(&["start"]))
+    ENV.get_or_init(|| super::test_service::run("test-slapd.sh", &["start"]))
 }
 
 pub fn env(name: &str) -> String {
-    coordinates()
-        .get(name)
-        .unwrap_or_else(|| panic!("test-slapd.sh printed no {name}"))
-        .clone()
+    super::test_service::coordinate(coordinates(), "test-slapd.sh", name)
 }
 
 /// The PEM of the CA that signed the server's certificate.
@@ -72,7 +51,7 @@ pub fn ports() -> (u16, u16) {
 /// Makes sure `ou=Bulk` holds `n` generated users (every tenth disabled).
 pub fn bulk(n: usize) {
     coordinates();
-    script(&["bulk", &n.to_string()]);
+    super::test_service::run("test-slapd.sh", &["bulk", &n.to_string()]);
 }
 
 /// A connection bound as the directory's administrator, to change it.

@@ -1,7 +1,8 @@
 //! What every sync test starts from: a store in a temporary folder with one
-//! integration of a connector (its secrets sealed under a fresh key), and
-//! what running its jobs needs, with a quick retry policy; then running a
-//! job to its end in the test's own task and reading its sync log.
+//! integration of a connector (a first-party plugin or the probe
+//! component, its secrets sealed under a fresh key), and what running its
+//! jobs needs, with a quick retry policy; then running a job to its end in
+//! the test's own task and reading its sync log.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,10 +11,11 @@ use std::time::Duration;
 use cube_host::integrations::seal_secrets;
 use cube_host::secrets::{MasterKey, Sealer};
 use cube_host::store::Store;
-use cube_host::store::integrations::IntegrationFields;
+use cube_host::store::integrations::{Integration, IntegrationFields};
 use cube_host::store::jobs::{Job, NewJob};
 use cube_host::store::sync_logs::{SyncLog, SyncLogFilter};
 use cube_host::sync::{RetryPolicy, SyncDeps, run_job};
+use cube_host::web::Catalog;
 
 /// One integration and what its syncs need.
 pub struct SyncSetup {
@@ -25,9 +27,19 @@ pub struct SyncSetup {
 /// How a [`SyncSetup`] is made: [`SyncSetup::builder`].
 pub struct SyncSetupBuilder {
     connector: String,
+    component: Component,
     fields: IntegrationFields,
     secrets: BTreeMap<String, String>,
     max_attempts: u32,
+    retry_cap: Duration,
+}
+
+/// Where the builder's connector comes from.
+enum Component {
+    /// `plugins/<connector>`, built from source.
+    Plugin,
+    /// The probe component (`tests/components/probe`).
+    Probe,
 }
 
 /// A sync log entry as tests compare it: (status, records read, created,
@@ -40,9 +52,19 @@ impl SyncSetup {
     pub fn builder(connector: &str, fields: IntegrationFields) -> SyncSetupBuilder {
         SyncSetupBuilder {
             connector: connector.to_owned(),
+            component: Component::Plugin,
             fields,
             secrets: BTreeMap::new(),
             max_attempts: 3,
+            retry_cap: Duration::from_millis(200),
+        }
+    }
+
+    /// An integration of the probe component with `fields`.
+    pub fn probe_builder(fields: IntegrationFields) -> SyncSetupBuilder {
+        SyncSetupBuilder {
+            component: Component::Probe,
+            ..Self::builder("probe", fields)
         }
     }
 
@@ -53,6 +75,12 @@ impl SyncSetup {
     /// Queues a sync (`full` or `incremental`) and runs it, and its
     /// retries, to the end; returns the job as it ended.
     pub async fn sync(&self, mode: &str) -> Job {
+        let job = self.queue(mode).await;
+        self.finish(job).await
+    }
+
+    /// Queues a manual sync (`full` or `incremental`); returns the job's id.
+    pub async fn queue(&self, mode: &str) -> i64 {
         let (job, _) = self
             .deps
             .store
@@ -65,7 +93,17 @@ impl SyncSetup {
             })
             .await
             .unwrap();
-        self.finish(job.id).await
+        job.id
+    }
+
+    /// The integration as the store holds it now.
+    pub async fn stored_integration(&self) -> Integration {
+        self.deps
+            .store
+            .integration(self.integration)
+            .await
+            .unwrap()
+            .unwrap()
     }
 
     /// Runs due jobs until job `id` has ended.
@@ -137,23 +175,29 @@ impl SyncSetupBuilder {
         self
     }
 
+    /// The longest wait between attempts (200 ms unless set).
+    pub fn retry_cap(mut self, cap: Duration) -> Self {
+        self.retry_cap = cap;
+        self
+    }
+
     pub async fn build(self) -> SyncSetup {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in(dir.path()).await.unwrap();
-        let catalog = super::plugin_catalog(&[&self.connector]).await;
+        let catalog = match self.component {
+            Component::Plugin => super::plugin_catalog(&[&self.connector]).await,
+            Component::Probe => super::probe_catalog().await,
+        };
         let sealer = Arc::new(Sealer::new(&MasterKey::generate()));
-        let (connector, info) = catalog.get(&self.connector).unwrap();
-        store
-            .upsert_provider(&info, connector.digest())
-            .await
-            .unwrap();
-        let integration = store
-            .create_integration(&self.connector, &self.fields, "admin", |id| {
-                seal_secrets(&sealer, id, &self.secrets)
-            })
-            .await
-            .unwrap()
-            .id;
+        let integration = create_sealed_integration(
+            &store,
+            &catalog,
+            &self.connector,
+            &self.fields,
+            &sealer,
+            &self.secrets,
+        )
+        .await;
         let deps = SyncDeps {
             store,
             catalog,
@@ -162,7 +206,7 @@ impl SyncSetupBuilder {
             retry: RetryPolicy {
                 max_attempts: self.max_attempts,
                 base: Duration::from_millis(50),
-                cap: Duration::from_millis(200),
+                cap: self.retry_cap,
             },
             outbound: Default::default(),
             events: Default::default(),
@@ -173,5 +217,49 @@ impl SyncSetupBuilder {
             integration,
             _dir: dir,
         }
+    }
+}
+
+/// Registers `connector` of `catalog` as a provider in `store`, then
+/// creates an integration of it with `fields` and `secrets` sealed by
+/// `sealer`; returns the integration's id.
+pub async fn create_sealed_integration(
+    store: &Store,
+    catalog: &Catalog,
+    connector: &str,
+    fields: &IntegrationFields,
+    sealer: &Sealer,
+    secrets: &BTreeMap<String, String>,
+) -> i64 {
+    let (component, info) = catalog.get(connector).unwrap();
+    store
+        .upsert_provider(&info, component.digest())
+        .await
+        .unwrap();
+    store
+        .create_integration(connector, fields, "admin", |id| {
+            seal_secrets(sealer, id, secrets)
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+/// The fields of a probe integration named `name` that fetches `pages`
+/// pages from `url`, which it may reach on 127.0.0.1.
+pub fn probe_fetching(name: &str, url: &str, pages: u32) -> IntegrationFields {
+    IntegrationFields {
+        http_grants: vec![
+            cube_host::runtime::HttpGrant::parse("http://127.0.0.1:*")
+                .unwrap()
+                .allow_private(true),
+        ],
+        ..IntegrationFields::new(
+            name,
+            serde_json::json!({"action": "fetch", "url": url, "pages": pages})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
     }
 }

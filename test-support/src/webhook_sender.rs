@@ -33,3 +33,85 @@ pub async fn deliver(
 pub fn now() -> i64 {
     cube_host::store::now_millis() / 1000
 }
+
+/// The admin web app serving the probe connector, with an admin signed in
+/// and one probe integration (`cfg.action` ok): where each test of webhook
+/// endpoints over HTTP starts.
+pub struct ProbeApp {
+    pub base: String,
+    pub store: cube_host::store::Store,
+    /// The directory holding the store; keep it alive with the app.
+    pub dir: tempfile::TempDir,
+    pub browser: crate::client::Browser,
+    pub csrf: String,
+    /// The probe integration's id.
+    pub integration: i64,
+}
+
+/// Serves the app and creates the probe integration `name` on it with
+/// [`crate::create_probe_integration`].
+pub async fn probe_app(name: &str) -> ProbeApp {
+    probe_app_from(name, &[]).await
+}
+
+/// [`probe_app`] whose integration is created from the form's name and
+/// `cfg.action` only (no password, pages or grants).
+pub async fn bare_probe_app(name: &str) -> ProbeApp {
+    probe_app_from(name, &[("name", name), ("cfg.action", "ok")]).await
+}
+
+/// [`probe_app`], or with `form` (without the CSRF token) when it is not
+/// empty.
+async fn probe_app_from(name: &str, form: &[(&str, &str)]) -> ProbeApp {
+    let (base, store, dir) = crate::serve_admin_app(crate::probe_catalog().await).await;
+    let (mut browser, csrf) = crate::sign_in_admin(&base).await;
+    let integration = if form.is_empty() {
+        crate::create_probe_integration(&mut browser, &csrf, name, "ok", "").await
+    } else {
+        let mut fields = vec![("csrf_token", csrf.as_str())];
+        fields.extend_from_slice(form);
+        let created = browser
+            .post("/integrations/create?connector=probe", &fields)
+            .await;
+        created
+            .location
+            .unwrap()
+            .trim_start_matches("/integrations/")
+            .split('?')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    ProbeApp {
+        base,
+        store,
+        dir,
+        browser,
+        csrf,
+        integration,
+    }
+}
+
+/// Adds a webhook endpoint to `integration` from the form `fields` (the
+/// CSRF token is added) and returns the page that answers.
+pub async fn add_endpoint(
+    browser: &mut crate::client::Browser,
+    csrf: &str,
+    integration: i64,
+    fields: &[(&str, &str)],
+) -> crate::client::Page {
+    let mut form = vec![("csrf_token", csrf)];
+    form.extend_from_slice(fields);
+    browser
+        .post(&format!("/integrations/{integration}/webhooks"), &form)
+        .await
+}
+
+/// The URL and the secret an added endpoint's page shows (once).
+pub fn url_and_secret(page: &crate::client::Page) -> (String, String) {
+    (
+        crate::element_text(&page.body, "webhook-url"),
+        crate::element_text(&page.body, "webhook-secret"),
+    )
+}

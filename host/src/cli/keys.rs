@@ -8,7 +8,6 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use crate::secrets::{KeySource, MASTER_KEY_FILE, MasterKey, Sealer};
-use crate::store::Store;
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -57,10 +56,7 @@ async fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
             staged.display()
         )
     })?;
-    let store = match &args.database_url {
-        Some(url) => Store::connect(url).await?,
-        None => Store::open_in(&args.data_dir).await?,
-    };
+    let store = super::open_store(args.database_url.as_deref(), &args.data_dir).await?;
     let report = match store
         .reseal_all(&Sealer::new(&old_key), &Sealer::new(&new_key))
         .await

@@ -7,9 +7,12 @@ mod plugin;
 mod serve;
 mod sync;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::store::Store;
 
 #[derive(Parser)]
 #[command(name = "cube", version, about = "The CUBE integration host")]
@@ -67,6 +70,15 @@ pub fn main() -> ExitCode {
 
 /// Logs go to stderr: readable lines by default, one JSON object per line
 /// with `CUBE_LOG_FORMAT=json` (for log shippers). `CUBE_LOG` filters.
+/// The database a command works on: `database_url` when given, else the
+/// SQLite database in `data_dir`.
+async fn open_store(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Store> {
+    match database_url {
+        Some(url) => Store::connect(url).await,
+        None => Store::open_in(data_dir).await,
+    }
+}
+
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("CUBE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));

@@ -111,6 +111,15 @@ pub struct TestArgs {
     max_pages: u32,
 }
 
+/// The HTTP grants of `--allow` and of `--allow-private` (which reach
+/// private addresses too).
+fn http_grants(allow: Vec<HttpGrant>, allow_private: Vec<HttpGrant>) -> Vec<HttpGrant> {
+    allow
+        .into_iter()
+        .chain(allow_private.into_iter().map(|g| g.allow_private(true)))
+        .collect()
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Operation {
     Info,
@@ -260,15 +269,7 @@ async fn test_connector(args: TestArgs) -> anyhow::Result<ExitCode> {
     for file in &args.webhooks {
         deliveries.push((file.display().to_string(), read(file)?));
     }
-    let http_grants = args
-        .allow
-        .into_iter()
-        .chain(
-            args.allow_private
-                .into_iter()
-                .map(|g| g.allow_private(true)),
-        )
-        .collect();
+    let http_grants = http_grants(args.allow, args.allow_private);
     let runtime = Runtime::builder().pooling(false).build()?;
     let outcome = trial::run(
         &runtime,
@@ -414,11 +415,7 @@ async fn run_connector(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let schema: Value = serde_json::from_str(&info.config_schema).unwrap_or(Value::Null);
-    let grants = args.allow.into_iter().chain(
-        args.allow_private
-            .into_iter()
-            .map(|g| g.allow_private(true)),
-    );
+    let grants = http_grants(args.allow, args.allow_private);
     let ctx = runtime
         .context("cli")
         .with_limits(limits)

@@ -85,10 +85,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     let outbound = Arc::new(args.network.outbound()?);
-    let store = match &args.database_url {
-        Some(url) => Store::connect(url).await?,
-        None => Store::open_in(&args.data_dir).await?,
-    };
+    let store = super::open_store(args.database_url.as_deref(), &args.data_dir).await?;
     let runtime = Runtime::builder()
         .cache_dir(args.data_dir.join("compiled"))
         .state_store(Arc::new(DbStateStore::new(store.clone())))

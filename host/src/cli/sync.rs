@@ -18,7 +18,6 @@ use clap::Args;
 use crate::catalog::Catalog;
 use crate::runtime::Runtime;
 use crate::secrets::{MasterKey, Sealer};
-use crate::store::Store;
 use crate::store::jobs::NewJob;
 use crate::store::state::DbStateStore;
 use crate::sync::{LEASE_MS, SyncDeps, SyncEvents, run_job};
@@ -48,10 +47,7 @@ pub struct SyncArgs {
 }
 
 pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
-    let store = match &args.database_url {
-        Some(url) => Store::connect(url).await?,
-        None => Store::open_in(&args.data_dir).await?,
-    };
+    let store = super::open_store(args.database_url.as_deref(), &args.data_dir).await?;
     let integration = match args.integration.parse::<i64>() {
         Ok(id) => store.integration(id).await?,
         Err(_) => None,

@@ -68,6 +68,25 @@ fn entry_from_row(row: &AnyRow) -> Result<PushEntry, sqlx::Error> {
     })
 }
 
+/// Ends claimed push `id`, whose comment or work order is gone, as done
+/// with `why` for its error, and commits the claim's transaction.
+async fn close_unpushable(
+    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    id: i64,
+    now: i64,
+    why: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE work_order_pushes SET status = 'done', finished_at = $1, error = $2 WHERE id = $3",
+    )
+    .bind(now)
+    .bind(why)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
 /// Links a pushed comment to the remote comment its push created. A sync
 /// or webhook that raced the push may have brought that remote comment in
 /// already, as a comment of its own: that copy goes, so the comment shows
@@ -182,15 +201,8 @@ impl Store {
                         None => {
                             // Deleted comments take their pushes with them;
                             // this is only a guard.
-                            sqlx::query(
-                                "UPDATE work_order_pushes SET status = 'done', finished_at = $1, \
-                                 error = 'the comment was deleted before it was pushed' WHERE id = $2",
-                            )
-                            .bind(now)
-                            .bind(candidate)
-                            .execute(&mut *tx)
-                            .await?;
-                            tx.commit().await?;
+                            let why = "the comment was deleted before it was pushed";
+                            close_unpushable(tx, candidate, now, why).await?;
                             continue;
                         }
                     }
@@ -209,15 +221,8 @@ impl Store {
                     Some(row) => work_order_from(&row)?.fields_json(),
                     None => {
                         // Deleted since: nothing to create or update.
-                        sqlx::query(
-                            "UPDATE work_order_pushes SET status = 'done', finished_at = $1, \
-                             error = 'the work order was deleted before it was pushed' WHERE id = $2",
-                        )
-                        .bind(now)
-                        .bind(candidate)
-                        .execute(&mut *tx)
-                        .await?;
-                        tx.commit().await?;
+                        let why = "the work order was deleted before it was pushed";
+                        close_unpushable(tx, candidate, now, why).await?;
                         continue;
                     }
                 },

@@ -18,6 +18,7 @@ use serde_json::json;
 use super::AppState;
 use super::access::Client;
 use super::error::Error;
+use super::forms::CsrfForm;
 use super::render;
 use super::session::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, SignedIn, cookie, set_cookie};
 use crate::integrations::directory_bind::{self, Attempt, DirectorySignIn};
@@ -325,28 +326,28 @@ async fn refuse_directory(
     Ok(page)
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf_token: String,
+/// To the sign-in form, with the session cookie cleared.
+fn signed_out(state: &AppState, client: &Client) -> Response {
+    let clear = set_cookie(SESSION_COOKIE, "", Some(0), client.secure_cookies(state));
+    ([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response()
 }
 
 async fn logout(
     State(state): State<AppState>,
     client: Client,
     signed_in: SignedIn,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
     signed_in.check_csrf(&form.csrf_token)?;
     state.store.end_session(&signed_in.token).await?;
-    let clear = set_cookie(SESSION_COOKIE, "", Some(0), client.secure_cookies(&state));
-    Ok(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
+    Ok(signed_out(&state, &client))
 }
 
 async fn logout_everywhere(
     State(state): State<AppState>,
     client: Client,
     signed_in: SignedIn,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
     signed_in.check_csrf(&form.csrf_token)?;
     let ended = state.store.end_sessions_of(signed_in.user().id).await?;
@@ -361,8 +362,7 @@ async fn logout_everywhere(
             remote: None,
         })
         .await?;
-    let clear = set_cookie(SESSION_COOKIE, "", Some(0), client.secure_cookies(&state));
-    Ok(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
+    Ok(signed_out(&state, &client))
 }
 
 #[cfg(test)]

@@ -101,6 +101,34 @@ fn integration_id(text: &str) -> Result<i64, Error> {
     text.parse().map_err(|_| Error::NotFound)
 }
 
+/// The users or the groups list: `listing` (one page of them, `page` of
+/// `total` found) under the filter and the links to the other pages.
+async fn list_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    template: &str,
+    listing: minijinja::Value,
+    total: i64,
+    page: i64,
+    filter: Filter,
+) -> Result<Html<String>, Error> {
+    let (filter, query_string) = filter.for_links();
+    render::page(
+        template,
+        context! {
+            user => signed_in.user(),
+            csrf_token => &signed_in.session.csrf_token,
+            total => total,
+            page => page,
+            pages => pages(total),
+            filter => &filter,
+            query_string => query_string,
+            integrations => integration_names(state).await?,
+            ..listing
+        },
+    )
+}
+
 async fn users(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -115,21 +143,9 @@ async fn users(
         .into_iter()
         .map(|u| json!({"href": href("users", u.integration_id, &u.external_id), "user": u}))
         .collect();
-    let (filter, query_string) = filter.for_links();
-    render::page(
-        "directory/users.html",
-        context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
-            users => users,
-            total => total,
-            page => page,
-            pages => pages(total),
-            filter => &filter,
-            query_string => query_string,
-            integrations => integration_names(&state).await?,
-        },
-    )
+    let listing = context! { users => users };
+    let template = "directory/users.html";
+    list_page(&state, &signed_in, template, listing, total, page, filter).await
 }
 
 async fn user(
@@ -175,21 +191,9 @@ async fn groups(
         .into_iter()
         .map(|g| json!({"href": href("groups", g.integration_id, &g.external_id), "group": g}))
         .collect();
-    let (filter, query_string) = filter.for_links();
-    render::page(
-        "directory/groups.html",
-        context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
-            groups => groups,
-            total => total,
-            page => page,
-            pages => pages(total),
-            filter => &filter,
-            query_string => query_string,
-            integrations => integration_names(&state).await?,
-        },
-    )
+    let listing = context! { groups => groups };
+    let template = "directory/groups.html";
+    list_page(&state, &signed_in, template, listing, total, page, filter).await
 }
 
 #[derive(Deserialize, Default)]

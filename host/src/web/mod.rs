@@ -8,6 +8,7 @@ pub mod charts;
 mod dates;
 mod directory;
 pub mod error;
+mod forms;
 mod health;
 mod hooks;
 mod integrations;

@@ -6,16 +6,16 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use minijinja::context;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::error::Error;
+use super::forms::{CsrfForm, Notice, redirect_with_notice};
 use super::session::Admin;
-use super::{AppState, render, urlencode};
+use super::{AppState, render};
 use crate::store::audit::AuditEvent;
 use crate::store::outbound::EVENT_TYPES;
 use crate::webhooks::outbound::seal_secret;
@@ -31,11 +31,6 @@ pub fn routes() -> Router<AppState> {
             "/admin/outbound-webhooks/{id}/deliveries/{delivery}/replay",
             post(replay),
         )
-}
-
-#[derive(Deserialize, Default)]
-struct Notice {
-    notice: Option<String>,
 }
 
 async fn list(
@@ -126,18 +121,21 @@ async fn add(
             |id| seal_secret(&sealer, id, &secret),
         )
         .await?;
-    state
-        .store
-        .audit(AuditEvent {
-            actor: &admin.0.user().username,
-            action: "outbound-webhook.add",
-            target: &format!("outbound-webhook:{}", webhook.id),
-            before: None,
-            after: Some(json!({"url": webhook.url, "events": webhook.events,
-                               "secret": if given { "entered by the admin" } else { "generated" }})),
-            remote: Some(&remote.ip().to_string()),
-        })
-        .await?;
+    let secret_from = if given {
+        "entered by the admin"
+    } else {
+        "generated"
+    };
+    let after = json!({"url": webhook.url, "events": webhook.events, "secret": secret_from});
+    audit(
+        &state,
+        &admin,
+        remote,
+        "outbound-webhook.add",
+        webhook.id,
+        after,
+    )
+    .await?;
     render::page(
         "admin/outbound_webhook.html",
         context! {
@@ -173,15 +171,6 @@ async fn show(
     )
 }
 
-#[derive(Deserialize)]
-struct Csrf {
-    csrf_token: String,
-}
-
-fn back(path: &str, notice: &str) -> Response {
-    Redirect::to(&format!("{path}?notice={}", urlencode(notice))).into_response()
-}
-
 async fn audit(
     state: &AppState,
     admin: &Admin,
@@ -209,7 +198,7 @@ async fn remove(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: Admin,
     Path(id): Path<i64>,
-    Form(form): Form<Csrf>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
     if !state.store.delete_outbound_webhook(id).await? {
@@ -224,7 +213,7 @@ async fn remove(
         json!({"deleted": true}),
     )
     .await?;
-    Ok(back(
+    Ok(redirect_with_notice(
         "/admin/outbound-webhooks",
         "Subscriber removed; nothing more is sent to it.",
     ))
@@ -235,7 +224,7 @@ async fn enable(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: Admin,
     Path(id): Path<i64>,
-    Form(form): Form<Csrf>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
     if !state.store.enable_outbound_webhook(id).await? {
@@ -250,7 +239,7 @@ async fn enable(
         json!({"enabled": true}),
     )
     .await?;
-    Ok(back(
+    Ok(redirect_with_notice(
         &format!("/admin/outbound-webhooks/{id}"),
         "Subscriber enabled; new events are sent to it.",
     ))
@@ -261,7 +250,7 @@ async fn replay(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: Admin,
     Path((id, delivery)): Path<(i64, i64)>,
-    Form(form): Form<Csrf>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
     if !state.store.replay_outbound(id, delivery).await? {
@@ -279,7 +268,7 @@ async fn replay(
     )
     .await?;
     state.sync.wake();
-    Ok(back(
+    Ok(redirect_with_notice(
         &format!("/admin/outbound-webhooks/{id}"),
         "Delivery queued to be sent again.",
     ))

@@ -3,17 +3,18 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::AppState;
 use super::error::Error;
+use super::forms::{ConfirmForm, Notice, redirect_with_notice};
 use super::render;
 use super::session::Admin;
-use super::{AppState, urlencode};
 use crate::store::audit::AuditEvent;
 use crate::store::users::{MIN_PASSWORD_LEN, Role, UserError};
 
@@ -21,11 +22,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/users", get(list).post(create))
         .route("/admin/users/{id}/delete", post(delete))
-}
-
-#[derive(Deserialize, Default)]
-struct Notice {
-    notice: Option<String>,
 }
 
 #[derive(Deserialize, Default, serde::Serialize)]
@@ -106,23 +102,15 @@ async fn create(
     }
 }
 
-#[derive(Deserialize)]
-struct DeleteForm {
-    csrf_token: String,
-    confirm: Option<String>,
-}
-
 async fn delete(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: Admin,
     Path(id): Path<i64>,
-    Form(form): Form<DeleteForm>,
+    Form(form): Form<ConfirmForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
-    if form.confirm.as_deref() != Some("yes") {
-        return Err(Error::BadRequest("Tick “confirm” to delete a user.".into()));
-    }
+    form.ensure_confirmed("a user")?;
     if id == admin.0.user().id {
         return Err(Error::BadRequest(
             "You cannot delete your own account.".into(),
@@ -169,5 +157,5 @@ async fn refuse(
 
 /// Back to the list, with a notice of what was done.
 fn back_to_users(notice: &str) -> Response {
-    Redirect::to(&format!("/admin/users?notice={}", urlencode(notice))).into_response()
+    redirect_with_notice("/admin/users", notice)
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use minijinja::context;
@@ -17,10 +17,11 @@ use serde_json::json;
 
 use super::dates::{DAY_MS, format_date, parse_date};
 use super::error::Error;
+use super::forms::{ConfirmForm, Notice, redirect_with_notice};
 use super::session::{Admin, SignedIn};
-use super::{AppState, render, urlencode};
+use super::{AppState, render};
 use crate::store::audit::AuditEvent;
-use crate::store::work_order_comments::MAX_BODY_CHARS;
+use crate::store::work_order_comments::{Comment, MAX_BODY_CHARS};
 use crate::store::work_orders::{WorkOrder, WorkOrderFields};
 
 pub fn routes() -> Router<AppState> {
@@ -256,8 +257,8 @@ async fn new(admin: Admin) -> Result<Response, Error> {
     form_page(&admin, None, &form, &BTreeMap::new())
 }
 
-/// Records a change to a work order in the audit log (pages and API).
-pub(in crate::web) async fn audit(
+/// Audits a change to work order `id` and wakes the workers that push it.
+async fn audit(
     state: &AppState,
     who: &SignedIn,
     remote: SocketAddr,
@@ -276,11 +277,82 @@ pub(in crate::web) async fn audit(
             remote: Some(&remote.ip().to_string()),
         })
         .await?;
+    state.sync.wake();
     Ok(())
 }
 
+/// Creates a work order for the page and the API alike: audited, and
+/// pushed by the workers.
+pub(in crate::web) async fn create_work_order(
+    state: &AppState,
+    who: &SignedIn,
+    remote: SocketAddr,
+    fields: &WorkOrderFields,
+) -> Result<WorkOrder, sqlx::Error> {
+    let order = state.store.create_work_order(fields).await?;
+    let after = json!({"title": order.title});
+    audit(state, who, remote, "work-order.create", order.id, after).await?;
+    Ok(order)
+}
+
+/// Saves `fields` to work order `id` (`None` if there is none), with the
+/// names of the fields that changed; a change is audited and pushed.
+pub(in crate::web) async fn update_work_order(
+    state: &AppState,
+    who: &SignedIn,
+    remote: SocketAddr,
+    id: i64,
+    fields: &WorkOrderFields,
+) -> Result<Option<(WorkOrder, Vec<String>)>, sqlx::Error> {
+    let Some((order, changed)) = state.store.update_work_order(id, fields).await? else {
+        return Ok(None);
+    };
+    if !changed.is_empty() {
+        let after = json!({"changed": changed});
+        audit(state, who, remote, "work-order.update", id, after).await?;
+    }
+    Ok(Some((order, changed)))
+}
+
+/// Deletes work order `id` (false if there is none), audited; the workers
+/// delete its linked remote items.
+pub(in crate::web) async fn delete_work_order(
+    state: &AppState,
+    who: &SignedIn,
+    remote: SocketAddr,
+    id: i64,
+) -> Result<bool, sqlx::Error> {
+    if !state.store.delete_work_order(id).await? {
+        return Ok(false);
+    }
+    let after = json!({"deleted": true});
+    audit(state, who, remote, "work-order.delete", id, after).await?;
+    Ok(true)
+}
+
+/// Adds `body` as a comment by `who` to work order `id` (`None` if there
+/// is none), audited and pushed.
+pub(in crate::web) async fn comment_on_work_order(
+    state: &AppState,
+    who: &SignedIn,
+    remote: SocketAddr,
+    id: i64,
+    body: &str,
+) -> Result<Option<Comment>, sqlx::Error> {
+    let Some(comment) = state
+        .store
+        .add_work_order_comment(id, &who.user().username, body)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let after = json!({"comment": comment.id});
+    audit(state, who, remote, "work-order.comment", id, after).await?;
+    Ok(Some(comment))
+}
+
 fn to_order(id: i64, notice: &str) -> Response {
-    Redirect::to(&format!("/work-orders/{id}?notice={}", urlencode(notice))).into_response()
+    redirect_with_notice(&format!("/work-orders/{id}"), notice)
 }
 
 async fn create(
@@ -294,23 +366,8 @@ async fn create(
         Ok(fields) => fields,
         Err(problems) => return form_page(&admin, None, &form, &problems),
     };
-    let order = state.store.create_work_order(&fields).await?;
-    audit(
-        &state,
-        &admin.0,
-        remote,
-        "work-order.create",
-        order.id,
-        json!({"title": order.title}),
-    )
-    .await?;
-    state.sync.wake();
+    let order = create_work_order(&state, &admin.0, remote, &fields).await?;
     Ok(to_order(order.id, "Work order created."))
-}
-
-#[derive(Deserialize, Default)]
-struct Notice {
-    notice: Option<String>,
 }
 
 async fn show(
@@ -443,21 +500,9 @@ async fn add_comment(
             return detail_page(&state, &admin.0, order, None, &form.body, &problems).await;
         }
     };
-    let comment = state
-        .store
-        .add_work_order_comment(id, &admin.0.user().username, &body)
+    comment_on_work_order(&state, &admin.0, remote, id, &body)
         .await?
         .ok_or(Error::NotFound)?;
-    audit(
-        &state,
-        &admin.0,
-        remote,
-        "work-order.comment",
-        id,
-        json!({"comment": comment.id}),
-    )
-    .await?;
-    state.sync.wake();
     Ok(to_order(id, "Comment added; it is being pushed."))
 }
 
@@ -488,34 +533,16 @@ async fn update(
         Ok(fields) => fields,
         Err(problems) => return form_page(&admin, Some(&order), &form, &problems),
     };
-    let (_, changed) = state
-        .store
-        .update_work_order(id, &fields)
+    let (_, changed) = update_work_order(&state, &admin.0, remote, id, &fields)
         .await?
         .ok_or(Error::NotFound)?;
     if changed.is_empty() {
         return Ok(to_order(id, "Nothing changed."));
     }
-    audit(
-        &state,
-        &admin.0,
-        remote,
-        "work-order.update",
-        id,
-        json!({"changed": changed}),
-    )
-    .await?;
-    state.sync.wake();
     Ok(to_order(
         id,
         "Work order saved; the changes are being pushed.",
     ))
-}
-
-#[derive(Deserialize)]
-struct DeleteForm {
-    csrf_token: String,
-    confirm: Option<String>,
 }
 
 async fn delete(
@@ -523,30 +550,15 @@ async fn delete(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: Admin,
     Path(id): Path<i64>,
-    Form(form): Form<DeleteForm>,
+    Form(form): Form<ConfirmForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
-    if form.confirm.as_deref() != Some("yes") {
-        return Err(Error::BadRequest(
-            "Tick “confirm” to delete a work order.".into(),
-        ));
-    }
-    if !state.store.delete_work_order(id).await? {
+    form.ensure_confirmed("a work order")?;
+    if !delete_work_order(&state, &admin.0, remote, id).await? {
         return Err(Error::NotFound);
     }
-    audit(
-        &state,
-        &admin.0,
-        remote,
-        "work-order.delete",
-        id,
-        json!({"deleted": true}),
-    )
-    .await?;
-    state.sync.wake();
-    Ok(Redirect::to(&format!(
-        "/work-orders?notice={}",
-        urlencode("Work order deleted; its linked remote items are being deleted.")
+    Ok(redirect_with_notice(
+        "/work-orders",
+        "Work order deleted; its linked remote items are being deleted.",
     ))
-    .into_response())
 }

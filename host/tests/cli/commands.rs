@@ -3,16 +3,9 @@
 use cube_test_support as common;
 
 use std::io::Write;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn cube(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cube"))
-        .args(args)
-        .env("CUBE_LOG", "warn")
-        .output()
-        .expect("running cube")
-}
+use common::plugin_cli::{cube, cube_command, stderr, stdout};
 
 fn probe_file() -> tempfile::NamedTempFile {
     let mut file = tempfile::Builder::new().suffix(".wasm").tempfile().unwrap();
@@ -20,12 +13,31 @@ fn probe_file() -> tempfile::NamedTempFile {
     file
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+/// A temporary file holding `bytes`.
+fn temp_file(bytes: &[u8]) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(bytes).unwrap();
+    file
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
+/// `cube plugin run CONNECTOR OPERATION --config CONFIG`, with `extra`
+/// arguments.
+fn plugin_run(
+    connector: &tempfile::NamedTempFile,
+    operation: &str,
+    config: &tempfile::NamedTempFile,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "plugin",
+        "run",
+        connector.path().to_str().unwrap(),
+        operation,
+        "--config",
+        config.path().to_str().unwrap(),
+    ];
+    args.extend(extra);
+    cube(&args)
 }
 
 #[test]
@@ -60,8 +72,7 @@ fn inspect_describes_a_connector_in_text_and_json() {
 
 #[test]
 fn inspect_refuses_foreign_files_in_one_line() {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(b"\0asm\x01\0\0\0").unwrap();
+    let file = temp_file(b"\0asm\x01\0\0\0");
     let out = cube(&["plugin", "inspect", file.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
@@ -79,16 +90,8 @@ fn inspect_refuses_foreign_files_in_one_line() {
 #[test]
 fn run_prints_each_page_of_a_sync() {
     let file = probe_file();
-    let mut config = tempfile::NamedTempFile::new().unwrap();
-    config.write_all(br#"{"pages": 2}"#).unwrap();
-    let out = cube(&[
-        "plugin",
-        "run",
-        file.path().to_str().unwrap(),
-        "sync",
-        "--config",
-        config.path().to_str().unwrap(),
-    ]);
+    let config = temp_file(br#"{"pages": 2}"#);
+    let out = plugin_run(&file, "sync", &config, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let records: Vec<serde_json::Value> = stdout(&out)
         .lines()
@@ -111,18 +114,8 @@ fn run_prints_each_page_of_a_sync() {
 #[test]
 fn run_reports_connector_failures_with_exit_code_1() {
     let file = probe_file();
-    let mut config = tempfile::NamedTempFile::new().unwrap();
-    config
-        .write_all(br#"{"action": "leak", "password": "hunter2-secret"}"#)
-        .unwrap();
-    let out = cube(&[
-        "plugin",
-        "run",
-        file.path().to_str().unwrap(),
-        "test-connection",
-        "--config",
-        config.path().to_str().unwrap(),
-    ]);
+    let config = temp_file(br#"{"action": "leak", "password": "hunter2-secret"}"#);
+    let out = plugin_run(&file, "test-connection", &config, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -131,18 +124,13 @@ fn run_reports_connector_failures_with_exit_code_1() {
     );
     assert!(!err.contains("hunter2-secret"), "{err}");
 
-    let mut looping = tempfile::NamedTempFile::new().unwrap();
-    looping.write_all(br#"{"action": "loop"}"#).unwrap();
-    let out = cube(&[
-        "plugin",
-        "run",
-        file.path().to_str().unwrap(),
+    let looping = temp_file(br#"{"action": "loop"}"#);
+    let out = plugin_run(
+        &file,
         "test-connection",
-        "--config",
-        looping.path().to_str().unwrap(),
-        "--deadline-ms",
-        "200",
-    ]);
+        &looping,
+        &["--deadline-ms", "200"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("deadline of 200 ms"),
@@ -168,28 +156,10 @@ fn run_grants_http_only_with_allow() {
         }
     });
     let file = probe_file();
-    let mut config = tempfile::NamedTempFile::new().unwrap();
-    write!(
-        config,
-        r#"{{"action": "fetch", "url": "http://127.0.0.1:{port}/"}}"#
-    )
-    .unwrap();
-    let args = |extra: &[&str]| {
-        let mut args = vec![
-            "plugin".to_owned(),
-            "run".into(),
-            file.path().to_str().unwrap().into(),
-            "test-connection".into(),
-            "--config".into(),
-            config.path().to_str().unwrap().into(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
-    };
-    let denied = Command::new(env!("CARGO_BIN_EXE_cube"))
-        .args(args(&[]))
-        .output()
-        .unwrap();
+    let config = temp_file(
+        format!(r#"{{"action": "fetch", "url": "http://127.0.0.1:{port}/"}}"#).as_bytes(),
+    );
+    let denied = plugin_run(&file, "test-connection", &config, &[]);
     assert_eq!(denied.status.code(), Some(1));
     assert!(
         stderr(&denied).contains(&format!("http://127.0.0.1:{port} is not granted")),
@@ -198,10 +168,7 @@ fn run_grants_http_only_with_allow() {
     );
 
     let grant = format!("http://127.0.0.1:{port}");
-    let allowed = Command::new(env!("CARGO_BIN_EXE_cube"))
-        .args(args(&["--allow", &grant]))
-        .output()
-        .unwrap();
+    let allowed = plugin_run(&file, "test-connection", &config, &["--allow", &grant]);
     assert!(allowed.status.success(), "{}", stderr(&allowed));
     assert_eq!(stdout(&allowed).trim(), "ok: 200 hi");
 }
@@ -212,17 +179,12 @@ fn serve_answers_health_and_readiness_and_skips_bad_connectors() {
     std::fs::write(connectors.path().join("probe.wasm"), common::probe_wasm()).unwrap();
     std::fs::write(connectors.path().join("broken.wasm"), b"\0asm\x01\0\0\0").unwrap();
     let data = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut server = Command::new(env!("CARGO_BIN_EXE_cube"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+    let port = common::closed_port();
+    let mut server = cube_command(&["serve", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
         .arg(data.path())
         .arg("--connectors")
         .arg(connectors.path())
-        .env("CUBE_LOG", "warn")
         .env("CUBE_LOG_FORMAT", "json")
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -5,12 +5,13 @@ use cube_test_support as common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use cube_host::integrations::{open_secrets, seal_secrets};
 use cube_host::secrets::{MASTER_KEY_FILE, MasterKey, Sealer, SecretError};
 use cube_host::store::Store;
 use cube_host::store::integrations::{Integration, IntegrationFields};
+
+use common::plugin_cli::{cube_command, run};
 
 fn fields(name: &str) -> IntegrationFields {
     IntegrationFields::new(name, serde_json::Map::new())
@@ -33,12 +34,10 @@ async fn with_secret(store: &Store, sealer: &Sealer, name: &str, secret: &str) -
 }
 
 fn rotate(data: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_cube"))
-        .args(["keys", "rotate", "--data-dir", data.to_str().unwrap()])
-        .env_remove("CUBE_MASTER_KEY")
-        .env("CUBE_LOG", "warn")
-        .output()
-        .unwrap()
+    run(
+        cube_command(&["keys", "rotate", "--data-dir", data.to_str().unwrap()])
+            .env_remove("CUBE_MASTER_KEY"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,13 +4,14 @@
 use cube_test_support as common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::Arc;
 
 use cube_host::integrations::seal_secrets;
 use cube_host::secrets::{MasterKey, Sealer};
 use cube_host::store::Store;
 use cube_host::store::integrations::IntegrationFields;
+
+use common::plugin_cli::{cube_command, run};
 
 async fn prepare(data: &std::path::Path, url: &str) {
     let (key, _) = MasterKey::load(data).unwrap();
@@ -51,8 +52,7 @@ fn cube_sync(
     connectors: &std::path::Path,
     args: &[&str],
 ) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_cube"))
-        .arg("sync")
+    run(cube_command(&["sync"])
         .args(args)
         .args([
             "--data-dir",
@@ -61,10 +61,24 @@ fn cube_sync(
             connectors.to_str().unwrap(),
         ])
         .env_remove("CUBE_MASTER_KEY")
-        .env_remove("CUBE_DATABASE_URL")
-        .env("CUBE_LOG", "warn")
-        .output()
-        .unwrap()
+        .env_remove("CUBE_DATABASE_URL"))
+}
+
+/// [`cube_sync`] on a blocking thread, while the test's servers go on
+/// serving.
+async fn cube_sync_in_background(
+    data: &std::path::Path,
+    connectors: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    let (data, connectors) = (data.to_owned(), connectors.to_owned());
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cube_sync(&data, &connectors, &args)
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,12 +89,8 @@ async fn cube_sync_runs_a_sync_with_progress_and_a_summary() {
     let peer = common::http_answering("ok").await;
     prepare(data.path(), &peer).await;
 
-    let output = tokio::task::spawn_blocking({
-        let (d, c) = (data.path().to_owned(), connectors.path().to_owned());
-        move || cube_sync(&d, &c, &["Command line", "--full"])
-    })
-    .await
-    .unwrap();
+    let output =
+        cube_sync_in_background(data.path(), connectors.path(), &["Command line", "--full"]).await;
     let (stdout, stderr) = (
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
@@ -96,12 +106,12 @@ async fn cube_sync_runs_a_sync_with_progress_and_a_summary() {
     );
 
     // A dry run reads and writes nothing.
-    let output = tokio::task::spawn_blocking({
-        let (d, c) = (data.path().to_owned(), connectors.path().to_owned());
-        move || cube_sync(&d, &c, &["1", "--full", "--dry-run"])
-    })
-    .await
-    .unwrap();
+    let output = cube_sync_in_background(
+        data.path(),
+        connectors.path(),
+        &["1", "--full", "--dry-run"],
+    )
+    .await;
     assert!(output.status.success());
     assert!(
         String::from_utf8_lossy(&output.stdout)
@@ -124,12 +134,7 @@ async fn a_failed_sync_exits_non_zero_with_the_reason() {
         .fallback(|| async { (axum::http::StatusCode::UNAUTHORIZED, "who are you") });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     prepare(data.path(), &url).await;
-    let output = tokio::task::spawn_blocking({
-        let (d, c) = (data.path().to_owned(), connectors.path().to_owned());
-        move || cube_sync(&d, &c, &["Command line"])
-    })
-    .await
-    .unwrap();
+    let output = cube_sync_in_background(data.path(), connectors.path(), &["Command line"]).await;
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -7,8 +7,13 @@
 use cube_test_support as common;
 
 use common::fake_jira::{Edition, FakeJira};
-use common::jira_client::{Jira, doc, no_violations};
+use common::jira_client::{Jira, doc, first_error, no_violations};
 use serde_json::{Value, json};
+
+/// `f` of each item of the JSON array `list`.
+fn each<T>(list: &Value, f: impl Fn(&Value) -> T) -> Vec<T> {
+    list.as_array().expect("an array").iter().map(f).collect()
+}
 
 #[tokio::test]
 async fn cloud_authenticates_with_basic_email_and_api_token() {
@@ -61,12 +66,7 @@ async fn cloud_metadata_endpoints() {
     assert_eq!(jira.get("/project/10000").await.1["key"], "OPS");
     let (status, missing) = jira.get("/project/NOPE").await;
     assert_eq!(status, 404);
-    assert!(
-        missing["errorMessages"][0]
-            .as_str()
-            .unwrap()
-            .contains("NOPE")
-    );
+    assert!(first_error(&missing).contains("NOPE"));
 
     let (_, page) = jira.get("/project/search?maxResults=1").await;
     assert_eq!(
@@ -81,12 +81,9 @@ async fn cloud_metadata_endpoints() {
     );
 
     let (_, meta) = jira.get("/issue/createmeta/OPS/issuetypes").await;
-    let names: Vec<_> = meta["issueTypes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["id"].clone(), t["name"].clone()))
-        .collect();
+    let names: Vec<_> = each(&meta["issueTypes"], |t| {
+        (t["id"].clone(), t["name"].clone())
+    });
     assert_eq!(
         names,
         [
@@ -99,37 +96,27 @@ async fn cloud_metadata_endpoints() {
     let (_, statuses) = jira.get("/project/OPS/statuses").await;
     let task = &statuses[0];
     assert_eq!(task["name"], "Task");
-    let categories: Vec<_> = task["statuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            format!(
-                "{}={}",
-                s["name"].as_str().unwrap(),
-                s["statusCategory"]["key"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let categories: Vec<_> = each(&task["statuses"], |s| {
+        format!(
+            "{}={}",
+            s["name"].as_str().unwrap(),
+            s["statusCategory"]["key"].as_str().unwrap()
+        )
+    });
     assert_eq!(
         categories,
         ["To Do=new", "In Progress=indeterminate", "Done=done"]
     );
 
     let (_, priorities) = jira.get("/priority/search").await;
-    let list: Vec<_> = priorities["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            format!(
-                "{}:{}:{}",
-                p["id"].as_str().unwrap(),
-                p["name"].as_str().unwrap(),
-                p["isDefault"]
-            )
-        })
-        .collect();
+    let list: Vec<_> = each(&priorities["values"], |p| {
+        format!(
+            "{}:{}:{}",
+            p["id"].as_str().unwrap(),
+            p["name"].as_str().unwrap(),
+            p["isDefault"]
+        )
+    });
     assert_eq!(
         list,
         [
@@ -300,18 +287,13 @@ async fn cloud_issue_lifecycle() {
 
     // Transitions.
     let (_, transitions) = jira.get("/issue/OPS-1/transitions").await;
-    let offered: Vec<_> = transitions["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            format!(
-                "{}->{}",
-                t["id"].as_str().unwrap(),
-                t["to"]["name"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let offered: Vec<_> = each(&transitions["transitions"], |t| {
+        format!(
+            "{}->{}",
+            t["id"].as_str().unwrap(),
+            t["to"]["name"].as_str().unwrap()
+        )
+    });
     assert_eq!(offered, ["21->In Progress", "31->Done"]);
     let (status, _) = jira
         .post(
@@ -330,7 +312,7 @@ async fn cloud_issue_lifecycle() {
         )
         .await;
     assert_eq!(status, 400);
-    assert!(body["errorMessages"][0].as_str().unwrap().contains("'31'"));
+    assert!(first_error(&body).contains("'31'"));
 
     // Comments.
     let (status, comment) = jira

@@ -84,12 +84,10 @@ async fn data_center_speaks_v2_with_a_personal_access_token() {
 
     // Cloud-only resources and v3 paths are deviations on Data Center.
     assert_eq!(jira.get("/search/jql?jql=project%3DOPS").await.0, 404);
-    let v3 = reqwest::Client::new()
-        .get(format!("{}/rest/api/3/myself", fake.base_url()))
-        .header("Authorization", fake.auth_header())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(v3.status().as_u16(), 400);
+    let v3 = Jira {
+        api: format!("{}/rest/api/3", fake.base_url()),
+        ..Jira::new(&fake)
+    };
+    assert_eq!(v3.get("/myself").await.0, 400);
     assert_eq!(fake.violations().len(), 2, "{:#?}", fake.violations());
 }

@@ -7,7 +7,7 @@ use cube_test_support as common;
 use std::time::Duration;
 
 use common::fake_jira::{Edition, FakeJira};
-use common::jira_client::{Jira, no_violations};
+use common::jira_client::{Jira, first_error, no_violations};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -62,21 +62,13 @@ async fn cloud_search_pages_with_tokens() {
         .post("/search/jql", json!({"jql": "ORDER BY updated"}))
         .await;
     assert_eq!(status, 400);
-    assert!(
-        body["errorMessages"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("Unbounded JQL")
-    );
+    assert!(first_error(&body).starts_with("Unbounded JQL"));
     let (status, body) = jira
         .post("/search/jql", json!({"jql": "project = OPS AND"}))
         .await;
     assert_eq!(status, 400);
     assert!(
-        body["errorMessages"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("Error in the JQL Query:"),
+        first_error(&body).starts_with("Error in the JQL Query:"),
         "{body}"
     );
     assert_eq!(body["errors"], json!({}));
@@ -157,13 +149,7 @@ async fn jql_filters_and_orders_like_jira() {
     // Minute precision: seconds are not JQL.
     let (status, body) = search(r#"updated >= "2024-01-15 10:30:15""#).await;
     assert_eq!(status, 400);
-    assert!(
-        body["errorMessages"][0]
-            .as_str()
-            .unwrap()
-            .contains("Date value"),
-        "{body}"
-    );
+    assert!(first_error(&body).contains("Date value"), "{body}");
     for (jql, message) in [
         ("project = NOPE", "does not exist for the field 'project'"),
         ("frobnicate = 1", "Field 'frobnicate' does not exist"),
@@ -173,10 +159,7 @@ async fn jql_filters_and_orders_like_jira() {
     ] {
         let (status, body) = search(jql).await;
         assert_eq!(status, 400, "{jql}");
-        assert!(
-            body["errorMessages"][0].as_str().unwrap().contains(message),
-            "{jql}: {body}"
-        );
+        assert!(first_error(&body).contains(message), "{jql}: {body}");
     }
     no_violations(&fake);
 }

@@ -6,7 +6,7 @@
 use cube_test_support as common;
 
 use common::fake_jira::{Edition, FakeJira};
-use common::jira_client::{Jira, doc, no_violations};
+use common::jira_client::{Jira, doc, first_error, no_violations};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -17,12 +17,7 @@ async fn requests_against_the_spec_are_recorded_and_refused() {
 
     let (status, body) = jira.get(&format!("/issue/{key}?frobnicate=1")).await;
     assert_eq!(status, 400);
-    assert!(
-        body["errorMessages"][0]
-            .as_str()
-            .unwrap()
-            .contains("frobnicate")
-    );
+    assert!(first_error(&body).contains("frobnicate"));
     let (status, _) = jira
         .get("/search/jql?jql=project%3DOPS&maxResults=lots")
         .await;
@@ -44,7 +39,7 @@ async fn requests_against_the_spec_are_recorded_and_refused() {
     let (status, _) = jira
         .post(
             &format!("/issue/{key}/transitions"),
-            json!({"transition": {"id": 31}}),
+            json!({"transition": {"id": true}}),
         )
         .await;
     assert_eq!(status, 400);
@@ -64,13 +59,11 @@ async fn requests_against_the_spec_are_recorded_and_refused() {
         .await
         .unwrap();
     assert_eq!(raw.status().as_u16(), 400);
-    let v2 = reqwest::Client::new()
-        .get(format!("{}/rest/api/2/myself", fake.base_url()))
-        .header("Authorization", fake.auth_header())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(v2.status().as_u16(), 400);
+    let v2 = Jira {
+        api: format!("{}/rest/api/2", fake.base_url()),
+        ..Jira::new(&fake)
+    };
+    assert_eq!(v2.get("/myself").await.0, 400);
 
     let violations = fake.violations();
     let expect = [
@@ -78,7 +71,7 @@ async fn requests_against_the_spec_are_recorded_and_refused() {
         "GET /rest/api/3/search/jql?jql=project%3DOPS&maxResults=lots: query parameter maxResults: 'lots' is not of type integer",
         "POST /rest/api/3/search/jql: body.startAt: unknown property (additionalProperties is false)",
         "POST /rest/api/3/issue/OPS-1/comment: body.id: is read-only and must not be sent",
-        "POST /rest/api/3/issue/OPS-1/transitions: body.transition.id: expected string, got number",
+        "POST /rest/api/3/issue/OPS-1/transitions: body.transition.id: expected string, got boolean",
         "GET /rest/api/3/issues/OPS-1: no such path in the OpenAPI description",
         "PATCH /rest/api/3/issue/OPS-1: /rest/api/3/issue/{issueIdOrKey} has no PATCH operation",
         "POST /rest/api/3/issue: Content-Type 'text/plain' is not one the operation accepts",
@@ -94,6 +87,30 @@ async fn requests_against_the_spec_are_recorded_and_refused() {
     // A refused request changed nothing.
     assert!(fake.issue(&key).unwrap().comments.is_empty());
     assert_eq!(fake.issue(&key).unwrap().status, "To Do");
+}
+
+#[tokio::test]
+async fn a_number_where_a_string_is_declared_is_taken_as_jira_takes_it_with_a_warning() {
+    let fake = FakeJira::start(Edition::Cloud).await;
+    let jira = Jira::new(&fake);
+    let key = fake.create_issue_remote("OPS", "Something");
+
+    let (status, _) = jira
+        .post(
+            &format!("/issue/{key}/transitions"),
+            json!({"transition": {"id": 31}}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(fake.issue(&key).unwrap().status, "Done");
+    no_violations(&fake);
+    assert_eq!(
+        fake.warnings(),
+        [format!(
+            "POST /rest/api/3/issue/{key}/transitions: body.transition.id: a number where the \
+             description declares a string (Jira coerces it)"
+        )]
+    );
 }
 
 #[tokio::test]

@@ -15,3 +15,4 @@ mod rest_sync;
 mod servicenow;
 mod slack;
 mod soap;
+mod vendor_clients;

@@ -5,6 +5,7 @@
 
 use cube_test_support as common;
 
+use common::connector_setup::with_overrides;
 use common::rest_api::{
     CLIENT_ID, CLIENT_SECRET, FakeApi, KEY, PASSWORD, Scheme, TOKEN, USER, app, paged,
 };
@@ -31,13 +32,10 @@ async fn each_auth_style_is_sent_as_the_api_expects() {
     for (auth, credentials) in cases {
         let fake = FakeApi::start(auth).await;
         fake.add_items(30);
-        let mut config = paged("/page/items");
-        for (k, v) in credentials.as_object().unwrap() {
-            config[k] = v.clone();
-        }
+        let mut config = with_overrides(paged("/page/items"), &credentials);
         config["probe_path"] = json!("/me");
         let id = app.integration(&format!("{auth:?}"), &fake, config).await;
-        let verdict = app.test(id).await;
+        let verdict = app.test_connection(id).await;
         assert_eq!(verdict["ok"], true, "{auth:?}: {verdict}");
         assert!(
             verdict.to_string().contains("the first page of"),
@@ -59,7 +57,7 @@ async fn each_auth_style_is_sent_as_the_api_expects() {
     config["auth"] = json!("bearer");
     config["token"] = json!("not-the-token");
     let id = app.integration("wrong", &fake, config).await;
-    let verdict = app.test(id).await;
+    let verdict = app.test_connection(id).await;
     assert_eq!(verdict["ok"], false, "{verdict}");
     assert!(verdict.to_string().contains("401"), "{verdict}");
     let log = app.sync(id, true).await;
@@ -73,15 +71,12 @@ async fn an_expired_oauth_token_is_refreshed_after_a_401() {
     let app = app().await;
     let fake = FakeApi::start(Scheme::OAuth).await;
     fake.add_items(50);
-    let mut config = paged("/page/items");
-    for (k, v) in json!({"auth": "oauth2-client-credentials", "token_url": "/oauth/token",
-                         "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                         "scope": "items:read items:write"})
-    .as_object()
-    .unwrap()
-    {
-        config[k] = v.clone();
-    }
+    let config = with_overrides(
+        paged("/page/items"),
+        &json!({"auth": "oauth2-client-credentials", "token_url": "/oauth/token",
+                "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                "scope": "items:read items:write"}),
+    );
     let id = app.integration("OAuth", &fake, config).await;
     let log = app.sync(id, true).await;
     assert_eq!(log["status"], "succeeded", "{log}");

@@ -6,7 +6,6 @@ use cube_test_support as common;
 
 use common::eventually;
 use common::rest_api::{FakeApi, Scheme, TOKEN, app};
-use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,35 +21,20 @@ async fn pushes_create_with_post_and_update_with_put() {
         "push_id_pointer": "/item/id"
     });
     let integration = app.integration("Push", &fake, config).await;
-    let verdict = app.test(integration).await;
+    let verdict = app.test_connection(integration).await;
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert!(
         verdict.to_string().contains("the push templates compile"),
         "{verdict}"
     );
 
-    let (status, created) = app
-        .api
-        .json(
-            Method::POST,
-            "/api/v1/work-orders",
-            Some(
-                json!({"title": "Pump 4 leaks", "description": "Seal worn.", "priority": "high",
-                        "status": "open"}),
-            ),
+    let order = app
+        .create_work_order(
+            json!({"title": "Pump 4 leaks", "description": "Seal worn.", "priority": "high",
+                    "status": "open"}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let order = created["id"].as_i64().unwrap();
-    let remote_id = eventually("the work order's push", async || {
-        app.store
-            .work_order_links(order)
-            .await
-            .unwrap()
-            .pop()
-            .map(|l| l.external_id)
-    })
-    .await;
+    let remote_id = app.linked_id(order).await;
     let item = fake.item(&remote_id).expect("the item exists");
     assert_eq!(item["title"], "Pump 4 leaks");
     assert_eq!(item["status"], "open");
@@ -58,16 +42,12 @@ async fn pushes_create_with_post_and_update_with_put() {
     let post = fake.requests_to("/items").pop().unwrap();
     assert_eq!(post.method, "POST");
 
-    let (status, _) = app
-        .api
-        .json(
-            Method::PUT,
-            &format!("/api/v1/work-orders/{order}"),
-            Some(json!({"title": "Pump 4 leaks badly", "description": "Seal worn.", "priority": "high",
-                        "status": "in_progress"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    app.update_work_order(
+        order,
+        json!({"title": "Pump 4 leaks badly", "description": "Seal worn.", "priority": "high",
+                "status": "in_progress"}),
+    )
+    .await;
     eventually("the update", async || {
         let item = fake.item(&remote_id)?;
         (item["title"] == "Pump 4 leaks badly" && item["status"] == "in_progress").then_some(())

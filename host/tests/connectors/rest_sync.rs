@@ -6,7 +6,7 @@
 
 use cube_test_support as common;
 
-use common::rest_api::{FakeApi, Scheme, Seen, app, paged};
+use common::rest_api::{FakeApi, RecordedRequest, Scheme, app, paged};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,7 +86,7 @@ async fn an_incremental_sync_asks_only_for_what_changed() {
     assert_eq!(log["status"], "succeeded", "{log}");
     assert_eq!(log["counts"]["created"], 1, "{log}");
     assert_eq!(log["counts"]["updated"], 2, "{log}");
-    let incremental: Vec<Seen> = fake.requests()[before..].to_vec();
+    let incremental: Vec<RecordedRequest> = fake.requests()[before..].to_vec();
     assert_eq!(incremental.len(), 2, "one page and an empty one");
     assert!(
         incremental

@@ -11,123 +11,46 @@ use cube_test_support as common;
 
 use std::time::Duration;
 
-use cube_host::store::Store;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use common::ADMIN_PASSWORD;
-use common::client::Api;
+use common::connector_setup::{ConnectorApp, with_overrides};
 use common::eventually;
 use common::fake_servicenow::{self as fake_sn, FakeServiceNow};
 
 struct Setup {
-    api: Api,
-    store: Store,
+    app: ConnectorApp,
     integration: i64,
-    _dir: tempfile::TempDir,
 }
 
 /// The app with the ServiceNow connector and an integration on `fake`
 /// (basic auth unless `extra` says otherwise).
 async fn setup(fake: &FakeServiceNow, extra: Value) -> Setup {
-    let catalog = common::plugin_catalog(&["servicenow"]).await;
-    let (base, store, dir) = common::serve_admin_app(catalog).await;
-    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
-    let mut config = json!({
+    let app = ConnectorApp::start("servicenow").await;
+    let config = json!({
         "instance_url": fake.base_url(),
         "auth": "basic",
         "username": fake_sn::USER,
         "password": fake_sn::PASSWORD,
         "sync_comments": true,
     });
-    for (k, v) in extra.as_object().unwrap() {
-        config[k] = v.clone();
-    }
-    let (status, created) = api
-        .json(
-            Method::POST,
-            "/api/v1/integrations",
-            Some(
-                json!({"name": "ServiceNow", "connector": "servicenow", "config": config,
-                        "http_grants": [fake.base_url()], "allow_private": true, "enabled": true}),
-            ),
+    let integration = app
+        .create_integration(
+            "ServiceNow",
+            with_overrides(config, &extra),
+            &fake.base_url(),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    Setup {
-        api,
-        store,
-        integration: created["id"].as_i64().unwrap(),
-        _dir: dir,
-    }
+    Setup { app, integration }
 }
 
-async fn sync(setup: &Setup, full: bool) -> Value {
-    let (status, job) = setup
-        .api
-        .json(
-            Method::POST,
-            &format!("/api/v1/integrations/{}/sync", setup.integration),
-            Some(json!({"full": full})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    for _ in 0..1200 {
-        if setup
-            .store
-            .pending_job(setup.integration)
-            .await
-            .unwrap()
-            .is_none()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (_, logs) = setup
-        .api
-        .json(
-            Method::GET,
-            &format!(
-                "/api/v1/sync-logs?integration={}&operation=sync",
-                setup.integration
-            ),
-            None,
-        )
-        .await;
-    logs["sync_logs"][0].clone()
+/// The pump's work order after its first edit, in `status`.
+fn pump_fields(status: &str) -> Value {
+    json!({"title": "Pump 4 leaks badly", "description": "Seal worn.", "priority": "high",
+           "status": status, "due_at": 1_767_225_600_000i64})
 }
 
-async fn count_orders(store: &Store) -> usize {
-    store.work_orders(100_000, 0).await.unwrap().len()
-}
-
-async fn work_order_of(store: &Store, integration: i64, sys_id: &str) -> Option<i64> {
-    for order in store.work_orders(100_000, 0).await.unwrap() {
-        let links = store.work_order_links(order.id).await.unwrap();
-        if links
-            .iter()
-            .any(|l| l.integration_id == integration && l.external_id == sys_id)
-        {
-            return Some(order.id);
-        }
-    }
-    None
-}
-
-async fn linked_id(store: &Store, work_order: i64) -> String {
-    eventually("the work order's push", async || {
-        store
-            .work_order_links(work_order)
-            .await
-            .unwrap()
-            .pop()
-            .map(|l| l.external_id)
-    })
-    .await
-}
-
+/// The requests that listed incidents, in order.
 fn incident_lists(fake: &FakeServiceNow) -> Vec<fake_sn::RecordedRequest> {
     fake.requests()
         .into_iter()
@@ -143,14 +66,15 @@ async fn incidents_are_read_page_by_page_then_only_what_changed() {
         json!({"assignment_group": fake_sn::FACILITIES, "query_filter": "active=true"}),
     )
     .await;
+    let app = &setup.app;
     // 600 incidents, every other one of the Facilities group, three per
     // second; one has a comment from ServiceNow.
     let ids = fake.bulk_create(600);
     let commented = ids[10].clone();
     fake.add_comment_remote(&commented, "beth.anglin", "Looked at it.");
-    let log = sync(&setup, true).await;
+    let log = app.sync(setup.integration, true).await;
     assert_eq!(log["status"], "succeeded", "{log}");
-    assert_eq!(count_orders(&setup.store).await, 300);
+    assert_eq!(app.count_orders().await, 300);
     let lists = incident_lists(&fake);
     assert!(lists.len() >= 3, "{} pages", lists.len());
     assert!(
@@ -168,10 +92,11 @@ async fn incidents_are_read_page_by_page_then_only_what_changed() {
                 && r.param("sysparm_limit") == Some("101")),
         "each page starts one early: {lists:?}"
     );
-    let order = work_order_of(&setup.store, setup.integration, &commented)
+    let order = app
+        .work_order_of(setup.integration, &commented)
         .await
         .expect("the incident became a work order");
-    let now = setup.store.work_order(order).await.unwrap().unwrap();
+    let now = app.store.work_order(order).await.unwrap().unwrap();
     assert_eq!(
         (
             now.title.as_str(),
@@ -181,7 +106,7 @@ async fn incidents_are_read_page_by_page_then_only_what_changed() {
         ("Incident 0010", "open", "planning")
     );
     assert_eq!(now.requester.as_deref(), Some("Abel Tuter"));
-    let comments = setup.store.work_order_comments(order).await.unwrap();
+    let comments = app.store.work_order_comments(order).await.unwrap();
     assert_eq!(comments.len(), 1, "{comments:?}");
     assert_eq!(
         (comments[0].author.as_str(), comments[0].body.as_str()),
@@ -201,15 +126,11 @@ async fn incidents_are_read_page_by_page_then_only_what_changed() {
         ],
     );
     fake.add_comment_remote(&ids[400], "beth.anglin", "On my way.");
-    let before = fake.requests().len();
-    let log = sync(&setup, false).await;
+    let before = incident_lists(&fake).len();
+    let log = app.sync(setup.integration, false).await;
     assert_eq!(log["status"], "succeeded", "{log}");
     assert_eq!(log["counts"]["updated"], 2, "{log}");
-    let incremental: Vec<_> = fake.requests()[before..]
-        .iter()
-        .filter(|r| r.path == "/api/now/table/incident")
-        .cloned()
-        .collect();
+    let incremental = incident_lists(&fake)[before..].to_vec();
     assert!(
         incremental[0]
             .param("sysparm_query")
@@ -218,26 +139,22 @@ async fn incidents_are_read_page_by_page_then_only_what_changed() {
         "{:?}",
         incremental[0]
     );
-    let order = work_order_of(&setup.store, setup.integration, &edited)
-        .await
-        .unwrap();
-    let now = setup.store.work_order(order).await.unwrap().unwrap();
+    let order = app.work_order_of(setup.integration, &edited).await.unwrap();
+    let now = app.store.work_order(order).await.unwrap().unwrap();
     assert_eq!(
         (now.title.as_str(), now.status.as_str()),
         ("Changed in ServiceNow", "in_progress")
     );
     assert_eq!(now.assignee.as_deref(), Some("Beth Anglin"));
-    let order = work_order_of(&setup.store, setup.integration, &ids[400])
+    let order = app
+        .work_order_of(setup.integration, &ids[400])
         .await
         .unwrap();
-    assert_eq!(
-        setup.store.work_order_comments(order).await.unwrap().len(),
-        1
-    );
+    assert_eq!(app.store.work_order_comments(order).await.unwrap().len(), 1);
 
     // Nothing changed since: the incidents of the last second are read
     // again and skipped.
-    let log = sync(&setup, false).await;
+    let log = app.sync(setup.integration, false).await;
     assert_eq!(log["status"], "succeeded", "{log}");
     assert_eq!(log["counts"]["updated"], 0, "{log}");
     assert_eq!(log["counts"]["created"], 0, "{log}");
@@ -248,23 +165,17 @@ async fn incidents_are_read_page_by_page_then_only_what_changed() {
 async fn work_orders_create_update_resolve_and_comment_incidents() {
     let fake = FakeServiceNow::start().await;
     let setup = setup(&fake, json!({"assignment_group": fake_sn::FACILITIES})).await;
-    let (api, store) = (&setup.api, &setup.store);
+    let (app, store) = (&setup.app, &setup.app.store);
 
     // Created here: an incident in the group, with the impact and urgency
     // that give the mapped priority.
-    let (status, created) = api
-        .json(
-            Method::POST,
-            "/api/v1/work-orders",
-            Some(
-                json!({"title": "Pump 4 leaks", "description": "Seal worn.", "priority": "high",
-                        "status": "open", "due_at": 1_767_225_600_000i64}),
-            ),
+    let order = app
+        .create_work_order(
+            json!({"title": "Pump 4 leaks", "description": "Seal worn.", "priority": "high",
+                    "status": "open", "due_at": 1_767_225_600_000i64}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let order = created["id"].as_i64().unwrap();
-    let sys_id = linked_id(store, order).await;
+    let sys_id = app.linked_id(order).await;
     let incident = fake.incident(&sys_id).expect("the incident exists");
     let field =
         |row: &serde_json::Map<String, Value>, name: &str| row[name].as_str().unwrap().to_owned();
@@ -283,15 +194,8 @@ async fn work_orders_create_update_resolve_and_comment_incidents() {
     assert_eq!(field(&incident, "due_date"), "2026-01-01 00:00:00");
 
     // Changed here: the title and the state are patched.
-    let (status, _) = api
-        .json(
-            Method::PUT,
-            &format!("/api/v1/work-orders/{order}"),
-            Some(json!({"title": "Pump 4 leaks badly", "description": "Seal worn.", "priority": "high",
-                        "status": "in_progress", "due_at": 1_767_225_600_000i64})),
-        )
+    app.update_work_order(order, pump_fields("in_progress"))
         .await;
-    assert_eq!(status, StatusCode::OK);
     eventually("the update in ServiceNow", async || {
         let incident = fake.incident(&sys_id)?;
         (field(&incident, "state") == "2"
@@ -312,14 +216,7 @@ async fn work_orders_create_update_resolve_and_comment_incidents() {
     );
 
     // A comment written here is added to the journal, signed.
-    let (status, _) = api
-        .json(
-            Method::POST,
-            &format!("/api/v1/work-orders/{order}/comments"),
-            Some(json!({"body": "Ordered a new seal."})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    app.comment(order, "Ordered a new seal.").await;
     let entry = eventually("the comment in ServiceNow", async || {
         fake.journal(&sys_id).into_iter().next()
     })
@@ -329,15 +226,7 @@ async fn work_orders_create_update_resolve_and_comment_incidents() {
 
     // Done here: resolved, with the resolution code and notes ServiceNow's
     // data policy asks for.
-    let (status, _) = api
-        .json(
-            Method::PUT,
-            &format!("/api/v1/work-orders/{order}"),
-            Some(json!({"title": "Pump 4 leaks badly", "description": "Seal worn.", "priority": "high",
-                        "status": "done", "due_at": 1_767_225_600_000i64})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    app.update_work_order(order, pump_fields("done")).await;
     eventually("the resolution in ServiceNow", async || {
         let incident = fake.incident(&sys_id)?;
         (field(&incident, "state") == "6").then_some(())
@@ -355,7 +244,7 @@ async fn work_orders_create_update_resolve_and_comment_incidents() {
     // The echoes of our writes change nothing: a sync reads the incident as
     // ServiceNow has it now, and our comment is known.
     let before = store.work_order(order).await.unwrap().unwrap();
-    let log = sync(&setup, true).await;
+    let log = app.sync(setup.integration, true).await;
     assert_eq!(log["status"], "succeeded", "{log}");
     assert_eq!(log["counts"]["created"], 0, "{log}");
     assert_eq!(store.work_order(order).await.unwrap().unwrap(), before);
@@ -376,11 +265,12 @@ async fn an_expired_oauth_token_is_replaced() {
         json!({"auth": "oauth2", "client_id": fake_sn::CLIENT_ID, "client_secret": fake_sn::CLIENT_SECRET}),
     )
     .await;
+    let app = &setup.app;
     fake.bulk_create(5);
-    let log = sync(&setup, true).await;
+    let log = app.sync(setup.integration, true).await;
     assert_eq!(log["status"], "succeeded", "{log}");
     assert_eq!(fake.tokens_issued(), 1);
-    let log = sync(&setup, false).await;
+    let log = app.sync(setup.integration, false).await;
     assert_eq!(log["status"], "succeeded", "{log}");
     assert_eq!(fake.tokens_issued(), 1, "the token is kept between calls");
 
@@ -388,15 +278,11 @@ async fn an_expired_oauth_token_is_replaced() {
     // connector signs in again and carries on.
     fake.advance_clock(Duration::from_secs(2 * 3600));
     let id = fake.create_incident_remote("After the token ran out");
-    let log = sync(&setup, false).await;
+    let log = app.sync(setup.integration, false).await;
     assert_eq!(log["status"], "succeeded", "{log}");
     assert_eq!(fake.tokens_issued(), 2);
     assert!(fake.requests().iter().any(|r| r.status == 401));
-    assert!(
-        work_order_of(&setup.store, setup.integration, &id)
-            .await
-            .is_some()
-    );
+    assert!(app.work_order_of(setup.integration, &id).await.is_some());
     let grant = fake
         .requests()
         .into_iter()
@@ -410,19 +296,20 @@ async fn an_expired_oauth_token_is_replaced() {
 async fn a_storm_of_429s_is_waited_out() {
     let fake = FakeServiceNow::start().await;
     let setup = setup(&fake, json!({})).await;
+    let app = &setup.app;
     fake.bulk_create(30);
     fake.rate_limit_next(3, 1);
-    let log = sync(&setup, true).await;
+    let log = app.sync(setup.integration, true).await;
     assert_eq!(log["status"], "succeeded", "{log}");
-    assert_eq!(count_orders(&setup.store).await, 30);
+    assert_eq!(app.count_orders().await, 30);
     let limited = fake.requests().iter().filter(|r| r.status == 429).count();
     assert_eq!(limited, 3);
     // A server error is retried too.
     fake.fail_next(1, 503);
     fake.create_incident_remote("After the outage");
-    let log = sync(&setup, false).await;
+    let log = app.sync(setup.integration, false).await;
     assert_eq!(log["status"], "succeeded", "{log}");
-    assert_eq!(count_orders(&setup.store).await, 31);
+    assert_eq!(app.count_orders().await, 31);
     assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
 }
 
@@ -430,15 +317,8 @@ async fn a_storm_of_429s_is_waited_out() {
 async fn a_wrong_password_is_named_and_nothing_is_written() {
     let fake = FakeServiceNow::start().await;
     let setup = setup(&fake, json!({"password": "wrong-password"})).await;
-    let (status, verdict) = setup
-        .api
-        .json(
-            Method::POST,
-            &format!("/api/v1/integrations/{}/test", setup.integration),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{verdict}");
+    let app = &setup.app;
+    let verdict = app.test_connection(setup.integration).await;
     assert_eq!(verdict["ok"], false, "{verdict}");
     let text = verdict.to_string();
     assert!(
@@ -446,20 +326,13 @@ async fn a_wrong_password_is_named_and_nothing_is_written() {
         "{text}"
     );
     assert!(!text.contains("wrong-password"), "a secret never shows");
-    let log = sync(&setup, true).await;
+    let log = app.sync(setup.integration, true).await;
     assert_eq!(log["status"], "failed", "{log}");
     assert!(log.to_string().contains("401"), "{log}");
 
     // The right password passes the test and says what it found.
     fake.set_password("wrong-password");
-    let (_, verdict) = setup
-        .api
-        .json(
-            Method::POST,
-            &format!("/api/v1/integrations/{}/test", setup.integration),
-            None,
-        )
-        .await;
+    let verdict = app.test_connection(setup.integration).await;
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert!(verdict.to_string().contains("Signed in to"), "{verdict}");
     assert!(fake.violations().is_empty(), "{:#?}", fake.violations());

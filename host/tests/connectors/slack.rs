@@ -10,12 +10,10 @@ use cube_test_support as common;
 
 use std::time::{Duration, Instant};
 
-use cube_host::store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use common::ADMIN_PASSWORD;
-use common::client::Api;
+use common::connector_setup::{ConnectorApp, deliver, with_overrides};
 use common::eventually;
 use common::fake_slack::{self, CHANNEL, FakeSlack};
 
@@ -24,21 +22,17 @@ use common::fake_slack::{self, CHANNEL, FakeSlack};
 const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
 struct Setup {
-    api: Api,
-    store: Store,
+    app: ConnectorApp,
     integration: i64,
     hook_url: String,
-    _dir: tempfile::TempDir,
 }
 
 /// The app with the Slack connector, an integration on `fake` (bot mode
 /// unless `extra` says otherwise), and the slash command's endpoint with
 /// Slack's signing secret, answering with the connector's reply.
 async fn setup(fake: &FakeSlack, extra: Value) -> Setup {
-    let catalog = common::plugin_catalog(&["slack"]).await;
-    let (base, store, dir) = common::serve_admin_app(catalog).await;
-    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
-    let mut config = json!({
+    let app = ConnectorApp::start("slack").await;
+    let config = json!({
         "mode": "bot",
         "bot_token": fake.token(),
         "channel": CHANNEL,
@@ -47,76 +41,38 @@ async fn setup(fake: &FakeSlack, extra: Value) -> Setup {
         "notify_updates": "all",
         "notify_comments": true,
     });
-    for (k, v) in extra.as_object().unwrap() {
-        config[k] = v.clone();
-    }
-    let (status, created) = api
-        .json(
-            Method::POST,
-            "/api/v1/integrations",
-            Some(
-                json!({"name": "Slack #facilities", "connector": "slack", "config": config,
-                        "http_grants": [fake.base_url()], "allow_private": true, "enabled": true}),
-            ),
+    let integration = app
+        .create_integration(
+            "Slack #facilities",
+            with_overrides(config, &extra),
+            &fake.base_url(),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let integration = created["id"].as_i64().unwrap();
-    let (status, hook) = api
-        .json(
-            Method::POST,
-            &format!("/api/v1/integrations/{integration}/webhooks"),
-            Some(
-                json!({"scheme": "slack-v0", "secret": SIGNING_SECRET, "answer": "connector",
-                        "description": "Slack /workorder"}),
-            ),
+    let hook = app
+        .add_webhook(
+            integration,
+            json!({"scheme": "slack-v0", "secret": SIGNING_SECRET, "answer": "connector",
+                    "description": "Slack /workorder"}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{hook}");
     assert!(
         hook.get("secret").is_none(),
         "an entered secret is not shown back"
     );
     Setup {
-        api,
-        store,
+        app,
         integration,
         hook_url: hook["url"].as_str().unwrap().to_owned(),
-        _dir: dir,
     }
-}
-
-async fn create_work_order(api: &Api, body: Value) -> i64 {
-    let (status, created) = api
-        .json(Method::POST, "/api/v1/work-orders", Some(body))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    created["id"].as_i64().unwrap()
-}
-
-async fn linked_id(store: &Store, work_order: i64) -> String {
-    eventually("the work order's push", async || {
-        store
-            .work_order_links(work_order)
-            .await
-            .unwrap()
-            .pop()
-            .map(|l| l.external_id)
-    })
-    .await
 }
 
 /// Sends a signed request; the status, the answer and how long it took.
 async fn send(
     url: &str,
-    (headers, body): (Vec<(String, String)>, Vec<u8>),
+    delivery: (Vec<(String, String)>, Vec<u8>),
 ) -> (StatusCode, Value, Duration) {
-    let mut request = reqwest::Client::new().post(url).body(body);
-    for (name, value) in headers {
-        request = request.header(name, value);
-    }
     let started = Instant::now();
-    let response = request.send().await.unwrap();
+    let response = deliver(url, delivery).await;
     let status = response.status();
     let content_type = response
         .headers()
@@ -133,19 +89,26 @@ async fn send(
     (status, answer, took)
 }
 
+/// `/workorder TEXT` as Slack sends it (trigger `trigger_id`), signed with
+/// the app's secret; as [`send`] answers.
+async fn workorder(setup: &Setup, text: &str, trigger_id: &str) -> (StatusCode, Value, Duration) {
+    let command = fake_slack::slash_command(SIGNING_SECRET, "/workorder", text, trigger_id);
+    send(&setup.hook_url, command).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_work_order_card_is_posted_edited_in_place_and_threaded() {
     let fake = FakeSlack::start().await;
     let setup = setup(&fake, json!({})).await;
-    let (api, store) = (&setup.api, &setup.store);
+    let app = &setup.app;
 
-    let order = create_work_order(
-        api,
-        json!({"title": "Pump 4 leaks", "description": "Seal worn <again>.", "status": "open",
+    let order = app
+        .create_work_order(
+            json!({"title": "Pump 4 leaks", "description": "Seal worn <again>.", "status": "open",
                 "priority": "high", "assignee": "Sam", "due_at": 1_767_225_600_000i64}),
-    )
-    .await;
-    let linked = linked_id(store, order).await;
+        )
+        .await;
+    let linked = app.linked_id(order).await;
     let messages = fake.messages();
     assert_eq!(messages.len(), 1, "{messages:?}");
     let card = &messages[0];
@@ -170,18 +133,13 @@ async fn a_work_order_card_is_posted_edited_in_place_and_threaded() {
     );
 
     // Changed: the same message is edited, not a new one posted.
-    let (status, _) = api
-        .json(
-            Method::PUT,
-            &format!("/api/v1/work-orders/{order}"),
-            Some(
-                json!({"title": "Pump 4 leaks", "description": "Seal worn <again>.",
-                        "status": "in_progress", "priority": "high", "assignee": "Sam",
-                        "due_at": 1_767_225_600_000i64}),
-            ),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    app.update_work_order(
+        order,
+        json!({"title": "Pump 4 leaks", "description": "Seal worn <again>.",
+                "status": "in_progress", "priority": "high", "assignee": "Sam",
+                "due_at": 1_767_225_600_000i64}),
+    )
+    .await;
     let edited = eventually("the edit", async || {
         let m = fake.messages().into_iter().next()?;
         (m.edits == 1).then_some(m)
@@ -198,14 +156,7 @@ async fn a_work_order_card_is_posted_edited_in_place_and_threaded() {
     assert_eq!(fake.calls("chat.update"), 1);
 
     // A comment is a reply in the card's thread.
-    let (status, _) = api
-        .json(
-            Method::POST,
-            &format!("/api/v1/work-orders/{order}/comments"),
-            Some(json!({"body": "New seal ordered."})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    app.comment(order, "New seal ordered.").await;
     let reply = eventually("the reply", async || {
         fake.replies(&card.ts).into_iter().next()
     })
@@ -218,7 +169,8 @@ async fn a_work_order_card_is_posted_edited_in_place_and_threaded() {
     assert!(reply.all_text().contains("admin"));
 
     // Deleted: the card says so.
-    let (status, _) = api
+    let (status, _) = app
+        .api
         .call(
             Method::DELETE,
             &format!("/api/v1/work-orders/{order}"),
@@ -248,35 +200,19 @@ async fn webhook_mode_posts_each_event_to_the_incoming_webhook() {
         json!({"mode": "webhook", "bot_token": "", "webhook_url": fake.hook_url()}),
     )
     .await;
-    let (status, verdict) = setup
-        .api
-        .json(
-            Method::POST,
-            &format!("/api/v1/integrations/{}/test", setup.integration),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let app = &setup.app;
+    let verdict = app.test_connection(setup.integration).await;
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert!(fake.hook_posts().is_empty(), "the check posts nothing");
 
-    let order = create_work_order(
-        &setup.api,
-        json!({"title": "Boiler check", "status": "open", "priority": "normal"}),
-    )
-    .await;
-    assert_eq!(linked_id(&setup.store, order).await, order.to_string());
+    let order = app
+        .create_work_order(json!({"title": "Boiler check", "status": "open", "priority": "normal"}))
+        .await;
+    assert_eq!(app.linked_id(order).await, order.to_string());
     let posts = fake.hook_posts();
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0]["blocks"][0]["text"]["text"], "Boiler check");
-    setup
-        .api
-        .json(
-            Method::POST,
-            &format!("/api/v1/work-orders/{order}/comments"),
-            Some(json!({"body": "Done, all fine."})),
-        )
-        .await;
+    app.comment(order, "Done, all fine.").await;
     let comment = eventually("the comment", async || fake.hook_posts().get(1).cloned()).await;
     let text = comment.to_string();
     assert!(
@@ -295,24 +231,18 @@ async fn webhook_mode_posts_each_event_to_the_incoming_webhook() {
 async fn the_slash_command_creates_and_looks_up_within_three_seconds() {
     let fake = FakeSlack::start().await;
     let setup = setup(&fake, json!({})).await;
-    let (api, store) = (&setup.api, &setup.store);
+    let (app, store) = (&setup.app, &setup.app.store);
 
     // A work order pushed to Slack is in the connector's index.
-    let boiler = create_work_order(
-        api,
-        json!({"title": "Boiler 2 pressure low", "status": "open", "priority": "urgent"}),
-    )
-    .await;
-    linked_id(store, boiler).await;
+    let boiler = app
+        .create_work_order(
+            json!({"title": "Boiler 2 pressure low", "status": "open", "priority": "urgent"}),
+        )
+        .await;
+    app.linked_id(boiler).await;
 
     // `/workorder new ...`: created, and answered privately in time.
-    let command = fake_slack::slash_command(
-        SIGNING_SECRET,
-        "/workorder",
-        "new Pump 4 leaks",
-        "1001.2002.aaa",
-    );
-    let (status, answer, took) = send(&setup.hook_url, command).await;
+    let (status, answer, took) = workorder(&setup, "new Pump 4 leaks", "1001.2002.aaa").await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert!(took < Duration::from_secs(3), "answered in {took:?}");
     assert_eq!(answer["response_type"], "ephemeral", "{answer}");
@@ -333,11 +263,7 @@ async fn the_slash_command_creates_and_looks_up_within_three_seconds() {
     assert_eq!(links[0].external_id, "slack-1001.2002.aaa");
 
     // Lookups answer from what the connector was sent.
-    let (status, answer, took) = send(
-        &setup.hook_url,
-        fake_slack::slash_command(SIGNING_SECRET, "/workorder", "boiler", "1001.2002.bbb"),
-    )
-    .await;
+    let (status, answer, took) = workorder(&setup, "boiler", "1001.2002.bbb").await;
     assert_eq!(status, StatusCode::OK);
     assert!(took < Duration::from_secs(3), "answered in {took:?}");
     let text = answer.to_string();
@@ -345,37 +271,16 @@ async fn the_slash_command_creates_and_looks_up_within_three_seconds() {
         text.contains("Boiler 2 pressure low") && text.contains("urgent"),
         "{text}"
     );
-    let (_, answer, _) = send(
-        &setup.hook_url,
-        fake_slack::slash_command(
-            SIGNING_SECRET,
-            "/workorder",
-            &format!("#{boiler}"),
-            "1001.2002.ccc",
-        ),
-    )
-    .await;
+    let (_, answer, _) = workorder(&setup, &format!("#{boiler}"), "1001.2002.ccc").await;
     assert!(
         answer.to_string().contains("Boiler 2 pressure low"),
         "{answer}"
     );
-    let (_, answer, _) = send(
-        &setup.hook_url,
-        fake_slack::slash_command(SIGNING_SECRET, "/workorder", "pump leaks", "1001.2002.ddd"),
-    )
-    .await;
+    let (_, answer, _) = workorder(&setup, "pump leaks", "1001.2002.ddd").await;
     assert!(answer.to_string().contains("Pump 4 leaks"), "{answer}");
-    let (_, answer, _) = send(
-        &setup.hook_url,
-        fake_slack::slash_command(SIGNING_SECRET, "/workorder", "help", "1001.2002.eee"),
-    )
-    .await;
+    let (_, answer, _) = workorder(&setup, "help", "1001.2002.eee").await;
     assert!(answer.to_string().contains("/workorder new"), "{answer}");
-    let (_, answer, _) = send(
-        &setup.hook_url,
-        fake_slack::slash_command(SIGNING_SECRET, "/workorder", "close 12", "1001.2002.fff"),
-    )
-    .await;
+    let (_, answer, _) = workorder(&setup, "close 12", "1001.2002.fff").await;
     assert_eq!(answer["response_type"], "ephemeral");
     assert!(answer.to_string().contains("is not something"), "{answer}");
 
@@ -399,13 +304,12 @@ async fn the_slash_command_creates_and_looks_up_within_three_seconds() {
 async fn a_rate_limit_is_waited_out() {
     let fake = FakeSlack::start().await;
     let setup = setup(&fake, json!({})).await;
+    let app = &setup.app;
     fake.rate_limit_next(1, 1);
-    let order = create_work_order(
-        &setup.api,
-        json!({"title": "Door sensor", "status": "open"}),
-    )
-    .await;
-    let linked = linked_id(&setup.store, order).await;
+    let order = app
+        .create_work_order(json!({"title": "Door sensor", "status": "open"}))
+        .await;
+    let linked = app.linked_id(order).await;
     assert!(linked.starts_with(&format!("{CHANNEL}:")), "{linked}");
     assert_eq!(
         fake.calls("chat.postMessage"),
@@ -413,7 +317,7 @@ async fn a_rate_limit_is_waited_out() {
         "refused once, then posted"
     );
     assert_eq!(fake.messages().len(), 1);
-    let pushes = setup.store.pushes_of(order).await.unwrap();
+    let pushes = app.store.pushes_of(order).await.unwrap();
     assert_eq!(pushes[0].status, "done", "{pushes:?}");
     assert!(pushes[0].attempts >= 1, "{pushes:?}");
     assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
@@ -423,15 +327,8 @@ async fn a_rate_limit_is_waited_out() {
 async fn a_wrong_token_is_named_by_the_connection_test() {
     let fake = FakeSlack::start().await;
     let setup = setup(&fake, json!({"bot_token": "xoxb-revoked-0000"})).await;
-    let (status, verdict) = setup
-        .api
-        .json(
-            Method::POST,
-            &format!("/api/v1/integrations/{}/test", setup.integration),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{verdict}");
+    let app = &setup.app;
+    let verdict = app.test_connection(setup.integration).await;
     assert_eq!(verdict["ok"], false, "{verdict}");
     let text = verdict.to_string();
     assert!(
@@ -451,14 +348,7 @@ async fn a_wrong_token_is_named_by_the_connection_test() {
 
 async fn setup_good(fake: &FakeSlack) -> String {
     let setup = setup(fake, json!({})).await;
-    let (_, verdict) = setup
-        .api
-        .json(
-            Method::POST,
-            &format!("/api/v1/integrations/{}/test", setup.integration),
-            None,
-        )
-        .await;
+    let verdict = setup.app.test_connection(setup.integration).await;
     assert_eq!(verdict["ok"], true, "{verdict}");
     verdict.to_string()
 }

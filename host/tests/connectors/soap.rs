@@ -9,15 +9,13 @@ use cube_test_support as common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use cube_host::runtime::{HttpGrant, Secrets};
+use cube_host::runtime::{Connector, HttpGrant, Runtime, Secrets};
 use cube_host::store::Store;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use common::ADMIN_PASSWORD;
-use common::client::Api;
+use common::connector_setup::ConnectorApp;
 
 const USER: &str = "soapuser";
 const PASSWORD: &str = "s3cret-Pa55";
@@ -96,23 +94,6 @@ impl Drop for Service {
     }
 }
 
-struct App {
-    api: Api,
-    store: Store,
-    _dir: tempfile::TempDir,
-}
-
-async fn app() -> App {
-    let catalog = common::plugin_catalog(&["soap"]).await;
-    let (base, store, dir) = common::serve_admin_app(catalog).await;
-    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
-    App {
-        api,
-        store,
-        _dir: dir,
-    }
-}
-
 fn items_config(service: &Service, version: &str) -> Value {
     json!({
         "wsdl_url": service.wsdl(version),
@@ -126,64 +107,18 @@ fn items_config(service: &Service, version: &str) -> Value {
     })
 }
 
-async fn integration(app: &App, service: &Service, name: &str, config: Value) -> i64 {
-    let (status, created) = app
-        .api
-        .json(
-            Method::POST,
-            "/api/v1/integrations",
-            Some(json!({"name": name, "connector": "soap", "config": config,
-                        "http_grants": [service.base], "allow_private": true, "enabled": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    created["id"].as_i64().unwrap()
-}
-
-async fn sync(app: &App, integration: i64, full: bool) -> Value {
-    let before = logs(app, integration).await.len();
-    let (status, job) = app
-        .api
-        .json(
-            Method::POST,
-            &format!("/api/v1/integrations/{integration}/sync"),
-            Some(json!({"full": full})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
-    for _ in 0..1200 {
-        let logs = logs(app, integration).await;
-        if logs.len() > before && app.store.pending_job(integration).await.unwrap().is_none() {
-            return logs[0].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the sync of integration {integration} did not finish");
-}
-
-async fn logs(app: &App, integration: i64) -> Vec<Value> {
-    let (_, logs) = app
-        .api
-        .json(
-            Method::GET,
-            &format!("/api/v1/sync-logs?integration={integration}&operation=sync"),
-            None,
-        )
-        .await;
-    logs["sync_logs"].as_array().cloned().unwrap_or_default()
-}
-
-async fn test_connection(app: &App, integration: i64) -> Value {
-    let (status, verdict) = app
-        .api
-        .json(
-            Method::POST,
-            &format!("/api/v1/integrations/{integration}/test"),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{verdict}");
-    verdict
+/// The SOAP connector loaded in a runtime of the test's own (as the
+/// wizard runs it), and its config schema.
+async fn soap_connector() -> (Runtime, Connector, Value) {
+    let runtime = common::runtime();
+    let connector = runtime.load(&common::plugin_wasm("soap")).unwrap();
+    let info = connector
+        .info(&runtime.context("soap"))
+        .await
+        .result
+        .unwrap();
+    let schema = serde_json::from_str(&info.config_schema).unwrap();
+    (runtime, connector, schema)
 }
 
 /// The synced records of an integration: external id to (fields, version).
@@ -210,14 +145,7 @@ async fn records(store: &Store, integration: i64) -> Vec<(String, Value, Option<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wizard_is_offered_the_wsdl_operations() {
     let service = Service::start();
-    let runtime = common::runtime();
-    let connector = runtime.load(&common::plugin_wasm("soap")).unwrap();
-    let info = connector
-        .info(&runtime.context("soap"))
-        .await
-        .result
-        .unwrap();
-    let schema: Value = serde_json::from_str(&info.config_schema).unwrap();
+    let (runtime, connector, schema) = soap_connector().await;
     assert_eq!(schema["properties"]["operation"]["x-cube-choices"], true);
     let ctx = runtime
         .context("soap-wizard")
@@ -258,14 +186,16 @@ async fn the_wizard_is_offered_the_wsdl_operations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_sync_over_soap_11_and_12_and_incrementally() {
     let service = Service::start();
-    let app = app().await;
+    let app = ConnectorApp::start("soap").await;
 
-    let v11 = integration(&app, &service, "Items 1.1", items_config(&service, "1.1")).await;
-    let verdict = test_connection(&app, v11).await;
+    let v11 = app
+        .create_integration("Items 1.1", items_config(&service, "1.1"), &service.base)
+        .await;
+    let verdict = app.test_connection(v11).await;
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert!(verdict.to_string().contains("3 records"), "{verdict}");
 
-    let log = sync(&app, v11, true).await;
+    let log = app.sync(v11, true).await;
     assert_eq!(log["status"], "succeeded", "{log}");
     assert_eq!(log["counts"]["created"], 3, "{log}");
     let synced = records(&app.store, v11).await;
@@ -289,7 +219,7 @@ async fn items_sync_over_soap_11_and_12_and_incrementally() {
     service
         .add("4", "Cooling tower", "2026-01-04T10:00:00Z")
         .await;
-    let log = sync(&app, v11, false).await;
+    let log = app.sync(v11, false).await;
     assert_eq!(log["status"], "succeeded", "{log}");
     assert_eq!(log["counts"]["read"], 1, "{log}");
     assert_eq!(log["counts"]["created"], 1, "{log}");
@@ -297,14 +227,16 @@ async fn items_sync_over_soap_11_and_12_and_incrementally() {
     assert_eq!(last["params"]["since"], "2026-01-03T10:00:00Z", "{last}");
     assert_eq!(records(&app.store, v11).await.len(), 4);
     // Nothing newer: nothing read, and the cursor holds.
-    let log = sync(&app, v11, false).await;
+    let log = app.sync(v11, false).await;
     assert_eq!(log["counts"]["read"], 0, "{log}");
     let last = service.calls().await.pop().unwrap();
     assert_eq!(last["params"]["since"], "2026-01-04T10:00:00Z", "{last}");
 
     // SOAP 1.2: the action goes in the content type.
-    let v12 = integration(&app, &service, "Items 1.2", items_config(&service, "1.2")).await;
-    let log = sync(&app, v12, true).await;
+    let v12 = app
+        .create_integration("Items 1.2", items_config(&service, "1.2"), &service.base)
+        .await;
+    let log = app.sync(v12, true).await;
     assert_eq!(log["status"], "succeeded", "{log}");
     assert_eq!(log["counts"]["created"], 4, "{log}");
     let last = service.calls().await.pop().unwrap();
@@ -317,8 +249,10 @@ async fn items_sync_over_soap_11_and_12_and_incrementally() {
     // A version the WSDL does not bind is refused with what it offers.
     let mut wrong = items_config(&service, "1.2");
     wrong["wsdl_url"] = json!(service.wsdl("1.1"));
-    let bad = integration(&app, &service, "Items wrong", wrong).await;
-    let verdict = test_connection(&app, bad).await;
+    let bad = app
+        .create_integration("Items wrong", wrong, &service.base)
+        .await;
+    let verdict = app.test_connection(bad).await;
     assert_eq!(verdict["ok"], false, "{verdict}");
     assert!(verdict.to_string().contains("SOAP 1.1 only"), "{verdict}");
 }
@@ -326,7 +260,7 @@ async fn items_sync_over_soap_11_and_12_and_incrementally() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fault_is_named_with_its_code_and_string() {
     let service = Service::start();
-    let app = app().await;
+    let app = ConnectorApp::start("soap").await;
     for version in ["1.1", "1.2"] {
         let config = json!({
             "wsdl_url": service.wsdl(version),
@@ -335,8 +269,10 @@ async fn a_fault_is_named_with_its_code_and_string() {
             "body_template": "<id>nope-{{record_kind}}</id>",
             "record_path": "GetItemResponse/GetItemResult",
         });
-        let id = integration(&app, &service, &format!("Fault {version}"), config).await;
-        let log = sync(&app, id, true).await;
+        let id = app
+            .create_integration(&format!("Fault {version}"), config, &service.base)
+            .await;
+        let log = app.sync(id, true).await;
         assert_eq!(log["status"], "failed", "{log}");
         let text = log["message"].as_str().unwrap_or_default().to_owned() + &log.to_string();
         let code = if version == "1.1" {
@@ -358,8 +294,10 @@ async fn a_fault_is_named_with_its_code_and_string() {
         "body_template": "<id>2</id>",
         "record_path": "GetItemResponse/GetItemResult",
     });
-    let id = integration(&app, &service, "One item", config).await;
-    let log = sync(&app, id, true).await;
+    let id = app
+        .create_integration("One item", config, &service.base)
+        .await;
+    let log = app.sync(id, true).await;
     assert_eq!(log["counts"]["created"], 1, "{log}");
 }
 
@@ -378,22 +316,22 @@ fn secret_config(service: &Service, version: &str, mode: &str, password: &str) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_username_token_is_accepted_as_text_and_digest_and_a_wrong_password_refused() {
     let service = Service::start();
-    let app = app().await;
+    let app = ConnectorApp::start("soap").await;
 
     for (version, mode) in [("1.1", "text"), ("1.1", "digest"), ("1.2", "digest")] {
-        let id = integration(
-            &app,
-            &service,
-            &format!("Secret {version} {mode}"),
-            secret_config(&service, version, mode, PASSWORD),
-        )
-        .await;
-        let verdict = test_connection(&app, id).await;
+        let id = app
+            .create_integration(
+                &format!("Secret {version} {mode}"),
+                secret_config(&service, version, mode, PASSWORD),
+                &service.base,
+            )
+            .await;
+        let verdict = app.test_connection(id).await;
         assert_eq!(verdict["ok"], true, "{mode}: {verdict}");
         // Twice more: every digest has a nonce of its own (the service
         // refuses a replayed one).
         for _ in 0..2 {
-            let log = sync(&app, id, true).await;
+            let log = app.sync(id, true).await;
             assert_eq!(log["status"], "succeeded", "{mode}: {log}");
             assert_eq!(log["counts"]["read"], 3, "{log}");
         }
@@ -410,14 +348,14 @@ async fn a_username_token_is_accepted_as_text_and_digest_and_a_wrong_password_re
 
     // Without a token, and with a wrong password: refused, clearly, as an
     // authentication failure, and the password never shows.
-    let none = integration(
-        &app,
-        &service,
-        "Secret none",
-        secret_config(&service, "1.1", "none", ""),
-    )
-    .await;
-    let log = sync(&app, none, true).await;
+    let none = app
+        .create_integration(
+            "Secret none",
+            secret_config(&service, "1.1", "none", ""),
+            &service.base,
+        )
+        .await;
+    let log = app.sync(none, true).await;
     assert_eq!(log["status"], "failed", "{log}");
     assert!(
         log.to_string()
@@ -425,14 +363,14 @@ async fn a_username_token_is_accepted_as_text_and_digest_and_a_wrong_password_re
         "{log}"
     );
     for mode in ["text", "digest"] {
-        let wrong = integration(
-            &app,
-            &service,
-            &format!("Secret wrong {mode}"),
-            secret_config(&service, "1.1", mode, "wrong-Passw0rd"),
-        )
-        .await;
-        let verdict = test_connection(&app, wrong).await;
+        let wrong = app
+            .create_integration(
+                &format!("Secret wrong {mode}"),
+                secret_config(&service, "1.1", mode, "wrong-Passw0rd"),
+                &service.base,
+            )
+            .await;
+        let verdict = app.test_connection(wrong).await;
         assert_eq!(verdict["ok"], false, "{verdict}");
         assert_eq!(
             verdict["headline"], "The credentials were refused",
@@ -444,7 +382,7 @@ async fn a_username_token_is_accepted_as_text_and_digest_and_a_wrong_password_re
              token could not be authenticated or authorized. Check the WS-Security user, \
              password and mode."
         );
-        let log = sync(&app, wrong, true).await;
+        let log = app.sync(wrong, true).await;
         assert_eq!(log["status"], "failed", "{log}");
         assert!(log.to_string().contains("FailedAuthentication"), "{log}");
         assert!(!log.to_string().contains("wrong-Passw0rd"), "{log}");
@@ -462,14 +400,7 @@ async fn a_pasted_wsdl_and_an_endpoint_override_work_too() {
         .unwrap()
         // The address in the pasted copy is wrong on purpose.
         .replace(&service.base, "http://127.0.0.1:9");
-    let runtime = common::runtime();
-    let connector = runtime.load(&common::plugin_wasm("soap")).unwrap();
-    let info = connector
-        .info(&runtime.context("soap"))
-        .await
-        .result
-        .unwrap();
-    let schema: Value = serde_json::from_str(&info.config_schema).unwrap();
+    let (runtime, connector, schema) = soap_connector().await;
     let config = json!({
         "wsdl": wsdl,
         "endpoint": format!("{}/soap11", service.base),

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use common::SyncSetup;
 use common::directory::{add_group, add_user, delete_tree, subtree};
 use common::slapd;
+use common::synced_directory::{User, groups_of, user};
 
 /// The connector's configuration for the test server on `port` (plain
 /// LDAP upgraded with StartTLS, trusting the test CA).
@@ -62,39 +63,6 @@ async fn scalar(store: &Store, sql: &str, integration: i64) -> i64 {
         .unwrap()
 }
 
-/// `(username, enabled, dn)` of a synced user, by name.
-async fn user(store: &Store, integration: i64, name: &str) -> Option<(String, bool, String)> {
-    let row: Option<(String, i64, String, String)> = sqlx::query_as(
-        "SELECT external_id, enabled, dn, username FROM directory_users \
-         WHERE integration_id = $1 AND username = $2",
-    )
-    .bind(integration)
-    .bind(name)
-    .fetch_optional(store.pool())
-    .await
-    .unwrap();
-    row.map(|(id, enabled, dn, _)| (id, enabled != 0, dn))
-}
-
-/// The names of the groups a user belongs to, with `*` after the direct ones.
-async fn groups_of(store: &Store, integration: i64, name: &str) -> Vec<String> {
-    let (id, _, _) = user(store, integration, name).await.unwrap();
-    let mut names = Vec::new();
-    for m in store.memberships_of_member(integration, &id).await.unwrap() {
-        let group: String = sqlx::query_scalar(
-            "SELECT name FROM directory_groups WHERE integration_id = $1 AND external_id = $2",
-        )
-        .bind(integration)
-        .bind(&m.group_external_id)
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-        names.push(if m.direct { format!("{group}*") } else { group });
-    }
-    names.sort();
-    names
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_sync_reads_thousands_of_users_with_nested_groups_and_disabled_accounts() {
     slapd::bulk(5000);
@@ -128,13 +96,24 @@ async fn a_full_sync_reads_thousands_of_users_with_nested_groups_and_disabled_ac
     // Every tenth bulk user, and ken.
     let disabled = scalar(store, "SELECT CAST(COUNT(*) AS BIGINT) FROM directory_users WHERE integration_id = $1 AND enabled = 0", id).await;
     assert_eq!(disabled, 501);
-    assert!(!user(store, id, "ken").await.unwrap().1, "ken is disabled");
-    assert!(user(store, id, "bulk000010").await.is_some_and(|u| !u.1));
-    assert!(user(store, id, "bulk000011").await.is_some_and(|u| u.1));
+    assert!(
+        !user(store, id, "ken").await.unwrap().enabled,
+        "ken is disabled"
+    );
+    assert!(
+        user(store, id, "bulk000010")
+            .await
+            .is_some_and(|u| !u.enabled)
+    );
+    assert!(
+        user(store, id, "bulk000011")
+            .await
+            .is_some_and(|u| u.enabled)
+    );
     assert!(job.pages_done >= 25, "pages of 100: {}", job.pages_done);
     // objectGUID in its canonical form (base.ldif's ERITFBUWFxgZGhscHR4fIA==).
     assert_eq!(
-        user(store, id, "ada").await.unwrap().0,
+        user(store, id, "ada").await.unwrap().id,
         "14131211-1615-1817-191a-1b1c1d1e1f20"
     );
     // admins holds linus and the engineers group, which holds ada and grace.
@@ -196,7 +175,7 @@ async fn incremental_syncs_read_exactly_the_changes_and_full_syncs_find_deletion
         "{:?}",
         setup.log_rows(first.id).await
     );
-    let u3_id = user(store, id, "u3").await.unwrap().0;
+    let u3_id = user(store, id, "u3").await.unwrap().id;
     assert_eq!(groups_of(store, id, "u2").await, ["g1*", "g2"]);
 
     // Nothing changed: an incremental sync reads nothing.
@@ -260,15 +239,22 @@ async fn incremental_syncs_read_exactly_the_changes_and_full_syncs_find_deletion
     .await
     .unwrap();
     assert_eq!(email.as_deref(), Some("ada@new.example"));
-    assert!(!user(store, id, "u2").await.unwrap().1, "u2 is disabled");
+    assert!(
+        !user(store, id, "u2").await.unwrap().enabled,
+        "u2 is disabled"
+    );
     assert_eq!(groups_of(store, id, "u2").await, ["g2*"]);
     assert_eq!(groups_of(store, id, "u1").await, ["g1*", "g2"]);
     // Renamed and moved users keep their identity (and u3 its groups).
-    let (renamed_id, _, renamed_dn) = user(store, id, "u3").await.unwrap();
+    let User {
+        id: renamed_id,
+        dn: renamed_dn,
+        ..
+    } = user(store, id, "u3").await.unwrap();
     assert_eq!(renamed_id, u3_id);
     assert!(renamed_dn.starts_with("uid=u3-renamed,"), "{renamed_dn}");
     assert_eq!(groups_of(store, id, "u3").await, ["g1*", "g2"]);
-    assert!(user(store, id, "u4").await.unwrap().2.contains("ou=moved"));
+    assert!(user(store, id, "u4").await.unwrap().dn.contains("ou=moved"));
     assert!(user(store, id, "u5").await.is_some());
     let users = scalar(
         store,
@@ -461,7 +447,7 @@ async fn a_membership_only_change_reaches_the_users_member_of_in_an_incremental_
     let store = &setup.deps.store;
     let id = setup.integration;
     let member_of = async |name: &str| {
-        let (external_id, ..) = user(store, id, name).await.unwrap();
+        let external_id = user(store, id, name).await.unwrap().id;
         let detail = store
             .directory_user(id, &external_id)
             .await

@@ -11,33 +11,29 @@ use serde_json::json;
 
 use common::client::Api;
 use common::marketplace::installed_dir;
-use common::marketplace_ui::{audited, create_jira_integration, current, integration, market};
+use common::marketplace_ui::{
+    Market, audited, create_jira_integration, current, forged_admin_api, install_through_the_api,
+    integration, market,
+};
 use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_approves_upgrades_rolls_back_and_uninstalls() {
     let market = market().await;
-    let (base, store, data) = (
-        market.base.clone(),
-        market.store.clone(),
-        market.data.clone(),
-    );
-    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
-    let viewer = Api::sign_in(&base, "vera", VIEWER_PASSWORD).await;
-    let forged = Api {
-        csrf: "forged".into(),
-        ..Api::sign_in(&base, "admin", ADMIN_PASSWORD).await
-    };
-    let install = |version: &str, approve: bool| {
-        Some(json!({"id": "jira", "version": version, "approve_capabilities": approve}))
-    };
-    let (status, body) = api
-        .json(
-            Method::POST,
-            "/api/v1/marketplace/install",
-            install("0.1.0", false),
+    let Market {
+        base, store, data, ..
+    } = &market;
+    let api = Api::sign_in(base, "admin", ADMIN_PASSWORD).await;
+    let viewer = Api::sign_in(base, "vera", VIEWER_PASSWORD).await;
+    let forged = forged_admin_api(base).await;
+    let install = async |client: &Api, version: &str, approve: bool| {
+        install_through_the_api(
+            client,
+            json!({"id": "jira", "version": version, "approve_capabilities": approve}),
         )
-        .await;
+        .await
+    };
+    let (status, body) = install(&api, "0.1.0", false).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (id, grants) = create_jira_integration(&api, "Jira Cloud").await;
 
@@ -55,13 +51,7 @@ async fn the_api_approves_upgrades_rolls_back_and_uninstalls() {
     );
 
     // Without approval: 422 with what is new.
-    let (status, body) = api
-        .json(
-            Method::POST,
-            "/api/v1/marketplace/install",
-            install("0.2.0", false),
-        )
-        .await;
+    let (status, body) = install(&api, "0.2.0", false).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "refused");
     assert_eq!(body["error"]["installed_version"], "0.1.0");
@@ -76,31 +66,19 @@ async fn the_api_approves_upgrades_rolls_back_and_uninstalls() {
             .contains("\"approve_capabilities\": true"),
         "{body}"
     );
-    assert_eq!(current(&data, "jira"), "0.1.0");
+    assert_eq!(current(data, "jira"), "0.1.0");
     for client in [&viewer, &forged] {
-        let (status, _) = client
-            .json(
-                Method::POST,
-                "/api/v1/marketplace/install",
-                install("0.2.0", true),
-            )
-            .await;
+        let (status, _) = install(client, "0.2.0", true).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
 
     // Approved.
-    let (status, body) = api
-        .json(
-            Method::POST,
-            "/api/v1/marketplace/install",
-            install("0.2.0", true),
-        )
-        .await;
+    let (status, body) = install(&api, "0.2.0", true).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["previous_version"], "0.1.0");
     assert_eq!(body["loaded"], true);
-    assert_eq!(current(&data, "jira"), "0.2.0");
-    let entry = audited(&store, "marketplace.install")
+    assert_eq!(current(data, "jira"), "0.2.0");
+    let entry = audited(store, "marketplace.install")
         .await
         .into_iter()
         .find(|e| e.after.as_ref().unwrap()["version"] == "0.2.0")
@@ -145,7 +123,7 @@ async fn the_api_approves_upgrades_rolls_back_and_uninstalls() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "refused");
     assert_eq!(integration(&api, id).await["http_grants"], grants);
-    let entry = &audited(&store, "marketplace.rollback").await[0];
+    let entry = &audited(store, "marketplace.rollback").await[0];
     assert_eq!(entry.after.as_ref().unwrap()["via"], "api");
 
     // Uninstall: refused while used (409, naming it), then with the
@@ -173,7 +151,7 @@ async fn the_api_approves_upgrades_rolls_back_and_uninstalls() {
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(installed_dir(&data, "jira").is_dir());
+    assert!(installed_dir(data, "jira").is_dir());
     let (status, body) = api
         .json(
             Method::DELETE,
@@ -185,7 +163,7 @@ async fn the_api_approves_upgrades_rolls_back_and_uninstalls() {
     assert_eq!(body["versions"], json!(["0.1.0", "0.2.0"]));
     assert_eq!(body["disabled_integrations"], json!(["Jira Cloud"]));
     assert_eq!(body["unloaded"], true);
-    assert!(!installed_dir(&data, "jira").exists());
+    assert!(!installed_dir(data, "jira").exists());
     assert_eq!(integration(&api, id).await["enabled"], false);
     let (_, connectors) = api.json(Method::GET, "/api/v1/connectors", None).await;
     assert_eq!(connectors["connectors"], json!([]));
@@ -197,5 +175,5 @@ async fn the_api_approves_upgrades_rolls_back_and_uninstalls() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(audited(&store, "marketplace.uninstall").await.len(), 1);
+    assert_eq!(audited(store, "marketplace.uninstall").await.len(), 1);
 }

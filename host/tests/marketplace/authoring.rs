@@ -8,7 +8,7 @@
 use cube_test_support as common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Query, State};
@@ -18,41 +18,18 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use common::client::Api;
-
-fn cube(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cube"))
-        .current_dir(dir)
-        .args(args)
-        // Scaffolded crates share one target folder, kept warm across runs.
-        .env("CARGO_TARGET_DIR", scaffold_target())
-        .env("CUBE_LOG", "warn")
-        .output()
-        .expect("running cube")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn ok(output: Output) -> String {
-    assert!(output.status.success(), "{}", text(&output));
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn scaffold_target() -> PathBuf {
-    common::repo_root().join("target/scaffolds")
-}
+use common::marketplace::loaded_catalog;
+use common::marketplace_ui::{create_integration, install_from_the_page};
+use common::plugin_cli::{cube_in, described, ok, publish_and_trust, scaffold_target};
 
 /// `cube plugin new NAME --template TEMPLATE` in `desk`, with the
 /// workspace's lock file so the crate builds from the dependencies this
 /// machine already has.
 fn new_crate(desk: &Path, name: &str, template: &str) -> PathBuf {
-    let out = ok(cube(desk, &["plugin", "new", name, "--template", template]));
+    let out = ok(cube_in(
+        desk,
+        &["plugin", "new", name, "--template", template],
+    ));
     assert!(out.contains("src/lib.rs"), "{out}");
     let dir = desk.join(name);
     std::fs::copy(
@@ -65,14 +42,14 @@ fn new_crate(desk: &Path, name: &str, template: &str) -> PathBuf {
 
 /// The crate's own tests, natively, as its author runs them.
 fn cargo_test(dir: &Path) -> String {
-    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(dir)
-        .args(["test", "--quiet"])
-        .env("CARGO_TARGET_DIR", scaffold_target())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
-    String::from_utf8(output.stdout).unwrap()
+    ok(
+        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(dir)
+            .args(["test", "--quiet"])
+            .env("CARGO_TARGET_DIR", scaffold_target())
+            .output()
+            .unwrap(),
+    )
 }
 
 fn passed_steps(out: &str) -> Vec<&str> {
@@ -90,9 +67,9 @@ fn every_template_builds_passes_its_own_tests_and_its_trial_in_the_sandbox() {
     let rest = new_crate(desk.path(), "scaffold-rest", "rest");
     let tests = cargo_test(&rest);
     assert!(tests.contains("5 passed"), "{tests}");
-    let built = ok(cube(&rest, &["plugin", "build"]));
+    let built = ok(cube_in(&rest, &["plugin", "build"]));
     assert!(built.contains("scaffold-rest -> "), "{built}");
-    let out = ok(cube(
+    let out = ok(cube_in(
         &rest,
         &[
             "plugin",
@@ -146,15 +123,15 @@ fn every_template_builds_passes_its_own_tests_and_its_trial_in_the_sandbox() {
         "--page-size",
         "2",
     ];
-    let out = ok(cube(&ldap, &args));
+    let out = ok(cube_in(&ldap, &args));
     assert!(
         out.contains("full sync: 5 records in 3 pages (2 group, 3 user)"),
         "{out}"
     );
     assert!(out.contains("ok    test connection: Bound to"), "{out}");
     // Without the grant, the sandbox refuses, and the trial says so.
-    let denied = cube(&ldap, &args[..4]);
-    assert_eq!(denied.status.code(), Some(1), "{}", text(&denied));
+    let denied = cube_in(&ldap, &args[..4]);
+    assert_eq!(denied.status.code(), Some(1), "{}", described(&denied));
     let out = String::from_utf8_lossy(&denied.stdout);
     assert!(out.contains("FAIL  test connection:"), "{out}");
     assert!(out.contains("not granted"), "{out}");
@@ -163,7 +140,7 @@ fn every_template_builds_passes_its_own_tests_and_its_trial_in_the_sandbox() {
     let webhook = new_crate(desk.path(), "scaffold-webhook", "webhook");
     let tests = cargo_test(&webhook);
     assert!(tests.contains("5 passed"), "{tests}");
-    let out = ok(cube(
+    let out = ok(cube_in(
         &webhook,
         &[
             "plugin",
@@ -180,8 +157,8 @@ fn every_template_builds_passes_its_own_tests_and_its_trial_in_the_sandbox() {
     );
     // A configuration the admin form would refuse fails the trial, named.
     std::fs::write(webhook.join("bad.json"), r#"{"default_priority": "soon"}"#).unwrap();
-    let bad = cube(&webhook, &["plugin", "test", "--config", "bad.json"]);
-    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    let bad = cube_in(&webhook, &["plugin", "test", "--config", "bad.json"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", described(&bad));
     let out = String::from_utf8_lossy(&bad.stdout);
     assert!(out.contains("FAIL  config: default_priority:"), "{out}");
 }
@@ -262,7 +239,7 @@ async fn a_recording_holds_no_secret_and_replays_without_the_server() {
         let dir = crate_dir.clone();
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            cube(&dir, &args)
+            cube_in(&dir, &args)
         })
     };
     let record = vec![
@@ -311,7 +288,7 @@ async fn a_recording_holds_no_secret_and_replays_without_the_server() {
     edited["exchanges"].as_array_mut().unwrap().remove(2);
     std::fs::write(crate_dir.join("local-recording.json"), edited.to_string()).unwrap();
     let failed = run(replay).await.unwrap();
-    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    assert_eq!(failed.status.code(), Some(1), "{}", described(&failed));
     let out = String::from_utf8_lossy(&failed.stdout);
     assert!(out.contains("FAIL  full sync: page 2:"), "{out}");
     assert!(out.contains("the recording has no answer for GET"), "{out}");
@@ -383,79 +360,35 @@ async fn full_sync(api: &Api, store: &cube_host::store::Store, id: i64) -> Value
     logs["sync_logs"][0].clone()
 }
 
-/// keygen, pack (in `workdir`, with `pack_args`), sign, publish into
-/// `desk/registry`, and trust the key on the host whose data is `data_dir`.
-fn publish_and_trust(
+/// A host with no connector yet, started as the server starts, whose
+/// marketplace lists the registry `desk/registry` (empty for now); returns
+/// its base URL, its store and its data directory.
+async fn host_with_an_empty_registry(
     desk: &Path,
-    workdir: &Path,
-    pack_args: &[&str],
-    publisher: &str,
-    data_dir: &Path,
-) {
-    let keys = desk.join("keys");
-    let keys_arg = keys.to_str().unwrap();
-    ok(cube(
-        desk,
-        &[
-            "plugin",
-            "keygen",
-            "--publisher",
-            publisher,
-            "--out",
-            keys_arg,
-        ],
-    ));
-    let mut args = vec!["plugin", "pack", "--publisher", publisher, "--out", "."];
-    args.extend_from_slice(pack_args);
-    let packed = ok(cube(workdir, &args));
-    let package = std::fs::read_dir(workdir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "cubepkg"))
-        .unwrap_or_else(|| panic!("pack wrote no package: {packed}"));
-    let package = package.to_str().unwrap();
-    let key = keys.join(format!("{publisher}.key"));
-    ok(cube(
-        workdir,
-        &["plugin", "sign", package, "--key", key.to_str().unwrap()],
-    ));
+) -> (String, cube_host::store::Store, tempfile::TempDir) {
     let registry = desk.join("registry");
-    ok(cube(
-        workdir,
-        &[
-            "plugin",
-            "publish",
-            package,
-            "--registry",
-            registry.to_str().unwrap(),
-        ],
-    ));
-    let public = keys.join(format!("{publisher}.pub"));
-    ok(cube(
-        desk,
-        &[
-            "plugin",
-            "trust",
-            public.to_str().unwrap(),
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-        ],
-    ));
+    std::fs::create_dir(&registry).unwrap();
+    common::serve_admin_app_with_registry(loaded_catalog(Vec::new()).await, &registry).await
+}
+
+/// Signs in as the admin, checks that the marketplace lists `id` as
+/// verified, and installs its 0.1.0 from the page; returns the marketplace
+/// page as it was before the install and an API client of the admin's.
+async fn install_verified(base: &str, id: &str) -> (String, Api) {
+    let (mut admin, csrf) = common::sign_in_admin(base).await;
+    let page = admin.get("/marketplace").await;
+    assert!(page.body.contains(id), "{}", page.body);
+    assert!(page.body.contains(">verified<"), "{}", page.body);
+    install_from_the_page(&mut admin, &csrf, id, "0.1.0", &[]).await;
+    let api = Api::sign_in(base, "admin", common::ADMIN_PASSWORD).await;
+    (page.body, api)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_a_key_pair_to_a_synced_work_order_through_the_marketplace() {
     let (api_base, _tickets) = serve_tickets().await;
     let desk = tempfile::tempdir().unwrap();
-    let registry = desk.path().join("registry");
-    std::fs::create_dir(&registry).unwrap();
-    // A host with no connector yet, started as the server starts.
-    let catalog = cube_host::web::Catalog::new();
-    catalog
-        .clone()
-        .load_dirs(common::runtime(), Vec::new())
-        .await;
-    let (base, store, data) = common::serve_admin_app_with_registry(catalog, &registry).await;
+    let (base, store, data) = host_with_an_empty_registry(desk.path()).await;
 
     // The author: keys, a crate, a package, signed, published; the admin
     // trusts the publisher's key.
@@ -469,39 +402,25 @@ async fn from_a_key_pair_to_a_synced_work_order_through_the_marketplace() {
             tests.contains("6 passed"),
             "the template's five and the tutorial's: {tests}"
         );
-        ok(cube(&crate_dir, &["plugin", "build"]));
+        ok(cube_in(&crate_dir, &["plugin", "build"]));
         publish_and_trust(&dir, &crate_dir, &[], "acme", &data_dir);
     })
     .await
     .unwrap();
 
     // The marketplace lists it as verified; the admin installs it.
-    let (mut admin, csrf) = common::sign_in_admin(&base).await;
-    let page = admin.get("/marketplace").await;
-    assert!(page.body.contains("acme-tickets"), "{}", page.body);
-    assert!(page.body.contains(">verified<"), "{}", page.body);
-    assert!(
-        page.body
-            .contains("Work orders to and from a JSON REST API.")
-    );
-    let done = admin
-        .post("/marketplace/acme-tickets/0.1.0", &[("csrf_token", &csrf)])
-        .await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let (page, api) = install_verified(&base, "acme-tickets").await;
+    assert!(page.contains("Work orders to and from a JSON REST API."));
 
     // Configured with the server granted (approving what it may reach),
     // tested and synced: the tickets are work orders.
-    let api = Api::sign_in(&base, "admin", common::ADMIN_PASSWORD).await;
-    let (status, created) = api
-        .json(
-            Method::POST,
-            "/api/v1/integrations",
-            Some(json!({"name": "Acme tickets", "connector": "acme-tickets",
-                        "config": {"base_url": format!("{api_base}/api"), "token": TOKEN},
-                        "http_grants": [api_base], "allow_private": true, "enabled": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = create_integration(
+        &api,
+        json!({"name": "Acme tickets", "connector": "acme-tickets",
+               "config": {"base_url": format!("{api_base}/api"), "token": TOKEN},
+               "http_grants": [api_base], "allow_private": true, "enabled": true}),
+    )
+    .await;
     let id = created["id"].as_i64().unwrap();
     let (status, verdict) = api
         .json(
@@ -531,14 +450,7 @@ async fn from_a_key_pair_to_a_synced_work_order_through_the_marketplace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_connector_is_packed_signed_installed_from_the_marketplace_and_run() {
     let desk = tempfile::tempdir().unwrap();
-    let registry = desk.path().join("registry");
-    std::fs::create_dir(&registry).unwrap();
-    let catalog = cube_host::web::Catalog::new();
-    catalog
-        .clone()
-        .load_dirs(common::runtime(), Vec::new())
-        .await;
-    let (base, store, data) = common::serve_admin_app_with_registry(catalog, &registry).await;
+    let (base, store, data) = host_with_an_empty_registry(desk.path()).await;
 
     // Built with componentize-py, packed from the component file.
     let dir = desk.path().to_path_buf();
@@ -553,28 +465,15 @@ async fn a_python_connector_is_packed_signed_installed_from_the_marketplace_and_
     .await
     .unwrap();
 
-    let (mut admin, csrf) = common::sign_in_admin(&base).await;
-    let page = admin.get("/marketplace").await;
-    assert!(page.body.contains("python-probe"), "{}", page.body);
-    assert!(page.body.contains(">verified<"), "{}", page.body);
-    let done = admin
-        .post("/marketplace/python-probe/0.1.0", &[("csrf_token", &csrf)])
-        .await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let (_, api) = install_verified(&base, "python-probe").await;
 
     // Run: a sync through the sandbox stores what the Python code returned.
-    let api = Api::sign_in(&base, "admin", common::ADMIN_PASSWORD).await;
-    let (status, created) = api
-        .json(
-            Method::POST,
-            "/api/v1/integrations",
-            Some(
-                json!({"name": "Python", "connector": "python-probe", "config": {},
-                        "enabled": true}),
-            ),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = create_integration(
+        &api,
+        json!({"name": "Python", "connector": "python-probe", "config": {},
+               "enabled": true}),
+    )
+    .await;
     let id = created["id"].as_i64().unwrap();
     let log = full_sync(&api, &store, id).await;
     assert_eq!(log["status"], "succeeded", "{log}");

@@ -5,9 +5,11 @@
 
 use cube_test_support as common;
 
+use std::process::Output;
+
 use cube_host::marketplace::package::Package;
 
-use common::plugin_cli::{Desk, cube, ok, s, snapshot, stderr};
+use common::plugin_cli::{Desk, cube, ok, refused, s, snapshot, stderr};
 
 fn current(desk: &Desk, id: &str) -> String {
     std::fs::read_to_string(desk.connectors().join(id).join("current"))
@@ -16,13 +18,18 @@ fn current(desk: &Desk, id: &str) -> String {
         .to_owned()
 }
 
+/// `cube plugin COMMAND ID` (`rollback`, `uninstall`) with `extra`
+/// arguments, on the desk's data directory.
+fn manage(desk: &Desk, command: &str, id: &str, extra: &[&str]) -> Output {
+    let data = desk.data();
+    let mut args = vec!["plugin", command, id];
+    args.extend(extra);
+    args.extend(["--data-dir", s(&data)]);
+    cube(&args)
+}
+
 async fn loaded_version(desk: &Desk, id: &str) -> Option<String> {
-    let catalog = cube_host::catalog::Catalog::new();
-    catalog
-        .clone()
-        .load_dirs(common::runtime(), vec![desk.connectors()])
-        .await;
-    catalog.get(id).map(|(_, info)| info.version)
+    desk.catalog().await.get(id).map(|(_, info)| info.version)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,12 +59,7 @@ async fn upgrade_rollback_and_uninstall() {
 
     // An integration uses it, granted the one server.
     let store = Store::open_in(&data).await.unwrap();
-    let catalog = cube_host::catalog::Catalog::new();
-    catalog
-        .clone()
-        .load_dirs(common::runtime(), vec![desk.connectors()])
-        .await;
-    let (connector, info) = catalog.get("jira").unwrap();
+    let (connector, info) = desk.catalog().await.get("jira").unwrap();
     store
         .upsert_provider(&info, connector.digest())
         .await
@@ -109,13 +111,7 @@ async fn upgrade_rollback_and_uninstall() {
     store.close().await;
 
     // Rollback: 0.0.9 again, and the catalog loads it.
-    let text = ok(cube(&[
-        "plugin",
-        "rollback",
-        "jira",
-        "--data-dir",
-        s(&data),
-    ]));
+    let text = ok(manage(&desk, "rollback", "jira", &[]));
     assert!(
         text.contains("rolled jira back from 0.1.0 to 0.0.9"),
         "{text}"
@@ -131,37 +127,30 @@ async fn upgrade_rollback_and_uninstall() {
             .is_file()
     );
     let before = snapshot(&desk.connectors());
-    let out = cube(&["plugin", "rollback", "jira", "--data-dir", s(&data)]);
-    assert_eq!(out.status.code(), Some(1));
+    let err = refused(manage(&desk, "rollback", "jira", &[]));
     assert!(
-        stderr(&out).contains("0.0.9 is the oldest installed version"),
-        "{}",
-        stderr(&out)
+        err.contains("0.0.9 is the oldest installed version"),
+        "{err}"
     );
-    let out = cube(&["plugin", "rollback", "slack", "--data-dir", s(&data)]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("`slack` is not an installed connector"));
+    let err = refused(manage(&desk, "rollback", "slack", &[]));
+    assert!(err.contains("`slack` is not an installed connector"));
     assert_eq!(snapshot(&desk.connectors()), before);
 
     // Uninstall: refused while the integration uses it, naming it.
-    let out = cube(&["plugin", "uninstall", "jira", "--data-dir", s(&data)]);
-    assert_eq!(out.status.code(), Some(1));
+    let err = refused(manage(&desk, "uninstall", "jira", &[]));
     assert!(
-        stderr(&out).contains("jira is used by an integration: `Jira Cloud`"),
-        "{}",
-        stderr(&out)
+        err.contains("jira is used by an integration: `Jira Cloud`"),
+        "{err}"
     );
-    assert!(stderr(&out).contains("--disable-integrations"));
+    assert!(err.contains("--disable-integrations"));
     assert_eq!(snapshot(&desk.connectors()), before);
 
-    let text = ok(cube(&[
-        "plugin",
+    let text = ok(manage(
+        &desk,
         "uninstall",
         "jira",
-        "--disable-integrations",
-        "--data-dir",
-        s(&data),
-    ]));
+        &["--disable-integrations"],
+    ));
     assert!(
         text.contains("uninstalled jira (removed versions 0.0.9, 0.1.0)"),
         "{text}"

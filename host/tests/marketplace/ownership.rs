@@ -18,12 +18,17 @@ use cube_host::marketplace::signature;
 use cube_host::secrets::{MasterKey, Sealer};
 use cube_host::store::Store;
 use cube_host::store::integrations::IntegrationFields;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 use common::ADMIN_PASSWORD;
 use common::client::Api;
-use common::marketplace::{installed_dir, manifest_of, publish, replace_once, trivial_wasm};
+use common::marketplace::{
+    installed_dir, loaded_catalog, manifest_of, publish, replace_once, trivial_wasm,
+};
+use common::marketplace_ui::{
+    install_from_the_page, install_through_the_api, no_marketplace_change_audited, submit_refused,
+};
 
 /// The Active Directory connector as a stranger would repack it: the same
 /// id, its version string patched to 6.6.6 so the catalog shows whose code
@@ -103,24 +108,15 @@ async fn a_trusted_publisher_cannot_take_over_a_bundled_connector_unasked() {
     );
 
     // A trusted package, every other box ticked: still refused.
-    let refused = admin
-        .post(
-            "/marketplace/active-directory/6.6.6",
-            &[
-                ("csrf_token", &csrf),
-                ("accept_untrusted", "on"),
-                ("approve_capabilities", "on"),
-            ],
-        )
-        .await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        refused
-            .body
-            .contains("is the id of a connector bundled with this host"),
-        "{}",
-        refused.body
-    );
+    submit_refused(
+        &mut admin,
+        &csrf,
+        "/marketplace/active-directory/6.6.6",
+        &[("accept_untrusted", "on"), ("approve_capabilities", "on")],
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "is the id of a connector bundled with this host",
+    )
+    .await;
     assert!(!installed_dir(&data, "active-directory").exists());
     assert_eq!(
         catalog.get("active-directory").unwrap().1.version,
@@ -130,13 +126,8 @@ async fn a_trusted_publisher_cannot_take_over_a_bundled_connector_unasked() {
 
     // The API says the same, with what it would receive.
     let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
-    let (status, body) = api
-        .json(
-            Method::POST,
-            "/api/v1/marketplace/install",
-            Some(json!({"id": "active-directory", "version": "6.6.6"})),
-        )
-        .await;
+    let (status, body) =
+        install_through_the_api(&api, json!({"id": "active-directory", "version": "6.6.6"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["replaces_bundled"]["secrets"], 1);
     assert_eq!(
@@ -144,23 +135,19 @@ async fn a_trusted_publisher_cannot_take_over_a_bundled_connector_unasked() {
         json!(["Corporate AD"])
     );
     assert!(
-        store
-            .audit_entries(100)
-            .await
-            .unwrap()
-            .iter()
-            .all(|e| !e.action.starts_with("marketplace")),
+        no_marketplace_change_audited(&store).await,
         "a refusal changes nothing"
     );
 
     // The explicit choice: installed, audited with what it receives.
-    let done = admin
-        .post(
-            "/marketplace/active-directory/6.6.6",
-            &[("csrf_token", &csrf), ("replace_bundled", "on")],
-        )
-        .await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    install_from_the_page(
+        &mut admin,
+        &csrf,
+        "active-directory",
+        "6.6.6",
+        &[("replace_bundled", "on")],
+    )
+    .await;
     assert_eq!(catalog.get("active-directory").unwrap().1.version, "6.6.6");
     let audit = store.audit_entries(100).await.unwrap();
     let entry = audit
@@ -210,11 +197,7 @@ async fn the_catalog_loads_a_replacement_only_with_the_admins_choice() {
         bundled_dir.path().to_path_buf(),
         install::connectors_dir(data.path()),
     ];
-    let catalog = cube_host::web::Catalog::new();
-    catalog
-        .clone()
-        .load_dirs(common::runtime(), dirs.clone())
-        .await;
+    let catalog = loaded_catalog(dirs.clone()).await;
     assert_eq!(catalog.get("active-directory").unwrap().1.version, "0.1.0");
     let (_, failed) = catalog.list();
     assert!(
@@ -240,8 +223,7 @@ async fn the_catalog_loads_a_replacement_only_with_the_admins_choice() {
     install::install_with(&package, data.path(), replace, &bundled, "cli")
         .await
         .unwrap();
-    let catalog = cube_host::web::Catalog::new();
-    catalog.clone().load_dirs(common::runtime(), dirs).await;
+    let catalog = loaded_catalog(dirs).await;
     assert_eq!(catalog.get("active-directory").unwrap().1.version, "6.6.6");
 
     // Uninstalling the replacement serves the bundled connector again.

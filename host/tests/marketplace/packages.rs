@@ -8,7 +8,7 @@ use cube_test_support as common;
 use cube_host::marketplace::package::Package;
 use serde_json::Value;
 
-use common::plugin_cli::{Desk, cube, ok, s, snapshot, stderr};
+use common::plugin_cli::{Desk, cube, ok, publish_to, refused, s, snapshot, stderr};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_package_goes_from_publisher_to_the_catalog() {
@@ -33,24 +33,21 @@ async fn a_signed_package_goes_from_publisher_to_the_catalog() {
 
     // Unsigned, it cannot be published.
     let registry = desk.path("registry");
-    let out = cube(&["plugin", "publish", s(&package), "--registry", s(&registry)]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("is not signed"), "{}", stderr(&out));
+    let err = refused(publish_to(&registry, &package));
+    assert!(err.contains("is not signed"), "{err}");
     assert!(!registry.join("index.json").exists());
 
     desk.sign(&package, &key);
-    let out = cube(&[
+    let err = refused(cube(&[
         "plugin",
         "verify",
         s(&package),
         "--data-dir",
         s(&desk.data()),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
+    ]));
     assert!(
-        stderr(&out).contains(&format!("key {key_id}, which this host does not trust")),
-        "{}",
-        stderr(&out)
+        err.contains(&format!("key {key_id}, which this host does not trust")),
+        "{err}"
     );
     let text = ok(cube(&[
         "plugin",
@@ -63,13 +60,7 @@ async fn a_signed_package_goes_from_publisher_to_the_catalog() {
     assert!(text.contains("NOT trusted"), "{text}");
 
     // Published: trust is the installer's business, not the registry's.
-    let text = ok(cube(&[
-        "plugin",
-        "publish",
-        s(&package),
-        "--registry",
-        s(&registry),
-    ]));
+    let text = ok(publish_to(&registry, &package));
     assert!(text.contains("published jira 0.1.0"), "{text}");
     let index: Value =
         serde_json::from_slice(&std::fs::read(registry.join("index.json")).unwrap()).unwrap();
@@ -83,32 +74,13 @@ async fn a_signed_package_goes_from_publisher_to_the_catalog() {
         cube_host::marketplace::sha256_hex(&std::fs::read(&package).unwrap())
     );
     // Publishing the same file again changes nothing.
-    ok(cube(&[
-        "plugin",
-        "publish",
-        s(&package),
-        "--registry",
-        s(&registry),
-    ]));
+    ok(publish_to(&registry, &package));
 
     // The admin has not trusted acme yet: refused, nothing written.
     let data = desk.data();
-    let install = |extra: &[&str]| {
-        let mut args = vec![
-            "plugin",
-            "install",
-            "jira",
-            "--registry",
-            s(&registry),
-            "--data-dir",
-            s(&data),
-        ];
-        args.extend(extra);
-        cube(&args)
-    };
-    let out = install(&[]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("cube plugin trust FILE.pub"));
+    let install = |extra: &[&str]| desk.install_from(&registry, "jira", extra);
+    let err = refused(install(&[]));
+    assert!(err.contains("cube plugin trust FILE.pub"));
     assert!(!desk.connectors().exists());
 
     let text = ok(cube(&[
@@ -152,11 +124,7 @@ async fn a_signed_package_goes_from_publisher_to_the_catalog() {
     assert_eq!(snapshot(&desk.connectors()), before);
 
     // The server's catalog loads it from the data directory.
-    let catalog = cube_host::catalog::Catalog::new();
-    catalog
-        .clone()
-        .load_dirs(common::runtime(), vec![desk.connectors()])
-        .await;
+    let catalog = desk.catalog().await;
     assert_eq!(catalog.counts(), (1, 0));
     let (_, info) = catalog.get("jira").expect("jira is loaded");
     assert_eq!(info.version, "0.1.0");
@@ -235,13 +203,7 @@ fn pack_builds_a_crate_and_a_registry_keeps_every_package() {
 
     let registry = desk.path("registry");
     for package in [&trivial, &jira] {
-        ok(cube(&[
-            "plugin",
-            "publish",
-            s(package),
-            "--registry",
-            s(&registry),
-        ]));
+        ok(publish_to(&registry, package));
     }
     let index: Value =
         serde_json::from_slice(&std::fs::read(registry.join("index.json")).unwrap()).unwrap();
@@ -254,25 +216,8 @@ fn pack_builds_a_crate_and_a_registry_keeps_every_package() {
     assert_eq!(ids, ["jira", "trivial"]);
     assert!(!registry.join("index.lock").exists());
 
-    let text = ok(cube(&[
-        "plugin",
-        "install",
-        "trivial@0.1.0",
-        "--registry",
-        s(&registry),
-        "--data-dir",
-        s(&desk.data()),
-    ]));
+    let text = ok(desk.install_from(&registry, "trivial@0.1.0", &[]));
     assert!(text.contains("installed trivial 0.1.0"), "{text}");
-    let out = cube(&[
-        "plugin",
-        "install",
-        "trivial@9.9.9",
-        "--registry",
-        s(&registry),
-        "--data-dir",
-        s(&desk.data()),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no version 9.9.9 of `trivial` (it has 0.1.0)"));
+    let err = refused(desk.install_from(&registry, "trivial@9.9.9", &[]));
+    assert!(err.contains("no version 9.9.9 of `trivial` (it has 0.1.0)"));
 }

@@ -14,6 +14,9 @@ use serde_json::{Value, json};
 
 use common::client::{Api, Browser};
 use common::marketplace::{build_registry, installed_dir, section};
+use common::marketplace_ui::{
+    install_from_the_page, install_through_the_api, no_marketplace_change_audited, submit_refused,
+};
 use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,33 +84,27 @@ async fn admins_install_from_the_registry_and_the_connector_loads_at_once() {
     assert!(!installed_dir(&data, "trivial").exists());
 
     // Unsigned, without consent: refused with why, nothing installed.
-    let refused = admin
-        .post("/marketplace/trivial/0.1.0", &[("csrf_token", &csrf)])
-        .await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        refused.body.contains("the package is not signed"),
-        "{}",
-        refused.body
-    );
+    submit_refused(
+        &mut admin,
+        &csrf,
+        "/marketplace/trivial/0.1.0",
+        &[],
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the package is not signed",
+    )
+    .await;
     assert!(!installed_dir(&data, "trivial").exists());
-    assert!(
-        store
-            .audit_entries(100)
-            .await
-            .unwrap()
-            .iter()
-            .all(|e| !e.action.starts_with("marketplace"))
-    );
+    assert!(no_marketplace_change_audited(&store).await);
 
     // With consent: installed, audited as untrusted, loaded.
-    let done = admin
-        .post(
-            "/marketplace/trivial/0.1.0",
-            &[("csrf_token", &csrf), ("accept_untrusted", "on")],
-        )
-        .await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let done = install_from_the_page(
+        &mut admin,
+        &csrf,
+        "trivial",
+        "0.1.0",
+        &[("accept_untrusted", "on")],
+    )
+    .await;
     assert!(installed_dir(&data, "trivial").join("current").is_file());
     let audit = store.audit_entries(100).await.unwrap();
     let entry = audit
@@ -132,10 +129,7 @@ async fn admins_install_from_the_registry_and_the_connector_loads_at_once() {
     let page = admin.get("/marketplace").await;
     let jira = section(&page.body, "jira", "0.1.0");
     assert!(jira.contains(">verified<"), "{jira}");
-    let done = admin
-        .post("/marketplace/jira/0.1.0", &[("csrf_token", &csrf)])
-        .await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    install_from_the_page(&mut admin, &csrf, "jira", "0.1.0", &[]).await;
     let audit = store.audit_entries(100).await.unwrap();
     assert!(
         audit
@@ -174,13 +168,7 @@ async fn the_api_lists_and_installs() {
     let (status, _) = viewer.json(Method::GET, "/api/v1/marketplace", None).await;
     assert_eq!(status, StatusCode::OK);
     let install = json!({"id": "jira", "version": "0.1.0", "accept_untrusted": true});
-    let (status, _) = viewer
-        .json(
-            Method::POST,
-            "/api/v1/marketplace/install",
-            Some(install.clone()),
-        )
-        .await;
+    let (status, _) = install_through_the_api(&viewer, install.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Without the CSRF header, refused.
     let response = api
@@ -195,13 +183,8 @@ async fn the_api_lists_and_installs() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 
     // Untrusted without consent: 422 with why; nothing installed.
-    let (status, body) = api
-        .json(
-            Method::POST,
-            "/api/v1/marketplace/install",
-            Some(json!({"id": "jira", "version": "0.1.0"})),
-        )
-        .await;
+    let (status, body) =
+        install_through_the_api(&api, json!({"id": "jira", "version": "0.1.0"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "refused");
     assert!(
@@ -212,18 +195,11 @@ async fn the_api_lists_and_installs() {
         "{body}"
     );
     assert!(!data.path().join("connectors/jira").exists());
-    let (status, _) = api
-        .json(
-            Method::POST,
-            "/api/v1/marketplace/install",
-            Some(json!({"id": "jira", "version": "9.9.9"})),
-        )
-        .await;
+    let (status, _) =
+        install_through_the_api(&api, json!({"id": "jira", "version": "9.9.9"})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let (status, body) = api
-        .json(Method::POST, "/api/v1/marketplace/install", Some(install))
-        .await;
+    let (status, body) = install_through_the_api(&api, install).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["trusted"], false);
     assert_eq!(body["loaded"], true, "{body}");

@@ -8,12 +8,26 @@ use cube_test_support as common;
 
 use cube_host::web::Catalog;
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use common::client::{Api, Browser};
 use common::marketplace::{build_registry, element, installed_dir, section};
-use common::marketplace_ui::{audited, escaped, follow, refused_to_viewers_and_forgeries};
+use common::marketplace_ui::{
+    audited, escaped, forged_admin_api, install_from_the_page, refused_to_viewers_and_forgeries,
+    submit_and_follow, submit_refused,
+};
 use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
+
+/// Asks the API to trust the public key `key` (its text); returns its
+/// status and answer.
+async fn trust_through_the_api(api: &Api, key: &str) -> (StatusCode, Value) {
+    api.json(
+        Method::POST,
+        "/api/v1/marketplace/publishers",
+        Some(json!({ "key": key })),
+    )
+    .await
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pasting_a_key_trusts_its_publisher_and_untrusting_marks_what_it_signed() {
@@ -65,20 +79,16 @@ async fn pasting_a_key_trusts_its_publisher_and_untrusting_marks_what_it_signed(
             "edited or damaged",
         ),
     ] {
-        let page = admin
-            .post(
-                "/marketplace/publishers",
-                &[("csrf_token", &csrf), ("key", text)],
-            )
-            .await;
-        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
-        assert!(
-            page.body
-                .contains("the pasted text is not a CUBE publisher public key"),
-            "{}",
-            page.body
-        );
-        assert!(page.body.contains(expected), "{}", page.body);
+        let page = submit_refused(
+            &mut admin,
+            &csrf,
+            "/marketplace/publishers",
+            &[("key", text)],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the pasted text is not a CUBE publisher public key",
+        )
+        .await;
+        assert!(page.body.contains(expected), "{text}: {}", page.body);
         assert!(!trusted_dir.exists());
     }
     let secret_text = std::fs::read_to_string(desk.path().join("keys/acme.key")).unwrap();
@@ -86,14 +96,15 @@ async fn pasting_a_key_trusts_its_publisher_and_untrusting_marks_what_it_signed(
         .lines()
         .find(|l| l.starts_with("secret:"))
         .unwrap();
-    let page = admin
-        .post(
-            "/marketplace/publishers",
-            &[("csrf_token", &csrf), ("key", &secret_text)],
-        )
-        .await;
-    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.body.contains("it is a SECRET key"), "{}", page.body);
+    let page = submit_refused(
+        &mut admin,
+        &csrf,
+        "/marketplace/publishers",
+        &[("key", &secret_text)],
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "it is a SECRET key",
+    )
+    .await;
     let secret_value = secret_line.trim_start_matches("secret: ");
     assert!(!page.body.contains(secret_value));
     assert!(!page.body.contains(&escaped(secret_value)));
@@ -101,18 +112,14 @@ async fn pasting_a_key_trusts_its_publisher_and_untrusting_marks_what_it_signed(
     assert!(audited(&store, "marketplace.trust").await.is_empty());
 
     // The key, pasted: trusted, audited, and jira is verified.
-    let page = admin
-        .post(
-            "/marketplace/publishers",
-            &[("csrf_token", &csrf), ("key", &key_text)],
-        )
-        .await;
-    let page = follow(&mut admin, page).await;
-    assert!(
-        page.body.contains(&format!("Trusting acme key {key_id}")),
-        "{}",
-        page.body
-    );
+    let page = submit_and_follow(
+        &mut admin,
+        &csrf,
+        "/marketplace/publishers",
+        &[("key", &key_text)],
+        &format!("Trusting acme key {key_id}"),
+    )
+    .await;
     let row = &page.body[page.body.find(&format!("id=\"key-{key_id}\"")).unwrap()..];
     assert!(row.contains(&format!("acme-{key_id}.pub")), "{row}");
     assert!(trusted_dir.join(format!("acme-{key_id}.pub")).is_file());
@@ -133,10 +140,7 @@ async fn pasting_a_key_trusts_its_publisher_and_untrusting_marks_what_it_signed(
     );
 
     // Installed as verified, it is marked trusted.
-    let done = admin
-        .post("/marketplace/jira/0.1.0", &[("csrf_token", &csrf)])
-        .await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    install_from_the_page(&mut admin, &csrf, "jira", "0.1.0", &[]).await;
     let page = admin.get("/marketplace/installed").await;
     assert_eq!(page.status, StatusCode::OK);
     let jira = element(&page.body, "installed-jira");
@@ -153,14 +157,14 @@ async fn pasting_a_key_trusts_its_publisher_and_untrusting_marks_what_it_signed(
     let untrust = format!("/marketplace/publishers/{key_id}/untrust");
     refused_to_viewers_and_forgeries(&base, &mut admin, &untrust, &[]).await;
     assert!(trusted_dir.join(format!("acme-{key_id}.pub")).is_file());
-    let page = admin.post(&untrust, &[("csrf_token", &csrf)]).await;
-    let page = follow(&mut admin, page).await;
-    assert!(
-        page.body
-            .contains(&format!("No longer trusting acme key {key_id}")),
-        "{}",
-        page.body
-    );
+    let page = submit_and_follow(
+        &mut admin,
+        &csrf,
+        &untrust,
+        &[],
+        &format!("No longer trusting acme key {key_id}"),
+    )
+    .await;
     assert!(page.body.contains("trusts no publisher yet"));
     assert!(!trusted_dir.join(format!("acme-{key_id}.pub")).exists());
     let entry = &audited(&store, "marketplace.untrust").await[0];
@@ -178,13 +182,8 @@ async fn pasting_a_key_trusts_its_publisher_and_untrusting_marks_what_it_signed(
 
     // The API does the same.
     let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
-    let (status, body) = api
-        .json(
-            Method::POST,
-            "/api/v1/marketplace/publishers",
-            Some(json!({"key": "-----BEGIN CUBE PUBLISHER PUBLIC KEY-----\nnope"})),
-        )
-        .await;
+    let (status, body) =
+        trust_through_the_api(&api, "-----BEGIN CUBE PUBLISHER PUBLIC KEY-----\nnope").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "invalid");
     assert!(
@@ -197,46 +196,19 @@ async fn pasting_a_key_trusts_its_publisher_and_untrusting_marks_what_it_signed(
     assert!(body["error"]["fields"]["key"].is_string(), "{body}");
     assert!(std::fs::read_dir(&trusted_dir).unwrap().next().is_none());
     let viewer_api = Api::sign_in(&base, "vera", VIEWER_PASSWORD).await;
-    let (status, _) = viewer_api
-        .json(
-            Method::POST,
-            "/api/v1/marketplace/publishers",
-            Some(json!({"key": key_text})),
-        )
-        .await;
+    let (status, _) = trust_through_the_api(&viewer_api, &key_text).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let forged = Api {
-        csrf: "forged".into(),
-        ..Api::sign_in(&base, "admin", ADMIN_PASSWORD).await
-    };
-    let (status, body) = forged
-        .json(
-            Method::POST,
-            "/api/v1/marketplace/publishers",
-            Some(json!({"key": key_text})),
-        )
-        .await;
+    let forged = forged_admin_api(&base).await;
+    let (status, body) = trust_through_the_api(&forged, &key_text).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("csrf"))
     );
-    let (status, body) = api
-        .json(
-            Method::POST,
-            "/api/v1/marketplace/publishers",
-            Some(json!({"key": key_text})),
-        )
-        .await;
+    let (status, body) = trust_through_the_api(&api, &key_text).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["key_id"], key_id.as_str());
     assert_eq!(body["already_trusted"], false);
-    let (status, body) = api
-        .json(
-            Method::POST,
-            "/api/v1/marketplace/publishers",
-            Some(json!({"key": key_text})),
-        )
-        .await;
+    let (status, body) = trust_through_the_api(&api, &key_text).await;
     assert_eq!(
         (status, &body["already_trusted"]),
         (StatusCode::OK, &json!(true))

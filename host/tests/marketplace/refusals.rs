@@ -7,7 +7,7 @@ use cube_test_support as common;
 use cube_host::marketplace::package::{PACKAGE_LIMIT, Package};
 use serde_json::{Value, json};
 
-use common::plugin_cli::{Desk, cube, ok, s, snapshot, stderr};
+use common::plugin_cli::{Desk, ok, publish_to, refused, snapshot};
 
 /// The manifest `cube plugin pack` would make for jira, to edit.
 fn jira_manifest() -> Value {
@@ -62,33 +62,13 @@ fn tampered_and_untrusted_packages_are_refused_and_nothing_is_installed() {
 
     // A registry whose file was swapped after publishing.
     let registry = desk.path("registry");
-    ok(cube(&[
-        "plugin",
-        "publish",
-        s(&good),
-        "--registry",
-        s(&registry),
-    ]));
+    ok(publish_to(&registry, &good));
     std::fs::copy(&wrong, registry.join("jira-0.1.0.cubepkg")).unwrap();
-    let out = cube(&[
-        "plugin",
-        "install",
-        "jira@0.1.0",
-        "--registry",
-        s(&registry),
-        "--data-dir",
-        s(&desk.data()),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("registry is inconsistent"),
-        "{}",
-        stderr(&out)
-    );
+    let err = refused(desk.install_from(&registry, "jira@0.1.0", &[]));
+    assert!(err.contains("registry is inconsistent"), "{err}");
     // Publishing other contents under a published version is refused.
-    let out = cube(&["plugin", "publish", s(&wrong), "--registry", s(&registry)]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("a published version never changes"));
+    let err = refused(publish_to(&registry, &wrong));
+    assert!(err.contains("a published version never changes"));
 
     assert!(!desk.connectors().exists(), "nothing was installed");
     // The good package still installs.
@@ -185,8 +165,7 @@ fn unsigned_packages_install_only_when_allowed_and_are_marked() {
     let signed = desk.pack("signed", &jira, None);
     desk.sign(&signed, &key);
     let before = snapshot(&desk.connectors());
-    let out = desk.install_file(&signed, &["--allow-untrusted"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("already installed from a different package"));
+    let err = refused(desk.install_file(&signed, &["--allow-untrusted"]));
+    assert!(err.contains("already installed from a different package"));
     assert_eq!(snapshot(&desk.connectors()), before);
 }

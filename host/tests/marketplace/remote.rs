@@ -9,7 +9,7 @@
 use cube_test_support as common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,45 +17,12 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use cube_host::marketplace::source::RegistrySource;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use common::client::{Api, Browser};
-use common::marketplace::section;
-
-fn cube(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cube"))
-        .args(args)
-        .env("CUBE_LOG", "warn")
-        .output()
-        .expect("running cube")
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "status {:?}\n{}\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn refused(output: Output) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stderr).unwrap()
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use common::marketplace::{loaded_catalog, section};
+use common::marketplace_ui::{install_through_the_api, submit, submit_refused};
+use common::plugin_cli::{cube, ok, publish_and_trust, refused, s};
 
 /// A static file server for `dir` under `/cube/`; with `tamper` set, it
 /// flips a byte of every package it serves.
@@ -95,91 +62,51 @@ async fn serve(dir: &Path) -> (String, Arc<AtomicBool>) {
     (base, tamper)
 }
 
-/// A registry directory holding jira, signed by `acme`, whose key the host
-/// in `data` trusts.
-fn publish(desk: &Path, data: &Path) -> PathBuf {
-    let component = desk.join("jira.wasm");
-    std::fs::write(&component, common::plugin_wasm("jira")).unwrap();
-    let keys = desk.join("keys");
-    ok(cube(&[
-        "plugin",
-        "keygen",
-        "--publisher",
-        "acme",
-        "--out",
-        s(&keys),
-    ]));
-    let package = desk.join("jira.cubepkg");
-    ok(cube(&[
-        "plugin",
-        "pack",
-        "--component",
-        s(&component),
-        "--publisher",
-        "acme",
-        "--out",
-        s(&package),
-    ]));
-    ok(cube(&[
-        "plugin",
-        "sign",
-        s(&package),
-        "--key",
-        s(&keys.join("acme.key")),
-    ]));
-    let registry = desk.join("registry");
-    ok(cube(&[
-        "plugin",
-        "publish",
-        s(&package),
-        "--registry",
-        s(&registry),
-    ]));
-    ok(cube(&[
-        "plugin",
-        "trust",
-        s(&keys.join("acme.pub")),
-        "--data-dir",
-        s(data),
-    ]));
-    registry
+/// A registry directory `desk/registry` holding jira, signed by `acme`,
+/// whose key the host in `data` trusts (the `cube` binary run on a blocking
+/// thread, while the test's servers go on serving).
+async fn publish(desk: &Path, data: &Path) -> PathBuf {
+    let (desk, data) = (desk.to_path_buf(), data.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let component = desk.join("jira.wasm");
+        std::fs::write(&component, common::plugin_wasm("jira")).unwrap();
+        publish_and_trust(&desk, &desk, &["--component", s(&component)], "acme", &data)
+    })
+    .await
+    .unwrap()
+}
+
+/// `cube plugin install TARGET` (from `registry`, if any) into `data`,
+/// allowed to reach the test's servers on `localhost`, on a blocking
+/// thread.
+async fn install(data: &Path, target: &str, registry: Option<&str>) -> Output {
+    let mut args = vec![
+        "plugin".to_owned(),
+        "install".into(),
+        target.into(),
+        "--data-dir".into(),
+        s(data).into(),
+        "--allow-private-host".into(),
+        "localhost".into(),
+    ];
+    if let Some(registry) = registry {
+        args.extend(["--registry".into(), registry.into()]);
+    }
+    tokio::task::spawn_blocking(move || cube(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_served_over_http_installs_what_it_lists_and_nothing_altered() {
     let desk = tempfile::tempdir().unwrap();
     let data = desk.path().join("data");
-    let (desk_path, data_path) = (desk.path().to_path_buf(), data.clone());
-    let registry = tokio::task::spawn_blocking(move || publish(&desk_path, &data_path))
-        .await
-        .unwrap();
-    let (base, tamper) = serve(&registry).await;
+    let (base, tamper) = serve(&publish(desk.path(), &data).await).await;
     let url = format!("{base}/cube");
-
-    let run = |args: Vec<String>| {
-        tokio::task::spawn_blocking(move || {
-            cube(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        })
-    };
-    let install = |target: &str, registry: Option<&str>| {
-        let mut args = vec![
-            "plugin".to_owned(),
-            "install".into(),
-            target.into(),
-            "--data-dir".into(),
-            s(&data).into(),
-            "--allow-private-host".into(),
-            "localhost".into(),
-        ];
-        if let Some(registry) = registry {
-            args.extend(["--registry".into(), registry.into()]);
-        }
-        run(args)
-    };
 
     // The server alters the package: the index's digest catches it.
     tamper.store(true, Ordering::SeqCst);
-    let out = refused(install("jira", Some(&url)).await.unwrap());
+    let out = refused(install(&data, "jira", Some(&url)).await);
     assert!(
         out.contains("the registry is inconsistent or was altered"),
         "{out}"
@@ -188,18 +115,14 @@ async fn a_registry_served_over_http_installs_what_it_lists_and_nothing_altered(
 
     // Served as published: verified and installed.
     tamper.store(false, Ordering::SeqCst);
-    let out = ok(install("jira@0.1.0", Some(&url)).await.unwrap());
+    let out = ok(install(&data, "jira@0.1.0", Some(&url)).await);
     assert!(out.contains("installed jira 0.1.0 (trusted"), "{out}");
     assert!(data.join("connectors/jira/0.1.0/connector.wasm").is_file());
 
     // What the server does not have is named.
-    let out = refused(install("slack", Some(&url)).await.unwrap());
+    let out = refused(install(&data, "slack", Some(&url)).await);
     assert!(out.contains("the registry has no package `slack`"), "{out}");
-    let out = refused(
-        install("jira", Some(&format!("{base}/elsewhere")))
-            .await
-            .unwrap(),
-    );
+    let out = refused(install(&data, "jira", Some(&format!("{base}/elsewhere"))).await);
     assert!(out.contains("has no index.json"), "{out}");
 }
 
@@ -207,30 +130,12 @@ async fn a_registry_served_over_http_installs_what_it_lists_and_nothing_altered(
 async fn a_package_installs_from_its_url_with_the_same_checks() {
     let desk = tempfile::tempdir().unwrap();
     let data = desk.path().join("data");
-    let (desk_path, data_path) = (desk.path().to_path_buf(), data.clone());
-    let registry = tokio::task::spawn_blocking(move || publish(&desk_path, &data_path))
-        .await
-        .unwrap();
-    let (base, tamper) = serve(&registry).await;
+    let (base, tamper) = serve(&publish(desk.path(), &data).await).await;
     let package_url = format!("{base}/cube/jira-0.1.0.cubepkg");
-    let install = |url: String| {
-        let data = data.clone();
-        tokio::task::spawn_blocking(move || {
-            cube(&[
-                "plugin",
-                "install",
-                &url,
-                "--data-dir",
-                s(&data),
-                "--allow-private-host",
-                "localhost",
-            ])
-        })
-    };
 
     // Altered in transit: no index here, but the signature breaks.
     tamper.store(true, Ordering::SeqCst);
-    let out = refused(install(package_url.clone()).await.unwrap());
+    let out = refused(install(&data, &package_url, None).await);
     assert!(
         out.contains("altered") || out.contains("signature") || out.contains("not a CUBE package"),
         "{out}"
@@ -238,20 +143,12 @@ async fn a_package_installs_from_its_url_with_the_same_checks() {
     assert!(!data.join("connectors/jira").exists());
 
     tamper.store(false, Ordering::SeqCst);
-    let out = ok(install(package_url).await.unwrap());
+    let out = ok(install(&data, &package_url, None).await);
     assert!(out.contains("installed jira 0.1.0 (trusted"), "{out}");
 
-    let out = refused(
-        install(format!("{base}/cube/nothing.cubepkg"))
-            .await
-            .unwrap(),
-    );
+    let out = refused(install(&data, &format!("{base}/cube/nothing.cubepkg"), None).await);
     assert!(out.contains("the server answered 404"), "{out}");
-    let out = refused(
-        install("http://localhost:9/x.cubepkg".into())
-            .await
-            .unwrap(),
-    );
+    let out = refused(install(&data, "http://localhost:9/x.cubepkg", None).await);
     assert!(
         out.contains("cannot download http://localhost:9/x.cubepkg"),
         "{out}"
@@ -265,18 +162,11 @@ async fn admins_install_from_an_http_registry_a_url_or_an_upload() {
     // Published before the server starts, served while it runs.
     std::fs::create_dir_all(&registry_dir).unwrap();
     let (base_files, tamper) = serve(&registry_dir).await;
-    let catalog = cube_host::web::Catalog::new();
-    catalog
-        .clone()
-        .load_dirs(common::runtime(), Vec::new())
-        .await;
+    let catalog = loaded_catalog(Vec::new()).await;
     let source = RegistrySource::parse(&format!("{base_files}/cube")).unwrap();
     let (base, store, data) =
         common::serve_admin_app_with_source(catalog, source, &["localhost"]).await;
-    let (desk_path, data_path) = (desk.path().to_path_buf(), data.path().to_path_buf());
-    tokio::task::spawn_blocking(move || publish(&desk_path, &data_path))
-        .await
-        .unwrap();
+    publish(desk.path(), data.path()).await;
 
     // The page lists what the web server serves, verified from its bytes.
     let (mut admin, csrf) = common::sign_in_admin(&base).await;
@@ -297,32 +187,20 @@ async fn admins_install_from_an_http_registry_a_url_or_an_upload() {
     // By URL, from the form: an altered download is refused beside the form.
     let url = format!("{base_files}/cube/jira-0.1.0.cubepkg");
     tamper.store(true, Ordering::SeqCst);
-    let refused = admin
-        .post("/marketplace/url", &[("csrf_token", &csrf), ("url", &url)])
-        .await;
-    assert_eq!(
-        refused.status,
+    submit_refused(
+        &mut admin,
+        &csrf,
+        "/marketplace/url",
+        &[("url", &url)],
         StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        refused.body
-    );
-    assert!(
-        refused.body.contains("id=\"install-error\""),
-        "{}",
-        refused.body
-    );
+        "id=\"install-error\"",
+    )
+    .await;
     assert!(!data.path().join("connectors/jira").exists());
     tamper.store(false, Ordering::SeqCst);
-    let forged = admin
-        .post(
-            "/marketplace/url",
-            &[("csrf_token", "forged"), ("url", &url)],
-        )
-        .await;
+    let forged = submit(&mut admin, "forged", "/marketplace/url", &[("url", &url)]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    let done = admin
-        .post("/marketplace/url", &[("csrf_token", &csrf), ("url", &url)])
-        .await;
+    let done = submit(&mut admin, &csrf, "/marketplace/url", &[("url", &url)]).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     assert!(
         data.path()
@@ -339,13 +217,8 @@ async fn admins_install_from_an_http_registry_a_url_or_an_upload() {
 
     // From the registry through the API: the same package, already there.
     let api = Api::sign_in(&base, "admin", common::ADMIN_PASSWORD).await;
-    let (status, answer) = api
-        .json(
-            Method::POST,
-            "/api/v1/marketplace/install",
-            Some(json!({"id": "jira", "version": "0.1.0"})),
-        )
-        .await;
+    let (status, answer) =
+        install_through_the_api(&api, json!({"id": "jira", "version": "0.1.0"})).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["already_installed"], true);
 

@@ -50,7 +50,7 @@ async fn serve() -> SocketAddr {
     addr
 }
 
-async fn fetch(
+async fn fetch_limited(
     runtime: &Runtime,
     grants: Vec<HttpGrant>,
     limits: Limits,
@@ -65,8 +65,14 @@ async fn fetch(
     probe.test_connection(&ctx, &config).await.result
 }
 
-fn denied_message(result: Result<String, CallError>) -> String {
-    match result {
+/// [`fetch_limited`] under the default limits.
+async fn fetch(runtime: &Runtime, grants: Vec<HttpGrant>, url: &str) -> Result<String, CallError> {
+    fetch_limited(runtime, grants, Limits::default(), url).await
+}
+
+/// The message of the denial [`fetch`]ing `url` meets.
+async fn denied(runtime: &Runtime, grants: Vec<HttpGrant>, url: &str) -> String {
+    match fetch(runtime, grants, url).await {
         Err(CallError::Connector(ConnectorError::Config(message))) => {
             assert!(message.starts_with("not allowed:"), "{message}");
             message
@@ -79,14 +85,18 @@ fn grant(pattern: &str) -> HttpGrant {
     pattern.parse().unwrap()
 }
 
+/// The grant of the server at `addr`, by its address.
+fn loopback_grant(addr: SocketAddr) -> HttpGrant {
+    grant(&format!("http://127.0.0.1:{}", addr.port()))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_explicitly_granted_loopback_server_is_reached() {
     let addr = serve().await;
     let runtime = common::runtime();
     let body = fetch(
         &runtime,
-        vec![grant(&format!("http://127.0.0.1:{}", addr.port()))],
-        Limits::default(),
+        vec![loopback_grant(addr)],
         &format!("http://127.0.0.1:{}/hello", addr.port()),
     )
     .await
@@ -98,15 +108,12 @@ async fn an_explicitly_granted_loopback_server_is_reached() {
 async fn an_ungranted_host_is_denied_by_name() {
     let addr = serve().await;
     let runtime = common::runtime();
-    let message = denied_message(
-        fetch(
-            &runtime,
-            vec![grant(&format!("http://127.0.0.1:{}", addr.port()))],
-            Limits::default(),
-            "http://api.ungranted.example/data",
-        )
-        .await,
-    );
+    let message = denied(
+        &runtime,
+        vec![loopback_grant(addr)],
+        "http://api.ungranted.example/data",
+    )
+    .await;
     assert!(
         message.contains("http://api.ungranted.example:80 is not granted"),
         "{message}"
@@ -117,15 +124,12 @@ async fn an_ungranted_host_is_denied_by_name() {
     );
 
     // Same host, other port: also outside the grant.
-    let other_port = denied_message(
-        fetch(
-            &runtime,
-            vec![grant(&format!("http://127.0.0.1:{}", addr.port()))],
-            Limits::default(),
-            &format!("http://127.0.0.1:{}/hello", addr.port() + 1),
-        )
-        .await,
-    );
+    let other_port = denied(
+        &runtime,
+        vec![loopback_grant(addr)],
+        &format!("http://127.0.0.1:{}/hello", addr.port() + 1),
+    )
+    .await;
     assert!(
         other_port.contains(&format!("127.0.0.1:{}", addr.port() + 1)),
         "{other_port}"
@@ -139,19 +143,13 @@ async fn a_granted_name_resolving_to_loopback_needs_an_explicit_grant() {
     let url = format!("http://localhost:{}/hello", addr.port());
     let name_grant = grant(&format!("http://localhost:{}", addr.port()));
 
-    let message =
-        denied_message(fetch(&runtime, vec![name_grant.clone()], Limits::default(), &url).await);
+    let message = denied(&runtime, vec![name_grant.clone()], &url).await;
     assert!(message.contains("localhost resolves to"), "{message}");
     assert!(message.contains("(loopback)"), "{message}");
 
-    let body = fetch(
-        &runtime,
-        vec![name_grant.allow_private(true)],
-        Limits::default(),
-        &url,
-    )
-    .await
-    .unwrap();
+    let body = fetch(&runtime, vec![name_grant.allow_private(true)], &url)
+        .await
+        .unwrap();
     assert_eq!(body, "200 hello from the test server");
 }
 
@@ -160,26 +158,20 @@ async fn an_ip_literal_grant_does_not_reach_other_private_addresses() {
     let addr = serve().await;
     let runtime = common::runtime();
     // The wildcard host matches names only; an IP in the URL needs its own grant.
-    let message = denied_message(
-        fetch(
-            &runtime,
-            vec![grant("http://*:*")],
-            Limits::default(),
-            &format!("http://127.0.0.1:{}/hello", addr.port()),
-        )
-        .await,
-    );
+    let message = denied(
+        &runtime,
+        vec![grant("http://*:*")],
+        &format!("http://127.0.0.1:{}/hello", addr.port()),
+    )
+    .await;
     assert!(message.contains("127.0.0.1"), "{message}");
     // Cloud metadata is never reached through a grant that does not name it.
-    let metadata = denied_message(
-        fetch(
-            &runtime,
-            vec![grant("http://*:*").allow_private(true)],
-            Limits::default(),
-            "http://169.254.169.254/latest/meta-data/",
-        )
-        .await,
-    );
+    let metadata = denied(
+        &runtime,
+        vec![grant("http://*:*").allow_private(true)],
+        "http://169.254.169.254/latest/meta-data/",
+    )
+    .await;
     assert!(metadata.contains("169.254.169.254"), "{metadata}");
 }
 
@@ -187,28 +179,15 @@ async fn an_ip_literal_grant_does_not_reach_other_private_addresses() {
 async fn redirects_are_followed_inside_the_grant_only() {
     let addr = serve().await;
     let runtime = common::runtime();
-    let grants = vec![grant(&format!("http://127.0.0.1:{}", addr.port()))];
+    let grants = vec![loopback_grant(addr)];
     let base = format!("http://127.0.0.1:{}", addr.port());
 
-    let body = fetch(
-        &runtime,
-        grants.clone(),
-        Limits::default(),
-        &format!("{base}/hop"),
-    )
-    .await
-    .unwrap();
+    let body = fetch(&runtime, grants.clone(), &format!("{base}/hop"))
+        .await
+        .unwrap();
     assert_eq!(body, "200 hello from the test server");
 
-    let message = denied_message(
-        fetch(
-            &runtime,
-            grants.clone(),
-            Limits::default(),
-            &format!("{base}/escape"),
-        )
-        .await,
-    );
+    let message = denied(&runtime, grants.clone(), &format!("{base}/escape")).await;
     assert!(
         message.contains(&format!(
             "a redirect to http://evil.example:{}",
@@ -222,15 +201,7 @@ async fn redirects_are_followed_inside_the_grant_only() {
         grants[0].clone(),
         grant(&format!("http://localhost:{}", addr.port())),
     ];
-    let message = denied_message(
-        fetch(
-            &runtime,
-            with_name,
-            Limits::default(),
-            &format!("{base}/to-localhost"),
-        )
-        .await,
-    );
+    let message = denied(&runtime, with_name, &format!("{base}/to-localhost")).await;
     assert!(message.contains("localhost resolves to"), "{message}");
 }
 
@@ -238,14 +209,14 @@ async fn redirects_are_followed_inside_the_grant_only() {
 async fn response_size_and_request_count_are_capped() {
     let addr = serve().await;
     let runtime = common::runtime();
-    let grants = vec![grant(&format!("http://127.0.0.1:{}", addr.port()))];
+    let grants = vec![loopback_grant(addr)];
     let base = format!("http://127.0.0.1:{}", addr.port());
 
     let small = Limits {
         http_response_bytes: 1_000,
         ..Limits::default()
     };
-    match fetch(&runtime, grants.clone(), small, &format!("{base}/big")).await {
+    match fetch_limited(&runtime, grants.clone(), small, &format!("{base}/big")).await {
         Err(CallError::Connector(ConnectorError::Fatal(m))) => {
             assert!(
                 m.contains("larger than this integration's limit of 1000 bytes"),
@@ -259,7 +230,7 @@ async fn response_size_and_request_count_are_capped() {
         http_requests: 1,
         ..Limits::default()
     };
-    match fetch(&runtime, grants, one_request, &format!("{base}/hop")).await {
+    match fetch_limited(&runtime, grants, one_request, &format!("{base}/hop")).await {
         Err(CallError::Connector(ConnectorError::Fatal(m))) => {
             assert!(m.contains("at most 1 HTTP requests"), "{m}")
         }
@@ -269,16 +240,11 @@ async fn response_size_and_request_count_are_capped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_granted_server_is_a_retryable_error() {
-    // Bind and drop a listener to get a port nobody listens on.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = common::closed_port();
     let runtime = common::runtime();
     let result = fetch(
         &runtime,
         vec![grant(&format!("http://127.0.0.1:{port}"))],
-        Limits::default(),
         &format!("http://127.0.0.1:{port}/"),
     )
     .await;
@@ -304,21 +270,17 @@ async fn allowing_private_addresses_is_per_grant() {
     let body = fetch(
         &runtime,
         grants.clone(),
-        Limits::default(),
         &format!("http://localhost:{}/hello", intranet.port()),
     )
     .await
     .unwrap();
     assert_eq!(body, "200 hello from the test server");
-    let message = denied_message(
-        fetch(
-            &runtime,
-            grants,
-            Limits::default(),
-            &format!("http://localhost:{}/hello", other.port()),
-        )
-        .await,
-    );
+    let message = denied(
+        &runtime,
+        grants,
+        &format!("http://localhost:{}/hello", other.port()),
+    )
+    .await;
     assert!(message.contains("localhost resolves to"), "{message}");
     assert!(message.contains("(loopback)"), "{message}");
 }

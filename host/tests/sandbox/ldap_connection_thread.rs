@@ -37,10 +37,13 @@ async fn a_jobs_connection_thread_ends_with_the_job() {
     let url = common::slapd::env("CUBE_TEST_LDAP_URL");
     let config = common::slapd::probe_config(&url, "none", json!({}));
     assert_eq!(connection_threads(), 0);
+    let new_job = || {
+        runtime
+            .context("integration:ldap-thread-test")
+            .with_ldap_grants([LdapGrant::parse(&url).unwrap()])
+    };
 
-    let job = runtime
-        .context("integration:ldap-thread-test")
-        .with_ldap_grants([LdapGrant::parse(&url).unwrap()]);
+    let job = new_job();
     let mut request = SyncRequest {
         config,
         mode: SyncMode::Full,
@@ -73,9 +76,7 @@ async fn a_jobs_connection_thread_ends_with_the_job() {
 
     // A job dropped without closing (a cancelled job) ends its threads too,
     // read-ahead and all.
-    let job = runtime
-        .context("integration:ldap-thread-test")
-        .with_ldap_grants([LdapGrant::parse(&url).unwrap()]);
+    let job = new_job();
     request.cursor = None;
     probe.sync(&job, &request).await.result.unwrap();
     assert_eq!(connection_threads(), 1);

@@ -5,10 +5,34 @@ use cube_test_support as common;
 
 use std::time::{Duration, Instant};
 
-use cube_host::runtime::{CallError, Limits, LogLevel};
+use cube_host::runtime::{CallError, CallOutcome, Connector, Limits, LogLevel, Runtime};
 
 fn config(action: &str) -> String {
     format!(r#"{{"action":"{action}"}}"#)
+}
+
+/// The probe's test connection doing `action` under `limits`.
+async fn call_under(
+    runtime: &Runtime,
+    probe: &Connector,
+    action: &str,
+    limits: Limits,
+) -> CallOutcome<String> {
+    probe
+        .test_connection(
+            &runtime.context(action).with_limits(limits),
+            &config(action),
+        )
+        .await
+}
+
+/// What the next ordinary call answers: the same runtime serves on.
+async fn next_call(runtime: &Runtime, probe: &Connector) -> String {
+    probe
+        .test_connection(&runtime.context("next"), &config("ok"))
+        .await
+        .result
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,9 +43,8 @@ async fn a_loop_is_stopped_at_its_deadline_and_the_host_serves_on() {
         deadline: Duration::from_millis(300),
         ..Limits::default()
     };
-    let ctx = runtime.context("loop").with_limits(limits);
     let started = Instant::now();
-    let outcome = probe.test_connection(&ctx, &config("loop")).await;
+    let outcome = call_under(&runtime, &probe, "loop", limits).await;
     let elapsed = started.elapsed();
     assert_eq!(
         outcome.result.unwrap_err(),
@@ -33,10 +56,7 @@ async fn a_loop_is_stopped_at_its_deadline_and_the_host_serves_on() {
         "stopped late: {elapsed:?}"
     );
 
-    let next = probe
-        .test_connection(&runtime.context("next"), &config("ok"))
-        .await;
-    assert_eq!(next.result.unwrap(), "probe is fine");
+    assert_eq!(next_call(&runtime, &probe).await, "probe is fine");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,12 +94,7 @@ async fn memory_growth_past_the_cap_fails_the_call() {
         memory_bytes: 16 << 20,
         ..Limits::default()
     };
-    let outcome = probe
-        .test_connection(
-            &runtime.context("grow").with_limits(limits),
-            &config("grow"),
-        )
-        .await;
+    let outcome = call_under(&runtime, &probe, "grow", limits).await;
     let error = outcome.result.unwrap_err();
     assert_eq!(error, CallError::MemoryExceeded(16 << 20));
     assert!(
@@ -87,19 +102,14 @@ async fn memory_growth_past_the_cap_fails_the_call() {
         "{error}"
     );
 
-    let next = probe
-        .test_connection(&runtime.context("next"), &config("ok"))
-        .await;
-    assert!(next.result.is_ok());
+    next_call(&runtime, &probe).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trap_fails_the_call_with_the_panic_message_in_the_log() {
     let runtime = common::runtime();
     let probe = common::probe(&runtime);
-    let outcome = probe
-        .test_connection(&runtime.context("trap"), &config("trap"))
-        .await;
+    let outcome = call_under(&runtime, &probe, "trap", runtime.default_limits().clone()).await;
     match outcome.result {
         Err(CallError::Trap(message)) => {
             assert!(message.contains("unreachable"), "{message}");
@@ -117,10 +127,7 @@ async fn a_trap_fails_the_call_with_the_panic_message_in_the_log() {
         "{panic_line:?}"
     );
 
-    let next = probe
-        .test_connection(&runtime.context("next"), &config("ok"))
-        .await;
-    assert!(next.result.is_ok());
+    next_call(&runtime, &probe).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,12 +138,7 @@ async fn a_flooded_log_is_capped_and_the_call_completes() {
         log_bytes: 64 << 10,
         ..Limits::default()
     };
-    let outcome = probe
-        .test_connection(
-            &runtime.context("flood").with_limits(limits),
-            &config("flood"),
-        )
-        .await;
+    let outcome = call_under(&runtime, &probe, "flood", limits).await;
     assert_eq!(outcome.result.unwrap(), "flooded");
     let log = &outcome.report.log;
     let kept: usize = log[..log.len() - 1].iter().map(|l| l.message.len()).sum();
@@ -150,10 +152,7 @@ async fn a_flooded_log_is_capped_and_the_call_completes() {
         last.message
     );
 
-    let next = probe
-        .test_connection(&runtime.context("next"), &config("ok"))
-        .await;
-    assert!(next.result.is_ok());
+    next_call(&runtime, &probe).await;
 }
 
 /// Empty lines weigh nothing in bytes; before the line cap, two million of
@@ -166,12 +165,7 @@ async fn a_log_of_empty_lines_is_capped_by_lines() {
         log_lines: 1_000,
         ..Limits::default()
     };
-    let outcome = probe
-        .test_connection(
-            &runtime.context("flood-empty").with_limits(limits),
-            &config("flood-empty"),
-        )
-        .await;
+    let outcome = call_under(&runtime, &probe, "flood-empty", limits).await;
     assert_eq!(outcome.result.unwrap(), "flooded with empty lines");
     let log = &outcome.report.log;
     assert_eq!(log.len(), 1_001, "1,000 lines kept and one saying so");

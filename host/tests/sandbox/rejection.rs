@@ -23,6 +23,25 @@ fn component_of(source: &str, world: &str) -> Vec<u8> {
         .unwrap()
 }
 
+/// A component of a world `connector` declared after `preamble` (the
+/// package, and any interface of its own), which has `imports` and exports
+/// the connector world's functions by name, with strings for types.
+fn lookalike_connector(preamble: &str, imports: &str) -> Vec<u8> {
+    let source = format!(
+        "{preamble}
+        world connector {{
+            {imports}
+            export info: func() -> string;
+            export test-connection: func(config: string) -> string;
+            export choices: func() -> string;
+            export sync: func() -> string;
+            export push: func() -> string;
+            export handle-webhook: func() -> string;
+        }}"
+    );
+    component_of(&source, "connector")
+}
+
 fn load_error(bytes: &[u8]) -> String {
     let runtime = common::runtime();
     match runtime.load(bytes) {
@@ -85,19 +104,10 @@ fn a_component_of_another_world_is_refused_naming_what_it_lacks() {
 
 #[test]
 fn a_component_importing_what_the_host_does_not_provide_is_refused() {
-    let bytes = component_of(
-        r#"package acme:evil;
-        interface backdoor { open: func(path: string) -> string; }
-        world connector {
-            import backdoor;
-            export info: func() -> string;
-            export test-connection: func(config: string) -> string;
-            export choices: func() -> string;
-            export sync: func() -> string;
-            export push: func() -> string;
-            export handle-webhook: func() -> string;
-        }"#,
-        "connector",
+    let bytes = lookalike_connector(
+        "package acme:evil;
+        interface backdoor { open: func(path: string) -> string; }",
+        "import backdoor;",
     );
     let message = load_error(&bytes);
     assert!(
@@ -108,18 +118,7 @@ fn a_component_importing_what_the_host_does_not_provide_is_refused() {
 
 #[test]
 fn a_component_with_the_right_names_but_wrong_types_is_refused() {
-    let bytes = component_of(
-        r#"package acme:lookalike;
-        world connector {
-            export info: func() -> string;
-            export test-connection: func(config: string) -> string;
-            export choices: func() -> string;
-            export sync: func() -> string;
-            export push: func() -> string;
-            export handle-webhook: func() -> string;
-        }"#,
-        "connector",
-    );
+    let bytes = lookalike_connector("package acme:lookalike;", "");
     let message = load_error(&bytes);
     assert!(
         message.contains("does not implement the cube:connector/connector@0.1.0 world"),

@@ -6,8 +6,6 @@
 
 use cube_test_support as common;
 
-use std::collections::BTreeMap;
-
 use cube_host::runtime::types::Record;
 use cube_host::store::Store;
 use cube_host::store::deletions::{DecisionError, DeletionLimits, FullSyncEnd};
@@ -16,19 +14,7 @@ use cube_host::store::jobs::NewJob;
 use serde_json::json;
 
 async fn integration(store: &Store, name: &str) -> i64 {
-    let runtime = common::runtime();
-    let info = common::probe(&runtime)
-        .info(&runtime.context("t"))
-        .await
-        .result
-        .unwrap();
-    store.upsert_provider(&info, "sha256:test").await.unwrap();
-    let fields = IntegrationFields::new(name, serde_json::Map::new());
-    store
-        .create_integration("probe", &fields, "admin", |_| BTreeMap::new())
-        .await
-        .unwrap()
-        .id
+    common::probe_integration(store, &IntegrationFields::new(name, Default::default())).await
 }
 
 fn dn(id: &str) -> String {
@@ -36,25 +22,17 @@ fn dn(id: &str) -> String {
 }
 
 fn user(id: &str) -> Record {
-    Record {
-        kind: "user".into(),
-        external_id: id.into(),
-        fields: json!({"username": id, "dn": dn(id)}).to_string(),
-        deleted: false,
-        version: Some("1".into()),
-    }
+    common::record("user", id, json!({"username": id, "dn": dn(id)}), "1")
 }
 
 fn group(id: &str, members: &[&str]) -> Record {
     let member_dns: Vec<String> = members.iter().map(|m| dn(m)).collect();
-    Record {
-        kind: "group".into(),
-        external_id: id.into(),
-        fields: json!({"name": id, "dn": format!("cn={id},dc=x"), "member_dns": member_dns})
-            .to_string(),
-        deleted: false,
-        version: Some("1".into()),
-    }
+    common::record(
+        "group",
+        id,
+        json!({"name": id, "dn": format!("cn={id},dc=x"), "member_dns": member_dns}),
+        "1",
+    )
 }
 
 fn users(range: std::ops::Range<usize>) -> Vec<Record> {

@@ -5,47 +5,30 @@
 
 use cube_test_support as common;
 
-use std::collections::BTreeMap;
-
 use cube_host::runtime::types::Record;
 use cube_host::store::Store;
 use cube_host::store::integrations::IntegrationFields;
 use serde_json::json;
 
 async fn integration(store: &Store) -> i64 {
-    let runtime = common::runtime();
-    let info = common::probe(&runtime)
-        .info(&runtime.context("t"))
-        .await
-        .result
-        .unwrap();
-    store.upsert_provider(&info, "sha256:test").await.unwrap();
-    let fields = IntegrationFields::new("Directory", serde_json::Map::new());
-    store
-        .create_integration("probe", &fields, "admin", |_| BTreeMap::new())
-        .await
-        .unwrap()
-        .id
+    common::probe_integration(
+        store,
+        &IntegrationFields::new("Directory", Default::default()),
+    )
+    .await
 }
 
 fn user(id: &str, dn: &str, version: &str) -> Record {
-    Record {
-        kind: "user".into(),
-        external_id: id.into(),
-        fields: json!({"username": id, "dn": dn}).to_string(),
-        deleted: false,
-        version: Some(version.into()),
-    }
+    common::record("user", id, json!({"username": id, "dn": dn}), version)
 }
 
 fn group(id: &str, dn: &str, member_dns: &[&str], version: &str) -> Record {
-    Record {
-        kind: "group".into(),
-        external_id: id.into(),
-        fields: json!({"name": id, "dn": dn, "member_dns": member_dns}).to_string(),
-        deleted: false,
-        version: Some(version.into()),
-    }
+    common::record(
+        "group",
+        id,
+        json!({"name": id, "dn": dn, "member_dns": member_dns}),
+        version,
+    )
 }
 
 /// `(group, direct)` pairs of a member, sorted.

@@ -6,10 +6,10 @@
 
 use cube_test_support as common;
 
-use std::collections::BTreeMap;
-
 use cube_host::runtime::Secrets;
 use cube_host::runtime::types::Record;
+
+use common::record;
 use cube_host::store::Store;
 use cube_host::store::dry_runs::{Change, HIDDEN, MAX_ITEMS};
 use cube_host::store::integrations::IntegrationFields;
@@ -17,29 +17,11 @@ use cube_host::store::jobs::NewJob;
 use serde_json::json;
 
 async fn integration(store: &Store) -> i64 {
-    let runtime = common::runtime();
-    let info = common::probe(&runtime)
-        .info(&runtime.context("t"))
-        .await
-        .result
-        .unwrap();
-    store.upsert_provider(&info, "sha256:test").await.unwrap();
-    let fields = IntegrationFields::new("Previewed", serde_json::Map::new());
-    store
-        .create_integration("probe", &fields, "admin", |_| BTreeMap::new())
-        .await
-        .unwrap()
-        .id
-}
-
-fn record(kind: &str, id: &str, fields: serde_json::Value, version: &str) -> Record {
-    Record {
-        kind: kind.into(),
-        external_id: id.into(),
-        fields: fields.to_string(),
-        deleted: false,
-        version: Some(version.into()),
-    }
+    common::probe_integration(
+        store,
+        &IntegrationFields::new("Previewed", Default::default()),
+    )
+    .await
 }
 
 async fn dry_job(store: &Store, integration: i64) -> i64 {

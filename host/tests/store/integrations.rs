@@ -6,6 +6,8 @@ use cube_test_support as common;
 use std::collections::BTreeMap;
 
 use cube_host::runtime::types::Record;
+
+use common::record;
 use cube_host::store::Store;
 use cube_host::store::integrations::{IntegrationError, IntegrationFields};
 use cube_host::store::jobs::NewJob;
@@ -25,12 +27,7 @@ fn fields(name: &str) -> IntegrationFields {
 }
 
 async fn integration(store: &Store, name: &str) -> i64 {
-    let info = common::probe(&common::runtime())
-        .info(&common::runtime().context("t"))
-        .await
-        .result
-        .unwrap();
-    store.upsert_provider(&info, "sha256:test").await.unwrap();
+    common::register_probe(store).await;
     store
         .create_integration("probe", &fields(name), "admin", |id| {
             BTreeMap::from([("password".to_owned(), format!("sealed-for-{id}"))])
@@ -38,16 +35,6 @@ async fn integration(store: &Store, name: &str) -> i64 {
         .await
         .unwrap()
         .id
-}
-
-fn record(kind: &str, id: &str, fields: serde_json::Value, version: &str) -> Record {
-    Record {
-        kind: kind.into(),
-        external_id: id.into(),
-        fields: fields.to_string(),
-        deleted: false,
-        version: Some(version.into()),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,22 +340,12 @@ async fn drafts_belong_to_their_user_and_connector() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cron_schedules_run_at_the_times_they_name() {
     common::each_backend(|store| async move {
-        let info = common::probe(&common::runtime())
-            .info(&common::runtime().context("t"))
-            .await
-            .result
-            .unwrap();
-        store.upsert_provider(&info, "sha256:test").await.unwrap();
         let cron = IntegrationFields {
             sync_interval_secs: None,
             sync_cron: Some("0 3 * * *".into()),
             ..fields("Nightly")
         };
-        let id = store
-            .create_integration("probe", &cron, "admin", |_| BTreeMap::new())
-            .await
-            .unwrap()
-            .id;
+        let id = common::probe_integration(&store, &cron).await;
         // First seen: its next run is set, nothing is queued now.
         assert!(store.enqueue_due_schedules().await.unwrap().is_empty());
         let next = store

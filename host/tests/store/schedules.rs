@@ -4,8 +4,6 @@
 
 use cube_test_support as common;
 
-use std::collections::BTreeMap;
-
 use cube_host::store::Store;
 use cube_host::store::integrations::{Integration, IntegrationFields};
 use cube_host::store::jobs::NewJob;
@@ -17,21 +15,11 @@ const MINUTE: i64 = 60_000;
 /// An integration of the probe connector, incremental syncs every ten
 /// minutes (or on demand), full syncs every hour.
 async fn integration(store: &Store, name: &str, incremental: bool) -> i64 {
-    let info = common::probe(&common::runtime())
-        .info(&common::runtime().context("t"))
-        .await
-        .result
-        .unwrap();
-    store.upsert_provider(&info, "sha256:test").await.unwrap();
     let fields = IntegrationFields {
         sync_interval_secs: incremental.then_some(600),
         ..IntegrationFields::new(name, serde_json::Map::new())
     };
-    let id = store
-        .create_integration("probe", &fields, "admin", |_| BTreeMap::new())
-        .await
-        .unwrap()
-        .id;
+    let id = common::probe_integration(store, &fields).await;
     let hourly = FullSyncSchedule {
         interval_secs: Some(3600),
         cron: None,

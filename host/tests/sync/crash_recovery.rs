@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cube_host::integrations::seal_secrets;
 use cube_host::secrets::{MasterKey, Sealer};
 use cube_host::store::Store;
-use cube_host::store::integrations::IntegrationFields;
 use cube_host::store::jobs::NewJob;
-use cube_host::store::sync_logs::SyncLogFilter;
+use cube_host::store::sync_logs::{SyncLog, SyncLogFilter};
+
+use common::sync_setup::{create_sealed_integration, probe_fetching};
 
 /// A master key shared by every node of a test.
 const KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
@@ -109,34 +109,25 @@ async fn slow_peer(delay: Duration) -> (String, Arc<std::sync::Mutex<Vec<String>
 
 async fn add_integration(store: &Store, name: &str, url: &str, pages: u32) -> i64 {
     let sealer = Sealer::new(&MasterKey::parse(KEY).unwrap());
-    let catalog = common::probe_catalog().await;
-    let (connector, info) = catalog.get("probe").unwrap();
-    store
-        .upsert_provider(&info, connector.digest())
-        .await
-        .unwrap();
-    let fields = IntegrationFields {
-        http_grants: vec![
-            cube_host::runtime::HttpGrant::parse("http://127.0.0.1:*")
-                .unwrap()
-                .allow_private(true),
-        ],
-        ..IntegrationFields::new(
-            name,
-            serde_json::json!({"action": "fetch", "url": url, "pages": pages})
-                .as_object()
-                .unwrap()
-                .clone(),
-        )
-    };
     let secrets = BTreeMap::from([("password".to_owned(), "crash-test-secret".to_owned())]);
-    store
-        .create_integration("probe", &fields, "admin", |id| {
-            seal_secrets(&sealer, id, &secrets)
-        })
-        .await
-        .unwrap()
-        .id
+    create_sealed_integration(
+        store,
+        &common::probe_catalog().await,
+        "probe",
+        &probe_fetching(name, url, pages),
+        &sealer,
+        &secrets,
+    )
+    .await
+}
+
+/// The last ten sync log entries of `integration`, newest first.
+async fn sync_logs(store: &Store, integration: i64) -> Vec<SyncLog> {
+    let filter = SyncLogFilter {
+        integration_id: Some(integration),
+        ..Default::default()
+    };
+    store.sync_logs(&filter, 0, 10).await.unwrap().0
 }
 
 async fn queue(store: &Store, integration: i64) -> i64 {
@@ -217,17 +208,7 @@ async fn a_sync_killed_mid_way_resumes_after_restart_without_losing_or_repeating
         (0..40).collect::<Vec<_>>(),
         "every record, once"
     );
-    let (logs, _) = store
-        .sync_logs(
-            &SyncLogFilter {
-                integration_id: Some(id),
-                ..Default::default()
-            },
-            0,
-            10,
-        )
-        .await
-        .unwrap();
+    let logs = sync_logs(&store, id).await;
     assert_eq!(logs.len(), 2, "{logs:?}");
     assert!(
         logs[1].message.starts_with("Interrupted"),
@@ -249,13 +230,12 @@ async fn a_sync_killed_mid_way_resumes_after_restart_without_losing_or_repeating
 
 /// The probe's item `n`, as its sync returns it.
 fn item(n: u32) -> cube_host::runtime::types::Record {
-    cube_host::runtime::types::Record {
-        kind: "item".into(),
-        external_id: n.to_string(),
-        fields: serde_json::json!({"name": format!("item {n}")}).to_string(),
-        deleted: false,
-        version: Some("1".into()),
-    }
+    common::record(
+        "item",
+        &n.to_string(),
+        serde_json::json!({"name": format!("item {n}")}),
+        "1",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,17 +285,7 @@ async fn a_job_killed_after_its_last_page_is_finished_without_reading_past_the_e
         "the pages committed, without a page past the end and without the record not seen"
     );
     assert_eq!(seen.lock().unwrap().len(), 0, "no page was asked for again");
-    let (logs, _) = store
-        .sync_logs(
-            &SyncLogFilter {
-                integration_id: Some(id),
-                ..Default::default()
-            },
-            0,
-            10,
-        )
-        .await
-        .unwrap();
+    let logs = sync_logs(&store, id).await;
     assert!(
         logs[0].message.contains("resumed after 3 pages") && logs[0].message.contains("1 deleted"),
         "{}",
@@ -474,17 +444,7 @@ async fn two_nodes_on_postgres_run_each_job_once_and_finish_a_killed_nodes_job()
             taken_over += 1;
         }
         // Each page committed once: the created counts add up to the records.
-        let (logs, _) = store
-            .sync_logs(
-                &SyncLogFilter {
-                    integration_id: Some(*id),
-                    ..Default::default()
-                },
-                0,
-                10,
-            )
-            .await
-            .unwrap();
+        let logs = sync_logs(&store, *id).await;
         let created: i64 = logs.iter().map(|l| l.counts.created).sum();
         assert_eq!(created, 16, "integration {id}: {logs:?}");
     }

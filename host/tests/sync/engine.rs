@@ -6,20 +6,20 @@
 
 use cube_test_support as common;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use cube_host::integrations::seal_secrets;
-use cube_host::secrets::{MasterKey, Sealer};
-use cube_host::store::Store;
 use cube_host::store::deletions::DeletionLimits;
 use cube_host::store::integrations::IntegrationFields;
 use cube_host::store::jobs::NewJob;
 use cube_host::store::sync_logs::SyncLogFilter;
-use cube_host::sync::{RetryPolicy, SyncDeps, run_job};
+use cube_host::sync::run_job;
+
+use common::SyncSetup;
+use common::sync_setup::probe_fetching;
 
 /// A server answering each request with the next scripted status (and
 /// Retry-After), then 200 once the script is used up.
@@ -52,84 +52,20 @@ async fn scripted(script: Vec<(u16, Option<&'static str>)>) -> (String, Arc<Mute
     (base, seen)
 }
 
-struct Setup {
-    deps: SyncDeps,
-    integration: i64,
-    _dir: tempfile::TempDir,
-}
-
-async fn setup(url: &str, pages: u32, disable_after: Option<i64>) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in(dir.path()).await.unwrap();
-    let catalog = common::probe_catalog().await;
-    let sealer = Arc::new(Sealer::new(&MasterKey::generate()));
-    let (connector, info) = catalog.get("probe").unwrap();
-    store
-        .upsert_provider(&info, connector.digest())
-        .await
-        .unwrap();
+async fn setup(url: &str, pages: u32, disable_after: Option<i64>) -> SyncSetup {
     let fields = IntegrationFields {
-        http_grants: vec![
-            cube_host::runtime::HttpGrant::parse("http://127.0.0.1:*")
-                .unwrap()
-                .allow_private(true),
-        ],
         disable_after_failures: disable_after,
-        ..IntegrationFields::new(
-            "Scripted",
-            serde_json::json!({"action": "fetch", "url": url, "pages": pages})
-                .as_object()
-                .unwrap()
-                .clone(),
-        )
+        ..probe_fetching("Scripted", url, pages)
     };
-    let secrets = BTreeMap::from([("password".to_owned(), "scripted-secret".to_owned())]);
-    let integration = store
-        .create_integration("probe", &fields, "admin", |id| {
-            seal_secrets(&sealer, id, &secrets)
-        })
+    SyncSetup::probe_builder(fields)
+        .secret("password", "scripted-secret")
+        .retry_cap(Duration::from_secs(5))
+        .build()
         .await
-        .unwrap()
-        .id;
-    let deps = SyncDeps {
-        store,
-        catalog,
-        runtime: common::runtime(),
-        sealer,
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base: Duration::from_millis(50),
-            cap: Duration::from_secs(5),
-        },
-        outbound: Default::default(),
-        events: Default::default(),
-        lease_ms: cube_host::sync::LEASE_MS,
-    };
-    Setup {
-        deps,
-        integration,
-        _dir: dir,
-    }
-}
-
-async fn queue(setup: &Setup, mode: &str) -> i64 {
-    let (job, _) = setup
-        .deps
-        .store
-        .enqueue_sync(NewJob {
-            integration_id: setup.integration,
-            trigger: "manual",
-            mode,
-            dry_run: false,
-            requested_by: "admin",
-        })
-        .await
-        .unwrap();
-    job.id
 }
 
 /// Claims and runs the next due job, waiting for its backoff if needed.
-async fn run_next(setup: &Setup) -> i64 {
+async fn run_next(setup: &SyncSetup) -> i64 {
     for _ in 0..200 {
         if let Some(job) = setup
             .deps
@@ -147,7 +83,7 @@ async fn run_next(setup: &Setup) -> i64 {
     panic!("no job became due");
 }
 
-async fn messages(setup: &Setup) -> Vec<String> {
+async fn messages(setup: &SyncSetup) -> Vec<String> {
     let filter = SyncLogFilter {
         integration_id: Some(setup.integration),
         ..Default::default()
@@ -164,7 +100,7 @@ async fn a_rate_limited_page_is_retried_after_retry_after_and_the_sync_resumes_t
     // Page 0 passes, page 1 gets 429 with Retry-After: 1, then all pass.
     let (url, seen) = scripted(vec![(200, None), (429, Some("1"))]).await;
     let setup = setup(&url, 3, None).await;
-    let job = queue(&setup, "full").await;
+    let job = setup.queue("full").await;
 
     let before = cube_host::store::now_millis();
     run_next(&setup).await;
@@ -211,13 +147,7 @@ async fn a_rate_limited_page_is_retried_after_retry_after_and_the_sync_resumes_t
         .await
         .unwrap();
     assert_eq!(synced[3], ("other records".into(), 6));
-    let integration = setup
-        .deps
-        .store
-        .integration(setup.integration)
-        .await
-        .unwrap()
-        .unwrap();
+    let integration = setup.stored_integration().await;
     assert_eq!(
         (
             integration.last_sync_status.as_deref(),
@@ -232,7 +162,7 @@ async fn refused_credentials_are_not_retried_and_repeated_failures_disable_the_i
     let (url, seen) = scripted(vec![(401, None), (503, None), (503, None), (503, None)]).await;
     let setup = setup(&url, 2, Some(2)).await;
 
-    let job = queue(&setup, "incremental").await;
+    let job = setup.queue("incremental").await;
     run_next(&setup).await;
     let failed = setup.deps.store.job(job).await.unwrap().unwrap();
     assert_eq!(
@@ -241,33 +171,21 @@ async fn refused_credentials_are_not_retried_and_repeated_failures_disable_the_i
         "401 must not be retried"
     );
     assert!(failed.error.unwrap().contains("authentication failed"));
-    let integration = setup
-        .deps
-        .store
-        .integration(setup.integration)
-        .await
-        .unwrap()
-        .unwrap();
+    let integration = setup.stored_integration().await;
     assert_eq!(
         (integration.consecutive_failures, integration.enabled),
         (1, true)
     );
 
     // 503 three times: retried up to the bound, then one more failure in a row.
-    let job = queue(&setup, "incremental").await;
+    let job = setup.queue("incremental").await;
     for _ in 0..3 {
         assert_eq!(run_next(&setup).await, job);
     }
     let failed = setup.deps.store.job(job).await.unwrap().unwrap();
     assert_eq!((failed.status.as_str(), failed.attempts), ("failed", 3));
     assert_eq!(seen.lock().unwrap().len(), 4);
-    let integration = setup
-        .deps
-        .store
-        .integration(setup.integration)
-        .await
-        .unwrap()
-        .unwrap();
+    let integration = setup.stored_integration().await;
     assert_eq!(integration.consecutive_failures, 2);
     assert!(
         !integration.enabled,
@@ -291,7 +209,7 @@ async fn a_complete_full_sync_deletes_what_it_did_not_see_within_the_threshold()
     let setup = setup(&url, 3, None).await;
     let store = &setup.deps.store;
     let items = async || store.synced_counts(setup.integration).await.unwrap()[3].1;
-    queue(&setup, "full").await;
+    setup.queue("full").await;
     run_next(&setup).await;
     assert_eq!(items().await, 6);
 
@@ -304,7 +222,7 @@ async fn a_complete_full_sync_deletes_what_it_did_not_see_within_the_threshold()
         .execute(store.pool())
         .await
         .unwrap();
-    queue(&setup, "full").await;
+    setup.queue("full").await;
     let held = run_next(&setup).await;
     let log = messages(&setup).await;
     assert_eq!(
@@ -339,7 +257,7 @@ async fn a_complete_full_sync_deletes_what_it_did_not_see_within_the_threshold()
         )
         .await
         .unwrap();
-    queue(&setup, "full").await;
+    setup.queue("full").await;
     run_next(&setup).await;
     let log = messages(&setup).await;
     assert_eq!(
@@ -357,7 +275,7 @@ async fn a_complete_full_sync_deletes_what_it_did_not_see_within_the_threshold()
     );
 
     // An incremental sync (the probe's page after the cursor) deletes nothing.
-    queue(&setup, "incremental").await;
+    setup.queue("incremental").await;
     run_next(&setup).await;
     let log = messages(&setup).await;
     assert_eq!(
@@ -409,7 +327,7 @@ async fn mappings_shape_the_records_and_a_dry_run_previews_without_writing() {
         "a dry run writes nothing"
     );
 
-    queue(&setup, "full").await;
+    setup.queue("full").await;
     run_next(&setup).await;
     let fields: String = sqlx::query_scalar(
         "SELECT fields_json FROM synced_records WHERE integration_id = $1 AND external_id = '1'",
@@ -430,7 +348,7 @@ async fn mappings_shape_the_records_and_a_dry_run_previews_without_writing() {
     .execute(store.pool())
     .await
     .unwrap();
-    queue(&setup, "full").await;
+    setup.queue("full").await;
     run_next(&setup).await;
     let log = messages(&setup).await;
     assert!(

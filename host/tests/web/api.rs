@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use common::client::Api;
+use common::web_forms::assert_contains;
 use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
 
 const SECRET: &str = "api-secret-Token-99";
@@ -22,9 +23,7 @@ async fn integrations_are_managed_through_the_api_without_secrets_coming_back() 
     assert_eq!(body["error"]["code"], "unauthorized");
 
     let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
-    let (_, connectors) = api
-        .json(reqwest::Method::GET, "/api/v1/connectors", None)
-        .await;
+    let (_, connectors) = api.get("/api/v1/connectors").await;
     assert_eq!(connectors["connectors"][0]["id"], "probe");
     assert_eq!(
         connectors["connectors"][0]["config_schema"]["properties"]["password"]["writeOnly"],
@@ -36,8 +35,7 @@ async fn integrations_are_managed_through_the_api_without_secrets_coming_back() 
         ..Api::sign_in(&base, "admin", ADMIN_PASSWORD).await
     };
     let (status, body) = forged
-        .json(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/integrations",
             Some(json!({"name": "x", "connector": "probe"})),
         )
@@ -48,8 +46,7 @@ async fn integrations_are_managed_through_the_api_without_secrets_coming_back() 
     );
 
     let (status, body) = api
-        .json(reqwest::Method::POST, "/api/v1/integrations",
-              Some(json!({"name": "", "connector": "probe", "config": {"url": "nope", "pages": 5000, "action": "ok"}})))
+        .post("/api/v1/integrations", Some(json!({"name": "", "connector": "probe", "config": {"url": "nope", "pages": 5000, "action": "ok"}})))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["fields"]["pages"], "Enter 1000 or less.");
@@ -61,8 +58,7 @@ async fn integrations_are_managed_through_the_api_without_secrets_coming_back() 
     );
     assert!(body["error"]["fields"]["name"].is_string());
     let (status, body) = api
-        .json(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/integrations",
             Some(json!({"name": "x", "connector": "nope"})),
         )
@@ -87,48 +83,26 @@ async fn integrations_are_managed_through_the_api_without_secrets_coming_back() 
     assert_eq!(created["secrets_set"], json!(["password"]));
     assert_eq!(created["config"]["url"], json!(peer));
     let id = created["id"].as_i64().unwrap();
-    let (status, _) = api
-        .json(reqwest::Method::POST, "/api/v1/integrations", Some(create))
-        .await;
+    let (status, _) = api.post("/api/v1/integrations", Some(create)).await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     let (status, verdict) = api
-        .json(
-            reqwest::Method::POST,
-            &format!("/api/v1/integrations/{id}/test"),
-            None,
-        )
+        .post(&format!("/api/v1/integrations/{id}/test"), None)
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert!(verdict["detail"].as_str().unwrap().contains("api peer"));
 
-    let (status, queued) = api
-        .json(
-            reqwest::Method::POST,
-            &format!("/api/v1/integrations/{id}/sync"),
-            Some(json!({"full": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
-    let job = queued["job"]["id"].as_i64().unwrap();
-    common::wait_for_syncs(&store, id).await;
-    let (_, job) = api
-        .json(reqwest::Method::GET, &format!("/api/v1/jobs/{job}"), None)
-        .await;
+    let job = api.full_sync(&store, id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let (_, logs) = api
-        .json(
-            reqwest::Method::GET,
-            &format!("/api/v1/sync-logs?integration={id}&operation=sync"),
-            None,
-        )
+        .get(&format!(
+            "/api/v1/sync-logs?integration={id}&operation=sync"
+        ))
         .await;
     assert_eq!(logs["total"], 1);
     assert_eq!(logs["sync_logs"][0]["counts"]["created"], 4);
-    let (status, _) = api
-        .json(reqwest::Method::GET, "/api/v1/sync-logs?status=weird", None)
-        .await;
+    let (status, _) = api.get("/api/v1/sync-logs?status=weird").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Replacing without the secret keeps it; the response never shows it.
@@ -144,11 +118,7 @@ async fn integrations_are_managed_through_the_api_without_secrets_coming_back() 
     let stored = store.integration(id).await.unwrap().unwrap();
     assert!(stored.sealed_secrets.contains_key("password") && !stored.enabled);
     let (status, _) = api
-        .json(
-            reqwest::Method::POST,
-            &format!("/api/v1/integrations/{id}/sync"),
-            None,
-        )
+        .post(&format!("/api/v1/integrations/{id}/sync"), None)
         .await;
     assert_eq!(
         status,
@@ -156,19 +126,13 @@ async fn integrations_are_managed_through_the_api_without_secrets_coming_back() 
         "a disabled integration does not sync"
     );
     let (_, verdict) = api
-        .json(
-            reqwest::Method::POST,
-            &format!("/api/v1/integrations/{id}/test"),
-            None,
-        )
+        .post(&format!("/api/v1/integrations/{id}/test"), None)
         .await;
     assert_eq!(verdict["headline"], "The credentials were refused");
     assert!(!verdict.to_string().contains(SECRET));
 
     let viewer = Api::sign_in(&base, "vera", VIEWER_PASSWORD).await;
-    let (status, list) = viewer
-        .json(reqwest::Method::GET, "/api/v1/integrations", None)
-        .await;
+    let (status, list) = viewer.get("/api/v1/integrations").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["integrations"][0]["name"], "API probe 2");
     assert!(!list.to_string().contains(SECRET));
@@ -184,62 +148,34 @@ async fn integrations_are_managed_through_the_api_without_secrets_coming_back() 
         (StatusCode::FORBIDDEN, Some("forbidden"))
     );
 
-    let (status, _) = api
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/integrations/{id}"),
-            None,
-        )
-        .await;
+    let status = api.delete(&format!("/api/v1/integrations/{id}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = api
-        .json(
-            reqwest::Method::GET,
-            &format!("/api/v1/integrations/{id}"),
-            None,
-        )
-        .await;
+    let (status, _) = api.get(&format!("/api/v1/integrations/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Schedules: an interval or a cron expression, checked.
+    for (input, says) in [
+        (
+            json!({"name": "Cron", "connector": "probe", "config": {"action": "ok"}, "sync_cron": "every night"}),
+            "cron",
+        ),
+        (
+            json!({"name": "Cron", "connector": "probe", "config": {"action": "ok"},
+                    "sync_cron": "*/15 * * * *", "sync_interval_minutes": 5}),
+            "not both",
+        ),
+    ] {
+        let (status, body) = api.post("/api/v1/integrations", Some(input)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            body["error"]["fields"]["sync_cron"]
+                .as_str()
+                .unwrap()
+                .contains(says),
+            "{body}"
+        );
+    }
     let (status, body) = api
-        .json(
-            reqwest::Method::POST,
-            "/api/v1/integrations",
-            Some(json!({"name": "Cron", "connector": "probe", "config": {"action": "ok"}, "sync_cron": "every night"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        body["error"]["fields"]["sync_cron"]
-            .as_str()
-            .unwrap()
-            .contains("cron"),
-        "{body}"
-    );
-    let (status, body) = api
-        .json(
-            reqwest::Method::POST,
-            "/api/v1/integrations",
-            Some(
-                json!({"name": "Cron", "connector": "probe", "config": {"action": "ok"},
-                        "sync_cron": "*/15 * * * *", "sync_interval_minutes": 5}),
-            ),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        body["error"]["fields"]["sync_cron"]
-            .as_str()
-            .unwrap()
-            .contains("not both"),
-        "{body}"
-    );
-    let (status, body) = api
-        .json(
-            reqwest::Method::POST,
-            "/api/v1/integrations",
-            Some(json!({"name": "Cron", "connector": "probe", "config": {"action": "ok"}, "sync_cron": "*/15 * * * *"})),
-        )
+        .post("/api/v1/integrations", Some(json!({"name": "Cron", "connector": "probe", "config": {"action": "ok"}, "sync_cron": "*/15 * * * *"})))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["sync_cron"], "*/15 * * * *");
@@ -309,8 +245,7 @@ async fn webhook_endpoints_are_managed_through_the_api_and_their_secret_shown_on
     let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
     let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
     let (_, created) = api
-        .json(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/integrations",
             Some(json!({"name": "Hooks", "connector": "probe", "config": {"action": "ok"}})),
         )
@@ -319,11 +254,7 @@ async fn webhook_endpoints_are_managed_through_the_api_and_their_secret_shown_on
     let path = format!("/api/v1/integrations/{id}/webhooks");
 
     let (status, body) = api
-        .json(
-            reqwest::Method::POST,
-            &path,
-            Some(json!({"scheme": "md5", "secret": "short"})),
-        )
+        .post(&path, Some(json!({"scheme": "md5", "secret": "short"})))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
@@ -333,8 +264,7 @@ async fn webhook_endpoints_are_managed_through_the_api_and_their_secret_shown_on
     );
 
     let (status, hook) = api
-        .json(
-            reqwest::Method::POST,
+        .post(
             &path,
             Some(json!({"scheme": "cube-hmac-sha256", "description": "ci"})),
         )
@@ -348,7 +278,7 @@ async fn webhook_endpoints_are_managed_through_the_api_and_their_secret_shown_on
     let url = hook["url"].as_str().unwrap().to_owned();
     assert!(url.starts_with(&format!("{base}/hooks/")));
 
-    let (_, listed) = api.json(reqwest::Method::GET, &path, None).await;
+    let (_, listed) = api.get(&path).await;
     assert_eq!(listed["webhooks"][0]["url"], json!(url));
     assert!(
         !listed.to_string().contains(&secret),
@@ -377,7 +307,7 @@ async fn webhook_endpoints_are_managed_through_the_api_and_their_secret_shown_on
     // The worker processes what the intake stored.
     let mut processed = json!(0);
     for _ in 0..200 {
-        let (_, listed) = api.json(reqwest::Method::GET, &path, None).await;
+        let (_, listed) = api.get(&path).await;
         processed = listed["webhooks"][0]["deliveries"]["processed"].clone();
         if processed == 1 {
             break;
@@ -386,13 +316,7 @@ async fn webhook_endpoints_are_managed_through_the_api_and_their_secret_shown_on
     }
     assert_eq!(processed, 1, "the stored delivery was processed");
     let webhook = hook["id"].as_i64().unwrap();
-    let (status, listed) = api
-        .json(
-            reqwest::Method::GET,
-            &format!("{path}/{webhook}/deliveries"),
-            None,
-        )
-        .await;
+    let (status, listed) = api.get(&format!("{path}/{webhook}/deliveries")).await;
     assert_eq!(status, StatusCode::OK);
     let delivery = listed["deliveries"][0]["id"].as_i64().unwrap();
     assert_eq!(listed["deliveries"][0]["replayable"], true, "{listed}");
@@ -408,8 +332,7 @@ async fn webhook_endpoints_are_managed_through_the_api_and_their_secret_shown_on
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     let (status, body) = api
-        .json(
-            reqwest::Method::POST,
+        .post(
             &path,
             Some(json!({"scheme": "cube-hmac-sha256", "answer": "sometimes"})),
         )
@@ -419,16 +342,10 @@ async fn webhook_endpoints_are_managed_through_the_api_and_their_secret_shown_on
 
     let viewer = Api::sign_in(&base, "vera", VIEWER_PASSWORD).await;
     let (status, _) = viewer
-        .json(
-            reqwest::Method::POST,
-            &path,
-            Some(json!({"scheme": "slack-v0"})),
-        )
+        .post(&path, Some(json!({"scheme": "slack-v0"})))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = api
-        .call(reqwest::Method::DELETE, &format!("{path}/{webhook}"), None)
-        .await;
+    let status = api.delete(&format!("{path}/{webhook}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(store.webhooks_of(id).await.unwrap().is_empty());
 }
@@ -446,9 +363,7 @@ async fn allowing_private_addresses_is_per_grant_in_the_api_and_the_editor() {
     let create = json!({"name": "Two grants", "connector": "probe", "config": config(&intranet),
         "http_grants": [{"pattern": format!("http://localhost:{intranet}"), "allow_private": true},
                         format!("http://localhost:{other}")]});
-    let (status, created) = api
-        .json(reqwest::Method::POST, "/api/v1/integrations", Some(create))
-        .await;
+    let (status, created) = api.post("/api/v1/integrations", Some(create)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_i64().unwrap();
     assert_eq!(
@@ -457,13 +372,9 @@ async fn allowing_private_addresses_is_per_grant_in_the_api_and_the_editor() {
                {"pattern": format!("http://localhost:{other}"), "allow_private": false}])
     );
     let test = || async {
-        api.json(
-            reqwest::Method::POST,
-            &format!("/api/v1/integrations/{id}/test"),
-            None,
-        )
-        .await
-        .1
+        api.post(&format!("/api/v1/integrations/{id}/test"), None)
+            .await
+            .1
     };
     let verdict = test().await;
     assert_eq!(verdict["ok"], true, "{verdict}");
@@ -478,11 +389,7 @@ async fn allowing_private_addresses_is_per_grant_in_the_api_and_the_editor() {
     let replace = json!({"name": "Two grants", "config": config(&other),
         "http_grants": created["http_grants"]});
     let (status, replaced) = api
-        .json(
-            reqwest::Method::PUT,
-            &format!("/api/v1/integrations/{id}"),
-            Some(replace),
-        )
+        .put(&format!("/api/v1/integrations/{id}"), replace)
         .await;
     assert_eq!(status, StatusCode::OK, "{replaced}");
     let verdict = test().await;
@@ -499,7 +406,7 @@ async fn allowing_private_addresses_is_per_grant_in_the_api_and_the_editor() {
     let editor = admin.get(&format!("/integrations/{id}/edit")).await;
     let lines = format!("http://localhost:{intranet} private\nhttp://localhost:{other}<")
         .replace('/', "&#x2f;");
-    assert!(editor.body.contains(&lines), "{}", editor.body);
+    assert_contains(&editor.body, &lines);
     let detail = admin.get(&format!("/integrations/{id}")).await;
     assert_eq!(
         detail.body.matches("(private addresses allowed)").count(),

@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::SET_COOKIE;
 
 use common::client::{Browser, hidden};
+use common::web_forms::assert_contains;
 use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
 
 struct Server {
@@ -29,6 +30,45 @@ async fn server_with(catalog: Catalog) -> Server {
         store,
         _dir: dir,
     }
+}
+
+/// Posts the form that adds the user `username` with `role`.
+async fn add_user(
+    browser: &mut Browser,
+    csrf: &str,
+    username: &str,
+    role: &str,
+    password: &str,
+) -> common::client::Page {
+    let form = [
+        ("csrf_token", csrf),
+        ("username", username),
+        ("role", role),
+        ("password", password),
+    ];
+    browser.post("/admin/users", &form).await
+}
+
+/// Posts the sign-in form as `admin`, with the form's `csrf` token and
+/// `next`, where to go once signed in.
+async fn sign_in_as_admin(browser: &mut Browser, csrf: &str, next: &str) -> common::client::Page {
+    let form = [
+        ("csrf_token", csrf),
+        ("username", "admin"),
+        ("password", ADMIN_PASSWORD),
+        ("next", next),
+    ];
+    browser.post("/login", &form).await
+}
+
+/// Whether `store` holds the user `username`.
+async fn has_user(store: &Store, username: &str) -> bool {
+    store
+        .users()
+        .await
+        .unwrap()
+        .iter()
+        .any(|u| u.username == username)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,14 +95,12 @@ async fn an_admin_signs_in_uses_admin_pages_and_signs_out() {
         .map(|v| v.to_str().unwrap().to_owned())
         .find(|v| v.starts_with("cube_session="))
         .unwrap();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
-    );
+    assert_contains(&cookie, "HttpOnly");
+    assert_contains(&cookie, "SameSite=Lax");
 
     let users = browser.get("/admin/users").await;
     assert_eq!(users.status, StatusCode::OK);
-    assert!(users.body.contains("vera"), "{}", users.body);
+    assert_contains(&users.body, "vera");
     assert_eq!(
         users.headers.get("x-frame-options").unwrap(),
         "DENY",
@@ -99,27 +137,16 @@ async fn a_viewer_is_refused_the_admin_pages() {
         assert!(page.body.contains("This page is for admins"));
     }
     let csrf = browser.csrf().await;
-    let create = browser
-        .post(
-            "/admin/users",
-            &[
-                ("csrf_token", &csrf),
-                ("username", "mallory"),
-                ("role", "admin"),
-                ("password", "a long enough password"),
-            ],
-        )
-        .await;
+    let create = add_user(
+        &mut browser,
+        &csrf,
+        "mallory",
+        "admin",
+        "a long enough password",
+    )
+    .await;
     assert_eq!(create.status, StatusCode::FORBIDDEN);
-    assert!(
-        server
-            .store
-            .users()
-            .await
-            .unwrap()
-            .iter()
-            .all(|u| u.username != "mallory")
-    );
+    assert!(!has_user(&server.store, "mallory").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,29 +156,18 @@ async fn posts_without_the_csrf_token_are_refused() {
     browser.sign_in("admin", ADMIN_PASSWORD).await;
 
     for token in ["", "forged"] {
-        let create = browser
-            .post(
-                "/admin/users",
-                &[
-                    ("csrf_token", token),
-                    ("username", "eve"),
-                    ("role", "viewer"),
-                    ("password", "a long enough password"),
-                ],
-            )
-            .await;
+        let create = add_user(
+            &mut browser,
+            token,
+            "eve",
+            "viewer",
+            "a long enough password",
+        )
+        .await;
         assert_eq!(create.status, StatusCode::FORBIDDEN);
         assert!(create.body.contains("Form expired"));
     }
-    assert!(
-        server
-            .store
-            .users()
-            .await
-            .unwrap()
-            .iter()
-            .all(|u| u.username != "eve")
-    );
+    assert!(!has_user(&server.store, "eve").await);
     let logout = browser.post("/logout", &[("csrf_token", "forged")]).await;
     assert_eq!(logout.status, StatusCode::FORBIDDEN);
 
@@ -197,24 +213,10 @@ async fn admins_manage_users_and_a_deleted_users_sessions_end() {
     admin.sign_in("admin", ADMIN_PASSWORD).await;
     let csrf = admin.csrf().await;
 
-    let created = admin
-        .post(
-            "/admin/users",
-            &[
-                ("csrf_token", &csrf),
-                ("username", "grace"),
-                ("role", "viewer"),
-                ("password", "cobol compiler 1959"),
-            ],
-        )
-        .await;
+    let created = add_user(&mut admin, &csrf, "grace", "viewer", "cobol compiler 1959").await;
     assert_eq!(created.status, StatusCode::SEE_OTHER);
     let listing = admin.get(created.location.as_deref().unwrap()).await;
-    assert!(
-        listing.body.contains("User grace added."),
-        "{}",
-        listing.body
-    );
+    assert_contains(&listing.body, "User grace added.");
 
     let mut grace = Browser::new(&server.base);
     assert_eq!(
@@ -279,17 +281,14 @@ async fn script_in_names_and_links_renders_inert() {
 
     admin.sign_in("admin", ADMIN_PASSWORD).await;
     let csrf = admin.csrf().await;
-    let refused = admin
-        .post(
-            "/admin/users",
-            &[
-                ("csrf_token", &csrf),
-                ("username", "<script>alert(1)</script>"),
-                ("role", "viewer"),
-                ("password", "a long enough password"),
-            ],
-        )
-        .await;
+    let refused = add_user(
+        &mut admin,
+        &csrf,
+        "<script>alert(1)</script>",
+        "viewer",
+        "a long enough password",
+    )
+    .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         !refused.body.contains("<script>alert(1)</script>"),
@@ -328,17 +327,7 @@ async fn open_redirects_after_sign_in_are_not_followed() {
             .replace("&#x3d;", "=")
             .replace("&#x3f;", "?");
         assert_eq!(next, kept, "the form keeps {link} as {next}");
-        let page = browser
-            .post(
-                "/login",
-                &[
-                    ("csrf_token", &csrf),
-                    ("username", "admin"),
-                    ("password", ADMIN_PASSWORD),
-                    ("next", &next),
-                ],
-            )
-            .await;
+        let page = sign_in_as_admin(&mut browser, &csrf, &next).await;
         assert_eq!(page.location.as_deref(), Some(kept), "{link}");
     }
     // Posted as they are, past the form.
@@ -355,17 +344,7 @@ async fn open_redirects_after_sign_in_are_not_followed() {
         let mut browser = Browser::new(&server.base);
         let form = browser.get("/login").await;
         let csrf = hidden(&form.body, "csrf_token");
-        let page = browser
-            .post(
-                "/login",
-                &[
-                    ("csrf_token", &csrf),
-                    ("username", "admin"),
-                    ("password", ADMIN_PASSWORD),
-                    ("next", next),
-                ],
-            )
-            .await;
+        let page = sign_in_as_admin(&mut browser, &csrf, next).await;
         assert_eq!(page.location.as_deref(), Some("/"), "{next:?}");
     }
 }
@@ -386,17 +365,9 @@ async fn the_providers_page_lists_connectors_and_what_they_ask_for() {
     browser.sign_in("vera", VIEWER_PASSWORD).await;
     let page = browser.get("/integrations/providers").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(
-        page.body.contains("Probe <small>probe 0.1.0</small>"),
-        "{}",
-        page.body
-    );
+    assert_contains(&page.body, "Probe <small>probe 0.1.0</small>");
     // HTML-escaped (`/` becomes `&#x2f;`), as every rendered value is.
-    assert!(
-        page.body.contains("http:&#x2f;&#x2f;127.0.0.1:*"),
-        "{}",
-        page.body
-    );
+    assert_contains(&page.body, "http:&#x2f;&#x2f;127.0.0.1:*");
     assert!(page.body.contains("junk.wasm"));
     assert!(page.body.contains("not a WebAssembly file"));
 }

@@ -10,12 +10,15 @@ use std::time::{Duration, Instant};
 use cube_host::store::Store;
 use fantoccini::{Client, ClientBuilder, Locator};
 
+use common::web_forms::assert_contains;
 use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
 
-/// ChromeDriver on a free port, stopped on drop.
+/// ChromeDriver on a free port, stopped on drop, and the profile directory
+/// of the browser it drives.
 struct Driver {
     child: Child,
     url: String,
+    profile: tempfile::TempDir,
 }
 
 impl Drop for Driver {
@@ -55,10 +58,11 @@ fn start_driver() -> Driver {
     Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
+        profile: tempfile::tempdir().unwrap(),
     }
 }
 
-async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+async fn browser(driver: &Driver) -> Client {
     let chromium = std::env::var("CUBE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
@@ -70,7 +74,7 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
                 "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync",
                 "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.display()),
+                format!("--user-data-dir={}", driver.profile.path().display()),
             ]
         }),
     );
@@ -96,13 +100,47 @@ async fn screenshot(client: &Client, name: &str) {
 }
 
 async fn text(client: &Client) -> String {
+    element_text(client, "body").await
+}
+
+/// The text of the first element `css` finds.
+async fn element_text(client: &Client, css: &str) -> String {
     client
-        .find(Locator::Css("body"))
+        .find(Locator::Css(css))
         .await
         .unwrap()
         .text()
         .await
         .unwrap()
+}
+
+/// Clicks the first element `css` finds (without waiting for a page).
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Opens `path` of the app at `base`.
+async fn goto(client: &Client, base: &str, path: &str) {
+    client.goto(&format!("{base}{path}")).await.unwrap();
+}
+
+/// Replaces the value of the input that `css` finds with `value`.
+async fn replace_value(client: &Client, css: &str, value: &str) {
+    let input = client.find(Locator::Css(css)).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(value).await.unwrap();
+}
+
+/// [`navigate`], then the text of the page the click led to.
+async fn visit(client: &Client, locator: Locator<'_>) -> String {
+    navigate(client, locator).await;
+    text(client).await
 }
 
 /// Clicks what `locator` finds and waits until the browser shows the page
@@ -128,13 +166,8 @@ async fn navigate(client: &Client, locator: Locator<'_>) {
 
 async fn sign_in(client: &Client, username: &str, password: &str) {
     for (field, value) in [("username", username), ("password", password)] {
-        let input = client
-            .find(Locator::Css(&format!("input[name={field}]")))
-            .await
-            .unwrap();
         // After a failed attempt the form keeps the user name.
-        input.clear().await.unwrap();
-        input.send_keys(value).await.unwrap();
+        replace_value(client, &format!("input[name={field}]"), value).await;
     }
     navigate(client, Locator::Css("form button[type=submit]")).await;
 }
@@ -142,11 +175,10 @@ async fn sign_in(client: &Client, username: &str, password: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_signs_in_manages_users_and_finds_the_audit_entry() {
     let driver = start_driver();
-    let profile = tempfile::tempdir().unwrap();
-    let client = browser(&driver, profile.path()).await;
+    let client = browser(&driver).await;
     let (base, store, _dir) = serve().await;
 
-    client.goto(&format!("{base}/admin/users")).await.unwrap();
+    goto(&client, &base, "/admin/users").await;
     assert!(client.current_url().await.unwrap().path() == "/login");
     screenshot(&client, "admin-01-login").await;
 
@@ -163,24 +195,10 @@ async fn an_admin_signs_in_manages_users_and_finds_the_audit_entry() {
     assert!(text(&client).await.contains("vera"));
     screenshot(&client, "admin-03-users").await;
 
-    client
-        .find(Locator::Css(
-            "form[action='/admin/users'] input[name=username]",
-        ))
-        .await
-        .unwrap()
-        .send_keys("grace")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css(
-            "form[action='/admin/users'] input[name=password]",
-        ))
-        .await
-        .unwrap()
-        .send_keys("cobol compiler 1959")
-        .await
-        .unwrap();
+    for (field, value) in [("username", "grace"), ("password", "cobol compiler 1959")] {
+        let css = format!("form[action='/admin/users'] input[name={field}]");
+        replace_value(&client, &css, value).await;
+    }
     navigate(&client, Locator::Css("form[action='/admin/users'] button")).await;
     assert!(text(&client).await.contains("User grace added."));
     screenshot(&client, "admin-04-user-added").await;
@@ -193,25 +211,19 @@ async fn an_admin_signs_in_manages_users_and_finds_the_audit_entry() {
             .any(|u| u.username == "grace")
     );
 
-    navigate(&client, Locator::LinkText("Connectors")).await;
-    let connectors = text(&client).await;
-    assert!(
-        connectors.contains("Probe") && connectors.contains("http://127.0.0.1:*"),
-        "{connectors}"
-    );
+    let connectors = visit(&client, Locator::LinkText("Connectors")).await;
+    assert_contains(&connectors, "Probe");
+    assert_contains(&connectors, "http://127.0.0.1:*");
     screenshot(&client, "admin-05-connectors").await;
 
-    navigate(&client, Locator::LinkText("Audit log")).await;
-    let audit = text(&client).await;
-    assert!(
-        audit.contains("user.create") && audit.contains("user:grace"),
-        "{audit}"
-    );
+    let audit = visit(&client, Locator::LinkText("Audit log")).await;
+    assert_contains(&audit, "user.create");
+    assert_contains(&audit, "user:grace");
     screenshot(&client, "admin-06-audit").await;
 
     navigate(&client, Locator::Css("form.signout button")).await;
     assert_eq!(client.current_url().await.unwrap().path(), "/login");
-    client.goto(&format!("{base}/admin/users")).await.unwrap();
+    goto(&client, &base, "/admin/users").await;
     assert_eq!(
         client.current_url().await.unwrap().path(),
         "/login",
@@ -223,26 +235,20 @@ async fn an_admin_signs_in_manages_users_and_finds_the_audit_entry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_is_refused_the_admin_pages_in_the_browser() {
     let driver = start_driver();
-    let profile = tempfile::tempdir().unwrap();
-    let client = browser(&driver, profile.path()).await;
+    let client = browser(&driver).await;
     let (base, _store, _dir) = serve().await;
 
-    client.goto(&format!("{base}/login")).await.unwrap();
+    goto(&client, &base, "/login").await;
     sign_in(&client, "vera", VIEWER_PASSWORD).await;
     let home = text(&client).await;
-    assert!(
-        home.contains("Dashboard") && home.contains("integrations"),
-        "{home}"
-    );
+    assert_contains(&home, "Dashboard");
+    assert_contains(&home, "integrations");
     assert!(!home.contains("Audit log"), "viewers see no admin links");
     screenshot(&client, "viewer-01-dashboard").await;
-    client
-        .goto(&format!("{base}/integrations/create"))
-        .await
-        .unwrap();
+    goto(&client, &base, "/integrations/create").await;
     assert!(text(&client).await.contains("This page is for admins"));
 
-    client.goto(&format!("{base}/admin/users")).await.unwrap();
+    goto(&client, &base, "/admin/users").await;
     assert!(text(&client).await.contains("This page is for admins"));
     screenshot(&client, "viewer-02-refused").await;
     client.close().await.unwrap();
@@ -250,22 +256,11 @@ async fn a_viewer_is_refused_the_admin_pages_in_the_browser() {
 
 /// Replaces the value of the input or text area `name`.
 async fn fill(client: &Client, name: &str, value: &str) {
-    let input = client
-        .find(Locator::Css(&format!("[name='{name}']")))
-        .await
-        .unwrap();
-    input.clear().await.unwrap();
-    input.send_keys(value).await.unwrap();
+    replace_value(client, &format!("[name='{name}']"), value).await;
 }
 
 async fn wizard_step(client: &Client, name: &str) {
-    let current = client
-        .find(Locator::Css("ol.steps li[aria-current=step]"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let current = element_text(client, "ol.steps li[aria-current=step]").await;
     assert!(
         current.ends_with(name),
         "on step {current}, expected {name}"
@@ -275,13 +270,12 @@ async fn wizard_step(client: &Client, name: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_sets_up_an_integration_in_the_wizard_syncs_it_and_finds_it_everywhere() {
     let driver = start_driver();
-    let profile = tempfile::tempdir().unwrap();
-    let client = browser(&driver, profile.path()).await;
+    let client = browser(&driver).await;
     let (base, store, _dir) = serve().await;
     let dead = format!("http://127.0.0.1:{}/", common::closed_port());
     let live = common::http_answering("the peer is up").await;
 
-    client.goto(&format!("{base}/login")).await.unwrap();
+    goto(&client, &base, "/login").await;
     sign_in(&client, "admin", ADMIN_PASSWORD).await;
     navigate(&client, Locator::LinkText("Integrations")).await;
     navigate(&client, Locator::LinkText("New integration")).await;
@@ -321,12 +315,8 @@ async fn an_admin_sets_up_an_integration_in_the_wizard_syncs_it_and_finds_it_eve
         Some("true")
     );
 
-    navigate(&client, Locator::Css("button[value=test]")).await;
-    let failed = text(&client).await;
-    assert!(
-        failed.contains("The server could not be reached"),
-        "{failed}"
-    );
+    let failed = visit(&client, Locator::Css("button[value=test]")).await;
+    assert_contains(&failed, "The server could not be reached");
     assert!(!failed.contains("browser-secret-42"));
     screenshot(&client, "wizard-04-test-failed").await;
 
@@ -341,60 +331,41 @@ async fn an_admin_sets_up_an_integration_in_the_wizard_syncs_it_and_finds_it_eve
     navigate(&client, Locator::Css("button[value=test]")).await;
     assert!(text(&client).await.contains("Connection test passed"));
     screenshot(&client, "wizard-05-test-passed").await;
-    navigate(&client, Locator::Css("button[value=save]")).await;
-    let detail = text(&client).await;
-    assert!(
-        detail.contains("Integration Helpdesk probe created; its connection test passed."),
-        "{detail}"
+    let detail = visit(&client, Locator::Css("button[value=save]")).await;
+    assert_contains(
+        &detail,
+        "Integration Helpdesk probe created; its connection test passed.",
     );
     screenshot(&client, "wizard-06-detail").await;
 
     navigate(&client, Locator::Css("form[action$='/sync'] button")).await;
     let id = store.integrations().await.unwrap()[0].id;
     common::wait_for_syncs(&store, id).await;
-    client
-        .goto(&format!("{base}/integrations/{id}"))
-        .await
-        .unwrap();
+    goto(&client, &base, &format!("/integrations/{id}")).await;
     assert!(text(&client).await.contains("Read 6 records in 3 pages"));
     screenshot(&client, "wizard-07-synced").await;
 
-    navigate(&client, Locator::LinkText("Integrations")).await;
-    let list = text(&client).await;
-    assert!(
-        list.contains("Helpdesk probe") && list.contains("succeeded"),
-        "{list}"
-    );
+    let list = visit(&client, Locator::LinkText("Integrations")).await;
+    assert_contains(&list, "Helpdesk probe");
+    assert_contains(&list, "succeeded");
     screenshot(&client, "wizard-08-list").await;
 
     navigate(&client, Locator::LinkText("Dashboard")).await;
-    let active = client
-        .find(Locator::Css("#stat-active"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let active = element_text(&client, "#stat-active").await;
     assert_eq!(active, "1");
     assert!(client.find(Locator::Css(".charts svg")).await.is_ok());
     screenshot(&client, "wizard-09-dashboard").await;
 
     navigate(&client, Locator::LinkText("Logs")).await;
     fill(&client, "q", "6 created").await;
-    navigate(&client, Locator::Css("form.filters button")).await;
-    let logs = text(&client).await;
-    assert!(
-        logs.contains("1 entry") && logs.contains("Helpdesk probe"),
-        "{logs}"
-    );
+    let logs = visit(&client, Locator::Css("form.filters button")).await;
+    assert_contains(&logs, "1 entry");
+    assert_contains(&logs, "Helpdesk probe");
     screenshot(&client, "wizard-10-logs").await;
 
-    navigate(&client, Locator::LinkText("Audit log")).await;
-    let audit = text(&client).await;
-    assert!(
-        audit.contains("integration.create") && audit.contains("integration.sync"),
-        "{audit}"
-    );
+    let audit = visit(&client, Locator::LinkText("Audit log")).await;
+    assert_contains(&audit, "integration.create");
+    assert_contains(&audit, "integration.sync");
     assert!(!audit.contains("browser-secret-42"));
     screenshot(&client, "wizard-11-audit").await;
     client.close().await.unwrap();
@@ -403,39 +374,20 @@ async fn an_admin_sets_up_an_integration_in_the_wizard_syncs_it_and_finds_it_eve
 /// Queues a sync from the integration's page: `full`, optionally a dry
 /// run; waits until it ended and reloads the page.
 async fn sync_from_the_page(client: &Client, store: &Store, base: &str, id: i64, dry_run: bool) {
-    client
-        .goto(&format!("{base}/integrations/{id}"))
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("select[name=mode] option[value=full]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    goto(client, base, &format!("/integrations/{id}")).await;
+    click(client, "select[name=mode] option[value=full]").await;
     if dry_run {
-        client
-            .find(Locator::Css("input[name=dry_run]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(client, "input[name=dry_run]").await;
     }
     navigate(client, Locator::Css("form[action$='/sync'] button")).await;
     common::wait_for_syncs(store, id).await;
-    client
-        .goto(&format!("{base}/integrations/{id}"))
-        .await
-        .unwrap();
+    goto(client, base, &format!("/integrations/{id}")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_reads_a_dry_runs_changes_then_approves_the_deletions_a_full_sync_held() {
     let driver = start_driver();
-    let profile = tempfile::tempdir().unwrap();
-    let client = browser(&driver, profile.path()).await;
+    let client = browser(&driver).await;
     let (base, store, _dir) = serve().await;
     let peer = common::http_answering("guarded peer").await;
     let (mut admin, csrf) = common::sign_in_admin(&base).await;
@@ -461,7 +413,7 @@ async fn an_admin_reads_a_dry_runs_changes_then_approves_the_deletions_a_full_sy
     );
     let id = store.integrations().await.unwrap()[0].id;
 
-    client.goto(&format!("{base}/login")).await.unwrap();
+    goto(&client, &base, "/login").await;
     sign_in(&client, "admin", ADMIN_PASSWORD).await;
     sync_from_the_page(&client, &store, &base, id, false).await;
     assert!(text(&client).await.contains("Read 6 records in 3 pages"));
@@ -491,30 +443,14 @@ async fn an_admin_reads_a_dry_runs_changes_then_approves_the_deletions_a_full_sy
     )
     .await;
     let listing = text(&client).await;
-    assert!(listing.contains("What this dry run would do"), "{listing}");
-    assert!(
-        listing.contains("delete 2 item") && listing.contains("update 1 item"),
-        "{listing}"
-    );
-    let change = client
-        .find(Locator::Css("tr.dry-update .change"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        change.contains("old item 0") && change.contains("item 0"),
-        "{change}"
-    );
-    let hidden = client
-        .find(Locator::Css("tr.dry-update"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(hidden.contains("password: (hidden)"), "{hidden}");
+    assert_contains(&listing, "What this dry run would do");
+    assert_contains(&listing, "delete 2 item");
+    assert_contains(&listing, "update 1 item");
+    let change = element_text(&client, "tr.dry-update .change").await;
+    assert_contains(&change, "old item 0");
+    assert_contains(&change, "item 0");
+    let hidden = element_text(&client, "tr.dry-update").await;
+    assert_contains(&hidden, "password: (hidden)");
     assert!(!listing.contains("old-Password-9"));
     assert_eq!(
         client
@@ -534,8 +470,8 @@ async fn an_admin_reads_a_dry_runs_changes_then_approves_the_deletions_a_full_sy
     // The real full sync holds the two deletions (10 % of 6 allows one).
     sync_from_the_page(&client, &store, &base, id, false).await;
     let page = text(&client).await;
-    assert!(page.contains("Deletions waiting for approval"), "{page}");
-    assert!(page.contains("needs_approval"), "{page}");
+    assert_contains(&page, "Deletions waiting for approval");
+    assert_contains(&page, "needs_approval");
     let rows = client
         .find_all(Locator::Css("#pending-deletions tbody tr"))
         .await
@@ -551,10 +487,7 @@ async fn an_admin_reads_a_dry_runs_changes_then_approves_the_deletions_a_full_sy
     )
     .await;
     let approved = text(&client).await;
-    assert!(
-        approved.contains("Approved: the 2 records held were deleted."),
-        "{approved}"
-    );
+    assert_contains(&approved, "Approved: the 2 records held were deleted.");
     assert!(!approved.contains("Deletions waiting for approval"));
     screenshot(&client, "guard-03-approved").await;
     assert_eq!(store.synced_counts(id).await.unwrap()[3].1, 4);

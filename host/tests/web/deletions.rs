@@ -6,28 +6,12 @@
 
 use cube_test_support as common;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use common::client::Api;
+use common::web_forms::assert_contains;
 use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
-
-/// Queues a full sync through the API and waits for it; returns the job.
-async fn full_sync(api: &Api, store: &cube_host::store::Store, id: i64) -> Value {
-    let (status, queued) = api
-        .json(
-            Method::POST,
-            &format!("/api/v1/integrations/{id}/sync"),
-            Some(json!({"full": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
-    common::wait_for_syncs(store, id).await;
-    let job = queued["job"]["id"].as_i64().unwrap();
-    api.json(Method::GET, &format!("/api/v1/jobs/{job}"), None)
-        .await
-        .1
-}
 
 /// The probe reading `pages` pages of two items from `peer`.
 fn integration(peer: &str, pages: u32, limits: Option<Value>) -> Value {
@@ -52,8 +36,7 @@ async fn held_deletions_are_listed_and_approved_or_discarded_through_the_api_and
         (json!({"max_percent": 101}), "deletion_max_percent"),
     ] {
         let (status, body) = api
-            .json(
-                Method::POST,
+            .post(
                 "/api/v1/integrations",
                 Some(integration(&peer, 3, Some(limits))),
             )
@@ -68,11 +51,7 @@ async fn held_deletions_are_listed_and_approved_or_discarded_through_the_api_and
     }
     // Left out, it takes the defaults.
     let (status, created) = api
-        .json(
-            Method::POST,
-            "/api/v1/integrations",
-            Some(integration(&peer, 3, None)),
-        )
+        .post("/api/v1/integrations", Some(integration(&peer, 3, None)))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(
@@ -80,37 +59,32 @@ async fn held_deletions_are_listed_and_approved_or_discarded_through_the_api_and
         json!({"max_objects": 500, "max_percent": 10})
     );
     let id = created["id"].as_i64().unwrap();
-    assert_eq!(full_sync(&api, &store, id).await["status"], "succeeded");
+    assert_eq!(api.full_sync(&store, id).await["status"], "succeeded");
 
     // Two pages now: 2 of 6 items unseen, more than 10 % (1) allows.
     let (status, replaced) = api
-        .json(
-            Method::PUT,
+        .put(
             &format!("/api/v1/integrations/{id}"),
-            Some(integration(&peer, 2, None)),
+            integration(&peer, 2, None),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{replaced}");
-    let held = full_sync(&api, &store, id).await;
+    let held = api.full_sync(&store, id).await;
     assert_eq!(held["status"], "needs_approval", "{held}");
     let held_job = held["id"].as_i64().unwrap();
     let (_, logs) = api
-        .json(
-            Method::GET,
-            &format!("/api/v1/sync-logs?integration={id}&status=needs_approval"),
-            None,
-        )
+        .get(&format!(
+            "/api/v1/sync-logs?integration={id}&status=needs_approval"
+        ))
         .await;
     assert_eq!(logs["total"], 1, "{logs}");
     assert_eq!(logs["sync_logs"][0]["counts"]["deleted"], 0);
     assert_eq!(store.synced_counts(id).await.unwrap()[3].1, 6);
 
     let (status, pending) = api
-        .json(
-            Method::GET,
-            &format!("/api/v1/integrations/{id}/pending-deletions?limit=1"),
-            None,
-        )
+        .get(&format!(
+            "/api/v1/integrations/{id}/pending-deletions?limit=1"
+        ))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(pending["pending"]["job_id"], held_job);
@@ -121,8 +95,7 @@ async fn held_deletions_are_listed_and_approved_or_discarded_through_the_api_and
     // A viewer sees the list on the page but cannot decide.
     let viewer = Api::sign_in(&base, "vera", VIEWER_PASSWORD).await;
     let (status, _) = viewer
-        .json(
-            Method::POST,
+        .post(
             &format!("/api/v1/integrations/{id}/pending-deletions/approve"),
             Some(json!({"job": held_job})),
         )
@@ -131,11 +104,7 @@ async fn held_deletions_are_listed_and_approved_or_discarded_through_the_api_and
     let mut vera = common::client::Browser::new(&base);
     vera.sign_in("vera", VIEWER_PASSWORD).await;
     let page = vera.get(&format!("/integrations/{id}")).await;
-    assert!(
-        page.body.contains("id=\"pending-deletions\""),
-        "{}",
-        page.body
-    );
+    assert_contains(&page.body, "id=\"pending-deletions\"");
     assert!(!page.body.contains("/deletions/approve"), "no buttons");
 
     // The page's Discard: CSRF-checked, then the items stay.
@@ -164,25 +133,17 @@ async fn held_deletions_are_listed_and_approved_or_discarded_through_the_api_and
         discarded.body
     );
     let page = admin.get(discarded.location.as_deref().unwrap()).await;
-    assert!(
-        page.body
-            .contains("Discarded: the 2 records held are kept."),
-        "{}",
-        page.body
-    );
+    assert_contains(&page.body, "Discarded: the 2 records held are kept.");
     assert!(!page.body.contains("id=\"pending-deletions\""));
     assert_eq!(store.synced_counts(id).await.unwrap()[3].1, 6);
-    let (_, job) = api
-        .json(Method::GET, &format!("/api/v1/jobs/{held_job}"), None)
-        .await;
+    let (_, job) = api.get(&format!("/api/v1/jobs/{held_job}")).await;
     assert_eq!(job["status"], "discarded");
 
     // Held again; approving a list that is not the current one is refused.
-    let again = full_sync(&api, &store, id).await;
+    let again = api.full_sync(&store, id).await;
     assert_eq!(again["status"], "needs_approval");
     let (status, body) = api
-        .json(
-            Method::POST,
+        .post(
             &format!("/api/v1/integrations/{id}/pending-deletions/approve"),
             Some(json!({"job": held_job})),
         )
@@ -195,8 +156,7 @@ async fn held_deletions_are_listed_and_approved_or_discarded_through_the_api_and
         "{body}"
     );
     let (status, decided) = api
-        .json(
-            Method::POST,
+        .post(
             &format!("/api/v1/integrations/{id}/pending-deletions/approve"),
             Some(json!({"job": again["id"]})),
         )
@@ -208,11 +168,7 @@ async fn held_deletions_are_listed_and_approved_or_discarded_through_the_api_and
     );
     assert_eq!(store.synced_counts(id).await.unwrap()[3].1, 4);
     let (_, pending) = api
-        .json(
-            Method::GET,
-            &format!("/api/v1/integrations/{id}/pending-deletions"),
-            None,
-        )
+        .get(&format!("/api/v1/integrations/{id}/pending-deletions"))
         .await;
     assert_eq!(pending["pending"], Value::Null);
 
@@ -237,12 +193,7 @@ async fn the_edit_form_shows_validates_and_audits_the_threshold() {
     let (mut admin, csrf) = common::sign_in_admin(&base).await;
     let id = common::create_probe_integration(&mut admin, &csrf, "Edited", "ok", "").await;
     let form = admin.get(&format!("/integrations/{id}/edit")).await;
-    assert!(
-        form.body
-            .contains("name=\"deletion_max_objects\" value=\"500\""),
-        "{}",
-        form.body
-    );
+    assert_contains(&form.body, "name=\"deletion_max_objects\" value=\"500\"");
     let fields = |objects: &'static str, percent: &'static str| {
         vec![
             ("csrf_token", csrf.clone()),
@@ -258,12 +209,9 @@ async fn the_edit_form_shows_validates_and_audits_the_threshold() {
         .post_owned(&format!("/integrations/{id}/edit"), &fields("many", "150"))
         .await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        wrong
-            .body
-            .contains("Enter a whole percentage from 0 (no limit) to 100"),
-        "{}",
-        wrong.body
+    assert_contains(
+        &wrong.body,
+        "Enter a whole percentage from 0 (no limit) to 100",
     );
     assert!(wrong.body.contains("Enter a whole number of records"));
     let saved = admin
@@ -299,14 +247,10 @@ async fn a_dry_runs_listing_is_read_through_the_api_with_the_changed_fields() {
     let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
     let peer = common::http_answering("previewed peer").await;
     let (_, created) = api
-        .json(
-            Method::POST,
-            "/api/v1/integrations",
-            Some(integration(&peer, 2, None)),
-        )
+        .post("/api/v1/integrations", Some(integration(&peer, 2, None)))
         .await;
     let id = created["id"].as_i64().unwrap();
-    assert_eq!(full_sync(&api, &store, id).await["status"], "succeeded");
+    assert_eq!(api.full_sync(&store, id).await["status"], "succeeded");
     sqlx::query(
         "UPDATE synced_records SET fields_json = $1, version = '0' WHERE integration_id = $2 AND external_id = '1'",
     )
@@ -316,19 +260,10 @@ async fn a_dry_runs_listing_is_read_through_the_api_with_the_changed_fields() {
     .await
     .unwrap();
 
-    let (status, queued) = api
-        .json(
-            Method::POST,
-            &format!("/api/v1/integrations/{id}/sync"),
-            Some(json!({"full": true, "dry_run": true})),
-        )
+    let job = api
+        .sync_and_wait(&store, id, json!({"full": true, "dry_run": true}))
         .await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    common::wait_for_syncs(&store, id).await;
-    let job = queued["job"]["id"].as_i64().unwrap();
-    let (status, body) = api
-        .json(Method::GET, &format!("/api/v1/jobs/{job}/dry-run"), None)
-        .await;
+    let (status, body) = api.get(&format!("/api/v1/jobs/{job}/dry-run")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["job"]["status"], "succeeded");
     let listing = &body["listing"];
@@ -350,10 +285,8 @@ async fn a_dry_runs_listing_is_read_through_the_api_with_the_changed_fields() {
     );
     assert!(!body.to_string().contains("k-1234"));
     // A job that is not a dry run lists nothing.
-    let (_, none) = api.json(Method::GET, "/api/v1/jobs/1/dry-run", None).await;
+    let (_, none) = api.get("/api/v1/jobs/1/dry-run").await;
     assert_eq!(none["listing"], Value::Null);
-    let (status, _) = api
-        .json(Method::GET, "/api/v1/jobs/999/dry-run", None)
-        .await;
+    let (status, _) = api.get("/api/v1/jobs/999/dry-run").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -6,8 +6,6 @@
 
 use cube_test_support as common;
 
-use std::collections::BTreeMap;
-
 use cube_host::runtime::types::Record;
 use cube_host::store::Store;
 use cube_host::store::directory::DirectorySearch;
@@ -16,35 +14,18 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use common::client::{Browser, Page};
+use common::web_forms::assert_contains;
 use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
 
 /// An id with characters that need encoding in a URL path.
 const ODD_ID: &str = "cn=ops/1 #x?";
 
 async fn integration(store: &Store, name: &str) -> i64 {
-    let runtime = common::runtime();
-    let info = common::probe(&runtime)
-        .info(&runtime.context("t"))
-        .await
-        .result
-        .unwrap();
-    store.upsert_provider(&info, "sha256:test").await.unwrap();
-    let fields = IntegrationFields::new(name, serde_json::Map::new());
-    store
-        .create_integration("probe", &fields, "admin", |_| BTreeMap::new())
-        .await
-        .unwrap()
-        .id
+    common::probe_integration(store, &IntegrationFields::new(name, serde_json::Map::new())).await
 }
 
 fn record(kind: &str, id: &str, fields: Value) -> Record {
-    Record {
-        kind: kind.into(),
-        external_id: id.into(),
-        fields: fields.to_string(),
-        deleted: false,
-        version: Some("1".into()),
-    }
+    common::record(kind, id, fields, "1")
 }
 
 fn user(id: &str, display_name: &str, email: &str, dn: &str, enabled: bool) -> Record {
@@ -168,7 +149,7 @@ async fn users_are_listed_searched_and_filtered() {
     assert_eq!(all.status, StatusCode::OK);
     let body = text(&all);
     assert!(body.contains(r#"<a href="/directory/users">Directory</a>"#));
-    assert!(body.contains("5 users."), "{body}");
+    assert_contains(&body, "5 users.");
     for name in ["ada", "grace", "linus", "osten", "zed"] {
         assert!(body.contains(&format!(">{name}</a>")), "{name}: {body}");
     }
@@ -217,14 +198,12 @@ async fn users_are_listed_searched_and_filtered() {
             .get(&format!("/directory/users?integration={corp}&q=a"))
             .await,
     );
-    assert!(
-        corp_a.contains(">ada</a>") && !corp_a.contains(">zed</a>"),
-        "{corp_a}"
-    );
+    assert_contains(&corp_a, ">ada</a>");
+    assert!(!corp_a.contains(">zed</a>"), "{corp_a}");
 
     // Groups: searched by name, with their member counts.
     let groups = text(&admin.get("/directory/groups").await);
-    assert!(groups.contains("3 groups."), "{groups}");
+    assert_contains(&groups, "3 groups.");
     let staff = row(&groups, ">Staff</a>");
     assert!(
         staff.contains("<td>2</td>") && staff.contains("<td>4</td>"),
@@ -249,21 +228,17 @@ async fn a_users_page_marks_direct_and_nested_groups() {
     assert!(body.contains("<dd>Ada</dd>"), "the first name: {body}");
 
     let engineers = row(&body, ">Engineers</a>");
-    assert!(
-        engineers.contains(r#"class="membership direct""#) && engineers.contains(">direct<"),
-        "{engineers}"
-    );
+    assert_contains(engineers, r#"class="membership direct""#);
+    assert_contains(engineers, ">direct<");
     assert!(engineers.contains(&format!(r#"href="/directory/groups/{corp}/g-eng""#)));
     let staff = row(&body, ">Staff</a>");
-    assert!(
-        staff.contains(r#"class="membership nested""#) && staff.contains("through a nested group"),
-        "{staff}"
-    );
+    assert_contains(staff, r#"class="membership nested""#);
+    assert_contains(staff, "through a nested group");
     // A group whose id needs encoding is linked as one path segment, and
     // the link leads to it.
     let ops = row(&body, ">Ops & Friends</a>");
     let link = format!("/directory/groups/{corp}/cn%3Dops%2F1%20%23x%3F");
-    assert!(ops.contains(&format!(r#"href="{link}""#)), "{ops}");
+    assert_contains(ops, &format!(r#"href="{link}""#));
     let page = admin.get(&link).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(text(&page).contains("<code>cn=ops/1 #x?</code>"));
@@ -285,24 +260,19 @@ async fn a_groups_page_lists_direct_and_nested_members() {
     assert_eq!(staff.status, StatusCode::OK);
     let body = text(&staff);
     assert!(body.contains("The Staff group"), "the description: {body}");
-    assert!(body.contains("2 direct, 4 in all"), "{body}");
+    assert_contains(&body, "2 direct, 4 in all");
     let engineers = row(&body, ">Engineers</a>");
-    assert!(
-        engineers.contains("membership direct") && engineers.contains("<td>group</td>"),
-        "{engineers}"
-    );
+    assert_contains(engineers, "membership direct");
+    assert_contains(engineers, "<td>group</td>");
     assert!(engineers.contains(&format!(r#"href="/directory/groups/{corp}/g-eng""#)));
     let linus = row(&body, ">linus</a>");
     assert!(linus.contains("membership direct") && linus.contains(">disabled<"));
     assert!(linus.contains(&format!(r#"href="/directory/users/{corp}/linus""#)));
     for nested in [">ada</a>", ">grace</a>"] {
         let member = row(&body, nested);
-        assert!(
-            member.contains("membership nested")
-                && member.contains("through a nested group")
-                && member.contains("<td>user</td>"),
-            "{member}"
-        );
+        assert_contains(member, "membership nested");
+        assert_contains(member, "through a nested group");
+        assert_contains(member, "<td>user</td>");
     }
     // Direct members come first.
     assert!(body.find(">linus</a>").unwrap() < body.find(">ada</a>").unwrap());

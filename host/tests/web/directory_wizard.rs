@@ -8,13 +8,8 @@ use cube_test_support as common;
 
 use reqwest::StatusCode;
 
-use common::client::hidden;
 use common::slapd;
-
-/// The page with `/` unescaped, for reading URLs and DNs in it.
-fn text(body: &str) -> String {
-    body.replace("&#x2f;", "/").replace("&#x3d;", "=")
-}
+use common::web_forms::{Wizard, assert_contains, assert_step, unescaped};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_directory_wizard_checks_the_bind_and_previews_the_search() {
@@ -31,46 +26,19 @@ async fn the_directory_wizard_checks_the_bind_and_previews_the_search() {
 
     let start = browser.get(url).await;
     assert_eq!(start.status, StatusCode::OK);
-    assert!(
-        start.body.contains("aria-current=\"step\">Server<"),
-        "{}",
-        start.body
-    );
+    assert_step(&start.body, "Server");
 
     let port_text = port.to_string();
-    let server = browser
-        .post(
-            url,
-            &[
-                ("csrf_token", &csrf),
-                ("draft", ""),
-                ("step", "0"),
-                ("nav", "next"),
-                ("cfg.server", "127.0.0.1"),
-                ("cfg.port", &port_text),
-                ("cfg.tls", "starttls"),
-                ("cfg.ca_pem", &ca),
-                ("cfg.timeout_seconds", "10"),
-            ],
-        )
-        .await;
+    let server = [
+        ("cfg.server", "127.0.0.1"),
+        ("cfg.port", &port_text),
+        ("cfg.tls", "starttls"),
+        ("cfg.ca_pem", &ca),
+        ("cfg.timeout_seconds", "10"),
+    ];
+    let (mut wizard, server) = Wizard::start(&mut browser, url, &csrf, &server).await;
     assert_eq!(server.status, StatusCode::OK, "{}", server.body);
-    assert!(
-        server.body.contains("aria-current=\"step\">Bind<"),
-        "{}",
-        server.body
-    );
-    let draft = hidden(&server.body, "draft");
-    let mut post = async |step: &str, nav: &str, extra: &[(&str, &str)]| {
-        let mut form = vec![
-            ("csrf_token", csrf.as_str()),
-            ("draft", draft.as_str()),
-            ("step", step),
-            ("nav", nav),
-        ];
-        form.extend_from_slice(extra);
-        browser.post(url, &form).await
-    };
+    assert_step(&server.body, "Bind");
 
     // The bind is checked before the wizard moves on. The server is not
     // granted yet: the page names it and offers to grant exactly it.
@@ -78,49 +46,45 @@ async fn the_directory_wizard_checks_the_bind_and_previews_the_search() {
         ("cfg.bind_dn", bind_dn.as_str()),
         ("cfg.password", "not-the-password"),
     ];
-    let refused = post("1", "next", &wrong).await;
+    let refused = wizard.post("1", "next", &wrong).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let page = text(&refused.body);
-    assert!(page.contains("aria-current=\"step\">Bind<"), "{page}");
-    assert!(
-        page.contains(&format!("The connector was refused {grant}")),
-        "{page}"
-    );
-    assert!(
-        page.contains(&format!("name=\"allow\" value=\"{grant}\"")),
-        "{page}"
-    );
+    let page = unescaped(&refused.body);
+    assert_step(&page, "Bind");
+    assert_contains(&page, &format!("The connector was refused {grant}"));
+    assert_contains(&page, &format!("name=\"allow\" value=\"{grant}\""));
     assert!(
         !page.contains("not-the-password"),
         "a secret never comes back"
     );
 
     // Granted, the check runs again and names the wrong password.
-    let allowed = post(
-        "1",
-        "allow",
-        &[("cfg.bind_dn", &bind_dn), ("allow", &grant)],
-    )
-    .await;
+    let allowed = wizard
+        .post(
+            "1",
+            "allow",
+            &[("cfg.bind_dn", &bind_dn), ("allow", &grant)],
+        )
+        .await;
     assert_eq!(allowed.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let page = text(&allowed.body);
-    assert!(page.contains("Check failed (Bind)"), "{page}");
-    assert!(page.contains("refused the bind as cn=sync"), "{page}");
-    assert!(page.contains("bind DN or password is wrong"), "{page}");
-    assert!(page.contains("Continue without a passing check"), "{page}");
+    let page = unescaped(&allowed.body);
+    assert_contains(&page, "Check failed (Bind)");
+    assert_contains(&page, "refused the bind as cn=sync");
+    assert_contains(&page, "bind DN or password is wrong");
+    assert_contains(&page, "Continue without a passing check");
 
     // The right password passes the check and the wizard moves on.
-    let bound = post(
-        "1",
-        "next",
-        &[("cfg.bind_dn", &bind_dn), ("cfg.password", &password)],
-    )
-    .await;
+    let bound = wizard
+        .post(
+            "1",
+            "next",
+            &[("cfg.bind_dn", &bind_dn), ("cfg.password", &password)],
+        )
+        .await;
     assert_eq!(bound.status, StatusCode::OK, "{}", bound.body);
-    let page = text(&bound.body);
-    assert!(page.contains("aria-current=\"step\">Search<"), "{page}");
-    assert!(page.contains("Check passed (Bind)"), "{page}");
-    assert!(page.contains("bound as cn=sync"), "{page}");
+    let page = unescaped(&bound.body);
+    assert_step(&page, "Search");
+    assert_contains(&page, "Check passed (Bind)");
+    assert_contains(&page, "bound as cn=sync");
 
     // The search bases, previewed live: counts and the first names.
     let people = format!("ou=People,{suffix}");
@@ -133,48 +97,37 @@ async fn the_directory_wizard_checks_the_bind_and_previews_the_search() {
         ("cfg.group_filter", ""),
         ("cfg.page_size", "200"),
     ];
-    let preview = post("2", "check", &search).await;
+    let preview = wizard.post("2", "check", &search).await;
     assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
-    let page = text(&preview.body);
-    assert!(
-        page.contains("aria-current=\"step\">Search<"),
-        "a check stays on its step"
+    let page = unescaped(&preview.body);
+    // A check stays on its step.
+    assert_step(&page, "Search");
+    assert_contains(
+        &page,
+        "6 users under ou=People,dc=example,dc=com (first 6: ",
     );
-    assert!(
-        page.contains("6 users under ou=People,dc=example,dc=com (first 6: "),
-        "{page}"
-    );
-    assert!(
-        page.contains("3 groups under ou=Groups,dc=example,dc=com"),
-        "{page}"
-    );
-    assert!(page.contains("engineers"), "{page}");
+    assert_contains(&page, "3 groups under ou=Groups,dc=example,dc=com");
+    assert_contains(&page, "engineers");
 
     // A base that does not exist is named, on this step.
     let mut missing = search.to_vec();
     missing[1] = ("cfg.user_base", "ou=Nowhere,dc=example,dc=com");
-    let nowhere = post("2", "next", &missing).await;
+    let nowhere = wizard.post("2", "next", &missing).await;
     assert_eq!(nowhere.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        text(&nowhere.body).contains("The search base ou=Nowhere,dc=example,dc=com does not exist"),
+        unescaped(&nowhere.body)
+            .contains("The search base ou=Nowhere,dc=example,dc=com does not exist"),
         "{}",
         nowhere.body
     );
 
-    let attributes = post("2", "next", &search).await;
-    assert!(
-        attributes
-            .body
-            .contains("aria-current=\"step\">Attributes<"),
-        "{}",
-        attributes.body
-    );
-    let access = post("3", "next", &[("cfg.preset", "active-directory")]).await;
-    let page = text(&access.body);
-    assert!(
-        page.contains("aria-current=\"step\">Name and access<"),
-        "{page}"
-    );
+    let attributes = wizard.post("2", "next", &search).await;
+    assert_step(&attributes.body, "Attributes");
+    let access = wizard
+        .post("3", "next", &[("cfg.preset", "active-directory")])
+        .await;
+    let page = unescaped(&access.body);
+    assert_step(&page, "Name and access");
     assert!(
         page.contains(&grant),
         "the granted server is on the access step: {page}"
@@ -182,65 +135,34 @@ async fn the_directory_wizard_checks_the_bind_and_previews_the_search() {
 
     // A directory gets a daily full sync unless the admin says otherwise;
     // a half-filled schedule comes back as typed, with what to fix.
-    assert!(
-        access
-            .body
-            .contains("name=\"full_sync_interval_minutes\" value=\"1440\""),
-        "{}",
-        access.body
+    assert_contains(
+        &access.body,
+        "name=\"full_sync_interval_minutes\" value=\"1440\"",
     );
-    let refused = post(
-        "4",
-        "next",
-        &[
+    let mut name_and_access = async |full_sync_interval: &str| {
+        let fields = [
             ("name", "Corp directory"),
             ("ldap_grants", &grant),
             ("http_grants", ""),
             ("sync_interval_minutes", "60"),
-            ("full_sync_interval_minutes", "1440"),
+            ("full_sync_interval_minutes", full_sync_interval),
             ("full_sync_cron", "0 4 * * *"),
-        ],
-    )
-    .await;
+        ];
+        wizard.post("4", "next", &fields).await
+    };
+    let refused = name_and_access("1440").await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        refused
-            .body
-            .contains("Choose an interval or a cron expression for full syncs, not both."),
-        "{}",
-        refused.body
+    assert_contains(
+        &refused.body,
+        "Choose an interval or a cron expression for full syncs, not both.",
     );
-    assert!(
-        refused
-            .body
-            .contains("name=\"full_sync_cron\" value=\"0 4 * * *\"")
-    );
-    assert!(
-        refused
-            .body
-            .contains("aria-current=\"step\">Name and access<")
-    );
-    let last = post(
-        "4",
-        "next",
-        &[
-            ("name", "Corp directory"),
-            ("ldap_grants", &grant),
-            ("http_grants", ""),
-            ("sync_interval_minutes", "60"),
-            ("full_sync_interval_minutes", ""),
-            ("full_sync_cron", "0 4 * * *"),
-        ],
-    )
-    .await;
-    assert!(
-        last.body.contains("aria-current=\"step\">Test and save<"),
-        "{}",
-        last.body
-    );
-    let tested = post("5", "test", &[]).await;
-    assert!(tested.body.contains("id=\"verdict\""), "{}", tested.body);
-    let saved = post("5", "save", &[]).await;
+    assert_contains(&refused.body, "name=\"full_sync_cron\" value=\"0 4 * * *\"");
+    assert_step(&refused.body, "Name and access");
+    let last = name_and_access("").await;
+    assert_step(&last.body, "Test and save");
+    let tested = wizard.post("5", "test", &[]).await;
+    assert_contains(&tested.body, "id=\"verdict\"");
+    let saved = wizard.post("5", "save", &[]).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let id: i64 = saved
         .location

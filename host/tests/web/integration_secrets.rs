@@ -8,6 +8,7 @@ use cube_test_support as common;
 use cube_host::store::Store;
 
 use common::PROBE_SECRET as SECRET;
+use common::web_forms::post_integration;
 
 /// What the secret looks like anywhere in `bytes`, plainly or as UTF-16.
 fn contains_secret(bytes: &[u8]) -> bool {
@@ -28,18 +29,8 @@ async fn exercise_secret(base: &str, store: &Store) {
         "http://127.0.0.1:1/",
     )
     .await;
-    browser
-        .post(
-            &format!("/integrations/{id}/test"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
-    browser
-        .post(
-            &format!("/integrations/{id}/sync"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
+    post_integration(&mut browser, &csrf, id, "test", &[]).await;
+    post_integration(&mut browser, &csrf, id, "sync", &[]).await;
     common::wait_for_syncs(store, id).await;
     for path in [
         "/integrations/list".to_owned(),

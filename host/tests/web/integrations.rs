@@ -11,6 +11,7 @@ use common::VIEWER_PASSWORD;
 use common::client::Browser;
 
 use common::PROBE_SECRET as SECRET;
+use common::web_forms::{assert_contains, post_integration, tested_detail};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_generic_form_explains_each_mistake_and_keeps_what_was_typed() {
@@ -18,16 +19,12 @@ async fn the_generic_form_explains_each_mistake_and_keeps_what_was_typed() {
     let (mut browser, csrf) = common::sign_in_admin(&base).await;
 
     let chooser = browser.get("/integrations/create").await;
-    assert!(chooser.body.contains("Probe"), "{}", chooser.body);
+    assert_contains(&chooser.body, "Probe");
     let form = browser.get("/integrations/create?connector=probe").await;
     assert_eq!(form.status, StatusCode::OK);
-    assert!(form.body.contains("name=\"cfg.url\""), "{}", form.body);
+    assert_contains(&form.body, "name=\"cfg.url\"");
     // The connector's request that names one host is offered as the grant.
-    assert!(
-        form.body.contains("http:&#x2f;&#x2f;127.0.0.1:*"),
-        "{}",
-        form.body
-    );
+    assert_contains(&form.body, "http:&#x2f;&#x2f;127.0.0.1:*");
 
     let refused = browser
         .post(
@@ -72,7 +69,7 @@ async fn the_generic_form_explains_each_mistake_and_keeps_what_was_typed() {
     let detail = browser.get(&format!("/integrations/{id}")).await;
     assert_eq!(detail.status, StatusCode::OK);
     assert!(detail.body.contains("Probe one"));
-    assert!(detail.body.contains(">set</span>"), "{}", detail.body);
+    assert_contains(&detail.body, ">set</span>");
     assert!(!detail.body.contains(SECRET));
     let edit = browser.get(&format!("/integrations/{id}/edit")).await;
     assert!(!edit.body.contains(SECRET));
@@ -90,42 +87,29 @@ async fn the_generic_form_explains_each_mistake_and_keeps_what_was_typed() {
         )
         .await;
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(again.body.contains("exists already"), "{}", again.body);
+    assert_contains(&again.body, "exists already");
 
     // Editing with the secret left empty keeps it; typing one replaces it.
-    let kept = browser
-        .post(
-            &format!("/integrations/{id}/edit"),
-            &[
-                ("csrf_token", &csrf),
-                ("name", "Probe one"),
-                ("cfg.action", "leak"),
-                ("cfg.pages", "2"),
-            ],
-        )
-        .await;
+    let kept = post_integration(
+        &mut browser,
+        &csrf,
+        id,
+        "edit",
+        &[
+            ("name", "Probe one"),
+            ("cfg.action", "leak"),
+            ("cfg.pages", "2"),
+        ],
+    )
+    .await;
     assert_eq!(kept.status, StatusCode::SEE_OTHER, "{}", kept.body);
-    browser
-        .post(
-            &format!("/integrations/{id}/test"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
-    let detail = browser.get(&format!("/integrations/{id}")).await;
-    assert!(
-        detail.body.contains("The credentials were refused"),
-        "{}",
-        detail.body
-    );
+    let detail = tested_detail(&mut browser, &csrf, id).await;
+    assert_contains(&detail.body, "The credentials were refused");
     assert!(
         !detail.body.contains(SECRET),
         "the verdict must be scrubbed"
     );
-    assert!(
-        detail.body.contains("password [redacted] was refused"),
-        "{}",
-        detail.body
-    );
+    assert_contains(&detail.body, "password [redacted] was refused");
 
     let audit = store.audit_entries(20).await.unwrap();
     let actions: Vec<_> = audit.iter().map(|e| e.action.as_str()).collect();
@@ -139,6 +123,25 @@ async fn the_generic_form_explains_each_mistake_and_keeps_what_was_typed() {
     }
 }
 
+/// Saves the integration "Fetcher" (`fetch`, granted 127.0.0.1) pointed at
+/// `url`, with `extra` fields, through its edit form.
+async fn edit_fetcher(
+    browser: &mut Browser,
+    csrf: &str,
+    id: i64,
+    url: &str,
+    extra: &[(&str, &str)],
+) -> common::client::Page {
+    let mut form = vec![
+        ("name", "Fetcher"),
+        ("cfg.action", "fetch"),
+        ("cfg.url", url),
+        ("http_grants", "http://127.0.0.1:*"),
+    ];
+    form.extend_from_slice(extra);
+    post_integration(browser, csrf, id, "edit", &form).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tests_give_verdicts_and_sync_now_lands_in_the_logs() {
     let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
@@ -146,89 +149,30 @@ async fn tests_give_verdicts_and_sync_now_lands_in_the_logs() {
     let dead = format!("http://127.0.0.1:{}/", common::closed_port());
     let id = common::create_probe_integration(&mut browser, &csrf, "Fetcher", "fetch", &dead).await;
 
-    let tested = browser
-        .post(
-            &format!("/integrations/{id}/test"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
+    let tested = post_integration(&mut browser, &csrf, id, "test", &[]).await;
     assert_eq!(tested.status, StatusCode::SEE_OTHER);
     let detail = browser.get(&format!("/integrations/{id}")).await;
-    assert!(
-        detail.body.contains("The server could not be reached"),
-        "{}",
-        detail.body
-    );
+    assert_contains(&detail.body, "The server could not be reached");
     assert!(detail.body.contains("What to check:"));
 
     // Outside the grant: the verdict points at the allowed destinations.
-    let elsewhere = browser
-        .post(
-            &format!("/integrations/{id}/edit"),
-            &[
-                ("csrf_token", &csrf),
-                ("name", "Fetcher"),
-                ("cfg.action", "fetch"),
-                ("cfg.url", "http://10.1.2.3:9/"),
-                ("http_grants", "http://127.0.0.1:*"),
-            ],
-        )
-        .await;
+    let elsewhere = edit_fetcher(&mut browser, &csrf, id, "http://10.1.2.3:9/", &[]).await;
     assert_eq!(
         elsewhere.status,
         StatusCode::SEE_OTHER,
         "{}",
         elsewhere.body
     );
-    browser
-        .post(
-            &format!("/integrations/{id}/test"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
-    let detail = browser.get(&format!("/integrations/{id}")).await;
-    assert!(
-        detail
-            .body
-            .contains("The connector may not reach that address"),
-        "{}",
-        detail.body
-    );
+    let detail = tested_detail(&mut browser, &csrf, id).await;
+    assert_contains(&detail.body, "The connector may not reach that address");
 
     let live = common::http_answering("hello from the peer").await;
-    browser
-        .post(
-            &format!("/integrations/{id}/edit"),
-            &[
-                ("csrf_token", &csrf),
-                ("name", "Fetcher"),
-                ("cfg.action", "fetch"),
-                ("cfg.url", &live),
-                ("cfg.pages", "3"),
-                ("http_grants", "http://127.0.0.1:*"),
-            ],
-        )
-        .await;
-    browser
-        .post(
-            &format!("/integrations/{id}/test"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
-    let detail = browser.get(&format!("/integrations/{id}")).await;
-    assert!(
-        detail.body.contains("Connection test passed"),
-        "{}",
-        detail.body
-    );
+    edit_fetcher(&mut browser, &csrf, id, &live, &[("cfg.pages", "3")]).await;
+    let detail = tested_detail(&mut browser, &csrf, id).await;
+    assert_contains(&detail.body, "Connection test passed");
     assert!(detail.body.contains("hello from the peer"));
 
-    let queued = browser
-        .post(
-            &format!("/integrations/{id}/sync"),
-            &[("csrf_token", &csrf), ("mode", "full")],
-        )
-        .await;
+    let queued = post_integration(&mut browser, &csrf, id, "sync", &[("mode", "full")]).await;
     assert_eq!(queued.status, StatusCode::SEE_OTHER);
     assert!(queued.location.unwrap().contains("Sync%20queued"));
     common::wait_for_syncs(&store, id).await;
@@ -239,101 +183,60 @@ async fn tests_give_verdicts_and_sync_now_lands_in_the_logs() {
     );
 
     let logs = browser.get("/integrations/logs?operation=sync").await;
-    assert!(
-        logs.body
-            .contains("Read 6 records in 3 pages: 6 created, 0 updated"),
-        "{}",
-        logs.body
+    assert_contains(
+        &logs.body,
+        "Read 6 records in 3 pages: 6 created, 0 updated",
     );
     let found = browser.get("/integrations/logs?q=6+CREATED").await;
-    assert!(found.body.contains("1 entry"), "{}", found.body);
+    assert_contains(&found.body, "1 entry");
     let none = browser
         .get("/integrations/logs?q=created+nowhere-to-be-found")
         .await;
-    assert!(none.body.contains("0 entries"), "{}", none.body);
+    assert_contains(&none.body, "0 entries");
     let failed_tests = browser
         .get(&format!(
             "/integrations/logs?integration={id}&status=failed&operation=test"
         ))
         .await;
-    assert!(
-        failed_tests.body.contains("2 entries"),
-        "{}",
-        failed_tests.body
-    );
+    assert_contains(&failed_tests.body, "2 entries");
     let bad_date = browser.get("/integrations/logs?from=yesterday").await;
-    assert!(
-        bad_date.body.contains("must look like 2026-11-25"),
-        "{}",
-        bad_date.body
-    );
+    assert_contains(&bad_date.body, "must look like 2026-11-25");
 
     // A second full sync finds everything unchanged (same versions).
-    browser
-        .post(
-            &format!("/integrations/{id}/sync"),
-            &[("csrf_token", &csrf), ("mode", "full")],
-        )
-        .await;
+    post_integration(&mut browser, &csrf, id, "sync", &[("mode", "full")]).await;
     common::wait_for_syncs(&store, id).await;
     let logs = browser.get("/integrations/logs?operation=sync").await;
-    assert!(
-        logs.body
-            .contains("Read 6 records in 3 pages: 0 created, 0 updated"),
-        "{}",
-        logs.body
+    assert_contains(
+        &logs.body,
+        "Read 6 records in 3 pages: 0 created, 0 updated",
     );
 
     let dashboard = browser.get("/integrations/dashboard").await;
     assert_eq!(dashboard.status, StatusCode::OK);
-    assert!(dashboard.body.contains("<svg"), "{}", dashboard.body);
-    assert!(
-        dashboard.body.contains("id=\"stat-active\">1<"),
-        "{}",
-        dashboard.body
-    );
-    assert!(
-        dashboard.body.contains("id=\"stat-rate\">100%<"),
-        "{}",
-        dashboard.body
-    );
+    assert_contains(&dashboard.body, "<svg");
+    assert_contains(&dashboard.body, "id=\"stat-active\">1<");
+    assert_contains(&dashboard.body, "id=\"stat-rate\">100%<");
 
     // Disabled integrations do not sync.
-    browser
-        .post(
-            &format!("/integrations/{id}/disable"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
-    let refused = browser
-        .post(
-            &format!("/integrations/{id}/sync"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
+    post_integration(&mut browser, &csrf, id, "disable", &[]).await;
+    let refused = post_integration(&mut browser, &csrf, id, "sync", &[]).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("is disabled"));
     let list = browser.get("/integrations/list").await;
-    assert!(list.body.contains("inactive"), "{}", list.body);
+    assert_contains(&list.body, "inactive");
 
     // Deleting needs the name typed; the logs stay, marked deleted.
-    let unconfirmed = browser
-        .post(
-            &format!("/integrations/{id}/delete"),
-            &[("csrf_token", &csrf), ("confirm_name", "nope")],
-        )
-        .await;
-    assert_eq!(unconfirmed.status, StatusCode::BAD_REQUEST);
-    let deleted = browser
-        .post(
-            &format!("/integrations/{id}/delete"),
-            &[("csrf_token", &csrf), ("confirm_name", "Fetcher")],
-        )
-        .await;
-    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    for (typed, answer) in [
+        ("nope", StatusCode::BAD_REQUEST),
+        ("Fetcher", StatusCode::SEE_OTHER),
+    ] {
+        let confirm = [("confirm_name", typed)];
+        let page = post_integration(&mut browser, &csrf, id, "delete", &confirm).await;
+        assert_eq!(page.status, answer, "{typed}");
+    }
     assert!(store.integration(id).await.unwrap().is_none());
     let logs = browser.get("/integrations/logs").await;
-    assert!(logs.body.contains("(deleted)"), "{}", logs.body);
+    assert_contains(&logs.body, "(deleted)");
     let actions: Vec<_> = store
         .audit_entries(50)
         .await
@@ -361,20 +264,10 @@ async fn viewers_read_integrations_but_change_nothing_and_forms_need_csrf() {
     let id =
         common::create_probe_integration(&mut browser, &csrf, name, "ok", "http://127.0.0.1:1/")
             .await;
-    browser
-        .post(
-            &format!("/integrations/{id}/sync"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
+    post_integration(&mut browser, &csrf, id, "sync", &[]).await;
     common::wait_for_syncs(&store, id).await;
 
-    let no_token = browser
-        .post(
-            &format!("/integrations/{id}/disable"),
-            &[("csrf_token", "forged")],
-        )
-        .await;
+    let no_token = post_integration(&mut browser, "forged", id, "disable", &[]).await;
     assert_eq!(no_token.status, StatusCode::FORBIDDEN);
     assert!(store.integration(id).await.unwrap().unwrap().enabled);
     let no_token = browser
@@ -423,12 +316,7 @@ async fn viewers_read_integrations_but_change_nothing_and_forms_need_csrf() {
         );
     }
     for action in ["sync", "test", "disable", "delete"] {
-        let page = viewer
-            .post(
-                &format!("/integrations/{id}/{action}"),
-                &[("csrf_token", &viewer_csrf)],
-            )
-            .await;
+        let page = post_integration(&mut viewer, &viewer_csrf, id, action, &[]).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{action}");
     }
     assert!(store.integration(id).await.unwrap().unwrap().enabled);
@@ -458,19 +346,9 @@ async fn a_running_sync_reports_its_progress_as_server_sent_events() {
         .await
         .unwrap();
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
-    browser
-        .post(
-            &format!("/integrations/{other}/sync"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
+    post_integration(&mut browser, &csrf, other, "sync", &[]).await;
     common::wait_for_syncs(&store, other).await;
-    browser
-        .post(
-            &format!("/integrations/{id}/sync"),
-            &[("csrf_token", &csrf), ("mode", "full")],
-        )
-        .await;
+    post_integration(&mut browser, &csrf, id, "sync", &[("mode", "full")]).await;
 
     let mut seen = String::new();
     let read = async {
@@ -484,12 +362,10 @@ async fn a_running_sync_reports_its_progress_as_server_sent_events() {
     tokio::time::timeout(std::time::Duration::from_secs(30), read)
         .await
         .expect("the sync's end was announced");
-    assert!(seen.contains("event: progress"), "{seen}");
-    assert!(
-        seen.contains("\"pages\":1,") && seen.contains("\"state\":\"running\""),
-        "{seen}"
-    );
-    assert!(seen.contains("Read 6 records in 3 pages"), "{seen}");
+    assert_contains(&seen, "event: progress");
+    assert_contains(&seen, "\"pages\":1,");
+    assert_contains(&seen, "\"state\":\"running\"");
+    assert_contains(&seen, "Read 6 records in 3 pages");
     assert!(
         !seen.contains(&format!("\"integration_id\":{other}")),
         "another integration's progress leaked in: {seen}"

@@ -15,6 +15,7 @@ use reqwest::StatusCode;
 
 use common::ADMIN_PASSWORD;
 use common::client::{Browser, hidden};
+use common::web_forms::post_integration;
 
 /// A sign-in form's CSRF token and the cookie that goes with it.
 async fn login_form(base: &str) -> (String, String) {
@@ -274,12 +275,14 @@ async fn each_attempt_past_the_free_ones_doubles_the_wait() {
 async fn webhook(base: &str) -> (String, String) {
     let (mut browser, csrf) = common::sign_in_admin(base).await;
     let id = common::create_probe_integration(&mut browser, &csrf, "Hooked", "ok", "").await;
-    let page = browser
-        .post(
-            &format!("/integrations/{id}/webhooks"),
-            &[("csrf_token", &csrf), ("scheme", "cube-hmac-sha256")],
-        )
-        .await;
+    let page = post_integration(
+        &mut browser,
+        &csrf,
+        id,
+        "webhooks",
+        &[("scheme", "cube-hmac-sha256")],
+    )
+    .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     (
         common::element_text(&page.body, "webhook-url"),

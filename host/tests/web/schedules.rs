@@ -5,11 +5,12 @@
 
 use cube_test_support as common;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use common::ADMIN_PASSWORD;
 use common::client::Api;
+use common::web_forms::assert_contains;
 
 /// A catalog with the probe and the Active Directory connector.
 async fn catalog() -> cube_host::web::Catalog {
@@ -49,11 +50,7 @@ async fn the_api_sets_checks_and_shows_the_full_sync_schedule() {
     // A directory integration gets a daily full sync unless told otherwise;
     // the probe (HTTP only) keeps syncing as it did: no full schedule.
     let (status, directory) = api
-        .json(
-            Method::POST,
-            "/api/v1/integrations",
-            Some(directory_input(json!({}))),
-        )
+        .post("/api/v1/integrations", Some(directory_input(json!({}))))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{directory}");
     assert_eq!(directory["full_sync_interval_secs"], 86_400);
@@ -65,8 +62,7 @@ async fn the_api_sets_checks_and_shows_the_full_sync_schedule() {
     );
     assert_eq!(directory["next_syncs"]["incremental"], Value::Null);
     let (status, probe) = api
-        .json(
-            Method::POST,
+        .post(
             "/api/v1/integrations",
             Some(
                 json!({"name": "Probe", "connector": "probe", "config": {"action": "ok"},
@@ -83,21 +79,16 @@ async fn the_api_sets_checks_and_shows_the_full_sync_schedule() {
     let path = format!("/api/v1/integrations/{}", directory["id"]);
     // Left out on replace: the schedule stays.
     let (status, kept) = api
-        .json(
-            Method::PUT,
-            &path,
-            Some(directory_input(json!({"sync_interval_minutes": 15}))),
-        )
+        .put(&path, directory_input(json!({"sync_interval_minutes": 15})))
         .await;
     assert_eq!(status, StatusCode::OK, "{kept}");
     assert_eq!(kept["full_sync_interval_secs"], 86_400);
     assert_eq!(kept["next_syncs"]["full"], directory["next_syncs"]["full"]);
     // A cron expression replaces the interval.
     let (status, nightly) = api
-        .json(
-            Method::PUT,
+        .put(
             &path,
-            Some(directory_input(json!({"full_sync_cron": "0 3 * * *"}))),
+            directory_input(json!({"full_sync_cron": "0 3 * * *"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{nightly}");
@@ -129,22 +120,19 @@ async fn the_api_sets_checks_and_shows_the_full_sync_schedule() {
             "not both",
         ),
     ] {
-        let (status, body) = api
-            .json(Method::PUT, &path, Some(directory_input(input)))
-            .await;
+        let (status, body) = api.put(&path, directory_input(input)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         let message = body["error"]["fields"][field].as_str().unwrap_or_default();
         assert!(message.contains(says), "{field}: {body}");
     }
-    let (_, unchanged) = api.json(Method::GET, &path, None).await;
+    let (_, unchanged) = api.get(&path).await;
     assert_eq!(unchanged["full_sync_cron"], "0 3 * * *");
 
     // `null` switches scheduled full syncs off.
     let (status, off) = api
-        .json(
-            Method::PUT,
+        .put(
             &path,
-            Some(directory_input(json!({"full_sync_interval_minutes": null}))),
+            directory_input(json!({"full_sync_interval_minutes": null})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{off}");
@@ -153,8 +141,7 @@ async fn the_api_sets_checks_and_shows_the_full_sync_schedule() {
     assert_eq!(off["next_syncs"]["full"], Value::Null);
     // And an interval switches them on again, on create too.
     let (status, hourly) = api
-        .json(
-            Method::POST,
+        .post(
             "/api/v1/integrations",
             Some(directory_input(
                 json!({"name": "Second directory", "full_sync_interval_minutes": 60}),
@@ -175,11 +162,9 @@ async fn the_edit_page_keeps_a_half_filled_full_sync_schedule_and_says_what_to_f
         .get("/integrations/create?connector=active-directory")
         .await;
     assert_eq!(new.status, StatusCode::OK);
-    assert!(
-        new.body
-            .contains("name=\"full_sync_interval_minutes\" value=\"1440\""),
-        "{}",
-        new.body
+    assert_contains(
+        &new.body,
+        "name=\"full_sync_interval_minutes\" value=\"1440\"",
     );
 
     let id =
@@ -210,12 +195,9 @@ async fn the_edit_page_keeps_a_half_filled_full_sync_schedule_and_says_what_to_f
     // Both an interval and a cron expression: which to keep, everything kept.
     let refused = browser.post_owned(&edit, &submit("90", "0 3 * * *")).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        refused
-            .body
-            .contains("Choose an interval or a cron expression for full syncs, not both."),
-        "{}",
-        refused.body
+    assert_contains(
+        &refused.body,
+        "Choose an interval or a cron expression for full syncs, not both.",
     );
     assert!(
         refused
@@ -235,11 +217,7 @@ async fn the_edit_page_keeps_a_half_filled_full_sync_schedule_and_says_what_to_f
     // Not a number of minutes.
     let refused = browser.post_owned(&edit, &submit("ten", "")).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        refused.body.contains("Enter whole minutes from 1 to 44640"),
-        "{}",
-        refused.body
-    );
+    assert_contains(&refused.body, "Enter whole minutes from 1 to 44640");
     assert!(
         refused
             .body

@@ -6,8 +6,11 @@ use cube_test_support as common;
 
 use reqwest::StatusCode;
 
-use common::client::{Browser, hidden};
+use common::client::Browser;
+use common::web_forms::{Wizard, assert_contains, assert_step};
 use common::{PROBE_SECRET as SECRET, VIEWER_PASSWORD};
+
+const URL: &str = "/integrations/create/probe";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wizard_saves_only_after_a_passing_test_or_an_audited_override() {
@@ -15,133 +18,75 @@ async fn the_wizard_saves_only_after_a_passing_test_or_an_audited_override() {
     let (mut browser, csrf) = common::sign_in_admin(&base).await;
     let dead = format!("http://127.0.0.1:{}/", common::closed_port());
 
-    let start = browser.get("/integrations/create/probe").await;
+    let start = browser.get(URL).await;
     assert_eq!(start.status, StatusCode::OK);
-    assert!(
-        start.body.contains("aria-current=\"step\">Server<"),
-        "{}",
-        start.body
-    );
+    assert_step(&start.body, "Server");
 
     // Step 1 (Server): a bad URL stays on the step with its message.
-    let bad = browser
-        .post(
-            "/integrations/create/probe",
-            &[
-                ("csrf_token", &csrf),
-                ("draft", ""),
-                ("step", "0"),
-                ("nav", "next"),
-                ("cfg.url", "nope"),
-            ],
-        )
-        .await;
+    let (mut wizard, bad) = Wizard::start(&mut browser, URL, &csrf, &[("cfg.url", "nope")]).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("Enter a full URL"));
-    let draft = hidden(&bad.body, "draft");
-    let mut post = async |step: &str, nav: &str, extra: &[(&str, &str)]| {
-        let mut form = vec![
-            ("csrf_token", csrf.as_str()),
-            ("draft", draft.as_str()),
-            ("step", step),
-            ("nav", nav),
-        ];
-        form.extend_from_slice(extra);
-        browser.post("/integrations/create/probe", &form).await
-    };
-    let server = post("0", "next", &[("cfg.url", &dead)]).await;
-    assert!(
-        server.body.contains("aria-current=\"step\">Credentials<"),
-        "{}",
-        server.body
-    );
-    let creds = post("1", "next", &[("cfg.password", SECRET)]).await;
+    let server = wizard.post("0", "next", &[("cfg.url", &dead)]).await;
+    assert_step(&server.body, "Credentials");
+    let creds = wizard.post("1", "next", &[("cfg.password", SECRET)]).await;
     assert!(!creds.body.contains(SECRET));
-    assert!(
-        creds.body.contains("aria-current=\"step\">Behaviour<"),
-        "{}",
-        creds.body
-    );
+    assert_step(&creds.body, "Behaviour");
     // Back and forth keeps what was typed, and the secret stays on the server.
-    let back = post("2", "back", &[("cfg.action", "fetch"), ("cfg.pages", "2")]).await;
-    assert!(back.body.contains(">set</span>"), "{}", back.body);
+    let back = wizard
+        .post("2", "back", &[("cfg.action", "fetch"), ("cfg.pages", "2")])
+        .await;
+    assert_contains(&back.body, ">set</span>");
     assert!(!back.body.contains(SECRET));
-    let behaviour = post("1", "next", &[]).await;
-    assert!(
-        behaviour.body.contains("value=\"fetch\""),
-        "{}",
-        behaviour.body
-    );
-    let access = post("2", "next", &[("cfg.action", "fetch"), ("cfg.pages", "2")]).await;
-    assert!(
-        access
-            .body
-            .contains("aria-current=\"step\">Name and access<"),
-        "{}",
-        access.body
-    );
+    let behaviour = wizard.post("1", "next", &[]).await;
+    assert_contains(&behaviour.body, "value=\"fetch\"");
+    let access = wizard
+        .post("2", "next", &[("cfg.action", "fetch"), ("cfg.pages", "2")])
+        .await;
+    assert_step(&access.body, "Name and access");
     // The deletion threshold is checked on its step.
-    let wrong = post(
-        "3",
-        "next",
-        &[
-            ("name", "Wizard probe"),
-            ("http_grants", "http://127.0.0.1:*"),
-            ("deletion_max_percent", "ten"),
-        ],
-    )
-    .await;
-    assert!(
-        wrong
-            .body
-            .contains("Enter a whole percentage from 0 (no limit) to 100"),
-        "{}",
-        wrong.body
+    let named = [
+        ("name", "Wizard probe"),
+        ("http_grants", "http://127.0.0.1:*"),
+    ];
+    let wrong = wizard
+        .post(
+            "3",
+            "next",
+            &[&named[..], &[("deletion_max_percent", "ten")]].concat(),
+        )
+        .await;
+    assert_contains(
+        &wrong.body,
+        "Enter a whole percentage from 0 (no limit) to 100",
     );
-    let last = post(
-        "3",
-        "next",
-        &[
-            ("name", "Wizard probe"),
-            ("http_grants", "http://127.0.0.1:*"),
-            ("deletion_max_objects", "40"),
-            ("deletion_max_percent", "0"),
-        ],
-    )
-    .await;
-    assert!(
-        last.body.contains("aria-current=\"step\">Test and save<"),
-        "{}",
-        last.body
-    );
+    let limits = [
+        ("deletion_max_objects", "40"),
+        ("deletion_max_percent", "0"),
+    ];
+    let last = wizard
+        .post("3", "next", &[&named[..], &limits].concat())
+        .await;
+    assert_step(&last.body, "Test and save");
 
-    let early = post("4", "save", &[]).await;
+    let early = wizard.post("4", "save", &[]).await;
     assert_eq!(early.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         early
             .body
             .contains("Run a connection test that passes before saving")
     );
-    let failing = post("4", "test", &[]).await;
-    assert!(
-        failing.body.contains("The server could not be reached"),
-        "{}",
-        failing.body
-    );
-    let still = post("4", "save", &[]).await;
+    let failing = wizard.post("4", "test", &[]).await;
+    assert_contains(&failing.body, "The server could not be reached");
+    let still = wizard.post("4", "save", &[]).await;
     assert_eq!(still.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(store.integrations().await.unwrap().is_empty());
 
     // Fix the URL on its step, test again, save.
     let live = common::http_answering("ok").await;
-    post("0", "next", &[("cfg.url", &live)]).await;
-    let passing = post("4", "test", &[]).await;
-    assert!(
-        passing.body.contains("Connection test passed"),
-        "{}",
-        passing.body
-    );
-    let saved = post("4", "save", &[]).await;
+    wizard.post("0", "next", &[("cfg.url", &live)]).await;
+    let passing = wizard.post("4", "test", &[]).await;
+    assert_contains(&passing.body, "Connection test passed");
+    let saved = wizard.post("4", "save", &[]).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let integrations = store.integrations().await.unwrap();
     assert_eq!(integrations.len(), 1);
@@ -157,55 +102,22 @@ async fn the_wizard_saves_only_after_a_passing_test_or_an_audited_override() {
     );
 
     // A second wizard, saved offline: needs the tick, and is audited so.
-    let first = browser
-        .post(
-            "/integrations/create/probe",
-            &[
-                ("csrf_token", &csrf),
-                ("draft", ""),
-                ("step", "0"),
-                ("nav", "next"),
-                ("cfg.url", &dead),
-            ],
-        )
-        .await;
-    let draft = hidden(&first.body, "draft");
+    let (mut offline, _) = Wizard::start(&mut browser, URL, &csrf, &[("cfg.url", &dead)]).await;
     for (step, field, value) in [
         ("1", "cfg.password", SECRET),
         ("2", "cfg.action", "fetch"),
         ("3", "name", "Offline probe"),
     ] {
-        let page = browser
-            .post(
-                "/integrations/create/probe",
-                &[
-                    ("csrf_token", &csrf),
-                    ("draft", &draft),
-                    ("step", step),
-                    ("nav", "next"),
-                    (field, value),
-                ],
-            )
-            .await;
+        let page = offline.post(step, "next", &[(field, value)]).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     }
-    let offline = |confirm: &'static str| {
-        [
-            ("csrf_token", csrf.clone()),
-            ("draft", draft.clone()),
-            ("step", "4".to_owned()),
-            ("nav", "save_anyway".to_owned()),
-            ("confirm_untested", confirm.to_owned()),
-        ]
-    };
-    let unticked = offline("");
-    let refused = browser
-        .post_owned("/integrations/create/probe", &unticked)
+    let refused = offline
+        .post("4", "save_anyway", &[("confirm_untested", "")])
         .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.body.contains("Tick the confirmation"));
-    let saved = browser
-        .post_owned("/integrations/create/probe", &offline("yes"))
+    let saved = offline
+        .post("4", "save_anyway", &[("confirm_untested", "yes")])
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let entry = &store.audit_entries(5).await.unwrap()[0];
@@ -214,13 +126,9 @@ async fn the_wizard_saves_only_after_a_passing_test_or_an_audited_override() {
     // Another user cannot continue someone else's draft.
     let mut other = Browser::new(&base);
     other.sign_in("vera", VIEWER_PASSWORD).await;
-    let viewer = other.get("/integrations/create/probe").await;
+    let viewer = other.get(URL).await;
     assert_eq!(viewer.status, StatusCode::FORBIDDEN);
     let missing = browser.get("/integrations/create/jira").await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
-    assert!(
-        missing.body.contains("is not installed"),
-        "{}",
-        missing.body
-    );
+    assert_contains(&missing.body, "is not installed");
 }

@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 
 use common::ADMIN_PASSWORD;
 use common::client::{Api, Browser};
+use common::web_forms::assert_contains;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_read_work_orders_and_bad_input_is_refused_by_field() {
     let (base, _store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
     let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
     let (status, body) = api
-        .json(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/work-orders",
             Some(json!({"title": "  ", "status": "a\nb"})),
         )
@@ -26,8 +26,7 @@ async fn viewers_read_work_orders_and_bad_input_is_refused_by_field() {
     assert!(body["error"]["fields"]["title"].is_string(), "{body}");
     assert!(body["error"]["fields"]["status"].is_string(), "{body}");
     let (status, created) = api
-        .json(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/work-orders",
             Some(json!({"title": "Replace filter"})),
         )
@@ -44,9 +43,7 @@ async fn viewers_read_work_orders_and_bad_input_is_refused_by_field() {
     );
 
     let viewer = Api::sign_in(&base, "vera", common::VIEWER_PASSWORD).await;
-    let (status, listed) = viewer
-        .json(reqwest::Method::GET, "/api/v1/work-orders", None)
-        .await;
+    let (status, listed) = viewer.get("/api/v1/work-orders").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed["work_orders"][0]["title"], "Replace filter");
     let (status, _) = viewer
@@ -79,11 +76,7 @@ async fn work_orders_are_managed_on_their_pages() {
         )
         .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        refused.body.contains(r#"data-field="title""#),
-        "{}",
-        refused.body
-    );
+    assert_contains(&refused.body, r#"data-field="title""#);
     assert!(refused.body.contains(r#"data-field="due""#));
     assert!(
         refused.body.contains("Leaks at the flange"),
@@ -119,7 +112,7 @@ async fn work_orders_are_managed_on_their_pages() {
     assert!(listed.body.contains(&format!("/work-orders/{}", order.id)));
 
     let form = admin.get(&format!("/work-orders/{}/edit", order.id)).await;
-    assert!(form.body.contains(r#"value="2026-12-01""#), "{}", form.body);
+    assert_contains(&form.body, r#"value="2026-12-01""#);
     let saved = admin
         .post(
             &format!("/work-orders/{}", order.id),
@@ -202,11 +195,7 @@ async fn comments_are_added_on_the_page_and_through_the_api_by_admins_only() {
         .post(&path, &[("csrf_token", &csrf), ("body", "  \r\n ")])
         .await;
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        empty.body.contains(r#"data-field="body""#),
-        "{}",
-        empty.body
-    );
+    assert_contains(&empty.body, r#"data-field="body""#);
     let long = "x".repeat(10_001);
     let too_long = admin
         .post(&path, &[("csrf_token", &csrf), ("body", &long)])
@@ -236,13 +225,7 @@ async fn comments_are_added_on_the_page_and_through_the_api_by_admins_only() {
         ("admin", "Replaced <filter> & tested.\nOK")
     );
     let detail = admin.get(&added.location.unwrap()).await;
-    assert!(
-        detail
-            .body
-            .contains("Replaced &lt;filter&gt; &amp; tested.<br>OK"),
-        "{}",
-        detail.body
-    );
+    assert_contains(&detail.body, "Replaced &lt;filter&gt; &amp; tested.<br>OK");
     assert!(detail.body.contains("written here"));
 
     // Viewers read comments, and get no form and no way to add one.
@@ -260,17 +243,11 @@ async fn comments_are_added_on_the_page_and_through_the_api_by_admins_only() {
     // The API: the same rules, the same error shape.
     let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
     let api_path = format!("/api/v1{path}");
-    let (status, body) = api
-        .json(reqwest::Method::POST, &api_path, Some(json!({"body": ""})))
-        .await;
+    let (status, body) = api.post(&api_path, Some(json!({"body": ""}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body["error"]["fields"]["body"].is_string(), "{body}");
     let (status, body) = api
-        .json(
-            reqwest::Method::POST,
-            &api_path,
-            Some(json!({"body": "From the API"})),
-        )
+        .post(&api_path, Some(json!({"body": "From the API"})))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let no_csrf = api
@@ -286,16 +263,12 @@ async fn comments_are_added_on_the_page_and_through_the_api_by_admins_only() {
     let error: Value = serde_json::from_str(&no_csrf.text().await.unwrap()).unwrap();
     assert_eq!(error["error"]["code"], "csrf");
     let (status, _) = api
-        .json(
-            reqwest::Method::GET,
-            &format!("/api/v1/work-orders/{}/comments", order.id + 100),
-            None,
-        )
+        .get(&format!("/api/v1/work-orders/{}/comments", order.id + 100))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let viewer_api = Api::sign_in(&base, "vera", common::VIEWER_PASSWORD).await;
-    let (status, listed) = viewer_api.json(reqwest::Method::GET, &api_path, None).await;
+    let (status, listed) = viewer_api.get(&api_path).await;
     assert_eq!(status, StatusCode::OK);
     let bodies: Vec<&str> = listed["comments"]
         .as_array()

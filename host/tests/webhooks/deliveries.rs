@@ -7,29 +7,31 @@ use cube_test_support as common;
 
 use reqwest::StatusCode;
 
+use common::VIEWER_PASSWORD;
 use common::client::Browser;
-use common::webhook_sender::{deliver, now};
-use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
+use common::webhook_sender::{ProbeApp, add_endpoint, deliver, now, probe_app, url_and_secret};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_are_listed_and_can_be_replayed_until_their_payload_is_purged() {
-    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let mut browser = Browser::new(&base);
-    browser.sign_in("admin", ADMIN_PASSWORD).await;
-    let csrf = browser.csrf().await;
-    let id = common::create_probe_integration(&mut browser, &csrf, "Replays", "ok", "").await;
-    let page = browser
-        .post(
-            &format!("/integrations/{id}/webhooks"),
-            &[
-                ("csrf_token", &csrf),
-                ("scheme", "cube-hmac-sha256"),
-                ("answer", "connector"),
-            ],
-        )
-        .await;
-    let url = common::element_text(&page.body, "webhook-url");
-    let secret = common::element_text(&page.body, "webhook-secret");
+    let ProbeApp {
+        base,
+        store,
+        mut browser,
+        csrf,
+        integration: id,
+        // Bound, not `..`: a field left out is dropped at once, and the
+        // store's directory with it.
+        dir: _dir,
+        ..
+    } = probe_app("Replays").await;
+    let page = add_endpoint(
+        &mut browser,
+        &csrf,
+        id,
+        &[("scheme", "cube-hmac-sha256"), ("answer", "connector")],
+    )
+    .await;
+    let (url, secret) = url_and_secret(&page);
     let webhook = store.webhooks_of(id).await.unwrap()[0].0.id;
 
     let (status, _) = deliver(
@@ -144,23 +146,24 @@ async fn metric(base: &str, sample: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_intake_processing_and_connector_calls() {
-    let (base, _store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let mut browser = Browser::new(&base);
-    browser.sign_in("admin", ADMIN_PASSWORD).await;
-    let csrf = browser.csrf().await;
-    let id = common::create_probe_integration(&mut browser, &csrf, "Counted", "ok", "").await;
-    let page = browser
-        .post(
-            &format!("/integrations/{id}/webhooks"),
-            &[
-                ("csrf_token", &csrf),
-                ("scheme", "cube-hmac-sha256"),
-                ("answer", "connector"),
-            ],
-        )
-        .await;
-    let url = common::element_text(&page.body, "webhook-url");
-    let secret = common::element_text(&page.body, "webhook-secret");
+    let ProbeApp {
+        base,
+        mut browser,
+        csrf,
+        integration: id,
+        // Bound, not `..`: a field left out is dropped at once, and the
+        // store's directory with it.
+        dir: _dir,
+        ..
+    } = probe_app("Counted").await;
+    let page = add_endpoint(
+        &mut browser,
+        &csrf,
+        id,
+        &[("scheme", "cube-hmac-sha256"), ("answer", "connector")],
+    )
+    .await;
+    let (url, secret) = url_and_secret(&page);
     let stored = r#"cube_webhook_deliveries_total{outcome="stored"}"#;
     let duplicate = r#"cube_webhook_deliveries_total{outcome="duplicate"}"#;
     let refused = r#"cube_webhook_deliveries_total{outcome="refused"}"#;
@@ -205,23 +208,24 @@ async fn metrics_count_intake_processing_and_connector_calls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_can_queue_a_sync_on_each_delivery() {
-    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let mut browser = Browser::new(&base);
-    browser.sign_in("admin", ADMIN_PASSWORD).await;
-    let csrf = browser.csrf().await;
-    let id = common::create_probe_integration(&mut browser, &csrf, "Nudged", "ok", "").await;
-    let page = browser
-        .post(
-            &format!("/integrations/{id}/webhooks"),
-            &[
-                ("csrf_token", &csrf),
-                ("scheme", "cube-hmac-sha256"),
-                ("queue_sync", "on"),
-            ],
-        )
-        .await;
-    let url = common::element_text(&page.body, "webhook-url");
-    let secret = common::element_text(&page.body, "webhook-secret");
+    let ProbeApp {
+        store,
+        mut browser,
+        csrf,
+        integration: id,
+        // Bound, not `..`: a field left out is dropped at once, and the
+        // store's directory with it.
+        dir: _dir,
+        ..
+    } = probe_app("Nudged").await;
+    let page = add_endpoint(
+        &mut browser,
+        &csrf,
+        id,
+        &[("scheme", "cube-hmac-sha256"), ("queue_sync", "on")],
+    )
+    .await;
+    let (url, secret) = url_and_secret(&page);
     assert!(store.webhooks_of(id).await.unwrap()[0].0.queue_sync);
     let (status, _) = deliver(&url, &secret, "changed-1", now(), r#"{"items": []}"#).await;
     assert_eq!(status, StatusCode::ACCEPTED);

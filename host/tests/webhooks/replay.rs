@@ -14,11 +14,7 @@ use hmac::Mac;
 use reqwest::StatusCode;
 
 use common::client::Browser;
-use common::{ADMIN_PASSWORD, create_probe_integration};
-
-fn now() -> i64 {
-    cube_host::store::now_millis() / 1000
-}
+use common::webhook_sender::{ProbeApp, add_endpoint, now, probe_app};
 
 fn hmac_hex(secret: &str, message: &[u8]) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -34,23 +30,26 @@ async fn endpoint(
     scheme: &str,
     secret: &str,
 ) -> (Store, i64, i64, String, String, tempfile::TempDir, Browser) {
-    let (base, store, dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let mut browser = Browser::new(&base);
-    browser.sign_in("admin", ADMIN_PASSWORD).await;
-    let csrf = browser.csrf().await;
-    let id = create_probe_integration(&mut browser, &csrf, "Replayed", "ok", "").await;
-    let page = browser
-        .post(
-            &format!("/integrations/{id}/webhooks"),
-            &[
-                ("csrf_token", &csrf),
-                ("scheme", scheme),
-                ("secret", secret),
-                ("answer", "stored"),
-                ("queue_sync", "on"),
-            ],
-        )
-        .await;
+    let ProbeApp {
+        store,
+        dir,
+        mut browser,
+        csrf,
+        integration: id,
+        ..
+    } = probe_app("Replayed").await;
+    let page = add_endpoint(
+        &mut browser,
+        &csrf,
+        id,
+        &[
+            ("scheme", scheme),
+            ("secret", secret),
+            ("answer", "stored"),
+            ("queue_sync", "on"),
+        ],
+    )
+    .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let url = common::element_text(&page.body, "webhook-url");
     let webhook = store.webhooks_of(id).await.unwrap()[0].0.id;
@@ -261,13 +260,7 @@ async fn deliver_records(
 }
 
 fn item(id: &str, name: &str, version: &str) -> Record {
-    Record {
-        kind: "item".into(),
-        external_id: id.into(),
-        fields: serde_json::json!({ "name": name }).to_string(),
-        deleted: false,
-        version: Some(version.into()),
-    }
+    common::record("item", id, serde_json::json!({ "name": name }), version)
 }
 
 async fn stored_item(store: &Store, integration: i64, id: &str) -> (String, Option<String>) {

@@ -9,53 +9,36 @@ use cube_test_support as common;
 
 use reqwest::StatusCode;
 
+use common::VIEWER_PASSWORD;
 use common::client::Browser;
-use common::webhook_sender::{deliver, now};
-use common::{ADMIN_PASSWORD, VIEWER_PASSWORD};
+use common::webhook_sender::{
+    ProbeApp, add_endpoint, bare_probe_app, deliver, now, probe_app, url_and_secret,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_are_verified_stored_once_and_processed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = cube_host::store::Store::open_in(dir.path()).await.unwrap();
-    let base = common::serve_admin_app_on(common::probe_catalog().await, store.clone()).await;
-    let mut browser = Browser::new(&base);
-    browser.sign_in("admin", ADMIN_PASSWORD).await;
-    let csrf = browser.csrf().await;
-    let created = browser
-        .post(
-            "/integrations/create?connector=probe",
-            &[
-                ("csrf_token", &csrf),
-                ("name", "Hooked"),
-                ("cfg.action", "ok"),
-            ],
-        )
-        .await;
-    let id: i64 = created
-        .location
-        .unwrap()
-        .trim_start_matches("/integrations/")
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-
-    let page = browser
-        .post(
-            &format!("/integrations/{id}/webhooks"),
-            &[
-                ("csrf_token", &csrf),
-                ("description", "tests"),
-                ("scheme", "cube-hmac-sha256"),
-                ("secret", ""),
-                ("answer", "connector"),
-            ],
-        )
-        .await;
+    let ProbeApp {
+        base,
+        store,
+        dir,
+        mut browser,
+        csrf,
+        integration: id,
+    } = bare_probe_app("Hooked").await;
+    let page = add_endpoint(
+        &mut browser,
+        &csrf,
+        id,
+        &[
+            ("description", "tests"),
+            ("scheme", "cube-hmac-sha256"),
+            ("secret", ""),
+            ("answer", "connector"),
+        ],
+    )
+    .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let url = common::element_text(&page.body, "webhook-url");
-    let secret = common::element_text(&page.body, "webhook-secret");
+    let (url, secret) = url_and_secret(&page);
     assert!(url.starts_with(&format!("{base}/hooks/")), "{url}");
     let detail = browser.get(&format!("/integrations/{id}")).await;
     let token = url.rsplit('/').next().unwrap();
@@ -164,12 +147,7 @@ async fn deliveries_are_verified_stored_once_and_processed() {
     let mut viewer = Browser::new(&base);
     viewer.sign_in("vera", VIEWER_PASSWORD).await;
     let viewer_csrf = viewer.csrf().await;
-    let refused = viewer
-        .post(
-            &format!("/integrations/{id}/webhooks"),
-            &[("csrf_token", &viewer_csrf), ("scheme", "slack-v0")],
-        )
-        .await;
+    let refused = add_endpoint(&mut viewer, &viewer_csrf, id, &[("scheme", "slack-v0")]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     let remove = store.webhooks_of(id).await.unwrap()[0].0.id;
     let detail = browser.get(&format!("/integrations/{id}")).await;
@@ -208,40 +186,24 @@ async fn deliveries_are_verified_stored_once_and_processed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_signed_deliveries_verify_with_the_entered_signing_secret() {
-    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let mut browser = Browser::new(&base);
-    browser.sign_in("admin", ADMIN_PASSWORD).await;
-    let csrf = browser.csrf().await;
-    let created = browser
-        .post(
-            "/integrations/create?connector=probe",
-            &[
-                ("csrf_token", &csrf),
-                ("name", "Slacky"),
-                ("cfg.action", "ok"),
-            ],
-        )
-        .await;
-    let id: i64 = created
-        .location
-        .unwrap()
-        .trim_start_matches("/integrations/")
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let ProbeApp {
+        store,
+        mut browser,
+        csrf,
+        integration: id,
+        // Bound, not `..`: a field left out is dropped at once, and the
+        // store's directory with it.
+        dir: _dir,
+        ..
+    } = bare_probe_app("Slacky").await;
     let signing_secret = "8f742231b10e8888abcd99yyyzzz85a5";
-    let page = browser
-        .post(
-            &format!("/integrations/{id}/webhooks"),
-            &[
-                ("csrf_token", &csrf),
-                ("scheme", "slack-v0"),
-                ("secret", signing_secret),
-            ],
-        )
-        .await;
+    let page = add_endpoint(
+        &mut browser,
+        &csrf,
+        id,
+        &[("scheme", "slack-v0"), ("secret", signing_secret)],
+    )
+    .await;
     assert!(
         !page.body.contains(signing_secret),
         "an entered secret is not shown back"
@@ -270,38 +232,19 @@ async fn slack_signed_deliveries_verify_with_the_entered_signing_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_deliveries_share_commits_and_each_gets_its_own_answer() {
-    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let mut browser = Browser::new(&base);
-    browser.sign_in("admin", ADMIN_PASSWORD).await;
-    let csrf = browser.csrf().await;
-    let created = browser
-        .post(
-            "/integrations/create?connector=probe",
-            &[
-                ("csrf_token", &csrf),
-                ("name", "Busy"),
-                ("cfg.action", "ok"),
-            ],
-        )
-        .await;
-    let id: i64 = created
-        .location
-        .unwrap()
-        .trim_start_matches("/integrations/")
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let ProbeApp {
+        store,
+        mut browser,
+        csrf,
+        integration: id,
+        // Bound, not `..`: a field left out is dropped at once, and the
+        // store's directory with it.
+        dir: _dir,
+        ..
+    } = bare_probe_app("Busy").await;
     // The default answer: 202 once stored, processed by the worker.
-    let page = browser
-        .post(
-            &format!("/integrations/{id}/webhooks"),
-            &[("csrf_token", &csrf), ("scheme", "cube-hmac-sha256")],
-        )
-        .await;
-    let url = common::element_text(&page.body, "webhook-url");
-    let secret = common::element_text(&page.body, "webhook-secret");
+    let page = add_endpoint(&mut browser, &csrf, id, &[("scheme", "cube-hmac-sha256")]).await;
+    let (url, secret) = url_and_secret(&page);
 
     // 120 deliveries at once, 20 of them sent twice: each pair races for
     // the same commit or the next one, and exactly one of it is stored.
@@ -341,35 +284,36 @@ async fn concurrent_deliveries_share_commits_and_each_gets_its_own_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standard_webhooks_deliveries_verify_with_a_generated_whsec_secret() {
-    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let mut browser = Browser::new(&base);
-    browser.sign_in("admin", ADMIN_PASSWORD).await;
-    let csrf = browser.csrf().await;
-    let id = common::create_probe_integration(&mut browser, &csrf, "Standard", "ok", "").await;
-    let refused = browser
-        .post(
-            &format!("/integrations/{id}/webhooks"),
-            &[
-                ("csrf_token", &csrf),
-                ("scheme", "standard-webhooks"),
-                ("secret", "not base64 at all!"),
-            ],
-        )
-        .await;
+    let ProbeApp {
+        store,
+        mut browser,
+        csrf,
+        integration: id,
+        // Bound, not `..`: a field left out is dropped at once, and the
+        // store's directory with it.
+        dir: _dir,
+        ..
+    } = probe_app("Standard").await;
+    let refused = add_endpoint(
+        &mut browser,
+        &csrf,
+        id,
+        &[
+            ("scheme", "standard-webhooks"),
+            ("secret", "not base64 at all!"),
+        ],
+    )
+    .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("whsec_"), "{}", refused.body);
-    let page = browser
-        .post(
-            &format!("/integrations/{id}/webhooks"),
-            &[
-                ("csrf_token", &csrf),
-                ("scheme", "standard-webhooks"),
-                ("answer", "connector"),
-            ],
-        )
-        .await;
-    let url = common::element_text(&page.body, "webhook-url");
-    let secret = common::element_text(&page.body, "webhook-secret");
+    let page = add_endpoint(
+        &mut browser,
+        &csrf,
+        id,
+        &[("scheme", "standard-webhooks"), ("answer", "connector")],
+    )
+    .await;
+    let (url, secret) = url_and_secret(&page);
     assert!(secret.starts_with("whsec_"), "{secret}");
     let body = r#"{"items": [{"id": "sw-1"}]}"#;
     let ts = now();

@@ -157,6 +157,16 @@ impl FakeJira {
         self.st().requests.clone()
     }
 
+    /// The requests to `path` (`/rest/api/3/search/jql`), in order.
+    pub fn requests_to(&self, path: &str) -> Vec<RecordedRequest> {
+        let st = self.st();
+        st.requests
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
     /// Requests that did not follow Jira's OpenAPI description (or what
     /// Jira documents on top of it), one line each: method, path, problem.
     pub fn violations(&self) -> Vec<String> {

@@ -46,13 +46,21 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
-/// What the validator found: the problems, and whether Atlassian marks the
-/// operation deprecated.
+/// What the validator found: the problems, whether Atlassian marks the
+/// operation deprecated, and the values Jira would coerce.
 #[derive(Default)]
 pub struct Outcome {
     pub problems: Vec<String>,
     pub deprecated: bool,
+    /// A JSON number sent where the description declares a string. Jira's
+    /// JSON reader (Jackson, scalar coercion on) takes it as the string, and
+    /// the widely used `jira` Python client relies on it (it sends
+    /// transition ids as numbers): accepted, but reported as a warning.
+    pub coerced: Vec<String>,
 }
+
+/// The end of a problem that is a coercion, not a refusal.
+const COERCED: &str = "a number where the description declares a string (Jira coerces it)";
 
 impl Spec {
     /// The path template `path` matches, and its parameters; literal
@@ -176,6 +184,9 @@ impl Spec {
             }
         }
         self.check_body(op, req, &mut out.problems);
+        let (coerced, problems) = out.problems.into_iter().partition(|p| p.ends_with(COERCED));
+        out.problems = problems;
+        out.coerced = coerced;
         out
     }
 
@@ -275,6 +286,10 @@ impl Spec {
             if schema.get("type").is_some() && schema["nullable"] != true {
                 problems.push(format!("{at}: must not be null"));
             }
+            return;
+        }
+        if schema["type"] == "string" && value.is_number() {
+            problems.push(format!("{at}: {COERCED}"));
             return;
         }
         if let Some(t) = schema["type"].as_str()

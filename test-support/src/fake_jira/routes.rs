@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::render::{FieldSel, merge};
 use super::search;
-use super::state::{ISSUE_TYPES, Inner, PRIORITIES, SERVICE_USER, STATUSES};
+use super::state::{CUSTOM_FIELDS, ISSUE_TYPES, Inner, PRIORITIES, SERVICE_USER, STATUSES};
 pub use crate::fake_http::Reply;
 
 /// Jira's error shapes, as `Reply::errors` and `Reply::field_errors`.
@@ -95,6 +95,8 @@ pub fn route(
     let cloud = st.cloud();
     let result = match (method, rest) {
         ("GET", ["myself"]) => Ok(myself(st, v)),
+        ("GET", ["serverInfo"]) => Ok(server_info(st)),
+        ("GET", ["field"]) => Ok(Reply::json(200, fields())),
         ("GET", ["project"]) => {
             let all = (0..st.projects.len()).map(|p| st.project_json(p, v)).collect();
             Ok(Reply::json(200, Value::Array(all)))
@@ -144,6 +146,144 @@ pub fn route(
         }
     };
     result.unwrap_or_else(|reply| reply)
+}
+
+/// `GET serverInfo`, which clients read first (the `jira` Python client
+/// picks its Cloud-only methods by `deploymentType`).
+fn server_info(st: &Inner) -> Reply {
+    let (version, numbers, deployment) = if st.cloud() {
+        ("1001.0.0-SNAPSHOT", json!([1001, 0, 0]), "Cloud")
+    } else {
+        ("9.12.2", json!([9, 12, 2]), "Server")
+    };
+    Reply::json(
+        200,
+        json!({
+            "baseUrl": st.base_url,
+            "displayUrl": st.base_url,
+            "version": version,
+            "versionNumbers": numbers,
+            "deploymentType": deployment,
+            "buildNumber": 100_260,
+            "buildDate": "2024-01-08T00:00:00.000+0000",
+            "serverTime": super::render::jira_time(st.now),
+            "scmInfo": "57a0ca5b4a0bb0ac5f3fee4764acb1c14e4d7e71",
+            "serverTitle": "Jira",
+            "defaultLocale": {"locale": "en_US"},
+            "serverTimeZone": "Etc/UTC",
+        }),
+    )
+}
+
+/// `GET field`: the fields the fake knows, system and custom, with the
+/// names JQL knows them by.
+fn fields() -> Value {
+    let system = [
+        (
+            "summary",
+            "Summary",
+            json!({"type": "string", "system": "summary"}),
+        ),
+        (
+            "description",
+            "Description",
+            json!({"type": "string", "system": "description"}),
+        ),
+        (
+            "status",
+            "Status",
+            json!({"type": "status", "system": "status"}),
+        ),
+        (
+            "priority",
+            "Priority",
+            json!({"type": "priority", "system": "priority"}),
+        ),
+        (
+            "issuetype",
+            "Issue Type",
+            json!({"type": "issuetype", "system": "issuetype"}),
+        ),
+        (
+            "project",
+            "Project",
+            json!({"type": "project", "system": "project"}),
+        ),
+        (
+            "assignee",
+            "Assignee",
+            json!({"type": "user", "system": "assignee"}),
+        ),
+        (
+            "reporter",
+            "Reporter",
+            json!({"type": "user", "system": "reporter"}),
+        ),
+        (
+            "creator",
+            "Creator",
+            json!({"type": "user", "system": "creator"}),
+        ),
+        (
+            "duedate",
+            "Due date",
+            json!({"type": "date", "system": "duedate"}),
+        ),
+        (
+            "labels",
+            "Labels",
+            json!({"type": "array", "items": "string", "system": "labels"}),
+        ),
+        (
+            "created",
+            "Created",
+            json!({"type": "datetime", "system": "created"}),
+        ),
+        (
+            "updated",
+            "Updated",
+            json!({"type": "datetime", "system": "updated"}),
+        ),
+        (
+            "resolution",
+            "Resolution",
+            json!({"type": "resolution", "system": "resolution"}),
+        ),
+        (
+            "resolutiondate",
+            "Resolved",
+            json!({"type": "datetime", "system": "resolutiondate"}),
+        ),
+        (
+            "comment",
+            "Comment",
+            json!({"type": "comments-page", "system": "comment"}),
+        ),
+    ];
+    let mut all: Vec<Value> = system
+        .into_iter()
+        .map(|(id, name, schema)| {
+            json!({
+                "id": id, "key": id, "name": name, "custom": false,
+                "orderable": id != "comment", "navigable": id != "comment",
+                "searchable": true, "clauseNames": [id], "schema": schema,
+            })
+        })
+        .collect();
+    for (id, name) in CUSTOM_FIELDS {
+        let number: u64 = id.trim_start_matches("customfield_").parse().unwrap();
+        all.push(json!({
+            "id": id, "key": id, "name": name, "custom": true, "orderable": true,
+            "navigable": true, "searchable": true,
+            "clauseNames": [format!("cf[{number}]"), name],
+            "schema": {
+                "type": "string",
+                "custom": "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
+                "customId": number,
+            },
+        }));
+    }
+    Value::Array(all)
 }
 
 fn myself(st: &Inner, v: &str) -> Reply {
@@ -390,14 +530,19 @@ fn transitions(st: &Inner, idx: usize, q: &Query, v: &str) -> Reply {
 fn do_transition(st: &mut Inner, key: &str, body: Option<&Value>) -> Result<Reply, Reply> {
     let idx = issue_or_404(st, key)?;
     let body = object(body)?;
-    let Some(id) = body.get("transition").and_then(|t| t["id"].as_str()) else {
+    // A number is taken as its text, as Jira does (see `Outcome::coerced`).
+    let id = body.get("transition").map(|t| match &t["id"] {
+        Value::Number(n) => Some(n.to_string()),
+        other => other.as_str().map(str::to_owned),
+    });
+    let Some(Some(id)) = id else {
         return Err(Reply::errors(
             400,
             vec!["Missing 'transition' identifier".into()],
         ));
     };
     let fields = body.get("fields").and_then(Value::as_object);
-    match st.transition(idx, id, fields, SERVICE_USER) {
+    match st.transition(idx, &id, fields, SERVICE_USER) {
         Ok(()) => Ok(Reply::empty(204)),
         Err(Ok(message)) => Err(Reply::errors(400, vec![message])),
         Err(Err(errors)) => Err(Reply::field_errors(errors)),

@@ -71,6 +71,10 @@ impl Inner {
                     body,
                 });
                 problems.extend(outcome.problems);
+                for coerced in outcome.coerced {
+                    let line = format!("{}: {coerced}", self.current);
+                    self.warnings.push(line);
+                }
                 if outcome.deprecated && self.cloud() {
                     let line = format!(
                         "{}: Atlassian marks this operation deprecated",

@@ -40,6 +40,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::fake_http::FakeHttp;
+pub use crate::fake_http::RecordedRequest;
 use state::{Inner, Row, stamp, text};
 
 pub const USER: &str = "cube.integration";
@@ -61,25 +62,6 @@ pub const CLOSE_CODES: &[&str] = &[
     "Known error",
     "No resolution provided",
 ];
-
-#[derive(Clone, Debug)]
-pub struct RecordedRequest {
-    pub method: String,
-    pub path: String,
-    /// Decoded query parameters.
-    pub query: Vec<(String, String)>,
-    pub body: String,
-    pub status: u16,
-}
-
-impl RecordedRequest {
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 /// A journal entry as it stands.
 #[derive(Clone, Debug)]

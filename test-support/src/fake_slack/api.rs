@@ -186,7 +186,10 @@ fn web_api(
                 message.blocks = blocks;
                 message.edits += 1;
                 let ts = message.ts.clone();
-                return api_json(json!({"ok": true, "channel": channel, "ts": ts, "text": text}));
+                return api_json(json!({
+                    "ok": true, "channel": channel, "ts": ts, "text": text,
+                    "message": {"type": "message", "bot_id": "B0CUBE", "user": "U0CUBE", "text": text}
+                }));
             }
             let thread_ts = args
                 .get("thread_ts")
@@ -204,18 +207,27 @@ fn web_api(
             }
             st.next_ts += 100;
             let ts = format!("{}.{:06}", st.next_ts / 1_000_000, st.next_ts % 1_000_000);
+            // The posted message as Slack answers it: a reply names its
+            // thread, and blocks appear only when some were sent.
+            let mut message = json!({
+                "type": "message", "bot_id": "B0CUBE",
+                "user": "U0CUBE", "text": text, "ts": ts,
+            });
+            if let Some(parent) = &thread_ts {
+                message["thread_ts"] = json!(parent);
+            }
+            if !blocks.is_null() {
+                message["blocks"] = blocks.clone();
+            }
             st.messages.push(Message {
                 channel: channel.clone(),
                 ts: ts.clone(),
                 thread_ts,
-                text: text.clone(),
-                blocks: blocks.clone(),
+                text,
+                blocks,
                 edits: 0,
             });
-            api_json(json!({
-                "ok": true, "channel": channel, "ts": ts,
-                "message": {"type": "message", "bot_id": "B0CUBE", "text": text, "ts": ts, "blocks": blocks}
-            }))
+            api_json(json!({"ok": true, "channel": channel, "ts": ts, "message": message}))
         }
         other => {
             st.violations

@@ -230,31 +230,13 @@ impl Store {
         limit: i64,
     ) -> Result<(Vec<DirectoryUser>, i64), sqlx::Error> {
         let (clause, params) = search_clause(search, "u", &["username", "display_name", "email"]);
-        let n = params.len();
         let from = format!(
             "FROM directory_users u JOIN integrations i ON i.id = u.integration_id{clause}"
         );
-        let sql = format!(
-            "SELECT {USER_COLUMNS} {from} ORDER BY LOWER(u.username), u.username, u.id \
-             LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
-        );
-        let rows = bind_params(sqlx::query(&sql), &params)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(self.pool())
-            .await?;
-        let users = rows
-            .iter()
-            .map(directory_user_from)
-            .collect::<Result<_, _>>()?;
-        let sql = format!("SELECT CAST(COUNT(*) AS BIGINT) AS n {from}");
-        let total: i64 = bind_params(sqlx::query(&sql), &params)
-            .fetch_one(self.pool())
-            .await?
-            .try_get("n")?;
-        Ok((users, total))
+        let select =
+            format!("SELECT {USER_COLUMNS} {from} ORDER BY LOWER(u.username), u.username, u.id");
+        self.listing_page(&select, &from, &params, offset, limit, directory_user_from)
+            .await
     }
 
     /// A page of synced groups (by name) with their member counts, and how
@@ -266,31 +248,40 @@ impl Store {
         limit: i64,
     ) -> Result<(Vec<DirectoryGroup>, i64), sqlx::Error> {
         let (clause, params) = search_clause(search, "g", &["name"]);
-        let n = params.len();
         let from = format!(
             "FROM directory_groups g JOIN integrations i ON i.id = g.integration_id{clause}"
         );
-        let sql = format!(
-            "SELECT {GROUP_COLUMNS} {from} ORDER BY LOWER(g.name), g.name, g.id \
-             LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
-        );
-        let rows = bind_params(sqlx::query(&sql), &params)
+        let select = format!("SELECT {GROUP_COLUMNS} {from} ORDER BY LOWER(g.name), g.name, g.id");
+        self.listing_page(&select, &from, &params, offset, limit, directory_group_from)
+            .await
+    }
+
+    /// A page of a directory list: the rows of `select` (which ends in its
+    /// ORDER BY), `limit` of them after `offset`, and how many rows `from`
+    /// (the FROM and WHERE of `select`, numbering `params` from `$1`) holds.
+    async fn listing_page<T>(
+        &self,
+        select: &str,
+        from: &str,
+        params: &[Param],
+        offset: i64,
+        limit: i64,
+        row_to: fn(&sqlx::any::AnyRow) -> Result<T, sqlx::Error>,
+    ) -> Result<(Vec<T>, i64), sqlx::Error> {
+        let n = params.len();
+        let sql = format!("{select} LIMIT ${} OFFSET ${}", n + 1, n + 2);
+        let rows = bind_params(sqlx::query(&sql), params)
             .bind(limit)
             .bind(offset)
             .fetch_all(self.pool())
             .await?;
-        let groups = rows
-            .iter()
-            .map(directory_group_from)
-            .collect::<Result<_, _>>()?;
+        let items = rows.iter().map(row_to).collect::<Result<_, _>>()?;
         let sql = format!("SELECT CAST(COUNT(*) AS BIGINT) AS n {from}");
-        let total: i64 = bind_params(sqlx::query(&sql), &params)
+        let total: i64 = bind_params(sqlx::query(&sql), params)
             .fetch_one(self.pool())
             .await?
             .try_get("n")?;
-        Ok((groups, total))
+        Ok((items, total))
     }
 
     /// One synced user, with its profile fields.
@@ -299,19 +290,18 @@ impl Store {
         integration_id: i64,
         external_id: &str,
     ) -> Result<Option<DirectoryUserDetail>, sqlx::Error> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, u.attributes_json FROM directory_users u \
-             JOIN integrations i ON i.id = u.integration_id \
-             WHERE u.integration_id = $1 AND u.external_id = $2"
-        ))
-        .bind(integration_id)
-        .bind(external_id)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some(row) = row else {
+        let found = self
+            .synced_row(
+                USER_COLUMNS,
+                "directory_users u",
+                "u",
+                integration_id,
+                external_id,
+            )
+            .await?;
+        let Some((row, fields)) = found else {
             return Ok(None);
         };
-        let fields = attributes(&row)?;
         let member_of = sqlx::query_scalar(
             "SELECT g.dn FROM directory_memberships m JOIN directory_groups g \
                ON g.integration_id = m.integration_id AND g.external_id = m.group_external_id \
@@ -338,10 +328,38 @@ impl Store {
         integration_id: i64,
         external_id: &str,
     ) -> Result<Option<DirectoryGroupDetail>, sqlx::Error> {
+        let found = self
+            .synced_row(
+                GROUP_COLUMNS,
+                "directory_groups g",
+                "g",
+                integration_id,
+                external_id,
+            )
+            .await?;
+        let Some((row, fields)) = found else {
+            return Ok(None);
+        };
+        Ok(Some(DirectoryGroupDetail {
+            group: directory_group_from(&row)?,
+            description: text(&fields, &["description"]),
+        }))
+    }
+
+    /// One synced user or group of `table` (named `alias`), as `columns`,
+    /// with the fields of its `attributes_json`, if it is there.
+    async fn synced_row(
+        &self,
+        columns: &str,
+        table: &str,
+        alias: &str,
+        integration_id: i64,
+        external_id: &str,
+    ) -> Result<Option<(sqlx::any::AnyRow, Map<String, Value>)>, sqlx::Error> {
         let row = sqlx::query(&format!(
-            "SELECT {GROUP_COLUMNS}, g.attributes_json FROM directory_groups g \
-             JOIN integrations i ON i.id = g.integration_id \
-             WHERE g.integration_id = $1 AND g.external_id = $2"
+            "SELECT {columns}, {alias}.attributes_json FROM {table} \
+             JOIN integrations i ON i.id = {alias}.integration_id \
+             WHERE {alias}.integration_id = $1 AND {alias}.external_id = $2"
         ))
         .bind(integration_id)
         .bind(external_id)
@@ -351,10 +369,7 @@ impl Store {
             return Ok(None);
         };
         let fields = attributes(&row)?;
-        Ok(Some(DirectoryGroupDetail {
-            group: directory_group_from(&row)?,
-            description: text(&fields, &["description"]),
-        }))
+        Ok(Some((row, fields)))
     }
 
     /// The groups a synced user or group belongs to, with their names:

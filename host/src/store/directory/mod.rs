@@ -442,15 +442,13 @@ impl Store {
         integration_id: i64,
         member_external_id: &str,
     ) -> Result<Vec<Membership>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT group_external_id, member_external_id, direct FROM directory_memberships \
-             WHERE integration_id = $1 AND member_external_id = $2 ORDER BY group_external_id",
+        self.memberships(
+            integration_id,
+            "member_external_id",
+            member_external_id,
+            "group_external_id",
         )
-        .bind(integration_id)
-        .bind(member_external_id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(membership).collect()
+        .await
     }
 
     /// The members of a synced group, direct and through nested groups.
@@ -459,12 +457,30 @@ impl Store {
         integration_id: i64,
         group_external_id: &str,
     ) -> Result<Vec<Membership>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT group_external_id, member_external_id, direct FROM directory_memberships \
-             WHERE integration_id = $1 AND group_external_id = $2 ORDER BY member_external_id",
+        self.memberships(
+            integration_id,
+            "group_external_id",
+            group_external_id,
+            "member_external_id",
         )
+        .await
+    }
+
+    /// The memberships of an integration whose `side` (the group or the
+    /// member column) is `external_id`, ordered by the `other` column.
+    async fn memberships(
+        &self,
+        integration_id: i64,
+        side: &str,
+        external_id: &str,
+        other: &str,
+    ) -> Result<Vec<Membership>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT group_external_id, member_external_id, direct FROM directory_memberships \
+             WHERE integration_id = $1 AND {side} = $2 ORDER BY {other}"
+        ))
         .bind(integration_id)
-        .bind(group_external_id)
+        .bind(external_id)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(membership).collect()

@@ -313,14 +313,22 @@ async fn enqueue_push(
     Ok(())
 }
 
-/// The `data` of a work order event: the work order, the fields that
-/// changed, and the integration a remote change came from.
-fn event_data(order: &WorkOrder, changed: &[String], source: Option<i64>) -> Value {
-    json!({
+/// Queues outbound event `event_type` about `order` in the change's
+/// transaction: its `data` is the work order, the fields that changed,
+/// and the integration a remote change came from.
+async fn queue_order_event(
+    conn: &mut AnyConnection,
+    event_type: &str,
+    order: &WorkOrder,
+    changed: &[String],
+    source: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    let data = json!({
         "work_order": order,
         "changed_fields": changed,
         "source_integration": source,
-    })
+    });
+    super::outbound::queue_event(conn, event_type, data).await
 }
 
 impl Store {
@@ -379,12 +387,7 @@ impl Store {
             enqueue_push(&mut tx, id, integration, "create", &all, None, now).await?;
         }
         let created = load(&mut tx, id).await?.expect("just inserted");
-        super::outbound::queue_event(
-            &mut tx,
-            "work_order.created",
-            event_data(&created, &[], None),
-        )
-        .await?;
+        queue_order_event(&mut tx, "work_order.created", &created, &[], None).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -411,12 +414,7 @@ impl Store {
             enqueue_push(&mut tx, id, integration, "update", &changed, None, now).await?;
         }
         let updated = load(&mut tx, id).await?.expect("just updated");
-        super::outbound::queue_event(
-            &mut tx,
-            "work_order.updated",
-            event_data(&updated, &changed, None),
-        )
-        .await?;
+        queue_order_event(&mut tx, "work_order.updated", &updated, &changed, None).await?;
         tx.commit().await?;
         Ok(Some((updated, changed)))
     }
@@ -461,12 +459,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        super::outbound::queue_event(
-            &mut tx,
-            "work_order.deleted",
-            event_data(&current, &[], None),
-        )
-        .await?;
+        queue_order_event(&mut tx, "work_order.deleted", &current, &[], None).await?;
         tx.commit().await?;
         Ok(true)
     }

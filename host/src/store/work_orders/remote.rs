@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 use sqlx::{AnyConnection, Row};
 
 use super::{
-    FIELDS, WorkOrderFields, enqueue_push, event_data, insert, load, notify_targets, write_fields,
+    FIELDS, WorkOrderFields, enqueue_push, insert, load, notify_targets, queue_order_event,
+    write_fields,
 };
 use crate::runtime::types::Record;
 use crate::store::now_millis;
@@ -92,10 +93,12 @@ pub(in crate::store) async fn apply_remote(
                     enqueue_push(conn, id, sink, "update", &changed, None, now).await?;
                 }
                 let updated = load(conn, id).await?.expect("just updated");
-                crate::store::outbound::queue_event(
+                queue_order_event(
                     conn,
                     "work_order.updated",
-                    event_data(&updated, &changed, Some(integration)),
+                    &updated,
+                    &changed,
+                    Some(integration),
                 )
                 .await?;
             }
@@ -132,12 +135,7 @@ pub(in crate::store) async fn apply_remote(
                 enqueue_push(conn, id, sink, "create", &all, None, now).await?;
             }
             let created = load(conn, id).await?.expect("just inserted");
-            crate::store::outbound::queue_event(
-                conn,
-                "work_order.created",
-                event_data(&created, &[], Some(integration)),
-            )
-            .await?;
+            queue_order_event(conn, "work_order.created", &created, &[], Some(integration)).await?;
             true
         }
     };

@@ -14,12 +14,11 @@ use serde_json::{Map, Value, json};
 
 use super::super::AppState;
 use super::super::integrations::form::{config_form, read_form};
-use super::super::integrations::{actions, audit, deletions, full_sync};
+use super::super::integrations::{actions, deletions, full_sync};
 use super::{ApiAdmin, ApiError, ApiUser};
 use crate::integrations::Verdict;
 use crate::integrations::schema::form_inputs;
 use crate::store::integrations::Integration;
-use crate::store::jobs::NewJob;
 use crate::store::schedules::FullSyncSchedule;
 
 pub fn routes() -> Router<AppState> {
@@ -278,10 +277,13 @@ async fn create(
             StatusCode::CREATED,
             Json(view_with_limits(&state, &integration).await?),
         )),
-        Err(actions::NameTaken(name)) => Err(ApiError::Conflict(format!(
-            "an integration named `{name}` exists already"
-        ))),
+        Err(taken) => Err(name_taken(taken)),
     }
+}
+
+/// The answer when another integration has the name asked for.
+fn name_taken(actions::NameTaken(name): actions::NameTaken) -> ApiError {
+    ApiError::Conflict(format!("an integration named `{name}` exists already"))
 }
 
 async fn replace(
@@ -309,9 +311,7 @@ async fn replace(
     .map_err(ApiError::Invalid)?;
     match actions::update(&state, &admin.0, remote, &before, &form, &submitted).await? {
         Ok(after) => Ok(Json(view_with_limits(&state, &after).await?)),
-        Err(actions::NameTaken(name)) => Err(ApiError::Conflict(format!(
-            "an integration named `{name}` exists already"
-        ))),
+        Err(taken) => Err(name_taken(taken)),
     }
 }
 
@@ -322,18 +322,7 @@ async fn remove(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     let integration = find(&state, id).await?;
-    state.store.delete_integration(id).await?;
-    state.endpoints.forget_all();
-    audit(
-        &state,
-        &admin.0,
-        remote,
-        "integration.delete",
-        &integration.name,
-        Some(integration.audit_view()),
-        None,
-    )
-    .await?;
+    actions::delete(&state, &admin.0, remote, &integration).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -372,29 +361,16 @@ async fn sync(
         )));
     }
     let mode = if input.full { "full" } else { "incremental" };
-    let (job, queued) = state
-        .store
-        .enqueue_sync(NewJob {
-            integration_id: id,
-            trigger: "api",
-            mode,
-            dry_run: input.dry_run,
-            requested_by: &admin.0.user().username,
-        })
-        .await?;
-    if queued {
-        state.sync.wake();
-        audit(
-            &state,
-            &admin.0,
-            remote,
-            "integration.sync",
-            &integration.name,
-            None,
-            Some(json!({"job": job.id, "mode": mode, "dry_run": input.dry_run})),
-        )
-        .await?;
-    }
+    let (job, queued) = actions::queue_sync(
+        &state,
+        &admin.0,
+        remote,
+        &integration,
+        "api",
+        mode,
+        input.dry_run,
+    )
+    .await?;
     let status = if queued {
         StatusCode::ACCEPTED
     } else {
@@ -419,6 +395,14 @@ struct PageParams {
     limit: Option<i64>,
 }
 
+impl PageParams {
+    /// Where the page starts, and how many it holds (1 to 1000).
+    fn window(&self) -> (i64, i64) {
+        let limit = self.limit.unwrap_or(deletions::PAGE).clamp(1, 1000);
+        (self.offset.max(0), limit)
+    }
+}
+
 /// The deletions a full sync held back, a page of them: `pending` is null
 /// when nothing waits.
 async fn pending_deletions(
@@ -428,10 +412,10 @@ async fn pending_deletions(
     Query(page): Query<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
     let integration = find(&state, id).await?;
-    let limit = page.limit.unwrap_or(deletions::PAGE).clamp(1, 1000);
+    let (offset, limit) = page.window();
     let pending = state
         .store
-        .pending_deletions(integration.id, page.offset.max(0), limit)
+        .pending_deletions(integration.id, offset, limit)
         .await?;
     let limits = state.store.deletion_limits(integration.id).await?;
     Ok(Json(json!({"pending": pending, "deletion_limits": limits})))
@@ -490,10 +474,7 @@ async fn dry_run(
     Query(page): Query<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
     let job = state.store.job(id).await?.ok_or(ApiError::NotFound)?;
-    let limit = page.limit.unwrap_or(deletions::PAGE).clamp(1, 1000);
-    let listing = state
-        .store
-        .dry_run_listing(job.id, page.offset.max(0), limit)
-        .await?;
+    let (offset, limit) = page.window();
+    let listing = state.store.dry_run_listing(job.id, offset, limit).await?;
     Ok(Json(json!({"job": job, "listing": listing})))
 }

@@ -11,11 +11,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::AppState;
-use super::super::integrations::webhooks::base_url;
+use super::super::integrations::webhooks::{base_url, create_endpoint};
 use super::{ApiAdmin, ApiError, ApiUser};
 use crate::store::audit::AuditEvent;
+use crate::webhooks::respond_inline;
 use crate::webhooks::signature::Scheme;
-use crate::webhooks::{respond_inline, seal_secret};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -126,22 +126,16 @@ async fn create(
     };
     let generated = input.secret.is_none();
     let secret = input.secret.unwrap_or_else(|| scheme.new_secret());
-    let token = crate::store::sessions::random_token();
-    let sealer = state.sealer.clone();
-    let webhook = state
-        .store
-        .create_webhook(
-            id,
-            &token,
-            scheme.as_str(),
-            description,
-            inline.unwrap_or(false),
-            |row| seal_secret(&sealer, row, &secret),
-        )
-        .await?;
-    if input.queue_sync {
-        state.store.set_webhook_queue_sync(webhook.id, true).await?;
-    }
+    let webhook = create_endpoint(
+        &state,
+        id,
+        scheme,
+        description,
+        inline.unwrap_or(false),
+        &secret,
+        input.queue_sync,
+    )
+    .await?;
     state
         .store
         .audit(AuditEvent {

@@ -16,7 +16,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::AppState;
-use super::super::work_orders::{CommentInput, WorkOrderInput, audit};
+use super::super::work_orders::{
+    CommentInput, WorkOrderInput, comment_on_work_order, create_work_order, delete_work_order,
+    update_work_order,
+};
 use super::{ApiAdmin, ApiError, ApiUser};
 use crate::store::work_orders::WorkOrder;
 
@@ -77,17 +80,7 @@ async fn create(
     Json(input): Json<WorkOrderInput>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let fields = input.validate().map_err(ApiError::Invalid)?;
-    let order = state.store.create_work_order(&fields).await?;
-    audit(
-        &state,
-        &admin.0,
-        remote,
-        "work-order.create",
-        order.id,
-        json!({"title": order.title}),
-    )
-    .await?;
-    state.sync.wake();
+    let order = create_work_order(&state, &admin.0, remote, &fields).await?;
     Ok((StatusCode::CREATED, Json(detail(&state, order).await?)))
 }
 
@@ -99,23 +92,9 @@ async fn update(
     Json(input): Json<WorkOrderInput>,
 ) -> Result<Json<Value>, ApiError> {
     let fields = input.validate().map_err(ApiError::Invalid)?;
-    let (order, changed) = state
-        .store
-        .update_work_order(id, &fields)
+    let (order, _) = update_work_order(&state, &admin.0, remote, id, &fields)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if !changed.is_empty() {
-        audit(
-            &state,
-            &admin.0,
-            remote,
-            "work-order.update",
-            id,
-            json!({"changed": changed}),
-        )
-        .await?;
-        state.sync.wake();
-    }
     Ok(Json(detail(&state, order).await?))
 }
 
@@ -125,19 +104,9 @@ async fn remove(
     admin: ApiAdmin,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.store.delete_work_order(id).await? {
+    if !delete_work_order(&state, &admin.0, remote, id).await? {
         return Err(ApiError::NotFound);
     }
-    audit(
-        &state,
-        &admin.0,
-        remote,
-        "work-order.delete",
-        id,
-        json!({"deleted": true}),
-    )
-    .await?;
-    state.sync.wake();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -163,20 +132,8 @@ async fn add_comment(
     Json(input): Json<CommentInput>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = input.validate().map_err(ApiError::Invalid)?;
-    let comment = state
-        .store
-        .add_work_order_comment(id, &admin.0.user().username, &body)
+    let comment = comment_on_work_order(&state, &admin.0, remote, id, &body)
         .await?
         .ok_or(ApiError::NotFound)?;
-    audit(
-        &state,
-        &admin.0,
-        remote,
-        "work-order.comment",
-        id,
-        json!({"comment": comment.id}),
-    )
-    .await?;
-    state.sync.wake();
     Ok((StatusCode::CREATED, Json(json!(comment))))
 }

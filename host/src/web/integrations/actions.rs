@@ -1,5 +1,5 @@
 //! What the pages and the JSON API both do to an integration: create it,
-//! replace its settings, test its connection. Each audits or logs what it
+//! replace its settings, test its connection, queue a sync, delete it. Each audits or logs what it
 //! did; callers only turn the outcome into a page or a JSON answer.
 
 use std::collections::BTreeMap;
@@ -17,6 +17,7 @@ use crate::integrations::{self, CallConfig, Verdict, call_context, seal_secrets}
 use crate::runtime::Connector;
 use crate::runtime::types::ConnectorInfo;
 use crate::store::integrations::{Integration, IntegrationError};
+use crate::store::jobs::{Job, NewJob};
 use crate::store::sync_logs::{NewSyncLog, RecordCounts};
 
 /// Another integration has this name: the caller shows it beside the field.
@@ -186,4 +187,67 @@ pub(in crate::web) async fn test(
         .record_test_result(integration.id, verdict.ok, &stored)
         .await?;
     Ok(verdict)
+}
+
+/// Queues a sync of `integration` for `who`, unless one is waiting or
+/// running already: the job, and whether it is new. A new one wakes the
+/// workers and is audited.
+pub(in crate::web) async fn queue_sync(
+    state: &AppState,
+    who: &SignedIn,
+    remote: SocketAddr,
+    integration: &Integration,
+    trigger: &str,
+    mode: &str,
+    dry_run: bool,
+) -> Result<(Job, bool), Error> {
+    let (job, queued) = state
+        .store
+        .enqueue_sync(NewJob {
+            integration_id: integration.id,
+            trigger,
+            mode,
+            dry_run,
+            requested_by: &who.user().username,
+        })
+        .await?;
+    if queued {
+        state.sync.wake();
+        let after = json!({"job": job.id, "mode": mode, "dry_run": dry_run});
+        let name = &integration.name;
+        audit(
+            state,
+            who,
+            remote,
+            "integration.sync",
+            name,
+            None,
+            Some(after),
+        )
+        .await?;
+    }
+    Ok((job, queued))
+}
+
+/// Deletes an integration with what was synced for it, forgets the
+/// webhook endpoints (they are looked up again), and audits it.
+pub(in crate::web) async fn delete(
+    state: &AppState,
+    who: &SignedIn,
+    remote: SocketAddr,
+    integration: &Integration,
+) -> Result<(), Error> {
+    state.store.delete_integration(integration.id).await?;
+    state.endpoints.forget_all();
+    let before = Some(integration.audit_view());
+    audit(
+        state,
+        who,
+        remote,
+        "integration.delete",
+        &integration.name,
+        before,
+        None,
+    )
+    .await
 }

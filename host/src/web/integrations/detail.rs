@@ -14,11 +14,11 @@ use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
+use super::super::forms::CsrfForm;
 use super::super::render;
 use super::super::session::{Admin, SignedIn};
 use super::{audit, find, redirect_with_notice};
 use crate::integrations::{self, Verdict};
-use crate::store::jobs::NewJob;
 use crate::store::sync_logs::SyncLogFilter;
 
 pub fn routes() -> Router<AppState> {
@@ -46,11 +46,6 @@ struct Notice {
     /// Where the list of held deletions starts.
     #[serde(default)]
     deletions_offset: i64,
-}
-
-#[derive(Deserialize)]
-struct Csrf {
-    csrf_token: String,
 }
 
 async fn show(
@@ -151,7 +146,7 @@ async fn test(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<i64>,
-    Form(form): Form<Csrf>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
     let integration = find(&state, id).await?;
@@ -193,33 +188,22 @@ async fn sync_now(
         "incremental"
     };
     let dry_run = form.dry_run.is_some();
-    let (job, queued) = state
-        .store
-        .enqueue_sync(NewJob {
-            integration_id: id,
-            trigger: "manual",
-            mode,
-            dry_run,
-            requested_by: &admin.0.user().username,
-        })
-        .await?;
+    let (job, queued) = super::actions::queue_sync(
+        &state,
+        &admin.0,
+        remote,
+        &integration,
+        "manual",
+        mode,
+        dry_run,
+    )
+    .await?;
     if !queued {
         return Ok(redirect_with_notice(
             &format!("/integrations/{id}"),
             &format!("A sync is already {} (job {}).", job.status, job.id),
         ));
     }
-    state.sync.wake();
-    audit(
-        &state,
-        &admin.0,
-        remote,
-        "integration.sync",
-        &integration.name,
-        None,
-        Some(json!({"job": job.id, "mode": mode, "dry_run": dry_run})),
-    )
-    .await?;
     Ok(redirect_with_notice(
         &format!("/integrations/{id}"),
         &format!("Sync queued (job {}).", job.id),
@@ -270,7 +254,7 @@ async fn enable(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: Admin,
     Path(id): Path<i64>,
-    Form(form): Form<Csrf>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
     set_enabled(state, remote, admin, id, &form.csrf_token, true).await
 }
@@ -280,7 +264,7 @@ async fn disable(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: Admin,
     Path(id): Path<i64>,
-    Form(form): Form<Csrf>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
     set_enabled(state, remote, admin, id, &form.csrf_token, false).await
 }
@@ -324,18 +308,7 @@ async fn delete(
             "Type the integration's name exactly to confirm deleting it.".into(),
         ));
     }
-    state.store.delete_integration(id).await?;
-    state.endpoints.forget_all();
-    audit(
-        &state,
-        &admin.0,
-        remote,
-        "integration.delete",
-        &integration.name,
-        Some(integration.audit_view()),
-        None,
-    )
-    .await?;
+    super::actions::delete(&state, &admin.0, remote, &integration).await?;
     Ok(redirect_with_notice(
         "/integrations/list",
         &format!("Integration {} deleted.", integration.name),
@@ -397,7 +370,7 @@ async fn delete_mapping(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: Admin,
     Path((id, mapping)): Path<(i64, i64)>,
-    Form(form): Form<Csrf>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
     let integration = find(&state, id).await?;

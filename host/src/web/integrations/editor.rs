@@ -38,34 +38,69 @@ struct Choose {
     connector: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn render(
-    admin: &Admin,
-    info: &ConnectorInfo,
-    form: &ConfigForm,
-    action: &str,
-    values: Value,
-    errors: &FieldErrors,
-    secrets_set: &[&str],
-    status: StatusCode,
-) -> Result<Response, Error> {
-    let html = render::page(
-        "integrations/form.html",
-        context! {
-            user => admin.0.user(),
-            csrf_token => &admin.0.session.csrf_token,
-            connector => json!({"id": info.id, "name": info.name, "version": info.version,
-                                "description": info.description, "http": info.capabilities.http,
-                                "ldap": info.capabilities.ldap}),
-            fields => &form.fields,
-            action => action,
-            values => values,
-            errors => errors,
-            secrets_set => secrets_set,
-            error => (!errors.is_empty()).then_some("Some fields need attention; see the messages beside them."),
-        },
-    )?;
-    Ok((status, html).into_response())
+/// The form of one connector, as one page shows it: where it posts and
+/// which secrets are already stored.
+struct Editor<'a> {
+    admin: &'a Admin,
+    info: &'a ConnectorInfo,
+    form: &'a ConfigForm,
+    action: &'a str,
+    secrets_set: &'a [&'a str],
+}
+
+impl Editor<'_> {
+    fn render(
+        &self,
+        values: Value,
+        errors: &FieldErrors,
+        status: StatusCode,
+    ) -> Result<Response, Error> {
+        let (admin, info) = (self.admin, self.info);
+        let html = render::page(
+            "integrations/form.html",
+            context! {
+                user => admin.0.user(),
+                csrf_token => &admin.0.session.csrf_token,
+                connector => json!({"id": info.id, "name": info.name, "version": info.version,
+                                    "description": info.description, "http": info.capabilities.http,
+                                    "ldap": info.capabilities.ldap}),
+                fields => &self.form.fields,
+                action => self.action,
+                values => values,
+                errors => errors,
+                secrets_set => self.secrets_set,
+                error => (!errors.is_empty()).then_some("Some fields need attention; see the messages beside them."),
+            },
+        )?;
+        Ok((status, html).into_response())
+    }
+
+    /// The form again, as it was submitted, with `errors` beside its fields.
+    fn rejected(
+        &self,
+        input: &HashMap<String, String>,
+        errors: &FieldErrors,
+    ) -> Result<Response, Error> {
+        let values = submitted_values(self.form, input);
+        self.render(values, errors, StatusCode::UNPROCESSABLE_ENTITY)
+    }
+
+    /// The form again, as submitted, saying the name is taken.
+    fn name_taken(
+        &self,
+        input: &HashMap<String, String>,
+        message: String,
+    ) -> Result<Response, Error> {
+        self.rejected(input, &FieldErrors::from([("name".to_owned(), message)]))
+    }
+}
+
+/// Where the form of a new integration of `connector` posts.
+fn create_action(connector: &str) -> String {
+    format!(
+        "/integrations/create?connector={}",
+        super::super::urlencode(connector)
+    )
 }
 
 async fn new_form(
@@ -79,20 +114,15 @@ async fn new_form(
     let (_, info) = state.catalog.get(&id).ok_or(Error::NotFound)?;
     let form = config_form(&info)?;
     let values = default_values(&form, &info);
-    let action = format!(
-        "/integrations/create?connector={}",
-        super::super::urlencode(&id)
-    );
-    render(
-        &admin,
-        &info,
-        &form,
-        &action,
-        values,
-        &FieldErrors::new(),
-        &[],
-        StatusCode::OK,
-    )
+    let action = create_action(&id);
+    let editor = Editor {
+        admin: &admin,
+        info: &info,
+        form: &form,
+        action: &action,
+        secrets_set: &[],
+    };
+    editor.render(values, &FieldErrors::new(), StatusCode::OK)
 }
 
 /// The connector chooser.
@@ -130,25 +160,17 @@ async fn create(
     let id = q.connector.ok_or(Error::NotFound)?;
     let (connector, info) = state.catalog.get(&id).ok_or(Error::NotFound)?;
     let form = config_form(&info)?;
-    let action = format!(
-        "/integrations/create?connector={}",
-        super::super::urlencode(&id)
-    );
+    let action = create_action(&id);
+    let editor = Editor {
+        admin: &admin,
+        info: &info,
+        form: &form,
+        action: &action,
+        secrets_set: &[],
+    };
     let submitted = match read_form(&form, &input, &[], true) {
         Ok(s) => s,
-        Err(errors) => {
-            let values = submitted_values(&form, &input);
-            return render(
-                &admin,
-                &info,
-                &form,
-                &action,
-                values,
-                &errors,
-                &[],
-                StatusCode::UNPROCESSABLE_ENTITY,
-            );
-        }
+        Err(errors) => return editor.rejected(&input, &errors),
     };
     let created = super::actions::create(
         &state,
@@ -163,20 +185,7 @@ async fn create(
     .await?;
     let integration = match created {
         Ok(integration) => integration,
-        Err(taken) => {
-            let errors = FieldErrors::from([("name".to_owned(), taken.message())]);
-            let values = submitted_values(&form, &input);
-            return render(
-                &admin,
-                &info,
-                &form,
-                &action,
-                values,
-                &errors,
-                &[],
-                StatusCode::UNPROCESSABLE_ENTITY,
-            );
-        }
+        Err(taken) => return editor.name_taken(&input, taken.message()),
     };
     Ok(redirect_with_notice(
         &format!("/integrations/{}", integration.id),
@@ -202,14 +211,16 @@ async fn edit_form(
     let form = config_form(&info)?;
     let secrets_set = integration.secret_fields();
     let limits = state.store.deletion_limits(id).await?;
-    render(
-        &admin,
-        &info,
-        &form,
-        &format!("/integrations/{id}/edit"),
+    let editor = Editor {
+        admin: &admin,
+        info: &info,
+        form: &form,
+        action: &format!("/integrations/{id}/edit"),
+        secrets_set: &secrets_set,
+    };
+    editor.render(
         stored_values(&integration, limits),
         &FieldErrors::new(),
-        &secrets_set,
         StatusCode::OK,
     )
 }
@@ -232,38 +243,20 @@ async fn update(
     let form = config_form(&info)?;
     let secrets_set = integration.secret_fields();
     let action = format!("/integrations/{id}/edit");
+    let editor = Editor {
+        admin: &admin,
+        info: &info,
+        form: &form,
+        action: &action,
+        secrets_set: &secrets_set,
+    };
     let submitted = match read_form(&form, &input, &secrets_set, integration.enabled) {
         Ok(s) => s,
-        Err(errors) => {
-            let values = submitted_values(&form, &input);
-            return render(
-                &admin,
-                &info,
-                &form,
-                &action,
-                values,
-                &errors,
-                &secrets_set,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            );
-        }
+        Err(errors) => return editor.rejected(&input, &errors),
     };
     match super::actions::update(&state, &admin.0, remote, &integration, &form, &submitted).await? {
         Ok(_) => {}
-        Err(taken) => {
-            let errors = FieldErrors::from([("name".to_owned(), taken.message())]);
-            let values = submitted_values(&form, &input);
-            return render(
-                &admin,
-                &info,
-                &form,
-                &action,
-                values,
-                &errors,
-                &secrets_set,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            );
-        }
+        Err(taken) => return editor.name_taken(&input, taken.message()),
     }
     Ok(redirect_with_notice(
         &format!("/integrations/{id}"),

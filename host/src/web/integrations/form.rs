@@ -172,6 +172,21 @@ pub(in crate::web) fn read_form(
     }
 }
 
+/// The inputs every integration has beside its connector's fields (the
+/// wizard's access step).
+pub(in crate::web) const COMMON_KEYS: [&str; 10] = [
+    "name",
+    "http_grants",
+    "ldap_grants",
+    "sync_interval_minutes",
+    "sync_cron",
+    "disable_after_failures",
+    super::full_sync::INTERVAL,
+    super::full_sync::CRON,
+    super::deletions::OBJECTS_KEY,
+    super::deletions::PERCENT_KEY,
+];
+
 /// The values to show in the form: what was submitted (never secrets).
 pub(in crate::web) fn submitted_values(
     form: &ConfigForm,
@@ -183,17 +198,7 @@ pub(in crate::web) fn submitted_values(
             values.insert(field.name.clone(), Value::String(v.clone()));
         }
     }
-    let common = [
-        "name",
-        "http_grants",
-        "ldap_grants",
-        "sync_interval_minutes",
-        "sync_cron",
-        "disable_after_failures",
-        super::deletions::OBJECTS_KEY,
-        super::deletions::PERCENT_KEY,
-    ];
-    for key in common.into_iter().chain(super::full_sync::KEYS) {
+    for key in COMMON_KEYS {
         if let Some(v) = input.get(key) {
             values.insert(key.to_owned(), Value::String(v.clone()));
         }

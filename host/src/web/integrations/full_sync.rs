@@ -15,7 +15,6 @@ use crate::store::schedules::FullSyncSchedule;
 /// The inputs of the full-sync schedule.
 pub(in crate::web) const INTERVAL: &str = "full_sync_interval_minutes";
 pub(in crate::web) const CRON: &str = "full_sync_cron";
-pub(in crate::web) const KEYS: [&str; 2] = [INTERVAL, CRON];
 
 /// The longest full-sync interval accepted, in minutes (31 days).
 const MAX_MINUTES: i64 = 31 * 24 * 60;

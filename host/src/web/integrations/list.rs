@@ -5,21 +5,16 @@ use axum::extract::{Query, State};
 use axum::response::Html;
 use axum::routing::get;
 use minijinja::context;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
+use super::super::forms::Notice;
 use super::super::render;
 use super::super::session::SignedIn;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/integrations/list", get(list))
-}
-
-#[derive(Deserialize)]
-struct Notice {
-    notice: Option<String>,
 }
 
 async fn list(

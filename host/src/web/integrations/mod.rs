@@ -34,11 +34,11 @@ mod wizard;
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::response::{IntoResponse, Redirect, Response};
 
+use super::AppState;
 use super::error::Error;
+use super::forms::redirect_with_notice;
 use super::session::SignedIn;
-use super::{AppState, urlencode};
 use crate::store::audit::AuditEvent;
 use crate::store::integrations::Integration;
 
@@ -83,9 +83,4 @@ pub(in crate::web) async fn audit(
         })
         .await?;
     Ok(())
-}
-
-/// To `path`, with a notice of what was done.
-fn redirect_with_notice(path: &str, notice: &str) -> Response {
-    Redirect::to(&format!("{path}?notice={}", urlencode(notice))).into_response()
 }

@@ -15,9 +15,11 @@ use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
+use super::super::forms::CsrfForm;
 use super::super::render;
 use super::super::session::{Admin, SignedIn};
 use super::{audit, find, redirect_with_notice};
+use crate::store::webhooks::Webhook;
 use crate::webhooks::signature::Scheme;
 use crate::webhooks::{respond_inline, seal_secret};
 
@@ -43,6 +45,37 @@ pub(in crate::web) fn base_url(state: &AppState, headers: &HeaderMap) -> String 
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:8080");
     format!("http://{host}")
+}
+
+/// Creates an endpoint of integration `id` (pages and API alike): a new
+/// token, `secret` sealed to its row, and, with `queue_sync`, each delivery
+/// queueing an incremental sync.
+pub(in crate::web) async fn create_endpoint(
+    state: &AppState,
+    id: i64,
+    scheme: Scheme,
+    description: &str,
+    respond_inline: bool,
+    secret: &str,
+    queue_sync: bool,
+) -> Result<Webhook, sqlx::Error> {
+    let token = crate::store::sessions::random_token();
+    let sealer = state.sealer.clone();
+    let webhook = state
+        .store
+        .create_webhook(
+            id,
+            &token,
+            scheme.as_str(),
+            description,
+            respond_inline,
+            |row| seal_secret(&sealer, row, secret),
+        )
+        .await?;
+    if queue_sync {
+        state.store.set_webhook_queue_sync(webhook.id, true).await?;
+    }
+    Ok(webhook)
 }
 
 /// The schemes, for the form's choice list.
@@ -101,23 +134,17 @@ async fn add(
     } else {
         scheme.new_secret()
     };
-    let token = crate::store::sessions::random_token();
-    let sealer = state.sealer.clone();
-    let webhook = state
-        .store
-        .create_webhook(
-            id,
-            &token,
-            scheme.as_str(),
-            description,
-            respond_inline,
-            |row| seal_secret(&sealer, row, &secret),
-        )
-        .await?;
     let queue_sync = form.queue_sync.is_some();
-    if queue_sync {
-        state.store.set_webhook_queue_sync(webhook.id, true).await?;
-    }
+    let webhook = create_endpoint(
+        &state,
+        id,
+        scheme,
+        description,
+        respond_inline,
+        &secret,
+        queue_sync,
+    )
+    .await?;
     audit(
         &state,
         &admin.0,
@@ -178,20 +205,18 @@ pub(super) async fn add_requested(
         .and_then(|h| h.as_str())
         .unwrap_or_default();
     let secret = scheme.new_secret();
-    let token = crate::store::sessions::random_token();
-    let sealer = state.sealer.clone();
     let respond_inline = respond_inline("", scheme).unwrap_or(false);
-    let webhook = state
-        .store
-        .create_webhook(
-            integration.id,
-            &token,
-            scheme.as_str(),
-            "added by the setup wizard",
-            respond_inline,
-            |row| seal_secret(&sealer, row, &secret),
-        )
-        .await?;
+    let description = "added by the setup wizard";
+    let webhook = create_endpoint(
+        state,
+        integration.id,
+        scheme,
+        description,
+        respond_inline,
+        &secret,
+        false,
+    )
+    .await?;
     audit(
         state,
         &admin.0,
@@ -221,17 +246,12 @@ pub(super) async fn add_requested(
     .map(Some)
 }
 
-#[derive(Deserialize)]
-struct Csrf {
-    csrf_token: String,
-}
-
 async fn remove(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: Admin,
     Path((id, webhook)): Path<(i64, i64)>,
-    Form(form): Form<Csrf>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
     let integration = find(&state, id).await?;
@@ -305,7 +325,7 @@ async fn replay(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: Admin,
     Path((id, webhook, delivery)): Path<(i64, i64, i64)>,
-    Form(form): Form<Csrf>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
     let integration = find(&state, id).await?;

@@ -23,9 +23,10 @@ use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
+use super::super::forms::{CsrfForm, Notice};
 use super::super::render;
 use super::super::session::{Admin, SignedIn};
-use super::{Failure, Notice, Requester, capability_sentences, redirect_with_notice};
+use super::{Failure, Requester, capability_sentences, redirect_with_notice};
 use crate::marketplace::install::{self, connectors_dir};
 use crate::marketplace::keys::{self, PublicKey};
 use crate::marketplace::lifecycle::{self, LifecycleError};
@@ -365,11 +366,6 @@ async fn list_page(
     )
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf_token: String,
-}
-
 async fn rollback_form(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -378,11 +374,7 @@ async fn rollback_form(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
-    let who = Requester {
-        actor: &admin.0.user().username,
-        remote,
-        via: "web",
-    };
+    let who = Requester::web(&admin, remote);
     match roll_back(&state, &who, &id).await {
         Ok(rolled) => {
             let loaded = match &rolled.load_error {
@@ -460,11 +452,7 @@ async fn uninstall_form(
     Form(form): Form<UninstallForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
-    let who = Requester {
-        actor: &admin.0.user().username,
-        remote,
-        via: "web",
-    };
+    let who = Requester::web(&admin, remote);
     let disable = form.disable_integrations.is_some();
     let (status, message) = match uninstall(&state, &who, &id, disable).await {
         Ok(removed) => {

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
+use super::super::session::Admin;
 use super::upgrade;
 use crate::marketplace::capabilities;
 use crate::marketplace::install::{self, InstallError, InstallOptions};
@@ -28,7 +29,16 @@ pub(in crate::web) struct Requester<'a> {
     pub via: &'static str,
 }
 
-impl Requester<'_> {
+impl<'a> Requester<'a> {
+    /// An admin acting through the admin pages.
+    pub(in crate::web) fn web(admin: &'a Admin, remote: SocketAddr) -> Self {
+        Requester {
+            actor: &admin.0.user().username,
+            remote,
+            via: "web",
+        }
+    }
+
     pub(super) fn address(&self) -> String {
         self.remote.ip().to_string()
     }

@@ -25,16 +25,16 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, Path as UrlPath, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use minijinja::context;
 use serde::Deserialize;
 
 use super::AppState;
 use super::error::Error;
+use super::forms::{Notice, redirect_with_notice};
 use super::render;
 use super::session::{Admin, SignedIn};
-use super::urlencode;
 use crate::marketplace::install::{self, InstallOptions};
 use crate::marketplace::ownership::{self, CapabilityDiff};
 
@@ -60,11 +60,7 @@ pub(in crate::web) use installing::{
 pub(in crate::web) use listing::{PackageView, load_listing};
 use listing::{find, upgrade};
 
-#[derive(Deserialize)]
-struct Notice {
-    notice: Option<String>,
-}
-
+/// A form that carries only its CSRF token.
 async fn list(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -185,11 +181,7 @@ async fn install_form(
         replace_bundled: form.replace_bundled.is_some(),
         allow_downgrade: form.allow_downgrade.is_some(),
     };
-    let who = Requester {
-        actor: &admin.0.user().username,
-        remote,
-        via: "web",
-    };
+    let who = Requester::web(&admin, remote);
     let outcome = install_package(&state, &who, &id, &version, options).await;
     let (status, error, added, replacement) = match outcome {
         Ok(done) => {
@@ -254,11 +246,6 @@ fn installed_notice(done: &Done) -> String {
         Some(why) => format!("but it did not load: {why}"),
     };
     format!("{} {} {verb} ({how}){approved}; {loaded}.", r.id, r.version)
-}
-
-/// A redirect to `path` showing `notice`.
-fn redirect_with_notice(path: &str, notice: &str) -> Response {
-    Redirect::to(&format!("{path}?notice={}", urlencode(notice))).into_response()
 }
 
 #[cfg(test)]

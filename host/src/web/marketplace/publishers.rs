@@ -23,9 +23,10 @@ use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
+use super::super::forms::{CsrfForm, Notice};
 use super::super::render;
 use super::super::session::{Admin, SignedIn};
-use super::{Failure, Notice, Requester, redirect_with_notice};
+use super::{Failure, Requester, redirect_with_notice};
 use crate::marketplace::keys::{self, KeyError};
 use crate::store::audit::AuditEvent;
 
@@ -300,11 +301,7 @@ async fn trust_form(
     Form(form): Form<TrustForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
-    let who = Requester {
-        actor: &admin.0.user().username,
-        remote,
-        via: "web",
-    };
+    let who = Requester::web(&admin, remote);
     let (status, message) = match trust(&state, &who, form.key).await {
         Ok(trusted) => {
             let notice = format!(
@@ -328,11 +325,6 @@ async fn trust_form(
     Ok((status, html).into_response())
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf_token: String,
-}
-
 async fn untrust_form(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -341,11 +333,7 @@ async fn untrust_form(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
-    let who = Requester {
-        actor: &admin.0.user().username,
-        remote,
-        via: "web",
-    };
+    let who = Requester::web(&admin, remote);
     match untrust(&state, &who, &key_id).await {
         Ok(gone) => {
             let publishers: Vec<&str> = gone.iter().map(|g| g.publisher.as_str()).collect();

@@ -61,11 +61,7 @@ async fn from_url(
     };
     let outcome = match source::download_package(&state.outbound.downloads, url).await {
         Ok(bytes) => {
-            let who = Requester {
-                actor: &admin.0.user().username,
-                remote,
-                via: "web",
-            };
+            let who = Requester::web(&admin, remote);
             install_bytes(&state, &who, &bytes, options, &format!("url {url}")).await
         }
         Err(RegistryError::Verify(error)) => Err(Failure::Refused(error.to_string())),
@@ -109,11 +105,7 @@ async fn upload(
         let refused = Failure::Refused("Choose a .cubepkg file to upload.".to_owned());
         return finish(&state, &admin, Err(refused)).await;
     };
-    let who = Requester {
-        actor: &admin.0.user().username,
-        remote,
-        via: "web",
-    };
+    let who = Requester::web(&admin, remote);
     let options = InstallOptions {
         allow_untrusted: form.accept_untrusted,
         approve_capabilities: form.approve_capabilities,

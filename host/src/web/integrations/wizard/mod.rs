@@ -25,7 +25,7 @@ use super::super::AppState;
 use super::super::error::Error;
 use super::super::render;
 use super::super::session::Admin;
-use super::form::{Submitted, config_form, default_values, read_common, read_form};
+use super::form::{COMMON_KEYS, Submitted, config_form, default_values, read_common, read_form};
 use super::redirect_with_notice;
 use crate::integrations::schema::{ConfigForm, FIELD_PREFIX, FieldErrors};
 use crate::integrations::{self, CallConfig, Verdict};
@@ -43,19 +43,6 @@ pub fn routes() -> Router<AppState> {
 const DRAFTS_TABLE: &str = "integration_drafts";
 const ACCESS_STEP: &str = "Name and access";
 const FINAL_STEP: &str = "Test and save";
-/// The inputs of the access step.
-const COMMON_KEYS: [&str; 10] = [
-    "name",
-    "http_grants",
-    "ldap_grants",
-    "sync_interval_minutes",
-    "sync_cron",
-    "disable_after_failures",
-    super::full_sync::INTERVAL,
-    super::full_sync::CRON,
-    super::deletions::OBJECTS_KEY,
-    super::deletions::PERCENT_KEY,
-];
 
 /// The wizard's steps: the schema's, then access, then the test.
 fn steps(form: &ConfigForm) -> Vec<String> {

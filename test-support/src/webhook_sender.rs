@@ -40,7 +40,9 @@ pub fn now() -> i64 {
 pub struct ProbeApp {
     pub base: String,
     pub store: cube_host::store::Store,
-    /// The directory holding the store; keep it alive with the app.
+    /// The directory holding the store; keep it alive with the app. When
+    /// destructuring, bind it (`dir: _dir`): a field left to `..` is
+    /// dropped at once, and the store's new connections then fail.
     pub dir: tempfile::TempDir,
     pub browser: crate::client::Browser,
     pub csrf: String,

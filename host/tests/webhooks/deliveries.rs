@@ -19,8 +19,6 @@ async fn deliveries_are_listed_and_can_be_replayed_until_their_payload_is_purged
         mut browser,
         csrf,
         integration: id,
-        // Bound, not `..`: a field left out is dropped at once, and the
-        // store's directory with it.
         dir: _dir,
         ..
     } = probe_app("Replays").await;
@@ -151,8 +149,6 @@ async fn metrics_count_intake_processing_and_connector_calls() {
         mut browser,
         csrf,
         integration: id,
-        // Bound, not `..`: a field left out is dropped at once, and the
-        // store's directory with it.
         dir: _dir,
         ..
     } = probe_app("Counted").await;
@@ -213,8 +209,6 @@ async fn an_endpoint_can_queue_a_sync_on_each_delivery() {
         mut browser,
         csrf,
         integration: id,
-        // Bound, not `..`: a field left out is dropped at once, and the
-        // store's directory with it.
         dir: _dir,
         ..
     } = probe_app("Nudged").await;

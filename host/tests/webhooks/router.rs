@@ -191,8 +191,6 @@ async fn slack_signed_deliveries_verify_with_the_entered_signing_secret() {
         mut browser,
         csrf,
         integration: id,
-        // Bound, not `..`: a field left out is dropped at once, and the
-        // store's directory with it.
         dir: _dir,
         ..
     } = bare_probe_app("Slacky").await;
@@ -237,8 +235,6 @@ async fn concurrent_deliveries_share_commits_and_each_gets_its_own_answer() {
         mut browser,
         csrf,
         integration: id,
-        // Bound, not `..`: a field left out is dropped at once, and the
-        // store's directory with it.
         dir: _dir,
         ..
     } = bare_probe_app("Busy").await;
@@ -289,8 +285,6 @@ async fn standard_webhooks_deliveries_verify_with_a_generated_whsec_secret() {
         mut browser,
         csrf,
         integration: id,
-        // Bound, not `..`: a field left out is dropped at once, and the
-        // store's directory with it.
         dir: _dir,
         ..
     } = probe_app("Standard").await;

@@ -11,11 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. scripts/lib/test-service.sh
 dir="$PWD/target/postgres"
 data="$dir/data"
-mkdir -p "$dir"
-exec 9>"$dir/.lock"
-flock 9
+lock_service_dir "$dir"
 
 log() { echo "test-postgres: $*" >&2; }
 
@@ -29,21 +28,7 @@ pg_bin() {
 }
 
 install_postgres() {
-    if ! command -v apt-get >/dev/null || [ "$(id -u)" -ne 0 ]; then
-        log "PostgreSQL is not installed; install it (Debian: apt-get install postgresql)"
-        exit 1
-    fi
-    log "installing PostgreSQL from Debian's packages"
-    # Keep the package from starting a system instance on all interfaces.
-    local guard=/usr/sbin/policy-rc.d created=""
-    if [ ! -e "$guard" ]; then
-        printf '#!/bin/sh\nexit 101\n' > "$guard" && chmod +x "$guard" && created=1
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    # An if, not `[ ... ] && rm`: as the last command that would fail the
-    # function (and the script, under set -e) when the guard was not ours.
-    if [ -n "$created" ]; then rm -f "$guard"; fi
+    install_debian_packages "$dir/apt.log" postgresql
 }
 
 # Runs a PostgreSQL program as a user it accepts: initdb and postgres
@@ -74,7 +59,7 @@ start)
     if [ ! -f "$data/PG_VERSION" ]; then
         as_owner "$bin/initdb" -D "$data" -U cube --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
     fi
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    port=$(free_port)
     echo "$port" > "$dir/port"
     as_owner "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w \
         -o "-h 127.0.0.1 -p $port -k $data -c fsync=off -c max_connections=200" start >/dev/null 9>&-

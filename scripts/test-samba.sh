@@ -18,11 +18,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. scripts/lib/test-service.sh
 root="$PWD"
 dir="$root/target/samba"
-mkdir -p "$dir"
-exec 9>"$dir/.lock"
-flock 9
+lock_service_dir "$dir"
 
 log() { echo "test-samba: $*" >&2; }
 
@@ -46,26 +45,8 @@ conf="$dir/smb.conf"
 template="$dir/template.tar"
 
 install_samba() {
-    if ! command -v apt-get >/dev/null || [ "$(id -u)" -ne 0 ]; then
-        log "Samba is not installed; install it (Debian: apt-get install samba samba-ad-dc samba-ad-provision ldap-utils openssl)"
-        exit 1
-    fi
-    log "installing Samba from Debian's packages"
-    # policy-rc.d keeps the packages from starting daemons on all interfaces.
-    local guard=/usr/sbin/policy-rc.d created=""
-    if [ ! -e "$guard" ]; then
-        printf '#!/bin/sh\nexit 101\n' > "$guard" && chmod +x "$guard" && created=1
-        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-    fi
     # samba-ad-provision is only a Recommends, but provisioning needs its schema files.
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends samba samba-ad-dc samba-ad-provision ldap-utils openssl; } \
-        >"$dir/apt.log" 2>&1; then
-        log "installing Samba failed; the end of $dir/apt.log:"
-        tail -n 20 "$dir/apt.log" >&2
-        exit 1
-    fi
-    if [ -n "$created" ]; then rm -f "$guard"; trap - EXIT; fi
+    install_debian_packages "$dir/apt.log" samba samba-ad-dc samba-ad-provision ldap-utils openssl
 }
 
 installed() {
@@ -92,45 +73,23 @@ CUBE_TEST_SAMBA_SMB_CONF=$conf
 EOF
 }
 
-# samba's own pid file; /proc/PID/stat reads "PID (samba) STATE ...": not a
-# reused pid, nor a zombie.
-running() {
-    local pid stat
-    pid=$(cat "$data/run/samba.pid" 2>/dev/null) && stat=$(cat "/proc/$pid/stat" 2>/dev/null) &&
-        [[ "$stat" == "$pid (samba) "[!Z]* ]]
-}
+# samba's own pid file.
+running() { pid_file_alive "$data/run/samba.pid" samba; }
 
 stop_samba() {
-    running || return 0
-    local pid
-    pid=$(cat "$data/run/samba.pid")
-    kill "$pid"
-    for _ in $(seq 1 100); do running || break; sleep 0.1; done
-    if running; then log "samba $pid did not stop in 10 s; killing it"; kill -9 "$pid"; fi
+    stop_pid_file "$data/run/samba.pid" samba
     # Its children (one per service) follow the master; wait for the ports.
     for _ in $(seq 1 50); do
         ss -Hltn "src $address" 2>/dev/null | grep -q . || break
         sleep 0.1
     done
-    rm -f "$data/run/samba.pid"
 }
 
-# A CA and a leaf signed by it (rustls refuses a self-signed leaf that is
-# its own CA). Kept across rebuilds, so ca.pem stays the same.
+# Kept across rebuilds, so ca.pem stays the same; for every address
+# choose_address may pick.
 make_certificates() {
-    [ -f "$dir/server.pem" ] && [ -f "$dir/ca.pem" ] && grep -q "IP:127.0.0.9" "$dir/server.ext" 2>/dev/null &&
-        return 0
-    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=CUBE test Samba CA" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-        -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=cubedc.cube.test" \
-        -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
-    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-        "extendedKeyUsage=serverAuth" \
-        "subjectAltName=DNS:cubedc.cube.test,DNS:cube.test,DNS:localhost,$(seq -s, -f 'IP:127.0.0.%g' 2 9)" > "$dir/server.ext"
-    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
-        -CAcreateserial -days 3650 -extfile "$dir/server.ext" -out "$dir/server.pem" 2>/dev/null
-    chmod 600 "$dir/server.key" "$dir/ca.key"
+    make_test_certificates "$dir" "CUBE test Samba CA" cubedc.cube.test \
+        "DNS:cubedc.cube.test,DNS:cube.test,DNS:localhost,$(seq -s, -f 'IP:127.0.0.%g' 2 9)"
 }
 
 # Every directory under $data, so nothing goes to /var, /run or /etc.
@@ -172,7 +131,7 @@ EOF
 
 # What the domain is built from: a change provisions it again.
 fingerprint() {
-    sha256sum scripts/test-samba.sh | cut -d' ' -f1
+    cat scripts/test-samba.sh scripts/lib/test-service.sh | sha256sum | cut -d' ' -f1
 }
 
 tool() { samba-tool "$@" -s "$conf" >/dev/null; }
@@ -243,20 +202,14 @@ launch() {
         </dev/null >"$data/log/samba.out" 2>&1 9>&- &
     local child=$!
     date +%s > "$dir/started"
-    for _ in $(seq 1 200); do
-        if running && LDAPTLS_CACERT="$dir/ca.pem" ldapsearch -x -H "ldaps://$address:636" \
-            -D "CN=$sync_user,CN=Users,$base" -w "$sync_pw" -s base -b "" highestCommittedUSN \
-            >/dev/null 2>&1; then
-            log "samba AD DC for $realm on $address (LDAPS 636)"
-            return 0
-        fi
-        kill -0 "$child" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill "$child" 2>/dev/null || true
-    log "samba did not start; the end of $data/log/samba.out:"
-    tail -n 20 "$data/log/samba.out" >&2
-    exit 1
+    wait_until_ready samba "$child" "$data/log/samba.out" 200 answers
+    log "samba AD DC for $realm on $address (LDAPS 636)"
+}
+
+answers() {
+    running && LDAPTLS_CACERT="$dir/ca.pem" ldapsearch -x -H "ldaps://$address:636" \
+        -D "CN=$sync_user,CN=Users,$base" -w "$sync_pw" -s base -b "" highestCommittedUSN \
+        >/dev/null 2>&1
 }
 
 fresh_enough() {

@@ -17,11 +17,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. scripts/lib/test-service.sh
 root="$PWD"
 dir="$root/target/slapd"
-mkdir -p "$dir"
-exec 9>"$dir/.lock"
-flock 9
+lock_service_dir "$dir"
 
 log() { echo "test-slapd: $*" >&2; }
 
@@ -34,30 +33,11 @@ sync_pw="sync-secret"
 export PATH="$PATH:/usr/sbin"
 
 install_slapd() {
-    if ! command -v apt-get >/dev/null || [ "$(id -u)" -ne 0 ]; then
-        log "OpenLDAP is not installed; install it (Debian: apt-get install slapd ldap-utils openssl)"
-        exit 1
+    # No system instance: no debconf-made database either.
+    if [ "$(id -u)" -eq 0 ] && command -v debconf-set-selections >/dev/null; then
+        echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
     fi
-    log "installing slapd from Debian's packages"
-    # No system instance: no debconf-made database, and policy-rc.d keeps
-    # the package from starting a daemon on all interfaces.
-    echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
-    local guard=/usr/sbin/policy-rc.d created=""
-    if [ ! -e "$guard" ]; then
-        printf '#!/bin/sh\nexit 101\n' > "$guard" && chmod +x "$guard" && created=1
-        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-    fi
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends slapd ldap-utils openssl; } >"$dir/apt.log" 2>&1; then
-        log "installing slapd failed; the end of $dir/apt.log:"
-        tail -n 20 "$dir/apt.log" >&2
-        exit 1
-    fi
-    if [ -n "$created" ]; then rm -f "$guard"; trap - EXIT; fi
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    install_debian_packages "$dir/apt.log" slapd ldap-utils openssl
 }
 
 print_env() {
@@ -73,44 +53,18 @@ CUBE_TEST_LDAP_ADMIN_PASSWORD=$admin_pw
 EOF
 }
 
-# The pid file is slapd's own (it removes it when it stops). /proc/PID/stat
-# reads "PID (slapd) STATE ...": not a reused pid, nor a zombie that
-# init has yet to reap.
-running() {
-    local pid stat
-    pid=$(cat "$dir/slapd.pid" 2>/dev/null) && stat=$(cat "/proc/$pid/stat" 2>/dev/null) &&
-        [[ "$stat" == "$pid (slapd) "[!Z]* ]]
-}
+# The pid file is slapd's own (it removes it when it stops).
+running() { pid_file_alive "$dir/slapd.pid" slapd; }
 
-stop_slapd() {
-    running || return 0
-    local pid
-    pid=$(cat "$dir/slapd.pid")
-    kill "$pid"
-    for _ in $(seq 1 100); do running || break; sleep 0.1; done
-    if running; then log "slapd $pid did not stop in 10 s; killing it"; kill -9 "$pid"; fi
-    rm -f "$dir/slapd.pid"
-}
+stop_slapd() { stop_pid_file "$dir/slapd.pid" slapd; }
 
-# A CA and a leaf signed by it: rustls refuses a self-signed leaf that is
-# its own CA, so the chain has two levels. Kept across rebuilds, so ca.pem
-# stays the same.
 make_certificates() {
-    [ -f "$dir/server.pem" ] && [ -f "$dir/ca.pem" ] && return 0
-    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=CUBE test CA" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-        -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-        -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
-    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-        "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" > "$dir/server.ext"
-    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
-        -CAcreateserial -days 3650 -extfile "$dir/server.ext" -out "$dir/server.pem" 2>/dev/null
+    make_test_certificates "$dir" "CUBE test CA" localhost "DNS:localhost,IP:127.0.0.1"
 }
 
 # What the directory is built from: a change rebuilds it.
 fingerprint() {
-    cat scripts/test-slapd.sh tests/ldap/*.ldif | sha256sum | cut -d' ' -f1
+    cat scripts/test-slapd.sh scripts/lib/test-service.sh tests/ldap/*.ldif | sha256sum | cut -d' ' -f1
 }
 
 # cn=config, loaded offline; an empty database.
@@ -139,19 +93,12 @@ launch() {
     rm -f "$dir/slapd.pid"
     setsid slapd -d stats -F "$dir/slapd.d" -h "ldap://127.0.0.1:$port/ ldaps://127.0.0.1:$tls_port/" \
         </dev/null >"$dir/slapd.log" 2>&1 9>&- &
-    local child=$!
-    for _ in $(seq 1 100); do
-        if ldapsearch -x -H "ldap://127.0.0.1:$port" -s base -b "" 1.1 >/dev/null 2>&1 && running; then
-            log "slapd listening on 127.0.0.1:$port and :$tls_port (LDAPS)"
-            return 0
-        fi
-        kill -0 "$child" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill "$child" 2>/dev/null || true
-    log "slapd did not start; the end of $dir/slapd.log:"
-    tail -n 20 "$dir/slapd.log" >&2
-    exit 1
+    wait_until_ready slapd $! "$dir/slapd.log" 100 answers
+    log "slapd listening on 127.0.0.1:$port and :$tls_port (LDAPS)"
+}
+
+answers() {
+    ldapsearch -x -H "ldap://127.0.0.1:$(cat "$dir/port")" -s base -b "" 1.1 >/dev/null 2>&1 && running
 }
 
 # Online, so that the memberof overlay records the memberships.

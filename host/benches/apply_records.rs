@@ -11,10 +11,11 @@
 
 use std::time::{Duration, Instant};
 
-use cube_host::runtime::types::{Capabilities, ConnectorInfo, Features, Record};
+use cube_host::runtime::types::{Features, Record};
 use cube_host::store::Store;
 use cube_host::store::integrations::IntegrationFields;
 use cube_host::store::jobs::NewJob;
+use cube_test_support::store_rows::{integration_of, provider_info};
 
 const RECORDS: usize = 100_000;
 const PAGE: usize = 200;
@@ -39,25 +40,9 @@ fn page_of(start: usize, version: &str) -> Vec<Record> {
 }
 
 async fn integration(store: &Store, name: &str) -> i64 {
-    let info = ConnectorInfo {
-        id: "bench".into(),
-        name: "Bench".into(),
-        version: "1.0.0".into(),
-        description: String::new(),
-        config_schema: "{}".into(),
-        capabilities: Capabilities {
-            http: Vec::new(),
-            ldap: Vec::new(),
-        },
-        features: Features::SYNC,
-    };
-    store.upsert_provider(&info, "bench").await.unwrap();
+    let info = provider_info("bench", "Bench", Features::SYNC);
     let fields = IntegrationFields::new(name, serde_json::Map::new());
-    store
-        .create_integration("bench", &fields, "bench", |_| Default::default())
-        .await
-        .unwrap()
-        .id
+    integration_of(store, &info, &fields).await
 }
 
 fn rate(elapsed: Duration) -> f64 {

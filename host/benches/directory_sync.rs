@@ -28,7 +28,6 @@
 //! connector's compiled functions for `perf report`.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,25 +62,6 @@ const ATTRIBUTES: [&str; 12] = [
     "uid",
     "description",
 ];
-
-fn slapd(args: &[&str]) -> BTreeMap<String, String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let output = std::process::Command::new(root.join("scripts/test-slapd.sh"))
-        .args(args)
-        .output()
-        .expect("running scripts/test-slapd.sh");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
 
 struct Directory {
     url: String,
@@ -128,7 +108,7 @@ async fn native_read(dir: &Directory) -> (usize, Duration) {
 }
 
 fn connector_wasm() -> Vec<u8> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = cube_test_support::repo_root();
     let built = cube_host::plugin::build::build(
         &[root.join("plugins/active-directory")],
         Some(&root.join("target/bench-components")),
@@ -331,7 +311,8 @@ fn runs(path: &str) -> bool {
 }
 
 fn main() {
-    let env = slapd(&["bulk", &USERS.to_string(), OU]);
+    let env =
+        cube_test_support::test_service::run("test-slapd.sh", &["bulk", &USERS.to_string(), OU]);
     let url = env["CUBE_TEST_LDAP_URL"].clone();
     let dir = Directory {
         port: url.rsplit(':').next().unwrap().parse().unwrap(),
@@ -343,7 +324,7 @@ fn main() {
         admin_password: env["CUBE_TEST_LDAP_ADMIN_PASSWORD"].clone(),
     };
     let wasm = connector_wasm();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = cube_test_support::repo_root();
     let slapd_pid = std::fs::read_to_string(root.join("target/slapd/slapd.pid"))
         .map(|p| p.trim().to_owned())
         .unwrap_or_default();

@@ -15,50 +15,35 @@
 //! BENCHMARKS.md. Target: intake p99 under 50 ms during the flood.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cube_host::webhooks::signature::sign_cube;
+use cube_test_support::webhook_sender::signed_delivery;
 
 mod support;
 
+use support::{SECRET, TOKEN};
+
 const KEY: &str = "00000000000000000000000000000000000000000000000000000000000000b6";
-const SECRET: &str = "a-webhook-signing-secret-for-the-benchmark";
-const TOKEN: &str = "bench-token";
 const SENDERS: usize = 8;
 const ATTACKERS: usize = 300;
 const SECONDS: u64 = 10;
 
 fn main() {
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = cube_test_support::closed_port();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    tokio.block_on(support::webhook_endpoint(data.path(), KEY, TOKEN, SECRET));
-    let connectors = data.path().join("connectors");
-    std::fs::create_dir_all(&connectors).unwrap();
-    let server = Process(
-        Command::new(env!("CARGO_BIN_EXE_cube"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--data-dir", data.path().to_str().unwrap()])
-            .args(["--connectors", connectors.to_str().unwrap()])
-            .args(["--trusted-proxies", "127.0.0.1"])
-            .env("CUBE_MASTER_KEY", KEY)
-            .env("CUBE_ADMIN_PASSWORD", "bench-admin-password")
-            .env("CUBE_LOG", "warn")
-            .env_remove("CUBE_DATABASE_URL")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let server = support::serve_webhook_endpoint(
+        &tokio,
+        data.path(),
+        port,
+        KEY,
+        &["--trusted-proxies", "127.0.0.1"],
     );
     let base = format!("http://127.0.0.1:{port}");
     tokio.block_on(wait_for(&base));
@@ -133,19 +118,9 @@ async fn intake(base: &str, length: Duration, run: &str) -> Vec<Duration> {
             while Instant::now() < until {
                 let delivery = format!("{run}-{sender}-{n}");
                 let ts = cube_host::store::now_millis() / 1000;
-                let signature = sign_cube(SECRET.as_bytes(), ts, &delivery, body.as_bytes());
+                let request = signed_delivery(&client, &url, SECRET, &delivery, ts, body);
                 let started = Instant::now();
-                let status = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-cube-timestamp", ts.to_string())
-                    .header("x-cube-signature", signature)
-                    .header("x-cube-delivery", &delivery)
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap()
-                    .status();
+                let status = request.send().await.unwrap().status();
                 latencies.push(started.elapsed());
                 assert_eq!(status.as_u16(), 202, "delivery {delivery} refused");
                 n += 1;
@@ -213,16 +188,6 @@ async fn flood(
         });
     }
     while attackers.join_next().await.is_some() {}
-}
-
-/// One server process; killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 async fn wait_for(base: &str) {

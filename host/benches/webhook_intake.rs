@@ -27,16 +27,16 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cube_host::webhooks::signature::sign_cube;
 
 mod support;
 
+use support::{Process, SECRET, TOKEN};
+
 const KEY: &str = "00000000000000000000000000000000000000000000000000000000000000b5";
-const SECRET: &str = "a-webhook-signing-secret-for-the-benchmark";
-const TOKEN: &str = "bench-token";
 const SECONDS: u32 = 10;
 const WARM_UP_SECONDS: u32 = 2;
 const CONNECTIONS: u32 = 64;
@@ -132,49 +132,18 @@ fn body() -> String {
     serde_json::json!({ "items": items }).to_string()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One server process; killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn run(server: Server, body: &str) -> Run {
     let data = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = cube_test_support::closed_port();
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let (process, path) = match server {
-        Server::Cube => {
-            tokio.block_on(support::webhook_endpoint(data.path(), KEY, TOKEN, SECRET));
-            let connectors = data.path().join("connectors");
-            std::fs::create_dir_all(&connectors).unwrap();
-            let child = Command::new(env!("CARGO_BIN_EXE_cube"))
-                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-                .args(["--data-dir", data.path().to_str().unwrap()])
-                .args(["--connectors", connectors.to_str().unwrap()])
-                .env("CUBE_MASTER_KEY", KEY)
-                .env("CUBE_ADMIN_PASSWORD", "bench-admin-password")
-                .env("CUBE_LOG", "warn")
-                .env_remove("CUBE_DATABASE_URL")
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap();
-            (Process(child), format!("/hooks/{TOKEN}"))
-        }
+        Server::Cube => (
+            support::serve_webhook_endpoint(&tokio, data.path(), port, KEY, &[]),
+            format!("/hooks/{TOKEN}"),
+        ),
         Server::Baseline => {
             let child = Command::new(std::env::current_exe().unwrap())
                 .env("CUBE_BENCH_ROLE", "baseline")

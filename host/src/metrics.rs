@@ -186,6 +186,7 @@ pub fn sync_duration(took: Duration) {
 }
 
 /// Database gauges read at scrape time.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Gauges {
     pub jobs_queued: i64,
     pub jobs_running: i64,

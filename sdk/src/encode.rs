@@ -1,5 +1,6 @@
 //! Encodings connectors need and should not each write again: percent
-//! encoding (RFC 3986 unreserved characters kept), form bodies and base64.
+//! encoding (RFC 3986 unreserved characters kept), form bodies, base64 and
+//! hexadecimal.
 //!
 //! Nearly every HTTP connector needs them, and a subtly wrong copy (a `+`
 //! left unescaped, padding missing) fails only against some servers, so
@@ -82,6 +83,29 @@ pub fn base64(input: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Lowercase hexadecimal, two digits a byte: to keep bytes (an LDAP paging
+/// cookie, a digest) in a text cursor or in state.
+///
+/// ```
+/// use cube_connector_sdk::encode::{hex, unhex};
+///
+/// let cookie = hex(&[0, 1, 254, 255]);
+/// assert_eq!(cookie, "0001feff");
+/// assert_eq!(unhex(&cookie), Some(vec![0, 1, 254, 255]));
+/// ```
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes of hexadecimal text (either case), the inverse of [`hex`];
+/// `None` when it has an odd length or anything but hex digits.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[cfg(test)]

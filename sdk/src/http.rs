@@ -300,6 +300,46 @@ impl Response {
         })
     }
 
+    /// The connector error for a failed answer, for connectors that word
+    /// their own messages: `service` names the remote system ("Jira"), and
+    /// `detail` (empty, or `": "` and the service's own error text) ends
+    /// each message.
+    ///
+    /// 429, and 503 with `Retry-After`, are `rate-limited` with the delay
+    /// asked for; other 5xx `transient`; 400 `config` (the request the
+    /// configuration made was refused); anything else `fatal`. Handle first
+    /// the statuses that need your service's own advice (redirects, 401,
+    /// 403, 404).
+    ///
+    /// ```
+    /// use cube_connector_sdk::{Error, http};
+    ///
+    /// let busy = http::Response {
+    ///     status: 503,
+    ///     headers: vec![("retry-after".into(), "20".into())],
+    ///     body: Vec::new(),
+    ///     url: "https://acme.example.com/api".into(),
+    /// };
+    /// let err = busy.service_error("Acme", ": maintenance");
+    /// assert_eq!(err, Error::rate_limited(Some(20_000), "Acme is busy (503): maintenance"));
+    /// ```
+    pub fn service_error(&self, service: &str, detail: &str) -> Error {
+        let status = self.status;
+        match status {
+            429 => Error::rate_limited(
+                self.retry_after().map(|d| d.as_millis() as u64),
+                format!("{service} asked to slow down (429){detail}"),
+            ),
+            503 if self.retry_after().is_some() => Error::rate_limited(
+                self.retry_after().map(|d| d.as_millis() as u64),
+                format!("{service} is busy (503){detail}"),
+            ),
+            500..=599 => Error::transient(format!("{service} answered {status}{detail}")),
+            400 => Error::config(format!("{service} refused the request (400){detail}")),
+            _ => Error::fatal(format!("{service} answered {status}{detail}")),
+        }
+    }
+
     fn error_detail(&self) -> String {
         let text = self.text();
         let text = text.trim();

@@ -77,6 +77,7 @@
 //!   schema, the destinations it asks for and the features it implements.
 //! - [`http`] sends requests through the host, with JSON bodies and
 //!   statuses mapped to errors the host knows how to retry.
+//! - [`oauth`] keeps OAuth access tokens between calls and renews them.
 //! - [`ldap`] binds to and searches directories, paged across sync calls.
 //! - [`records`] builds the [`Record`](types::Record)s and
 //!   [`SyncPage`](types::SyncPage)s a sync returns.
@@ -84,6 +85,8 @@
 //!   host retries.
 //! - [`state`] keeps small values between calls, since an instance keeps
 //!   nothing; [`log`] writes the lines an admin reads in the sync log.
+//! - [`config`](mod@config) checks configuration fields (required values,
+//!   http(s) base addresses).
 //! - [`mapping`] reads an admin's `ours = theirs` value mappings, [`time`]
 //!   does calendar arithmetic without a clock, and [`encode`] does percent
 //!   encoding, form bodies and base64.
@@ -103,6 +106,7 @@
 
 extern crate self as cube_connector_sdk;
 
+pub mod config;
 pub mod connector;
 pub mod encode;
 pub mod error;
@@ -111,6 +115,7 @@ pub mod info;
 pub mod ldap;
 pub mod log;
 pub mod mapping;
+pub mod oauth;
 pub mod records;
 pub mod stable_id;
 pub mod state;

@@ -86,6 +86,24 @@ impl ValueMap {
     pub fn all_theirs(&self) -> impl Iterator<Item = &str> {
         self.pairs.iter().map(|(_, t)| t.as_str())
     }
+
+    /// The remote values the mapping names that `known` (what the remote
+    /// system offers) lacks, ASCII case ignored, in the order written: a
+    /// connection test names them so the admin can fix the mapping.
+    ///
+    /// ```
+    /// use cube_connector_sdk::mapping::ValueMap;
+    ///
+    /// let map = ValueMap::parse("status mapping", "open = To Do\ndone = Closed")?;
+    /// let offered = ["to do".to_owned(), "Done".to_owned()];
+    /// assert_eq!(map.unknown_theirs(&offered), vec!["Closed"]);
+    /// # Ok::<(), cube_connector_sdk::Error>(())
+    /// ```
+    pub fn unknown_theirs(&self, known: &[String]) -> Vec<&str> {
+        self.all_theirs()
+            .filter(|t| !known.iter().any(|k| k.eq_ignore_ascii_case(t)))
+            .collect()
+    }
 }
 
 #[cfg(test)]

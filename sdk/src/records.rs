@@ -5,7 +5,8 @@
 //! carries payloads as JSON. [`RecordBuilder`] assembles that object from
 //! typed values, so a connector never formats JSON by hand. A
 //! [`SyncPage`] is one call's worth of records and says, with its cursor,
-//! where the next call continues.
+//! where the next call continues; [`SyncCursor`] keeps that cursor as
+//! JSON.
 //!
 //! ```
 //! use cube_connector_sdk::prelude::*;
@@ -27,8 +28,10 @@
 //! ```
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::error::{Error, Result};
 use crate::types::{Record, SyncPage};
 
 impl Record {
@@ -238,6 +241,60 @@ impl SyncPage {
     pub fn last(records: Vec<Record>) -> SyncPage {
         SyncPage::done(records, None)
     }
+}
+
+/// A sync position kept as JSON in a [`SyncPage`]'s cursor.
+///
+/// Derive `Serialize`, `Deserialize` and `Default` for your position type
+/// and implement this trait (no methods needed): [`parse`](Self::parse)
+/// reads the cursor the host hands back, [`text`](Self::text) writes the
+/// one to return. No cursor is the default position (a sync from the
+/// start). Mark fields with `#[serde(default, skip_serializing_if =
+/// "cube_connector_sdk::records::is_default")]` to keep stored cursors
+/// short.
+///
+/// ```
+/// use cube_connector_sdk::records::{SyncCursor, is_default};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
+/// struct Position {
+///     #[serde(default, skip_serializing_if = "is_default")]
+///     offset: u32,
+/// }
+/// impl SyncCursor for Position {}
+///
+/// assert_eq!(Position::parse(None)?, Position::default());
+/// assert_eq!(Position { offset: 0 }.text(), "{}");
+/// assert_eq!(Position::parse(Some(r#"{"offset":50}"#))?.offset, 50);
+/// assert!(Position::parse(Some("page 2")).is_err());
+/// # Ok::<(), cube_connector_sdk::Error>(())
+/// ```
+pub trait SyncCursor: Serialize + DeserializeOwned + Default {
+    /// The position in `text`, the default without one. Text this type
+    /// does not read (a cursor of another version, say) is a `fatal`
+    /// error asking the admin for a full sync.
+    fn parse(text: Option<&str>) -> Result<Self> {
+        match text {
+            None => Ok(Self::default()),
+            Some(t) => serde_json::from_str(t).map_err(|e| {
+                Error::fatal(format!(
+                    "the stored sync position is not one this connector wrote ({e}); run a full sync"
+                ))
+            }),
+        }
+    }
+
+    /// The position as cursor text.
+    fn text(&self) -> String {
+        serde_json::to_string(self).expect("a cursor serialises")
+    }
+}
+
+/// Whether `value` is its type's default (`0`, `""`, `false`, `None`): for
+/// `skip_serializing_if` on fields of a [`SyncCursor`].
+pub fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Calendar arithmetic for connectors, which have no clock and no time
 //! zone database: civil dates to day numbers and back (proleptic
-//! Gregorian, Howard Hinnant's algorithms) and HTTP dates, the one clock a
-//! connector can read (a response's `Date` header).
+//! Gregorian, Howard Hinnant's algorithms), `YYYY-MM-DD` dates read and
+//! written, and HTTP dates, the one clock a connector can read (a
+//! response's `Date` header).
 
 /// Days since 1970-01-01 of a civil date (negative before it).
 ///
@@ -45,6 +46,65 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+/// A whole number written in ASCII digits only (no sign, no spaces), as
+/// the fields of dates and times are; `None` for anything else.
+///
+/// ```
+/// use cube_connector_sdk::time::parse_digits;
+///
+/// assert_eq!(parse_digits("0930"), Some(930));
+/// assert_eq!(parse_digits("+930"), None);
+/// assert_eq!(parse_digits(""), None);
+/// ```
+pub fn parse_digits(text: &str) -> Option<i64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// The civil date `(year, month, day)` of `YYYY-MM-DD`: digits only, a
+/// month of 1-12 and a day of 1-31 (not checked against the month's
+/// length); `None` for anything else, surrounding spaces included.
+///
+/// ```
+/// use cube_connector_sdk::time::{days_from_civil, parse_date};
+///
+/// assert_eq!(parse_date("2024-02-29"), Some((2024, 2, 29)));
+/// assert_eq!(parse_date("2024-13-01"), None);
+/// assert_eq!(parse_date("2024-02-29T00:00"), None);
+/// // A due date as the milliseconds of its midnight UTC:
+/// let (y, m, d) = parse_date("1970-01-02").unwrap();
+/// assert_eq!(days_from_civil(y, m, d) * 86_400_000, 86_400_000);
+/// ```
+pub fn parse_date(text: &str) -> Option<(i64, u32, u32)> {
+    let mut parts = text.split('-');
+    let (year, month, day) = (
+        parse_digits(parts.next()?)?,
+        parse_digits(parts.next()?)? as u32,
+        parse_digits(parts.next()?)? as u32,
+    );
+    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    Some((year, month, day))
+}
+
+/// `YYYY-MM-DD` of a day number (days since 1970-01-01), the inverse of
+/// [`parse_date`] with [`days_from_civil`].
+///
+/// ```
+/// use cube_connector_sdk::time::format_date;
+///
+/// let due_at_ms: i64 = 951_782_400_000;
+/// assert_eq!(format_date(due_at_ms.div_euclid(86_400_000)), "2000-02-29");
+/// assert_eq!(format_date(-1), "1969-12-31");
+/// ```
+pub fn format_date(days: i64) -> String {
+    let (year, month, day) = civil_from_days(days);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// Seconds since the epoch of an HTTP date (IMF-fixdate,

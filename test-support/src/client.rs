@@ -160,11 +160,17 @@ impl Browser {
 /// The value of a hidden input in a page.
 pub fn hidden(body: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
+    text_after(body, &marker, '"', name).to_owned()
+}
+
+/// The text in `body` from the first `marker` to the next `end`; `what`
+/// names what is missing when there is no `marker`.
+pub(crate) fn text_after<'a>(body: &'a str, marker: &str, end: char, what: &str) -> &'a str {
     let start = body
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {body}"))
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {what} in {body}"))
         + marker.len();
-    body[start..start + body[start..].find('"').unwrap()].to_owned()
+    &body[start..start + body[start..].find(end).unwrap()]
 }
 
 /// A signed-in API client: the session cookie and its CSRF token.

@@ -136,6 +136,14 @@ impl ConnectorApp {
         self.expect(Method::POST, &path, None, StatusCode::OK).await
     }
 
+    /// Runs the connection test of `integration`, which must pass (`ok`)
+    /// or fail; returns its verdict.
+    pub async fn assert_connection_test(&self, integration: i64, ok: bool) -> Value {
+        let verdict = self.test_connection(integration).await;
+        assert_eq!(verdict["ok"], ok, "{verdict}");
+        verdict
+    }
+
     /// Creates a work order with `fields`; returns its id.
     pub async fn create_work_order(&self, fields: Value) -> i64 {
         let created = self

@@ -1,9 +1,10 @@
 //! Changing the tests' directory (`common::slapd`) as its administrator:
-//! a subtree per test, AD-like users and groups with fresh objectGUIDs.
-
-use std::collections::HashSet;
+//! a subtree per test, AD-like users and groups with fresh objectGUIDs,
+//! and changes to them.
 
 use super::slapd;
+
+pub use super::ldap_edit::{add, attr, delete_tree, modify};
 
 /// The `employeeType` of every user added here, so that a test reading the
 /// shared tree can leave out what other tests add meanwhile.
@@ -54,24 +55,57 @@ pub async fn subtree(ldap: &mut ldap3::Ldap, name: &str) -> String {
     root
 }
 
-/// Deletes `root` and everything under it.
-pub async fn delete_tree(ldap: &mut ldap3::Ldap, root: &str) {
-    let Ok(found) = ldap
-        .search(root, ldap3::Scope::Subtree, "(objectClass=*)", vec!["1.1"])
-        .await
-        .and_then(|r| r.success())
-    else {
-        return;
-    };
-    let mut dns: Vec<String> = found
-        .0
-        .into_iter()
-        .map(|e| ldap3::SearchEntry::construct(e).dn)
-        .collect();
-    // Children before their parents.
-    dns.sort_by_key(|dn| std::cmp::Reverse(dn.matches(',').count()));
-    for dn in dns {
-        ldap.delete(&dn).await.unwrap().success().unwrap();
+/// A test's own subtree (see [`subtree`]) on a connection bound as the
+/// directory's administrator, holding users and groups named
+/// `PREFIX-NAME`: `uid=PREFIX-NAME,ou=people,ROOT` and
+/// `cn=PREFIX-NAME,ou=groups,ROOT`.
+pub struct Scratch {
+    pub ldap: ldap3::Ldap,
+    pub prefix: String,
+    pub root: String,
+}
+
+impl Scratch {
+    /// A new subtree named after `prefix`.
+    pub async fn new(prefix: &str) -> Scratch {
+        let mut ldap = slapd::admin().await;
+        let root = subtree(&mut ldap, prefix).await;
+        Scratch {
+            ldap,
+            prefix: prefix.to_owned(),
+            root,
+        }
+    }
+
+    /// `PREFIX-NAME`
+    pub fn name(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+
+    /// The DN of the user `PREFIX-NAME`.
+    pub fn user_dn(&self, name: &str) -> String {
+        format!("uid={},ou=people,{}", self.name(name), self.root)
+    }
+
+    /// Adds the user `PREFIX-NAME` (see [`add_user`]); returns its DN.
+    pub async fn add_user(&mut self, name: &str, password: &str, enabled: bool) -> String {
+        let (dn, name) = (self.user_dn(name), self.name(name));
+        add_user(&mut self.ldap, &dn, &name, password, enabled).await;
+        dn
+    }
+
+    /// Adds the group `PREFIX-NAME` holding the entries `members`; returns
+    /// its DN.
+    pub async fn add_group(&mut self, name: &str, members: &[&str]) -> String {
+        let name = self.name(name);
+        let dn = format!("cn={name},ou=groups,{}", self.root);
+        add_group(&mut self.ldap, &dn, &name, members).await;
+        dn
+    }
+
+    /// Deletes the subtree and everything in it.
+    pub async fn delete(mut self) {
+        delete_tree(&mut self.ldap, &self.root).await;
     }
 }
 
@@ -85,22 +119,6 @@ pub fn fresh_guid(dn: &str) -> [u8; 16] {
     sha2::Sha256::digest(format!("{dn}/{nanos}"))[..16]
         .try_into()
         .unwrap()
-}
-
-/// An attribute and its values, as ldap3 adds them.
-pub fn attr(name: &str, values: &[&[u8]]) -> (Vec<u8>, HashSet<Vec<u8>>) {
-    (
-        name.as_bytes().to_vec(),
-        values.iter().map(|v| v.to_vec()).collect(),
-    )
-}
-
-pub async fn add(ldap: &mut ldap3::Ldap, dn: &str, attributes: Vec<(Vec<u8>, HashSet<Vec<u8>>)>) {
-    ldap.add(dn, attributes)
-        .await
-        .unwrap()
-        .success()
-        .unwrap_or_else(|e| panic!("adding {dn}: {e}"));
 }
 
 /// Adds an AD-like user with a password; `enabled` false sets

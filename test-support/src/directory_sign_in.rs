@@ -8,12 +8,9 @@ use cube_host::runtime::LdapGrant;
 use cube_host::store::Store;
 use cube_host::store::audit::AuditEntry;
 use cube_host::store::integrations::IntegrationFields;
-use cube_host::store::jobs::NewJob;
 use cube_host::store::users::Role;
-use cube_host::sync::{SyncDeps, run_job};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 use super::{SyncSetup, slapd};
 
@@ -27,22 +24,16 @@ pub const ADA_PASSWORD: &str = "ada-password";
 /// tree, the users named `prefix*`, and the groups admins, engineers and
 /// `prefix*` (not the thousands of ou=Bulk other tests may have made).
 pub fn config(port: u16, prefix: &str) -> serde_json::Map<String, Value> {
-    json!({
-        "server": "127.0.0.1",
-        "port": port,
-        "tls": "starttls",
-        "ca_pem": slapd::ca_pem(),
-        "bind_dn": slapd::env("CUBE_TEST_LDAP_BIND_DN"),
-        "base_dn": slapd::env("CUBE_TEST_LDAP_BASE"),
-        "user_filter": format!(
-            "(&(objectClass=user)(|(uid=ada)(uid=grace)(uid=linus)(uid=ken)(uid={prefix}*)))"
-        ),
-        "group_filter": format!("(&(objectClass=group)(|(cn=admins)(cn=engineers)(cn={prefix}*)))"),
-        "page_size": 100,
-    })
-    .as_object()
-    .unwrap()
-    .clone()
+    slapd::connector_config(
+        port,
+        json!({
+            "user_filter": format!(
+                "(&(objectClass=user)(|(uid=ada)(uid=grace)(uid=linus)(uid=ken)(uid={prefix}*)))"
+            ),
+            "group_filter": format!("(&(objectClass=group)(|(cn=admins)(cn=engineers)(cn={prefix}*)))"),
+            "page_size": 100,
+        }),
+    )
 }
 
 /// The integration "Corporate directory" with `config`, granted the LDAP
@@ -59,39 +50,9 @@ pub struct Env {
     pub base: String,
     pub store: Store,
     pub integration: i64,
-    pub deps: SyncDeps,
-    /// Holds the store's directory.
-    _setup: SyncSetup,
-}
-
-/// Runs a full sync of `integration` to its end with `deps`, outside any
-/// server's worker.
-pub async fn full_sync(deps: &SyncDeps, integration: i64) {
-    let store = &deps.store;
-    let (job, _) = store
-        .enqueue_sync(NewJob {
-            integration_id: integration,
-            trigger: "manual",
-            mode: "full",
-            dry_run: false,
-            requested_by: "admin",
-        })
-        .await
-        .unwrap();
-    let mut finished = None;
-    for _ in 0..400 {
-        let now = store.job(job.id).await.unwrap().unwrap();
-        if now.status != "queued" && now.status != "running" {
-            finished = Some(now);
-            break;
-        }
-        match store.claim_job("test", 60_000).await.unwrap() {
-            Some(claimed) => run_job(deps, claimed, "test").await,
-            None => tokio::time::sleep(Duration::from_millis(25)).await,
-        }
-    }
-    let finished = finished.expect("the sync finished");
-    assert_eq!(finished.status, "succeeded", "{finished:?}");
+    /// The integration's syncs, run outside the app; holds the store's
+    /// directory.
+    setup: SyncSetup,
 }
 
 /// [`Env`] for a test whose own users and groups are named `prefix*`.
@@ -102,67 +63,97 @@ pub async fn env(prefix: &str) -> Env {
         .max_attempts(2)
         .build()
         .await;
-    // The syncs run outside the app, so the app's own worker (with a key
-    // of its own) never sees their jobs.
-    let deps = setup.deps.clone();
-    full_sync(&deps, setup.integration).await;
-    let base = super::serve_admin_app_on(deps.catalog.clone(), deps.store.clone()).await;
+    full_sync(&setup).await;
+    let base = super::serve_admin_app_on(setup.deps.catalog.clone(), setup.store().clone()).await;
     Env {
         base,
-        store: deps.store.clone(),
+        store: setup.store().clone(),
         integration: setup.integration,
-        deps,
-        _setup: setup,
+        setup,
     }
 }
 
+/// Runs a full sync of `setup`'s integration to its end, outside any
+/// server's worker (the syncs run outside the app, so the app's own
+/// worker, with a key of its own, never sees their jobs); it must succeed.
+async fn full_sync(setup: &SyncSetup) {
+    let job = setup.sync("full").await;
+    assert_eq!(job.status, "succeeded", "{job:?}");
+}
+
+/// The external id of the group named `name` synced by `integration`.
+pub async fn group_id(store: &Store, integration: i64, name: &str) -> String {
+    store
+        .directory_group_choices(integration)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|g| g.name == name)
+        .unwrap_or_else(|| panic!("no synced group {name}"))
+        .external_id
+}
+
+/// Turns directory sign-in of `integration` on through the settings form
+/// of the app at `base` on `store`, as `admin`: members of the synced
+/// group named `admin_group` sign in as admins, of `viewer_group` (if any)
+/// as viewers.
+pub async fn enable_sign_in(
+    base: &str,
+    store: &Store,
+    integration: i64,
+    admin_group: &str,
+    viewer_group: Option<&str>,
+) {
+    let (mut admin, csrf) = super::sign_in_admin(base).await;
+    let admin_id = group_id(store, integration, admin_group).await;
+    let viewer_id = match viewer_group {
+        Some(name) => group_id(store, integration, name).await,
+        None => String::new(),
+    };
+    let saved = admin
+        .post(
+            &format!("/integrations/{integration}/directory-sign-in"),
+            &[
+                ("csrf_token", &csrf),
+                ("enabled", "on"),
+                ("admin_group", &admin_id),
+                ("viewer_group", &viewer_id),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let location = saved.location.unwrap();
+    assert!(!location.contains("error="), "{location}");
+}
+
 impl Env {
+    /// [`full_sync`] of the integration.
+    pub async fn full_sync(&self) {
+        full_sync(&self.setup).await;
+    }
+
     /// The external id of a synced group, by name.
     pub async fn group(&self, name: &str) -> String {
-        self.store
-            .directory_group_choices(self.integration)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|g| g.name == name)
-            .unwrap_or_else(|| panic!("no synced group {name}"))
-            .external_id
+        group_id(&self.store, self.integration, name).await
     }
 
     /// Turns directory sign-in on through the settings form, as `admin`.
     pub async fn enable_sign_in(&self, admin_group: &str, viewer_group: Option<&str>) {
-        let (mut admin, csrf) = super::sign_in_admin(&self.base).await;
-        let admin_id = self.group(admin_group).await;
-        let viewer_id = match viewer_group {
-            Some(name) => self.group(name).await,
-            None => String::new(),
-        };
-        let saved = admin
-            .post(
-                &format!("/integrations/{}/directory-sign-in", self.integration),
-                &[
-                    ("csrf_token", &csrf),
-                    ("enabled", "on"),
-                    ("admin_group", &admin_id),
-                    ("viewer_group", &viewer_id),
-                ],
-            )
-            .await;
-        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-        let location = saved.location.unwrap();
-        assert!(!location.contains("error="), "{location}");
+        let integration = self.integration;
+        enable_sign_in(
+            &self.base,
+            &self.store,
+            integration,
+            admin_group,
+            viewer_group,
+        )
+        .await;
     }
 
     /// The entries of `action` among the newest 200 of the audit log,
     /// newest first.
     pub async fn audit(&self, action: &str) -> Vec<AuditEntry> {
-        self.store
-            .audit_entries(200)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|e| e.action == action)
-            .collect()
+        super::audit_log::audited(&self.store, action).await
     }
 
     /// The reason the newest refused directory sign-in of `username` was

@@ -10,6 +10,9 @@
 //!   request, whatever its method and path, is read whole and handed to the
 //!   state's [`Respond::respond`] with the lock held, so a request sees and
 //!   changes the state in one step.
+//! - [`Serve`]: for a state that answers a request taken apart
+//!   ([`Incoming`]: method, path, raw query, headers, body) with a
+//!   [`Reply`], the [`Respond`] that takes it apart.
 //! - [`Reply`]: an answer made of a status, headers and an optional JSON body,
 //!   sent as `application/json;charset=UTF-8`. A fake adds its vendor's
 //!   error shape as an extension trait (Jira's `Reply::errors`,
@@ -87,6 +90,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -96,6 +100,36 @@ pub trait Respond: Send + 'static {
     /// The answer to one request: its method, URI and headers, and its
     /// whole body.
     fn respond(&mut self, request: &Parts, body: &[u8]) -> Response;
+}
+
+/// A request taken apart, as [`Serve`] answers it.
+pub struct Incoming<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The query string as sent, `""` when there is none.
+    pub raw_query: &'a str,
+    pub headers: &'a HeaderMap,
+    /// The whole body.
+    pub body: &'a [u8],
+}
+
+/// A fake's state that answers each request taken apart with a [`Reply`];
+/// it is the [`Respond`] of its server.
+pub trait Serve: Send + 'static {
+    fn serve(&mut self, request: Incoming<'_>) -> Reply;
+}
+
+impl<T: Serve> Respond for T {
+    fn respond(&mut self, request: &Parts, body: &[u8]) -> Response {
+        self.serve(Incoming {
+            method: request.method.as_str(),
+            path: request.uri.path(),
+            raw_query: request.uri.query().unwrap_or(""),
+            headers: &request.headers,
+            body,
+        })
+        .into_response()
+    }
 }
 
 /// A fake's server on 127.0.0.1 and its state; the server stops when this

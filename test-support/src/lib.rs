@@ -4,6 +4,7 @@
 //! PostgreSQL; and the fakes of Jira, Slack and ServiceNow, which follow
 //! the vendors' published contracts (`fixtures/`).
 
+pub mod audit_log;
 pub mod client;
 pub mod connector_setup;
 pub mod directory;
@@ -14,6 +15,7 @@ pub mod fake_jira;
 pub mod fake_servicenow;
 pub mod fake_slack;
 pub mod jira_client;
+pub mod ldap_edit;
 pub mod marketplace;
 pub mod marketplace_ui;
 pub mod plugin_cli;
@@ -22,11 +24,13 @@ pub mod rest_api;
 pub mod samba;
 pub mod samba_sync;
 pub mod slapd;
+pub mod store_rows;
 pub mod sync_setup;
 pub mod synced_directory;
 pub mod test_service;
 pub mod web_forms;
 pub mod webhook_sender;
+pub mod work_order_push_app;
 pub mod work_order_remote;
 
 pub use sync_setup::SyncSetup;
@@ -82,9 +86,21 @@ pub fn plugin_wasm(name: &str) -> Vec<u8> {
 
 /// A catalog holding the first-party connectors `names` (`plugins/NAME`).
 pub async fn plugin_catalog(names: &[&str]) -> cube_host::web::Catalog {
+    catalog_of(
+        names
+            .iter()
+            .map(|name| (*name, plugin_wasm(name)))
+            .collect(),
+    )
+    .await
+}
+
+/// A catalog loaded from a temporary directory holding `components` (each
+/// a name and its wasm bytes).
+async fn catalog_of(components: Vec<(&str, Vec<u8>)>) -> cube_host::web::Catalog {
     let dir = tempfile::tempdir().unwrap();
-    for name in names {
-        std::fs::write(dir.path().join(format!("{name}.wasm")), plugin_wasm(name)).unwrap();
+    for (name, wasm) in components {
+        std::fs::write(dir.path().join(format!("{name}.wasm")), wasm).unwrap();
     }
     let catalog = cube_host::web::Catalog::new();
     catalog
@@ -120,16 +136,23 @@ pub fn record(
     }
 }
 
-/// Registers the probe component as a provider in `store`, as its own
-/// info describes it, so that integrations of it can be created.
-pub async fn register_probe(store: &cube_host::store::Store) {
+/// What the probe component says of itself.
+async fn probe_info() -> cube_host::runtime::types::ConnectorInfo {
     let runtime = runtime();
-    let info = probe(&runtime)
+    probe(&runtime)
         .info(&runtime.context("t"))
         .await
         .result
+        .unwrap()
+}
+
+/// Registers the probe component as a provider in `store`, as its own
+/// info describes it, so that integrations of it can be created.
+pub async fn register_probe(store: &cube_host::store::Store) {
+    store
+        .upsert_provider(&probe_info().await, "sha256:test")
+        .await
         .unwrap();
-    store.upsert_provider(&info, "sha256:test").await.unwrap();
 }
 
 /// An integration of the probe component with `fields` and no secrets in
@@ -138,12 +161,7 @@ pub async fn probe_integration(
     store: &cube_host::store::Store,
     fields: &cube_host::store::integrations::IntegrationFields,
 ) -> i64 {
-    register_probe(store).await;
-    store
-        .create_integration("probe", fields, "admin", |_| Default::default())
-        .await
-        .unwrap()
-        .id
+    store_rows::integration_of(store, &probe_info().await, fields).await
 }
 
 /// A Python connector built with componentize-py from
@@ -263,12 +281,23 @@ pub async fn serve_admin_app_reaching(
     catalog: cube_host::web::Catalog,
     private_hosts: &[&str],
 ) -> (String, cube_host::store::Store, tempfile::TempDir) {
+    serve_admin_app_in_data_dir(catalog, None, private_hosts).await
+}
+
+/// [`serve_admin_app_configured`] on a fresh store in a temporary
+/// directory that is also its data directory; returns its base URL, the
+/// store and the directory (keep it alive).
+async fn serve_admin_app_in_data_dir(
+    catalog: cube_host::web::Catalog,
+    registry: Option<cube_host::marketplace::source::RegistrySource>,
+    private_hosts: &[&str],
+) -> (String, cube_host::store::Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = cube_host::store::Store::open_in(dir.path()).await.unwrap();
     let base = serve_admin_app_configured(
         catalog,
         store.clone(),
-        None,
+        registry,
         Some(dir.path().to_path_buf()),
         private_hosts,
     )
@@ -293,19 +322,8 @@ pub async fn serve_admin_app_with_registry(
     catalog: cube_host::web::Catalog,
     registry: &Path,
 ) -> (String, cube_host::store::Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = cube_host::store::Store::open_in(dir.path()).await.unwrap();
-    let base = serve_admin_app_configured(
-        catalog,
-        store.clone(),
-        Some(cube_host::marketplace::source::RegistrySource::Dir(
-            registry.to_path_buf(),
-        )),
-        Some(dir.path().to_path_buf()),
-        &[],
-    )
-    .await;
-    (base, store, dir)
+    let registry = cube_host::marketplace::source::RegistrySource::Dir(registry.to_path_buf());
+    serve_admin_app_in_data_dir(catalog, Some(registry), &[]).await
 }
 
 /// The admin web app as [`serve_admin_app_with_registry`], with any kind of
@@ -316,17 +334,7 @@ pub async fn serve_admin_app_with_source(
     registry: cube_host::marketplace::source::RegistrySource,
     private_hosts: &[&str],
 ) -> (String, cube_host::store::Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = cube_host::store::Store::open_in(dir.path()).await.unwrap();
-    let base = serve_admin_app_configured(
-        catalog,
-        store.clone(),
-        Some(registry),
-        Some(dir.path().to_path_buf()),
-        private_hosts,
-    )
-    .await;
-    (base, store, dir)
+    serve_admin_app_in_data_dir(catalog, Some(registry), private_hosts).await
 }
 
 /// [`serve_admin_app_on`] with a registry, a data directory, and the
@@ -454,37 +462,47 @@ async fn serve_admin_app_inner(
 
 /// A catalog holding the probe connector.
 pub async fn probe_catalog() -> cube_host::web::Catalog {
-    let connectors = tempfile::tempdir().unwrap();
-    std::fs::write(connectors.path().join("probe.wasm"), probe_wasm()).unwrap();
-    let catalog = cube_host::web::Catalog::new();
-    catalog
-        .clone()
-        .load_dirs(runtime(), vec![connectors.path().to_path_buf()])
-        .await;
-    catalog
+    catalog_of(vec![("probe", probe_wasm().to_vec())]).await
 }
 
 /// Polls `check` every 50 ms until it finds something, for up to a minute
 /// (work done by background workers: pushes, retries after a backoff).
-pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..1200 {
-        if let Some(found) = check().await {
-            return found;
+pub async fn eventually<T>(what: &str, check: impl AsyncFnMut() -> Option<T>) -> T {
+    poll_until(1200, check, Option::is_some)
+        .await
+        .unwrap_or_else(|| panic!("timed out waiting for {what}"))
+}
+
+/// Reads `read` every 50 ms, `tries` times at the most, until `done` holds
+/// of what it read; returns the last reading, for the caller to assert on.
+pub async fn poll_until<T>(
+    tries: usize,
+    mut read: impl AsyncFnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let mut reading = read().await;
+    for _ in 1..tries {
+        if done(&reading) {
+            break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        reading = read().await;
     }
-    panic!("timed out waiting for {what}");
+    reading
 }
 
 /// Waits until no sync job of `integration` is queued or running.
 pub async fn wait_for_syncs(store: &cube_host::store::Store, integration: i64) {
-    for _ in 0..600 {
-        if store.pending_job(integration).await.unwrap().is_none() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the sync of integration {integration} did not finish within 30 s");
+    let idle = poll_until(
+        600,
+        async || store.pending_job(integration).await.unwrap().is_none(),
+        |idle| *idle,
+    )
+    .await;
+    assert!(
+        idle,
+        "the sync of integration {integration} did not finish within 30 s"
+    );
 }
 
 /// A port on 127.0.0.1 where nothing listens.
@@ -538,7 +556,12 @@ pub async fn create_probe_integration(
         )
         .await;
     assert_eq!(page.status, reqwest::StatusCode::SEE_OTHER, "{}", page.body);
-    let location = page.location.unwrap();
+    integration_id_in(&page.location.unwrap())
+}
+
+/// The id of the integration that an address `/integrations/ID…` (where a
+/// created integration redirects to) names.
+pub fn integration_id_in(location: &str) -> i64 {
     location
         .trim_start_matches("/integrations/")
         .split('?')
@@ -551,9 +574,5 @@ pub async fn create_probe_integration(
 /// The text of the element with `id` in a page (`/` unescaped).
 pub fn element_text(body: &str, id: &str) -> String {
     let marker = format!("id=\"{id}\">");
-    let start = body
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no #{id} in {body}"))
-        + marker.len();
-    body[start..start + body[start..].find('<').unwrap()].replace("&#x2f;", "/")
+    client::text_after(body, &marker, '<', &format!("#{id}")).replace("&#x2f;", "/")
 }

@@ -50,14 +50,20 @@ pub fn trivial_wasm() -> Vec<u8> {
 /// The Jira connector with another version and another HTTP capability:
 /// the strings in its component are patched in place (`version` is five
 /// characters, `http` nine), so `info()` says so and a manifest made from
-/// it agrees.
+/// it agrees. The version is found as the one `0.1.0` that is not a WIT
+/// package's `@0.1.0`: where the compiler lays the connector's strings out
+/// changes with the code around them.
 pub fn jira_variant(version: &str, http: &str) -> Vec<u8> {
-    let bytes = super::plugin_wasm("jira");
-    let bytes = replace_once(
-        bytes,
-        b"jiraJira0.1.0",
-        &[b"jiraJira".as_slice(), version.as_bytes()].concat(),
-    );
+    let mut bytes = super::plugin_wasm("jira");
+    assert_eq!(version.len(), 5, "a patch keeps the length");
+    let at: Vec<usize> = bytes
+        .windows(6)
+        .enumerate()
+        .filter(|(_, w)| &w[1..] == b"0.1.0" && w[0] != b'@')
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(at.len(), 1, "the connector's version once in the component");
+    bytes[at[0]..at[0] + 5].copy_from_slice(version.as_bytes());
     replace_once(
         bytes,
         b"Data Center.https://*",

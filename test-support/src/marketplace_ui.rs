@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use cube_host::marketplace::keys::{SecretKey, trust};
 use cube_host::store::Store;
-use cube_host::store::audit::AuditEntry;
 use cube_host::web::Catalog;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -181,16 +180,7 @@ pub async fn install_from_the_page(
     done
 }
 
-/// The audit entries (among the last 200) whose action is `action`.
-pub async fn audited(store: &Store, action: &str) -> Vec<AuditEntry> {
-    store
-        .audit_entries(200)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.action == action)
-        .collect()
-}
+pub use super::audit_log::audited;
 
 /// Whether none of the last 100 audit entries is a marketplace action (a
 /// refusal changes nothing).

@@ -4,10 +4,13 @@
 //! grace, linus and the disabled ken; engineers (ada, grace) nested in
 //! admins (linus). Tests that change the directory make an OU of their own.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+
+use super::ldap_edit::{add, attr};
+pub use super::ldap_edit::{delete_tree, modify};
 
 /// The DC's coordinates, as `scripts/test-samba.sh start` prints them.
 fn coordinates() -> &'static HashMap<String, String> {
@@ -153,21 +156,6 @@ pub fn unicode_pwd(password: &str) -> Vec<u8> {
         .collect()
 }
 
-fn attr(name: &str, values: &[&[u8]]) -> (Vec<u8>, HashSet<Vec<u8>>) {
-    (
-        name.as_bytes().to_vec(),
-        values.iter().map(|v| v.to_vec()).collect(),
-    )
-}
-
-async fn add(ldap: &mut ldap3::Ldap, dn: &str, attributes: Vec<(Vec<u8>, HashSet<Vec<u8>>)>) {
-    ldap.add(dn, attributes)
-        .await
-        .unwrap()
-        .success()
-        .unwrap_or_else(|e| panic!("adding {dn}: {e}"));
-}
-
 /// Adds `OU=name` under the domain's root, after removing what an earlier
 /// run left there; returns its DN.
 pub async fn scratch_ou(ldap: &mut ldap3::Ldap, name: &str) -> String {
@@ -183,26 +171,6 @@ pub async fn scratch_ou(ldap: &mut ldap3::Ldap, name: &str) -> String {
     )
     .await;
     dn
-}
-
-/// Deletes `root` and everything under it (nothing if it is not there).
-pub async fn delete_tree(ldap: &mut ldap3::Ldap, root: &str) {
-    let Ok((found, _)) = ldap
-        .search(root, Scope::Subtree, "(objectClass=*)", vec!["1.1"])
-        .await
-        .and_then(|r| r.success())
-    else {
-        return;
-    };
-    let mut dns: Vec<String> = found
-        .into_iter()
-        .map(|e| SearchEntry::construct(e).dn)
-        .collect();
-    // Children before their parents.
-    dns.sort_by_key(|dn| std::cmp::Reverse(dn.matches(',').count()));
-    for dn in dns {
-        ldap.delete(&dn).await.unwrap().success().unwrap();
-    }
 }
 
 /// Adds the user `CN=name,ou` (`sAMAccountName` name, a password set in
@@ -245,13 +213,4 @@ pub async fn add_group(ldap: &mut ldap3::Ldap, ou: &str, name: &str, members: &[
     }
     add(ldap, &dn, attributes).await;
     dn
-}
-
-/// Applies `mods` to `dn`.
-pub async fn modify(ldap: &mut ldap3::Ldap, dn: &str, mods: Vec<ldap3::Mod<&str>>) {
-    ldap.modify(dn, mods)
-        .await
-        .unwrap()
-        .success()
-        .unwrap_or_else(|e| panic!("modifying {dn}: {e}"));
 }

@@ -23,7 +23,7 @@ pub fn ca_pem() -> String {
 /// The test probe's configuration for its `ldap` action against `url`
 /// with `tls`, reading `ou=People` in pages of two; `extra` overrides keys.
 pub fn probe_config(url: &str, tls: &str, extra: serde_json::Value) -> String {
-    let mut config = serde_json::json!({
+    let config = serde_json::json!({
         "action": "ldap",
         "url": url,
         "tls": tls,
@@ -33,10 +33,39 @@ pub fn probe_config(url: &str, tls: &str, extra: serde_json::Value) -> String {
         "base": format!("ou=People,{}", env("CUBE_TEST_LDAP_BASE")),
         "page_size": 2,
     });
+    overridden(config, extra).to_string()
+}
+
+/// The `active-directory` connector's configuration for the test directory
+/// on `port` of 127.0.0.1: StartTLS trusting the test CA, bound as the
+/// sync account (whose password is a secret, not in here), reading the
+/// `user` entries of the whole base; `extra` adds or overrides keys.
+pub fn connector_config(
+    port: u16,
+    extra: serde_json::Value,
+) -> serde_json::Map<String, serde_json::Value> {
+    let config = serde_json::json!({
+        "server": "127.0.0.1",
+        "port": port,
+        "tls": "starttls",
+        "ca_pem": ca_pem(),
+        "bind_dn": env("CUBE_TEST_LDAP_BIND_DN"),
+        "base_dn": env("CUBE_TEST_LDAP_BASE"),
+        // The test tree has no objectCategory (an AD-only attribute).
+        "user_filter": "(objectClass=user)",
+    });
+    match overridden(config, extra) {
+        serde_json::Value::Object(config) => config,
+        _ => unreachable!("a configuration is an object"),
+    }
+}
+
+/// `config` with the keys of the object `extra` set over its own.
+fn overridden(mut config: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
     for (key, value) in extra.as_object().unwrap() {
         config[key] = value.clone();
     }
-    config.to_string()
+    config
 }
 
 /// The port of plain LDAP (`ldap://127.0.0.1:PORT`), and of LDAPS.

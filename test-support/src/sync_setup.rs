@@ -84,13 +84,7 @@ impl SyncSetup {
         let (job, _) = self
             .deps
             .store
-            .enqueue_sync(NewJob {
-                integration_id: self.integration,
-                trigger: "manual",
-                mode,
-                dry_run: false,
-                requested_by: "admin",
-            })
+            .enqueue_sync(manual_sync(self.integration, mode))
             .await
             .unwrap();
         job.id
@@ -148,6 +142,38 @@ impl SyncSetup {
             .map(row)
             .unwrap_or_else(|| panic!("job {job} left no sync log"))
     }
+}
+
+/// A manual sync (`full` or `incremental`) of `integration`, as the admin
+/// asks for one: not a dry run.
+pub fn manual_sync(integration: i64, mode: &str) -> NewJob<'_> {
+    NewJob {
+        integration_id: integration,
+        trigger: "manual",
+        mode,
+        dry_run: false,
+        requested_by: "admin",
+    }
+}
+
+/// Queues a [`manual_sync`] of `integration` (a dry run when `dry_run`)
+/// and claims it as the node `test`, as a worker does before it runs a
+/// job; returns the job's id.
+pub async fn claimed_manual_sync(
+    store: &Store,
+    integration: i64,
+    mode: &str,
+    dry_run: bool,
+) -> i64 {
+    let (job, _) = store
+        .enqueue_sync(NewJob {
+            dry_run,
+            ..manual_sync(integration, mode)
+        })
+        .await
+        .unwrap();
+    store.claim_job_id(job.id, "test", 60_000).await.unwrap();
+    job.id
 }
 
 /// A log entry as a [`LogRow`].

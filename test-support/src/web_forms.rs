@@ -1,12 +1,22 @@
 //! The admin app's HTML forms as the web tests fill them: a setup wizard
 //! stepped through with its draft, the buttons of an integration's page,
-//! and what a rendered page shows.
+//! and what a rendered page shows; and the sign-in form.
+
+use reqwest::StatusCode;
 
 use crate::client::{Browser, Page, hidden};
 
 /// Asserts that `body` contains `text`; shows the body when it does not.
 pub fn assert_contains(body: &str, text: &str) {
     assert!(body.contains(text), "no {text:?} in {body}");
+}
+
+/// Signs `browser` in as `username` with `password`, which must succeed
+/// (a redirect away from the sign-in page); returns the answer.
+pub async fn signed_in(browser: &mut Browser, username: &str, password: &str) -> Page {
+    let page = browser.sign_in(username, password).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    page
 }
 
 /// Asserts that the wizard page `body` is on the step called `step`.

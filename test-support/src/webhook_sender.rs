@@ -13,7 +13,24 @@ pub async fn deliver(
     ts: i64,
     body: &str,
 ) -> (StatusCode, String) {
-    let response = reqwest::Client::new()
+    let response = signed_delivery(&reqwest::Client::new(), url, secret, delivery, ts, body)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// The request of `client` that [`deliver`] sends, to send as often as the
+/// caller likes (a benchmark timing each one, say).
+pub fn signed_delivery(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    delivery: &str,
+    ts: i64,
+    body: &str,
+) -> reqwest::RequestBuilder {
+    client
         .post(url)
         .header("content-type", "application/json")
         .header("x-cube-timestamp", ts.to_string())
@@ -23,10 +40,6 @@ pub async fn deliver(
         )
         .header("x-cube-delivery", delivery)
         .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
 }
 
 /// Now, in seconds since the epoch, as a delivery's timestamp says it.
@@ -75,15 +88,7 @@ async fn probe_app_from(name: &str, form: &[(&str, &str)]) -> ProbeApp {
         let created = browser
             .post("/integrations/create?connector=probe", &fields)
             .await;
-        created
-            .location
-            .unwrap()
-            .trim_start_matches("/integrations/")
-            .split('?')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+        crate::integration_id_in(&created.location.unwrap())
     };
     ProbeApp {
         base,
@@ -92,6 +97,20 @@ async fn probe_app_from(name: &str, form: &[(&str, &str)]) -> ProbeApp {
         browser,
         csrf,
         integration,
+    }
+}
+
+impl ProbeApp {
+    /// Adds a webhook endpoint to the probe integration, as the signed-in
+    /// admin, with [`add_endpoint`]; returns the page that answers.
+    pub async fn add_endpoint(&mut self, fields: &[(&str, &str)]) -> crate::client::Page {
+        add_endpoint(&mut self.browser, &self.csrf, self.integration, fields).await
+    }
+
+    /// [`ProbeApp::add_endpoint`]; returns the URL and the secret the page
+    /// shows ([`url_and_secret`]).
+    pub async fn endpoint(&mut self, fields: &[(&str, &str)]) -> (String, String) {
+        url_and_secret(&self.add_endpoint(fields).await)
     }
 }
 
@@ -108,6 +127,28 @@ pub async fn add_endpoint(
     browser
         .post(&format!("/integrations/{integration}/webhooks"), &form)
         .await
+}
+
+/// A probe integration `name` that reaches `url` (as
+/// [`crate::create_probe_integration`] creates it), with a webhook
+/// endpoint whose connector answers each delivery: the integration's id,
+/// the endpoint's URL and its secret.
+pub async fn probe_integration_with_endpoint(
+    browser: &mut crate::client::Browser,
+    csrf: &str,
+    name: &str,
+    url: &str,
+) -> (i64, String, String) {
+    let integration = crate::create_probe_integration(browser, csrf, name, "ok", url).await;
+    let page = add_endpoint(
+        browser,
+        csrf,
+        integration,
+        &[("scheme", "cube-hmac-sha256"), ("answer", "connector")],
+    )
+    .await;
+    let (url, secret) = url_and_secret(&page);
+    (integration, url, secret)
 }
 
 /// The URL and the secret an added endpoint's page shows (once).

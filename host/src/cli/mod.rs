@@ -1,5 +1,6 @@
 //! The `cube` command line.
 
+mod connectors;
 mod keys;
 mod marketplace;
 mod network;

@@ -85,16 +85,8 @@ pub struct TestArgs {
     /// The integration's configuration, a JSON file.
     #[arg(long)]
     config: PathBuf,
-    /// Grants an HTTP destination (scheme://host[:port]); repeatable.
-    #[arg(long = "allow", value_name = "PATTERN")]
-    allow: Vec<HttpGrant>,
-    /// Grants an HTTP destination, private addresses included (a local
-    /// test server); repeatable.
-    #[arg(long = "allow-private", value_name = "PATTERN")]
-    allow_private: Vec<HttpGrant>,
-    /// Grants an LDAP server (ldap[s]://host[:port]); repeatable.
-    #[arg(long = "allow-ldap", value_name = "URL", value_parser = LdapGrant::parse)]
-    allow_ldap: Vec<LdapGrant>,
+    #[command(flatten)]
+    grants: GrantArgs,
     /// Keeps every HTTP exchange in FILE (secrets left out).
     #[arg(long, value_name = "FILE", conflicts_with = "replay")]
     record: Option<PathBuf>,
@@ -111,13 +103,36 @@ pub struct TestArgs {
     max_pages: u32,
 }
 
-/// The HTTP grants of `--allow` and of `--allow-private` (which reach
-/// private addresses too).
-fn http_grants(allow: Vec<HttpGrant>, allow_private: Vec<HttpGrant>) -> Vec<HttpGrant> {
-    allow
-        .into_iter()
-        .chain(allow_private.into_iter().map(|g| g.allow_private(true)))
-        .collect()
+/// What a connector run from the command line (`run`, `test`) may reach.
+#[derive(Args)]
+pub struct GrantArgs {
+    /// Grants an HTTP destination (scheme://host[:port]); repeatable.
+    #[arg(long = "allow", value_name = "PATTERN")]
+    allow: Vec<HttpGrant>,
+    /// Grants an HTTP destination, private addresses included (a local
+    /// test server); repeatable.
+    #[arg(long = "allow-private", value_name = "PATTERN")]
+    allow_private: Vec<HttpGrant>,
+    /// Grants an LDAP server (ldap[s]://host[:port]); repeatable.
+    #[arg(long = "allow-ldap", value_name = "URL", value_parser = LdapGrant::parse)]
+    allow_ldap: Vec<LdapGrant>,
+}
+
+impl GrantArgs {
+    /// The HTTP grants of `--allow` and of `--allow-private` (which reach
+    /// private addresses too), and the LDAP grants.
+    fn into_grants(self) -> (Vec<HttpGrant>, Vec<LdapGrant>) {
+        let http = self
+            .allow
+            .into_iter()
+            .chain(
+                self.allow_private
+                    .into_iter()
+                    .map(|g| g.allow_private(true)),
+            )
+            .collect();
+        (http, self.allow_ldap)
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -141,15 +156,8 @@ pub struct RunArgs {
     /// The integration's configuration, a JSON file.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Grants an HTTP destination (scheme://host[:port]); repeatable.
-    #[arg(long = "allow", value_name = "PATTERN")]
-    allow: Vec<HttpGrant>,
-    /// Grants an HTTP destination, private addresses included; repeatable.
-    #[arg(long = "allow-private", value_name = "PATTERN")]
-    allow_private: Vec<HttpGrant>,
-    /// Grants an LDAP server (ldap[s]://host[:port]); repeatable.
-    #[arg(long = "allow-ldap", value_name = "URL", value_parser = LdapGrant::parse)]
-    allow_ldap: Vec<LdapGrant>,
+    #[command(flatten)]
+    grants: GrantArgs,
     #[arg(long, value_enum, default_value = "full")]
     mode: Mode,
     /// The cursor to start from.
@@ -269,7 +277,7 @@ async fn test_connector(args: TestArgs) -> anyhow::Result<ExitCode> {
     for file in &args.webhooks {
         deliveries.push((file.display().to_string(), read(file)?));
     }
-    let http_grants = http_grants(args.allow, args.allow_private);
+    let (http_grants, ldap_grants) = args.grants.into_grants();
     let runtime = Runtime::builder().pooling(false).build()?;
     let outcome = trial::run(
         &runtime,
@@ -277,7 +285,7 @@ async fn test_connector(args: TestArgs) -> anyhow::Result<ExitCode> {
             component,
             config,
             http_grants,
-            ldap_grants: args.allow_ldap,
+            ldap_grants,
             recording,
             deliveries,
             page_size: args.page_size,
@@ -415,12 +423,12 @@ async fn run_connector(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let schema: Value = serde_json::from_str(&info.config_schema).unwrap_or(Value::Null);
-    let grants = http_grants(args.allow, args.allow_private);
+    let (http_grants, ldap_grants) = args.grants.into_grants();
     let ctx = runtime
         .context("cli")
         .with_limits(limits)
-        .with_http_grants(grants)
-        .with_ldap_grants(args.allow_ldap)
+        .with_http_grants(http_grants)
+        .with_ldap_grants(ldap_grants)
         .with_secrets(Secrets::from_config(&schema, &config));
     let config_text = config.to_string();
 

@@ -8,10 +8,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 
-use crate::runtime::Runtime;
 use crate::secrets::{KeySource, MasterKey, Sealer};
 use crate::store::Store;
-use crate::store::state::DbStateStore;
 use crate::store::users::Role;
 use crate::sync::{SyncDeps, SyncQueue};
 use crate::web::{self, AppState, Catalog};
@@ -32,14 +30,8 @@ pub struct ServeArgs {
     /// https URL): cookies are marked Secure when it is https.
     #[arg(long, env = "CUBE_PUBLIC_URL")]
     public_url: Option<String>,
-    /// Directories of connector components (`*.wasm`) to load at start.
-    #[arg(
-        long = "connectors",
-        env = "CUBE_CONNECTORS",
-        value_delimiter = ',',
-        default_value = "target/components"
-    )]
-    connector_dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    connectors: super::connectors::ConnectorArgs,
     /// A connector registry: a directory with an `index.json`, as `cube
     /// plugin publish` writes, or the http(s) URL where one is served.
     /// Admins browse and install from it at /marketplace.
@@ -86,10 +78,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })?;
     let outbound = Arc::new(args.network.outbound()?);
     let store = super::open_store(args.database_url.as_deref(), &args.data_dir).await?;
-    let runtime = Runtime::builder()
-        .cache_dir(args.data_dir.join("compiled"))
-        .state_store(Arc::new(DbStateStore::new(store.clone())))
-        .build()?;
+    let runtime = super::connectors::host_runtime(&store, &args.data_dir)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -148,13 +137,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // component the first time takes seconds).
     // Packages installed with `cube plugin install` load after (and so win
     // over) the same connector in the --connectors directories.
-    let mut connector_dirs = args.connector_dirs;
-    let installed = crate::marketplace::install::connectors_dir(&args.data_dir);
-    if installed.is_dir() {
-        connector_dirs.push(installed.clone());
-    }
+    let connector_dirs = args.connectors.with_installed(&args.data_dir);
     let loading = catalog.clone();
-    let installed_dir = installed.clone();
+    let installed_dir = crate::marketplace::install::connectors_dir(&args.data_dir);
     tokio::spawn(async move {
         loading.clone().load_dirs(runtime, connector_dirs).await;
         // `cube plugin install` runs without the server's connectors: it

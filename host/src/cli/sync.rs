@@ -16,10 +16,8 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::catalog::Catalog;
-use crate::runtime::Runtime;
 use crate::secrets::{MasterKey, Sealer};
 use crate::store::jobs::NewJob;
-use crate::store::state::DbStateStore;
 use crate::sync::{LEASE_MS, SyncDeps, SyncEvents, run_job};
 
 #[derive(Args)]
@@ -36,14 +34,8 @@ pub struct SyncArgs {
     data_dir: PathBuf,
     #[arg(long, env = "CUBE_DATABASE_URL")]
     database_url: Option<String>,
-    /// Directories of connector components, as for `cube serve`.
-    #[arg(
-        long = "connectors",
-        env = "CUBE_CONNECTORS",
-        value_delimiter = ',',
-        default_value = "target/components"
-    )]
-    connector_dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    connectors: super::connectors::ConnectorArgs,
 }
 
 pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
@@ -67,25 +59,21 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
             })?,
     };
     let (key, _) = MasterKey::load_existing(&args.data_dir)?;
-    let runtime = Runtime::builder()
-        .cache_dir(args.data_dir.join("compiled"))
-        .state_store(Arc::new(DbStateStore::new(store.clone())))
-        .build()?;
+    let runtime = super::connectors::host_runtime(&store, &args.data_dir)?;
     let catalog = Catalog::new();
-    let mut connector_dirs = args.connector_dirs.clone();
-    let installed = crate::marketplace::install::connectors_dir(&args.data_dir);
-    if installed.is_dir() {
-        connector_dirs.push(installed);
-    }
     catalog
         .clone()
-        .load_dirs(runtime.clone(), connector_dirs)
+        .load_dirs(
+            runtime.clone(),
+            args.connectors.with_installed(&args.data_dir),
+        )
         .await;
     if catalog.get(&integration.provider_id).is_none() {
         anyhow::bail!(
             "the connector `{}` is not in {} (pass --connectors)",
             integration.provider_id,
-            args.connector_dirs
+            args.connectors
+                .connector_dirs
                 .iter()
                 .map(|d| d.display().to_string())
                 .collect::<Vec<_>>()

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::keys::TrustedKeys;
-use super::package::{Capabilities, Package, read_limited};
+use super::package::{Capabilities, Manifest, Package, read_limited};
 use super::verify::{Policy, VerifyError, verify};
 
 pub const INDEX: &str = "index.json";
@@ -44,6 +44,25 @@ pub struct Entry {
     pub sha256: String,
     pub key_id: Option<String>,
     pub signed: bool,
+}
+
+impl Entry {
+    /// The entry of the package file `bytes` with `manifest`, signed with
+    /// the key `key_id` (none: unsigned).
+    pub fn of(manifest: &Manifest, bytes: &[u8], key_id: Option<String>) -> Entry {
+        Entry {
+            id: manifest.id.clone(),
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            publisher: manifest.publisher.clone(),
+            description: manifest.description.clone(),
+            capabilities: manifest.capabilities.clone(),
+            file: manifest.file_name(),
+            sha256: super::sha256_hex(bytes),
+            signed: key_id.is_some(),
+            key_id,
+        }
+    }
 }
 
 /// Why publishing or finding a package failed.
@@ -174,20 +193,8 @@ pub async fn publish(file: &Path, dir: &Path) -> Result<Entry, RegistryError> {
         Policy::RequireSigned,
     )
     .await?;
-    let manifest = &verified.package.manifest;
-    let signer = verified.trust.signer();
-    let entry = Entry {
-        id: manifest.id.clone(),
-        name: manifest.name.clone(),
-        version: manifest.version.clone(),
-        publisher: manifest.publisher.clone(),
-        description: manifest.description.clone(),
-        capabilities: manifest.capabilities.clone(),
-        file: manifest.file_name(),
-        sha256: super::sha256_hex(&bytes),
-        key_id: signer.map(|s| s.key_id.clone()),
-        signed: signer.is_some(),
-    };
+    let key_id = verified.trust.signer().map(|s| s.key_id.clone());
+    let entry = Entry::of(&verified.package.manifest, &bytes, key_id);
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let _lock = Lock::take(dir)?;
     let mut index = Index::read(dir)?.unwrap_or_default();

@@ -119,7 +119,9 @@ pub enum DecisionError {
 /// every table a full sync deletes from.
 const UNSEEN: &str = "(seen_job IS NULL OR seen_job <> $2)";
 
-/// The (name, dn) source of each table for the pending list.
+/// The tables a full sync deletes from, with the `kind` expression and
+/// the name column their records are listed under (in the pending list,
+/// and in a full dry run's deletions).
 pub(super) const TABLES: [(&str, &str, &str); 3] = [
     ("directory_users", "'user'", "username"),
     ("directory_groups", "'group'", "name"),
@@ -238,12 +240,23 @@ pub(super) enum Pending {
     Keep,
 }
 
+/// The `kind` expression of a [`TABLES`] entry as it reads inside a
+/// subquery: a column (`kind`) qualified by `table` (or its alias), a
+/// constant as it is.
+pub(super) fn qualified_kind(table: &str, kind: &str) -> String {
+    if kind == "kind" {
+        format!("{table}.kind")
+    } else {
+        kind.to_owned()
+    }
+}
+
 /// The end of a sync's deletions, in the caller's transaction: the records
 /// of each of [`TABLES`] that `rows(table, kind)` picks (an SQL condition
 /// over `$1`, the integration, and `$2`, the job) are held for approval
 /// when they are more than `limits` allow, else deleted with the
 /// memberships of the groups among them.
-pub(super) async fn end_deletions(
+async fn end_deletions(
     conn: &mut AnyConnection,
     (integration_id, job): (i64, i64),
     limits: DeletionLimits,
@@ -353,16 +366,32 @@ impl Store {
         integration_id: i64,
         job: i64,
     ) -> Result<FullSyncEnd, sqlx::Error> {
-        let limits = self.deletion_limits(integration_id).await?;
-        let mut tx = self.begin_write().await?;
-        let end = end_deletions(
-            &mut tx,
+        self.end_sync_deletions(
             (integration_id, job),
-            limits,
             Pending::Replace,
             |_, _| format!("integration_id = $1 AND {UNSEEN}"),
+            None,
         )
-        .await?;
+        .await
+    }
+
+    /// Ends the deletions of sync `job` in a transaction of its own, under
+    /// the integration's threshold (see [`end_deletions`] for `pending`
+    /// and `rows`). `then`, when given, is a statement over `$1`, the job,
+    /// run in the same transaction.
+    pub(super) async fn end_sync_deletions(
+        &self,
+        (integration_id, job): (i64, i64),
+        pending: Pending,
+        rows: impl Fn(&str, &str) -> String,
+        then: Option<&str>,
+    ) -> Result<FullSyncEnd, sqlx::Error> {
+        let limits = self.deletion_limits(integration_id).await?;
+        let mut tx = self.begin_write().await?;
+        let end = end_deletions(&mut tx, (integration_id, job), limits, pending, rows).await?;
+        if let Some(sql) = then {
+            sqlx::query(sql).bind(job).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(end)
     }
@@ -470,11 +499,7 @@ impl Store {
                 "DELETE FROM {table} WHERE integration_id = $1 AND {still_unseen} AND EXISTS \
                  (SELECT 1 FROM pending_deletions p WHERE p.integration_id = $1 \
                   AND p.kind = {kind} AND p.external_id = {table}.external_id)",
-                kind = if kind == "kind" {
-                    format!("{table}.kind")
-                } else {
-                    kind.to_owned()
-                },
+                kind = qualified_kind(table, kind),
             ))
             .bind(integration_id)
             .bind(job)

@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 use sqlx::{AnyConnection, Row};
 
 use super::Store;
+use super::deletions::{TABLES, qualified_kind};
 use super::params::Params;
 use super::sync_logs::RecordCounts;
 use super::work_order_comments;
@@ -364,17 +365,13 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let mut listed = listed_so_far(&mut tx, job).await?;
         let mut unseen = 0;
-        for (table, kind, name) in [
-            ("directory_users", "'user'", "username"),
-            ("directory_groups", "'group'", "name"),
-            ("synced_records", "kind", "external_id"),
-        ] {
+        for (table, kind, name) in TABLES {
             let rows = sqlx::query(&format!(
                 "SELECT {kind} AS kind, external_id, {name} AS name FROM {table} t \
                  WHERE integration_id = $1 AND NOT EXISTS (SELECT 1 FROM dry_run_seen s \
                  WHERE s.job_id = $2 AND s.kind = {kind_of_t} AND s.external_id = t.external_id) \
                  ORDER BY external_id",
-                kind_of_t = if kind == "kind" { "t.kind" } else { kind },
+                kind_of_t = qualified_kind("t", kind),
             ))
             .bind(integration_id)
             .bind(job)

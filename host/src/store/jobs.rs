@@ -306,13 +306,6 @@ impl Store {
     }
 }
 
-/// Counts of waiting work and failing integrations.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Backlog {
-    pub jobs_queued: i64,
-    pub jobs_running: i64,
-    pub deliveries_waiting: i64,
-    pub pushes_waiting: i64,
-    pub integrations_enabled: i64,
-    pub integrations_failing: i64,
-}
+/// Counts of waiting work and failing integrations: the database gauges
+/// `/metrics` shows.
+pub type Backlog = crate::metrics::Gauges;

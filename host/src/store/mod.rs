@@ -35,6 +35,7 @@ pub mod state;
 pub mod sync_logs;
 pub mod users;
 mod versions;
+mod webhook_secrets;
 pub mod webhooks;
 pub mod work_order_comments;
 pub mod work_order_pushes;
@@ -50,6 +51,10 @@ use sqlx::{AnyPool, Executor};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// A query of the `Any` driver with its arguments, for helpers that bind
+/// a group of parameters on a caller's query.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Which database is behind a [`Store`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

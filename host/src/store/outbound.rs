@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Store, now_millis};
+use super::{Store, now_millis, webhook_secrets};
 
 /// The event types subscribers can choose.
 pub const EVENT_TYPES: [&str; 4] = [
@@ -129,7 +129,7 @@ impl Store {
         seal: impl FnOnce(i64) -> String,
     ) -> Result<OutboundWebhook, sqlx::Error> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO outbound_webhooks (url, description, secret_sealed, events_json, created_by, created_at) \
              VALUES ($1, $2, '', $3, $4, $5) RETURNING id",
         )
@@ -137,15 +137,8 @@ impl Store {
         .bind(description)
         .bind(serde_json::to_string(events).expect("names serialise"))
         .bind(created_by)
-        .bind(now_millis())
-        .fetch_one(&mut *tx)
-        .await?;
-        let id: i64 = row.try_get("id")?;
-        sqlx::query("UPDATE outbound_webhooks SET secret_sealed = $1 WHERE id = $2")
-            .bind(seal(id))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        .bind(now_millis());
+        let id = webhook_secrets::insert_sealed(&mut tx, "outbound_webhooks", insert, seal).await?;
         tx.commit().await?;
         Ok(self.outbound_webhook(id).await?.expect("just created"))
     }

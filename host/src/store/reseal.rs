@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
-use super::Store;
+use super::{Store, webhook_secrets};
 use crate::secrets::{Sealer, SecretError, Slot};
 
 /// What a rotation re-sealed.
@@ -106,7 +106,7 @@ impl Store {
             }
         }
         // Both kinds of webhook secret: one sealed value per row.
-        for table in ["integration_webhooks", "outbound_webhooks"] {
+        for table in webhook_secrets::TABLES {
             let rows = sqlx::query(&format!("SELECT id, secret_sealed FROM {table}"))
                 .fetch_all(&mut *tx)
                 .await?;
@@ -126,13 +126,7 @@ impl Store {
                         field: "secret".into(),
                         source,
                     })?;
-                sqlx::query(&format!(
-                    "UPDATE {table} SET secret_sealed = $1 WHERE id = $2"
-                ))
-                .bind(new.seal(&plain, slot))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                webhook_secrets::write_sealed(&mut tx, table, id, new.seal(&plain, slot)).await?;
                 report.webhooks += 1;
                 report.secrets += 1;
             }

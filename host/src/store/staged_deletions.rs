@@ -18,7 +18,7 @@
 use sqlx::AnyConnection;
 
 use super::Store;
-use super::deletions::{FullSyncEnd, Pending, TABLES, end_deletions};
+use super::deletions::{FullSyncEnd, Pending, TABLES, qualified_kind};
 use crate::runtime::types::Record;
 
 /// Whether deletions of `kind` are staged: those a full sync would delete
@@ -40,11 +40,7 @@ fn table_of(kind: &str) -> &'static str {
 /// The SQL that picks the rows of `table` staged by job `$2`: the
 /// `kind` expression of [`TABLES`] against the staged kind.
 fn staged_rows(table: &str, kind: &str) -> String {
-    let kind = if kind == "kind" {
-        format!("{table}.kind")
-    } else {
-        kind.to_owned()
-    };
+    let kind = qualified_kind(table, kind);
     format!(
         "integration_id = $1 AND EXISTS (SELECT 1 FROM staged_deletions s WHERE s.job_id = $2 \
          AND s.kind = {kind} AND s.external_id = {table}.external_id) \
@@ -100,21 +96,12 @@ impl Store {
         integration_id: i64,
         job: i64,
     ) -> Result<FullSyncEnd, sqlx::Error> {
-        let limits = self.deletion_limits(integration_id).await?;
-        let mut tx = self.begin_write().await?;
-        let end = end_deletions(
-            &mut tx,
+        self.end_sync_deletions(
             (integration_id, job),
-            limits,
             Pending::Keep,
             staged_rows,
+            Some("DELETE FROM staged_deletions WHERE job_id = $1"),
         )
-        .await?;
-        sqlx::query("DELETE FROM staged_deletions WHERE job_id = $1")
-            .bind(job)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(end)
+        .await
     }
 }

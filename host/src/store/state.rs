@@ -4,7 +4,7 @@ use sqlx::Row;
 
 use super::{Store, now_millis};
 use crate::runtime::capabilities::state::{
-    BoxFuture, MAX_INTEGRATION_BYTES, StateError, StateStore, check_sizes, quota_exceeded,
+    BoxFuture, StateError, StateStore, check_quota, check_sizes,
 };
 
 /// Connector state kept in the host's database.
@@ -63,9 +63,7 @@ impl StateStore for DbStateStore {
             .await
             .map_err(unavailable)?
             .get(0);
-            if used + size > MAX_INTEGRATION_BYTES as i64 {
-                return Err(quota_exceeded());
-            }
+            check_quota(usize::try_from(used).unwrap_or(usize::MAX), key, &value)?;
             sqlx::query(
                 "INSERT INTO connector_state (integration, key, value, size, updated_at) \
                  VALUES ($1, $2, $3, $4, $5) \

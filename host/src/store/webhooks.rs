@@ -14,7 +14,7 @@ use sqlx::any::AnyRow;
 use super::params::Params;
 use super::records::{Deletions, Versions, apply_records};
 use super::sync_logs::RecordCounts;
-use super::{Store, now_millis};
+use super::{Store, now_millis, webhook_secrets};
 use crate::runtime::types::Record;
 
 /// An inbound endpoint. The secret stays sealed here.
@@ -170,7 +170,7 @@ impl Store {
         seal: impl FnOnce(i64) -> String,
     ) -> Result<Webhook, sqlx::Error> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO integration_webhooks (integration_id, token, secret_sealed, description, scheme, \
              respond_inline, created_at) VALUES ($1, $2, '', $3, $4, $5, $6) RETURNING id",
         )
@@ -179,15 +179,9 @@ impl Store {
         .bind(description)
         .bind(scheme)
         .bind(i64::from(respond_inline))
-        .bind(now_millis())
-        .fetch_one(&mut *tx)
-        .await?;
-        let id: i64 = row.try_get("id")?;
-        sqlx::query("UPDATE integration_webhooks SET secret_sealed = $1 WHERE id = $2")
-            .bind(seal(id))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        .bind(now_millis());
+        let id =
+            webhook_secrets::insert_sealed(&mut tx, "integration_webhooks", insert, seal).await?;
         tx.commit().await?;
         Ok(self
             .webhook(id)

@@ -1,4 +1,7 @@
-//! `/admin/audit`: the audit log, newest first.
+//! `/admin/audit`: the audit log, newest first; and [`record`], what the
+//! pages and the API write to it when a signed-in user changes something.
+
+use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::State;
@@ -9,7 +12,8 @@ use minijinja::context;
 use super::AppState;
 use super::error::Error;
 use super::render;
-use super::session::Admin;
+use super::session::{Admin, SignedIn};
+use crate::store::audit::AuditEvent;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/admin/audit", get(list))
@@ -17,13 +21,36 @@ pub fn routes() -> Router<AppState> {
 
 async fn list(State(state): State<AppState>, admin: Admin) -> Result<Html<String>, Error> {
     let entries = state.store.audit_entries(500).await?;
-    let html = render::page(
+    let html = render::signed_in_page(
         "admin/audit.html",
+        &admin.0,
         context! {
-            user => admin.0.user(),
-            csrf_token => &admin.0.session.csrf_token,
             entries => entries,
         },
     )?;
     Ok(html)
+}
+
+/// Records that `who`, from `remote`, did `action` to `target`
+/// (`user:alice`, `integration:HR`), with what it was and became.
+pub(in crate::web) async fn record(
+    state: &AppState,
+    who: &SignedIn,
+    remote: SocketAddr,
+    action: &str,
+    target: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Result<(), sqlx::Error> {
+    state
+        .store
+        .audit(AuditEvent {
+            actor: &who.user().username,
+            action,
+            target,
+            before,
+            after,
+            remote: Some(&remote.ip().to_string()),
+        })
+        .await
 }

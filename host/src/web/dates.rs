@@ -24,8 +24,15 @@ pub fn parse_date(text: &str) -> Option<i64> {
 
 /// The `YYYY-MM-DD` date (UTC) of a time in milliseconds since the epoch.
 pub fn format_date(millis: i64) -> String {
+    let (y, m, d) = civil_from_days(millis.div_euclid(DAY_MS));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The year, month (1 to 12) and day of the month of day `days` since the
+/// epoch (UTC).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     // Civil from days (Howard Hinnant's algorithm).
-    let z = millis.div_euclid(DAY_MS) + 719_468;
+    let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -34,7 +41,7 @@ pub fn format_date(millis: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    (y, m, d)
 }
 
 #[cfg(test)]

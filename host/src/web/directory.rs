@@ -113,11 +113,10 @@ async fn list_page(
     filter: Filter,
 ) -> Result<Html<String>, Error> {
     let (filter, query_string) = filter.for_links();
-    render::page(
+    render::signed_in_page(
         template,
+        signed_in,
         context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
             total => total,
             page => page,
             pages => pages(total),
@@ -166,11 +165,10 @@ async fn user(
         .into_iter()
         .map(|g| json!({"href": href("groups", integration, &g.external_id), "group": g}))
         .collect();
-    render::page(
+    render::signed_in_page(
         "directory/user.html",
+        &signed_in,
         context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
             profile => profile,
             groups => groups,
         },
@@ -225,11 +223,10 @@ async fn group(
         })
         .collect();
     let total = detail.group.all_members;
-    render::page(
+    render::signed_in_page(
         "directory/group.html",
+        &signed_in,
         context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
             group => detail.group,
             description => detail.description,
             members => members,

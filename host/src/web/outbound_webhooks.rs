@@ -12,11 +12,11 @@ use axum::{Form, Router};
 use minijinja::context;
 use serde_json::json;
 
+use super::audit::record;
 use super::error::Error;
-use super::forms::{CsrfForm, Notice, redirect_with_notice};
+use super::forms::{CsrfForm, Notice, entered_or_new_secret, is_short_line, redirect_with_notice};
 use super::session::Admin;
 use super::{AppState, render};
-use crate::store::audit::AuditEvent;
 use crate::store::outbound::EVENT_TYPES;
 use crate::webhooks::outbound::seal_secret;
 use crate::webhooks::signature::Scheme;
@@ -38,11 +38,10 @@ async fn list(
     admin: Admin,
     Query(q): Query<Notice>,
 ) -> Result<Html<String>, Error> {
-    render::page(
+    render::signed_in_page(
         "admin/outbound_webhooks.html",
+        &admin.0,
         context! {
-            user => admin.0.user(),
-            csrf_token => &admin.0.session.csrf_token,
             webhooks => state.store.outbound_webhooks().await?,
             event_types => EVENT_TYPES,
             notice => q.notice,
@@ -94,22 +93,12 @@ async fn add(
     if events.is_empty() || events.iter().any(|e| !EVENT_TYPES.contains(&e.as_str())) {
         return Err(Error::BadRequest("Choose at least one event.".into()));
     }
-    if description.chars().count() > 200 || description.chars().any(char::is_control) {
+    if !is_short_line(&description) {
         return Err(Error::BadRequest(
             "Describe the receiver in at most 200 characters, on one line.".into(),
         ));
     }
-    let given = !secret.is_empty();
-    if given {
-        Scheme::StandardWebhooks
-            .check_secret(&secret)
-            .map_err(Error::BadRequest)?;
-    }
-    let secret = if given {
-        secret
-    } else {
-        Scheme::StandardWebhooks.new_secret()
-    };
+    let (secret, given) = entered_or_new_secret(Scheme::StandardWebhooks, secret)?;
     let sealer = state.sealer.clone();
     let webhook = state
         .store
@@ -136,11 +125,10 @@ async fn add(
         after,
     )
     .await?;
-    render::page(
+    render::signed_in_page(
         "admin/outbound_webhook.html",
+        &admin.0,
         context! {
-            user => admin.0.user(),
-            csrf_token => &admin.0.session.csrf_token,
             webhook => webhook,
             deliveries => Vec::<()>::new(),
             generated_secret => (!given).then_some(secret),
@@ -159,11 +147,10 @@ async fn show(
         .outbound_webhook(id)
         .await?
         .ok_or(Error::NotFound)?;
-    render::page(
+    render::signed_in_page(
         "admin/outbound_webhook.html",
+        &admin.0,
         context! {
-            user => admin.0.user(),
-            csrf_token => &admin.0.session.csrf_token,
             webhook => webhook,
             deliveries => state.store.outbound_deliveries_of(id, 100).await?,
             notice => q.notice,
@@ -179,17 +166,16 @@ async fn audit(
     id: i64,
     after: serde_json::Value,
 ) -> Result<(), Error> {
-    state
-        .store
-        .audit(AuditEvent {
-            actor: &admin.0.user().username,
-            action,
-            target: &format!("outbound-webhook:{id}"),
-            before: None,
-            after: Some(after),
-            remote: Some(&remote.ip().to_string()),
-        })
-        .await?;
+    record(
+        state,
+        &admin.0,
+        remote,
+        action,
+        &format!("outbound-webhook:{id}"),
+        None,
+        Some(after),
+    )
+    .await?;
     Ok(())
 }
 

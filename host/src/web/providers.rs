@@ -54,11 +54,10 @@ async fn list(State(state): State<AppState>, signed_in: SignedIn) -> Result<Html
         .iter()
         .map(|(file, error)| json!({ "file": file.display().to_string(), "error": error }))
         .collect();
-    let html = render::page(
+    let html = render::signed_in_page(
         "integrations/providers.html",
+        &signed_in,
         context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
             connectors => connectors,
             failed => failed,
         },

@@ -11,11 +11,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use super::audit::record;
 use super::error::Error;
 use super::forms::{ConfirmForm, Notice, redirect_with_notice};
 use super::render;
 use super::session::Admin;
-use crate::store::audit::AuditEvent;
 use crate::store::users::{MIN_PASSWORD_LEN, Role, UserError};
 
 pub fn routes() -> Router<AppState> {
@@ -44,11 +44,10 @@ async fn page(
     error: Option<String>,
 ) -> Result<Response, Error> {
     let users = state.store.users().await?;
-    let html = render::page(
+    let html = render::signed_in_page(
         "admin/users.html",
+        &admin.0,
         context! {
-            user => admin.0.user(),
-            csrf_token => &admin.0.session.csrf_token,
             users => users,
             form => form,
             min_password => MIN_PASSWORD_LEN,
@@ -84,17 +83,16 @@ async fn create(
         .await
     {
         Ok(user) => {
-            state
-                .store
-                .audit(AuditEvent {
-                    actor: &admin.0.user().username,
-                    action: "user.create",
-                    target: &format!("user:{}", user.username),
-                    before: None,
-                    after: Some(json!({ "username": user.username, "role": user.role })),
-                    remote: Some(&remote.ip().to_string()),
-                })
-                .await?;
+            record(
+                &state,
+                &admin.0,
+                remote,
+                "user.create",
+                &format!("user:{}", user.username),
+                None,
+                Some(json!({ "username": user.username, "role": user.role })),
+            )
+            .await?;
             Ok(back_to_users(&format!("User {} added.", user.username)))
         }
         Err(UserError::Database(e)) => Err(e.into()),
@@ -126,17 +124,16 @@ async fn delete(
         ));
     }
     state.store.delete_user(id).await?;
-    state
-        .store
-        .audit(AuditEvent {
-            actor: &admin.0.user().username,
-            action: "user.delete",
-            target: &format!("user:{}", user.username),
-            before: Some(json!({ "username": user.username, "role": user.role })),
-            after: None,
-            remote: Some(&remote.ip().to_string()),
-        })
-        .await?;
+    record(
+        &state,
+        &admin.0,
+        remote,
+        "user.delete",
+        &format!("user:{}", user.username),
+        Some(json!({ "username": user.username, "role": user.role })),
+        None,
+    )
+    .await?;
     Ok(back_to_users(&format!(
         "User {} deleted; their sessions ended.",
         user.username

@@ -15,12 +15,12 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::audit::record;
 use super::dates::{DAY_MS, format_date, parse_date};
 use super::error::Error;
-use super::forms::{ConfirmForm, Notice, redirect_with_notice};
+use super::forms::{ConfirmForm, Notice, PAGE, PageQuery, page_of, redirect_with_notice};
 use super::session::{Admin, SignedIn};
 use super::{AppState, render};
-use crate::store::audit::AuditEvent;
 use crate::store::work_order_comments::{Comment, MAX_BODY_CHARS};
 use crate::store::work_orders::{WorkOrder, WorkOrderFields};
 
@@ -190,34 +190,22 @@ impl WorkOrderForm {
     }
 }
 
-#[derive(Deserialize, Default)]
-struct ListQuery {
-    #[serde(default)]
-    offset: i64,
-    notice: Option<String>,
-}
-
-const PAGE: i64 = 50;
-
 async fn list(
     State(state): State<AppState>,
     user: SignedIn,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Response, Error> {
-    let offset = q.offset.max(0);
-    // One more than a page tells whether there is a next one.
-    let mut orders = state.store.work_orders(PAGE + 1, offset).await?;
-    let more = orders.len() as i64 > PAGE;
-    orders.truncate(PAGE as usize);
-    Ok(render::page(
+    let offset = q.offset();
+    let (orders, previous, next) =
+        page_of(state.store.work_orders(PAGE + 1, offset).await?, offset);
+    Ok(render::signed_in_page(
         "work_orders/list.html",
+        &user,
         context! {
-            user => user.user(),
-            csrf_token => &user.session.csrf_token,
             orders => orders,
             offset => offset,
-            previous => (offset > 0).then(|| (offset - PAGE).max(0)),
-            next => more.then_some(offset + PAGE),
+            previous => previous,
+            next => next,
             notice => q.notice,
         },
     )?
@@ -235,11 +223,10 @@ fn form_page(
     } else {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     };
-    let html = render::page(
+    let html = render::signed_in_page(
         "work_orders/form.html",
+        &admin.0,
         context! {
-            user => admin.0.user(),
-            csrf_token => &admin.0.session.csrf_token,
             order => order,
             form => form,
             problems => problems,
@@ -266,17 +253,16 @@ async fn audit(
     id: i64,
     after: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
-    state
-        .store
-        .audit(AuditEvent {
-            actor: &who.user().username,
-            action,
-            target: &format!("work-order:{id}"),
-            before: None,
-            after: Some(after),
-            remote: Some(&remote.ip().to_string()),
-        })
-        .await?;
+    record(
+        state,
+        who,
+        remote,
+        action,
+        &format!("work-order:{id}"),
+        None,
+        Some(after),
+    )
+    .await?;
     state.sync.wake();
     Ok(())
 }
@@ -456,11 +442,10 @@ async fn detail_page(
     } else {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     };
-    let html = render::page(
+    let html = render::signed_in_page(
         "work_orders/detail.html",
+        user,
         context! {
-            user => user.user(),
-            csrf_token => &user.session.csrf_token,
             order => order,
             due => order.due_at.map(format_date),
             links => links,

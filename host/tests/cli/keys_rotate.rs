@@ -18,12 +18,7 @@ fn fields(name: &str) -> IntegrationFields {
 }
 
 async fn with_secret(store: &Store, sealer: &Sealer, name: &str, secret: &str) -> Integration {
-    let provider = common::probe(&common::runtime())
-        .info(&common::runtime().context("t"))
-        .await
-        .result
-        .unwrap();
-    store.upsert_provider(&provider, "digest").await.unwrap();
+    common::register_probe(store).await;
     let secrets = BTreeMap::from([("password".to_owned(), secret.to_owned())]);
     store
         .create_integration("probe", &fields(name), "admin", |id| {
@@ -31,6 +26,16 @@ async fn with_secret(store: &Store, sealer: &Sealer, name: &str, secret: &str) -
         })
         .await
         .unwrap()
+}
+
+/// A fresh data directory with its master key (made on first load), a
+/// sealer of that key and the store in the directory.
+async fn keyed_data_dir() -> (tempfile::TempDir, MasterKey, Sealer, Store) {
+    let data = tempfile::tempdir().unwrap();
+    let (key, _) = MasterKey::load(data.path()).unwrap();
+    let sealer = Sealer::new(&key);
+    let store = Store::open_in(data.path()).await.unwrap();
+    (data, key, sealer, store)
 }
 
 fn rotate(data: &Path) -> std::process::Output {
@@ -42,10 +47,7 @@ fn rotate(data: &Path) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_reseals_every_secret_and_retires_the_old_key() {
-    let data = tempfile::tempdir().unwrap();
-    let (old_key, _) = MasterKey::load(data.path()).unwrap();
-    let old = Sealer::new(&old_key);
-    let store = Store::open_in(data.path()).await.unwrap();
+    let (data, old_key, old, store) = keyed_data_dir().await;
     let a = with_secret(&store, &old, "a", "first-secret-value").await;
     let b = with_secret(&store, &old, "b", "second-secret-value").await;
     let hook = store
@@ -96,10 +98,7 @@ async fn rotation_reseals_every_secret_and_retires_the_old_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_that_cannot_be_opened_stops_the_rotation_with_nothing_changed() {
-    let data = tempfile::tempdir().unwrap();
-    let (key, _) = MasterKey::load(data.path()).unwrap();
-    let sealer = Sealer::new(&key);
-    let store = Store::open_in(data.path()).await.unwrap();
+    let (data, key, sealer, store) = keyed_data_dir().await;
     let good = with_secret(&store, &sealer, "good", "good-secret-value").await;
     let bad = with_secret(&store, &sealer, "bad", "bad-secret-value").await;
     // A ciphertext copied onto another row does not open there.

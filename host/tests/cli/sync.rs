@@ -4,46 +4,21 @@
 use cube_test_support as common;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use cube_host::integrations::seal_secrets;
 use cube_host::secrets::{MasterKey, Sealer};
 use cube_host::store::Store;
-use cube_host::store::integrations::IntegrationFields;
 
 use common::plugin_cli::{cube_command, run};
+use common::sync_setup::{create_sealed_integration, probe_fetching};
 
 async fn prepare(data: &std::path::Path, url: &str) {
     let (key, _) = MasterKey::load(data).unwrap();
-    let sealer = Arc::new(Sealer::new(&key));
+    let sealer = Sealer::new(&key);
     let store = Store::open_in(data).await.unwrap();
     let catalog = common::probe_catalog().await;
-    let (connector, info) = catalog.get("probe").unwrap();
-    store
-        .upsert_provider(&info, connector.digest())
-        .await
-        .unwrap();
-    let fields = IntegrationFields {
-        http_grants: vec![
-            cube_host::runtime::HttpGrant::parse("http://127.0.0.1:*")
-                .unwrap()
-                .allow_private(true),
-        ],
-        ..IntegrationFields::new(
-            "Command line",
-            serde_json::json!({"action": "fetch", "url": url, "pages": 3})
-                .as_object()
-                .unwrap()
-                .clone(),
-        )
-    };
+    let fields = probe_fetching("Command line", url, 3);
     let secrets = BTreeMap::from([("password".to_owned(), "cli-secret-value".to_owned())]);
-    store
-        .create_integration("probe", &fields, "admin", |id| {
-            seal_secrets(&sealer, id, &secrets)
-        })
-        .await
-        .unwrap();
+    create_sealed_integration(&store, &catalog, "probe", &fields, &sealer, &secrets).await;
     store.close().await;
 }
 

@@ -385,8 +385,7 @@ async fn a_wrong_token_is_named_and_nothing_is_written() {
     let fake = FakeJira::start(Edition::Cloud).await;
     let setup = setup(&fake, json!({"api_token": "wrong-token"})).await;
     let app = &setup.app;
-    let verdict = app.test_connection(setup.integration).await;
-    assert_eq!(verdict["ok"], false, "{verdict}");
+    let verdict = app.assert_connection_test(setup.integration, false).await;
     let text = verdict.to_string();
     assert!(text.contains("401") && text.contains("API token"), "{text}");
     let log = app.sync(setup.integration, true).await;

@@ -57,8 +57,7 @@ async fn each_auth_style_is_sent_as_the_api_expects() {
     config["auth"] = json!("bearer");
     config["token"] = json!("not-the-token");
     let id = app.integration("wrong", &fake, config).await;
-    let verdict = app.test_connection(id).await;
-    assert_eq!(verdict["ok"], false, "{verdict}");
+    let verdict = app.assert_connection_test(id, false).await;
     assert!(verdict.to_string().contains("401"), "{verdict}");
     let log = app.sync(id, true).await;
     assert_eq!(log["status"], "failed", "{log}");

@@ -21,8 +21,7 @@ async fn pushes_create_with_post_and_update_with_put() {
         "push_id_pointer": "/item/id"
     });
     let integration = app.integration("Push", &fake, config).await;
-    let verdict = app.test_connection(integration).await;
-    assert_eq!(verdict["ok"], true, "{verdict}");
+    let verdict = app.assert_connection_test(integration, true).await;
     assert!(
         verdict.to_string().contains("the push templates compile"),
         "{verdict}"

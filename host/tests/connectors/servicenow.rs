@@ -318,8 +318,7 @@ async fn a_wrong_password_is_named_and_nothing_is_written() {
     let fake = FakeServiceNow::start().await;
     let setup = setup(&fake, json!({"password": "wrong-password"})).await;
     let app = &setup.app;
-    let verdict = app.test_connection(setup.integration).await;
-    assert_eq!(verdict["ok"], false, "{verdict}");
+    let verdict = app.assert_connection_test(setup.integration, false).await;
     let text = verdict.to_string();
     assert!(
         text.contains("401") && text.contains("user name and password"),
@@ -332,8 +331,7 @@ async fn a_wrong_password_is_named_and_nothing_is_written() {
 
     // The right password passes the test and says what it found.
     fake.set_password("wrong-password");
-    let verdict = app.test_connection(setup.integration).await;
-    assert_eq!(verdict["ok"], true, "{verdict}");
+    let verdict = app.assert_connection_test(setup.integration, true).await;
     assert!(verdict.to_string().contains("Signed in to"), "{verdict}");
     assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
 }

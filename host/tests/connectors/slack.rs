@@ -201,8 +201,7 @@ async fn webhook_mode_posts_each_event_to_the_incoming_webhook() {
     )
     .await;
     let app = &setup.app;
-    let verdict = app.test_connection(setup.integration).await;
-    assert_eq!(verdict["ok"], true, "{verdict}");
+    app.assert_connection_test(setup.integration, true).await;
     assert!(fake.hook_posts().is_empty(), "the check posts nothing");
 
     let order = app
@@ -328,8 +327,7 @@ async fn a_wrong_token_is_named_by_the_connection_test() {
     let fake = FakeSlack::start().await;
     let setup = setup(&fake, json!({"bot_token": "xoxb-revoked-0000"})).await;
     let app = &setup.app;
-    let verdict = app.test_connection(setup.integration).await;
-    assert_eq!(verdict["ok"], false, "{verdict}");
+    let verdict = app.assert_connection_test(setup.integration, false).await;
     let text = verdict.to_string();
     assert!(
         text.contains("invalid_auth") && text.contains("bot token"),
@@ -348,8 +346,10 @@ async fn a_wrong_token_is_named_by_the_connection_test() {
 
 async fn setup_good(fake: &FakeSlack) -> String {
     let setup = setup(fake, json!({})).await;
-    let verdict = setup.app.test_connection(setup.integration).await;
-    assert_eq!(verdict["ok"], true, "{verdict}");
+    let verdict = setup
+        .app
+        .assert_connection_test(setup.integration, true)
+        .await;
     verdict.to_string()
 }
 

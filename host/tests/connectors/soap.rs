@@ -191,8 +191,7 @@ async fn items_sync_over_soap_11_and_12_and_incrementally() {
     let v11 = app
         .create_integration("Items 1.1", items_config(&service, "1.1"), &service.base)
         .await;
-    let verdict = app.test_connection(v11).await;
-    assert_eq!(verdict["ok"], true, "{verdict}");
+    let verdict = app.assert_connection_test(v11, true).await;
     assert!(verdict.to_string().contains("3 records"), "{verdict}");
 
     let log = app.sync(v11, true).await;
@@ -252,8 +251,7 @@ async fn items_sync_over_soap_11_and_12_and_incrementally() {
     let bad = app
         .create_integration("Items wrong", wrong, &service.base)
         .await;
-    let verdict = app.test_connection(bad).await;
-    assert_eq!(verdict["ok"], false, "{verdict}");
+    let verdict = app.assert_connection_test(bad, false).await;
     assert!(verdict.to_string().contains("SOAP 1.1 only"), "{verdict}");
 }
 
@@ -370,8 +368,7 @@ async fn a_username_token_is_accepted_as_text_and_digest_and_a_wrong_password_re
                 &service.base,
             )
             .await;
-        let verdict = app.test_connection(wrong).await;
-        assert_eq!(verdict["ok"], false, "{verdict}");
+        let verdict = app.assert_connection_test(wrong, false).await;
         assert_eq!(
             verdict["headline"], "The credentials were refused",
             "{verdict}"

@@ -14,22 +14,16 @@ use common::slapd;
 fn config(extra: Value) -> String {
     let (port, _) = slapd::ports();
     let base = slapd::env("CUBE_TEST_LDAP_BASE");
-    let mut config = json!({
-        "server": "127.0.0.1",
-        "port": port,
-        "tls": "starttls",
-        "ca_pem": slapd::ca_pem(),
-        "bind_dn": slapd::env("CUBE_TEST_LDAP_BIND_DN"),
-        "password": slapd::env("CUBE_TEST_LDAP_BIND_PASSWORD"),
-        "base_dn": base,
-        "user_base": format!("ou=People,{base}"),
-        "group_base": format!("ou=Groups,{base}"),
-        "user_filter": "(objectClass=user)",
-    });
-    for (key, value) in extra.as_object().unwrap() {
-        config[key] = value.clone();
-    }
-    config.to_string()
+    let mut config = slapd::connector_config(
+        port,
+        json!({
+            "password": slapd::env("CUBE_TEST_LDAP_BIND_PASSWORD"),
+            "user_base": format!("ou=People,{base}"),
+            "group_base": format!("ou=Groups,{base}"),
+        }),
+    );
+    config.extend(extra.as_object().unwrap().clone());
+    Value::Object(config).to_string()
 }
 
 async fn test_connection(grants: &[String], config: String) -> Result<String, CallError> {

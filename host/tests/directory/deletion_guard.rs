@@ -20,20 +20,13 @@ use common::slapd;
 /// groups.
 async fn setup(root: &str) -> SyncSetup {
     let (port, _) = slapd::ports();
-    let config = json!({
-        "server": "127.0.0.1",
-        "port": port,
-        "tls": "starttls",
-        "ca_pem": slapd::ca_pem(),
-        "bind_dn": slapd::env("CUBE_TEST_LDAP_BIND_DN"),
-        "base_dn": slapd::env("CUBE_TEST_LDAP_BASE"),
-        "user_filter": "(objectClass=user)",
-        "user_base": root,
-        "group_base": format!("ou=groups,{root}"),
-    });
+    let config = slapd::connector_config(
+        port,
+        json!({"user_base": root, "group_base": format!("ou=groups,{root}")}),
+    );
     let fields = IntegrationFields {
         ldap_grants: vec![LdapGrant::parse(&format!("ldap://127.0.0.1:{port}")).unwrap()],
-        ..IntegrationFields::new("Guarded directory", config.as_object().unwrap().clone())
+        ..IntegrationFields::new("Guarded directory", config)
     };
     SyncSetup::builder("active-directory", fields)
         .secret("password", slapd::env("CUBE_TEST_LDAP_BIND_PASSWORD"))

@@ -10,38 +10,60 @@ use cube_test_support as common;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use common::client::Api;
 use common::samba;
 use common::samba_sync::{config, grant};
+
+/// The admin API of an app with the `active-directory` connector, signed
+/// in as `admin`, and the directory holding its store (keep it alive).
+async fn admin_api() -> (Api, tempfile::TempDir) {
+    let catalog = common::plugin_catalog(&["active-directory"]).await;
+    let (base, _store, dir) = common::serve_admin_app(catalog).await;
+    (
+        Api::sign_in(&base, "admin", common::ADMIN_PASSWORD).await,
+        dir,
+    )
+}
+
+/// Creates the integration `name` with `config` (bound with `password`),
+/// granted the LDAP server `ldap_grant`, through the API; then runs its
+/// connection test there and returns the verdict.
+async fn create_and_test(
+    api: &Api,
+    name: &str,
+    mut config: serde_json::Map<String, Value>,
+    password: &str,
+    ldap_grant: &str,
+) -> Value {
+    config.insert("password".into(), json!(password));
+    let (status, created) = api
+        .json(
+            Method::POST,
+            "/api/v1/integrations",
+            Some(
+                json!({"name": name, "connector": "active-directory", "config": config,
+                        "ldap_grants": [ldap_grant], "allow_private": true, "enabled": true}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, verdict) = api
+        .json(
+            Method::POST,
+            &format!("/api/v1/integrations/{}/test", created["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{verdict}");
+    verdict
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_test_previews_the_ou_and_names_a_wrong_password_by_ads_sub_code() {
     let ou = samba::env("CUBE_TEST_SAMBA_OU");
-    let catalog = common::plugin_catalog(&["active-directory"]).await;
-    let (base, _store, _dir) = common::serve_admin_app(catalog).await;
-    let api = common::client::Api::sign_in(&base, "admin", common::ADMIN_PASSWORD).await;
+    let (api, _dir) = admin_api().await;
     let test = async |name: &str, password: &str| -> Value {
-        let mut config = config(&ou, json!({}));
-        config.insert("password".into(), json!(password));
-        let (status, created) = api
-            .json(
-                Method::POST,
-                "/api/v1/integrations",
-                Some(
-                    json!({"name": name, "connector": "active-directory", "config": config,
-                            "ldap_grants": [grant()], "allow_private": true, "enabled": true}),
-                ),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
-        let (status, verdict) = api
-            .json(
-                Method::POST,
-                &format!("/api/v1/integrations/{}/test", created["id"]),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{verdict}");
-        verdict
+        create_and_test(&api, name, config(&ou, json!({})), password, &grant()).await
     };
 
     let right = test("Samba AD", &samba::env("CUBE_TEST_SAMBA_BIND_PASSWORD")).await;
@@ -70,33 +92,15 @@ async fn a_simple_bind_over_plain_ldap_is_told_to_use_ldaps_or_starttls() {
     // encryption required". That is a setting to change, not a defect.
     let ou = samba::env("CUBE_TEST_SAMBA_OU");
     let host = samba::env("CUBE_TEST_SAMBA_HOST");
-    let catalog = common::plugin_catalog(&["active-directory"]).await;
-    let (base, _store, _dir) = common::serve_admin_app(catalog).await;
-    let api = common::client::Api::sign_in(&base, "admin", common::ADMIN_PASSWORD).await;
-    let mut config = config(&ou, json!({"port": 389, "tls": "none"}));
-    config.insert(
-        "password".into(),
-        json!(samba::env("CUBE_TEST_SAMBA_BIND_PASSWORD")),
-    );
-    let (status, created) = api
-        .json(
-            Method::POST,
-            "/api/v1/integrations",
-            Some(
-                json!({"name": "Samba AD, plain LDAP", "connector": "active-directory", "config": config,
-                        "ldap_grants": [format!("ldap://{host}:389")], "allow_private": true, "enabled": true}),
-            ),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, verdict) = api
-        .json(
-            Method::POST,
-            &format!("/api/v1/integrations/{}/test", created["id"]),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{verdict}");
+    let (api, _dir) = admin_api().await;
+    let verdict = create_and_test(
+        &api,
+        "Samba AD, plain LDAP",
+        config(&ou, json!({"port": 389, "tls": "none"})),
+        &samba::env("CUBE_TEST_SAMBA_BIND_PASSWORD"),
+        &format!("ldap://{host}:389"),
+    )
+    .await;
     assert_eq!(verdict["ok"], false, "{verdict}");
     assert_eq!(
         verdict["headline"], "The server requires TLS or signing",

@@ -10,6 +10,7 @@ use cube_test_support as common;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use common::directory_sign_in::enable_sign_in;
 use common::samba;
 use common::samba_sync::{groups_of, setup, sync_ok, user, usn_changed};
 
@@ -32,27 +33,8 @@ async fn a_new_account_under_a_deleted_admins_dn_gets_no_role_before_or_after_a_
     assert_eq!(groups_of(store, id, "idt-kim").await, ["idt-admins*"]);
 
     let base = common::serve_admin_app_on(setup.deps.catalog.clone(), store.clone()).await;
-    let (mut admin, csrf) = common::sign_in_admin(&base).await;
-    let admins_id = store
-        .directory_group_choices(id)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|g| g.name == "idt-admins")
-        .unwrap()
-        .external_id;
-    let saved = admin
-        .post(
-            &format!("/integrations/{id}/directory-sign-in"),
-            &[
-                ("csrf_token", &csrf),
-                ("enabled", "on"),
-                ("admin_group", &admins_id),
-                ("viewer_group", ""),
-            ],
-        )
-        .await;
-    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    enable_sign_in(&base, store, id, "idt-admins", None).await;
+    let (mut admin, _) = common::sign_in_admin(&base).await;
     let password = samba::env("CUBE_TEST_SAMBA_USER_PASSWORD");
     let sign_in = async || {
         common::client::Browser::new(&base)

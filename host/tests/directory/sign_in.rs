@@ -15,66 +15,31 @@ use cube_host::store::users::Role;
 use reqwest::StatusCode;
 
 use common::client::Browser;
-use common::directory::{add_group, add_user, delete_tree, subtree};
+use common::directory::Scratch;
 use common::directory_sign_in::{ADA_PASSWORD, UNREACHABLE, WRONG, config, env, fields};
+use common::web_forms::signed_in;
 use common::{ADMIN_PASSWORD, VIEWER_PASSWORD, slapd};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_users_sign_in_with_their_password_and_get_the_role_of_their_groups() {
-    let prefix = "dsi-roles";
-    let mut ldap = slapd::admin().await;
-    let root = subtree(&mut ldap, prefix).await;
-    let person = |name: &str| format!("uid={prefix}-{name},ou=people,{root}");
-    add_user(
-        &mut ldap,
-        &person("viola"),
-        &format!("{prefix}-viola"),
-        "viola-password",
-        true,
-    )
-    .await;
-    add_user(
-        &mut ldap,
-        &person("nemo"),
-        &format!("{prefix}-nemo"),
-        "nemo-password",
-        true,
-    )
-    .await;
-    add_user(
-        &mut ldap,
-        &person("off"),
-        &format!("{prefix}-off"),
-        "off-password",
-        false,
-    )
-    .await;
-    add_group(
-        &mut ldap,
-        &format!("cn={prefix}-viewers,ou=groups,{root}"),
-        &format!("{prefix}-viewers"),
-        &[&person("viola"), &person("off")],
-    )
-    .await;
+    let mut dir = Scratch::new("dsi-roles").await;
+    let viola = dir.add_user("viola", "viola-password", true).await;
+    dir.add_user("nemo", "nemo-password", true).await;
+    let off = dir.add_user("off", "off-password", false).await;
+    dir.add_group("viewers", &[&viola, &off]).await;
 
-    let env = env(prefix).await;
+    let env = env(&dir.prefix).await;
     // Nobody signs in from the directory until an admin turns it on.
     let mut ada = Browser::new(&env.base);
     let before = ada.sign_in("ada", ADA_PASSWORD).await;
     assert_eq!(before.status, StatusCode::UNAUTHORIZED);
     assert!(before.body.contains(WRONG), "{}", before.body);
-    env.enable_sign_in("admins", Some(&format!("{prefix}-viewers")))
+    env.enable_sign_in("admins", Some(&dir.name("viewers")))
         .await;
 
     // ada is in engineers, which is in admins: an admin through nesting.
-    let signed_in = ada.sign_in("ada", ADA_PASSWORD).await;
-    assert_eq!(
-        signed_in.status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        signed_in.body
-    );
-    assert_eq!(signed_in.location.as_deref(), Some("/admin/users"));
+    let admin_page = signed_in(&mut ada, "ada", ADA_PASSWORD).await;
+    assert_eq!(admin_page.location.as_deref(), Some("/admin/users"));
     let users = ada.get("/admin/users").await;
     assert_eq!(users.status, StatusCode::OK, "an admin page");
     assert!(users.body.contains("ada (admin)"), "{}", users.body);
@@ -119,7 +84,7 @@ async fn directory_users_sign_in_with_their_password_and_get_the_role_of_their_g
         "{newest}"
     );
 
-    let nemo = format!("{prefix}-nemo");
+    let nemo = dir.name("nemo");
     let non_member = stranger.sign_in(&nemo, "nemo-password").await;
     assert_eq!(non_member.status, StatusCode::UNAUTHORIZED);
     assert!(non_member.body.contains(WRONG));
@@ -130,7 +95,7 @@ async fn directory_users_sign_in_with_their_password_and_get_the_role_of_their_g
         "no account for a non-member"
     );
 
-    let off = format!("{prefix}-off");
+    let off = dir.name("off");
     let disabled = stranger.sign_in(&off, "off-password").await;
     assert_eq!(disabled.status, StatusCode::UNAUTHORIZED);
     assert!(disabled.body.contains(WRONG));
@@ -141,15 +106,9 @@ async fn directory_users_sign_in_with_their_password_and_get_the_role_of_their_g
     assert!(unknown.body.contains(WRONG));
 
     // A member of the viewer group is a viewer.
-    let viola = format!("{prefix}-viola");
+    let viola = dir.name("viola");
     let mut viewer = Browser::new(&env.base);
-    let signed_in = viewer.sign_in(&viola, "viola-password").await;
-    assert_eq!(
-        signed_in.status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        signed_in.body
-    );
+    signed_in(&mut viewer, &viola, "viola-password").await;
     assert_eq!(
         viewer.get("/admin/users").await.status,
         StatusCode::FORBIDDEN
@@ -190,7 +149,7 @@ async fn directory_users_sign_in_with_their_password_and_get_the_role_of_their_g
             "no password in the audit log: {log}"
         );
     }
-    delete_tree(&mut ldap, &root).await;
+    dir.delete().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,55 +6,47 @@
 
 use cube_test_support as common;
 
+use std::collections::HashSet;
+
 use cube_host::store::audit::AuditEntry;
 use cube_host::store::users::Role;
+use ldap3::Mod;
 use reqwest::StatusCode;
 
 use common::client::Browser;
-use common::directory::{add_group, add_user, delete_tree, subtree};
-use common::directory_sign_in::{WRONG, env, full_sync};
-use common::slapd;
+use common::directory::{Scratch, add_user, modify};
+use common::directory_sign_in::{WRONG, env};
+use common::web_forms::signed_in;
+
+/// Puts `member` into the directory group `group`, or takes it out.
+async fn set_member(dir: &mut Scratch, group: &str, member: &str, is_member: bool) {
+    let values = HashSet::from([member]);
+    let change = if is_member {
+        Mod::Add("member", values)
+    } else {
+        Mod::Delete("member", values)
+    };
+    modify(&mut dir.ldap, group, vec![change]).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_takes_away_at_once_what_the_directory_took_away() {
-    let prefix = "dsi-revoke";
-    let mut ldap = slapd::admin().await;
-    let root = subtree(&mut ldap, prefix).await;
-    let viola = format!("uid={prefix}-viola,ou=people,{root}");
-    let name = format!("{prefix}-viola");
-    add_user(&mut ldap, &viola, &name, "viola-password", true).await;
-    let admins = format!("cn={prefix}-admins,ou=groups,{root}");
-    let viewers = format!("cn={prefix}-viewers,ou=groups,{root}");
-    add_group(&mut ldap, &admins, &format!("{prefix}-admins"), &[&viola]).await;
-    add_group(&mut ldap, &viewers, &format!("{prefix}-viewers"), &[&viola]).await;
-    let env = env(prefix).await;
-    env.enable_sign_in(
-        &format!("{prefix}-admins"),
-        Some(&format!("{prefix}-viewers")),
-    )
-    .await;
+    let mut dir = Scratch::new("dsi-revoke").await;
+    let viola = dir.add_user("viola", "viola-password", true).await;
+    let name = dir.name("viola");
+    let admins = dir.add_group("admins", &[&viola]).await;
+    let viewers = dir.add_group("viewers", &[&viola]).await;
+    let env = env(&dir.prefix).await;
+    env.enable_sign_in(&dir.name("admins"), Some(&dir.name("viewers")))
+        .await;
     let mut browser = Browser::new(&env.base);
-    let signed_in = browser.sign_in(&name, "viola-password").await;
-    assert_eq!(
-        signed_in.status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        signed_in.body
-    );
+    signed_in(&mut browser, &name, "viola-password").await;
     assert_eq!(browser.get("/admin/users").await.status, StatusCode::OK);
 
     // Out of the admin group in the directory: after the next sync, the
     // live session is a viewer's.
-    let member = |dn: &str| std::collections::HashSet::from([dn.as_bytes().to_vec()]);
-    ldap.modify(
-        &admins,
-        vec![ldap3::Mod::Delete(b"member".to_vec(), member(&viola))],
-    )
-    .await
-    .unwrap()
-    .success()
-    .unwrap();
-    full_sync(&env.deps, env.integration).await;
+    set_member(&mut dir, &admins, &viola, false).await;
+    env.full_sync().await;
     assert_eq!(env.role_of(&name).await, Some(Role::Viewer));
     assert_eq!(
         browser.get("/admin/users").await.status,
@@ -69,15 +61,8 @@ async fn a_sync_takes_away_at_once_what_the_directory_took_away() {
     assert_eq!(changed[0].actor, "system");
 
     // Out of both groups: the session ends at the next sync.
-    ldap.modify(
-        &viewers,
-        vec![ldap3::Mod::Delete(b"member".to_vec(), member(&viola))],
-    )
-    .await
-    .unwrap()
-    .success()
-    .unwrap();
-    full_sync(&env.deps, env.integration).await;
+    set_member(&mut dir, &viewers, &viola, false).await;
+    env.full_sync().await;
     let page = browser.get("/integrations/list").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "signed out");
     let revoked = env.audit("directory.account.revoked").await;
@@ -91,15 +76,8 @@ async fn a_sync_takes_away_at_once_what_the_directory_took_away() {
 
     // Back in the admin group, signed in again; then the integration is
     // disabled, and with it every directory session.
-    ldap.modify(
-        &admins,
-        vec![ldap3::Mod::Add(b"member".to_vec(), member(&viola))],
-    )
-    .await
-    .unwrap()
-    .success()
-    .unwrap();
-    full_sync(&env.deps, env.integration).await;
+    set_member(&mut dir, &admins, &viola, true).await;
+    env.full_sync().await;
     let again = browser.sign_in(&name, "viola-password").await;
     assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
     assert_eq!(browser.get("/admin/users").await.status, StatusCode::OK);
@@ -113,7 +91,7 @@ async fn a_sync_takes_away_at_once_what_the_directory_took_away() {
     );
     let revoked = env.audit("directory.account.revoked").await;
     assert_eq!(revoked.len(), 2, "{revoked:?}");
-    delete_tree(&mut ldap, &root).await;
+    dir.delete().await;
 }
 
 /// A DN names whoever holds it now: when the synced user is deleted and
@@ -123,26 +101,16 @@ async fn a_sync_takes_away_at_once_what_the_directory_took_away() {
 /// the integration's page, before any sync could notice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_account_under_a_synced_users_dn_cannot_sign_in_as_her() {
-    let prefix = "dsi-identity";
-    let mut ldap = slapd::admin().await;
-    let root = subtree(&mut ldap, prefix).await;
-    let kim = format!("uid={prefix}-kim,ou=people,{root}");
-    let name = format!("{prefix}-kim");
-    add_user(&mut ldap, &kim, &name, "kim-password", true).await;
-    let admins = format!("cn={prefix}-admins,ou=groups,{root}");
-    add_group(&mut ldap, &admins, &format!("{prefix}-admins"), &[&kim]).await;
-    let env = env(prefix).await;
-    env.enable_sign_in(&format!("{prefix}-admins"), None).await;
-    let signed_in = Browser::new(&env.base).sign_in(&name, "kim-password").await;
-    assert_eq!(
-        signed_in.status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        signed_in.body
-    );
+    let mut dir = Scratch::new("dsi-identity").await;
+    let kim = dir.add_user("kim", "kim-password", true).await;
+    let name = dir.name("kim");
+    dir.add_group("admins", &[&kim]).await;
+    let env = env(&dir.prefix).await;
+    env.enable_sign_in(&dir.name("admins"), None).await;
+    signed_in(&mut Browser::new(&env.base), &name, "kim-password").await;
 
-    ldap.delete(&kim).await.unwrap().success().unwrap();
-    add_user(&mut ldap, &kim, &name, "impostor-password", true).await;
+    dir.ldap.delete(&kim).await.unwrap().success().unwrap();
+    add_user(&mut dir.ldap, &kim, &name, "impostor-password", true).await;
     let refused = Browser::new(&env.base)
         .sign_in(&name, "impostor-password")
         .await;
@@ -180,5 +148,5 @@ async fn another_account_under_a_synced_users_dn_cannot_sign_in_as_her() {
         .filter(|e| e.actor == name)
         .collect();
     assert_eq!(logins.len(), 1, "only the real kim signed in: {logins:?}");
-    delete_tree(&mut ldap, &root).await;
+    dir.delete().await;
 }

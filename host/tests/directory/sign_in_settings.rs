@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use common::VIEWER_PASSWORD;
 use common::client::Browser;
 use common::directory_sign_in::{ADA_PASSWORD, UNREACHABLE, env};
+use common::web_forms::signed_in;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sign_in_settings_are_for_admins_with_the_form_token_and_are_audited() {
@@ -198,13 +199,7 @@ async fn sign_in_without_tls_needs_the_admins_explicit_choice_and_is_flagged() {
     form.push(("allow_plaintext", "on"));
     let ticked = admin.post(&path, &form).await;
     assert!(!ticked.location.unwrap().contains("error="));
-    let signed_in = ada.sign_in("ada", ADA_PASSWORD).await;
-    assert_eq!(
-        signed_in.status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        signed_in.body
-    );
+    signed_in(&mut ada, "ada", ADA_PASSWORD).await;
     let page = admin
         .get(&format!("/integrations/{}", env.integration))
         .await;

@@ -8,32 +8,32 @@ use cube_test_support as common;
 
 use std::collections::BTreeMap;
 
+use cube_host::runtime::types::Record;
 use cube_host::store::users::Role;
 use serde_json::json;
 
 use common::directory_sign_in::fields;
 
-/// A user record as the connector gives it.
-fn user_record(id: &str, name: &str, enabled: bool) -> cube_host::runtime::types::Record {
-    cube_host::runtime::types::Record {
-        kind: "user".into(),
-        external_id: id.into(),
-        fields: json!({"username": name, "dn": format!("uid={name},ou=people,dc=x"), "enabled": enabled})
-            .to_string(),
-        deleted: false,
-        version: Some("1".into()),
-    }
+/// A user record as the connector gives it, at version 1.
+fn user_record(id: &str, name: &str, enabled: bool) -> Record {
+    let dn = format!("uid={name},ou=people,dc=x");
+    common::record(
+        "user",
+        id,
+        json!({"username": name, "dn": dn, "enabled": enabled}),
+        "1",
+    )
 }
 
-fn group_record(id: &str, name: &str, member_dns: &[&str]) -> cube_host::runtime::types::Record {
-    cube_host::runtime::types::Record {
-        kind: "group".into(),
-        external_id: id.into(),
-        fields: json!({"name": name, "dn": format!("cn={name},ou=groups,dc=x"), "member_dns": member_dns})
-            .to_string(),
-        deleted: false,
-        version: Some("1".into()),
-    }
+/// A group record as the connector gives it, at version 1.
+fn group_record(id: &str, name: &str, member_dns: &[&str]) -> Record {
+    let dn = format!("cn={name},ou=groups,dc=x");
+    common::record(
+        "group",
+        id,
+        json!({"name": name, "dn": dn, "member_dns": member_dns}),
+        "1",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

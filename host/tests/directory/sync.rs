@@ -15,32 +15,20 @@ use std::time::Duration;
 use cube_host::runtime::LdapGrant;
 use cube_host::store::Store;
 use cube_host::store::integrations::IntegrationFields;
-use cube_host::store::jobs::NewJob;
 use serde_json::{Value, json};
 
 use common::SyncSetup;
-use common::directory::{add_group, add_user, delete_tree, subtree};
+use common::directory::{add_group, add_user, delete_tree, modify, subtree};
 use common::slapd;
 use common::synced_directory::{User, groups_of, user};
 
 /// The connector's configuration for the test server on `port` (plain
-/// LDAP upgraded with StartTLS, trusting the test CA).
+/// LDAP upgraded with StartTLS, trusting the test CA), in pages of 100
+/// unless `extra` says otherwise.
 fn config(port: u16, extra: Value) -> serde_json::Map<String, Value> {
-    let mut config = json!({
-        "server": "127.0.0.1",
-        "port": port,
-        "tls": "starttls",
-        "ca_pem": slapd::ca_pem(),
-        "bind_dn": slapd::env("CUBE_TEST_LDAP_BIND_DN"),
-        "base_dn": slapd::env("CUBE_TEST_LDAP_BASE"),
-        // The test tree has no objectCategory (an AD-only attribute).
-        "user_filter": "(objectClass=user)",
-        "page_size": 100,
-    });
-    for (key, value) in extra.as_object().unwrap() {
-        config[key] = value.clone();
-    }
-    config.as_object().unwrap().clone()
+    let mut config = slapd::connector_config(port, json!({"page_size": 100}));
+    config.extend(extra.as_object().unwrap().clone());
+    config
 }
 
 async fn setup(port: u16, extra: Value) -> SyncSetup {
@@ -132,14 +120,6 @@ async fn a_full_sync_reads_thousands_of_users_with_nested_groups_and_disabled_ac
     // entry once (stamp windows would make slapd walk its CSN index for
     // every page), then a one-sided search finds nothing changed meanwhile.
     assert_eq!(read, 5009, "every entry read once");
-}
-
-async fn modify(ldap: &mut ldap3::Ldap, dn: &str, mods: Vec<ldap3::Mod<&str>>) {
-    ldap.modify(dn, mods)
-        .await
-        .unwrap()
-        .success()
-        .unwrap_or_else(|e| panic!("modifying {dn}: {e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,26 +279,15 @@ async fn a_connection_dropped_mid_search_is_retried_and_resumes_where_it_stopped
         )
         .await,
     );
-    let (job, _) = setup
-        .deps
-        .store
-        .enqueue_sync(NewJob {
-            integration_id: setup.integration,
-            trigger: "manual",
-            mode: "full",
-            dry_run: false,
-            requested_by: "admin",
-        })
-        .await
-        .unwrap();
+    let job = setup.queue("full").await;
     let runner = tokio::spawn({
         let setup = setup.clone();
-        async move { setup.finish(job.id).await }
+        async move { setup.finish(job).await }
     });
     // Once a good part of the users is committed, the server dies in the
     // middle of its next answer (a page of 100 entries is ~30 kB).
     loop {
-        let now = setup.deps.store.job(job.id).await.unwrap().unwrap();
+        let now = setup.deps.store.job(job).await.unwrap().unwrap();
         assert!(
             now.attempts <= 1 && now.status != "succeeded",
             "the job ended before the cut: {now:?}"
@@ -330,7 +299,7 @@ async fn a_connection_dropped_mid_search_is_retried_and_resumes_where_it_stopped
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let done = runner.await.unwrap();
-    let logs = setup.log_rows(job.id).await;
+    let logs = setup.log_rows(job).await;
     assert_eq!(done.status, "succeeded", "{logs:?}");
     // The cut either fails the attempt (the engine retries it on a new
     // connection) or lands on the page the host was reading ahead (the

@@ -166,26 +166,9 @@ async fn a_paged_search_goes_on_across_calls_on_the_jobs_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_job_reads_the_directory_page_by_page_into_the_store() {
-    use std::collections::BTreeMap;
-    use std::sync::Arc;
-
-    use cube_host::integrations::seal_secrets;
-    use cube_host::secrets::{MasterKey, Sealer};
-    use cube_host::store::Store;
     use cube_host::store::integrations::IntegrationFields;
-    use cube_host::store::jobs::NewJob;
-    use cube_host::sync::{SyncDeps, run_job};
 
     let url = env("CUBE_TEST_LDAP_URL");
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in(dir.path()).await.unwrap();
-    let catalog = common::probe_catalog().await;
-    let sealer = Arc::new(Sealer::new(&MasterKey::generate()));
-    let (connector, info) = catalog.get("probe").unwrap();
-    store
-        .upsert_provider(&info, connector.digest())
-        .await
-        .unwrap();
     let mut config: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&config(&url, "start-tls", json!({}))).unwrap();
     // The password is a secret: sealed in the store, not in the config.
@@ -194,43 +177,23 @@ async fn a_sync_job_reads_the_directory_page_by_page_into_the_store() {
         ldap_grants: vec![LdapGrant::parse(&url).unwrap()],
         ..IntegrationFields::new("Directory", config)
     };
-    let secrets = BTreeMap::from([("password".to_owned(), password.as_str().unwrap().to_owned())]);
-    let integration = store
-        .create_integration("probe", &fields, "admin", |id| {
-            seal_secrets(&sealer, id, &secrets)
-        })
-        .await
-        .unwrap()
-        .id;
-    let deps = SyncDeps {
-        store: store.clone(),
-        catalog,
-        runtime: common::runtime(),
-        sealer,
-        retry: Default::default(),
-        outbound: Default::default(),
-        events: Default::default(),
-        lease_ms: cube_host::sync::LEASE_MS,
-    };
-    store
-        .enqueue_sync(NewJob {
-            integration_id: integration,
-            trigger: "manual",
-            mode: "full",
-            dry_run: false,
-            requested_by: "admin",
-        })
-        .await
-        .unwrap();
-    let job = store.claim_job("test-node", 60_000).await.unwrap().unwrap();
-    let job_id = job.id;
-    run_job(&deps, job, "test-node").await;
-    let job = store.job(job_id).await.unwrap().unwrap();
+    // One attempt: the job runs once, as the sync engine's worker runs it.
+    let setup = common::SyncSetup::probe_builder(fields)
+        .secret("password", password.as_str().unwrap())
+        .max_attempts(1)
+        .build()
+        .await;
+    let job = setup.sync("full").await;
     assert_eq!(job.status, "succeeded", "{job:?}");
     assert!(
         job.pages_done >= 3,
         "read in pages of two over StartTLS: {job:?}"
     );
-    let users = store.synced_counts(integration).await.unwrap()[0].1;
+    let users = setup
+        .store()
+        .synced_counts(setup.integration)
+        .await
+        .unwrap()[0]
+        .1;
     assert_eq!(users, 6, "every user of ou=People");
 }

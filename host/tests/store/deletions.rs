@@ -10,7 +10,6 @@ use cube_host::runtime::types::Record;
 use cube_host::store::Store;
 use cube_host::store::deletions::{DecisionError, DeletionLimits, FullSyncEnd};
 use cube_host::store::integrations::IntegrationFields;
-use cube_host::store::jobs::NewJob;
 use serde_json::json;
 
 async fn integration(store: &Store, name: &str) -> i64 {
@@ -41,18 +40,7 @@ fn users(range: std::ops::Range<usize>) -> Vec<Record> {
 
 /// A running sync job of the integration.
 async fn job(store: &Store, integration: i64, mode: &str) -> i64 {
-    let (job, _) = store
-        .enqueue_sync(NewJob {
-            integration_id: integration,
-            trigger: "manual",
-            mode,
-            dry_run: false,
-            requested_by: "admin",
-        })
-        .await
-        .unwrap();
-    store.claim_job_id(job.id, "test", 60_000).await.unwrap();
-    job.id
+    common::sync_setup::claimed_manual_sync(store, integration, mode, false).await
 }
 
 /// A full sync by a new job that reads `records` and then ends.

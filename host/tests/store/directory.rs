@@ -83,14 +83,12 @@ async fn nested_groups_resolve_by_dn_and_survive_renames_and_cycles() {
         store.apply_page(id, None, &page, None).await.unwrap();
         store.rebuild_memberships(id).await.unwrap();
 
-        assert_eq!(
-            groups_of(&store, id, "ada").await,
-            vec![
-                ("g-admins".into(), false),
-                ("g-eng".into(), true),
-                ("g-ops".into(), false)
-            ]
-        );
+        let ada_groups: Vec<(String, bool)> = vec![
+            ("g-admins".into(), false),
+            ("g-eng".into(), true),
+            ("g-ops".into(), false),
+        ];
+        assert_eq!(groups_of(&store, id, "ada").await, ada_groups);
         assert_eq!(
             groups_of(&store, id, "linus").await,
             vec![("g-admins".into(), true), ("g-ops".into(), false)]
@@ -132,14 +130,7 @@ async fn nested_groups_resolve_by_dn_and_survive_renames_and_cycles() {
             .await
             .unwrap();
         store.rebuild_memberships(id).await.unwrap();
-        assert_eq!(
-            groups_of(&store, id, "ada").await,
-            vec![
-                ("g-admins".into(), false),
-                ("g-eng".into(), true),
-                ("g-ops".into(), false)
-            ]
-        );
+        assert_eq!(groups_of(&store, id, "ada").await, ada_groups);
 
         // Engineers drops grace; a deleted group takes its memberships along.
         store

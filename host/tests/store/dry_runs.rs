@@ -13,7 +13,6 @@ use common::record;
 use cube_host::store::Store;
 use cube_host::store::dry_runs::{Change, HIDDEN, MAX_ITEMS};
 use cube_host::store::integrations::IntegrationFields;
-use cube_host::store::jobs::NewJob;
 use serde_json::json;
 
 async fn integration(store: &Store) -> i64 {
@@ -25,18 +24,7 @@ async fn integration(store: &Store) -> i64 {
 }
 
 async fn dry_job(store: &Store, integration: i64) -> i64 {
-    let (job, _) = store
-        .enqueue_sync(NewJob {
-            integration_id: integration,
-            trigger: "manual",
-            mode: "full",
-            dry_run: true,
-            requested_by: "admin",
-        })
-        .await
-        .unwrap();
-    store.claim_job_id(job.id, "test", 60_000).await.unwrap();
-    job.id
+    common::sync_setup::claimed_manual_sync(store, integration, "full", true).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

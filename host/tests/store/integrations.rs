@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use cube_host::runtime::types::Record;
 
 use common::record;
+use common::sync_setup::manual_sync;
 use cube_host::store::Store;
 use cube_host::store::integrations::{IntegrationError, IntegrationFields};
-use cube_host::store::jobs::NewJob;
 use cube_host::store::sync_logs::{NewSyncLog, RecordCounts, SyncLogFilter};
 use cube_host::store::users::Role;
 
@@ -24,6 +24,11 @@ fn fields(name: &str) -> IntegrationFields {
             serde_json::Map::from_iter([("base_url".into(), "https://x.example".into())]),
         )
     }
+}
+
+/// When the integration `id` is next due for a scheduled sync.
+async fn next_sync_at(store: &Store, id: i64) -> Option<i64> {
+    store.integration(id).await.unwrap().unwrap().next_sync_at
 }
 
 async fn integration(store: &Store, name: &str) -> i64 {
@@ -76,13 +81,7 @@ async fn one_job_per_integration_is_queued_and_claimed_once() {
     common::each_backend(|store| async move {
         let a = integration(&store, "A").await;
         let b = integration(&store, "B").await;
-        let job = |id| NewJob {
-            integration_id: id,
-            trigger: "manual",
-            mode: "full",
-            dry_run: false,
-            requested_by: "admin",
-        };
+        let job = |id| manual_sync(id, "full");
         let (first, queued) = store.enqueue_sync(job(a)).await.unwrap();
         assert!(queued);
         let (same, queued) = store.enqueue_sync(job(a)).await.unwrap();
@@ -114,13 +113,7 @@ async fn one_job_per_integration_is_queued_and_claimed_once() {
             (scheduled.trigger.as_str(), scheduled.mode.as_str()),
             ("schedule", "incremental")
         );
-        let next = store
-            .integration(a)
-            .await
-            .unwrap()
-            .unwrap()
-            .next_sync_at
-            .unwrap();
+        let next = next_sync_at(&store, a).await.unwrap();
         assert!(next > cube_host::store::now_millis() + 590_000);
         for id in [a, b] {
             let job = store.claim_job("node-1", 60_000).await.unwrap().unwrap();
@@ -172,10 +165,11 @@ async fn pages_of_records_are_applied_with_their_cursor() {
             .await
             .unwrap();
         assert_eq!(enabled, 0, "a disabled account must be stored disabled");
-        let stated: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM directory_group_members WHERE group_external_id = 'g1'")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let stated = common::store_rows::count(
+            &store,
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM directory_group_members WHERE group_external_id = 'g1'",
+        )
+        .await;
         assert_eq!(stated, 2, "members stay when a page does not list them");
         store.rebuild_memberships(id).await.unwrap();
         let members: Vec<String> =
@@ -304,35 +298,17 @@ async fn drafts_belong_to_their_user_and_connector() {
         draft.values.insert("url".into(), "https://x".into());
         draft.step = 2;
         store.save_draft(&draft).await.unwrap();
-        let loaded = store
-            .draft(&draft.id, ada.id, "probe")
-            .await
-            .unwrap()
-            .unwrap();
+        // The draft as `user` sees it on the wizard of `connector`.
+        let draft_of = async |user: i64, connector: &str| {
+            store.draft(&draft.id, user, connector).await.unwrap()
+        };
+        let loaded = draft_of(ada.id, "probe").await.unwrap();
         assert_eq!(loaded.step, 2);
         assert_eq!(loaded.values["url"], "https://x");
-        assert!(
-            store
-                .draft(&draft.id, bob.id, "probe")
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            store
-                .draft(&draft.id, ada.id, "jira")
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(draft_of(bob.id, "probe").await.is_none());
+        assert!(draft_of(ada.id, "jira").await.is_none());
         store.delete_user(ada.id).await.unwrap();
-        assert!(
-            store
-                .draft(&draft.id, ada.id, "probe")
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(draft_of(ada.id, "probe").await.is_none());
     })
     .await;
 }
@@ -348,13 +324,7 @@ async fn cron_schedules_run_at_the_times_they_name() {
         let id = common::probe_integration(&store, &cron).await;
         // First seen: its next run is set, nothing is queued now.
         assert!(store.enqueue_due_schedules().await.unwrap().is_empty());
-        let next = store
-            .integration(id)
-            .await
-            .unwrap()
-            .unwrap()
-            .next_sync_at
-            .unwrap();
+        let next = next_sync_at(&store, id).await.unwrap();
         let now = cube_host::store::now_millis();
         assert!(
             next > now && next <= now + 86_400_000,
@@ -369,13 +339,7 @@ async fn cron_schedules_run_at_the_times_they_name() {
             .await
             .unwrap();
         assert_eq!(store.enqueue_due_schedules().await.unwrap(), vec![id]);
-        let moved = store
-            .integration(id)
-            .await
-            .unwrap()
-            .unwrap()
-            .next_sync_at
-            .unwrap();
+        let moved = next_sync_at(&store, id).await.unwrap();
         assert!(moved > now && moved % 86_400_000 == 3 * 3_600_000);
         assert!(
             store.enqueue_due_schedules().await.unwrap().is_empty(),
@@ -386,10 +350,7 @@ async fn cron_schedules_run_at_the_times_they_name() {
             .record_sync_result(id, true, "incremental")
             .await
             .unwrap();
-        assert_eq!(
-            store.integration(id).await.unwrap().unwrap().next_sync_at,
-            Some(moved)
-        );
+        assert_eq!(next_sync_at(&store, id).await, Some(moved));
     })
     .await;
 }

@@ -5,8 +5,8 @@ use cube_test_support as common;
 
 use std::sync::Arc;
 
-use cube_host::runtime::Runtime;
 use cube_host::runtime::capabilities::state::conformance;
+use cube_host::runtime::{Connector, Runtime};
 use cube_host::store::state::DbStateStore;
 use cube_host::store::{Backend, Store};
 
@@ -54,18 +54,25 @@ async fn db_state_enforces_the_limits() {
     .await;
 }
 
+/// A new runtime keeping connector state in `store`, and the probe
+/// component loaded in it.
+fn probe_keeping_state_in(store: &Store) -> (Runtime, Connector) {
+    let runtime = Runtime::builder()
+        .max_instances(4)
+        .state_store(Arc::new(DbStateStore::new(store.clone())))
+        .build()
+        .unwrap();
+    let probe = runtime.load(common::probe_wasm()).unwrap();
+    (runtime, probe)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connector_state_survives_a_restart_of_the_host() {
     common::each_backend(|store| async move {
         let config = r#"{"action":"state"}"#;
         for (runtime_number, expected) in [(1, "call 1"), (1, "call 2"), (2, "call 3")] {
             // A new runtime stands for a restarted host; the database stays.
-            let runtime = Runtime::builder()
-                .max_instances(4)
-                .state_store(Arc::new(DbStateStore::new(store.clone())))
-                .build()
-                .unwrap();
-            let probe = runtime.load(common::probe_wasm()).unwrap();
+            let (runtime, probe) = probe_keeping_state_in(&store);
             let outcome = probe
                 .test_connection(&runtime.context("jira-1"), config)
                 .await;
@@ -83,12 +90,7 @@ async fn a_connector_state_survives_a_restart_of_the_host() {
 async fn a_failing_state_store_fails_the_call_instead_of_answering_empty() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in(dir.path()).await.unwrap();
-    let runtime = Runtime::builder()
-        .max_instances(4)
-        .state_store(Arc::new(DbStateStore::new(store.clone())))
-        .build()
-        .unwrap();
-    let probe = runtime.load(common::probe_wasm()).unwrap();
+    let (runtime, probe) = probe_keeping_state_in(&store);
     store.close().await;
     let outcome = probe
         .test_connection(&runtime.context("x"), r#"{"action":"state"}"#)

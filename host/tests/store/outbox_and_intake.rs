@@ -4,32 +4,18 @@
 
 use cube_test_support as common;
 
-use cube_host::runtime::types::{Capabilities, ConnectorInfo, Features, Record};
+use cube_host::runtime::types::{Features, Record};
 use cube_host::store::Store;
 use cube_host::store::integrations::IntegrationFields;
 use cube_host::store::webhooks::{NewDelivery, Stored};
 use cube_host::store::work_orders::WorkOrderFields;
 
+use common::store_rows::{count, integration_of, provider_info};
+
 async fn integration(store: &Store, name: &str, features: Features) -> i64 {
-    let info = ConnectorInfo {
-        id: format!("c-{name}"),
-        name: name.into(),
-        version: "1.0.0".into(),
-        description: String::new(),
-        config_schema: "{}".into(),
-        capabilities: Capabilities {
-            http: Vec::new(),
-            ldap: Vec::new(),
-        },
-        features,
-    };
-    store.upsert_provider(&info, "sha256:test").await.unwrap();
+    let info = provider_info(&format!("c-{name}"), name, features);
     let fields = IntegrationFields::new(name, serde_json::Map::new());
-    store
-        .create_integration(&info.id, &fields, "admin", |_| Default::default())
-        .await
-        .unwrap()
-        .id
+    integration_of(store, &info, &fields).await
 }
 
 fn delivery(webhook: i64, integration: i64, id: &str) -> NewDelivery {
@@ -227,10 +213,11 @@ fn remote_comment(id: &str, fields: serde_json::Value) -> Record {
 }
 
 async fn comment_rows(store: &Store) -> i64 {
-    sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM work_order_comments")
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
+    count(
+        store,
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM work_order_comments",
+    )
+    .await
 }
 
 fn valve() -> WorkOrderFields {

@@ -10,6 +10,8 @@ use cube_host::store::jobs::NewJob;
 use cube_host::store::now_millis;
 use cube_host::store::schedules::FullSyncSchedule;
 
+use common::sync_setup::manual_sync;
+
 const MINUTE: i64 = 60_000;
 
 /// An integration of the probe connector, incremental syncs every ten
@@ -127,13 +129,7 @@ async fn a_due_full_sync_takes_over_a_queued_incremental_job_and_waits_for_a_run
         // Incremental syncs on demand only: the full schedule alone.
         let id = integration(&store, "Directory", false).await;
         let now = now_millis();
-        let manual = |mode| NewJob {
-            integration_id: id,
-            trigger: "manual",
-            mode,
-            dry_run: false,
-            requested_by: "admin",
-        };
+        let manual = |mode| manual_sync(id, mode);
         let (queued, _) = store.enqueue_sync(manual("incremental")).await.unwrap();
         set_next(&store, id, None, Some(now - 1000)).await;
         assert_eq!(store.enqueue_due_schedules().await.unwrap(), vec![id]);

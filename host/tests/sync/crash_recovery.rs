@@ -18,6 +18,7 @@ use cube_host::store::Store;
 use cube_host::store::jobs::NewJob;
 use cube_host::store::sync_logs::{SyncLog, SyncLogFilter};
 
+use common::store_rows::count;
 use common::sync_setup::{create_sealed_integration, probe_fetching};
 
 /// A master key shared by every node of a test.
@@ -132,11 +133,8 @@ async fn sync_logs(store: &Store, integration: i64) -> Vec<SyncLog> {
 
 async fn queue(store: &Store, integration: i64) -> i64 {
     let new = NewJob {
-        integration_id: integration,
-        trigger: "manual",
-        mode: "full",
-        dry_run: false,
         requested_by: "test",
+        ..common::sync_setup::manual_sync(integration, "full")
     };
     store.enqueue_sync(new).await.unwrap().0.id
 }
@@ -151,6 +149,17 @@ where
         assert!(started.elapsed() < limit, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Starts a node on `data` again and waits until it has finished `job`;
+/// returns the node.
+async fn restart_to_finish(data: &Path, connectors: &Path, store: &Store, job: i64) -> Node {
+    let node = start_node(data, connectors, None).await;
+    wait_until("the job to finish", Duration::from_secs(60), || async {
+        store.job(job).await.unwrap().unwrap().status == "succeeded"
+    })
+    .await;
+    node
 }
 
 fn connectors() -> tempfile::TempDir {
@@ -198,11 +207,7 @@ async fn a_sync_killed_mid_way_resumes_after_restart_without_losing_or_repeating
     assert!(committed < 20);
     let before_restart = seen.lock().unwrap().len();
 
-    let _node = start_node(data.path(), connectors.path(), None).await;
-    wait_until("the job to finish", Duration::from_secs(60), || async {
-        store.job(job).await.unwrap().unwrap().status == "succeeded"
-    })
-    .await;
+    let _node = restart_to_finish(data.path(), connectors.path(), &store, job).await;
     assert_eq!(
         record_ids(&store, id).await,
         (0..40).collect::<Vec<_>>(),
@@ -274,11 +279,7 @@ async fn a_job_killed_after_its_last_page_is_finished_without_reading_past_the_e
         .await
         .unwrap();
 
-    let _node = start_node(data.path(), connectors.path(), None).await;
-    wait_until("the job to finish", Duration::from_secs(60), || async {
-        store.job(job).await.unwrap().unwrap().status == "succeeded"
-    })
-    .await;
+    let _node = restart_to_finish(data.path(), connectors.path(), &store, job).await;
     assert_eq!(
         record_ids(&store, id).await,
         (0..6).collect::<Vec<_>>(),
@@ -373,20 +374,20 @@ async fn acknowledged_webhooks_survive_a_kill_and_are_processed_exactly_once() {
         "every delivery processed",
         Duration::from_secs(60),
         || async {
-            let open: i64 = sqlx::query_scalar(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries WHERE status <> 'processed'",
-        )
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-            open == 0
+            count(
+                &store,
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries WHERE status <> 'processed'",
+            )
+            .await
+                == 0
         },
     )
     .await;
-    let stored: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let stored = count(
+        &store,
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries",
+    )
+    .await;
     assert_eq!(stored, 60, "each delivery stored once");
     assert_eq!(record_ids(&store, id).await, (0..60).collect::<Vec<_>>());
     drop(node);
@@ -423,13 +424,12 @@ async fn two_nodes_on_postgres_run_each_job_once_and_finish_a_killed_nodes_job()
     a.kill();
 
     wait_until("every job to finish", Duration::from_secs(120), || async {
-        let open: i64 = sqlx::query_scalar(
+        count(
+            &store,
             "SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE status <> 'succeeded'",
         )
-        .fetch_one(store.pool())
         .await
-        .unwrap();
-        open == 0
+            == 0
     })
     .await;
     let mut taken_over = 0;

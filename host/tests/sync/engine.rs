@@ -19,7 +19,7 @@ use cube_host::store::sync_logs::SyncLogFilter;
 use cube_host::sync::run_job;
 
 use common::SyncSetup;
-use common::sync_setup::probe_fetching;
+use common::sync_setup::{manual_sync, probe_fetching};
 
 /// A server answering each request with the next scripted status (and
 /// Retry-After), then 200 once the script is used up.
@@ -307,11 +307,8 @@ async fn mappings_shape_the_records_and_a_dry_run_previews_without_writing() {
 
     let (dry, _) = store
         .enqueue_sync(NewJob {
-            integration_id: setup.integration,
-            trigger: "manual",
-            mode: "full",
             dry_run: true,
-            requested_by: "admin",
+            ..manual_sync(setup.integration, "full")
         })
         .await
         .unwrap();

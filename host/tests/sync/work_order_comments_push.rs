@@ -9,47 +9,14 @@ use cube_test_support as common;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use common::ADMIN_PASSWORD;
-use common::client::{Api, Browser};
 use common::eventually;
-use common::work_order_remote::{deliver, start_remote};
-
-/// An integration of the probe pushing to `remote_url`, with a webhook
-/// endpoint: its id, the endpoint's URL and secret.
-async fn pushing_integration(
-    browser: &mut Browser,
-    csrf: &str,
-    remote_url: &str,
-) -> (i64, String, String) {
-    let integration =
-        common::create_probe_integration(browser, csrf, "Remote", "ok", remote_url).await;
-    let page = browser
-        .post(
-            &format!("/integrations/{integration}/webhooks"),
-            &[
-                ("csrf_token", csrf),
-                ("scheme", "cube-hmac-sha256"),
-                ("answer", "connector"),
-            ],
-        )
-        .await;
-    (
-        integration,
-        common::element_text(&page.body, "webhook-url"),
-        common::element_text(&page.body, "webhook-secret"),
-    )
-}
+use common::work_order_push_app::pushing_app;
+use common::work_order_remote::deliver;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comments_are_pushed_after_their_work_order_and_remote_ones_come_in() {
-    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let (remote_url, remote) = start_remote().await;
-    let mut browser = Browser::new(&base);
-    browser.sign_in("admin", ADMIN_PASSWORD).await;
-    let csrf = browser.csrf().await;
-    let (integration, hook_url, hook_secret) =
-        pushing_integration(&mut browser, &csrf, &remote_url).await;
-    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    let mut app = pushing_app().await;
+    let (store, remote, api) = (&app.store, &app.remote, &app.api);
 
     // The remote is down: the work order's create waits, and so does the
     // comment written right after it.
@@ -137,7 +104,7 @@ async fn comments_are_pushed_after_their_work_order_and_remote_ones_come_in() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         listed["comments"][0]["links"],
-        json!([{"integration_id": integration, "external_id": external}])
+        json!([{"integration_id": app.integration, "external_id": external}])
     );
 
     // A remote comment arrives by webhook (and the echo of ours): stored
@@ -149,7 +116,7 @@ async fn comments_are_pushed_after_their_work_order_and_remote_ones_come_in() {
         {"id": "RC-2", "work_order": "R-404", "author": "bob", "body": "not ours"},
     ]});
     assert_eq!(
-        deliver(&hook_url, &hook_secret, "c-1", hook).await,
+        deliver(&app.hook_url, &app.hook_secret, "c-1", hook).await,
         StatusCode::OK
     );
     let comments = store.work_order_comments(id).await.unwrap();
@@ -159,7 +126,7 @@ async fn comments_are_pushed_after_their_work_order_and_remote_ones_come_in() {
             comments[1].author.as_str(),
             comments[1].source_integration_id
         ),
-        ("remote ann", Some(integration))
+        ("remote ann", Some(app.integration))
     );
     let comment_pushes = store
         .pushes_of(id)
@@ -171,7 +138,7 @@ async fn comments_are_pushed_after_their_work_order_and_remote_ones_come_in() {
     assert_eq!(comment_pushes, 1, "remote comments are not pushed");
 
     // The page lists both, escaped, with line breaks and where they went.
-    let page = browser.get(&format!("/work-orders/{id}")).await;
+    let page = app.browser.get(&format!("/work-orders/{id}")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
         page.body.contains("Seen at 9:00.<br>Flange loose."),
@@ -192,7 +159,7 @@ async fn comments_are_pushed_after_their_work_order_and_remote_ones_come_in() {
     // Deleted remotely: gone here.
     let gone = json!({"comments": [{"id": "RC-1", "deleted": true}]});
     assert_eq!(
-        deliver(&hook_url, &hook_secret, "c-2", gone).await,
+        deliver(&app.hook_url, &app.hook_secret, "c-2", gone).await,
         StatusCode::OK
     );
     assert_eq!(store.work_order_comments(id).await.unwrap().len(), 1);
@@ -200,13 +167,8 @@ async fn comments_are_pushed_after_their_work_order_and_remote_ones_come_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_comment_goes_only_where_the_work_order_is() {
-    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let (remote_url, remote) = start_remote().await;
-    let mut browser = Browser::new(&base);
-    browser.sign_in("admin", ADMIN_PASSWORD).await;
-    let csrf = browser.csrf().await;
-    pushing_integration(&mut browser, &csrf, &remote_url).await;
-    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    let app = pushing_app().await;
+    let (store, remote, api) = (&app.store, &app.remote, &app.api);
     *remote.refusing.lock().unwrap() = true;
     let (_, created) = api
         .json(

@@ -13,10 +13,9 @@ use axum::http::StatusCode;
 use cube_host::store::Store;
 use serde_json::{Value, json};
 
-use common::ADMIN_PASSWORD;
-use common::client::{Api, Browser};
 use common::eventually;
-use common::work_order_remote::{deliver, start_remote};
+use common::work_order_push_app::pushing_app;
+use common::work_order_remote::deliver;
 
 /// Delivers work-order records as the remote's webhook would.
 async fn webhook(url: &str, secret: &str, delivery: &str, orders: Value) -> StatusCode {
@@ -30,26 +29,9 @@ async fn title_and_priority(store: &Store, id: i64) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_changes_are_pushed_echoes_skipped_and_conflicts_resolved_per_field() {
-    let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let (remote_url, remote) = start_remote().await;
-    let mut browser = Browser::new(&base);
-    browser.sign_in("admin", ADMIN_PASSWORD).await;
-    let csrf = browser.csrf().await;
-    let integration =
-        common::create_probe_integration(&mut browser, &csrf, "Remote", "ok", &remote_url).await;
-    let page = browser
-        .post(
-            &format!("/integrations/{integration}/webhooks"),
-            &[
-                ("csrf_token", &csrf),
-                ("scheme", "cube-hmac-sha256"),
-                ("answer", "connector"),
-            ],
-        )
-        .await;
-    let hook_url = common::element_text(&page.body, "webhook-url");
-    let hook_secret = common::element_text(&page.body, "webhook-secret");
-    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
+    let app = pushing_app().await;
+    let (store, remote, api) = (&app.store, &app.remote, &app.api);
+    let (hook_url, hook_secret) = (&app.hook_url, &app.hook_secret);
 
     // Created here: pushed, linked, and the remote's version remembered.
     let (status, created) = api
@@ -79,16 +61,16 @@ async fn local_changes_are_pushed_echoes_skipped_and_conflicts_resolved_per_fiel
     // Its echo (same version) is not applied, even with other content.
     let echo = json!([{"id": "R-1", "version": "v1", "title": "stale echo", "updated_at": 1}]);
     assert_eq!(
-        webhook(&hook_url, &hook_secret, "e-1", echo).await,
+        webhook(hook_url, hook_secret, "e-1", echo).await,
         StatusCode::OK
     );
-    assert_eq!(title_and_priority(&store, id).await.0, "Pump 4 leaks");
+    assert_eq!(title_and_priority(store, id).await.0, "Pump 4 leaks");
 
     // A real remote change is applied, and is not pushed back.
     let change = json!([{"id": "R-1", "version": "v7", "status": "in-progress",
                          "updated_at": cube_host::store::now_millis()}]);
     assert_eq!(
-        webhook(&hook_url, &hook_secret, "e-2", change).await,
+        webhook(hook_url, hook_secret, "e-2", change).await,
         StatusCode::OK
     );
     let order = store.work_order(id).await.unwrap().unwrap();
@@ -135,22 +117,22 @@ async fn local_changes_are_pushed_echoes_skipped_and_conflicts_resolved_per_fiel
     let older = json!([{"id": "R-1", "version": "v8", "title": "Remote title", "priority": "low",
                         "updated_at": before_edit - 60_000}]);
     assert_eq!(
-        webhook(&hook_url, &hook_secret, "e-3", older).await,
+        webhook(hook_url, hook_secret, "e-3", older).await,
         StatusCode::OK
     );
     assert_eq!(
-        title_and_priority(&store, id).await,
+        title_and_priority(store, id).await,
         ("Pump 4 replaced".to_owned(), "low".to_owned())
     );
     // A remote change made after our edit wins, field by field.
     let newer = json!([{"id": "R-1", "version": "v9", "title": "Pump 4 replaced twice",
                         "updated_at": cube_host::store::now_millis() + 1000}]);
     assert_eq!(
-        webhook(&hook_url, &hook_secret, "e-4", newer).await,
+        webhook(hook_url, hook_secret, "e-4", newer).await,
         StatusCode::OK
     );
     assert_eq!(
-        title_and_priority(&store, id).await.0,
+        title_and_priority(store, id).await.0,
         "Pump 4 replaced twice"
     );
 
@@ -199,13 +181,7 @@ async fn local_changes_are_pushed_echoes_skipped_and_conflicts_resolved_per_fiel
             .then_some(())
     })
     .await;
-    let audit: Vec<String> = store
-        .audit_entries(50)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let audit = common::store_rows::audit_actions(store, 50).await;
     for action in [
         "work-order.create",
         "work-order.update",

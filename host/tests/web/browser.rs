@@ -86,9 +86,14 @@ async fn browser(driver: &Driver) -> Client {
         .expect("starting a Chromium session")
 }
 
-/// The admin app with the probe connector loaded.
-async fn serve() -> (String, Store, tempfile::TempDir) {
-    common::serve_admin_app(common::probe_catalog().await).await
+/// A browser on a ChromeDriver of its own (stopped when dropped), and the
+/// admin app with the probe connector loaded that it visits: the driver,
+/// the browser, the app's base URL, its store and the store's directory.
+async fn start() -> (Driver, Client, String, Store, tempfile::TempDir) {
+    let driver = start_driver();
+    let client = browser(&driver).await;
+    let (base, store, dir) = common::serve_admin_app(common::probe_catalog().await).await;
+    (driver, client, base, store, dir)
 }
 
 /// Saves what the browser shows as `target/screenshots/<name>.png`.
@@ -101,6 +106,11 @@ async fn screenshot(client: &Client, name: &str) {
 
 async fn text(client: &Client) -> String {
     element_text(client, "body").await
+}
+
+/// Asserts that the text of the page the browser shows has `expected` in it.
+async fn assert_shows(client: &Client, expected: &str) {
+    assert_contains(&text(client).await, expected);
 }
 
 /// The text of the first element `css` finds.
@@ -174,25 +184,19 @@ async fn sign_in(client: &Client, username: &str, password: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_signs_in_manages_users_and_finds_the_audit_entry() {
-    let driver = start_driver();
-    let client = browser(&driver).await;
-    let (base, store, _dir) = serve().await;
+    let (_driver, client, base, store, _dir) = start().await;
 
     goto(&client, &base, "/admin/users").await;
     assert!(client.current_url().await.unwrap().path() == "/login");
     screenshot(&client, "admin-01-login").await;
 
     sign_in(&client, "admin", "wrong password!").await;
-    assert!(
-        text(&client)
-            .await
-            .contains("The user name or password is wrong.")
-    );
+    assert_shows(&client, "The user name or password is wrong.").await;
     screenshot(&client, "admin-02-wrong-password").await;
 
     sign_in(&client, "admin", ADMIN_PASSWORD).await;
     assert_eq!(client.current_url().await.unwrap().path(), "/admin/users");
-    assert!(text(&client).await.contains("vera"));
+    assert_shows(&client, "vera").await;
     screenshot(&client, "admin-03-users").await;
 
     for (field, value) in [("username", "grace"), ("password", "cobol compiler 1959")] {
@@ -200,7 +204,7 @@ async fn an_admin_signs_in_manages_users_and_finds_the_audit_entry() {
         replace_value(&client, &css, value).await;
     }
     navigate(&client, Locator::Css("form[action='/admin/users'] button")).await;
-    assert!(text(&client).await.contains("User grace added."));
+    assert_shows(&client, "User grace added.").await;
     screenshot(&client, "admin-04-user-added").await;
     assert!(
         store
@@ -234,9 +238,7 @@ async fn an_admin_signs_in_manages_users_and_finds_the_audit_entry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_is_refused_the_admin_pages_in_the_browser() {
-    let driver = start_driver();
-    let client = browser(&driver).await;
-    let (base, _store, _dir) = serve().await;
+    let (_driver, client, base, _store, _dir) = start().await;
 
     goto(&client, &base, "/login").await;
     sign_in(&client, "vera", VIEWER_PASSWORD).await;
@@ -246,10 +248,10 @@ async fn a_viewer_is_refused_the_admin_pages_in_the_browser() {
     assert!(!home.contains("Audit log"), "viewers see no admin links");
     screenshot(&client, "viewer-01-dashboard").await;
     goto(&client, &base, "/integrations/create").await;
-    assert!(text(&client).await.contains("This page is for admins"));
+    assert_shows(&client, "This page is for admins").await;
 
     goto(&client, &base, "/admin/users").await;
-    assert!(text(&client).await.contains("This page is for admins"));
+    assert_shows(&client, "This page is for admins").await;
     screenshot(&client, "viewer-02-refused").await;
     client.close().await.unwrap();
 }
@@ -269,9 +271,7 @@ async fn wizard_step(client: &Client, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_sets_up_an_integration_in_the_wizard_syncs_it_and_finds_it_everywhere() {
-    let driver = start_driver();
-    let client = browser(&driver).await;
-    let (base, store, _dir) = serve().await;
+    let (_driver, client, base, store, _dir) = start().await;
     let dead = format!("http://127.0.0.1:{}/", common::closed_port());
     let live = common::http_answering("the peer is up").await;
 
@@ -285,7 +285,7 @@ async fn an_admin_sets_up_an_integration_in_the_wizard_syncs_it_and_finds_it_eve
     wizard_step(&client, "Server").await;
     fill(&client, "cfg.url", "not a url").await;
     navigate(&client, Locator::Css("button[value=next]")).await;
-    assert!(text(&client).await.contains("Enter a full URL"));
+    assert_shows(&client, "Enter a full URL").await;
     screenshot(&client, "wizard-02-field-message").await;
     fill(&client, "cfg.url", &dead).await;
     navigate(&client, Locator::Css("button[value=next]")).await;
@@ -298,11 +298,7 @@ async fn an_admin_sets_up_an_integration_in_the_wizard_syncs_it_and_finds_it_eve
     wizard_step(&client, "Name and access").await;
     fill(&client, "name", "Helpdesk probe").await;
     // Allowing private addresses is per grant, a word on its line.
-    assert!(
-        text(&client)
-            .await
-            .contains("Add the word private after one")
-    );
+    assert_shows(&client, "Add the word private after one").await;
     screenshot(&client, "wizard-03-access").await;
     navigate(&client, Locator::Css("button[value=next]")).await;
     wizard_step(&client, "Test and save").await;
@@ -329,7 +325,7 @@ async fn an_admin_sets_up_an_integration_in_the_wizard_syncs_it_and_finds_it_eve
         navigate(&client, Locator::Css("button[value=next]")).await;
     }
     navigate(&client, Locator::Css("button[value=test]")).await;
-    assert!(text(&client).await.contains("Connection test passed"));
+    assert_shows(&client, "Connection test passed").await;
     screenshot(&client, "wizard-05-test-passed").await;
     let detail = visit(&client, Locator::Css("button[value=save]")).await;
     assert_contains(
@@ -342,7 +338,7 @@ async fn an_admin_sets_up_an_integration_in_the_wizard_syncs_it_and_finds_it_eve
     let id = store.integrations().await.unwrap()[0].id;
     common::wait_for_syncs(&store, id).await;
     goto(&client, &base, &format!("/integrations/{id}")).await;
-    assert!(text(&client).await.contains("Read 6 records in 3 pages"));
+    assert_shows(&client, "Read 6 records in 3 pages").await;
     screenshot(&client, "wizard-07-synced").await;
 
     let list = visit(&client, Locator::LinkText("Integrations")).await;
@@ -386,9 +382,7 @@ async fn sync_from_the_page(client: &Client, store: &Store, base: &str, id: i64,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_reads_a_dry_runs_changes_then_approves_the_deletions_a_full_sync_held() {
-    let driver = start_driver();
-    let client = browser(&driver).await;
-    let (base, store, _dir) = serve().await;
+    let (_driver, client, base, store, _dir) = start().await;
     let peer = common::http_answering("guarded peer").await;
     let (mut admin, csrf) = common::sign_in_admin(&base).await;
     let created = admin
@@ -416,7 +410,7 @@ async fn an_admin_reads_a_dry_runs_changes_then_approves_the_deletions_a_full_sy
     goto(&client, &base, "/login").await;
     sign_in(&client, "admin", ADMIN_PASSWORD).await;
     sync_from_the_page(&client, &store, &base, id, false).await;
-    assert!(text(&client).await.contains("Read 6 records in 3 pages"));
+    assert_shows(&client, "Read 6 records in 3 pages").await;
 
     // Item 0 changed here since (an older copy, with a secret-like field),
     // and the remote now has two pages: items 4 and 5 are gone.

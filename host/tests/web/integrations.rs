@@ -237,13 +237,7 @@ async fn tests_give_verdicts_and_sync_now_lands_in_the_logs() {
     assert!(store.integration(id).await.unwrap().is_none());
     let logs = browser.get("/integrations/logs").await;
     assert_contains(&logs.body, "(deleted)");
-    let actions: Vec<_> = store
-        .audit_entries(50)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = common::store_rows::audit_actions(&store, 50).await;
     for action in [
         "integration.sync",
         "integration.disable",

@@ -166,66 +166,46 @@ async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
     let (base, _store, _dir) = serve_with(access).await;
     let form = login_form(&base).await;
     let proxy = no_redirects();
+    let status = async |password: &str, from: &str| {
+        admin_login_status(&proxy, &base, &form, password, from).await
+    };
     for n in 0..5 {
-        let page = login_response(
-            &proxy,
-            &base,
-            &form,
-            "admin",
-            &format!("guess {n}"),
-            Some("203.0.113.1"),
-        )
-        .await;
-        assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+        let page = status(&format!("guess {n}"), "203.0.113.1").await;
+        assert_eq!(page, StatusCode::UNAUTHORIZED);
     }
-    let refused = login_response(
-        &proxy,
-        &base,
-        &form,
-        "admin",
-        ADMIN_PASSWORD,
-        Some("203.0.113.1"),
-    )
-    .await;
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    let other = login_response(
-        &proxy,
-        &base,
-        &form,
-        "admin",
-        ADMIN_PASSWORD,
-        Some("203.0.113.2"),
-    )
-    .await;
-    assert_eq!(other.status(), StatusCode::SEE_OTHER);
+    let refused = status(ADMIN_PASSWORD, "203.0.113.1").await;
+    assert_eq!(refused, StatusCode::TOO_MANY_REQUESTS);
+    let other = status(ADMIN_PASSWORD, "203.0.113.2").await;
+    assert_eq!(other, StatusCode::SEE_OTHER);
 
     // Untrusted: a client writing its own X-Forwarded-For is still itself.
     let (base, _store, _dir) = common::serve_admin_app(cube_host::web::Catalog::new()).await;
     let form = login_form(&base).await;
     let client = no_redirects();
+    let status = async |password: &str, from: &str| {
+        admin_login_status(&client, &base, &form, password, from).await
+    };
     for n in 0..5 {
         let forged = format!("198.51.100.{n}");
-        let page = login_response(
-            &client,
-            &base,
-            &form,
-            "admin",
-            &format!("guess {n}"),
-            Some(&forged),
-        )
-        .await;
-        assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+        let page = status(&format!("guess {n}"), &forged).await;
+        assert_eq!(page, StatusCode::UNAUTHORIZED);
     }
-    let forged = login_response(
-        &client,
-        &base,
-        &form,
-        "admin",
-        ADMIN_PASSWORD,
-        Some("198.51.100.99"),
-    )
-    .await;
-    assert_eq!(forged.status(), StatusCode::TOO_MANY_REQUESTS);
+    let forged = status(ADMIN_PASSWORD, "198.51.100.99").await;
+    assert_eq!(forged, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// The status [`login_response`] answers `admin`'s sign-in with
+/// `password` that says it comes from `forwarded_for`.
+async fn admin_login_status(
+    client: &reqwest::Client,
+    base: &str,
+    form: &(String, String),
+    password: &str,
+    forwarded_for: &str,
+) -> StatusCode {
+    login_response(client, base, form, "admin", password, Some(forwarded_for))
+        .await
+        .status()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,27 +9,17 @@ use reqwest::StatusCode;
 
 use common::VIEWER_PASSWORD;
 use common::client::Browser;
-use common::webhook_sender::{ProbeApp, add_endpoint, deliver, now, probe_app, url_and_secret};
+use common::webhook_sender::{deliver, now, probe_app};
+
+/// The form of an endpoint whose connector answers each delivery.
+const CONNECTOR_ANSWERS: &[(&str, &str)] =
+    &[("scheme", "cube-hmac-sha256"), ("answer", "connector")];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_are_listed_and_can_be_replayed_until_their_payload_is_purged() {
-    let ProbeApp {
-        base,
-        store,
-        mut browser,
-        csrf,
-        integration: id,
-        dir: _dir,
-        ..
-    } = probe_app("Replays").await;
-    let page = add_endpoint(
-        &mut browser,
-        &csrf,
-        id,
-        &[("scheme", "cube-hmac-sha256"), ("answer", "connector")],
-    )
-    .await;
-    let (url, secret) = url_and_secret(&page);
+    let mut app = probe_app("Replays").await;
+    let (url, secret) = app.endpoint(CONNECTOR_ANSWERS).await;
+    let (store, browser, csrf, id) = (&app.store, &mut app.browser, &app.csrf, app.integration);
     let webhook = store.webhooks_of(id).await.unwrap()[0].0.id;
 
     let (status, _) = deliver(
@@ -61,7 +51,7 @@ async fn deliveries_are_listed_and_can_be_replayed_until_their_payload_is_purged
     assert!(good.replayable && good.status == "processed");
 
     // A viewer sees the list but cannot replay.
-    let mut viewer = Browser::new(&base);
+    let mut viewer = Browser::new(&app.base);
     viewer.sign_in("vera", VIEWER_PASSWORD).await;
     let viewer_csrf = viewer.csrf().await;
     let replay_path = format!(
@@ -84,25 +74,17 @@ async fn deliveries_are_listed_and_can_be_replayed_until_their_payload_is_purged
     );
 
     // Replayed: processed again by the worker, and audited.
-    let replayed = browser.post(&replay_path, &[("csrf_token", &csrf)]).await;
+    let replayed = browser.post(&replay_path, &[("csrf_token", csrf)]).await;
     assert_eq!(replayed.status, StatusCode::SEE_OTHER);
-    let mut again = None;
-    for _ in 0..200 {
-        let entry = store.delivery(good.id).await.unwrap().unwrap();
-        if entry.status == "processed" {
-            again = Some(entry);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(again.expect("processed again").attempts, 1);
-    let audit: Vec<String> = store
-        .audit_entries(20)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let again = common::poll_until(
+        200,
+        async || store.delivery(good.id).await.unwrap().unwrap(),
+        |entry| entry.status == "processed",
+    )
+    .await;
+    assert_eq!(again.status, "processed", "processed again");
+    assert_eq!(again.attempts, 1);
+    let audit = common::store_rows::audit_actions(store, 20).await;
     assert!(audit.contains(&"integration.webhook.replay".to_owned()));
 
     // Past the retention, the payload is gone and so is the replay.
@@ -113,7 +95,7 @@ async fn deliveries_are_listed_and_can_be_replayed_until_their_payload_is_purged
             .unwrap()
             >= 1
     );
-    let purged = browser.post(&replay_path, &[("csrf_token", &csrf)]).await;
+    let purged = browser.post(&replay_path, &[("csrf_token", csrf)]).await;
     assert_eq!(purged.status, StatusCode::BAD_REQUEST);
     assert!(
         browser
@@ -142,36 +124,27 @@ async fn metric(base: &str, sample: &str) -> f64 {
         .unwrap()
 }
 
+/// Each of `samples` of `/metrics`, in order.
+async fn metrics(base: &str, samples: &[&str]) -> Vec<f64> {
+    let mut values = Vec::new();
+    for sample in samples {
+        values.push(metric(base, sample).await);
+    }
+    values
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_intake_processing_and_connector_calls() {
-    let ProbeApp {
-        base,
-        mut browser,
-        csrf,
-        integration: id,
-        dir: _dir,
-        ..
-    } = probe_app("Counted").await;
-    let page = add_endpoint(
-        &mut browser,
-        &csrf,
-        id,
-        &[("scheme", "cube-hmac-sha256"), ("answer", "connector")],
-    )
-    .await;
-    let (url, secret) = url_and_secret(&page);
+    let mut app = probe_app("Counted").await;
+    let (url, secret) = app.endpoint(CONNECTOR_ANSWERS).await;
+    let base = &app.base;
     let stored = r#"cube_webhook_deliveries_total{outcome="stored"}"#;
     let duplicate = r#"cube_webhook_deliveries_total{outcome="duplicate"}"#;
     let refused = r#"cube_webhook_deliveries_total{outcome="refused"}"#;
     let processed = r#"cube_webhook_processing_total{outcome="processed"}"#;
     let calls = r#"cube_connector_calls_total{outcome="ok"}"#;
-    let before = [
-        metric(&base, stored).await,
-        metric(&base, duplicate).await,
-        metric(&base, refused).await,
-        metric(&base, processed).await,
-        metric(&base, calls).await,
-    ];
+    let samples = [stored, duplicate, refused, processed, calls];
+    let before = metrics(base, &samples).await;
     let body = r#"{"items": [{"id": "m1"}]}"#;
     assert_eq!(
         deliver(&url, &secret, "m-1", now(), body).await.0,
@@ -187,53 +160,34 @@ async fn metrics_count_intake_processing_and_connector_calls() {
             .0,
         StatusCode::UNAUTHORIZED
     );
-    let after = [
-        metric(&base, stored).await,
-        metric(&base, duplicate).await,
-        metric(&base, refused).await,
-        metric(&base, processed).await,
-        metric(&base, calls).await,
-    ];
+    let after = metrics(base, &samples).await;
     assert_eq!(after[0] - before[0], 1.0, "stored");
     assert_eq!(after[1] - before[1], 1.0, "duplicate");
     assert_eq!(after[2] - before[2], 1.0, "refused");
     assert_eq!(after[3] - before[3], 1.0, "processed");
     assert!(after[4] > before[4], "the connector call was counted");
-    assert!(metric(&base, "cube_integrations_enabled").await >= 1.0);
+    assert!(metric(base, "cube_integrations_enabled").await >= 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_can_queue_a_sync_on_each_delivery() {
-    let ProbeApp {
-        store,
-        mut browser,
-        csrf,
-        integration: id,
-        dir: _dir,
-        ..
-    } = probe_app("Nudged").await;
-    let page = add_endpoint(
-        &mut browser,
-        &csrf,
-        id,
-        &[("scheme", "cube-hmac-sha256"), ("queue_sync", "on")],
-    )
-    .await;
-    let (url, secret) = url_and_secret(&page);
+    let mut app = probe_app("Nudged").await;
+    let (url, secret) = app
+        .endpoint(&[("scheme", "cube-hmac-sha256"), ("queue_sync", "on")])
+        .await;
+    let (store, id) = (&app.store, app.integration);
     assert!(store.webhooks_of(id).await.unwrap()[0].0.queue_sync);
     let (status, _) = deliver(&url, &secret, "changed-1", now(), r#"{"items": []}"#).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let mut jobs = Vec::new();
-    for _ in 0..200 {
-        jobs = store.jobs_of(id, 10).await.unwrap();
-        if jobs
-            .iter()
-            .any(|j| j.trigger == "webhook" && j.status == "succeeded")
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let jobs = common::poll_until(
+        200,
+        async || store.jobs_of(id, 10).await.unwrap(),
+        |jobs| {
+            jobs.iter()
+                .any(|j| j.trigger == "webhook" && j.status == "succeeded")
+        },
+    )
+    .await;
     let job = jobs
         .iter()
         .find(|j| j.trigger == "webhook")

@@ -72,14 +72,27 @@ async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// Creates the work order "Boiler noise" over the API, as the admin
+/// signed in there; returns that API client and the order.
+async fn boiler_noise(base: &str) -> (Api, serde_json::Value) {
+    let api = Api::sign_in(base, "admin", ADMIN_PASSWORD).await;
+    let (status, order) = api
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/work-orders",
+            Some(json!({"title": "Boiler noise"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    (api, order)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_order_events_are_signed_retried_and_stopped_by_410() {
     // The receivers are on this machine: the admin allows `localhost`.
     let (base, store, _dir) =
         common::serve_admin_app_reaching(common::probe_catalog().await, &["localhost"]).await;
-    let mut browser = Browser::new(&base);
-    browser.sign_in("admin", ADMIN_PASSWORD).await;
-    let csrf = browser.csrf().await;
+    let (mut browser, csrf) = common::sign_in_admin(&base).await;
     let (flaky_url, flaky) = receiver(vec![500]).await;
     let (gone_url, gone) = receiver(vec![410]).await;
     let secret = add_receiver(
@@ -103,15 +116,7 @@ async fn work_order_events_are_signed_retried_and_stopped_by_410() {
         .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
 
-    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
-    let (status, order) = api
-        .json(
-            reqwest::Method::POST,
-            "/api/v1/work-orders",
-            Some(json!({"title": "Boiler noise"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    let (api, order) = boiler_noise(&base).await;
 
     // The flaky receiver: 500 first, then the same event again, delivered.
     wait_for("the retried delivery", || flaky.lock().unwrap().len() >= 2).await;
@@ -148,15 +153,15 @@ async fn work_order_events_are_signed_retried_and_stopped_by_410() {
 
     // The receiver that answered 410 is disabled and gets nothing more.
     wait_for("the 410", || !gone.lock().unwrap().is_empty()).await;
-    let mut disabled = false;
-    for _ in 0..100 {
-        let hooks = store.outbound_webhooks().await.unwrap();
-        if hooks.iter().any(|w| w.url == gone_url && !w.enabled) {
-            disabled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let disabled = common::poll_until(
+        100,
+        async || {
+            let hooks = store.outbound_webhooks().await.unwrap();
+            hooks.iter().any(|w| w.url == gone_url && !w.enabled)
+        },
+        |disabled| *disabled,
+    )
+    .await;
     assert!(disabled, "410 disables the receiver");
     api.json(
         reqwest::Method::POST,
@@ -215,9 +220,7 @@ async fn work_order_events_are_signed_retried_and_stopped_by_410() {
 async fn receivers_on_the_hosts_own_network_are_refused_unless_named() {
     // The default policy: no private host named.
     let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
-    let mut browser = Browser::new(&base);
-    browser.sign_in("admin", ADMIN_PASSWORD).await;
-    let csrf = browser.csrf().await;
+    let (mut browser, csrf) = common::sign_in_admin(&base).await;
     // One receiver on 127.0.0.1, by name and by address.
     let (by_name, seen) = receiver(Vec::new()).await;
     let by_address = by_name.replace("localhost", "127.0.0.1");
@@ -230,30 +233,23 @@ async fn receivers_on_the_hosts_own_network_are_refused_unless_named() {
         add_receiver(&mut browser, &csrf, internal, &["work_order.created"]).await;
     }
 
-    let api = Api::sign_in(&base, "admin", ADMIN_PASSWORD).await;
-    let (status, _) = api
-        .json(
-            reqwest::Method::POST,
-            "/api/v1/work-orders",
-            Some(json!({"title": "Boiler noise"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    boiler_noise(&base).await;
 
-    let mut errors = Vec::new();
-    for _ in 0..200 {
-        errors.clear();
-        for hook in store.outbound_webhooks().await.unwrap() {
-            let deliveries = store.outbound_deliveries_of(hook.id, 10).await.unwrap();
-            if let Some(error) = deliveries.first().and_then(|d| d.last_error.clone()) {
-                errors.push((hook.url.clone(), error));
+    let errors = common::poll_until(
+        200,
+        async || {
+            let mut errors = Vec::new();
+            for hook in store.outbound_webhooks().await.unwrap() {
+                let deliveries = store.outbound_deliveries_of(hook.id, 10).await.unwrap();
+                if let Some(error) = deliveries.first().and_then(|d| d.last_error.clone()) {
+                    errors.push((hook.url.clone(), error));
+                }
             }
-        }
-        if errors.len() == 4 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            errors
+        },
+        |errors| errors.len() == 4,
+    )
+    .await;
     assert_eq!(errors.len(), 4, "every receiver was attempted: {errors:?}");
     for (url, error) in &errors {
         assert!(

@@ -11,7 +11,7 @@
 
 use cube_test_support as common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -22,10 +22,10 @@ use reqwest::Method;
 use serde_json::json;
 
 use common::client::Api;
+use common::plugin_cli::{cube_command, run};
 
 fn cube(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cube"));
-    command.args(args).env("CUBE_LOG", "warn");
+    let mut command = cube_command(args);
     for name in [
         "CUBE_ALLOW_PRIVATE_HOSTS",
         "CUBE_OUTBOUND_PROXY",
@@ -34,8 +34,7 @@ fn cube(args: &[&str], env: &[(&str, &str)]) -> Output {
     ] {
         command.env_remove(name);
     }
-    command.envs(env.iter().copied());
-    command.output().expect("running cube")
+    run(command.envs(env.iter().copied()))
 }
 
 /// `cube plugin install URL` with `flags`: its exit code and stderr.

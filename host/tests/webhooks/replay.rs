@@ -14,7 +14,7 @@ use hmac::Mac;
 use reqwest::StatusCode;
 
 use common::client::Browser;
-use common::webhook_sender::{ProbeApp, add_endpoint, now, probe_app};
+use common::webhook_sender::{ProbeApp, now, probe_app};
 
 fn hmac_hex(secret: &str, message: &[u8]) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -30,26 +30,22 @@ async fn endpoint(
     scheme: &str,
     secret: &str,
 ) -> (Store, i64, i64, String, String, tempfile::TempDir, Browser) {
-    let ProbeApp {
-        store,
-        dir,
-        mut browser,
-        csrf,
-        integration: id,
-        ..
-    } = probe_app("Replayed").await;
-    let page = add_endpoint(
-        &mut browser,
-        &csrf,
-        id,
-        &[
+    let mut app = probe_app("Replayed").await;
+    let page = app
+        .add_endpoint(&[
             ("scheme", scheme),
             ("secret", secret),
             ("answer", "stored"),
             ("queue_sync", "on"),
-        ],
-    )
-    .await;
+        ])
+        .await;
+    let ProbeApp {
+        store,
+        dir,
+        browser,
+        integration: id,
+        ..
+    } = app;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let url = common::element_text(&page.body, "webhook-url");
     let webhook = store.webhooks_of(id).await.unwrap()[0].0.id;
@@ -203,27 +199,11 @@ async fn signature_variants_of_a_cube_delivery_without_an_id_are_not_new_deliver
 }
 
 async fn integration(store: &Store) -> i64 {
-    use cube_host::runtime::types::{Capabilities, ConnectorInfo, Features};
-    let info = ConnectorInfo {
-        id: "c-versions".into(),
-        name: "versions".into(),
-        version: "1.0.0".into(),
-        description: String::new(),
-        config_schema: "{}".into(),
-        capabilities: Capabilities {
-            http: Vec::new(),
-            ldap: Vec::new(),
-        },
-        features: Features::WEBHOOKS,
-    };
-    store.upsert_provider(&info, "sha256:test").await.unwrap();
+    use cube_host::runtime::types::Features;
+    let info = common::store_rows::provider_info("c-versions", "versions", Features::WEBHOOKS);
     let fields =
         cube_host::store::integrations::IntegrationFields::new("versions", serde_json::Map::new());
-    store
-        .create_integration(&info.id, &fields, "admin", |_| Default::default())
-        .await
-        .unwrap()
-        .id
+    common::store_rows::integration_of(store, &info, &fields).await
 }
 
 /// Stores, claims and completes a delivery that produced `records`.

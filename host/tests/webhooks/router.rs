@@ -11,32 +11,49 @@ use reqwest::StatusCode;
 
 use common::VIEWER_PASSWORD;
 use common::client::Browser;
+use common::store_rows::count;
 use common::webhook_sender::{
-    ProbeApp, add_endpoint, bare_probe_app, deliver, now, probe_app, url_and_secret,
+    add_endpoint, bare_probe_app, deliver, now, probe_app, url_and_secret,
 };
+
+/// Counts the deliveries stored in all.
+const STORED_DELIVERIES: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries";
+
+/// Reads the records of `integration` every 50 ms, `tries` times at the
+/// most, until there are `expected`; returns the last count.
+async fn records_reach(
+    store: &cube_host::store::Store,
+    integration: i64,
+    expected: i64,
+    tries: usize,
+) -> i64 {
+    common::poll_until(
+        tries,
+        async || store.synced_counts(integration).await.unwrap()[3].1,
+        |records| *records == expected,
+    )
+    .await
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_are_verified_stored_once_and_processed() {
-    let ProbeApp {
-        base,
-        store,
-        dir,
-        mut browser,
-        csrf,
-        integration: id,
-    } = bare_probe_app("Hooked").await;
-    let page = add_endpoint(
-        &mut browser,
-        &csrf,
-        id,
-        &[
+    let mut app = bare_probe_app("Hooked").await;
+    let page = app
+        .add_endpoint(&[
             ("description", "tests"),
             ("scheme", "cube-hmac-sha256"),
             ("secret", ""),
             ("answer", "connector"),
-        ],
-    )
-    .await;
+        ])
+        .await;
+    let (base, store, dir, browser, csrf, id) = (
+        &app.base,
+        &app.store,
+        &app.dir,
+        &mut app.browser,
+        &app.csrf,
+        app.integration,
+    );
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let (url, secret) = url_and_secret(&page);
     assert!(url.starts_with(&format!("{base}/hooks/")), "{url}");
@@ -105,18 +122,14 @@ async fn deliveries_are_verified_stored_once_and_processed() {
     let huge = "x".repeat(2 << 20);
     let (status, _) = deliver(&url, &secret, "d-5", now(), &huge).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    let counted: i64 =
-        sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+    let counted = count(store, STORED_DELIVERIES).await;
     assert_eq!(counted, 1, "only the one good delivery is stored");
 
     // A disabled integration keeps what arrives and processes it when enabled.
     browser
         .post(
             &format!("/integrations/{id}/disable"),
-            &[("csrf_token", &csrf)],
+            &[("csrf_token", csrf)],
         )
         .await;
     let (status, text) = deliver(&url, &secret, "d-6", now(), r#"{"deleted": ["1"]}"#).await;
@@ -130,21 +143,14 @@ async fn deliveries_are_verified_stored_once_and_processed() {
     browser
         .post(
             &format!("/integrations/{id}/enable"),
-            &[("csrf_token", &csrf)],
+            &[("csrf_token", csrf)],
         )
         .await;
-    let mut remaining = 2;
-    for _ in 0..200 {
-        remaining = store.synced_counts(id).await.unwrap()[3].1;
-        if remaining == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let remaining = records_reach(store, id, 1, 200).await;
     assert_eq!(remaining, 1, "the worker processed the kept delivery");
 
     // Viewers cannot add endpoints; removing one refuses its deliveries.
-    let mut viewer = Browser::new(&base);
+    let mut viewer = Browser::new(base);
     viewer.sign_in("vera", VIEWER_PASSWORD).await;
     let viewer_csrf = viewer.csrf().await;
     let refused = add_endpoint(&mut viewer, &viewer_csrf, id, &[("scheme", "slack-v0")]).await;
@@ -159,7 +165,7 @@ async fn deliveries_are_verified_stored_once_and_processed() {
     let removed = browser
         .post(
             &format!("/integrations/{id}/webhooks/{remove}/delete"),
-            &[("csrf_token", &csrf)],
+            &[("csrf_token", csrf)],
         )
         .await;
     assert_eq!(removed.status, StatusCode::SEE_OTHER);
@@ -171,13 +177,7 @@ async fn deliveries_are_verified_stored_once_and_processed() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
     }
-    let actions: Vec<_> = store
-        .audit_entries(20)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = common::store_rows::audit_actions(store, 20).await;
     assert!(
         actions.contains(&"integration.webhook.add".to_owned())
             && actions.contains(&"integration.webhook.delete".to_owned())
@@ -186,22 +186,11 @@ async fn deliveries_are_verified_stored_once_and_processed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_signed_deliveries_verify_with_the_entered_signing_secret() {
-    let ProbeApp {
-        store,
-        mut browser,
-        csrf,
-        integration: id,
-        dir: _dir,
-        ..
-    } = bare_probe_app("Slacky").await;
+    let mut app = bare_probe_app("Slacky").await;
     let signing_secret = "8f742231b10e8888abcd99yyyzzz85a5";
-    let page = add_endpoint(
-        &mut browser,
-        &csrf,
-        id,
-        &[("scheme", "slack-v0"), ("secret", signing_secret)],
-    )
-    .await;
+    let page = app
+        .add_endpoint(&[("scheme", "slack-v0"), ("secret", signing_secret)])
+        .await;
     assert!(
         !page.body.contains(signing_secret),
         "an entered secret is not shown back"
@@ -225,22 +214,17 @@ async fn slack_signed_deliveries_verify_with_the_entered_signing_secret() {
     assert_eq!(send().await.unwrap().status(), StatusCode::OK);
     // Slack's retry of the same request carries the same signature: a duplicate.
     assert_eq!(send().await.unwrap().status(), StatusCode::CONFLICT);
-    assert_eq!(store.synced_counts(id).await.unwrap()[3].1, 1);
+    assert_eq!(
+        app.store.synced_counts(app.integration).await.unwrap()[3].1,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_deliveries_share_commits_and_each_gets_its_own_answer() {
-    let ProbeApp {
-        store,
-        mut browser,
-        csrf,
-        integration: id,
-        dir: _dir,
-        ..
-    } = bare_probe_app("Busy").await;
+    let mut app = bare_probe_app("Busy").await;
     // The default answer: 202 once stored, processed by the worker.
-    let page = add_endpoint(&mut browser, &csrf, id, &[("scheme", "cube-hmac-sha256")]).await;
-    let (url, secret) = url_and_secret(&page);
+    let (url, secret) = app.endpoint(&[("scheme", "cube-hmac-sha256")]).await;
 
     // 120 deliveries at once, 20 of them sent twice: each pair races for
     // the same commit or the next one, and exactly one of it is stored.
@@ -262,52 +246,26 @@ async fn concurrent_deliveries_share_commits_and_each_gets_its_own_answer() {
         [(202, 100), (409, 20)].into_iter().collect(),
         "every delivery answered for itself"
     );
-    let stored: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let stored = count(&app.store, STORED_DELIVERIES).await;
     assert_eq!(stored, 100);
-    let mut applied = 0;
-    for _ in 0..400 {
-        applied = store.synced_counts(id).await.unwrap()[3].1;
-        if applied == 100 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let applied = records_reach(&app.store, app.integration, 100, 400).await;
     assert_eq!(applied, 100, "the worker processed every stored delivery");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standard_webhooks_deliveries_verify_with_a_generated_whsec_secret() {
-    let ProbeApp {
-        store,
-        mut browser,
-        csrf,
-        integration: id,
-        dir: _dir,
-        ..
-    } = probe_app("Standard").await;
-    let refused = add_endpoint(
-        &mut browser,
-        &csrf,
-        id,
-        &[
+    let mut app = probe_app("Standard").await;
+    let refused = app
+        .add_endpoint(&[
             ("scheme", "standard-webhooks"),
             ("secret", "not base64 at all!"),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("whsec_"), "{}", refused.body);
-    let page = add_endpoint(
-        &mut browser,
-        &csrf,
-        id,
-        &[("scheme", "standard-webhooks"), ("answer", "connector")],
-    )
-    .await;
-    let (url, secret) = url_and_secret(&page);
+    let (url, secret) = app
+        .endpoint(&[("scheme", "standard-webhooks"), ("answer", "connector")])
+        .await;
     assert!(secret.starts_with("whsec_"), "{secret}");
     let body = r#"{"items": [{"id": "sw-1"}]}"#;
     let ts = now();
@@ -332,5 +290,8 @@ async fn standard_webhooks_deliveries_verify_with_a_generated_whsec_secret() {
         StatusCode::CONFLICT,
         "same webhook-id"
     );
-    assert_eq!(store.synced_counts(id).await.unwrap()[3].1, 1);
+    assert_eq!(
+        app.store.synced_counts(app.integration).await.unwrap()[3].1,
+        1
+    );
 }

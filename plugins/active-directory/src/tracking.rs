@@ -8,6 +8,7 @@
 //! maps each to an integer (the USN, or microseconds/seconds since 1970) so
 //! it can cut the range into windows, and back into filter values.
 
+use cube_connector_sdk::time::{civil_from_days, days_from_civil};
 use serde::{Deserialize, Serialize};
 
 /// Which stamp is used.
@@ -106,35 +107,16 @@ pub fn generalized_time_micros(value: &str) -> Option<i64> {
             .fold(0, |micros, digit| micros * 10 + i64::from(digit - b'0')),
         None => 0,
     };
-    let days = days_from_civil(year, month, day);
+    // Both are in range: checked above.
+    let days = days_from_civil(year, month as u32, day as u32);
     Some(((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000 + micros)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// `YYYYmmddHHMMSS` of a time in seconds since 1970.
 fn civil_time(seconds: i64) -> String {
     let days = seconds.div_euclid(86_400);
     let secs = seconds.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = civil_from_days(days);
     format!(
         "{year:04}{month:02}{day:02}{:02}{:02}{:02}",
         secs / 3600,

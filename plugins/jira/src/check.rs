@@ -7,7 +7,7 @@ use cube_connector_sdk::prelude::*;
 use serde_json::Value;
 
 use crate::client::{Jira, segment};
-use crate::config::Config;
+use crate::config::{Config, ValueMap};
 use crate::sync;
 
 pub fn test_connection(config: &Config) -> Result<String> {
@@ -40,31 +40,19 @@ pub fn test_connection(config: &Config) -> Result<String> {
     said.push_str(&format!("; project {key} ({name}), issue type {wanted}"));
     if config.status_map.is_some() || config.priority_map.is_some() {
         let statuses = statuses(&jira, key, wanted)?;
-        let status_map = config.statuses()?;
-        let unknown: Vec<&str> = status_map
-            .all_theirs()
-            .filter(|s| !statuses.iter().any(|k| k.eq_ignore_ascii_case(s)))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(Error::config(format!(
-                "the status mapping names {} that the {wanted} workflow of {key} does not have; it has {}",
-                unknown.join(", "),
-                statuses.join(", ")
-            )));
-        }
+        refuse_unknown(
+            "status mapping",
+            &config.statuses()?,
+            &format!("the {wanted} workflow of {key}"),
+            &statuses,
+        )?;
         let priorities = priorities(&jira)?;
-        let priority_map = config.priorities()?;
-        let unknown: Vec<&str> = priority_map
-            .all_theirs()
-            .filter(|p| !priorities.iter().any(|k| k.eq_ignore_ascii_case(p)))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(Error::config(format!(
-                "the priority mapping names {} that Jira does not have; it has {}",
-                unknown.join(", "),
-                priorities.join(", ")
-            )));
-        }
+        refuse_unknown(
+            "priority mapping",
+            &config.priorities()?,
+            "Jira",
+            &priorities,
+        )?;
         config.fields()?;
         said.push_str(&format!(
             "; {} statuses and {} priorities mapped",
@@ -116,6 +104,20 @@ fn issue_types(jira: &Jira, key: &str) -> Result<Vec<String>> {
         .filter(|t| t.get("subtask").and_then(Value::as_bool) != Some(true))
         .filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_owned))
         .collect())
+}
+
+/// A `config` error when the `what` mapping names values that `holder`
+/// (whose values are `known`) does not have.
+fn refuse_unknown(what: &str, map: &ValueMap, holder: &str, known: &[String]) -> Result<()> {
+    let unknown = map.unknown_theirs(known);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(Error::config(format!(
+        "the {what} names {} that {holder} does not have; it has {}",
+        unknown.join(", "),
+        known.join(", ")
+    )))
 }
 
 /// The statuses of a project's workflow for an issue type.

@@ -138,17 +138,7 @@ impl<'a> Jira<'a> {
                 "Jira denied the account access (403){detail}. The account needs the Browse projects, Create issues, Edit issues, Transition issues and Add comments permissions in the project."
             )),
             404 => Error::config(format!("Jira has no such item (404){detail}")),
-            429 => Error::rate_limited(
-                response.retry_after().map(|d| d.as_millis() as u64),
-                format!("Jira asked to slow down (429){detail}"),
-            ),
-            503 if response.retry_after().is_some() => Error::rate_limited(
-                response.retry_after().map(|d| d.as_millis() as u64),
-                format!("Jira is busy (503){detail}"),
-            ),
-            500..=599 => Error::transient(format!("Jira answered {status}{detail}")),
-            400 => Error::config(format!("Jira refused the request (400){detail}")),
-            _ => Error::fatal(format!("Jira answered {status}{detail}")),
+            _ => response.service_error("Jira", &detail),
         })
     }
 }

@@ -78,21 +78,15 @@ pub const MAPPABLE: [&str; 5] = ["title", "description", "assignee", "requester"
 impl Config {
     /// The site's address without a trailing slash.
     pub fn site(&self) -> Result<&str> {
-        let url = self.base_url.trim().trim_end_matches('/');
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(Error::config(format!(
+        cube_connector_sdk::config::base_url(&self.base_url, |url| {
+            format!(
                 "the Jira URL `{url}` is not an http(s) address; use the address you open Jira at, like https://acme.atlassian.net"
-            )));
-        }
-        Ok(url)
+            )
+        })
     }
 
     pub fn project(&self) -> Result<&str> {
-        let key = self.project_key.trim();
-        if key.is_empty() {
-            return Err(Error::config("no project key is configured"));
-        }
-        Ok(key)
+        cube_connector_sdk::config::required(&self.project_key, "no project key is configured")
     }
 
     pub fn statuses(&self) -> Result<ValueMap> {

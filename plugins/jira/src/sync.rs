@@ -15,6 +15,7 @@
 //! skipped silently (a full sync must see every issue).
 
 use cube_connector_sdk::prelude::*;
+use cube_connector_sdk::records::{SyncCursor, is_default};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -39,7 +40,7 @@ pub struct Cursor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     /// Data Center: issues read so far in this read.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub start_at: u32,
     /// Data Center: the key of the last issue read, which the next page
     /// must start with.
@@ -47,40 +48,17 @@ pub struct Cursor {
     pub last_key: Option<String>,
     /// The latest change seen in this sync (ms) and the offset Jira wrote
     /// it with.
-    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub high_ms: i64,
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub offset_minutes: i32,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub restarts: u32,
 }
 
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-fn is_zero_i64(n: &i64) -> bool {
-    *n == 0
-}
-fn is_zero_i32(n: &i32) -> bool {
-    *n == 0
-}
+impl SyncCursor for Cursor {}
 
 impl Cursor {
-    fn parse(text: Option<&str>) -> Result<Cursor> {
-        match text {
-            None => Ok(Cursor::default()),
-            Some(t) => serde_json::from_str(t).map_err(|e| {
-                Error::fatal(format!(
-                    "the stored sync position is not one this connector wrote ({e}); run a full sync"
-                ))
-            }),
-        }
-    }
-
-    fn text(&self) -> String {
-        serde_json::to_string(self).expect("a cursor serialises")
-    }
-
     /// The position the next sync starts from.
     fn next_sync(&self) -> Cursor {
         let since = if self.high_ms > 0 {

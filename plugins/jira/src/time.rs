@@ -6,7 +6,7 @@
 //! JQL reads dates in that same zone, so a bound is written with the offset
 //! of the timestamp it came from.
 
-use cube_connector_sdk::time::{civil_from_days, days_from_civil};
+use cube_connector_sdk::time::{days_from_civil, format_date, parse_date, parse_digits as number};
 
 /// A parsed timestamp: the instant, and the offset it was written with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,26 +15,11 @@ pub struct Stamp {
     pub offset_minutes: i32,
 }
 
-fn number(text: &str) -> Option<i64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
 /// Reads `YYYY-MM-DDTHH:MM:SS[.fff](+HHMM|+HH:MM|Z)`.
 pub fn parse(text: &str) -> Option<Stamp> {
     let text = text.trim();
     let (date, rest) = text.split_once('T')?;
-    let mut parts = date.split('-');
-    let (year, month, day) = (
-        number(parts.next()?)?,
-        number(parts.next()?)? as u32,
-        number(parts.next()?)? as u32,
-    );
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
+    let (year, month, day) = parse_date(date)?;
     let zone_at = rest.find(['+', '-', 'Z']).unwrap_or(rest.len());
     let (clock, zone) = rest.split_at(zone_at);
     let (clock, fraction) = clock.split_once('.').unwrap_or((clock, ""));
@@ -79,10 +64,10 @@ pub fn millis(text: &str) -> Option<i64> {
 pub fn jql_date(millis: i64, offset_minutes: i32) -> String {
     let local = millis + i64::from(offset_minutes) * 60_000;
     let (days, in_day) = (local.div_euclid(86_400_000), local.rem_euclid(86_400_000));
-    let (year, month, day) = civil_from_days(days);
     let minutes = in_day / 60_000;
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        "{} {:02}:{:02}",
+        format_date(days),
         minutes / 60,
         minutes % 60
     )
@@ -91,22 +76,13 @@ pub fn jql_date(millis: i64, offset_minutes: i32) -> String {
 /// A Jira due date (`YYYY-MM-DD`) as the milliseconds of its midnight UTC,
 /// the way the host stores due dates.
 pub fn due_millis(date: &str) -> Option<i64> {
-    let mut parts = date.trim().split('-');
-    let (year, month, day) = (
-        number(parts.next()?)?,
-        number(parts.next()?)? as u32,
-        number(parts.next()?)? as u32,
-    );
-    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
+    let (year, month, day) = parse_date(date.trim())?;
     Some(days_from_civil(year, month, day) * 86_400_000)
 }
 
 /// A due date in milliseconds as Jira's `YYYY-MM-DD` (UTC).
 pub fn due_date(millis: i64) -> String {
-    let (year, month, day) = civil_from_days(millis.div_euclid(86_400_000));
-    format!("{year:04}-{month:02}-{day:02}")
+    format_date(millis.div_euclid(86_400_000))
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@
 use std::time::Duration;
 
 use cube_connector_sdk::http::{self, RequestBuilder, Response};
+pub use cube_connector_sdk::oauth::Token;
+use cube_connector_sdk::oauth::{self, TokenCache};
 use cube_connector_sdk::prelude::*;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Auth, Config, KeyIn};
@@ -22,18 +23,6 @@ use crate::config::{Auth, Config, KeyIn};
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Where the OAuth token is kept in the integration's state.
 pub const TOKEN_KEY: &str = "oauth-token";
-
-/// A cached OAuth access token.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-pub struct Token {
-    /// Whose token: token URL, client and scope (a changed configuration
-    /// does not reuse it).
-    pub owner: String,
-    pub access_token: String,
-    /// Seconds since the epoch by the server's clock, when known.
-    #[serde(default)]
-    pub expires_at: Option<i64>,
-}
 
 pub struct Client<'a> {
     pub config: &'a Config,
@@ -58,17 +47,16 @@ impl<'a> Client<'a> {
         self.config.auth == Auth::OAuth2ClientCredentials
     }
 
-    fn owner(&self) -> String {
-        format!(
+    /// The kept token, whose owner is the token URL, client and scope (a
+    /// changed configuration does not reuse it).
+    fn tokens(&self) -> TokenCache {
+        let owner = format!(
             "{}|{}|{}",
             self.config.token_url.trim(),
             self.config.client_id.trim(),
             self.config.scope.trim()
-        )
-    }
-
-    fn cached_token(&self) -> Option<Token> {
-        state::get_json::<Token>(TOKEN_KEY).filter(|t| t.owner == self.owner())
+        );
+        TokenCache::new(TOKEN_KEY, owner)
     }
 
     /// A new token by the client credentials grant.
@@ -89,40 +77,28 @@ impl<'a> Client<'a> {
                 "the token endpoint {} refused the client credentials ({}){}; check the client ID, the client secret and the scope",
                 without_query(&response.url),
                 response.status,
-                oauth_error(&response)
+                oauth::error_suffix(&response, &["error", "error_description"])
             )));
         }
         let response = response.error_for_status()?;
         let granted = parse_json(&response)?;
-        let access_token = granted
-            .get("access_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                Error::fatal(format!(
-                    "the answer of the token endpoint {} has no access_token",
-                    without_query(&response.url)
-                ))
-            })?;
-        let expires_in = granted.get("expires_in").and_then(|v| match v {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        });
-        let now = response.header("date").and_then(http_date_secs);
-        let token = Token {
-            owner: self.owner(),
-            access_token: access_token.to_owned(),
-            expires_at: now.zip(expires_in).map(|(now, ttl)| now + ttl),
-        };
-        state::set_json(TOKEN_KEY, &token)?;
+        let token = self.tokens().keep(&response, &granted)?.ok_or_else(|| {
+            Error::fatal(format!(
+                "the answer of the token endpoint {} has no access_token",
+                without_query(&response.url)
+            ))
+        })?;
         log::debug("obtained an OAuth2 access token");
         Ok(token)
     }
 
-    fn authorize(&self, request: RequestBuilder, fresh: bool) -> Result<RequestBuilder> {
+    /// Sends with authentication; with OAuth2, a 401 to a kept token
+    /// fetches a new one and repeats the request once. The status is not
+    /// checked.
+    pub fn raw(&self, request: &RequestBuilder) -> Result<Response> {
         let c = self.config;
-        Ok(match c.auth {
+        let request = request.clone();
+        let signed = match c.auth {
             Auth::None => request,
             Auth::Basic => request.basic(c.username.trim(), &c.password),
             Auth::Bearer => request.bearer(c.token.trim()),
@@ -131,49 +107,14 @@ impl<'a> Client<'a> {
                 KeyIn::Query => request.query(c.api_key_name.trim(), c.api_key.trim()),
             },
             Auth::OAuth2ClientCredentials => {
-                let token = match self.cached_token() {
-                    Some(token) if !fresh => token,
-                    _ => self.fetch_token()?,
-                };
-                request.bearer(&token.access_token)
+                return self.tokens().send(
+                    &request,
+                    || self.fetch_token(),
+                    "the API refused the kept OAuth2 token; fetching a new one",
+                );
             }
-        })
-    }
-
-    /// Drops the cached token when the server's clock says it is about to
-    /// run out.
-    fn note_date(&self, response: &Response) {
-        if !self.oauth() {
-            return;
-        }
-        let Some(now) = response.header("date").and_then(http_date_secs) else {
-            return;
         };
-        if let Some(Token {
-            expires_at: Some(end),
-            ..
-        }) = self.cached_token()
-            && now + 60 >= end
-        {
-            state::delete(TOKEN_KEY);
-        }
-    }
-
-    /// Sends with authentication; with OAuth2, a 401 to a kept token
-    /// fetches a new one and repeats the request once. The status is not
-    /// checked.
-    pub fn raw(&self, request: &RequestBuilder) -> Result<Response> {
-        let had_token = self.oauth() && self.cached_token().is_some();
-        let response = self.authorize(request.clone(), false)?.send()?;
-        if response.status == 401 && had_token {
-            log::info("the API refused the kept OAuth2 token; fetching a new one");
-            state::delete(TOKEN_KEY);
-            let again = self.authorize(request.clone(), true)?.send()?;
-            self.note_date(&again);
-            return Ok(again);
-        }
-        self.note_date(&response);
-        Ok(response)
+        signed.send()
     }
 
     /// Sends, and turns an error status into the connector error (401/403
@@ -216,21 +157,6 @@ fn snippet(response: &Response) -> String {
         String::new()
     } else {
         format!(": {}", text.chars().take(200).collect::<String>())
-    }
-}
-
-/// The OAuth error (`error`, `error_description`) as a suffix.
-fn oauth_error(response: &Response) -> String {
-    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    let said: Vec<&str> = ["error", "error_description"]
-        .iter()
-        .filter_map(|k| body.get(*k).and_then(Value::as_str))
-        .filter(|s| !s.is_empty())
-        .collect();
-    if said.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", said.join(", "))
     }
 }
 

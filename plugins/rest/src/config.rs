@@ -222,19 +222,17 @@ pub fn check_pointer(name: &str, pointer: &str) -> Result<()> {
 impl Config {
     /// The base URL without a trailing slash.
     pub fn base(&self) -> Result<&str> {
-        let url = self.base_url.trim().trim_end_matches('/');
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(Error::config(format!(
+        cube_connector_sdk::config::base_url(&self.base_url, |url| {
+            format!(
                 "the base URL `{url}` is not an http(s) address, like https://api.example.com/v1"
-            )));
-        }
-        Ok(url)
+            )
+        })
     }
 
     /// A path (or an absolute URL) resolved against the base URL.
     pub fn url(&self, path: &str) -> Result<String> {
         let path = path.trim();
-        if path.starts_with("https://") || path.starts_with("http://") {
+        if cube_connector_sdk::config::is_http_url(path) {
             return Ok(path.to_owned());
         }
         let base = self.base()?;

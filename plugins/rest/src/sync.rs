@@ -8,6 +8,7 @@
 //! incremental sync sends it as the incremental parameter.
 
 use cube_connector_sdk::prelude::*;
+use cube_connector_sdk::records::SyncCursor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -34,22 +35,9 @@ pub struct Cursor {
     pub high: Option<Value>,
 }
 
+impl SyncCursor for Cursor {}
+
 impl Cursor {
-    pub fn parse(text: Option<&str>) -> Result<Cursor> {
-        match text {
-            None => Ok(Cursor::default()),
-            Some(t) => serde_json::from_str(t).map_err(|e| {
-                Error::fatal(format!(
-                    "the stored sync position is not one this connector wrote ({e}); run a full sync"
-                ))
-            }),
-        }
-    }
-
-    pub fn text(&self) -> String {
-        serde_json::to_string(self).expect("a cursor serialises")
-    }
-
     /// Keeps `value` when it is later than the latest seen.
     fn note(&mut self, value: &Value) {
         if matches!(value, Value::Null) {
@@ -332,7 +320,7 @@ pub fn next_link(header: &str) -> Option<String> {
 
 /// A link target resolved against the URL that answered.
 pub fn resolve(base: &str, target: &str) -> String {
-    if target.starts_with("https://") || target.starts_with("http://") {
+    if cube_connector_sdk::config::is_http_url(target) {
         return target.to_owned();
     }
     let scheme_end = base.find("://").map_or(0, |i| i + 3);

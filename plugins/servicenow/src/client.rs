@@ -14,29 +14,17 @@
 //! `Retry-After`) becomes a `rate-limited` error with ServiceNow's delay.
 
 use cube_connector_sdk::http::{self, RequestBuilder, Response};
+pub use cube_connector_sdk::oauth::Token;
+use cube_connector_sdk::oauth::{self, TokenCache};
 use cube_connector_sdk::prelude::*;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Auth, Config};
-use crate::time;
 
 /// How long one request may take.
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Where the OAuth token is kept in the integration's state.
 const TOKEN_KEY: &str = "oauth-token";
-
-/// A cached OAuth access token.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-pub struct Token {
-    /// Whose token: instance, client and user (a changed configuration
-    /// does not reuse it).
-    pub owner: String,
-    pub access_token: String,
-    /// Seconds since the epoch by the server's clock, when known.
-    #[serde(default)]
-    pub expires_at: Option<i64>,
-}
 
 /// A page of a table.
 #[derive(Clone, Debug, Default)]
@@ -95,17 +83,16 @@ impl<'a> ServiceNow<'a> {
             .follow_redirects(false)
     }
 
-    fn owner(&self) -> String {
-        format!(
+    /// The cached token, whose owner is the instance, client and user (a
+    /// changed configuration does not reuse it).
+    fn tokens(&self) -> TokenCache {
+        let owner = format!(
             "{}|{}|{}",
             self.instance,
             self.config.client_id.trim(),
             self.config.username.trim()
-        )
-    }
-
-    fn cached_token(&self) -> Option<Token> {
-        state::get_json::<Token>(TOKEN_KEY).filter(|t| t.owner == self.owner())
+        );
+        TokenCache::new(TOKEN_KEY, owner)
     }
 
     /// A new token by the password grant.
@@ -125,7 +112,7 @@ impl<'a> ServiceNow<'a> {
             .follow_redirects(false)
             .send()?;
         if matches!(response.status, 400 | 401) {
-            let said = oauth_error(&response);
+            let said = oauth::error_suffix(&response, &["error_description", "error"]);
             return Err(Error::auth(format!(
                 "ServiceNow refused the OAuth sign-in ({}){said}. Check the client ID and client secret (System OAuth, Application Registry, with the password grant) and the user name and password; the user must be active and not locked out",
                 response.status
@@ -133,71 +120,28 @@ impl<'a> ServiceNow<'a> {
         }
         let response = self.check(response)?;
         let granted: Value = response.json()?;
-        let access_token = granted
-            .get("access_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
+        let token = self
+            .tokens()
+            .keep(&response, &granted)?
             .ok_or_else(|| Error::fatal("ServiceNow's token answer has no access_token"))?;
-        let expires_in = granted.get("expires_in").and_then(|v| match v {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.parse().ok(),
-            _ => None,
-        });
-        let now = response.header("date").and_then(time::http_date_secs);
-        let token = Token {
-            owner: self.owner(),
-            access_token: access_token.to_owned(),
-            expires_at: now.zip(expires_in).map(|(now, ttl)| now + ttl),
-        };
-        state::set_json(TOKEN_KEY, &token)?;
         log::debug("obtained an OAuth access token");
         Ok(token)
-    }
-
-    fn authorize(&self, request: RequestBuilder, fresh: bool) -> Result<RequestBuilder> {
-        if !self.oauth() {
-            return Ok(request.basic(self.config.username.trim(), &self.config.password));
-        }
-        let token = match self.cached_token() {
-            Some(token) if !fresh => token,
-            _ => self.fetch_token()?,
-        };
-        Ok(request.bearer(&token.access_token))
-    }
-
-    /// Drops the cached token when the server's clock says it is about to
-    /// run out.
-    fn note_date(&self, response: &Response) {
-        if !self.oauth() {
-            return;
-        }
-        let Some(now) = response.header("date").and_then(time::http_date_secs) else {
-            return;
-        };
-        if let Some(Token {
-            expires_at: Some(end),
-            ..
-        }) = self.cached_token()
-            && now + 60 >= end
-        {
-            state::delete(TOKEN_KEY);
-        }
     }
 
     /// Sends with authentication; with OAuth, a 401 fetches a new token and
     /// repeats the request once. The status is not checked.
     fn raw(&self, request: &RequestBuilder) -> Result<Response> {
-        let had_token = self.oauth() && self.cached_token().is_some();
-        let response = self.authorize(request.clone(), false)?.send()?;
-        if response.status == 401 && had_token {
-            log::info("ServiceNow refused the cached OAuth token; signing in again");
-            state::delete(TOKEN_KEY);
-            let again = self.authorize(request.clone(), true)?.send()?;
-            self.note_date(&again);
-            return Ok(again);
+        if !self.oauth() {
+            return request
+                .clone()
+                .basic(self.config.username.trim(), &self.config.password)
+                .send();
         }
-        self.note_date(&response);
-        Ok(response)
+        self.tokens().send(
+            request,
+            || self.fetch_token(),
+            "ServiceNow refused the cached OAuth token; signing in again",
+        )
     }
 
     /// Sends, and turns an error answer into the connector error.
@@ -308,17 +252,7 @@ impl<'a> ServiceNow<'a> {
             404 => Error::config(format!(
                 "ServiceNow has no such record or table (404){detail}"
             )),
-            429 => Error::rate_limited(
-                response.retry_after().map(|d| d.as_millis() as u64),
-                format!("ServiceNow asked to slow down (429){detail}"),
-            ),
-            503 if response.retry_after().is_some() => Error::rate_limited(
-                response.retry_after().map(|d| d.as_millis() as u64),
-                format!("ServiceNow is busy (503){detail}"),
-            ),
-            500..=599 => Error::transient(format!("ServiceNow answered {status}{detail}")),
-            400 => Error::config(format!("ServiceNow refused the request (400){detail}")),
-            _ => Error::fatal(format!("ServiceNow answered {status}{detail}")),
+            _ => response.service_error("ServiceNow", &detail),
         })
     }
 }
@@ -343,21 +277,6 @@ pub fn servicenow_error(response: &Response) -> String {
         (Some(m), None) => m,
         (None, Some(d)) => d,
         (None, None) => String::new(),
-    }
-}
-
-/// The OAuth endpoint's error (`error`, `error_description`) as a suffix.
-fn oauth_error(response: &Response) -> String {
-    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    let said: Vec<&str> = ["error_description", "error"]
-        .iter()
-        .filter_map(|k| body.get(*k).and_then(Value::as_str))
-        .filter(|s| !s.is_empty())
-        .collect();
-    if said.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", said.join(", "))
     }
 }
 

@@ -164,13 +164,11 @@ pub fn impact_urgency(priority: &str) -> Option<(&'static str, &'static str)> {
 impl Config {
     /// The instance's address without a trailing slash.
     pub fn instance(&self) -> Result<&str> {
-        let url = self.instance_url.trim().trim_end_matches('/');
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(Error::config(format!(
+        cube_connector_sdk::config::base_url(&self.instance_url, |url| {
+            format!(
                 "the instance URL `{url}` is not an http(s) address; use the address you open ServiceNow at, like https://acme.service-now.com"
-            )));
-        }
-        Ok(url)
+            )
+        })
     }
 
     pub fn statuses(&self) -> Result<ValueMap> {

@@ -15,6 +15,7 @@
 //! skipped silently.
 
 use cube_connector_sdk::prelude::*;
+use cube_connector_sdk::records::{SyncCursor, is_default};
 use serde::{Deserialize, Serialize};
 
 use crate::client::ServiceNow;
@@ -33,7 +34,7 @@ pub struct Cursor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
     /// Incidents read so far in this read.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub offset: u32,
     /// The sys_id of the last incident read, which the next page must
     /// start with.
@@ -42,30 +43,13 @@ pub struct Cursor {
     /// The latest `sys_updated_on` seen in this sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub high: Option<String>,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub restarts: u32,
 }
 
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
+impl SyncCursor for Cursor {}
 
 impl Cursor {
-    fn parse(text: Option<&str>) -> Result<Cursor> {
-        match text {
-            None => Ok(Cursor::default()),
-            Some(t) => serde_json::from_str(t).map_err(|e| {
-                Error::fatal(format!(
-                    "the stored sync position is not one this connector wrote ({e}); run a full sync"
-                ))
-            }),
-        }
-    }
-
-    fn text(&self) -> String {
-        serde_json::to_string(self).expect("a cursor serialises")
-    }
-
     /// The position the next sync starts from.
     fn next_sync(&self) -> Cursor {
         Cursor {

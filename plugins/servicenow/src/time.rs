@@ -7,29 +7,14 @@
 //! OAuth token runs out).
 
 pub use cube_connector_sdk::time::http_date_secs;
-use cube_connector_sdk::time::{civil_from_days, days_from_civil};
-
-fn number(text: &str) -> Option<i64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
+use cube_connector_sdk::time::{days_from_civil, format_date, parse_date, parse_digits as number};
 
 /// Milliseconds since the epoch of `YYYY-MM-DD HH:MM:SS` (UTC), or of a
 /// bare `YYYY-MM-DD` (its midnight).
 pub fn millis(text: &str) -> Option<i64> {
     let text = text.trim();
     let (date, clock) = text.split_once(' ').unwrap_or((text, "00:00:00"));
-    let mut parts = date.split('-');
-    let (year, month, day) = (
-        number(parts.next()?)?,
-        number(parts.next()?)? as u32,
-        number(parts.next()?)? as u32,
-    );
-    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
+    let (year, month, day) = parse_date(date)?;
     let mut hms = clock.split(':');
     let (h, m, s) = (
         number(hms.next()?)?,
@@ -48,9 +33,9 @@ pub fn format(millis: i64) -> String {
         millis.div_euclid(86_400_000),
         millis.rem_euclid(86_400_000) / 1000,
     );
-    let (year, month, day) = civil_from_days(days);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        "{} {:02}:{:02}:{:02}",
+        format_date(days),
         in_day / 3600,
         in_day / 60 % 60,
         in_day % 60

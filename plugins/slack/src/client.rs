@@ -201,11 +201,12 @@ fn hook_answer(response: Response, probing: bool) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use cube_connector_sdk::testing;
 
-    fn bot() -> Config {
+    /// Bot mode against a fake Slack at `https://slack.test/api`.
+    pub(crate) fn bot() -> Config {
         serde_json::from_value(json!({
             "mode": "bot", "bot_token": "xoxb-1", "channel": "C1", "api_base_url": "https://slack.test/api"
         }))

@@ -1,6 +1,7 @@
 //! The connector's configuration and its JSON Schema (the host turns it
 //! into the setup form and the wizard's steps).
 
+use cube_connector_sdk::config::{is_http_url, required};
 use cube_connector_sdk::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
@@ -73,7 +74,7 @@ impl Config {
         } else {
             base
         };
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
+        if !is_http_url(base) {
             return Err(Error::config(format!(
                 "the Slack API URL `{base}` is not an http(s) address; leave it empty for {DEFAULT_API_BASE}"
             )));
@@ -82,33 +83,25 @@ impl Config {
     }
 
     pub fn token(&self) -> Result<&str> {
-        let token = self.bot_token.trim();
-        if token.is_empty() {
-            return Err(Error::config(
-                "no bot token is configured: copy the Bot User OAuth Token (xoxb-...) from your Slack app's OAuth & Permissions page",
-            ));
-        }
-        Ok(token)
+        required(
+            &self.bot_token,
+            "no bot token is configured: copy the Bot User OAuth Token (xoxb-...) from your Slack app's OAuth & Permissions page",
+        )
     }
 
     pub fn channel(&self) -> Result<&str> {
-        let channel = self.channel.trim();
-        if channel.is_empty() {
-            return Err(Error::config(
-                "no channel is configured: use the channel's id (C0123456789, under the channel's name, About)",
-            ));
-        }
-        Ok(channel)
+        required(
+            &self.channel,
+            "no channel is configured: use the channel's id (C0123456789, under the channel's name, About)",
+        )
     }
 
     pub fn hook(&self) -> Result<&str> {
-        let url = self.webhook_url.trim();
-        if url.is_empty() {
-            return Err(Error::config(
-                "no incoming webhook URL is configured: add one under your Slack app's Incoming Webhooks",
-            ));
-        }
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
+        let url = required(
+            &self.webhook_url,
+            "no incoming webhook URL is configured: add one under your Slack app's Incoming Webhooks",
+        )?;
+        if !is_http_url(url) {
             return Err(Error::config(
                 "the incoming webhook URL is not an http(s) address; it looks like https://hooks.slack.com/services/T.../B.../...",
             ));

@@ -259,12 +259,7 @@ mod tests {
     use std::cell::RefCell;
     use std::rc::Rc;
 
-    fn bot() -> Config {
-        serde_json::from_value(json!({
-            "mode": "bot", "bot_token": "xoxb-1", "channel": "C1", "api_base_url": "https://slack.test/api"
-        }))
-        .unwrap()
-    }
+    use crate::client::tests::bot;
 
     fn change(
         op: ChangeOperation,

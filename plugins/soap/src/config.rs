@@ -54,7 +54,7 @@ pub struct Config {
 
 fn http_url(what: &str, url: &str) -> Result<String> {
     let url = url.trim();
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
+    if !cube_connector_sdk::config::is_http_url(url) {
         return Err(Error::config(format!(
             "the {what} `{url}` is not an http(s) address"
         )));

@@ -23,6 +23,7 @@
 //!   rejects replays would refuse the second call (an `auth` error naming
 //!   the replay; the next call succeeds).
 
+use cube_connector_sdk::encode::base64;
 use serde::Deserialize;
 use sha1::{Digest, Sha1};
 
@@ -145,27 +146,6 @@ pub fn created_from_http_date(value: &str) -> Option<String> {
     Some(format!(
         "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z"
     ))
-}
-
-pub fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

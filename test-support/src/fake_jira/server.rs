@@ -4,28 +4,13 @@
 
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
-use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
 use super::openapi;
 use super::render::jira_time;
 use super::routes::{JiraErrors, Query, Reply, route};
 use super::state::{Edition, Inner, RecordedRequest, SERVICE_USER};
-use crate::fake_http::{Respond, request_line};
-
-impl Respond for Inner {
-    fn respond(&mut self, request: &Parts, body: &[u8]) -> Response {
-        self.serve(
-            request.method.as_str(),
-            request.uri.path(),
-            request.uri.query().unwrap_or(""),
-            &request.headers,
-            body,
-        )
-        .into_response()
-    }
-}
+use crate::fake_http::{Incoming, Serve, request_line};
 
 impl Inner {
     /// Records a violation by the request being served.
@@ -33,15 +18,17 @@ impl Inner {
         let line = format!("{}: {what}", self.current);
         self.violations.push(line);
     }
+}
 
-    pub fn serve(
-        &mut self,
-        method: &str,
-        path: &str,
-        raw_query: &str,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Reply {
+impl Serve for Inner {
+    fn serve(&mut self, request: Incoming<'_>) -> Reply {
+        let Incoming {
+            method,
+            path,
+            raw_query,
+            headers,
+            body,
+        } = request;
         self.requests.push(RecordedRequest {
             method: method.into(),
             path: path.into(),
@@ -133,7 +120,9 @@ impl Inner {
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         route(self, method, &segments, &Query(query), body.as_ref())
     }
+}
 
+impl Inner {
     /// An injected 429 or failure, if one is armed.
     fn fault(&mut self) -> Option<Reply> {
         if let Some(seconds) = self.faults.rate_limited() {

@@ -3,13 +3,11 @@
 //! answer, with ServiceNow's `Date` (the fake clock) and `Server`.
 
 use axum::http::HeaderMap;
-use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::RecordedRequest;
 use super::state::{Inner, http_date, text};
-use crate::fake_http::{Reply, Respond, request_line};
+use crate::fake_http::{Incoming, Reply, Serve, request_line};
 
 const LIST_PARAMS: &[&str] = &[
     "sysparm_query",
@@ -64,15 +62,9 @@ pub fn not_found() -> Reply {
     )
 }
 
-impl Respond for Inner {
-    fn respond(&mut self, request: &Parts, body: &[u8]) -> Response {
-        let mut reply = self.serve(
-            request.method.as_str(),
-            request.uri.path(),
-            request.uri.query().unwrap_or(""),
-            &request.headers,
-            body,
-        );
+impl Serve for Inner {
+    fn serve(&mut self, request: Incoming<'_>) -> Reply {
+        let mut reply = self.record_and_answer(request);
         reply.headers.splice(
             0..0,
             [
@@ -80,21 +72,14 @@ impl Respond for Inner {
                 ("Server", "ServiceNow".into()),
             ],
         );
-        reply.into_response()
+        reply
     }
 }
 
 impl Inner {
-    fn serve(
-        &mut self,
-        method: &str,
-        path: &str,
-        raw_query: &str,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Reply {
-        self.current = request_line(method, path, raw_query);
-        let query: Vec<(String, String)> = match serde_urlencoded::from_str(raw_query) {
+    fn record_and_answer(&mut self, request: Incoming<'_>) -> Reply {
+        self.current = request_line(request.method, request.path, request.raw_query);
+        let query: Vec<(String, String)> = match serde_urlencoded::from_str(request.raw_query) {
             Ok(q) => q,
             Err(e) => {
                 self.violation(format!("the query string does not decode: {e}"));
@@ -102,13 +87,19 @@ impl Inner {
             }
         };
         self.requests.push(RecordedRequest {
-            method: method.into(),
-            path: path.into(),
+            method: request.method.into(),
+            path: request.path.into(),
             query: query.clone(),
-            body: String::from_utf8_lossy(body).into_owned(),
+            body: String::from_utf8_lossy(request.body).into_owned(),
             status: 0,
         });
-        let reply = self.answer(method, path, &query, headers, body);
+        let reply = self.answer(
+            request.method,
+            request.path,
+            &query,
+            request.headers,
+            request.body,
+        );
         if let Some(last) = self.requests.last_mut() {
             last.status = reply.status;
         }

@@ -79,9 +79,7 @@ impl MemoryStateStore {
             .filter(|(k, _)| k.as_str() != key)
             .map(|(k, v)| k.len() + v.len())
             .sum();
-        if used + key.len() + value.len() > MAX_INTEGRATION_BYTES {
-            return Err(quota_exceeded());
-        }
+        check_quota(used, key, &value)?;
         entries.insert(key.to_owned(), value);
         Ok(())
     }
@@ -139,11 +137,16 @@ impl StateStore for MemoryStateStore {
     }
 }
 
-/// The refusal when an integration's state would grow past its quota.
-pub fn quota_exceeded() -> StateError {
-    StateError::Refused(format!(
-        "the integration's state is full ({MAX_INTEGRATION_BYTES} bytes); delete keys it no longer needs"
-    ))
+/// Refuses writing `key` = `value` when it would take the integration's
+/// state past its quota, its other keys holding `used_by_others` bytes
+/// (keys and values).
+pub fn check_quota(used_by_others: usize, key: &str, value: &[u8]) -> Result<(), StateError> {
+    if used_by_others.saturating_add(key.len() + value.len()) > MAX_INTEGRATION_BYTES {
+        return Err(StateError::Refused(format!(
+            "the integration's state is full ({MAX_INTEGRATION_BYTES} bytes); delete keys it no longer needs"
+        )));
+    }
+    Ok(())
 }
 
 /// Checks the per-key and per-value limits every store enforces.

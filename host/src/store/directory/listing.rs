@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use sqlx::Row;
 
 use super::text;
-use crate::store::Store;
+use crate::store::{AnyQuery, Store};
 
 /// Which synced users or groups the directory pages list. Both filters
 /// are optional.
@@ -159,10 +159,7 @@ fn search_clause(search: &DirectorySearch, alias: &str, columns: &[&str]) -> (St
     (clause, params)
 }
 
-fn bind_params<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    params: &'q [Param],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+fn bind_params<'q>(mut query: AnyQuery<'q>, params: &'q [Param]) -> AnyQuery<'q> {
     for param in params {
         query = match param {
             Param::Int(v) => query.bind(*v),

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Store, now_millis};
+use super::{AnyQuery, Store, now_millis};
 
 mod remote;
 
@@ -167,23 +167,31 @@ pub(super) async fn load(
     row.as_ref().map(work_order_from).transpose()
 }
 
+/// Binds what a person sets, as `$1` to `$7` in the order of the struct.
+fn bind_fields<'q>(query: AnyQuery<'q>, fields: &'q WorkOrderFields) -> AnyQuery<'q> {
+    query
+        .bind(&fields.title)
+        .bind(&fields.description)
+        .bind(&fields.status)
+        .bind(&fields.priority)
+        .bind(&fields.assignee)
+        .bind(&fields.requester)
+        .bind(fields.due_at)
+}
+
 async fn write_fields(
     conn: &mut AnyConnection,
     id: i64,
     fields: &WorkOrderFields,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE work_orders SET title = $1, description = $2, status = $3, priority = $4, \
-         assignee = $5, requester = $6, due_at = $7, updated_at = $8 WHERE id = $9",
+    bind_fields(
+        sqlx::query(
+            "UPDATE work_orders SET title = $1, description = $2, status = $3, priority = $4, \
+             assignee = $5, requester = $6, due_at = $7, updated_at = $8 WHERE id = $9",
+        ),
+        fields,
     )
-    .bind(&fields.title)
-    .bind(&fields.description)
-    .bind(&fields.status)
-    .bind(&fields.priority)
-    .bind(&fields.assignee)
-    .bind(&fields.requester)
-    .bind(fields.due_at)
     .bind(now)
     .bind(id)
     .execute(&mut *conn)
@@ -197,18 +205,14 @@ async fn insert(
     origin: Option<(i64, &str)>,
     now: i64,
 ) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query(
-        "INSERT INTO work_orders (title, description, status, priority, assignee, requester, due_at, \
-         integration_id, external_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+    let row = bind_fields(
+        sqlx::query(
+            "INSERT INTO work_orders (title, description, status, priority, assignee, requester, due_at, \
+             integration_id, external_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+        ),
+        fields,
     )
-    .bind(&fields.title)
-    .bind(&fields.description)
-    .bind(&fields.status)
-    .bind(&fields.priority)
-    .bind(&fields.assignee)
-    .bind(&fields.requester)
-    .bind(fields.due_at)
     .bind(origin.map(|(integration, _)| integration))
     .bind(origin.map(|(_, external)| external))
     .bind(now)

@@ -37,11 +37,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/api/v1/integrations/{id}/pending-deletions/approve",
-            post(approve_deletions),
+            post(decide::<true>),
         )
         .route(
             "/api/v1/integrations/{id}/pending-deletions/discard",
-            post(discard_deletions),
+            post(decide::<false>),
         )
         .route("/api/v1/jobs/{id}", get(job))
         .route("/api/v1/jobs/{id}/dry-run", get(dry_run))
@@ -428,41 +428,20 @@ struct DecisionInput {
     job: i64,
 }
 
-async fn decide(
-    state: AppState,
-    remote: SocketAddr,
+/// Approves (`APPROVE`: deletes the held records still present and
+/// unseen since) or discards (keeps) the deletions a full sync held back.
+async fn decide<const APPROVE: bool>(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: ApiAdmin,
-    id: i64,
-    input: DecisionInput,
-    approve: bool,
+    Path(id): Path<i64>,
+    Json(input): Json<DecisionInput>,
 ) -> Result<Json<Value>, ApiError> {
     let integration = find(&state, id).await?;
-    match deletions::decide(&state, &admin.0, remote, &integration, input.job, approve).await? {
+    match deletions::decide(&state, &admin.0, remote, &integration, input.job, APPROVE).await? {
         Ok(decided) => Ok(Json(json!(decided))),
         Err(message) => Err(ApiError::Conflict(message)),
     }
-}
-
-/// Deletes the held records still present and unseen since.
-async fn approve_deletions(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    admin: ApiAdmin,
-    Path(id): Path<i64>,
-    Json(input): Json<DecisionInput>,
-) -> Result<Json<Value>, ApiError> {
-    decide(state, remote, admin, id, input, true).await
-}
-
-/// Keeps the held records.
-async fn discard_deletions(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    admin: ApiAdmin,
-    Path(id): Path<i64>,
-    Json(input): Json<DecisionInput>,
-) -> Result<Json<Value>, ApiError> {
-    decide(state, remote, admin, id, input, false).await
 }
 
 /// What dry run `id` would do, a page of its listing: `listing` is null

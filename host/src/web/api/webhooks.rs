@@ -11,9 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::AppState;
-use super::super::integrations::webhooks::{base_url, create_endpoint};
+use super::super::forms::is_short_line;
+use super::super::integrations::webhooks::{base_url, create_endpoint, remove_endpoint};
+use super::super::integrations::{audit, find};
 use super::{ApiAdmin, ApiError, ApiUser};
-use crate::store::audit::AuditEvent;
 use crate::webhooks::respond_inline;
 use crate::webhooks::signature::Scheme;
 
@@ -40,11 +41,7 @@ async fn list(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    state
-        .store
-        .integration(id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    find(&state, id).await?;
     let base = base_url(&state, &headers);
     let webhooks: Vec<_> = state
         .store
@@ -87,11 +84,7 @@ async fn create(
     Path(id): Path<i64>,
     Json(input): Json<Input>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let integration = state
-        .store
-        .integration(id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let integration = find(&state, id).await?;
     let mut fields = std::collections::BTreeMap::new();
     let scheme = Scheme::parse(&input.scheme);
     if scheme.is_none() {
@@ -109,7 +102,7 @@ async fn create(
         );
     }
     let description = input.description.trim();
-    if description.chars().count() > 200 || description.chars().any(char::is_control) {
+    if !is_short_line(description) {
         fields.insert(
             "description".to_owned(),
             "At most 200 characters, on one line.".to_owned(),
@@ -136,19 +129,19 @@ async fn create(
         input.queue_sync,
     )
     .await?;
-    state
-        .store
-        .audit(AuditEvent {
-            actor: &admin.0.user().username,
-            action: "integration.webhook.add",
-            target: &format!("integration:{}", integration.name),
-            before: None,
-            after: Some(json!({"webhook": webhook.id, "scheme": webhook.scheme, "description": webhook.description,
-                               "respond_inline": webhook.respond_inline,
-                               "secret": if generated { "generated" } else { "entered by the admin" }, "via": "api"})),
-            remote: Some(&remote.ip().to_string()),
-        })
-        .await?;
+    let after = json!({"webhook": webhook.id, "scheme": webhook.scheme, "description": webhook.description,
+                       "respond_inline": webhook.respond_inline,
+                       "secret": if generated { "generated" } else { "entered by the admin" }, "via": "api"});
+    audit(
+        &state,
+        &admin.0,
+        remote,
+        "integration.webhook.add",
+        &integration.name,
+        None,
+        Some(after),
+    )
+    .await?;
     let mut body = json!({"id": webhook.id, "url": format!("{}/hooks/{}", base_url(&state, &headers), webhook.token),
                           "scheme": webhook.scheme, "description": webhook.description,
                           "answer": if webhook.respond_inline { "connector" } else { "stored" },
@@ -166,26 +159,7 @@ async fn remove(
     admin: ApiAdmin,
     Path((id, webhook)): Path<(i64, i64)>,
 ) -> Result<StatusCode, ApiError> {
-    let integration = state
-        .store
-        .integration(id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if !state.store.delete_webhook(id, webhook).await? {
-        return Err(ApiError::NotFound);
-    }
-    state.endpoints.forget_all();
-    state
-        .store
-        .audit(AuditEvent {
-            actor: &admin.0.user().username,
-            action: "integration.webhook.delete",
-            target: &format!("integration:{}", integration.name),
-            before: Some(json!({"webhook": webhook})),
-            after: None,
-            remote: Some(&remote.ip().to_string()),
-        })
-        .await?;
+    remove_endpoint(&state, &admin.0, remote, id, webhook).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -232,17 +206,16 @@ async fn replay(
             "this delivery cannot be replayed: it does not exist, is still waiting, or its payload was purged".into(),
         ));
     }
-    state
-        .store
-        .audit(AuditEvent {
-            actor: &admin.0.user().username,
-            action: "integration.webhook.replay",
-            target: &format!("integration:{id}"),
-            before: None,
-            after: Some(json!({"webhook": webhook, "delivery": delivery, "via": "api"})),
-            remote: Some(&remote.ip().to_string()),
-        })
-        .await?;
+    audit(
+        &state,
+        &admin.0,
+        remote,
+        "integration.webhook.replay",
+        &id.to_string(),
+        None,
+        Some(json!({"webhook": webhook, "delivery": delivery, "via": "api"})),
+    )
+    .await?;
     state.sync.wake_deliveries();
     Ok(StatusCode::ACCEPTED)
 }

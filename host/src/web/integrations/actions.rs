@@ -60,15 +60,7 @@ pub(in crate::web) async fn create(
         Err(IntegrationError::NameTaken(name)) => return Ok(Err(NameTaken(name))),
         Err(IntegrationError::Database(e)) => return Err(e.into()),
     };
-    state
-        .store
-        .set_full_sync_schedule(integration.id, &submitted.full_sync)
-        .await?;
-    state
-        .store
-        .set_deletion_limits(integration.id, submitted.deletion_limits)
-        .await?;
-    let integration = super::find(state, integration.id).await?;
+    let integration = store_outside_row(state, integration.id, submitted).await?;
     let mut after = integration.audit_view();
     after["deletion_limits"] = json!(submitted.deletion_limits);
     if let Some((key, value)) = note {
@@ -85,6 +77,24 @@ pub(in crate::web) async fn create(
     )
     .await?;
     Ok(Ok(integration))
+}
+
+/// Stores the settings of integration `id` kept outside its row (the full
+/// sync schedule, the deletion threshold), and reads it back.
+async fn store_outside_row(
+    state: &AppState,
+    id: i64,
+    submitted: &Submitted,
+) -> Result<Integration, Error> {
+    state
+        .store
+        .set_full_sync_schedule(id, &submitted.full_sync)
+        .await?;
+    state
+        .store
+        .set_deletion_limits(id, submitted.deletion_limits)
+        .await?;
+    super::find(state, id).await
 }
 
 /// Replaces an integration's settings: stored secrets left empty are kept,
@@ -115,15 +125,7 @@ pub(in crate::web) async fn update(
         Err(IntegrationError::NameTaken(name)) => return Ok(Err(NameTaken(name))),
         Err(IntegrationError::Database(e)) => return Err(e.into()),
     }
-    state
-        .store
-        .set_full_sync_schedule(before.id, &submitted.full_sync)
-        .await?;
-    state
-        .store
-        .set_deletion_limits(before.id, submitted.deletion_limits)
-        .await?;
-    let after = super::find(state, before.id).await?;
+    let after = store_outside_row(state, before.id, submitted).await?;
     let mut before_view = before.audit_view();
     before_view["deletion_limits"] = json!(limits_before);
     let mut after_view = after.audit_view();

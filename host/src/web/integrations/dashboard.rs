@@ -10,6 +10,7 @@ use minijinja::context;
 
 use super::super::AppState;
 use super::super::charts::{self, Series};
+use super::super::dates::{DAY_MS, civil_from_days};
 use super::super::error::Error;
 use super::super::render;
 use super::super::session::SignedIn;
@@ -22,7 +23,6 @@ pub fn routes() -> Router<AppState> {
 
 /// Days the charts cover.
 const DAYS: i64 = 14;
-const DAY_MS: i64 = 86_400_000;
 
 async fn dashboard(
     State(state): State<AppState>,
@@ -97,11 +97,10 @@ async fn dashboard(
         .store
         .sync_logs(&SyncLogFilter::default(), 0, 10)
         .await?;
-    render::page(
+    render::signed_in_page(
         "integrations/dashboard.html",
+        &signed_in,
         context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
             total => integrations.len(),
             active => active,
             inactive => inactive,
@@ -124,13 +123,7 @@ fn day_label(day: i64) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let z = day + 719_468;
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let (_, m, d) = civil_from_days(day);
     format!("{} {d}", MONTHS[(m - 1) as usize])
 }
 

@@ -30,8 +30,14 @@ pub(in crate::web) const PAGE: i64 = 50;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/integrations/{id}/deletions/approve", post(approve))
-        .route("/integrations/{id}/deletions/discard", post(discard))
+        .route(
+            "/integrations/{id}/deletions/approve",
+            post(decide_page::<true>),
+        )
+        .route(
+            "/integrations/{id}/deletions/discard",
+            post(decide_page::<false>),
+        )
 }
 
 /// Reads the threshold from a submitted form; an empty input takes the
@@ -159,27 +165,27 @@ struct DecisionForm {
     job: i64,
 }
 
-async fn decide_page(
-    state: AppState,
-    remote: SocketAddr,
+/// The Approve (`APPROVE`) or Discard button under the held deletions.
+async fn decide_page<const APPROVE: bool>(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: Admin,
-    id: i64,
-    form: DecisionForm,
-    approve: bool,
+    Path(id): Path<i64>,
+    Form(form): Form<DecisionForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
     let integration = find(&state, id).await?;
     let back = format!("/integrations/{id}");
     Ok(
-        match decide(&state, &admin.0, remote, &integration, form.job, approve).await? {
-            Ok(decided) if approve && decided.deleted == decided.pending => redirect_with_notice(
+        match decide(&state, &admin.0, remote, &integration, form.job, APPROVE).await? {
+            Ok(decided) if APPROVE && decided.deleted == decided.pending => redirect_with_notice(
                 &back,
                 &format!(
                     "Approved: the {} records held were deleted.",
                     decided.deleted
                 ),
             ),
-            Ok(decided) if approve => redirect_with_notice(
+            Ok(decided) if APPROVE => redirect_with_notice(
                 &back,
                 &format!(
                     "Approved: {} of the {} records held were deleted; the others were seen again or changed since, and are kept.",
@@ -195,24 +201,4 @@ async fn decide_page(
             }
         },
     )
-}
-
-async fn approve(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    admin: Admin,
-    Path(id): Path<i64>,
-    Form(form): Form<DecisionForm>,
-) -> Result<Response, Error> {
-    decide_page(state, remote, admin, id, form, true).await
-}
-
-async fn discard(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    admin: Admin,
-    Path(id): Path<i64>,
-    Form(form): Form<DecisionForm>,
-) -> Result<Response, Error> {
-    decide_page(state, remote, admin, id, form, false).await
 }

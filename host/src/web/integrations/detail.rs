@@ -26,8 +26,8 @@ pub fn routes() -> Router<AppState> {
         .route("/integrations/{id}", get(show))
         .route("/integrations/{id}/test", post(test))
         .route("/integrations/{id}/sync", post(sync_now))
-        .route("/integrations/{id}/enable", post(enable))
-        .route("/integrations/{id}/disable", post(disable))
+        .route("/integrations/{id}/enable", post(set_enabled::<true>))
+        .route("/integrations/{id}/disable", post(set_enabled::<false>))
         .route(
             "/integrations/{id}/delete",
             get(confirm_delete).post(delete),
@@ -115,11 +115,10 @@ async fn show(
         .into_iter()
         .map(|(w, counts)| json!({"webhook": w, "counts": counts, "url": format!("{base}/hooks/{}", w.token)}))
         .collect();
-    render::page(
+    render::signed_in_page(
         "integrations/detail.html",
+        &signed_in,
         context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
             integration => &integration,
             next_syncs => super::full_sync::next_runs(&integration),
             connector => connector.map(|info| json!({"name": info.name, "version": info.version, "id": info.id})),
@@ -210,23 +209,23 @@ async fn sync_now(
     ))
 }
 
-async fn set_enabled(
-    state: AppState,
-    remote: SocketAddr,
+/// The Enable (`ENABLED`) or Disable button.
+async fn set_enabled<const ENABLED: bool>(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     admin: Admin,
-    id: i64,
-    csrf: &str,
-    enabled: bool,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
-    admin.0.check_csrf(csrf)?;
+    admin.0.check_csrf(&form.csrf_token)?;
     let integration = find(&state, id).await?;
-    state.store.set_integration_enabled(id, enabled).await?;
-    if enabled {
+    state.store.set_integration_enabled(id, ENABLED).await?;
+    if ENABLED {
         // Deliveries and pushes kept while it was disabled can go now.
         state.sync.wake_deliveries();
         state.sync.wake();
     }
-    let action = if enabled {
+    let action = if ENABLED {
         "integration.enable"
     } else {
         "integration.disable"
@@ -238,35 +237,15 @@ async fn set_enabled(
         action,
         &integration.name,
         Some(json!({"enabled": integration.enabled})),
-        Some(json!({"enabled": enabled})),
+        Some(json!({"enabled": ENABLED})),
     )
     .await?;
-    let notice = if enabled {
+    let notice = if ENABLED {
         "Integration enabled."
     } else {
         "Integration disabled: it will not sync until enabled."
     };
     Ok(redirect_with_notice(&format!("/integrations/{id}"), notice))
-}
-
-async fn enable(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    admin: Admin,
-    Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, Error> {
-    set_enabled(state, remote, admin, id, &form.csrf_token, true).await
-}
-
-async fn disable(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    admin: Admin,
-    Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, Error> {
-    set_enabled(state, remote, admin, id, &form.csrf_token, false).await
 }
 
 async fn confirm_delete(
@@ -276,11 +255,10 @@ async fn confirm_delete(
 ) -> Result<Html<String>, Error> {
     let integration = find(&state, id).await?;
     let synced = state.store.synced_counts(id).await?;
-    render::page(
+    render::signed_in_page(
         "integrations/delete.html",
+        &admin.0,
         context! {
-            user => admin.0.user(),
-            csrf_token => &admin.0.session.csrf_token,
             integration => integration,
             synced => synced,
         },

@@ -20,12 +20,16 @@ use serde_json::{Value, json};
 
 use super::super::AppState;
 use super::super::error::Error;
+use super::super::forms::csrf_field;
 use super::super::render;
 use super::super::session::Admin;
-use super::form::{config_form, default_values, read_form, stored_values, submitted_values};
+use super::form::{
+    config_form, connector_view, default_values, read_form, stored_values, submitted_values,
+};
 use super::{find, redirect_with_notice};
 use crate::integrations::schema::{ConfigForm, FieldErrors};
 use crate::runtime::types::ConnectorInfo;
+use crate::store::integrations::Integration;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -42,33 +46,55 @@ struct Choose {
 /// which secrets are already stored.
 struct Editor<'a> {
     admin: &'a Admin,
-    info: &'a ConnectorInfo,
-    form: &'a ConfigForm,
-    action: &'a str,
-    secrets_set: &'a [&'a str],
+    info: ConnectorInfo,
+    form: ConfigForm,
+    action: String,
+    secrets_set: Vec<&'a str>,
 }
 
-impl Editor<'_> {
+impl<'a> Editor<'a> {
+    /// The form of a new integration of `info`, the connector `id`.
+    fn new_integration(admin: &'a Admin, id: &str, info: ConnectorInfo) -> Result<Self, Error> {
+        Ok(Editor {
+            admin,
+            form: config_form(&info)?,
+            info,
+            action: create_action(id),
+            secrets_set: Vec::new(),
+        })
+    }
+
+    /// The form of `integration`, whose connector is `info`.
+    fn of_integration(
+        admin: &'a Admin,
+        integration: &'a Integration,
+        info: ConnectorInfo,
+    ) -> Result<Self, Error> {
+        Ok(Editor {
+            admin,
+            form: config_form(&info)?,
+            info,
+            action: format!("/integrations/{}/edit", integration.id),
+            secrets_set: integration.secret_fields(),
+        })
+    }
+
     fn render(
         &self,
         values: Value,
         errors: &FieldErrors,
         status: StatusCode,
     ) -> Result<Response, Error> {
-        let (admin, info) = (self.admin, self.info);
-        let html = render::page(
+        let html = render::signed_in_page(
             "integrations/form.html",
+            &self.admin.0,
             context! {
-                user => admin.0.user(),
-                csrf_token => &admin.0.session.csrf_token,
-                connector => json!({"id": info.id, "name": info.name, "version": info.version,
-                                    "description": info.description, "http": info.capabilities.http,
-                                    "ldap": info.capabilities.ldap}),
+                connector => connector_view(&self.info),
                 fields => &self.form.fields,
-                action => self.action,
+                action => &self.action,
                 values => values,
                 errors => errors,
-                secrets_set => self.secrets_set,
+                secrets_set => &self.secrets_set,
                 error => (!errors.is_empty()).then_some("Some fields need attention; see the messages beside them."),
             },
         )?;
@@ -81,7 +107,7 @@ impl Editor<'_> {
         input: &HashMap<String, String>,
         errors: &FieldErrors,
     ) -> Result<Response, Error> {
-        let values = submitted_values(self.form, input);
+        let values = submitted_values(&self.form, input);
         self.render(values, errors, StatusCode::UNPROCESSABLE_ENTITY)
     }
 
@@ -112,16 +138,8 @@ async fn new_form(
         return choose(&state, &admin);
     };
     let (_, info) = state.catalog.get(&id).ok_or(Error::NotFound)?;
-    let form = config_form(&info)?;
-    let values = default_values(&form, &info);
-    let action = create_action(&id);
-    let editor = Editor {
-        admin: &admin,
-        info: &info,
-        form: &form,
-        action: &action,
-        secrets_set: &[],
-    };
+    let editor = Editor::new_integration(&admin, &id, info)?;
+    let values = default_values(&editor.form, &editor.info);
     editor.render(values, &FieldErrors::new(), StatusCode::OK)
 }
 
@@ -136,11 +154,10 @@ fn choose(state: &AppState, admin: &Admin) -> Result<Response, Error> {
                    "description": info.description, "wizard": steps > 1})
         })
         .collect();
-    let html = render::page(
+    let html = render::signed_in_page(
         "integrations/choose.html",
+        &admin.0,
         context! {
-            user => admin.0.user(),
-            csrf_token => &admin.0.session.csrf_token,
             connectors => connectors,
         },
     )?;
@@ -154,21 +171,11 @@ async fn create(
     Query(q): Query<Choose>,
     Form(input): Form<HashMap<String, String>>,
 ) -> Result<Response, Error> {
-    admin
-        .0
-        .check_csrf(input.get("csrf_token").map(String::as_str).unwrap_or(""))?;
+    admin.0.check_csrf(csrf_field(&input))?;
     let id = q.connector.ok_or(Error::NotFound)?;
     let (connector, info) = state.catalog.get(&id).ok_or(Error::NotFound)?;
-    let form = config_form(&info)?;
-    let action = create_action(&id);
-    let editor = Editor {
-        admin: &admin,
-        info: &info,
-        form: &form,
-        action: &action,
-        secrets_set: &[],
-    };
-    let submitted = match read_form(&form, &input, &[], true) {
+    let editor = Editor::new_integration(&admin, &id, info)?;
+    let submitted = match read_form(&editor.form, &input, &[], true) {
         Ok(s) => s,
         Err(errors) => return editor.rejected(&input, &errors),
     };
@@ -177,7 +184,7 @@ async fn create(
         &admin.0,
         remote,
         &connector,
-        &info,
+        &editor.info,
         &submitted,
         "integration.create",
         None,
@@ -208,16 +215,8 @@ async fn edit_form(
             integration.provider_id
         ))
     })?;
-    let form = config_form(&info)?;
-    let secrets_set = integration.secret_fields();
+    let editor = Editor::of_integration(&admin, &integration, info)?;
     let limits = state.store.deletion_limits(id).await?;
-    let editor = Editor {
-        admin: &admin,
-        info: &info,
-        form: &form,
-        action: &format!("/integrations/{id}/edit"),
-        secrets_set: &secrets_set,
-    };
     editor.render(
         stored_values(&integration, limits),
         &FieldErrors::new(),
@@ -232,29 +231,32 @@ async fn update(
     Path(id): Path<i64>,
     Form(input): Form<HashMap<String, String>>,
 ) -> Result<Response, Error> {
-    admin
-        .0
-        .check_csrf(input.get("csrf_token").map(String::as_str).unwrap_or(""))?;
+    admin.0.check_csrf(csrf_field(&input))?;
     let integration = find(&state, id).await?;
     let (_, info) = state
         .catalog
         .get(&integration.provider_id)
         .ok_or(Error::NotFound)?;
-    let form = config_form(&info)?;
-    let secrets_set = integration.secret_fields();
-    let action = format!("/integrations/{id}/edit");
-    let editor = Editor {
-        admin: &admin,
-        info: &info,
-        form: &form,
-        action: &action,
-        secrets_set: &secrets_set,
-    };
-    let submitted = match read_form(&form, &input, &secrets_set, integration.enabled) {
+    let editor = Editor::of_integration(&admin, &integration, info)?;
+    let submitted = match read_form(
+        &editor.form,
+        &input,
+        &editor.secrets_set,
+        integration.enabled,
+    ) {
         Ok(s) => s,
         Err(errors) => return editor.rejected(&input, &errors),
     };
-    match super::actions::update(&state, &admin.0, remote, &integration, &form, &submitted).await? {
+    match super::actions::update(
+        &state,
+        &admin.0,
+        remote,
+        &integration,
+        &editor.form,
+        &submitted,
+    )
+    .await?
+    {
         Ok(_) => {}
         Err(taken) => return editor.name_taken(&input, taken.message()),
     }

@@ -31,6 +31,14 @@ pub(in crate::web) struct Submitted {
     pub deletion_limits: DeletionLimits,
 }
 
+/// The connector a form page (the editor, the wizard) is for, as its
+/// heading shows it: name, version, description and what it may reach.
+pub(in crate::web) fn connector_view(info: &ConnectorInfo) -> Value {
+    json!({"id": info.id, "name": info.name, "version": info.version,
+           "description": info.description, "http": info.capabilities.http,
+           "ldap": info.capabilities.ldap})
+}
+
 /// The schema form of a connector, or a clear error when its schema cannot
 /// be a form.
 pub(in crate::web) fn config_form(info: &ConnectorInfo) -> Result<ConfigForm, Error> {

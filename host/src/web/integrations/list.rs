@@ -36,11 +36,10 @@ async fn list(
             "pending": pending.map(|j| j.status),
         }));
     }
-    render::page(
+    render::signed_in_page(
         "integrations/list.html",
+        &signed_in,
         context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
             rows => rows,
             notice => q.notice,
         },

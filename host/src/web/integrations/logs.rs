@@ -103,11 +103,10 @@ async fn list(
     };
     query.q = query.q.trim().to_owned();
     let query_string = serde_urlencoded::to_string(&query).unwrap_or_default();
-    render::page(
+    render::signed_in_page(
         "integrations/logs.html",
+        &signed_in,
         context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
             recent => logs,
             total => total,
             page => page,
@@ -155,11 +154,10 @@ async fn show(
             }),
         None => None,
     };
-    render::page(
+    render::signed_in_page(
         "integrations/log.html",
+        &signed_in,
         context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
             log => log,
             dry_run => dry_run,
         },

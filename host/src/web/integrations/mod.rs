@@ -36,10 +36,10 @@ use std::net::SocketAddr;
 use axum::Router;
 
 use super::AppState;
+use super::audit::record;
 use super::error::Error;
 use super::forms::redirect_with_notice;
 use super::session::SignedIn;
-use crate::store::audit::AuditEvent;
 use crate::store::integrations::Integration;
 
 pub fn routes() -> Router<AppState> {
@@ -71,16 +71,7 @@ pub(in crate::web) async fn audit(
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
 ) -> Result<(), Error> {
-    state
-        .store
-        .audit(AuditEvent {
-            actor: &who.user().username,
-            action,
-            target: &format!("integration:{integration}"),
-            before,
-            after,
-            remote: Some(&remote.ip().to_string()),
-        })
-        .await?;
+    let target = format!("integration:{integration}");
+    record(state, who, remote, action, &target, before, after).await?;
     Ok(())
 }

@@ -15,7 +15,9 @@ use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
-use super::super::forms::CsrfForm;
+use super::super::forms::{
+    CsrfForm, PAGE, PageQuery, entered_or_new_secret, is_short_line, page_of,
+};
 use super::super::render;
 use super::super::session::{Admin, SignedIn};
 use super::{audit, find, redirect_with_notice};
@@ -118,56 +120,88 @@ async fn add(
         Error::BadRequest("Choose whether the sender waits for the connector's answer.".into())
     })?;
     let description = form.description.trim();
-    if description.chars().count() > 200 || description.chars().any(char::is_control) {
+    if !is_short_line(description) {
         return Err(Error::BadRequest(
             "Describe the endpoint in at most 200 characters, on one line.".into(),
         ));
     }
-    let given = !form.secret.is_empty();
-    if given {
-        scheme
-            .check_secret(&form.secret)
-            .map_err(Error::BadRequest)?;
-    }
-    let secret = if given {
-        form.secret.clone()
-    } else {
-        scheme.new_secret()
-    };
-    let queue_sync = form.queue_sync.is_some();
-    let webhook = create_endpoint(
-        &state,
-        id,
+    let (secret, entered) = entered_or_new_secret(scheme, form.secret)?;
+    let new = NewEndpoint {
         scheme,
         description,
         respond_inline,
-        &secret,
-        queue_sync,
+        secret,
+        entered,
+        queue_sync: form.queue_sync.is_some(),
+    };
+    add_endpoint(
+        &state,
+        &admin,
+        remote,
+        &headers,
+        &integration,
+        new,
+        context! {},
+    )
+    .await
+}
+
+/// An endpoint to add, as the form or a connector's schema asks for it.
+struct NewEndpoint<'a> {
+    scheme: Scheme,
+    description: &'a str,
+    respond_inline: bool,
+    secret: String,
+    /// Whether the admin entered `secret` (else this host made it up).
+    entered: bool,
+    queue_sync: bool,
+}
+
+/// Creates the endpoint `new` of `integration`, audited as
+/// `integration.webhook.add`, and shows its URL and, when this host made it
+/// up, its secret, once; `extra` adds to what the page shows.
+async fn add_endpoint(
+    state: &AppState,
+    admin: &Admin,
+    remote: SocketAddr,
+    headers: &HeaderMap,
+    integration: &crate::store::integrations::Integration,
+    new: NewEndpoint<'_>,
+    extra: minijinja::Value,
+) -> Result<Html<String>, Error> {
+    let webhook = create_endpoint(
+        state,
+        integration.id,
+        new.scheme,
+        new.description,
+        new.respond_inline,
+        &new.secret,
+        new.queue_sync,
     )
     .await?;
     audit(
-        &state,
+        state,
         &admin.0,
         remote,
         "integration.webhook.add",
         &integration.name,
         None,
         Some(json!({"webhook": webhook.id, "scheme": webhook.scheme, "description": webhook.description,
-                    "respond_inline": webhook.respond_inline, "queue_sync": queue_sync,
-                    "secret": if given { "entered by the admin" } else { "generated" }})),
+                    "respond_inline": webhook.respond_inline, "queue_sync": new.queue_sync,
+                    "secret": if new.entered { "entered by the admin" } else { "generated" }})),
     )
     .await?;
-    render::page(
+    render::signed_in_page(
         "integrations/webhook_created.html",
+        &admin.0,
         context! {
-            user => admin.0.user(),
-            csrf_token => &admin.0.session.csrf_token,
             integration => integration,
             webhook => webhook,
-            url => format!("{}/hooks/{}", base_url(&state, &headers), webhook.token),
-            scheme => scheme.describe(),
+            url => format!("{}/hooks/{}", base_url(state, headers), webhook.token),
+            scheme => new.scheme.describe(),
             // Shown once, and only when this host made it up.
-            generated_secret => (!given).then_some(secret),
+            generated_secret => (!new.entered).then_some(new.secret),
+            ..extra
         },
     )
 }
@@ -204,46 +238,44 @@ pub(super) async fn add_requested(
         .get("help")
         .and_then(|h| h.as_str())
         .unwrap_or_default();
-    let secret = scheme.new_secret();
-    let respond_inline = respond_inline("", scheme).unwrap_or(false);
-    let description = "added by the setup wizard";
-    let webhook = create_endpoint(
-        state,
-        integration.id,
+    let new = NewEndpoint {
         scheme,
-        description,
-        respond_inline,
-        &secret,
-        false,
-    )
-    .await?;
+        description: "added by the setup wizard",
+        respond_inline: respond_inline("", scheme).unwrap_or(false),
+        secret: scheme.new_secret(),
+        entered: false,
+        queue_sync: false,
+    };
+    let extra = context! { help => help, notice => notice };
+    add_endpoint(state, admin, remote, headers, integration, new, extra)
+        .await
+        .map(Some)
+}
+
+/// Removes the endpoint `webhook` of integration `id` (pages and API
+/// alike), audited; deliveries to it are refused from now on.
+pub(in crate::web) async fn remove_endpoint(
+    state: &AppState,
+    who: &SignedIn,
+    remote: SocketAddr,
+    id: i64,
+    webhook: i64,
+) -> Result<(), Error> {
+    let integration = find(state, id).await?;
+    if !state.store.delete_webhook(id, webhook).await? {
+        return Err(Error::NotFound);
+    }
+    state.endpoints.forget_all();
     audit(
         state,
-        &admin.0,
+        who,
         remote,
-        "integration.webhook.add",
+        "integration.webhook.delete",
         &integration.name,
+        Some(json!({"webhook": webhook})),
         None,
-        Some(json!({"webhook": webhook.id, "scheme": webhook.scheme, "description": webhook.description,
-                    "respond_inline": webhook.respond_inline, "queue_sync": false,
-                    "secret": "generated"})),
     )
-    .await?;
-    render::page(
-        "integrations/webhook_created.html",
-        context! {
-            user => admin.0.user(),
-            csrf_token => &admin.0.session.csrf_token,
-            integration => integration,
-            webhook => webhook,
-            url => format!("{}/hooks/{}", base_url(state, headers), webhook.token),
-            scheme => scheme.describe(),
-            generated_secret => Some(secret),
-            help => help,
-            notice => notice,
-        },
-    )
-    .map(Some)
+    .await
 }
 
 async fn remove(
@@ -254,35 +286,12 @@ async fn remove(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
-    let integration = find(&state, id).await?;
-    if !state.store.delete_webhook(id, webhook).await? {
-        return Err(Error::NotFound);
-    }
-    state.endpoints.forget_all();
-    audit(
-        &state,
-        &admin.0,
-        remote,
-        "integration.webhook.delete",
-        &integration.name,
-        Some(json!({"webhook": webhook})),
-        None,
-    )
-    .await?;
+    remove_endpoint(&state, &admin.0, remote, id, webhook).await?;
     Ok(redirect_with_notice(
         &format!("/integrations/{id}"),
         "Webhook endpoint removed; deliveries to it are now refused.",
     ))
 }
-
-#[derive(Deserialize, Default)]
-struct DeliveriesQuery {
-    #[serde(default)]
-    offset: i64,
-    notice: Option<String>,
-}
-
-const PAGE: i64 = 50;
 
 /// An endpoint's deliveries: what arrived, how processing went, and a
 /// replay button for those that can be processed again.
@@ -291,7 +300,7 @@ async fn deliveries(
     user: SignedIn,
     headers: HeaderMap,
     Path((id, webhook)): Path<(i64, i64)>,
-    Query(q): Query<DeliveriesQuery>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Html<String>, Error> {
     let integration = find(&state, id).await?;
     let endpoint = state
@@ -300,21 +309,21 @@ async fn deliveries(
         .await?
         .filter(|w| w.integration_id == id)
         .ok_or(Error::NotFound)?;
-    let offset = q.offset.max(0);
-    let mut rows = state.store.deliveries_of(webhook, PAGE + 1, offset).await?;
-    let more = rows.len() as i64 > PAGE;
-    rows.truncate(PAGE as usize);
-    render::page(
+    let offset = q.offset();
+    let (rows, previous, next) = page_of(
+        state.store.deliveries_of(webhook, PAGE + 1, offset).await?,
+        offset,
+    );
+    render::signed_in_page(
         "integrations/deliveries.html",
+        &user,
         context! {
-            user => user.user(),
-            csrf_token => &user.session.csrf_token,
             integration => integration,
             webhook => endpoint,
             url => format!("{}/hooks/{}", base_url(&state, &headers), endpoint.token),
             deliveries => rows,
-            previous => (offset > 0).then(|| (offset - PAGE).max(0)),
-            next => more.then_some(offset + PAGE),
+            previous => previous,
+            next => next,
             notice => q.notice,
         },
     )

@@ -14,18 +14,19 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, Path as UrlPath, Query, State};
+use axum::extract::{ConnectInfo, Form, Path as UrlPath, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use minijinja::context;
+use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
-use super::super::forms::{CsrfForm, Notice};
+use super::super::forms::CsrfForm;
 use super::super::render;
 use super::super::session::{Admin, SignedIn};
+use super::page::{ListPage, list, list_page};
 use super::{Failure, Requester, capability_sentences, redirect_with_notice};
 use crate::marketplace::install::{self, connectors_dir};
 use crate::marketplace::keys::{self, PublicKey};
@@ -36,7 +37,7 @@ use crate::store::audit::AuditEvent;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/marketplace/installed", get(list))
+        .route("/marketplace/installed", get(list::<InstalledPage>))
         .route("/marketplace/installed/{id}/rollback", post(rollback_form))
         .route(
             "/marketplace/installed/{id}/uninstall",
@@ -338,32 +339,20 @@ pub(in crate::web) async fn uninstall(
     })
 }
 
-async fn list(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Query(query): Query<Notice>,
-) -> Result<Html<String>, Error> {
-    list_page(&state, &signed_in, query.notice, None).await
-}
+/// The installed connectors' page.
+pub(super) struct InstalledPage;
 
-async fn list_page(
-    state: &AppState,
-    signed_in: &SignedIn,
-    notice: Option<String>,
-    error: Option<String>,
-) -> Result<Html<String>, Error> {
-    let installed = load_installed(state).await?;
-    render::page(
-        "marketplace/installed.html",
-        context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
+impl ListPage for InstalledPage {
+    const TEMPLATE: &'static str = "marketplace/installed.html";
+
+    async fn load(state: &AppState, error: Option<String>) -> Result<Value, Error> {
+        let installed = load_installed(state).await?;
+        Ok(context! {
             connectors => installed.connectors,
             problem => installed.problem,
-            notice => notice,
             error => error,
-        },
-    )
+        })
+    }
 }
 
 async fn rollback_form(
@@ -392,7 +381,7 @@ async fn rollback_form(
         }
         Err(failure) => {
             let (status, message) = failure.refusal()?;
-            let html = list_page(&state, &admin.0, None, Some(message)).await?;
+            let html = list_page::<InstalledPage>(&state, &admin.0, None, Some(message)).await?;
             Ok((status, html).into_response())
         }
     }
@@ -425,11 +414,10 @@ async fn confirm_page(
         .iter()
         .chain(&connector.other_versions)
         .collect();
-    render::page(
+    render::signed_in_page(
         "marketplace/uninstall.html",
+        signed_in,
         context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
             versions => versions,
             c => connector,
             error => error,

@@ -17,22 +17,23 @@
 pub(in crate::web) mod installed;
 mod installing;
 pub(in crate::web) mod listing;
+mod page;
 pub(in crate::web) mod publishers;
 pub(in crate::web) mod upload;
 
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, Path as UrlPath, Query, State};
+use axum::extract::{ConnectInfo, Form, Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use minijinja::context;
+use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::AppState;
 use super::error::Error;
-use super::forms::{Notice, redirect_with_notice};
+use super::forms::redirect_with_notice;
 use super::render;
 use super::session::{Admin, SignedIn};
 use crate::marketplace::install::{self, InstallOptions};
@@ -40,7 +41,7 @@ use crate::marketplace::ownership::{self, CapabilityDiff};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/marketplace", get(list))
+        .route("/marketplace", get(list::<RegistryPage>))
         .route(
             "/marketplace/{id}/{version}",
             get(review).post(install_form),
@@ -59,37 +60,24 @@ pub(in crate::web) use installing::{
 };
 pub(in crate::web) use listing::{PackageView, load_listing};
 use listing::{find, upgrade};
+use page::{ListPage, list};
 
-/// A form that carries only its CSRF token.
-async fn list(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Query(query): Query<Notice>,
-) -> Result<Html<String>, Error> {
-    list_page(&state, &signed_in, query.notice, None).await
-}
+/// The registry's packages, and for admins the forms to install by URL or
+/// upload, with why an install was refused beside them.
+struct RegistryPage;
 
-/// The marketplace page: the registry's packages, and for admins the forms
-/// to install by URL or upload, with `install_error` beside them.
-async fn list_page(
-    state: &AppState,
-    signed_in: &SignedIn,
-    notice: Option<String>,
-    install_error: Option<String>,
-) -> Result<Html<String>, Error> {
-    let listing = load_listing(state).await?;
-    render::page(
-        "marketplace/list.html",
-        context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
+impl ListPage for RegistryPage {
+    const TEMPLATE: &'static str = "marketplace/list.html";
+
+    async fn load(state: &AppState, install_error: Option<String>) -> Result<Value, Error> {
+        let listing = load_listing(state).await?;
+        Ok(context! {
             registry => state.registry.as_ref().map(|r| r.to_string()),
             packages => listing.packages,
             problem => listing.problem,
-            notice => notice,
             install_error => install_error,
-        },
-    )
+        })
+    }
 }
 
 async fn review(
@@ -141,11 +129,10 @@ fn review_page(
     replacement: Option<Replacement>,
     form: &InstallForm,
 ) -> Result<Html<String>, Error> {
-    render::page(
+    render::signed_in_page(
         "marketplace/review.html",
+        signed_in,
         context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
             p => package,
             new_capabilities => new_capabilities.unwrap_or_else(|| package.new_capabilities.clone()),
             error => error,

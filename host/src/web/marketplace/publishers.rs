@@ -14,25 +14,28 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, Path as UrlPath, Query, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::{ConnectInfo, Form, Path as UrlPath, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use minijinja::context;
+use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
-use super::super::forms::{CsrfForm, Notice};
-use super::super::render;
-use super::super::session::{Admin, SignedIn};
+use super::super::forms::CsrfForm;
+use super::super::session::Admin;
+use super::page::{ListPage, list, list_page};
 use super::{Failure, Requester, redirect_with_notice};
 use crate::marketplace::keys::{self, KeyError};
 use crate::store::audit::AuditEvent;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/marketplace/publishers", get(list).post(trust_form))
+        .route(
+            "/marketplace/publishers",
+            get(list::<PublishersPage>).post(trust_form),
+        )
         .route(
             "/marketplace/publishers/{key_id}/untrust",
             post(untrust_form),
@@ -258,33 +261,21 @@ pub(in crate::web) async fn untrust(
     Ok(out)
 }
 
-async fn list(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Query(query): Query<Notice>,
-) -> Result<Html<String>, Error> {
-    list_page(&state, &signed_in, query.notice, None).await
-}
+/// The trusted keys' page.
+struct PublishersPage;
 
-async fn list_page(
-    state: &AppState,
-    signed_in: &SignedIn,
-    notice: Option<String>,
-    error: Option<String>,
-) -> Result<Html<String>, Error> {
-    let publishers = load_publishers(state).await?;
-    render::page(
-        "marketplace/publishers.html",
-        context! {
-            user => signed_in.user(),
-            csrf_token => &signed_in.session.csrf_token,
+impl ListPage for PublishersPage {
+    const TEMPLATE: &'static str = "marketplace/publishers.html";
+
+    async fn load(state: &AppState, error: Option<String>) -> Result<Value, Error> {
+        let publishers = load_publishers(state).await?;
+        Ok(context! {
             keys => publishers.keys,
             broken => publishers.broken,
             problem => publishers.problem,
-            notice => notice,
             error => error,
-        },
-    )
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -321,7 +312,7 @@ async fn trust_form(
         Err(failure) => failure.refusal()?,
     };
     // The pasted text is not shown again: it may have been a secret key.
-    let html = list_page(&state, &admin.0, None, Some(message)).await?;
+    let html = list_page::<PublishersPage>(&state, &admin.0, None, Some(message)).await?;
     Ok((status, html).into_response())
 }
 
@@ -346,7 +337,7 @@ async fn untrust_form(
         }
         Err(failure) => {
             let (status, message) = failure.refusal()?;
-            let html = list_page(&state, &admin.0, None, Some(message)).await?;
+            let html = list_page::<PublishersPage>(&state, &admin.0, None, Some(message)).await?;
             Ok((status, html).into_response())
         }
     }

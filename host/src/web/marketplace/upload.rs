@@ -17,7 +17,10 @@ use serde::Deserialize;
 use super::super::AppState;
 use super::super::error::Error;
 use super::super::session::Admin;
-use super::{Failure, Requester, install_bytes, installed_notice, list_page, redirect_with_notice};
+use super::page::list_page;
+use super::{
+    Failure, RegistryPage, Requester, install_bytes, installed_notice, redirect_with_notice,
+};
 use crate::marketplace::install::InstallOptions;
 use crate::marketplace::package::PACKAGE_LIMIT;
 use crate::marketplace::registry::RegistryError;
@@ -166,6 +169,6 @@ async fn finish(
         ),
         Err(other) => other.refusal()?,
     };
-    let html = list_page(state, &admin.0, None, Some(message)).await?;
+    let html = list_page::<RegistryPage>(state, &admin.0, None, Some(message)).await?;
     Ok((status, html).into_response())
 }

@@ -20,6 +20,7 @@ mod deleted;
 mod scan;
 mod windows;
 
+use cube_connector_sdk::encode::{hex, unhex};
 use cube_connector_sdk::ldap::{Directory, Entry, LdapError, SearchPage};
 use cube_connector_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -74,10 +75,6 @@ pub struct Cursor {
     /// The newest stamp seen in this sync.
     #[serde(default)]
     pub newest_seen: i64,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// Whether a phase walks windows of stamps (else it is one paged search).
@@ -301,17 +298,6 @@ fn next_phase(cursor: &mut Cursor) {
             cursor.scan = None;
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

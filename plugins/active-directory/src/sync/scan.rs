@@ -22,9 +22,10 @@
 
 use cube_connector_sdk::ldap::{Directory, Entry, LdapError};
 use cube_connector_sdk::prelude::*;
+use cube_connector_sdk::records::is_default;
 use serde::{Deserialize, Serialize};
 
-use super::{Cursor, Pause, Target, hex, is_zero, next_phase, take, unhex};
+use super::{Cursor, Pause, Target, hex, next_phase, take, unhex};
 use crate::config::Config;
 use crate::tracking::Tracking;
 
@@ -49,7 +50,7 @@ pub struct Scan {
     pub replay: Option<Replay>,
     /// How often this pass was started again; part of the cursor so that a
     /// pass read again never hands the host the cursor it resumed from.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub restarts: u32,
 }
 

@@ -17,9 +17,10 @@
 
 use cube_connector_sdk::ldap::{Directory, LdapError};
 use cube_connector_sdk::prelude::*;
+use cube_connector_sdk::records::is_default;
 use serde::{Deserialize, Serialize};
 
-use super::{Cursor, Pause, Target, hex, is_zero, next_phase, take, unhex};
+use super::{Cursor, Pause, Target, hex, next_phase, take, unhex};
 use crate::config::Config;
 
 /// Buckets of the stamp histogram kept for the window being read.
@@ -42,7 +43,7 @@ pub struct Window {
     /// the cursor so that a window read again from its start never hands
     /// the host the very cursor it resumed from (slapd's cookies name the
     /// last entry read, so they repeat).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub restarts: u32,
     /// The width a crowd of entries seen ahead suggests for the window
     /// after this one (learnt when a window was narrowed).

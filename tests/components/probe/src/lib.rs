@@ -21,6 +21,7 @@
 //! server answers; comments (`work-order-comment`) go to `POST url/comments`
 //! and get the remote id `c-<local id>`.
 
+use cube_connector_sdk::encode::{hex, unhex};
 use cube_connector_sdk::prelude::*;
 use cube_connector_sdk::types::{Features, WebhookOutcome, WebhookRequest, WebhookResponse};
 
@@ -61,17 +62,6 @@ impl Config {
         directory.bind(&self.bind_dn, &self.password)?;
         Ok(directory)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 fn ok() -> String {

@@ -23,9 +23,12 @@ use zeroize::Zeroizing;
 
 use super::super::AppState;
 use super::super::error::Error;
+use super::super::forms::csrf_field;
 use super::super::render;
 use super::super::session::Admin;
-use super::form::{COMMON_KEYS, Submitted, config_form, default_values, read_common, read_form};
+use super::form::{
+    COMMON_KEYS, Submitted, config_form, connector_view, default_values, read_common, read_form,
+};
 use super::redirect_with_notice;
 use crate::integrations::schema::{ConfigForm, FIELD_PREFIX, FieldErrors};
 use crate::integrations::{self, CallConfig, Verdict};
@@ -83,6 +86,34 @@ struct View<'a> {
     offers: BTreeMap<String, check::Offer>,
 }
 
+impl<'a> View<'a> {
+    /// Step `step` of `draft` again, refused (422): its values as kept, with
+    /// `errors` beside the fields or `error` above them.
+    fn refused(
+        info: &'a ConnectorInfo,
+        form: &'a ConfigForm,
+        draft: &'a Draft,
+        step: usize,
+        errors: FieldErrors,
+        tested: bool,
+        error: Option<String>,
+    ) -> Self {
+        View {
+            info,
+            form,
+            draft: Some(draft),
+            step,
+            values: Value::Object(draft.values.clone()),
+            errors,
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            tested,
+            error,
+            check: None,
+            offers: BTreeMap::new(),
+        }
+    }
+}
+
 fn render(admin: &Admin, view: View<'_>) -> Result<Response, Error> {
     let steps = steps(view.form);
     let step = view.step.min(steps.len() - 1);
@@ -115,14 +146,11 @@ fn render(admin: &Admin, view: View<'_>) -> Result<Response, Error> {
         })
         .collect();
     let info = view.info;
-    let html = render::page(
+    let html = render::signed_in_page(
         "integrations/wizard.html",
+        &admin.0,
         context! {
-            user => admin.0.user(),
-            csrf_token => &admin.0.session.csrf_token,
-            connector => json!({"id": info.id, "name": info.name, "version": info.version,
-                                "description": info.description, "http": info.capabilities.http,
-                                "ldap": info.capabilities.ldap}),
+            connector => connector_view(info),
             steps => &steps,
             step => step,
             step_name => name,
@@ -265,9 +293,7 @@ async fn advance(
     Path(id): Path<String>,
     Form(input): Form<HashMap<String, String>>,
 ) -> Result<Response, Error> {
-    admin
-        .0
-        .check_csrf(input.get("csrf_token").map(String::as_str).unwrap_or(""))?;
+    admin.0.check_csrf(csrf_field(&input))?;
     let (connector, info, form) = connector(&state, &id)?;
     let user_id = admin.0.user().id;
     let mut draft = match input.get("draft").map(String::as_str).unwrap_or("") {
@@ -346,19 +372,7 @@ async fn advance(
                     state.store.save_draft(&draft).await?;
                     return render(
                         &admin,
-                        View {
-                            info: &info,
-                            form: &form,
-                            draft: Some(&draft),
-                            step: at,
-                            values: Value::Object(draft.values.clone()),
-                            errors: e,
-                            status: StatusCode::UNPROCESSABLE_ENTITY,
-                            tested: false,
-                            check: None,
-                            offers: BTreeMap::new(),
-                            error: None,
-                        },
+                        View::refused(&info, &form, &draft, at, e, false, None),
                     );
                 }
             };
@@ -377,35 +391,22 @@ async fn advance(
                 draft.verdict_json = serde_json::to_string(&verdict).ok();
             } else {
                 let tested = draft.tested_digest.as_deref() == Some(digest.as_str());
-                if nav == "save" && !tested {
-                    state.store.save_draft(&draft).await?;
-                    return render(&admin, View { info: &info, form: &form, draft: Some(&draft), step,
-                        values: Value::Object(draft.values.clone()), errors, status: StatusCode::UNPROCESSABLE_ENTITY, tested,
-                        check: None, offers: BTreeMap::new(), error: Some("Run a connection test that passes before saving, or save without a passing test for offline setup.".into()) });
-                }
-                if nav == "save_anyway"
+                let refusal = if nav == "save" && !tested {
+                    Some(
+                        "Run a connection test that passes before saving, or save without a passing test for offline setup.",
+                    )
+                } else if nav == "save_anyway"
                     && input.get("confirm_untested").map(String::as_str) != Some("yes")
                 {
+                    Some("Tick the confirmation to save without a passing connection test.")
+                } else {
+                    None
+                };
+                if let Some(error) = refusal {
                     state.store.save_draft(&draft).await?;
-                    return render(
-                        &admin,
-                        View {
-                            info: &info,
-                            form: &form,
-                            draft: Some(&draft),
-                            step,
-                            values: Value::Object(draft.values.clone()),
-                            errors,
-                            status: StatusCode::UNPROCESSABLE_ENTITY,
-                            tested,
-                            check: None,
-                            offers: BTreeMap::new(),
-                            error: Some(
-                                "Tick the confirmation to save without a passing connection test."
-                                    .into(),
-                            ),
-                        },
-                    );
+                    let error = Some(error.to_owned());
+                    let view = View::refused(&info, &form, &draft, step, errors, tested, error);
+                    return render(&admin, view);
                 }
                 return save(
                     &state, &admin, remote, &headers, &connector, &info, draft, submitted, tested,

@@ -7,6 +7,7 @@ mod network;
 mod plugin;
 mod serve;
 mod sync;
+mod token;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -35,6 +36,9 @@ enum Command {
     /// Manages the master key that encrypts stored credentials.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Makes, lists and revokes API tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// Runs the command line and returns the process's exit code: 0 on success,
@@ -58,6 +62,7 @@ pub fn main() -> ExitCode {
             Command::Plugin(command) => plugin::run(command).await,
             Command::Keys(command) => keys::run(command).await,
             Command::Sync(args) => sync::run(args).await,
+            Command::Token(command) => token::run(command).await,
         }
     });
     match result {

@@ -8,11 +8,13 @@
 //!
 //! Each concern keeps its queries next to its types, in a module of its
 //! own: [`state`] for connectors' key-value state, [`users`], [`sessions`],
-//! [`login_attempts`] (sign-in throttling), [`audit`].
+//! [`login_attempts`] (sign-in throttling), [`api_tokens`] (machine access),
+//! [`audit`].
 //!
 //! On SQLite, WAL checkpoints run in the background, beside the writers
 //! (`checkpoint.rs`); decision 0024 says why.
 
+pub mod api_tokens;
 pub mod audit;
 mod checkpoint;
 pub mod deletions;

@@ -186,6 +186,16 @@ impl Store {
         Ok(row.map(|row| (user_from_row(&row), row.get("password_hash"))))
     }
 
+    /// The local account named `username`.
+    pub async fn user_named(&self, username: &str) -> Result<Option<User>, sqlx::Error> {
+        let row =
+            sqlx::query("SELECT id, username, role, created_at FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.as_ref().map(user_from_row))
+    }
+
     pub async fn user(&self, id: i64) -> Result<Option<User>, sqlx::Error> {
         let row = sqlx::query("SELECT id, username, role, created_at FROM users WHERE id = $1")
             .bind(id)
@@ -209,15 +219,20 @@ impl Store {
             .get(0))
     }
 
-    /// Deletes a user; their sessions go with them.
+    /// Deletes a user; their sessions and personal API tokens go with
+    /// them. Refused by the database while they own a service account
+    /// ([`Store::service_accounts_owned_by`] says which, for a clear
+    /// message).
     pub async fn delete_user(&self, id: i64) -> Result<bool, sqlx::Error> {
         let mut tx = self.begin_write().await?;
         // Explicit, rather than trusting ON DELETE CASCADE alone: SQLite
         // enforces foreign keys only when the pragma is on.
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        for table in ["sessions", "api_tokens"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

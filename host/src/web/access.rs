@@ -36,6 +36,8 @@ pub struct Access {
     /// CPU; waiting costs a timer and holds each such client to one
     /// attempt per delay.
     pub refusal_delay: Duration,
+    /// API tokens' requests in their rate-limit windows (`api::bearer`).
+    pub api_rate: Arc<super::api::RateLimiter>,
     /// Keys the pseudonyms of [`Access::pseudonym`].
     pseudonym_key: Arc<[u8; 32]>,
 }
@@ -52,6 +54,7 @@ impl std::fmt::Debug for Access {
             .field("login_policy", &self.login_policy)
             .field("passwords", &self.passwords)
             .field("refusal_delay", &self.refusal_delay)
+            .field("api_rate", &"<windows>")
             .finish_non_exhaustive()
     }
 }
@@ -67,6 +70,7 @@ impl Access {
             login_policy: LoginPolicy::default(),
             passwords: PasswordPool::default(),
             refusal_delay: Duration::from_secs(1),
+            api_rate: Arc::default(),
             pseudonym_key: Arc::new(pseudonym_key),
         }
     }

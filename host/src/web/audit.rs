@@ -12,7 +12,7 @@ use minijinja::context;
 use super::AppState;
 use super::error::Error;
 use super::render;
-use super::session::{Admin, SignedIn};
+use super::session::{Actor, Admin};
 use crate::store::audit::AuditEvent;
 
 pub fn routes() -> Router<AppState> {
@@ -35,7 +35,7 @@ async fn list(State(state): State<AppState>, admin: Admin) -> Result<Html<String
 /// (`user:alice`, `integration:HR`), with what it was and became.
 pub(in crate::web) async fn record(
     state: &AppState,
-    who: &SignedIn,
+    who: &impl Actor,
     remote: SocketAddr,
     action: &str,
     target: &str,
@@ -45,7 +45,7 @@ pub(in crate::web) async fn record(
     state
         .store
         .audit(AuditEvent {
-            actor: &who.user().username,
+            actor: who.actor(),
             action,
             target,
             before,

@@ -19,6 +19,7 @@ mod providers;
 mod render;
 pub mod session;
 pub mod templates;
+mod tokens;
 mod users;
 mod work_orders;
 
@@ -102,9 +103,10 @@ pub fn router(state: AppState) -> Router {
         .merge(providers::routes())
         .merge(marketplace::routes())
         .merge(integrations::routes())
-        .merge(api::routes())
+        .merge(api::routes(state.clone()))
         .merge(hooks::routes())
         .merge(users::routes())
+        .merge(tokens::routes())
         .merge(work_orders::routes())
         .merge(directory::routes())
         .merge(audit::routes())

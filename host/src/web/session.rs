@@ -27,6 +27,19 @@ pub struct SignedIn {
 /// A signed-in admin.
 pub struct Admin(pub SignedIn);
 
+/// Whoever asks for a change, as the audit log names them: a signed-in
+/// user, or an API token (`api::Caller`). The actions the pages and the
+/// API share take one.
+pub trait Actor {
+    fn actor(&self) -> &str;
+}
+
+impl Actor for SignedIn {
+    fn actor(&self) -> &str {
+        &self.session.user.username
+    }
+}
+
 impl SignedIn {
     pub fn user(&self) -> &User {
         &self.session.user

@@ -17,11 +17,13 @@ macro_rules! templates {
     };
 }
 
-const SOURCES: [(&str, &str); 33] = templates!(
+const SOURCES: [(&str, &str); 35] = templates!(
     "base.html",
     "error.html",
     "auth/login.html",
     "admin/users.html",
+    "admin/tokens.html",
+    "admin/token_created.html",
     "admin/audit.html",
     "admin/outbound_webhooks.html",
     "admin/outbound_webhook.html",

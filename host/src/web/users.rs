@@ -123,6 +123,14 @@ async fn delete(
                 .into(),
         ));
     }
+    let owned = state.store.service_accounts_owned_by(id).await?;
+    if !owned.is_empty() {
+        return Err(Error::BadRequest(format!(
+            "{} owns the service accounts {}: delete them on the API tokens page first (their tokens go with them).",
+            user.username,
+            owned.join(", ")
+        )));
+    }
     state.store.delete_user(id).await?;
     record(
         &state,

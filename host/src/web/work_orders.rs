@@ -19,7 +19,7 @@ use super::audit::record;
 use super::dates::{DAY_MS, format_date, parse_date};
 use super::error::Error;
 use super::forms::{ConfirmForm, Notice, PAGE, PageQuery, page_of, redirect_with_notice};
-use super::session::{Admin, SignedIn};
+use super::session::{Actor, Admin, SignedIn};
 use super::{AppState, render};
 use crate::store::work_order_comments::{Comment, MAX_BODY_CHARS};
 use crate::store::work_orders::{WorkOrder, WorkOrderFields};
@@ -247,7 +247,7 @@ async fn new(admin: Admin) -> Result<Response, Error> {
 /// Audits a change to work order `id` and wakes the workers that push it.
 async fn audit(
     state: &AppState,
-    who: &SignedIn,
+    who: &impl Actor,
     remote: SocketAddr,
     action: &str,
     id: i64,
@@ -271,7 +271,7 @@ async fn audit(
 /// pushed by the workers.
 pub(in crate::web) async fn create_work_order(
     state: &AppState,
-    who: &SignedIn,
+    who: &impl Actor,
     remote: SocketAddr,
     fields: &WorkOrderFields,
 ) -> Result<WorkOrder, sqlx::Error> {
@@ -285,7 +285,7 @@ pub(in crate::web) async fn create_work_order(
 /// names of the fields that changed; a change is audited and pushed.
 pub(in crate::web) async fn update_work_order(
     state: &AppState,
-    who: &SignedIn,
+    who: &impl Actor,
     remote: SocketAddr,
     id: i64,
     fields: &WorkOrderFields,
@@ -304,7 +304,7 @@ pub(in crate::web) async fn update_work_order(
 /// delete its linked remote items.
 pub(in crate::web) async fn delete_work_order(
     state: &AppState,
-    who: &SignedIn,
+    who: &impl Actor,
     remote: SocketAddr,
     id: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -320,14 +320,14 @@ pub(in crate::web) async fn delete_work_order(
 /// is none), audited and pushed.
 pub(in crate::web) async fn comment_on_work_order(
     state: &AppState,
-    who: &SignedIn,
+    who: &impl Actor,
     remote: SocketAddr,
     id: i64,
     body: &str,
 ) -> Result<Option<Comment>, sqlx::Error> {
     let Some(comment) = state
         .store
-        .add_work_order_comment(id, &who.user().username, body)
+        .add_work_order_comment(id, who.actor(), body)
         .await?
     else {
         return Ok(None);

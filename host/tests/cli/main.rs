@@ -6,3 +6,4 @@
 mod commands;
 mod keys_rotate;
 mod sync;
+mod token;

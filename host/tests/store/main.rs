@@ -4,6 +4,7 @@
 //! ten binaries, not one per file. Each module is one feature's tests.
 
 mod accounts;
+mod api_tokens;
 mod deletions;
 mod directory;
 mod dry_runs;

@@ -4,10 +4,12 @@
 //! ten binaries, not one per file. Each module is one feature's tests.
 
 mod api;
+mod api_tokens;
 mod auth;
 mod browser;
 mod deletions;
 mod directory;
+mod directory_api;
 mod directory_wizard;
 mod edge;
 mod integration_secrets;

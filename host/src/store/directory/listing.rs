@@ -119,7 +119,7 @@ fn like_patterns(word: &str) -> Vec<String> {
 }
 
 /// A parameter of a directory query.
-enum Param {
+pub(super) enum Param {
     Int(i64),
     Text(String),
 }
@@ -127,7 +127,11 @@ enum Param {
 /// The WHERE clause of a directory list over `alias` (its `integration_id`
 /// and the text `columns`, which may be NULL), with its parameters numbered
 /// from `$1`.
-fn search_clause(search: &DirectorySearch, alias: &str, columns: &[&str]) -> (String, Vec<Param>) {
+pub(super) fn search_clause(
+    search: &DirectorySearch,
+    alias: &str,
+    columns: &[&str],
+) -> (String, Vec<Param>) {
     let mut conditions = Vec::new();
     let mut params = Vec::new();
     if let Some(id) = search.integration_id {
@@ -159,7 +163,7 @@ fn search_clause(search: &DirectorySearch, alias: &str, columns: &[&str]) -> (St
     (clause, params)
 }
 
-fn bind_params<'q>(mut query: AnyQuery<'q>, params: &'q [Param]) -> AnyQuery<'q> {
+pub(super) fn bind_params<'q>(mut query: AnyQuery<'q>, params: &'q [Param]) -> AnyQuery<'q> {
     for param in params {
         query = match param {
             Param::Int(v) => query.bind(*v),
@@ -169,10 +173,10 @@ fn bind_params<'q>(mut query: AnyQuery<'q>, params: &'q [Param]) -> AnyQuery<'q>
     query
 }
 
-const USER_COLUMNS: &str = "u.integration_id, i.name AS integration_name, u.external_id, \
+pub(super) const USER_COLUMNS: &str = "u.integration_id, i.name AS integration_name, u.external_id, \
     u.username, u.email, u.display_name, u.enabled, u.dn, u.version, u.synced_at";
 
-const GROUP_COLUMNS: &str = "g.integration_id, i.name AS integration_name, g.external_id, g.name, \
+pub(super) const GROUP_COLUMNS: &str = "g.integration_id, i.name AS integration_name, g.external_id, g.name, \
     g.dn, g.version, g.synced_at, \
     (SELECT CAST(COUNT(*) AS BIGINT) FROM directory_memberships m \
       WHERE m.integration_id = g.integration_id AND m.group_external_id = g.external_id \
@@ -180,7 +184,7 @@ const GROUP_COLUMNS: &str = "g.integration_id, i.name AS integration_name, g.ext
     (SELECT CAST(COUNT(*) AS BIGINT) FROM directory_memberships m \
       WHERE m.integration_id = g.integration_id AND m.group_external_id = g.external_id) AS all_members";
 
-fn directory_user_from(row: &sqlx::any::AnyRow) -> Result<DirectoryUser, sqlx::Error> {
+pub(super) fn directory_user_from(row: &sqlx::any::AnyRow) -> Result<DirectoryUser, sqlx::Error> {
     Ok(DirectoryUser {
         integration_id: row.try_get("integration_id")?,
         integration_name: row.try_get("integration_name")?,
@@ -195,7 +199,7 @@ fn directory_user_from(row: &sqlx::any::AnyRow) -> Result<DirectoryUser, sqlx::E
     })
 }
 
-fn directory_group_from(row: &sqlx::any::AnyRow) -> Result<DirectoryGroup, sqlx::Error> {
+pub(super) fn directory_group_from(row: &sqlx::any::AnyRow) -> Result<DirectoryGroup, sqlx::Error> {
     Ok(DirectoryGroup {
         integration_id: row.try_get("integration_id")?,
         integration_name: row.try_get("integration_name")?,

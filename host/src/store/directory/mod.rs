@@ -40,9 +40,11 @@ use super::{Store, now_millis};
 use crate::runtime::types::Record;
 pub(in crate::store) use user_columns::UserColumns;
 
+mod keyset;
 mod listing;
 mod user_columns;
 
+pub use keyset::*;
 pub use listing::*;
 
 /// A DN in the form used to compare DNs: lowercase, without the spaces

@@ -4,16 +4,30 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::super::error::Error;
+use crate::store::api_tokens::Scope;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("sign in first")]
+    #[error("sign in first, or send an API token as Authorization: Bearer <token>")]
     Unauthorized,
+    /// A bearer token that is unknown, revoked or expired.
+    #[error(
+        "the API token is unknown, revoked or expired; an admin can make a new one on /admin/tokens"
+    )]
+    InvalidToken,
+    /// A live token without the scope the call needs.
+    #[error("this call needs a token with the `{0}` scope")]
+    InsufficientScope(Scope),
+    /// A token over its requests a minute.
+    #[error(
+        "this token made more requests this minute than it may; try again in {retry_after_secs} s"
+    )]
+    RateLimited { retry_after_secs: u64 },
     #[error("this call is for admins")]
     Forbidden,
     #[error("the X-CSRF-Token header is missing or wrong; get the token from GET /api/v1/session")]
@@ -55,6 +69,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            ApiError::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Csrf => (StatusCode::FORBIDDEN, "csrf"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
@@ -77,10 +94,30 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(fields) => json!(fields),
             _ => json!({}),
         };
-        (
+        let mut response = (
             status,
             Json(json!({"error": {"code": code, "message": message, "fields": fields}})),
         )
-            .into_response()
+            .into_response();
+        // RFC 6750's challenge, so that a client knows what to do.
+        let challenge = match &self {
+            ApiError::Unauthorized => Some("Bearer realm=\"cube\"".to_owned()),
+            ApiError::InvalidToken => Some("Bearer error=\"invalid_token\"".to_owned()),
+            ApiError::InsufficientScope(scope) => Some(format!(
+                "Bearer error=\"insufficient_scope\", scope=\"{scope}\""
+            )),
+            _ => None,
+        };
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use super::super::AppState;
 use super::super::integrations::form::{config_form, read_form};
 use super::super::integrations::{actions, deletions, full_sync};
-use super::{ApiAdmin, ApiError, ApiUser};
+use super::{ApiAdmin, ApiError, ApiUser, ApiWriter};
 use crate::integrations::Verdict;
 use crate::integrations::schema::form_inputs;
 use crate::store::integrations::Integration;
@@ -328,7 +328,7 @@ async fn remove(
 
 async fn test(
     State(state): State<AppState>,
-    _admin: ApiAdmin,
+    _writer: ApiWriter,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let integration = find(&state, id).await?;
@@ -348,7 +348,7 @@ struct SyncInput {
 async fn sync(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    admin: ApiAdmin,
+    writer: ApiWriter,
     Path(id): Path<i64>,
     body: Option<Json<SyncInput>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -363,7 +363,7 @@ async fn sync(
     let mode = if input.full { "full" } else { "incremental" };
     let (job, queued) = actions::queue_sync(
         &state,
-        &admin.0,
+        &writer.0,
         remote,
         &integration,
         "api",

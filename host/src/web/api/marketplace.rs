@@ -21,6 +21,7 @@ use super::super::marketplace::publishers::{self, load_publishers};
 use super::super::marketplace::{
     Done, Failure, Requester, install_bytes, install_package, load_listing,
 };
+use super::super::session::Actor;
 use super::{ApiAdmin, ApiError, ApiUser};
 use crate::marketplace::install::InstallOptions;
 use crate::marketplace::package::PACKAGE_LIMIT;
@@ -98,9 +99,9 @@ fn failure(failure: Failure) -> Result<Response, ApiError> {
 
 fn requester(admin: &ApiAdmin, remote: SocketAddr) -> Requester<'_> {
     Requester {
-        actor: &admin.0.user().username,
+        actor: admin.0.actor(),
         remote,
-        via: "api",
+        via: admin.0.via(),
     }
 }
 

@@ -20,7 +20,7 @@ use super::super::work_orders::{
     CommentInput, WorkOrderInput, comment_on_work_order, create_work_order, delete_work_order,
     update_work_order,
 };
-use super::{ApiAdmin, ApiError, ApiUser};
+use super::{ApiError, ApiUser, ApiWriter};
 use crate::store::work_orders::WorkOrder;
 
 pub fn routes() -> Router<AppState> {
@@ -76,23 +76,23 @@ async fn show(
 async fn create(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    admin: ApiAdmin,
+    writer: ApiWriter,
     Json(input): Json<WorkOrderInput>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let fields = input.validate().map_err(ApiError::Invalid)?;
-    let order = create_work_order(&state, &admin.0, remote, &fields).await?;
+    let order = create_work_order(&state, &writer.0, remote, &fields).await?;
     Ok((StatusCode::CREATED, Json(detail(&state, order).await?)))
 }
 
 async fn update(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    admin: ApiAdmin,
+    writer: ApiWriter,
     Path(id): Path<i64>,
     Json(input): Json<WorkOrderInput>,
 ) -> Result<Json<Value>, ApiError> {
     let fields = input.validate().map_err(ApiError::Invalid)?;
-    let (order, _) = update_work_order(&state, &admin.0, remote, id, &fields)
+    let (order, _) = update_work_order(&state, &writer.0, remote, id, &fields)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(detail(&state, order).await?))
@@ -101,10 +101,10 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    admin: ApiAdmin,
+    writer: ApiWriter,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    if !delete_work_order(&state, &admin.0, remote, id).await? {
+    if !delete_work_order(&state, &writer.0, remote, id).await? {
         return Err(ApiError::NotFound);
     }
     Ok(StatusCode::NO_CONTENT)
@@ -127,12 +127,12 @@ async fn comments(
 async fn add_comment(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    admin: ApiAdmin,
+    writer: ApiWriter,
     Path(id): Path<i64>,
     Json(input): Json<CommentInput>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = input.validate().map_err(ApiError::Invalid)?;
-    let comment = comment_on_work_order(&state, &admin.0, remote, id, &body)
+    let comment = comment_on_work_order(&state, &writer.0, remote, id, &body)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok((StatusCode::CREATED, Json(json!(comment))))

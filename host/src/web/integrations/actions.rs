@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::super::AppState;
 use super::super::error::Error;
-use super::super::session::SignedIn;
+use super::super::session::Actor;
 use super::audit;
 use super::form::Submitted;
 use crate::integrations::schema::ConfigForm;
@@ -35,7 +35,7 @@ impl NameTaken {
 #[allow(clippy::too_many_arguments)]
 pub(in crate::web) async fn create(
     state: &AppState,
-    who: &SignedIn,
+    who: &impl Actor,
     remote: SocketAddr,
     connector: &Connector,
     info: &ConnectorInfo,
@@ -51,7 +51,7 @@ pub(in crate::web) async fn create(
     let (fields, secrets) = (&submitted.fields, &submitted.secrets);
     let created = state
         .store
-        .create_integration(&info.id, fields, &who.user().username, |row| {
+        .create_integration(&info.id, fields, who.actor(), |row| {
             seal_secrets(&sealer, row, secrets)
         })
         .await;
@@ -102,7 +102,7 @@ async fn store_outside_row(
 /// Audited with the settings before and after and which secrets changed.
 pub(in crate::web) async fn update(
     state: &AppState,
-    who: &SignedIn,
+    who: &impl Actor,
     remote: SocketAddr,
     before: &Integration,
     form: &ConfigForm,
@@ -196,7 +196,7 @@ pub(in crate::web) async fn test(
 /// workers and is audited.
 pub(in crate::web) async fn queue_sync(
     state: &AppState,
-    who: &SignedIn,
+    who: &impl Actor,
     remote: SocketAddr,
     integration: &Integration,
     trigger: &str,
@@ -210,7 +210,7 @@ pub(in crate::web) async fn queue_sync(
             trigger,
             mode,
             dry_run,
-            requested_by: &who.user().username,
+            requested_by: who.actor(),
         })
         .await?;
     if queued {
@@ -235,7 +235,7 @@ pub(in crate::web) async fn queue_sync(
 /// webhook endpoints (they are looked up again), and audits it.
 pub(in crate::web) async fn delete(
     state: &AppState,
-    who: &SignedIn,
+    who: &impl Actor,
     remote: SocketAddr,
     integration: &Integration,
 ) -> Result<(), Error> {

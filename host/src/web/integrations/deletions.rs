@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::super::error::Error;
-use super::super::session::{Admin, SignedIn};
+use super::super::session::{Actor, Admin};
 use super::super::{AppState, urlencode};
 use super::{audit, find, redirect_with_notice};
 use crate::integrations::schema::FieldErrors;
@@ -124,7 +124,7 @@ pub(super) async fn view(
 /// was replaced since the admin read it.
 pub(in crate::web) async fn decide(
     state: &AppState,
-    who: &SignedIn,
+    who: &impl Actor,
     remote: SocketAddr,
     integration: &Integration,
     job: i64,

@@ -39,7 +39,7 @@ use super::AppState;
 use super::audit::record;
 use super::error::Error;
 use super::forms::redirect_with_notice;
-use super::session::SignedIn;
+use super::session::Actor;
 use crate::store::integrations::Integration;
 
 pub fn routes() -> Router<AppState> {
@@ -64,7 +64,7 @@ pub(in crate::web) async fn find(state: &AppState, id: i64) -> Result<Integratio
 /// Records an admin's action on an integration.
 pub(in crate::web) async fn audit(
     state: &AppState,
-    who: &SignedIn,
+    who: &impl Actor,
     remote: SocketAddr,
     action: &str,
     integration: &str,

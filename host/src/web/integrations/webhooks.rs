@@ -19,7 +19,7 @@ use super::super::forms::{
     CsrfForm, PAGE, PageQuery, entered_or_new_secret, is_short_line, page_of,
 };
 use super::super::render;
-use super::super::session::{Admin, SignedIn};
+use super::super::session::{Actor, Admin, SignedIn};
 use super::{audit, find, redirect_with_notice};
 use crate::store::webhooks::Webhook;
 use crate::webhooks::signature::Scheme;
@@ -256,7 +256,7 @@ pub(super) async fn add_requested(
 /// alike), audited; deliveries to it are refused from now on.
 pub(in crate::web) async fn remove_endpoint(
     state: &AppState,
-    who: &SignedIn,
+    who: &impl Actor,
     remote: SocketAddr,
     id: i64,
     webhook: i64,

@@ -1,0 +1,739 @@
+//! `api_tokens` and `service_accounts`: machine access to the JSON API
+//! (decision 0035).
+//!
+//! A token acts for a local user (a personal token) or for a service
+//! account (a named non-human principal an admin answers for). It reads
+//! `cube_pat_…` or `cube_sat_…`: 256 random bits after a prefix that says
+//! what it is, so a leaked one is recognisable by secret scanners. The
+//! table keeps only its SHA-256 (the token has too much entropy for a
+//! slow hash to add anything) and a short hint to recognise it by; the
+//! token itself is shown once, when it is made, and can never be read
+//! again.
+//!
+//! A token never grants more than the role behind it: its scopes are cut
+//! down, at every use, to what its user (or the service account's owner)
+//! may do now, so demoting an admin disarms their tokens at once.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::sessions::random_token;
+use super::users::{Role, User};
+use super::{Store, now_millis};
+
+/// How many requests a minute a token gets unless its maker says otherwise.
+pub const DEFAULT_REQUESTS_PER_MINUTE: i64 = 600;
+/// The most a token may be given.
+pub const MAX_REQUESTS_PER_MINUTE: i64 = 100_000;
+/// How stale `last_used_at` may get before a use writes it again: a use
+/// is a read, not a write, on the hot path.
+const LAST_USED_GRANULARITY_MS: i64 = 60_000;
+
+/// What a token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Scope {
+    /// Read what the JSON API shows: integrations, jobs, logs, work orders.
+    #[serde(rename = "read")]
+    Read,
+    /// Change work orders and their comments, run tests and syncs.
+    #[serde(rename = "write")]
+    Write,
+    /// Manage integrations, webhooks, the marketplace and tokens.
+    #[serde(rename = "admin")]
+    Admin,
+    /// Read the directory the host syncs.
+    #[serde(rename = "directory:read")]
+    DirectoryRead,
+    /// Provision users and groups through SCIM 2.0.
+    #[serde(rename = "scim")]
+    Scim,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 5] = [
+        Scope::Read,
+        Scope::Write,
+        Scope::Admin,
+        Scope::DirectoryRead,
+        Scope::Scim,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+            Scope::DirectoryRead => "directory:read",
+            Scope::Scim => "scim",
+        }
+    }
+
+    /// What the scope allows, in a sentence, for the creation form.
+    pub fn description(self) -> &'static str {
+        match self {
+            Scope::Read => "read integrations, jobs, logs and work orders",
+            Scope::Write => "change work orders and comments, test and sync integrations",
+            Scope::Admin => "manage integrations, webhooks and the marketplace",
+            Scope::DirectoryRead => "read directory users, groups and changes",
+            Scope::Scim => "provision users and groups through SCIM 2.0",
+        }
+    }
+
+    /// Whether a token with this scope may do what `wanted` allows:
+    /// `admin` includes `write`, which includes `read`; `directory:read`
+    /// and `scim` stand alone.
+    pub fn includes(self, wanted: Scope) -> bool {
+        match (self, wanted) {
+            (Scope::Admin, Scope::Write | Scope::Read) | (Scope::Write, Scope::Read) => true,
+            (have, wanted) => have == wanted,
+        }
+    }
+
+    /// Whether someone of `role` may hold (and use) this scope.
+    pub fn allowed_for(self, role: Role) -> bool {
+        match role {
+            Role::Admin => true,
+            Role::Viewer => matches!(self, Scope::Read | Scope::DirectoryRead),
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown scope `{s}` (one of {})", known.join(", "))
+            })
+    }
+}
+
+/// Parses space- or comma-separated scopes; at least one.
+pub fn parse_scopes(text: &str) -> Result<BTreeSet<Scope>, TokenError> {
+    let scopes = text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|s| !s.is_empty())
+        .map(Scope::from_str)
+        .collect::<Result<BTreeSet<_>, _>>()
+        .map_err(TokenError::Invalid)?;
+    if scopes.is_empty() {
+        return Err(TokenError::Invalid(
+            "a token needs at least one scope".into(),
+        ));
+    }
+    Ok(scopes)
+}
+
+/// When a token made at `now` expires: `""` or `never` for never, `N` days
+/// (`90d`), a date (`2027-01-31`, at 00:00 UTC) or an RFC 3339 time.
+pub fn parse_expiry(text: &str, now: i64) -> Result<Option<i64>, TokenError> {
+    let text = text.trim();
+    if text.is_empty() || text.eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    let at = if let Some(days) = text.strip_suffix('d') {
+        let days: i64 = days
+            .parse()
+            .ok()
+            .filter(|d| (1..=3660).contains(d))
+            .ok_or_else(|| {
+                TokenError::Invalid(format!(
+                    "`{text}`: a number of days from 1 to 3660, such as 90d"
+                ))
+            })?;
+        now + days * DAY_MS
+    } else if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        date.and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .timestamp_millis()
+    } else if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        time.timestamp_millis()
+    } else {
+        return Err(TokenError::Invalid(format!(
+            "`{text}` is not an expiry: give days (90d), a date (2027-01-31) or never"
+        )));
+    };
+    if at <= now {
+        return Err(TokenError::Invalid(
+            "the expiry must be in the future".into(),
+        ));
+    }
+    Ok(Some(at))
+}
+
+fn scopes_text(scopes: &BTreeSet<Scope>) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whom a token acts for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TokenOwner {
+    /// A personal token of a local user.
+    User { id: i64, username: String },
+    /// A token of a service account.
+    ServiceAccount { id: i64, name: String },
+}
+
+impl TokenOwner {
+    /// The user's or the service account's name.
+    pub fn name(&self) -> &str {
+        match self {
+            TokenOwner::User { username, .. } => username,
+            TokenOwner::ServiceAccount { name, .. } => name,
+        }
+    }
+}
+
+/// A token as lists show it: everything but the secret, which is gone.
+#[derive(Clone, Debug, Serialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub owner: TokenOwner,
+    /// The scopes it was given.
+    pub scopes: BTreeSet<Scope>,
+    /// The first characters of the token, to recognise it by.
+    pub hint: String,
+    pub requests_per_minute: i64,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub last_used_from: Option<String>,
+    pub revoked_at: Option<i64>,
+    pub revoked_by: Option<String>,
+}
+
+impl ApiToken {
+    /// Neither revoked nor expired at `now`.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| now < at)
+    }
+
+    /// `live`, `expired` or `revoked`, for lists.
+    pub fn status(&self, now: i64) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.is_live(now) {
+            "live"
+        } else {
+            "expired"
+        }
+    }
+
+    /// How the audit log names what this token did: its owner and its own
+    /// name, so that two tokens of one owner can be told apart.
+    pub fn actor(&self) -> String {
+        format!("{} (token {})", self.owner.name(), self.name)
+    }
+}
+
+/// A live token presented with a request, and what it may do now.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub token: ApiToken,
+    /// The role behind the token now: its user's, or its service
+    /// account's owner's.
+    pub role: Role,
+    /// The user a personal token acts as; `None` for a service account.
+    pub user: Option<User>,
+}
+
+impl Authenticated {
+    /// Whether the token may, now, do what `wanted` allows: one of its
+    /// scopes includes it, and the role behind it allows it.
+    pub fn allows(&self, wanted: Scope) -> bool {
+        wanted.allowed_for(self.role) && self.token.scopes.iter().any(|s| s.includes(wanted))
+    }
+}
+
+/// What a new token is for.
+#[derive(Clone, Copy, Debug)]
+pub enum TokenFor<'a> {
+    User(&'a User),
+    ServiceAccount(&'a ServiceAccount),
+}
+
+/// A token to make.
+#[derive(Clone, Debug)]
+pub struct NewToken<'a> {
+    pub name: &'a str,
+    pub owner: TokenFor<'a>,
+    pub scopes: BTreeSet<Scope>,
+    pub expires_at: Option<i64>,
+    pub requests_per_minute: i64,
+    /// Who made it (an actor name, for the audit log and the list).
+    pub created_by: &'a str,
+}
+
+/// A named non-human principal, owned by an admin.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServiceAccount {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub owner_id: i64,
+    pub owner_name: String,
+    /// The owner's role now: a service account's tokens never do more.
+    #[serde(skip)]
+    pub owner_role: Role,
+    pub created_at: i64,
+}
+
+/// Why a token or service account could not be made or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the name `{0}` is taken")]
+    Taken(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Names of tokens and service accounts: what a list or a log line can
+/// show without quoting.
+fn validate_name(what: &str, name: &str) -> Result<(), TokenError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(TokenError::Invalid(format!(
+            "{what} names are 1 to 64 letters, digits, and . _ -"
+        )))
+    }
+}
+
+const TOKEN_COLUMNS: &str = "t.id, t.name, t.user_id, t.service_account_id, t.scopes, t.hint, \
+     t.requests_per_minute, t.created_by, t.created_at, t.expires_at, t.last_used_at, \
+     t.last_used_from, t.revoked_at, t.revoked_by, u.username AS user_name, u.role AS user_role, \
+     u.created_at AS user_created_at, s.name AS account_name, o.role AS owner_role";
+
+const TOKEN_JOINS: &str = "FROM api_tokens t \
+     LEFT JOIN users u ON u.id = t.user_id \
+     LEFT JOIN service_accounts s ON s.id = t.service_account_id \
+     LEFT JOIN users o ON o.id = s.owner_id";
+
+fn role_of(row: &AnyRow, column: &str) -> Role {
+    row.get::<Option<String>, _>(column)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(Role::Viewer)
+}
+
+fn token_from_row(row: &AnyRow) -> ApiToken {
+    let owner = match row.get::<Option<i64>, _>("user_id") {
+        Some(id) => TokenOwner::User {
+            id,
+            username: row
+                .get::<Option<String>, _>("user_name")
+                .unwrap_or_default(),
+        },
+        None => TokenOwner::ServiceAccount {
+            id: row
+                .get::<Option<i64>, _>("service_account_id")
+                .unwrap_or_default(),
+            name: row
+                .get::<Option<String>, _>("account_name")
+                .unwrap_or_default(),
+        },
+    };
+    ApiToken {
+        id: row.get("id"),
+        name: row.get("name"),
+        owner,
+        // Written by this module only, so every word parses.
+        scopes: row
+            .get::<String, _>("scopes")
+            .split(' ')
+            .filter_map(|s| s.parse().ok())
+            .collect(),
+        hint: row.get("hint"),
+        requests_per_minute: row.get("requests_per_minute"),
+        created_by: row.get("created_by"),
+        created_at: row.get("created_at"),
+        expires_at: row.get("expires_at"),
+        last_used_at: row.get("last_used_at"),
+        last_used_from: row.get("last_used_from"),
+        revoked_at: row.get("revoked_at"),
+        revoked_by: row.get("revoked_by"),
+    }
+}
+
+fn service_account_from_row(row: &AnyRow) -> ServiceAccount {
+    ServiceAccount {
+        id: row.get("id"),
+        name: row.get("name"),
+        description: row.get("description"),
+        owner_id: row.get("owner_id"),
+        owner_name: row.get("owner_name"),
+        owner_role: role_of(row, "owner_role"),
+        created_at: row.get("created_at"),
+    }
+}
+
+impl Store {
+    /// Makes a service account owned by `owner`, who must be an admin.
+    pub async fn create_service_account(
+        &self,
+        name: &str,
+        description: &str,
+        owner: &User,
+    ) -> Result<ServiceAccount, TokenError> {
+        validate_name("service account", name)?;
+        if owner.role != Role::Admin {
+            return Err(TokenError::Invalid(
+                "a service account's owner must be an admin".into(),
+            ));
+        }
+        let result = sqlx::query(
+            "INSERT INTO service_accounts (name, description, owner_id, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(name)
+        .bind(description.trim())
+        .bind(owner.id)
+        .bind(now_millis())
+        .fetch_one(self.pool())
+        .await;
+        let id: i64 = match result {
+            Ok(row) => row.get("id"),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(TokenError::Taken(name.to_owned()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(self
+            .service_account(id)
+            .await?
+            .expect("the service account was just inserted"))
+    }
+
+    pub async fn service_accounts(&self) -> Result<Vec<ServiceAccount>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.name, s.description, s.owner_id, s.created_at, \
+             o.username AS owner_name, o.role AS owner_role \
+             FROM service_accounts s JOIN users o ON o.id = s.owner_id ORDER BY s.name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(service_account_from_row).collect())
+    }
+
+    pub async fn service_account(&self, id: i64) -> Result<Option<ServiceAccount>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT s.id, s.name, s.description, s.owner_id, s.created_at, \
+             o.username AS owner_name, o.role AS owner_role \
+             FROM service_accounts s JOIN users o ON o.id = s.owner_id WHERE s.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(service_account_from_row))
+    }
+
+    pub async fn service_account_named(
+        &self,
+        name: &str,
+    ) -> Result<Option<ServiceAccount>, sqlx::Error> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM service_accounts WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        match id {
+            Some(id) => self.service_account(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes a service account and, with it, every token it has.
+    pub async fn delete_service_account(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM api_tokens WHERE service_account_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM service_accounts WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+
+    /// The names of the service accounts `user_id` owns (a user who owns
+    /// one cannot be deleted before it is handed on or deleted).
+    pub async fn service_accounts_owned_by(
+        &self,
+        user_id: i64,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT name FROM service_accounts WHERE owner_id = $1 ORDER BY name")
+            .bind(user_id)
+            .fetch_all(self.pool())
+            .await
+    }
+
+    /// Makes a token; returns it and its secret, which is never available
+    /// again. Scopes beyond what the owner's role allows are refused.
+    pub async fn create_api_token(
+        &self,
+        new: &NewToken<'_>,
+    ) -> Result<(ApiToken, String), TokenError> {
+        validate_name("token", new.name)?;
+        if new.scopes.is_empty() {
+            return Err(TokenError::Invalid(
+                "a token needs at least one scope".into(),
+            ));
+        }
+        let (role, prefix, user_id, account_id) = match new.owner {
+            TokenFor::User(user) => (user.role, "cube_pat_", Some(user.id), None),
+            TokenFor::ServiceAccount(account) => {
+                (account.owner_role, "cube_sat_", None, Some(account.id))
+            }
+        };
+        if let Some(scope) = new.scopes.iter().find(|s| !s.allowed_for(role)) {
+            return Err(TokenError::Invalid(format!(
+                "the scope `{scope}` needs an admin behind the token"
+            )));
+        }
+        let now = now_millis();
+        if new.expires_at.is_some_and(|at| at <= now) {
+            return Err(TokenError::Invalid(
+                "the expiry must be in the future".into(),
+            ));
+        }
+        if !(1..=MAX_REQUESTS_PER_MINUTE).contains(&new.requests_per_minute) {
+            return Err(TokenError::Invalid(format!(
+                "the rate limit is 1 to {MAX_REQUESTS_PER_MINUTE} requests a minute"
+            )));
+        }
+        let secret = format!("{prefix}{}", random_token());
+        let hint = secret[..prefix.len() + 4].to_owned();
+        let result = sqlx::query(
+            "INSERT INTO api_tokens (name, user_id, service_account_id, scopes, token_hash, hint, \
+             requests_per_minute, created_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        )
+        .bind(new.name)
+        .bind(user_id)
+        .bind(account_id)
+        .bind(scopes_text(&new.scopes))
+        .bind(hash_token(&secret))
+        .bind(&hint)
+        .bind(new.requests_per_minute)
+        .bind(new.created_by)
+        .bind(now)
+        .bind(new.expires_at)
+        .fetch_one(self.pool())
+        .await;
+        let id: i64 = match result {
+            Ok(row) => row.get("id"),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(TokenError::Taken(new.name.to_owned()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let token = self
+            .api_token(id)
+            .await?
+            .expect("the token was just inserted");
+        Ok((token, secret))
+    }
+
+    /// Every token, newest first; only those of `user_id` when given
+    /// (personal tokens of that user).
+    pub async fn api_tokens(&self, user_id: Option<i64>) -> Result<Vec<ApiToken>, sqlx::Error> {
+        let sql = match user_id {
+            Some(_) => format!(
+                "SELECT {TOKEN_COLUMNS} {TOKEN_JOINS} WHERE t.user_id = $1 ORDER BY t.id DESC"
+            ),
+            None => format!("SELECT {TOKEN_COLUMNS} {TOKEN_JOINS} ORDER BY t.id DESC"),
+        };
+        let mut query = sqlx::query(&sql);
+        if let Some(id) = user_id {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(token_from_row).collect())
+    }
+
+    pub async fn api_token(&self, id: i64) -> Result<Option<ApiToken>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} {TOKEN_JOINS} WHERE t.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(token_from_row))
+    }
+
+    /// Revokes a live token; `None` when there is no such token, the token
+    /// unchanged when it was already revoked.
+    pub async fn revoke_api_token(
+        &self,
+        id: i64,
+        by: &str,
+    ) -> Result<Option<ApiToken>, sqlx::Error> {
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1, revoked_by = $2 \
+             WHERE id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now_millis())
+        .bind(by)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        self.api_token(id).await
+    }
+
+    /// The live token whose secret is `secret`, used now from `from`;
+    /// `None` for anything else (unknown, revoked, expired, malformed).
+    pub async fn authenticate_api_token(
+        &self,
+        secret: &str,
+        from: &str,
+    ) -> Result<Option<Authenticated>, sqlx::Error> {
+        if !(secret.starts_with("cube_pat_") || secret.starts_with("cube_sat_"))
+            || secret.len() > 128
+        {
+            return Ok(None);
+        }
+        let hash = hash_token(secret);
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} {TOKEN_JOINS} WHERE t.token_hash = $1"
+        ))
+        .bind(&hash)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let token = token_from_row(&row);
+        let now = now_millis();
+        if !token.is_live(now) {
+            return Ok(None);
+        }
+        let (role, user) = match &token.owner {
+            TokenOwner::User { id, username } => {
+                let role = role_of(&row, "user_role");
+                let user = User {
+                    id: *id,
+                    username: username.clone(),
+                    role,
+                    created_at: row
+                        .get::<Option<i64>, _>("user_created_at")
+                        .unwrap_or_default(),
+                };
+                (role, Some(user))
+            }
+            TokenOwner::ServiceAccount { .. } => (role_of(&row, "owner_role"), None),
+        };
+        let stale = token
+            .last_used_at
+            .is_none_or(|at| now - at >= LAST_USED_GRANULARITY_MS);
+        if stale || token.last_used_from.as_deref() != Some(from) {
+            sqlx::query(
+                "UPDATE api_tokens SET last_used_at = $1, last_used_from = $2 WHERE id = $3",
+            )
+            .bind(now)
+            .bind(from)
+            .bind(token.id)
+            .execute(self.pool())
+            .await?;
+        }
+        Ok(Some(Authenticated { token, role, user }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn expiries_read_as_days_dates_times_or_never() {
+        assert_eq!(parse_expiry("", NOW).unwrap(), None);
+        assert_eq!(parse_expiry("Never", NOW).unwrap(), None);
+        assert_eq!(
+            parse_expiry("90d", NOW).unwrap(),
+            Some(NOW + 90 * 86_400_000)
+        );
+        assert_eq!(
+            parse_expiry("2030-01-31", NOW).unwrap(),
+            Some(1_896_048_000_000)
+        );
+        assert_eq!(
+            parse_expiry("2030-01-31T12:00:00+01:00", NOW).unwrap(),
+            Some(1_896_087_600_000)
+        );
+        for bad in ["0d", "soon", "2020-01-01", "99999d"] {
+            assert!(parse_expiry(bad, NOW).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scopes_parse_from_lists_and_name_the_unknown() {
+        let scopes = parse_scopes("read, directory:read  scim").unwrap();
+        assert_eq!(
+            scopes.into_iter().collect::<Vec<_>>(),
+            [Scope::Read, Scope::DirectoryRead, Scope::Scim]
+        );
+        let error = parse_scopes("read sudo").unwrap_err().to_string();
+        assert!(
+            error.contains("`sudo`") && error.contains("directory:read"),
+            "{error}"
+        );
+        assert!(parse_scopes(" ").is_err());
+    }
+
+    #[test]
+    fn admin_includes_write_includes_read_and_the_rest_stand_alone() {
+        assert!(Scope::Admin.includes(Scope::Read));
+        assert!(Scope::Admin.includes(Scope::Write));
+        assert!(Scope::Write.includes(Scope::Read));
+        assert!(!Scope::Write.includes(Scope::Admin));
+        assert!(!Scope::Read.includes(Scope::Write));
+        assert!(!Scope::Admin.includes(Scope::DirectoryRead));
+        assert!(!Scope::Admin.includes(Scope::Scim));
+        assert!(Scope::Scim.includes(Scope::Scim));
+    }
+
+    #[test]
+    fn viewers_hold_only_reading_scopes() {
+        let allowed: Vec<_> = Scope::ALL
+            .into_iter()
+            .filter(|s| s.allowed_for(Role::Viewer))
+            .collect();
+        assert_eq!(allowed, [Scope::Read, Scope::DirectoryRead]);
+        assert!(Scope::ALL.iter().all(|s| s.allowed_for(Role::Admin)));
+    }
+}

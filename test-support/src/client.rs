@@ -282,3 +282,54 @@ impl Api {
         self.call(reqwest::Method::DELETE, path, None).await.0
     }
 }
+
+/// A client that calls the API with an API token (`Authorization:
+/// Bearer`) and nothing else: no cookie, no CSRF token.
+pub struct Bearer {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Bearer {
+    pub fn new(base: &str, token: &str) -> Self {
+        Bearer {
+            http: reqwest::Client::new(),
+            base: base.to_owned(),
+            token: token.to_owned(),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let response = self.send(method, path, body).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
+        )
+    }
+}

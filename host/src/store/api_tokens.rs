@@ -15,15 +15,15 @@
 //! may do now, so demoting an admin disarms their tokens at once.
 
 use std::collections::BTreeSet;
-use std::fmt;
-use std::str::FromStr;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+pub use super::service_accounts::ServiceAccount;
 use super::sessions::random_token;
+pub use super::token_scopes::{Scope, parse_scopes};
 use super::users::{Role, User};
 use super::{Store, now_millis};
 
@@ -34,110 +34,6 @@ pub const MAX_REQUESTS_PER_MINUTE: i64 = 100_000;
 /// How stale `last_used_at` may get before a use writes it again: a use
 /// is a read, not a write, on the hot path.
 const LAST_USED_GRANULARITY_MS: i64 = 60_000;
-
-/// What a token may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum Scope {
-    /// Read what the JSON API shows: integrations, jobs, logs, work orders.
-    #[serde(rename = "read")]
-    Read,
-    /// Change work orders and their comments, run tests and syncs.
-    #[serde(rename = "write")]
-    Write,
-    /// Manage integrations, webhooks, the marketplace and tokens.
-    #[serde(rename = "admin")]
-    Admin,
-    /// Read the directory the host syncs.
-    #[serde(rename = "directory:read")]
-    DirectoryRead,
-    /// Provision users and groups through SCIM 2.0.
-    #[serde(rename = "scim")]
-    Scim,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 5] = [
-        Scope::Read,
-        Scope::Write,
-        Scope::Admin,
-        Scope::DirectoryRead,
-        Scope::Scim,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Read => "read",
-            Scope::Write => "write",
-            Scope::Admin => "admin",
-            Scope::DirectoryRead => "directory:read",
-            Scope::Scim => "scim",
-        }
-    }
-
-    /// What the scope allows, in a sentence, for the creation form.
-    pub fn description(self) -> &'static str {
-        match self {
-            Scope::Read => "read integrations, jobs, logs and work orders",
-            Scope::Write => "change work orders and comments, test and sync integrations",
-            Scope::Admin => "manage integrations, webhooks and the marketplace",
-            Scope::DirectoryRead => "read directory users, groups and changes",
-            Scope::Scim => "provision users and groups through SCIM 2.0",
-        }
-    }
-
-    /// Whether a token with this scope may do what `wanted` allows:
-    /// `admin` includes `write`, which includes `read`; `directory:read`
-    /// and `scim` stand alone.
-    pub fn includes(self, wanted: Scope) -> bool {
-        match (self, wanted) {
-            (Scope::Admin, Scope::Write | Scope::Read) | (Scope::Write, Scope::Read) => true,
-            (have, wanted) => have == wanted,
-        }
-    }
-
-    /// Whether someone of `role` may hold (and use) this scope.
-    pub fn allowed_for(self, role: Role) -> bool {
-        match role {
-            Role::Admin => true,
-            Role::Viewer => matches!(self, Scope::Read | Scope::DirectoryRead),
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Scope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Scope::ALL
-            .into_iter()
-            .find(|scope| scope.as_str() == s)
-            .ok_or_else(|| {
-                let known: Vec<_> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-                format!("unknown scope `{s}` (one of {})", known.join(", "))
-            })
-    }
-}
-
-/// Parses space- or comma-separated scopes; at least one.
-pub fn parse_scopes(text: &str) -> Result<BTreeSet<Scope>, TokenError> {
-    let scopes = text
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|s| !s.is_empty())
-        .map(Scope::from_str)
-        .collect::<Result<BTreeSet<_>, _>>()
-        .map_err(TokenError::Invalid)?;
-    if scopes.is_empty() {
-        return Err(TokenError::Invalid(
-            "a token needs at least one scope".into(),
-        ));
-    }
-    Ok(scopes)
-}
 
 /// When a token made at `now` expires: `""` or `never` for never, `N` days
 /// (`90d`), a date (`2027-01-31`, at 00:00 UTC) or an RFC 3339 time.
@@ -288,20 +184,6 @@ pub struct NewToken<'a> {
     pub created_by: &'a str,
 }
 
-/// A named non-human principal, owned by an admin.
-#[derive(Clone, Debug, Serialize)]
-pub struct ServiceAccount {
-    pub id: i64,
-    pub name: String,
-    pub description: String,
-    pub owner_id: i64,
-    pub owner_name: String,
-    /// The owner's role now: a service account's tokens never do more.
-    #[serde(skip)]
-    pub owner_role: Role,
-    pub created_at: i64,
-}
-
 /// Why a token or service account could not be made or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -319,7 +201,7 @@ fn hash_token(token: &str) -> String {
 
 /// Names of tokens and service accounts: what a list or a log line can
 /// show without quoting.
-fn validate_name(what: &str, name: &str) -> Result<(), TokenError> {
+pub(super) fn validate_name(what: &str, name: &str) -> Result<(), TokenError> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name
@@ -344,7 +226,7 @@ const TOKEN_JOINS: &str = "FROM api_tokens t \
      LEFT JOIN service_accounts s ON s.id = t.service_account_id \
      LEFT JOIN users o ON o.id = s.owner_id";
 
-fn role_of(row: &AnyRow, column: &str) -> Role {
+pub(super) fn role_of(row: &AnyRow, column: &str) -> Role {
     row.get::<Option<String>, _>(column)
         .and_then(|r| r.parse().ok())
         .unwrap_or(Role::Viewer)
@@ -389,120 +271,7 @@ fn token_from_row(row: &AnyRow) -> ApiToken {
     }
 }
 
-fn service_account_from_row(row: &AnyRow) -> ServiceAccount {
-    ServiceAccount {
-        id: row.get("id"),
-        name: row.get("name"),
-        description: row.get("description"),
-        owner_id: row.get("owner_id"),
-        owner_name: row.get("owner_name"),
-        owner_role: role_of(row, "owner_role"),
-        created_at: row.get("created_at"),
-    }
-}
-
 impl Store {
-    /// Makes a service account owned by `owner`, who must be an admin.
-    pub async fn create_service_account(
-        &self,
-        name: &str,
-        description: &str,
-        owner: &User,
-    ) -> Result<ServiceAccount, TokenError> {
-        validate_name("service account", name)?;
-        if owner.role != Role::Admin {
-            return Err(TokenError::Invalid(
-                "a service account's owner must be an admin".into(),
-            ));
-        }
-        let result = sqlx::query(
-            "INSERT INTO service_accounts (name, description, owner_id, created_at) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(name)
-        .bind(description.trim())
-        .bind(owner.id)
-        .bind(now_millis())
-        .fetch_one(self.pool())
-        .await;
-        let id: i64 = match result {
-            Ok(row) => row.get("id"),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(TokenError::Taken(name.to_owned()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        Ok(self
-            .service_account(id)
-            .await?
-            .expect("the service account was just inserted"))
-    }
-
-    pub async fn service_accounts(&self) -> Result<Vec<ServiceAccount>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT s.id, s.name, s.description, s.owner_id, s.created_at, \
-             o.username AS owner_name, o.role AS owner_role \
-             FROM service_accounts s JOIN users o ON o.id = s.owner_id ORDER BY s.name",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(service_account_from_row).collect())
-    }
-
-    pub async fn service_account(&self, id: i64) -> Result<Option<ServiceAccount>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT s.id, s.name, s.description, s.owner_id, s.created_at, \
-             o.username AS owner_name, o.role AS owner_role \
-             FROM service_accounts s JOIN users o ON o.id = s.owner_id WHERE s.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.as_ref().map(service_account_from_row))
-    }
-
-    pub async fn service_account_named(
-        &self,
-        name: &str,
-    ) -> Result<Option<ServiceAccount>, sqlx::Error> {
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM service_accounts WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
-        match id {
-            Some(id) => self.service_account(id).await,
-            None => Ok(None),
-        }
-    }
-
-    /// Deletes a service account and, with it, every token it has.
-    pub async fn delete_service_account(&self, id: i64) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM api_tokens WHERE service_account_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let deleted = sqlx::query("DELETE FROM service_accounts WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(deleted > 0)
-    }
-
-    /// The names of the service accounts `user_id` owns (a user who owns
-    /// one cannot be deleted before it is handed on or deleted).
-    pub async fn service_accounts_owned_by(
-        &self,
-        user_id: i64,
-    ) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT name FROM service_accounts WHERE owner_id = $1 ORDER BY name")
-            .bind(user_id)
-            .fetch_all(self.pool())
-            .await
-    }
-
     /// Makes a token; returns it and its secret, which is never available
     /// again. Scopes beyond what the owner's role allows are refused.
     pub async fn create_api_token(
@@ -698,42 +467,5 @@ mod tests {
         for bad in ["0d", "soon", "2020-01-01", "99999d"] {
             assert!(parse_expiry(bad, NOW).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn scopes_parse_from_lists_and_name_the_unknown() {
-        let scopes = parse_scopes("read, directory:read  scim").unwrap();
-        assert_eq!(
-            scopes.into_iter().collect::<Vec<_>>(),
-            [Scope::Read, Scope::DirectoryRead, Scope::Scim]
-        );
-        let error = parse_scopes("read sudo").unwrap_err().to_string();
-        assert!(
-            error.contains("`sudo`") && error.contains("directory:read"),
-            "{error}"
-        );
-        assert!(parse_scopes(" ").is_err());
-    }
-
-    #[test]
-    fn admin_includes_write_includes_read_and_the_rest_stand_alone() {
-        assert!(Scope::Admin.includes(Scope::Read));
-        assert!(Scope::Admin.includes(Scope::Write));
-        assert!(Scope::Write.includes(Scope::Read));
-        assert!(!Scope::Write.includes(Scope::Admin));
-        assert!(!Scope::Read.includes(Scope::Write));
-        assert!(!Scope::Admin.includes(Scope::DirectoryRead));
-        assert!(!Scope::Admin.includes(Scope::Scim));
-        assert!(Scope::Scim.includes(Scope::Scim));
-    }
-
-    #[test]
-    fn viewers_hold_only_reading_scopes() {
-        let allowed: Vec<_> = Scope::ALL
-            .into_iter()
-            .filter(|s| s.allowed_for(Role::Viewer))
-            .collect();
-        assert_eq!(allowed, [Scope::Read, Scope::DirectoryRead]);
-        assert!(Scope::ALL.iter().all(|s| s.allowed_for(Role::Admin)));
     }
 }

@@ -4,6 +4,7 @@
 //! ten binaries, not one per file. Each module is one feature's tests.
 
 mod api;
+mod api_routes;
 mod api_tokens;
 mod auth;
 mod browser;

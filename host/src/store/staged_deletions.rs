@@ -96,6 +96,19 @@ impl Store {
         integration_id: i64,
         job: i64,
     ) -> Result<FullSyncEnd, sqlx::Error> {
+        // Most incremental syncs are told of no deletion. The queries below
+        // look for staged rows from the records' side, a scan of everything
+        // the integration holds (about 120 ms for 100,000 users, every few
+        // minutes): ask the staging table, by its key, first.
+        let staged: i64 = sqlx::query_scalar(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM staged_deletions WHERE job_id = $1",
+        )
+        .bind(job)
+        .fetch_one(self.pool())
+        .await?;
+        if staged == 0 {
+            return Ok(FullSyncEnd::Deleted(0));
+        }
         self.end_sync_deletions(
             (integration_id, job),
             Pending::Keep,

@@ -23,7 +23,8 @@ use sqlx::any::AnyRow;
 
 pub use super::service_accounts::ServiceAccount;
 use super::sessions::random_token;
-pub use super::token_scopes::{Scope, parse_scopes};
+pub use super::token_scopes::{Scope, TokenError, parse_scopes};
+use super::token_scopes::{role_of, validate_name};
 use super::users::{Role, User};
 use super::{Store, now_millis};
 
@@ -184,36 +185,8 @@ pub struct NewToken<'a> {
     pub created_by: &'a str,
 }
 
-/// Why a token or service account could not be made or changed.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("the name `{0}` is taken")]
-    Taken(String),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
 fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Names of tokens and service accounts: what a list or a log line can
-/// show without quoting.
-pub(super) fn validate_name(what: &str, name: &str) -> Result<(), TokenError> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if valid {
-        Ok(())
-    } else {
-        Err(TokenError::Invalid(format!(
-            "{what} names are 1 to 64 letters, digits, and . _ -"
-        )))
-    }
 }
 
 const TOKEN_COLUMNS: &str = "t.id, t.name, t.user_id, t.service_account_id, t.scopes, t.hint, \
@@ -225,12 +198,6 @@ const TOKEN_JOINS: &str = "FROM api_tokens t \
      LEFT JOIN users u ON u.id = t.user_id \
      LEFT JOIN service_accounts s ON s.id = t.service_account_id \
      LEFT JOIN users o ON o.id = s.owner_id";
-
-pub(super) fn role_of(row: &AnyRow, column: &str) -> Role {
-    row.get::<Option<String>, _>(column)
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(Role::Viewer)
-}
 
 fn token_from_row(row: &AnyRow) -> ApiToken {
     let owner = match row.get::<Option<i64>, _>("user_id") {

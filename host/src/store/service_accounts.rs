@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::api_tokens::{TokenError, role_of, validate_name};
+use super::token_scopes::{TokenError, role_of, validate_name};
 use super::users::{Role, User};
 use super::{Store, now_millis};
 

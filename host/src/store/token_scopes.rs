@@ -1,5 +1,6 @@
 //! What an API token may do: its scopes, how they include one another,
-//! and which a role may hold (decision 0035).
+//! and which a role may hold; and the errors and name rules tokens and
+//! service accounts share (decision 0035).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -7,7 +8,9 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use super::api_tokens::TokenError;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
 use super::users::Role;
 
 /// What a token may do.
@@ -112,6 +115,40 @@ pub fn parse_scopes(text: &str) -> Result<BTreeSet<Scope>, TokenError> {
         ));
     }
     Ok(scopes)
+}
+
+/// Why a token or service account could not be made or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the name `{0}` is taken")]
+    Taken(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Names of tokens and service accounts: what a list or a log line can
+/// show without quoting.
+pub(super) fn validate_name(what: &str, name: &str) -> Result<(), TokenError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(TokenError::Invalid(format!(
+            "{what} names are 1 to 64 letters, digits, and . _ -"
+        )))
+    }
+}
+
+pub(super) fn role_of(row: &AnyRow, column: &str) -> Role {
+    row.get::<Option<String>, _>(column)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(Role::Viewer)
 }
 
 #[cfg(test)]

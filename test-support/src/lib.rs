@@ -4,6 +4,7 @@
 //! PostgreSQL; and the fakes of Jira, Slack and ServiceNow, which follow
 //! the vendors' published contracts (`fixtures/`).
 
+pub mod api_tokens;
 pub mod audit_log;
 pub mod client;
 pub mod connector_setup;

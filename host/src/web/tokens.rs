@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
+use super::audit;
 use super::error::Error;
 use super::forms::{ConfirmForm, Notice, redirect_with_notice};
 use super::render;
@@ -27,7 +28,6 @@ use super::session::Admin;
 use crate::store::api_tokens::{
     DEFAULT_REQUESTS_PER_MINUTE, NewToken, Scope, TokenError, TokenFor, parse_expiry,
 };
-use crate::store::audit::AuditEvent;
 use crate::store::now_millis;
 
 pub fn routes() -> Router<AppState> {
@@ -211,23 +211,22 @@ async fn create(
         Err(TokenError::Database(e)) => return Err(e.into()),
         Err(e) => return refuse(&state, &admin, &form, e.to_string()).await,
     };
-    state
-        .store
-        .audit(AuditEvent {
-            actor,
-            action: "api_token.create",
-            target: &format!("api_token:{}", token.id),
-            before: None,
-            after: Some(json!({
-                "name": token.name,
-                "for": token.owner,
-                "scopes": token.scopes,
-                "expires_at": token.expires_at,
-                "requests_per_minute": token.requests_per_minute,
-            })),
-            remote: Some(&remote.ip().to_string()),
-        })
-        .await?;
+    audit::record(
+        &state,
+        &admin.0,
+        remote,
+        "api_token.create",
+        &format!("api_token:{}", token.id),
+        None,
+        Some(json!({
+            "name": token.name,
+            "for": token.owner,
+            "scopes": token.scopes,
+            "expires_at": token.expires_at,
+            "requests_per_minute": token.requests_per_minute,
+        })),
+    )
+    .await?;
     let html = render::signed_in_page(
         "admin/token_created.html",
         &admin.0,
@@ -259,17 +258,16 @@ async fn revoke(
     }
     let actor = &admin.0.user().username;
     state.store.revoke_api_token(id, actor).await?;
-    state
-        .store
-        .audit(AuditEvent {
-            actor,
-            action: "api_token.revoke",
-            target: &format!("api_token:{id}"),
-            before: Some(json!({ "name": before.name, "for": before.owner })),
-            after: None,
-            remote: Some(&remote.ip().to_string()),
-        })
-        .await?;
+    audit::record(
+        &state,
+        &admin.0,
+        remote,
+        "api_token.revoke",
+        &format!("api_token:{id}"),
+        Some(json!({ "name": before.name, "for": before.owner })),
+        None,
+    )
+    .await?;
     Ok(back(&format!(
         "Token {} revoked: it no longer works anywhere.",
         before.name
@@ -283,7 +281,6 @@ async fn create_service_account(
     Form(form): Form<NewServiceAccountForm>,
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
-    let actor = &admin.0.user().username;
     let account = match state
         .store
         .create_service_account(form.name.trim(), &form.description, admin.0.user())
@@ -295,17 +292,16 @@ async fn create_service_account(
             return refuse(&state, &admin, &NewTokenForm::blank(), e.to_string()).await;
         }
     };
-    state
-        .store
-        .audit(AuditEvent {
-            actor,
-            action: "service_account.create",
-            target: &format!("service_account:{}", account.name),
-            before: None,
-            after: Some(json!({ "name": account.name, "description": account.description, "owner": account.owner_name })),
-            remote: Some(&remote.ip().to_string()),
-        })
-        .await?;
+    audit::record(
+        &state,
+        &admin.0,
+        remote,
+        "service_account.create",
+        &format!("service_account:{}", account.name),
+        None,
+        Some(json!({ "name": account.name, "description": account.description, "owner": account.owner_name })),
+    )
+    .await?;
     Ok(back(&format!(
         "Service account {} added; give it a token below.",
         account.name
@@ -327,17 +323,16 @@ async fn delete_service_account(
         .await?
         .ok_or(Error::NotFound)?;
     state.store.delete_service_account(id).await?;
-    state
-        .store
-        .audit(AuditEvent {
-            actor: &admin.0.user().username,
-            action: "service_account.delete",
-            target: &format!("service_account:{}", account.name),
-            before: Some(json!({ "name": account.name, "owner": account.owner_name })),
-            after: None,
-            remote: Some(&remote.ip().to_string()),
-        })
-        .await?;
+    audit::record(
+        &state,
+        &admin.0,
+        remote,
+        "service_account.delete",
+        &format!("service_account:{}", account.name),
+        Some(json!({ "name": account.name, "owner": account.owner_name })),
+        None,
+    )
+    .await?;
     Ok(back(&format!(
         "Service account {} deleted, and its tokens with it.",
         account.name

@@ -4,6 +4,8 @@
 
 use cube_test_support as common;
 
+use common::api_tokens::new_token;
+
 use cube_host::store::api_tokens::{NewToken, Scope, TokenError, TokenFor, TokenOwner};
 use cube_host::store::users::Role;
 
@@ -18,14 +20,7 @@ async fn a_live_name_is_unique_for_its_principal_and_revoking_frees_it() {
             .create_user("bob", "a long password here", Role::Admin)
             .await
             .unwrap();
-        let token = |name, user| NewToken {
-            name,
-            owner: TokenFor::User(user),
-            scopes: [Scope::Read].into(),
-            expires_at: None,
-            requests_per_minute: 600,
-            created_by: "test",
-        };
+        let token = |name, user| new_token(name, TokenFor::User(user), &[Scope::Read]);
         let (first, _) = store.create_api_token(&token("ci", &alice)).await.unwrap();
         assert!(matches!(
             store.create_api_token(&token("ci", &alice)).await,

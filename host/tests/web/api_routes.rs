@@ -6,10 +6,11 @@
 
 use cube_test_support as common;
 
-use cube_host::store::api_tokens::{NewToken, Scope, TokenFor};
+use cube_host::store::api_tokens::Scope;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use common::api_tokens::token_of;
 use common::client::Bearer;
 
 /// Every `/api/v1` path the router's sources name, from the sources.
@@ -60,7 +61,6 @@ async fn every_route_is_documented_with_the_scope_it_enforces() {
         "routes missing from openapi.json: {undocumented:?}"
     );
 
-    let admin = store.user_named("admin").await.unwrap().unwrap();
     let mut tokens = std::collections::BTreeMap::new();
     for scope in [
         Scope::Read,
@@ -68,20 +68,8 @@ async fn every_route_is_documented_with_the_scope_it_enforces() {
         Scope::Admin,
         Scope::DirectoryRead,
     ] {
-        let (_, secret) = store
-            .create_api_token(&NewToken {
-                name: scope
-                    .as_str()
-                    .strip_suffix(":read")
-                    .unwrap_or(scope.as_str()),
-                owner: TokenFor::User(&admin),
-                scopes: [scope].into(),
-                expires_at: None,
-                requests_per_minute: 10_000,
-                created_by: "test",
-            })
-            .await
-            .unwrap();
+        let name = scope.as_str().replace(':', "-");
+        let secret = token_of(&store, "admin", &name, &[scope], 10_000).await;
         tokens.insert(scope.as_str(), Bearer::new(&base, &secret));
     }
     let anonymous = reqwest::Client::new();

@@ -5,6 +5,8 @@
 
 use cube_test_support as common;
 
+use common::api_tokens::new_token;
+
 use cube_host::store::Store;
 use cube_host::store::api_tokens::{NewToken, Scope, TokenFor};
 use cube_host::store::users::Role;
@@ -114,14 +116,7 @@ async fn a_token_without_the_scope_is_refused_with_the_scope_it_needs_and_audite
     let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
     let admin = store.user_named("admin").await.unwrap().unwrap();
     let (_, secret) = store
-        .create_api_token(&NewToken {
-            name: "reader",
-            owner: TokenFor::User(&admin),
-            scopes: [Scope::Read].into(),
-            expires_at: None,
-            requests_per_minute: 600,
-            created_by: "test",
-        })
+        .create_api_token(&new_token("reader", TokenFor::User(&admin), &[Scope::Read]))
         .await
         .unwrap();
     let api = Bearer::new(&base, &secret);
@@ -150,14 +145,11 @@ async fn a_token_without_the_scope_is_refused_with_the_scope_it_needs_and_audite
     );
     // `admin` includes `write` and `read`, but not the directory.
     let (_, manager) = store
-        .create_api_token(&NewToken {
-            name: "manager",
-            owner: TokenFor::User(&admin),
-            scopes: [Scope::Admin].into(),
-            expires_at: None,
-            requests_per_minute: 600,
-            created_by: "test",
-        })
+        .create_api_token(&new_token(
+            "manager",
+            TokenFor::User(&admin),
+            &[Scope::Admin],
+        ))
         .await
         .unwrap();
     let manager = Bearer::new(&base, &manager);
@@ -171,14 +163,7 @@ async fn a_token_without_the_scope_is_refused_with_the_scope_it_needs_and_audite
 async fn unknown_revoked_and_expired_tokens_are_refused_and_a_cookie_beside_them_does_not_help() {
     let (base, store, _dir) = common::serve_admin_app(common::probe_catalog().await).await;
     let admin = store.user_named("admin").await.unwrap().unwrap();
-    let new = |name| NewToken {
-        name,
-        owner: TokenFor::User(&admin),
-        scopes: [Scope::Admin].into(),
-        expires_at: None,
-        requests_per_minute: 600,
-        created_by: "test",
-    };
+    let new = |name| new_token(name, TokenFor::User(&admin), &[Scope::Admin]);
     let (revoked, revoked_secret) = store.create_api_token(&new("gone")).await.unwrap();
     store.revoke_api_token(revoked.id, "test").await.unwrap();
     let (soon, soon_secret) = store
@@ -238,12 +223,8 @@ async fn a_token_over_its_rate_limit_gets_429_with_when_to_come_back() {
     let admin = store.user_named("admin").await.unwrap().unwrap();
     let (_, secret) = store
         .create_api_token(&NewToken {
-            name: "slow",
-            owner: TokenFor::User(&admin),
-            scopes: [Scope::Read].into(),
-            expires_at: None,
             requests_per_minute: 3,
-            created_by: "test",
+            ..new_token("slow", TokenFor::User(&admin), &[Scope::Read])
         })
         .await
         .unwrap();
@@ -295,14 +276,11 @@ async fn a_token_never_does_more_than_the_role_behind_it() {
     let viewer = store.user_named("vera").await.unwrap().unwrap();
     assert_eq!(viewer.role, Role::Viewer);
     let refused = store
-        .create_api_token(&NewToken {
-            name: "too-much",
-            owner: TokenFor::User(&viewer),
-            scopes: [Scope::Write].into(),
-            expires_at: None,
-            requests_per_minute: 600,
-            created_by: "test",
-        })
+        .create_api_token(&new_token(
+            "too-much",
+            TokenFor::User(&viewer),
+            &[Scope::Write],
+        ))
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("`write`"), "{refused}");
@@ -317,14 +295,11 @@ async fn a_token_never_does_more_than_the_role_behind_it() {
         .await
         .unwrap();
     let (_, secret) = store
-        .create_api_token(&NewToken {
-            name: "cd",
-            owner: TokenFor::ServiceAccount(&account),
-            scopes: [Scope::Admin].into(),
-            expires_at: None,
-            requests_per_minute: 600,
-            created_by: "test",
-        })
+        .create_api_token(&new_token(
+            "cd",
+            TokenFor::ServiceAccount(&account),
+            &[Scope::Admin],
+        ))
         .await
         .unwrap();
     assert!(secret.starts_with("cube_sat_"));

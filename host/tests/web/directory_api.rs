@@ -5,11 +5,12 @@
 
 use cube_test_support as common;
 
+use common::api_tokens::token_of;
+
 use std::collections::BTreeSet;
 
 use cube_host::runtime::types::Record;
-use cube_host::store::Store;
-use cube_host::store::api_tokens::{NewToken, Scope, TokenFor};
+use cube_host::store::api_tokens::Scope;
 use cube_host::store::integrations::IntegrationFields;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -39,22 +40,6 @@ fn dn(id: &str) -> String {
 
 fn group_dn(id: &str) -> String {
     format!("cn={id},ou=Groups,dc=corp")
-}
-
-async fn token(store: &Store, scope: Scope) -> String {
-    let admin = store.user_named("admin").await.unwrap().unwrap();
-    store
-        .create_api_token(&NewToken {
-            name: "reader",
-            owner: TokenFor::User(&admin),
-            scopes: [scope].into(),
-            expires_at: None,
-            requests_per_minute: 10_000,
-            created_by: "test",
-        })
-        .await
-        .unwrap()
-        .1
 }
 
 async fn get(base: &str, token: &str, path: &str) -> (StatusCode, Value) {
@@ -118,7 +103,7 @@ async fn a_directory_reader_pages_users_without_repeats_or_gaps_while_a_sync_wri
         .map(|i| user(&format!("u{i:02}"), i % 5 != 0))
         .collect();
     store.apply_page(corp, None, &first, None).await.unwrap();
-    let reader = token(&store, Scope::DirectoryRead).await;
+    let reader = token_of(&store, "admin", "reader", &[Scope::DirectoryRead], 10_000).await;
 
     // Between the first page and the second, a sync deletes a user the first
     // page had and adds two: the rest come once each.
@@ -208,25 +193,9 @@ async fn a_directory_reader_pages_users_without_repeats_or_gaps_while_a_sync_wri
     }
 
     // Only `directory:read` (or a session) reads the directory.
-    let reader_of_the_rest = token_named(&store, "plain", Scope::Read).await;
+    let reader_of_the_rest = token_of(&store, "admin", "plain", &[Scope::Read], 10_000).await;
     let (status, body) = get(&base, &reader_of_the_rest, "/api/v1/directory/users").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-}
-
-async fn token_named(store: &Store, name: &str, scope: Scope) -> String {
-    let admin = store.user_named("admin").await.unwrap().unwrap();
-    store
-        .create_api_token(&NewToken {
-            name,
-            owner: TokenFor::User(&admin),
-            scopes: [scope].into(),
-            expires_at: None,
-            requests_per_minute: 10_000,
-            created_by: "test",
-        })
-        .await
-        .unwrap()
-        .1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,7 +216,7 @@ async fn groups_members_and_memberships_direct_and_effective() {
     ];
     store.apply_page(corp, None, &page, None).await.unwrap();
     store.rebuild_memberships(corp).await.unwrap();
-    let reader = token(&store, Scope::DirectoryRead).await;
+    let reader = token_of(&store, "admin", "reader", &[Scope::DirectoryRead], 10_000).await;
 
     let (_, groups) = get(&base, &reader, "/api/v1/directory/groups?q=staff").await;
     let staff = &groups["groups"][0];

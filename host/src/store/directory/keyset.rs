@@ -99,23 +99,11 @@ impl Store {
     ) -> Result<Vec<Keyed<DirectoryUser>>, sqlx::Error> {
         let (clause, params) =
             page_clause(filter, "u", &["username", "display_name", "email"], after);
-        let sql = format!(
-            "SELECT u.id, {USER_COLUMNS} FROM directory_users u \
-             JOIN integrations i ON i.id = u.integration_id{clause} ORDER BY u.id LIMIT ${}",
-            params.len() + 1
+        let from = format!(
+            "{USER_COLUMNS} FROM directory_users u JOIN integrations i ON i.id = u.integration_id{clause}"
         );
-        let rows = bind_params(sqlx::query(&sql), &params)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Keyed {
-                    id: row.try_get("id")?,
-                    item: directory_user_from(row)?,
-                })
-            })
-            .collect()
+        self.page_after("u", &from, &params, limit, directory_user_from)
+            .await
     }
 
     /// Up to `limit` groups after the row id `after`, in id order (the
@@ -131,12 +119,28 @@ impl Store {
             ..filter.clone()
         };
         let (clause, params) = page_clause(&filter, "g", &["name"], after);
+        let from = format!(
+            "{GROUP_COLUMNS} FROM directory_groups g JOIN integrations i ON i.id = g.integration_id{clause}"
+        );
+        self.page_after("g", &from, &params, limit, directory_group_from)
+            .await
+    }
+
+    /// `SELECT alias.id, <columns_from> ORDER BY alias.id LIMIT limit`,
+    /// `params` numbered from `$1`, each row with its id.
+    async fn page_after<T>(
+        &self,
+        alias: &str,
+        columns_from: &str,
+        params: &[Param],
+        limit: i64,
+        row_to: fn(&sqlx::any::AnyRow) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<Keyed<T>>, sqlx::Error> {
         let sql = format!(
-            "SELECT g.id, {GROUP_COLUMNS} FROM directory_groups g \
-             JOIN integrations i ON i.id = g.integration_id{clause} ORDER BY g.id LIMIT ${}",
+            "SELECT {alias}.id, {columns_from} ORDER BY {alias}.id LIMIT ${}",
             params.len() + 1
         );
-        let rows = bind_params(sqlx::query(&sql), &params)
+        let rows = bind_params(sqlx::query(&sql), params)
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
@@ -144,7 +148,7 @@ impl Store {
             .map(|row| {
                 Ok(Keyed {
                     id: row.try_get("id")?,
-                    item: directory_group_from(row)?,
+                    item: row_to(row)?,
                 })
             })
             .collect()

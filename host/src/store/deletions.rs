@@ -16,6 +16,7 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
+use super::directory::changes;
 use super::{Store, now_millis};
 
 /// An integration's threshold. 0 turns a limit off.
@@ -298,6 +299,13 @@ async fn end_deletions(
     .await?;
     let mut deleted = 0;
     for (table, kind, _) in TABLES {
+        if let Some(sql) = changes::rows_sql(table, "deleted", &rows(table, kind)) {
+            sqlx::query(&sql)
+                .bind(integration_id)
+                .bind(job)
+                .execute(&mut *conn)
+                .await?;
+        }
         let done = sqlx::query(&format!("DELETE FROM {table} WHERE {}", rows(table, kind)))
             .bind(integration_id)
             .bind(job)
@@ -495,17 +503,26 @@ impl Store {
         .await?;
         let mut deleted = 0;
         for (table, kind, _) in TABLES {
-            let done = sqlx::query(&format!(
-                "DELETE FROM {table} WHERE integration_id = $1 AND {still_unseen} AND EXISTS \
+            let held = format!(
+                "integration_id = $1 AND {still_unseen} AND EXISTS \
                  (SELECT 1 FROM pending_deletions p WHERE p.integration_id = $1 \
                   AND p.kind = {kind} AND p.external_id = {table}.external_id)",
                 kind = qualified_kind(table, kind),
-            ))
-            .bind(integration_id)
-            .bind(job)
-            .bind(held_at)
-            .execute(&mut *tx)
-            .await?;
+            );
+            if let Some(sql) = changes::rows_sql(table, "deleted", &held) {
+                sqlx::query(&sql)
+                    .bind(integration_id)
+                    .bind(job)
+                    .bind(held_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let done = sqlx::query(&format!("DELETE FROM {table} WHERE {held}"))
+                .bind(integration_id)
+                .bind(job)
+                .bind(held_at)
+                .execute(&mut *tx)
+                .await?;
             deleted += done.rows_affected() as i64;
         }
         close_pending(&mut tx, integration_id, "approved").await?;

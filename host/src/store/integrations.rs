@@ -383,11 +383,17 @@ impl Store {
         Ok((failures, disable))
     }
 
+    /// Deletes an integration with everything synced through it; the
+    /// directory change feed records its users and groups deleted and its
+    /// memberships removed, in the same transaction.
     pub async fn delete_integration(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        super::directory::changes::record_integration_gone(&mut tx, id).await?;
         let done = sqlx::query("DELETE FROM integrations WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

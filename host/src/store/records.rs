@@ -70,6 +70,7 @@ async fn delete(
         .await;
     }
     let (table, by_kind) = table_of(&record.kind);
+    directory::changes::record_deletion(conn, table, integration_id, &record.external_id).await?;
     let sql = if by_kind {
         format!("DELETE FROM {table} WHERE integration_id = $1 AND external_id = $2 AND kind = $3")
     } else {
@@ -91,18 +92,28 @@ async fn delete(
 /// Writes a record other than a user (`apply_records` writes those in
 /// batches); returns whether it was created (`Some(true)`), updated
 /// (`Some(false)`), or neither (`None`: a comment that did not change, or
-/// that has no work order here to attach to).
+/// that has no work order here to attach to). `changed` is false for a
+/// group read again with its version unchanged, only to restate its
+/// members.
 async fn upsert(
     conn: &mut AnyConnection,
     integration_id: i64,
     record: &Record,
     fields: &Map<String, Value>,
     seen: Option<i64>,
-    existed: bool,
+    (existed, changed): (bool, bool),
 ) -> Result<Option<bool>, sqlx::Error> {
     match record.kind.as_str() {
         "group" => {
-            directory::upsert_group(conn, integration_id, record, fields, seen, existed).await?;
+            directory::upsert_group(
+                conn,
+                integration_id,
+                record,
+                fields,
+                seen,
+                (existed, changed),
+            )
+            .await?;
         }
         "work-order" => {
             super::work_orders::apply_remote(conn, integration_id, record, fields).await?;
@@ -145,16 +156,23 @@ async fn upsert(
     Ok(Some(!existed))
 }
 
-/// The stored versions of `records` (all of one kind), by external id:
-/// one query per few hundred records instead of one per record.
+/// The stored versions of `records` (all of one kind), by external id,
+/// and for users whether each is enabled: one query per few hundred
+/// records instead of one per record.
 async fn stored_versions(
     conn: &mut AnyConnection,
     integration_id: i64,
     kind: &str,
     ids: &[&str],
-) -> Result<HashMap<String, Option<String>>, sqlx::Error> {
+) -> Result<(HashMap<String, Option<String>>, HashMap<String, bool>), sqlx::Error> {
     let (table, by_kind) = table_of(kind);
     let mut found = HashMap::new();
+    let mut enabled = HashMap::new();
+    let enabled_column = if table == "directory_users" {
+        "enabled"
+    } else {
+        "CAST(NULL AS BIGINT)"
+    };
     for chunk in ids.chunks(400) {
         let mut params = Params::on(conn);
         let integration = params.next();
@@ -164,8 +182,8 @@ async fn stored_versions(
             String::new()
         };
         let sql = format!(
-            "SELECT external_id, {} AS v FROM {table} WHERE integration_id = {integration}{of_kind} \
-             AND external_id IN ({})",
+            "SELECT external_id, {} AS v, {enabled_column} AS e FROM {table} \
+             WHERE integration_id = {integration}{of_kind} AND external_id IN ({})",
             version_column(table),
             params.list(chunk.len())
         );
@@ -177,10 +195,14 @@ async fn stored_versions(
             query = query.bind(*id);
         }
         for row in query.fetch_all(&mut *conn).await? {
-            found.insert(row.try_get("external_id")?, row.try_get("v")?);
+            let id: String = row.try_get("external_id")?;
+            if let Some(e) = row.try_get::<Option<i64>, _>("e")? {
+                enabled.insert(id.clone(), e != 0);
+            }
+            found.insert(id, row.try_get("v")?);
         }
     }
-    Ok(found)
+    Ok((found, enabled))
 }
 
 /// Marks unchanged records as seen by `job`, a few hundred per statement.
@@ -273,7 +295,7 @@ pub(super) async fn apply_records(
     for kind in kinds {
         let of_kind: Vec<&Record> = records.iter().filter(|r| r.kind == kind).collect();
         let ids: Vec<&str> = of_kind.iter().map(|r| r.external_id.as_str()).collect();
-        let mut stored = stored_versions(conn, integration_id, kind, &ids).await?;
+        let (mut stored, enabled) = stored_versions(conn, integration_id, kind, &ids).await?;
         let mut unchanged: Vec<&str> = Vec::new();
         let mut users: Vec<directory::UserWrite> = Vec::new();
         for record in of_kind {
@@ -318,7 +340,9 @@ pub(super) async fn apply_records(
                     unchanged.push(&record.external_id);
                     continue;
                 }
-                users.push((record, columns, before.is_some()));
+                let was_enabled =
+                    before.map(|_| enabled.get(&record.external_id).copied().unwrap_or(true));
+                users.push((record, columns, was_enabled));
                 Some(before.is_none())
             } else {
                 let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&record.fields)
@@ -335,8 +359,15 @@ pub(super) async fn apply_records(
                     unchanged.push(&record.external_id);
                     continue;
                 }
-                let written =
-                    upsert(conn, integration_id, record, &fields, job, before.is_some()).await?;
+                let written = upsert(
+                    conn,
+                    integration_id,
+                    record,
+                    &fields,
+                    job,
+                    (before.is_some(), !unchanged_version),
+                )
+                .await?;
                 if unchanged_version {
                     // Read again, members restated; not counted as a change.
                     continue;

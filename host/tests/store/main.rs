@@ -7,6 +7,7 @@ mod accounts;
 mod api_tokens;
 mod deletions;
 mod directory;
+mod directory_changes;
 mod dry_runs;
 mod integrations;
 mod migrations_and_state;

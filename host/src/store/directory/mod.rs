@@ -35,17 +35,22 @@
 use serde_json::{Map, Value};
 use sqlx::{AnyConnection, Row};
 
+use super::now_millis;
 use super::params::Params;
-use super::{Store, now_millis};
 use crate::runtime::types::Record;
 pub(in crate::store) use user_columns::UserColumns;
 
+pub(in crate::store) mod changes;
+mod feed;
 mod keyset;
 mod listing;
+mod memberships;
 mod user_columns;
 
+pub use feed::*;
 pub use keyset::*;
 pub use listing::*;
+pub use memberships::Membership;
 
 /// A DN in the form used to compare DNs: lowercase, without the spaces
 /// allowed around `,`, `=` and `+`. (Attribute values that differ only in
@@ -146,9 +151,21 @@ pub(in crate::store) fn stored_user_fields(fields: &str) -> std::borrow::Cow<'_,
     }
 }
 
-/// A user to write: the record, its columns, and whether it was stored
-/// before (only then can it have been renamed).
-pub(in crate::store) type UserWrite<'a> = (&'a Record, UserColumns, bool);
+/// A user to write: the record, its columns, and, when it was stored
+/// before (only then can it have been renamed), whether it was enabled.
+pub(in crate::store) type UserWrite<'a> = (&'a Record, UserColumns, Option<bool>);
+
+/// What writing a user is, for the change feed: a user stored before and
+/// now enabled or disabled is `enabled` or `disabled` rather than
+/// `updated`.
+fn user_change(before: Option<bool>, enabled: bool) -> &'static str {
+    match (before, enabled) {
+        (None, _) => "created",
+        (Some(true), false) => "disabled",
+        (Some(false), true) => "enabled",
+        (Some(_), _) => "updated",
+    }
+}
 
 /// Columns written per user.
 const USER_COLUMNS: usize = 12;
@@ -160,7 +177,8 @@ const USER_COLUMNS: usize = 12;
 const USERS_PER_STATEMENT: usize = 200;
 
 /// Inserts or updates users, a few dozen per statement (a full sync writes
-/// tens of thousands). A user listed twice is written as last listed.
+/// tens of thousands), each write recorded in the change feed. A user
+/// listed twice is written as last listed.
 pub(in crate::store) async fn upsert_users(
     conn: &mut AnyConnection,
     integration_id: i64,
@@ -168,16 +186,33 @@ pub(in crate::store) async fn upsert_users(
     seen: Option<i64>,
 ) -> Result<(), sqlx::Error> {
     let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for (n, (record, ..)) in users.iter().enumerate() {
+    // What was stored before the page: a user listed twice was stored (or
+    // not) as its first listing found it.
+    let mut first_before: std::collections::HashMap<&str, Option<bool>> =
+        std::collections::HashMap::new();
+    for (n, (record, _, before)) in users.iter().enumerate() {
         last.insert(record.external_id.as_str(), n);
+        first_before
+            .entry(record.external_id.as_str())
+            .or_insert(*before);
     }
     let mut rows = Vec::with_capacity(last.len());
-    for (n, (record, columns, existed)) in users.iter().enumerate() {
+    let mut change_of: std::collections::HashMap<&str, &'static str> =
+        std::collections::HashMap::with_capacity(last.len());
+    for (n, (record, columns, before)) in users.iter().enumerate() {
         if last.get(record.external_id.as_str()) != Some(&n) {
             continue;
         }
+        let stored = first_before
+            .get(record.external_id.as_str())
+            .copied()
+            .flatten();
+        change_of.insert(
+            record.external_id.as_str(),
+            user_change(stored, columns.enabled),
+        );
         let key = columns.dn.as_deref().map(dn_key);
-        if let (true, Some(key)) = (*existed, &key) {
+        if let (true, Some(key)) = (before.is_some(), &key) {
             follow_rename(
                 conn,
                 "directory_users",
@@ -198,7 +233,8 @@ pub(in crate::store) async fn upsert_users(
              email = excluded.email, display_name = excluded.display_name, enabled = excluded.enabled, \
              dn = excluded.dn, dn_key = excluded.dn_key, attributes_json = excluded.attributes_json, \
              version = excluded.version, synced_at = excluded.synced_at, \
-             seen_job = COALESCE(excluded.seen_job, directory_users.seen_job)",
+             seen_job = COALESCE(excluded.seen_job, directory_users.seen_job) \
+             RETURNING id, external_id",
             Params::on(conn).rows(chunk.len(), USER_COLUMNS)
         );
         let mut query = sqlx::query(&sql);
@@ -222,20 +258,40 @@ pub(in crate::store) async fn upsert_users(
                 .bind(now)
                 .bind(seen);
         }
-        query.execute(&mut *conn).await?;
+        let written: Vec<(i64, String)> = query
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("external_id")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        let recorded: Vec<changes::EntityChange> = written
+            .iter()
+            .map(|(id, external_id)| changes::EntityChange {
+                entity: "user",
+                change: change_of
+                    .get(external_id.as_str())
+                    .copied()
+                    .unwrap_or("updated"),
+                entity_id: *id,
+                external_id,
+            })
+            .collect();
+        changes::record(conn, integration_id, &recorded).await?;
     }
     Ok(())
 }
 
 /// Inserts or updates a group, and replaces its stated members when the
-/// record lists them (`members` by external id, `member_dns` by DN).
+/// record lists them (`members` by external id, `member_dns` by DN). A
+/// group whose version changed (`changed`) is recorded in the change feed;
+/// one read again only to restate its members is not.
 pub(super) async fn upsert_group(
     conn: &mut AnyConnection,
     integration_id: i64,
     record: &Record,
     fields: &Map<String, Value>,
     seen: Option<i64>,
-    existed: bool,
+    (existed, changed): (bool, bool),
 ) -> Result<(), sqlx::Error> {
     let dn = text(fields, &["dn"]);
     let key = dn.as_deref().map(dn_key);
@@ -250,13 +306,13 @@ pub(super) async fn upsert_group(
         .await?;
     }
     let name = text(fields, &["name", "cn"]).unwrap_or_else(|| record.external_id.clone());
-    sqlx::query(
+    let id: i64 = sqlx::query(
         "INSERT INTO directory_groups (integration_id, external_id, name, dn, dn_key, attributes_json, \
          version, synced_at, seen_job) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (integration_id, external_id) DO UPDATE SET name = excluded.name, \
          dn = excluded.dn, dn_key = excluded.dn_key, attributes_json = excluded.attributes_json, \
          version = excluded.version, synced_at = excluded.synced_at, \
-         seen_job = COALESCE(excluded.seen_job, directory_groups.seen_job)",
+         seen_job = COALESCE(excluded.seen_job, directory_groups.seen_job) RETURNING id",
     )
     .bind(integration_id)
     .bind(&record.external_id)
@@ -267,8 +323,18 @@ pub(super) async fn upsert_group(
     .bind(&record.version)
     .bind(now_millis())
     .bind(seen)
-    .execute(&mut *conn)
-    .await?;
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("id")?;
+    if changed {
+        let change = changes::EntityChange {
+            entity: "group",
+            change: if existed { "updated" } else { "created" },
+            entity_id: id,
+            external_id: &record.external_id,
+        };
+        changes::record(conn, integration_id, &[change]).await?;
+    }
 
     let by_id = fields.get("members").and_then(Value::as_array);
     let by_dn = fields.get("member_dns").and_then(Value::as_array);
@@ -383,172 +449,9 @@ pub(super) async fn forget_members(
     Ok(())
 }
 
-/// One resolved membership, for the directory pages.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Membership {
-    pub group_external_id: String,
-    pub member_external_id: String,
-    pub direct: bool,
-}
-
-impl Store {
-    /// Rebuilds an integration's resolved memberships from what its groups
-    /// state, at the end of a sync: members stated by DN are pinned to the
-    /// entries now holding those DNs, and dropped where none does (see the
-    /// module's docs); then the direct memberships by id against the synced
-    /// users and groups, then the effective ones through nested groups,
-    /// cycles included. One transaction: readers see the old set or the new
-    /// one.
-    pub async fn rebuild_memberships(&self, integration_id: i64) -> Result<(), sqlx::Error> {
-        let mut tx = self.begin_write().await?;
-        pin_members_by_dn(&mut tx, integration_id, None).await?;
-        drop_unpinned_members(&mut tx, integration_id).await?;
-        sqlx::query("DELETE FROM directory_memberships WHERE integration_id = $1")
-            .bind(integration_id)
-            .execute(&mut *tx)
-            .await?;
-        // One join per table, each able to use an index, rather than one
-        // join on an OR.
-        for (table, by_dn, column) in DIRECT_MEMBER_JOINS {
-            sqlx::query(&direct_members_sql(table, by_dn, column))
-                .bind(integration_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        // The recursive step joins the stored direct memberships
-        // themselves, through their index by member: a common table of the
-        // direct edges instead had SQLite scan all of them once per
-        // effective membership found (groups of thousands of members took
-        // minutes).
-        sqlx::query(
-            "INSERT INTO directory_memberships (integration_id, group_external_id, member_external_id, direct) \
-             WITH RECURSIVE effective (g, m) AS ( \
-               SELECT group_external_id, member_external_id FROM directory_memberships \
-               WHERE integration_id = $1 AND direct = 1 \
-               UNION SELECT d.group_external_id, e.m FROM effective e CROSS JOIN directory_memberships d \
-               WHERE d.integration_id = $1 AND d.member_external_id = e.g AND d.direct = 1) \
-             SELECT $1, e.g, e.m, 0 FROM effective e WHERE e.g <> e.m \
-             AND NOT EXISTS (SELECT 1 FROM directory_memberships d WHERE d.integration_id = $1 \
-               AND d.group_external_id = e.g AND d.member_external_id = e.m)",
-        )
-        .bind(integration_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
-    }
-
-    /// The groups a synced user or group belongs to, directly or through
-    /// nested groups.
-    pub async fn memberships_of_member(
-        &self,
-        integration_id: i64,
-        member_external_id: &str,
-    ) -> Result<Vec<Membership>, sqlx::Error> {
-        self.memberships(
-            integration_id,
-            "member_external_id",
-            member_external_id,
-            "group_external_id",
-        )
-        .await
-    }
-
-    /// The members of a synced group, direct and through nested groups.
-    pub async fn members_of_group(
-        &self,
-        integration_id: i64,
-        group_external_id: &str,
-    ) -> Result<Vec<Membership>, sqlx::Error> {
-        self.memberships(
-            integration_id,
-            "group_external_id",
-            group_external_id,
-            "member_external_id",
-        )
-        .await
-    }
-
-    /// The memberships of an integration whose `side` (the group or the
-    /// member column) is `external_id`, ordered by the `other` column.
-    async fn memberships(
-        &self,
-        integration_id: i64,
-        side: &str,
-        external_id: &str,
-        other: &str,
-    ) -> Result<Vec<Membership>, sqlx::Error> {
-        let rows = sqlx::query(&format!(
-            "SELECT group_external_id, member_external_id, direct FROM directory_memberships \
-             WHERE integration_id = $1 AND {side} = $2 ORDER BY {other}"
-        ))
-        .bind(integration_id)
-        .bind(external_id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(membership).collect()
-    }
-}
-
-fn membership(row: &sqlx::any::AnyRow) -> Result<Membership, sqlx::Error> {
-    Ok(Membership {
-        group_external_id: row.try_get("group_external_id")?,
-        member_external_id: row.try_get("member_external_id")?,
-        direct: row.try_get::<i64, _>("direct")? != 0,
-    })
-}
-
-/// The tables a group's stated members are found in, by external id (once
-/// pinned, every statement is by id).
-const DIRECT_MEMBER_JOINS: [(&str, u8, &str); 2] = [
-    ("directory_users", 0, "external_id"),
-    ("directory_groups", 0, "external_id"),
-];
-
-/// Stores the direct memberships stated by groups whose members are found
-/// in `table` (by `column`). The stated members drive the join (`CROSS
-/// JOIN` fixes SQLite's order; PostgreSQL plans it as any join): left to
-/// itself, SQLite without statistics walked every user and, for each, every
-/// stated member, which grows with users times members.
-fn direct_members_sql(table: &str, by_dn: u8, column: &str) -> String {
-    format!(
-        "INSERT INTO directory_memberships (integration_id, group_external_id, member_external_id, direct) \
-         SELECT DISTINCT m.integration_id, m.group_external_id, t.external_id, 1 \
-         FROM directory_group_members m CROSS JOIN {table} t \
-         WHERE m.integration_id = $1 AND m.member_by_dn = {by_dn} \
-         AND t.integration_id = m.integration_id AND t.{column} = m.member_key \
-         AND NOT EXISTS (SELECT 1 FROM directory_memberships d WHERE d.integration_id = $1 \
-           AND d.group_external_id = m.group_external_id AND d.member_external_id = t.external_id)"
-    )
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{DIRECT_MEMBER_JOINS, direct_members_sql, dn_key};
-    use crate::store::Store;
-
-    #[tokio::test]
-    async fn stated_members_drive_the_membership_joins() {
-        use sqlx::Row;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in(dir.path()).await.unwrap();
-        for (table, by_dn, column) in DIRECT_MEMBER_JOINS {
-            let sql = direct_members_sql(table, by_dn, column).replace("$1", "1");
-            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .fetch_all(store.pool())
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| row.try_get::<String, _>("detail").unwrap())
-                .collect();
-            let steps: Vec<&String> = plan.iter().filter(|d| d.starts_with("SEARCH")).collect();
-            assert!(steps[0].starts_with("SEARCH m "), "{plan:?}");
-            assert!(
-                steps[1].starts_with("SEARCH t ")
-                    && steps[1].contains(&format!("(integration_id=? AND {column}=?)")),
-                "each stated member finds its {table} row by {column}: {plan:?}"
-            );
-        }
-    }
+    use super::dn_key;
 
     #[test]
     fn dn_keys_ignore_case_and_spaces_between_components() {

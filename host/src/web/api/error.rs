@@ -34,6 +34,11 @@ pub enum ApiError {
     Csrf,
     #[error("not found")]
     NotFound,
+    /// A change-feed cursor from before what the feed still holds.
+    #[error(
+        "the changes after this cursor are no longer kept: read the directory in full again, then follow the feed from /api/v1/directory/changes/head"
+    )]
+    ResyncRequired,
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -75,6 +80,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Csrf => (StatusCode::FORBIDDEN, "csrf"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::ResyncRequired => (StatusCode::GONE, "resync_required"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),

@@ -15,6 +15,7 @@
 mod bearer;
 mod caller;
 mod directory;
+mod directory_changes;
 mod error;
 mod integrations;
 mod logs;
@@ -38,6 +39,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/session", get(session))
         .merge(directory::routes())
+        .merge(directory_changes::routes())
         .merge(integrations::routes())
         .merge(logs::routes())
         .merge(marketplace::routes())

@@ -1,7 +1,8 @@
 //! The node's background work, until the process ends: sync jobs and
 //! their schedules, work-order pushes, outbound webhook deliveries,
-//! processing stored inbound webhook deliveries (a task of its own), and
-//! the retention purge of their payloads.
+//! processing stored inbound webhook deliveries (a task of its own),
+//! turning the directory's changes into webhook events (another), and the
+//! retention purge of webhook payloads and of the directory change feed.
 //!
 //! It sits above `sync` and `webhooks`, so neither needs the other's
 //! loop: webhooks hand work to syncs through `SyncDeps` and `SyncQueue`,
@@ -22,9 +23,34 @@ const DELIVERY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// How long the delivery worker waits after a wake before it looks.
 const DELIVERY_BATCHING: Duration = Duration::from_millis(20);
+/// How often the directory's new changes become webhook events, and how
+/// many go in one transaction.
+const RELAY_EVERY: Duration = Duration::from_secs(1);
+const RELAY_BATCH: i64 = 500;
+/// Feed changes pruned per transaction (writers wait for one at most).
+const PRUNE_BATCH: i64 = 5_000;
+
+/// How long what the worker prunes is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// The directory change feed: a consumer whose cursor is older must
+    /// read the directory in full again.
+    pub directory_changes: Duration,
+}
+
+impl Default for Retention {
+    /// 30 days of directory changes (Microsoft Graph keeps delta tokens of
+    /// directory objects for 7 days at least; a month lets a consumer be
+    /// down for a holiday).
+    fn default() -> Self {
+        Retention {
+            directory_changes: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
 
 /// Runs queued jobs until the process ends.
-pub async fn run(deps: SyncDeps, queue: SyncQueue) {
+pub async fn run(deps: SyncDeps, queue: SyncQueue, retention: Retention) {
     // Connectors load in the background at start: a job claimed before its
     // connector is loaded would fail for nothing.
     while !deps.catalog.is_ready() {
@@ -35,6 +61,7 @@ pub async fn run(deps: SyncDeps, queue: SyncQueue) {
         queue.deliveries.clone(),
         queue.notify.clone(),
     ));
+    tokio::spawn(relay_directory_events(deps.clone()));
     let owner = format!(
         "{}-{}",
         std::process::id(),
@@ -58,6 +85,17 @@ pub async fn run(deps: SyncDeps, queue: SyncQueue) {
             if let Err(error) = deps.store.purge_delivery_bodies(before).await {
                 tracing::warn!(%error, "cannot purge old webhook payloads");
             }
+            let before =
+                crate::store::now_millis() - retention.directory_changes.as_millis() as i64;
+            match deps
+                .store
+                .prune_directory_changes(before, PRUNE_BATCH)
+                .await
+            {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "pruned old directory changes"),
+                Err(error) => tracing::warn!(%error, "cannot prune old directory changes"),
+            }
         }
         crate::sync::push::drain(&deps).await;
         crate::webhooks::outbound::drain(&deps).await;
@@ -75,6 +113,32 @@ pub async fn run(deps: SyncDeps, queue: SyncQueue) {
             _ = queue.notify.notified() => {}
             _ = tokio::time::sleep(POLL) => {}
         }
+    }
+}
+
+/// Turns the directory's changes into webhook events as they are
+/// committed, and sends them.
+async fn relay_directory_events(deps: SyncDeps) {
+    loop {
+        let mut relayed = 0;
+        loop {
+            match deps.store.relay_directory_changes(RELAY_BATCH).await {
+                Ok(n) => {
+                    relayed += n;
+                    if (n as i64) < RELAY_BATCH {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot turn directory changes into webhook events");
+                    break;
+                }
+            }
+        }
+        if relayed > 0 {
+            crate::webhooks::outbound::drain(&deps).await;
+        }
+        tokio::time::sleep(RELAY_EVERY).await;
     }
 }
 

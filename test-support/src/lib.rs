@@ -431,6 +431,7 @@ async fn serve_admin_app_inner(
             lease_ms: cube_host::sync::LEASE_MS,
         },
         sync.clone(),
+        Default::default(),
     ));
     let app = cube_host::web::router(cube_host::web::AppState {
         catalog,
@@ -490,6 +491,18 @@ pub async fn poll_until<T>(
         reading = read().await;
     }
     reading
+}
+
+/// A sync's end as the sync engine would record it: job 0 in `mode`,
+/// succeeded or failed, with nothing read.
+pub fn sync_ended(mode: &str, succeeded: bool) -> cube_host::store::integrations::SyncEnded<'_> {
+    cube_host::store::integrations::SyncEnded {
+        job_id: 0,
+        mode,
+        status: if succeeded { "succeeded" } else { "failed" },
+        message: "",
+        counts: Default::default(),
+    }
 }
 
 /// Waits until no sync job of `integration` is queued or running.

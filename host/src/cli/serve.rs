@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// answered 503 at once. By default 32 per password thread.
     #[arg(long, env = "CUBE_PASSWORD_QUEUE")]
     password_queue: Option<usize>,
+    /// Days the directory change feed keeps changes; a consumer whose
+    /// cursor is older must read the directory in full again.
+    #[arg(long, env = "CUBE_DIRECTORY_CHANGE_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    directory_change_retention_days: u64,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -109,6 +113,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             lease_ms: (args.job_lease_secs * 1000) as i64,
         },
         sync.clone(),
+        crate::worker::Retention {
+            directory_changes: std::time::Duration::from_secs(
+                args.directory_change_retention_days * 24 * 3600,
+            ),
+        },
     ));
     let secure_cookies = args.secure_cookies
         || args

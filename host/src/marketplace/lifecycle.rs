@@ -174,7 +174,9 @@ pub async fn uninstall_from(
     if let Some(store) = store {
         let changed = async {
             for integration in users.iter().filter(|i| i.enabled) {
-                store.set_integration_enabled(integration.id, false).await?;
+                store
+                    .set_integration_enabled(integration.id, false, actor)
+                    .await?;
                 let mut after = integration.audit_view();
                 after["enabled"] = json!(false);
                 store

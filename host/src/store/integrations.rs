@@ -11,9 +11,32 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, now_millis};
+use super::sync_logs::RecordCounts;
+use super::{Store, now_millis, outbound};
 use crate::runtime::types::{ConnectorInfo, Features};
 use crate::runtime::{HttpGrant, LdapGrant};
+
+/// How a sync job ended, as [`Store::record_sync_result`] records it and
+/// the `sync.*` events report it.
+#[derive(Clone, Copy, Debug)]
+pub struct SyncEnded<'a> {
+    pub job_id: i64,
+    /// `full` or `incremental`.
+    pub mode: &'a str,
+    /// `succeeded`, `needs_approval` (read to the end, deletions held) or
+    /// `failed`.
+    pub status: &'a str,
+    /// The sync log's summary.
+    pub message: &'a str,
+    pub counts: RecordCounts,
+}
+
+impl SyncEnded<'_> {
+    /// Whether the sync counts as a success (a held one read everything).
+    pub fn succeeded(&self) -> bool {
+        self.status != "failed"
+    }
+}
 
 /// An integration as stored. `sealed_secrets` maps each secret field to its
 /// ciphertext.
@@ -298,16 +321,38 @@ impl Store {
         Ok(())
     }
 
-    /// Enables or disables an integration. Disabling one that signs
-    /// directory users in ends their sessions (see
-    /// [`Store::reconcile_directory_accounts`]).
-    pub async fn set_integration_enabled(&self, id: i64, enabled: bool) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE integrations SET enabled = $1, updated_at = $2 WHERE id = $3")
-            .bind(enabled as i64)
-            .bind(now_millis())
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+    /// Enables or disables an integration, for `actor`. Disabling one that
+    /// signs directory users in ends their sessions (see
+    /// [`Store::reconcile_directory_accounts`]); disabling an enabled one
+    /// queues the `integration.disabled` event.
+    pub async fn set_integration_enabled(
+        &self,
+        id: i64,
+        enabled: bool,
+        actor: &str,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE integrations SET enabled = $1, updated_at = $2 WHERE id = $3 AND enabled <> $1",
+        )
+        .bind(enabled as i64)
+        .bind(now_millis())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if !enabled && done.rows_affected() == 1 {
+            let name: String = sqlx::query_scalar("SELECT name FROM integrations WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let data = serde_json::json!({
+                "integration": {"id": id, "name": name},
+                "reason": "by_admin",
+                "by": actor,
+            });
+            outbound::queue_event(&mut tx, "integration.disabled", data).await?;
+        }
+        tx.commit().await?;
         if !enabled {
             self.reconcile_directory_accounts(id, "system").await?;
         }
@@ -335,17 +380,19 @@ impl Store {
     }
 
     /// Remembers how the latest sync ended, counts failures in a row, and
-    /// disables the integration when they reach its limit. Returns the
-    /// failures in a row and whether this call disabled it. An interval
-    /// schedule's next run is one interval after this end; a full sync
-    /// (`mode` "full") moves both schedules on, since it read everything.
+    /// disables the integration when they reach its limit; queues
+    /// `sync.succeeded` or `sync.failed` (and `integration.disabled`) in
+    /// the same transaction. Returns the failures in a row and whether this
+    /// call disabled it. An interval schedule's next run is one interval
+    /// after this end; a full sync (`mode` "full") moves both schedules on,
+    /// since it read everything.
     pub async fn record_sync_result(
         &self,
         id: i64,
-        succeeded: bool,
-        mode: &str,
+        ended: &SyncEnded<'_>,
     ) -> Result<(i64, bool), sqlx::Error> {
         let now = now_millis();
+        let succeeded = ended.succeeded();
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE integrations SET last_sync_at = $1, last_sync_status = $2, \
@@ -359,26 +406,55 @@ impl Store {
         .bind(if succeeded { "succeeded" } else { "failed" })
         .bind(succeeded as i64)
         .bind(id)
-        .bind((mode == "full") as i64)
+        .bind((ended.mode == "full") as i64)
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(
-            "SELECT consecutive_failures, disable_after_failures, enabled FROM integrations WHERE id = $1",
+            "SELECT name, consecutive_failures, disable_after_failures, enabled FROM integrations WHERE id = $1",
         )
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
+        let name: String = row.try_get("name")?;
         let failures: i64 = row.try_get("consecutive_failures")?;
         let limit: Option<i64> = row.try_get("disable_after_failures")?;
         let enabled = row.try_get::<i64, _>("enabled")? != 0;
         let disable = enabled && limit.is_some_and(|limit| failures >= limit);
+        let integration = serde_json::json!({"id": id, "name": name});
+        let mut events = vec![(
+            if succeeded {
+                "sync.succeeded"
+            } else {
+                "sync.failed"
+            }
+            .to_owned(),
+            serde_json::json!({
+                "integration": integration,
+                "job_id": ended.job_id,
+                "mode": ended.mode,
+                "status": ended.status,
+                "message": ended.message,
+                "records": ended.counts,
+                "failures_in_a_row": failures,
+            }),
+        )];
         if disable {
             sqlx::query("UPDATE integrations SET enabled = 0, updated_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            events.push((
+                "integration.disabled".to_owned(),
+                serde_json::json!({
+                    "integration": integration,
+                    "reason": "failed_syncs",
+                    "by": "system",
+                    "failures_in_a_row": failures,
+                }),
+            ));
         }
+        outbound::queue_events(&mut tx, &events).await?;
         tx.commit().await?;
         Ok((failures, disable))
     }

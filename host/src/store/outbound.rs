@@ -1,4 +1,4 @@
-//! `outbound_webhooks` (subscribers to work order events), their
+//! `outbound_webhooks` (subscribers to events), their
 //! `outbound_deliveries` (one event for one subscriber) and every attempt
 //! (`outbound_attempts`).
 //!
@@ -11,14 +11,6 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Store, now_millis, webhook_secrets};
-
-/// The event types subscribers can choose.
-pub const EVENT_TYPES: [&str; 4] = [
-    "work_order.created",
-    "work_order.updated",
-    "work_order.deleted",
-    "work_order.commented",
-];
 
 #[derive(Clone, Debug, Serialize)]
 pub struct OutboundWebhook {
@@ -76,6 +68,57 @@ pub struct OutboundEntry {
     pub last_error: Option<String>,
 }
 
+/// The event types subscribers can choose: work orders, the directory's
+/// changes (as the change feed gives them), and how syncs and integrations
+/// fare.
+pub const EVENT_TYPES: [&str; 18] = [
+    "work_order.created",
+    "work_order.updated",
+    "work_order.deleted",
+    "work_order.commented",
+    "directory.user.created",
+    "directory.user.updated",
+    "directory.user.enabled",
+    "directory.user.disabled",
+    "directory.user.deleted",
+    "directory.group.created",
+    "directory.group.updated",
+    "directory.group.deleted",
+    "directory.membership.added",
+    "directory.membership.updated",
+    "directory.membership.removed",
+    "sync.succeeded",
+    "sync.failed",
+    "integration.disabled",
+];
+
+/// The enabled subscribers and the event types each chose.
+async fn subscribers(conn: &mut AnyConnection) -> Result<Vec<(i64, Vec<String>)>, sqlx::Error> {
+    sqlx::query("SELECT id, events_json FROM outbound_webhooks WHERE enabled = 1")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            let events: String = r.try_get("events_json")?;
+            Ok((
+                r.try_get("id")?,
+                serde_json::from_str(&events).unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+/// Whether an enabled subscriber chose an event type `wanted` accepts.
+pub(super) async fn anyone_wants(
+    conn: &mut AnyConnection,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<bool, sqlx::Error> {
+    Ok(subscribers(conn)
+        .await?
+        .iter()
+        .any(|(_, events)| events.iter().any(|e| wanted(e))))
+}
+
 /// Queues `event_type` with `data` for every enabled subscriber to it, in
 /// the caller's transaction.
 pub(super) async fn queue_event(
@@ -83,36 +126,40 @@ pub(super) async fn queue_event(
     event_type: &str,
     data: Value,
 ) -> Result<(), sqlx::Error> {
-    let subscribers: Vec<(i64, String)> =
-        sqlx::query("SELECT id, events_json FROM outbound_webhooks WHERE enabled = 1")
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("events_json")?)))
-            .collect::<Result<_, sqlx::Error>>()?;
+    queue_events(conn, &[(event_type.to_owned(), data)]).await
+}
+
+/// Queues events, in order, for every enabled subscriber to each, in the
+/// caller's transaction.
+pub(super) async fn queue_events(
+    conn: &mut AnyConnection,
+    events: &[(String, Value)],
+) -> Result<(), sqlx::Error> {
+    let subscribers = subscribers(conn).await?;
     let now = now_millis();
-    for (id, events) in subscribers {
-        let events: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
-        if !events.iter().any(|e| e == event_type) {
-            continue;
+    for (event_type, data) in events {
+        for (id, chosen) in &subscribers {
+            if !chosen.iter().any(|e| e == event_type) {
+                continue;
+            }
+            let event_id = format!("msg_{}", super::sessions::random_token());
+            let payload = serde_json::json!({
+                "type": event_type,
+                "timestamp": now,
+                "data": data,
+            });
+            sqlx::query(
+                "INSERT INTO outbound_deliveries (webhook_id, event_id, event_type, payload_json, next_attempt_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(*id)
+            .bind(event_id)
+            .bind(event_type)
+            .bind(payload.to_string())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
         }
-        let event_id = format!("msg_{}", super::sessions::random_token());
-        let payload = serde_json::json!({
-            "type": event_type,
-            "timestamp": now,
-            "data": data,
-        });
-        sqlx::query(
-            "INSERT INTO outbound_deliveries (webhook_id, event_id, event_type, payload_json, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $5)",
-        )
-        .bind(id)
-        .bind(event_id)
-        .bind(event_type)
-        .bind(payload.to_string())
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ use crate::integrations::{CallConfig, call_context};
 use crate::runtime::types::{SyncMode, SyncRequest};
 use crate::runtime::{LogLevel, LogLine};
 use crate::store::audit::AuditEvent;
-use crate::store::integrations::Integration;
+use crate::store::integrations::{Integration, SyncEnded};
 use crate::store::jobs::Job;
 use crate::store::now_millis;
 use crate::store::sync_logs::{NewSyncLog, RecordCounts};
@@ -241,8 +241,15 @@ async fn attempt(
     if let Some(succeeded) = final_outcome
         && !job.dry_run
     {
+        let ended = SyncEnded {
+            job_id: job.id,
+            mode: &job.mode,
+            status: if succeeded { status } else { "failed" },
+            message: &message,
+            counts,
+        };
         let (failures, disabled) = store
-            .record_sync_result(integration.id, succeeded, &job.mode)
+            .record_sync_result(integration.id, &ended)
             .await
             .map_err(db)?;
         if disabled {

@@ -82,7 +82,7 @@ async fn a_sync_takes_away_at_once_what_the_directory_took_away() {
     assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
     assert_eq!(browser.get("/admin/users").await.status, StatusCode::OK);
     env.store
-        .set_integration_enabled(env.integration, false)
+        .set_integration_enabled(env.integration, false, "admin")
         .await
         .unwrap();
     assert_eq!(

@@ -381,3 +381,46 @@ async fn on_postgresql_two_busy_nodes_give_one_feed_without_loss_or_repeats() {
             .is_empty()
     );
 }
+
+/// A consumer's cursor outlives the host: after a restart (the store
+/// opened again, a new pool on PostgreSQL) it continues with exactly the
+/// changes made since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_continues_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::postgres_database().await;
+    let reopen = |postgres: bool| {
+        let (path, url) = (dir.path().to_path_buf(), url.clone());
+        async move {
+            if postgres {
+                Store::connect(&url).await.unwrap()
+            } else {
+                Store::open_in(&path).await.unwrap()
+            }
+        }
+    };
+    for postgres in [false, true] {
+        let store = reopen(postgres).await;
+        let start = store.directory_feed_head().await.unwrap();
+        let id = integration(&store, "Directory").await;
+        store
+            .apply_page(id, None, &[user("before", true, "1")], None)
+            .await
+            .unwrap();
+        let (_, cursor) = read_all(&store, start, 500).await;
+        store.close().await;
+
+        let store = reopen(postgres).await;
+        store
+            .apply_page(id, None, &[user("after", true, "1")], None)
+            .await
+            .unwrap();
+        let (since, _) = read_all(&store, cursor, 500).await;
+        assert_eq!(
+            described(&since),
+            ["user.created after"],
+            "postgres: {postgres}"
+        );
+        store.close().await;
+    }
+}

@@ -58,10 +58,13 @@ async fn integrations_round_trip_and_names_are_unique() {
             .create_integration("probe", &fields("Directory"), "admin", |_| BTreeMap::new())
             .await;
         assert!(matches!(again, Err(IntegrationError::NameTaken(_))));
-        store.set_integration_enabled(id, false).await.unwrap();
+        store
+            .set_integration_enabled(id, false, "admin")
+            .await
+            .unwrap();
         assert_eq!(
             store
-                .record_sync_result(id, false, "incremental")
+                .record_sync_result(id, &common::sync_ended("incremental", false))
                 .await
                 .unwrap(),
             (1, false)
@@ -347,7 +350,7 @@ async fn cron_schedules_run_at_the_times_they_name() {
         );
         // A finished sync keeps the cron's next time.
         store
-            .record_sync_result(id, true, "incremental")
+            .record_sync_result(id, &common::sync_ended("incremental", true))
             .await
             .unwrap();
         assert_eq!(next_sync_at(&store, id).await, Some(moved));

@@ -50,7 +50,10 @@ async fn run_pending(store: &Store, id: i64) -> String {
     let job = store.claim_job("node-1", 60_000).await.unwrap().unwrap();
     assert_eq!(job.integration_id, id);
     store.finish_job(job.id, None).await.unwrap();
-    store.record_sync_result(id, true, &job.mode).await.unwrap();
+    store
+        .record_sync_result(id, &common::sync_ended(&job.mode, true))
+        .await
+        .unwrap();
     job.mode
 }
 
@@ -117,7 +120,10 @@ async fn each_schedule_comes_due_on_its_own_and_the_full_sync_wins_when_both_do(
 
         // A disabled integration runs neither.
         set_next(&store, id, Some(now - 1000), Some(now - 1000)).await;
-        store.set_integration_enabled(id, false).await.unwrap();
+        store
+            .set_integration_enabled(id, false, "admin")
+            .await
+            .unwrap();
         assert!(store.enqueue_due_schedules().await.unwrap().is_empty());
     })
     .await;

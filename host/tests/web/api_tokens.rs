@@ -17,7 +17,10 @@ use common::ADMIN_PASSWORD;
 use common::client::{Bearer, Browser};
 
 /// Makes a token through the admin page's form; returns the page.
-async fn make_token(browser: &mut Browser, form: &[(&str, &str)]) -> common::client::Page {
+pub(super) async fn make_token(
+    browser: &mut Browser,
+    form: &[(&str, &str)],
+) -> common::client::Page {
     let csrf = browser.csrf().await;
     let mut fields = vec![("csrf_token", csrf.as_str())];
     fields.extend_from_slice(form);
@@ -102,7 +105,7 @@ async fn a_token_made_on_the_page_is_shown_once_and_works_without_a_session() {
 }
 
 /// The value of the input whose id is `id`.
-fn input_value_by_id(body: &str, id: &str) -> String {
+pub(super) fn input_value_by_id(body: &str, id: &str) -> String {
     let at = body
         .find(&format!("id=\"{id}\""))
         .unwrap_or_else(|| panic!("no #{id} in {body}"));

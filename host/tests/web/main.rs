@@ -11,6 +11,7 @@ mod browser;
 mod deletions;
 mod directory;
 mod directory_api;
+mod directory_changes_api;
 mod directory_wizard;
 mod edge;
 mod integration_secrets;

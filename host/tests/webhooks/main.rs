@@ -4,6 +4,7 @@
 //! ten binaries, not one per file. Each module is one feature's tests.
 
 mod deliveries;
+mod directory_events;
 mod outbound;
 mod outbound_address_policy;
 mod replay;

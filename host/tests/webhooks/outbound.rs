@@ -17,11 +17,11 @@ use serde_json::json;
 use common::ADMIN_PASSWORD;
 use common::client::{Api, Browser};
 
-type Seen = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
+pub(super) type Seen = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
 
 /// A receiver on 127.0.0.1 answering `statuses` in turn (then 200),
 /// keeping what came; its URL names it `localhost`.
-async fn receiver(statuses: Vec<u16>) -> (String, Seen) {
+pub(super) async fn receiver(statuses: Vec<u16>) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let script = Arc::new(Mutex::new(statuses));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -52,7 +52,12 @@ async fn receiver(statuses: Vec<u16>) -> (String, Seen) {
     (url, seen)
 }
 
-async fn add_receiver(browser: &mut Browser, csrf: &str, url: &str, events: &[&str]) -> String {
+pub(super) async fn add_receiver(
+    browser: &mut Browser,
+    csrf: &str,
+    url: &str,
+    events: &[&str],
+) -> String {
     let mut form = vec![("csrf_token", csrf), ("url", url)];
     for event in events {
         form.push(("events", event));
@@ -62,7 +67,7 @@ async fn add_receiver(browser: &mut Browser, csrf: &str, url: &str, events: &[&s
     common::element_text(&page.body, "outbound-secret")
 }
 
-async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+pub(super) async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     for _ in 0..400 {
         if check() {
             return;

@@ -47,6 +47,14 @@ impl FeedCursor {
     /// Before every change ever recorded.
     pub const START: FeedCursor = FeedCursor { tx: 0, id: 0 };
 
+    pub(in crate::store) fn from_parts(tx: i64, id: i64) -> FeedCursor {
+        FeedCursor { tx, id }
+    }
+
+    pub(in crate::store) fn parts(self) -> (i64, i64) {
+        (self.tx, self.id)
+    }
+
     /// A cursor as [`FeedCursor`]'s `Display` wrote it; `None` for
     /// anything else.
     pub fn parse(text: &str) -> Option<FeedCursor> {

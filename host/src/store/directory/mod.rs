@@ -45,6 +45,7 @@ mod feed;
 mod keyset;
 mod listing;
 mod memberships;
+mod relay;
 mod user_columns;
 
 pub use feed::*;

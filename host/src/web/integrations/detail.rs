@@ -219,7 +219,10 @@ async fn set_enabled<const ENABLED: bool>(
 ) -> Result<Response, Error> {
     admin.0.check_csrf(&form.csrf_token)?;
     let integration = find(&state, id).await?;
-    state.store.set_integration_enabled(id, ENABLED).await?;
+    state
+        .store
+        .set_integration_enabled(id, ENABLED, &admin.0.user().username)
+        .await?;
     if ENABLED {
         // Deliveries and pushes kept while it was disabled can go now.
         state.sync.wake_deliveries();

@@ -25,7 +25,6 @@ CREATE TABLE directory_changes (
     changed_at INTEGER NOT NULL
 );
 CREATE INDEX directory_changes_order ON directory_changes (tx_order, id);
-CREATE INDEX directory_changes_at ON directory_changes (changed_at);
 
 -- Where the feed's retention has pruned to (a cursor before it answers
 -- 410), and how far the webhook relay has turned changes into events.

@@ -60,14 +60,19 @@ fn described(changes: &[DirectoryChange]) -> Vec<String> {
         .collect()
 }
 
-/// Everything after `cursor`, read `limit` at a time; checks that cursors
-/// only grow, and returns the changes and the last cursor.
+/// The `expected` changes after `cursor`, read `limit` at a time: waits
+/// for them (on PostgreSQL a change is readable once every transaction
+/// that began before it has ended, in any database of the server: the
+/// other tests' included), checks that cursors only grow, and returns the
+/// changes and the last cursor.
 async fn read_all(
     store: &Store,
     mut cursor: FeedCursor,
     limit: i64,
+    expected: usize,
 ) -> (Vec<DirectoryChange>, FeedCursor) {
     let mut all = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let page = store.directory_changes_after(cursor, limit).await.unwrap();
         for change in &page {
@@ -76,9 +81,18 @@ async fn read_all(
         }
         let full = page.len() as i64 == limit;
         all.extend(page);
-        if !full {
+        if full {
+            continue;
+        }
+        if all.len() >= expected {
             return (all, cursor);
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {expected} changes readable after 20 s: {all:?}",
+            all.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
@@ -101,7 +115,7 @@ async fn each_committed_change_is_in_the_feed_once_and_in_order() {
             .await
             .unwrap();
         store.rebuild_memberships(id).await.unwrap();
-        let (first, cursor) = read_all(&store, head, 500).await;
+        let (first, cursor) = read_all(&store, head, 500, 4).await;
         assert_eq!(
             described(&first),
             [
@@ -123,7 +137,7 @@ async fn each_committed_change_is_in_the_feed_once_and_in_order() {
         );
         assert_eq!(membership.direct, Some(true));
         // One at a time reads the same as all at once.
-        let (one_by_one, same_cursor) = read_all(&store, head, 1).await;
+        let (one_by_one, same_cursor) = read_all(&store, head, 1, 4).await;
         assert_eq!(one_by_one, first);
         assert_eq!(same_cursor, cursor);
 
@@ -144,7 +158,7 @@ async fn each_committed_change_is_in_the_feed_once_and_in_order() {
             .await
             .unwrap();
         store.rebuild_memberships(id).await.unwrap();
-        let (second, cursor) = read_all(&store, cursor, 500).await;
+        let (second, cursor) = read_all(&store, cursor, 500, 1).await;
         assert_eq!(described(&second), ["user.disabled ada"]);
         assert!(
             !second[0]
@@ -161,7 +175,7 @@ async fn each_committed_change_is_in_the_feed_once_and_in_order() {
             .await
             .unwrap();
         store.rebuild_memberships(id).await.unwrap();
-        let (third, cursor) = read_all(&store, cursor, 500).await;
+        let (third, cursor) = read_all(&store, cursor, 500, 3).await;
         assert_eq!(
             described(&third),
             [
@@ -177,14 +191,14 @@ async fn each_committed_change_is_in_the_feed_once_and_in_order() {
             .apply_page(id, None, &[deleted("user", "bob")], None)
             .await
             .unwrap();
-        let (fourth, cursor) = read_all(&store, cursor, 500).await;
+        let (fourth, cursor) = read_all(&store, cursor, 500, 1).await;
         assert_eq!(described(&fourth), ["user.deleted bob"]);
         assert_eq!(fourth[0].user.as_ref().unwrap().id, bob_id);
         assert_eq!(fourth[0].user.as_ref().unwrap().current, None);
 
         // Deleting the integration is the end of all it held.
         assert!(store.delete_integration(id).await.unwrap());
-        let (fifth, cursor) = read_all(&store, cursor, 500).await;
+        let (fifth, cursor) = read_all(&store, cursor, 500, 3).await;
         assert_eq!(
             described(&fifth),
             [
@@ -206,7 +220,7 @@ async fn a_pruned_cursor_is_refused_and_positions_never_go_back() {
         let id = integration(&store, "Directory").await;
         let users: Vec<Record> = (0..5).map(|n| user(&format!("u{n}"), true, "1")).collect();
         store.apply_page(id, None, &users, None).await.unwrap();
-        let (written, head) = read_all(&store, start, 500).await;
+        let (written, head) = read_all(&store, start, 500, 5).await;
         assert_eq!(written.len(), 5);
 
         // Nothing is older than an hour ago: nothing goes.
@@ -240,7 +254,7 @@ async fn a_pruned_cursor_is_refused_and_positions_never_go_back() {
             .apply_page(id, None, &[user("late", true, "1")], None)
             .await
             .unwrap();
-        let (after, _) = read_all(&store, head, 500).await;
+        let (after, _) = read_all(&store, head, 500, 1).await;
         assert_eq!(described(&after), ["user.created late"]);
         assert!(after[0].cursor > head);
     })
@@ -303,13 +317,13 @@ async fn on_postgresql_a_reader_waits_for_a_transaction_that_began_first() {
     assert_eq!(node_b.directory_feed_head().await.unwrap(), start);
 
     open.commit().await.unwrap();
-    let (seen, _) = read_all(&node_b, start, 10).await;
+    let (seen, _) = read_all(&node_b, start, 10, 2).await;
     assert_eq!(
         described(&seen),
         ["user.updated slow", "user.created quick"]
     );
     // And node A reads the same.
-    let (same, _) = read_all(&node_a, start, 1).await;
+    let (same, _) = read_all(&node_a, start, 1, 2).await;
     assert_eq!(same, seen);
 }
 
@@ -407,7 +421,7 @@ async fn a_cursor_continues_across_a_restart() {
             .apply_page(id, None, &[user("before", true, "1")], None)
             .await
             .unwrap();
-        let (_, cursor) = read_all(&store, start, 500).await;
+        let (_, cursor) = read_all(&store, start, 500, 1).await;
         store.close().await;
 
         let store = reopen(postgres).await;
@@ -415,7 +429,7 @@ async fn a_cursor_continues_across_a_restart() {
             .apply_page(id, None, &[user("after", true, "1")], None)
             .await
             .unwrap();
-        let (since, _) = read_all(&store, cursor, 500).await;
+        let (since, _) = read_all(&store, cursor, 500, 1).await;
         assert_eq!(
             described(&since),
             ["user.created after"],

@@ -64,6 +64,33 @@ pub(in crate::store) async fn record(
     Ok(())
 }
 
+/// Records `change` for the users of an integration with these external
+/// ids, just written.
+pub(in crate::store) async fn record_users(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+    change: &str,
+    external_ids: &[&str],
+) -> Result<(), sqlx::Error> {
+    let now = now_millis();
+    for chunk in external_ids.chunks(CHANGES_PER_STATEMENT) {
+        let mut params = Params::on(conn);
+        let integration = params.next();
+        let sql = format!(
+            "INSERT INTO directory_changes (integration_id, entity, change, entity_id, external_id, changed_at) \
+             SELECT integration_id, 'user', '{change}', id, external_id, {now} FROM directory_users \
+             WHERE integration_id = {integration} AND external_id IN ({})",
+            params.list(chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(integration_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// The entity a directory table holds, for the tables that have one.
 pub(in crate::store) fn entity_of(table: &str) -> Option<&'static str> {
     match table {

@@ -279,38 +279,35 @@ impl Store {
     }
 
     /// Prunes the changes recorded before `before` (milliseconds since the
-    /// epoch), in batches of `batch` so that writers wait for no more than
-    /// one: everything up to the newest such change in feed order goes.
-    /// Returns how many were pruned.
+    /// epoch) from the start of the feed, in batches of `batch` so that
+    /// writers wait for no more than one: the feed is pruned up to its
+    /// first change that is not that old (changes are nearly in time order;
+    /// one recorded earlier behind it waits for it). Returns how many were
+    /// pruned.
     pub async fn prune_directory_changes(
         &self,
         before: i64,
         batch: i64,
     ) -> Result<u64, sqlx::Error> {
-        let last = sqlx::query(&format!(
-            "SELECT tx_order, id FROM directory_changes WHERE changed_at < $1 AND {} \
-             ORDER BY tx_order DESC, id DESC LIMIT 1",
-            settled(self.backend())
-        ))
-        .bind(before)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some(last) = last.as_ref().map(cursor_from).transpose()? else {
-            return Ok(0);
-        };
         let mut pruned = 0;
         loop {
             let mut tx = self.begin_write().await?;
-            let rows = sqlx::query(
-                "SELECT tx_order, id FROM directory_changes WHERE (tx_order, id) <= ($1, $2) \
-                 ORDER BY tx_order, id LIMIT $3",
-            )
-            .bind(last.tx)
-            .bind(last.id)
+            let rows = sqlx::query(&format!(
+                "SELECT tx_order, id, changed_at FROM directory_changes WHERE {} \
+                 ORDER BY tx_order, id LIMIT $1",
+                settled(self.backend())
+            ))
             .bind(batch)
             .fetch_all(&mut *tx)
             .await?;
-            let Some(through) = rows.last().map(cursor_from).transpose()? else {
+            let mut through = None;
+            for row in &rows {
+                if row.try_get::<i64, _>("changed_at")? >= before {
+                    break;
+                }
+                through = Some(cursor_from(row)?);
+            }
+            let Some(through) = through else {
                 tx.commit().await?;
                 return Ok(pruned);
             };
@@ -327,6 +324,11 @@ impl Store {
                 .await?;
             tx.commit().await?;
             pruned += done.rows_affected();
+            if rows.last().map(cursor_from).transpose()? != Some(through)
+                || (rows.len() as i64) < batch
+            {
+                return Ok(pruned);
+            }
         }
     }
 

@@ -234,8 +234,7 @@ pub(in crate::store) async fn upsert_users(
              email = excluded.email, display_name = excluded.display_name, enabled = excluded.enabled, \
              dn = excluded.dn, dn_key = excluded.dn_key, attributes_json = excluded.attributes_json, \
              version = excluded.version, synced_at = excluded.synced_at, \
-             seen_job = COALESCE(excluded.seen_job, directory_users.seen_job) \
-             RETURNING id, external_id",
+             seen_job = COALESCE(excluded.seen_job, directory_users.seen_job)",
             Params::on(conn).rows(chunk.len(), USER_COLUMNS)
         );
         let mut query = sqlx::query(&sql);
@@ -259,25 +258,22 @@ pub(in crate::store) async fn upsert_users(
                 .bind(now)
                 .bind(seen);
         }
-        let written: Vec<(i64, String)> = query
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|row| Ok((row.try_get("id")?, row.try_get("external_id")?)))
-            .collect::<Result<_, sqlx::Error>>()?;
-        let recorded: Vec<changes::EntityChange> = written
-            .iter()
-            .map(|(id, external_id)| changes::EntityChange {
-                entity: "user",
-                change: change_of
-                    .get(external_id.as_str())
-                    .copied()
-                    .unwrap_or("updated"),
-                entity_id: *id,
-                external_id,
-            })
-            .collect();
-        changes::record(conn, integration_id, &recorded).await?;
+        query.execute(&mut *conn).await?;
+        // Recorded from the rows just written, by key, one statement per
+        // kind of change (nearly always one): binding each change's values
+        // cost more than finding the rows again.
+        let mut by_change: Vec<(&'static str, Vec<&str>)> = Vec::new();
+        for (record, ..) in chunk {
+            let id = record.external_id.as_str();
+            let change = change_of.get(id).copied().unwrap_or("updated");
+            match by_change.iter_mut().find(|(c, _)| *c == change) {
+                Some((_, ids)) => ids.push(id),
+                None => by_change.push((change, vec![id])),
+            }
+        }
+        for (change, ids) in by_change {
+            changes::record_users(conn, integration_id, change, &ids).await?;
+        }
     }
     Ok(())
 }

@@ -406,14 +406,15 @@ async fn serve_admin_app_inner(
         .with_test_writer()
         .with_env_filter("cube_host=warn")
         .try_init();
-    store
-        .create_user("admin", ADMIN_PASSWORD, Role::Admin)
-        .await
-        .unwrap();
-    store
-        .create_user("vera", VIEWER_PASSWORD, Role::Viewer)
-        .await
-        .unwrap();
+    // A second node on the same database finds them there.
+    for (name, password, role) in [
+        ("admin", ADMIN_PASSWORD, Role::Admin),
+        ("vera", VIEWER_PASSWORD, Role::Viewer),
+    ] {
+        if store.user_named(name).await.unwrap().is_none() {
+            store.create_user(name, password, role).await.unwrap();
+        }
+    }
     let runtime = runtime();
     let sealer = std::sync::Arc::new(cube_host::secrets::Sealer::new(
         &cube_host::secrets::MasterKey::generate(),

@@ -438,3 +438,75 @@ async fn a_cursor_continues_across_a_restart() {
         store.close().await;
     }
 }
+
+/// Two nodes relaying the feed into webhook events at the same time: each
+/// change becomes one event, in the feed's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_two_relaying_nodes_queue_each_change_once() {
+    let url = common::postgres_database().await;
+    let nodes = [
+        Store::connect(&url).await.unwrap(),
+        Store::connect(&url).await.unwrap(),
+    ];
+    nodes[0]
+        .create_outbound_webhook(
+            "https://hooks.example.com/cube",
+            "directory copy",
+            &["directory.user.created".to_owned()],
+            "admin",
+            |_| "sealed".to_owned(),
+        )
+        .await
+        .unwrap();
+    let id = integration(&nodes[0], "Directory").await;
+    const USERS: usize = 300;
+    for page in 0..3 {
+        let users: Vec<Record> = (0..USERS / 3)
+            .map(|n| user(&format!("p{page}-u{n:03}"), true, "1"))
+            .collect();
+        nodes[page % 2]
+            .apply_page(id, None, &users, None)
+            .await
+            .unwrap();
+    }
+    let relays: Vec<_> = nodes
+        .iter()
+        .cloned()
+        .map(|store| {
+            tokio::spawn(async move {
+                let mut relayed = 0;
+                for _ in 0..200 {
+                    relayed += store.relay_directory_changes(40).await.unwrap();
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                relayed
+            })
+        })
+        .collect();
+    let mut relayed = 0;
+    for relay in relays {
+        relayed += relay.await.unwrap();
+    }
+    assert_eq!(
+        relayed, USERS,
+        "between them the nodes relayed each change once"
+    );
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT payload_json FROM outbound_deliveries ORDER BY id")
+            .fetch_all(nodes[1].pool())
+            .await
+            .unwrap();
+    let cursors: Vec<FeedCursor> = rows
+        .iter()
+        .map(|payload| {
+            let event: serde_json::Value = serde_json::from_str(payload).unwrap();
+            assert_eq!(event["type"], "directory.user.created");
+            FeedCursor::parse(event["data"]["cursor"].as_str().unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(cursors.len(), USERS);
+    assert!(
+        cursors.windows(2).all(|w| w[0] < w[1]),
+        "queued once each, in the feed's order"
+    );
+}

@@ -211,3 +211,89 @@ async fn the_feed_refuses_what_it_cannot_answer() {
     let (status, _) = get(&base, "cube_not-a-token", "/api/v1/directory/changes/head").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// Two host nodes on one PostgreSQL, writers on both, and a consumer that
+/// asks either in turn: it reads every change once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_postgresql_serve_one_feed() {
+    use cube_host::store::Store;
+    let url = common::postgres_database().await;
+    let stores = [
+        Store::connect(&url).await.unwrap(),
+        Store::connect(&url).await.unwrap(),
+    ];
+    let catalog = common::probe_catalog().await;
+    let bases = [
+        common::serve_admin_app_on(catalog.clone(), stores[0].clone()).await,
+        common::serve_admin_app_on(catalog, stores[1].clone()).await,
+    ];
+    let token = token_of(
+        &stores[0],
+        "admin",
+        "feed",
+        &[Scope::DirectoryRead],
+        100_000,
+    )
+    .await;
+    let (_, head) = get(&bases[1], &token, "/api/v1/directory/changes/head").await;
+    let mut cursor = head["cursor"].as_str().unwrap().to_owned();
+    let integrations = [
+        common::probe_integration(
+            &stores[0],
+            &IntegrationFields::new("One", Default::default()),
+        )
+        .await,
+        common::probe_integration(
+            &stores[1],
+            &IntegrationFields::new("Two", Default::default()),
+        )
+        .await,
+    ];
+    const PAGES: usize = 10;
+    const PER_PAGE: usize = 20;
+    let writers: Vec<_> = (0..2)
+        .map(|n| {
+            let (store, id) = (stores[n].clone(), integrations[n]);
+            tokio::spawn(async move {
+                for page in 0..PAGES {
+                    let users: Vec<Record> = (0..PER_PAGE)
+                        .map(|u| user(&format!("n{n}-p{page}-u{u}"), true, "1"))
+                        .collect();
+                    store.apply_page(id, None, &users, None).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let expected = 2 * PAGES * PER_PAGE;
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for turn in 0.. {
+        if seen.len() >= expected {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "read {} of {expected}",
+            seen.len()
+        );
+        let (status, page) = get(
+            &bases[turn % 2],
+            &token,
+            &format!("/api/v1/directory/changes?after={cursor}&limit=33"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for change in page["changes"].as_array().unwrap() {
+            seen.push(change["user"]["external_id"].as_str().unwrap().to_owned());
+        }
+        cursor = page["next"].as_str().unwrap().to_owned();
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), expected, "every change once");
+    assert_eq!(seen.len(), expected, "and none twice");
+}

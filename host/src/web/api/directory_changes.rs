@@ -34,8 +34,8 @@ const MAX_LIMIT: i64 = 5000;
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ChangeParams {
-    /// A cursor: `next` of an earlier answer, a head, or `0.0` for the
-    /// beginning of what the feed holds.
+    /// A cursor: `next` of an earlier answer, or a head; none (or `0.0`)
+    /// for the beginning of what the feed holds.
     after: Option<String>,
     limit: Option<i64>,
 }
@@ -48,16 +48,13 @@ async fn changes(
     let p = query
         .map(|Query(p)| p)
         .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    // Without a cursor, from the start of what the feed holds (as a first
+    // delta query without a token reads from the beginning).
     let after = match p.after.as_deref() {
         Some(text) => FeedCursor::parse(text).ok_or_else(|| {
             ApiError::BadRequest("after is a cursor: a next or a head this API returned".into())
         })?,
-        None => {
-            return Err(ApiError::BadRequest(
-                "say where to start: after=<cursor> (take one from /api/v1/directory/changes/head, or 0.0 for all the feed holds)"
-                    .into(),
-            ));
-        }
+        None => FeedCursor::START,
     };
     let limit = match p.limit.unwrap_or(DEFAULT_LIMIT) {
         n @ 1..=MAX_LIMIT => n,

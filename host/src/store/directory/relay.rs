@@ -63,12 +63,16 @@ impl Store {
         } else {
             (self.directory_feed_head().await?.max(relayed), 0)
         };
-        let (tx_order, id) = next.parts();
-        sqlx::query("UPDATE directory_feed SET relayed_tx = $1, relayed_id = $2 WHERE id = 1")
-            .bind(tx_order)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        // Nothing new (most rounds): no write, so the round costs SQLite no
+        // fsync.
+        if next != relayed {
+            let (tx_order, id) = next.parts();
+            sqlx::query("UPDATE directory_feed SET relayed_tx = $1, relayed_id = $2 WHERE id = 1")
+                .bind(tx_order)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(count)
     }

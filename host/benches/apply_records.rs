@@ -21,22 +21,7 @@ const RECORDS: usize = 100_000;
 const PAGE: usize = 200;
 
 fn page_of(start: usize, version: &str) -> Vec<Record> {
-    (start..start + PAGE)
-        .map(|n| Record {
-            kind: "user".into(),
-            external_id: format!("{n:08}-guid"),
-            fields: serde_json::json!({
-                "username": format!("user{n}"),
-                "mail": format!("user{n}@example.com"),
-                "display_name": format!("User Number {n} ({version})"),
-                "enabled": n % 10 != 0,
-                "dn": format!("CN=User {n},OU=People,DC=example,DC=com"),
-            })
-            .to_string(),
-            deleted: false,
-            version: Some(version.into()),
-        })
-        .collect()
+    cube_test_support::store_rows::directory_users(start, PAGE, version)
 }
 
 async fn integration(store: &Store, name: &str) -> i64 {

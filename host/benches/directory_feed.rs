@@ -25,22 +25,7 @@ const READ_PAGE: i64 = 1000;
 const ROUNDS: usize = 3;
 
 fn page_of(start: usize) -> Vec<Record> {
-    (start..start + PAGE)
-        .map(|n| Record {
-            kind: "user".into(),
-            external_id: format!("{n:08}-guid"),
-            fields: serde_json::json!({
-                "username": format!("user{n}"),
-                "mail": format!("user{n}@example.com"),
-                "display_name": format!("User Number {n}"),
-                "enabled": n % 10 != 0,
-                "dn": format!("CN=User {n},OU=People,DC=example,DC=com"),
-            })
-            .to_string(),
-            deleted: false,
-            version: Some("1".into()),
-        })
-        .collect()
+    cube_test_support::store_rows::directory_users(start, PAGE, "1")
 }
 
 async fn get(client: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {

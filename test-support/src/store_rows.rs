@@ -1,6 +1,7 @@
 //! Rows written straight into a store and read back from it, for tests and
 //! benchmarks: providers with no component behind them (no connector is
-//! ever run), integrations of them, the number a counting query answers,
+//! ever run), integrations of them, directory users as a connector returns
+//! them, the number a counting query answers,
 //! and what the audit log says was done.
 
 use cube_host::runtime::types::{Capabilities, ConnectorInfo, Features};
@@ -56,4 +57,30 @@ pub async fn count(store: &Store, query: &str) -> i64 {
         .fetch_one(store.pool())
         .await
         .unwrap()
+}
+
+/// `count` directory users as a directory connector returns them, numbered
+/// from `start`, at `version` (which also shows in the display name, so
+/// that another version is a change).
+pub fn directory_users(
+    start: usize,
+    count: usize,
+    version: &str,
+) -> Vec<cube_host::runtime::types::Record> {
+    (start..start + count)
+        .map(|n| cube_host::runtime::types::Record {
+            kind: "user".into(),
+            external_id: format!("{n:08}-guid"),
+            fields: serde_json::json!({
+                "username": format!("user{n}"),
+                "mail": format!("user{n}@example.com"),
+                "display_name": format!("User Number {n} ({version})"),
+                "enabled": n % 10 != 0,
+                "dn": format!("CN=User {n},OU=People,DC=example,DC=com"),
+            })
+            .to_string(),
+            deleted: false,
+            version: Some(version.into()),
+        })
+        .collect()
 }

@@ -41,6 +41,12 @@ fn deleted(kind: &str, id: &str) -> Record {
     }
 }
 
+/// Applies a page as a sync does, memberships rebuilt after it.
+async fn sync_page(store: &Store, id: i64, records: &[Record]) {
+    store.apply_page(id, None, records, None).await.unwrap();
+    store.rebuild_memberships(id).await.unwrap();
+}
+
 /// `type subject` per change: the user's or group's external id, and for
 /// a membership `group/member`.
 fn described(changes: &[DirectoryChange]) -> Vec<String> {
@@ -101,20 +107,16 @@ async fn each_committed_change_is_in_the_feed_once_and_in_order() {
     common::each_backend(|store| async move {
         let head = store.directory_feed_head().await.unwrap();
         let id = integration(&store, "Directory").await;
-        store
-            .apply_page(
-                id,
-                None,
-                &[
-                    user("ada", true, "1"),
-                    user("bob", true, "1"),
-                    group("eng", &["ada"], "1"),
-                ],
-                None,
-            )
-            .await
-            .unwrap();
-        store.rebuild_memberships(id).await.unwrap();
+        sync_page(
+            &store,
+            id,
+            &[
+                user("ada", true, "1"),
+                user("bob", true, "1"),
+                group("eng", &["ada"], "1"),
+            ],
+        )
+        .await;
         let (first, cursor) = read_all(&store, head, 500, 4).await;
         assert_eq!(
             described(&first),
@@ -144,20 +146,16 @@ async fn each_committed_change_is_in_the_feed_once_and_in_order() {
         // Read again unchanged: no change. Disabled: `disabled`, not
         // `updated`. A group whose members change is updated, and the
         // memberships say who left and who joined.
-        store
-            .apply_page(
-                id,
-                None,
-                &[
-                    user("ada", false, "2"),
-                    user("bob", true, "1"),
-                    group("eng", &["ada"], "1"),
-                ],
-                None,
-            )
-            .await
-            .unwrap();
-        store.rebuild_memberships(id).await.unwrap();
+        sync_page(
+            &store,
+            id,
+            &[
+                user("ada", false, "2"),
+                user("bob", true, "1"),
+                group("eng", &["ada"], "1"),
+            ],
+        )
+        .await;
         let (second, cursor) = read_all(&store, cursor, 500, 1).await;
         assert_eq!(described(&second), ["user.disabled ada"]);
         assert!(
@@ -170,11 +168,7 @@ async fn each_committed_change_is_in_the_feed_once_and_in_order() {
                 .unwrap()
                 .enabled
         );
-        store
-            .apply_page(id, None, &[group("eng", &["bob"], "2")], None)
-            .await
-            .unwrap();
-        store.rebuild_memberships(id).await.unwrap();
+        sync_page(&store, id, &[group("eng", &["bob"], "2")]).await;
         let (third, cursor) = read_all(&store, cursor, 500, 3).await;
         assert_eq!(
             described(&third),

@@ -5,6 +5,8 @@
 
 use cube_test_support as common;
 
+use common::client::Bearer;
+
 use common::api_tokens::token_of;
 
 use std::collections::BTreeSet;
@@ -42,19 +44,11 @@ fn group_dn(id: &str) -> String {
     format!("cn={id},ou=Groups,dc=corp")
 }
 
+/// A GET with the token, through the tests' bearer client.
 async fn get(base: &str, token: &str, path: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .get(format!("{base}{path}"))
-        .bearer_auth(token)
-        .send()
+    Bearer::new(base, token)
+        .json(reqwest::Method::GET, path, None)
         .await
-        .unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
-    )
 }
 
 /// Every user name of a list, page by page, `between` run after the first.

@@ -16,21 +16,13 @@ use serde_json::{Value, json};
 
 use super::api_tokens::{input_value_by_id, make_token};
 use common::ADMIN_PASSWORD;
-use common::client::Browser;
+use common::client::{Bearer, Browser};
 
+/// A GET with the token, through the tests' bearer client.
 async fn get(base: &str, token: &str, path: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .get(format!("{base}{path}"))
-        .bearer_auth(token)
-        .send()
+    Bearer::new(base, token)
+        .json(reqwest::Method::GET, path, None)
         .await
-        .unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
-    )
 }
 
 fn user(id: &str, enabled: bool, version: &str) -> Record {

@@ -158,10 +158,24 @@ impl Store {
         after: FeedCursor,
         limit: i64,
     ) -> Result<Vec<DirectoryChange>, FeedError> {
+        let page = self.changes_after(after, limit).await?;
+        // Asked after the read: a prune between the two has moved this
+        // mark past `after` if it took changes the page should have had.
         let pruned = self.directory_feed_pruned().await?;
         if after < pruned {
             return Err(FeedError::Expired);
         }
+        Ok(page)
+    }
+
+    /// Up to `limit` changes after `after`, in commit order, whether or not
+    /// changes after it were pruned (the relay carries on from what is
+    /// kept).
+    pub(super) async fn changes_after(
+        &self,
+        after: FeedCursor,
+        limit: i64,
+    ) -> Result<Vec<DirectoryChange>, sqlx::Error> {
         let rows = sqlx::query(&format!(
             "SELECT id, tx_order, integration_id, entity, change, entity_id, external_id, member_id, \
              member_external_id, member_kind, direct, changed_at FROM directory_changes \
@@ -246,8 +260,7 @@ impl Store {
                 }
                 Ok(out)
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(FeedError::from)
+            .collect()
     }
 
     /// The feed's newest readable position: a consumer that reads the

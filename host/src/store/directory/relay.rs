@@ -40,15 +40,7 @@ impl Store {
             // Changes pruned before they were relayed are gone: carry on
             // from what the feed still holds.
             let from = relayed.max(self.directory_feed_pruned().await?);
-            let page = self
-                .directory_changes_after(from, limit)
-                .await
-                .map_err(|e| match e {
-                    super::FeedError::Database(e) => e,
-                    super::FeedError::Expired => sqlx::Error::Protocol(
-                        "the feed was pruned while relaying; the next round starts after it".into(),
-                    ),
-                })?;
+            let page = self.changes_after(from, limit).await?;
             let events: Vec<(String, Value)> = page
                 .iter()
                 .map(|change| {

@@ -63,17 +63,22 @@ struct MemberParams {
 }
 
 /// Query parameters, or a 400 that says which one is wrong.
-fn params<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(super) fn params<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     query
         .map(|Query(p)| p)
         .map_err(|e| ApiError::BadRequest(e.body_text()))
 }
 
-fn limit(limit: Option<i64>) -> Result<i64, ApiError> {
-    match limit.unwrap_or(DEFAULT_LIMIT) {
-        n @ 1..=MAX_LIMIT => Ok(n),
-        _ => Err(ApiError::BadRequest(format!("limit is 1 to {MAX_LIMIT}"))),
+/// A page's `limit`: `default` when none was asked, at most `max`.
+pub(super) fn bounded_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match limit.unwrap_or(default) {
+        n if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::BadRequest(format!("limit is 1 to {max}"))),
     }
+}
+
+fn limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    bounded_limit(limit, DEFAULT_LIMIT, MAX_LIMIT)
 }
 
 /// A list's cursor: the last id of the page before.

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::AppState;
+use super::directory::{bounded_limit, params};
 use super::{ApiError, DirectoryReader};
 use crate::store::directory::{FeedCursor, FeedError};
 
@@ -45,9 +46,7 @@ async fn changes(
     _caller: DirectoryReader,
     query: Result<Query<ChangeParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let p = query
-        .map(|Query(p)| p)
-        .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let p = params(query)?;
     // Without a cursor, from the start of what the feed holds (as a first
     // delta query without a token reads from the beginning).
     let after = match p.after.as_deref() {
@@ -56,12 +55,7 @@ async fn changes(
         })?,
         None => FeedCursor::START,
     };
-    let limit = match p.limit.unwrap_or(DEFAULT_LIMIT) {
-        n @ 1..=MAX_LIMIT => n,
-        _ => {
-            return Err(ApiError::BadRequest(format!("limit is 1 to {MAX_LIMIT}")));
-        }
-    };
+    let limit = bounded_limit(p.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let page = state
         .store
         .directory_changes_after(after, limit)

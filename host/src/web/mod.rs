@@ -17,6 +17,7 @@ mod outbound_webhooks;
 pub mod passwords;
 mod providers;
 mod render;
+pub mod scim;
 pub mod session;
 pub mod templates;
 mod tokens;

@@ -38,20 +38,13 @@ pub(super) fn tokenize(text: &str) -> Result<Vec<Token>, FilterError> {
         let c = bytes[at];
         match c {
             b' ' | b'\t' | b'\n' | b'\r' => at += 1,
-            b'(' => {
-                tokens.push(Token::Open);
-                at += 1;
-            }
-            b')' => {
-                tokens.push(Token::Close);
-                at += 1;
-            }
-            b'[' => {
-                tokens.push(Token::OpenBracket);
-                at += 1;
-            }
-            b']' => {
-                tokens.push(Token::CloseBracket);
+            b'(' | b')' | b'[' | b']' => {
+                tokens.push(match c {
+                    b'(' => Token::Open,
+                    b')' => Token::Close,
+                    b'[' => Token::OpenBracket,
+                    _ => Token::CloseBracket,
+                });
                 at += 1;
             }
             b'"' => {

@@ -31,6 +31,7 @@ mod params;
 pub mod records;
 pub mod reseal;
 pub mod schedules;
+pub mod scim;
 pub mod service_accounts;
 pub mod sessions;
 mod staged_deletions;

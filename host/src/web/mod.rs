@@ -105,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .merge(marketplace::routes())
         .merge(integrations::routes())
         .merge(api::routes(state.clone()))
+        .merge(scim::routes(state.clone()))
         .merge(hooks::routes())
         .merge(users::routes())
         .merge(tokens::routes())

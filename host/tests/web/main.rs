@@ -19,5 +19,6 @@ mod integrations;
 mod jira_wizard;
 mod login_throttle;
 mod schedules;
+mod scim;
 mod wizard;
 mod work_orders;

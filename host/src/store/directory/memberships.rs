@@ -27,45 +27,7 @@ impl Store {
     /// old set or the new one.
     pub async fn rebuild_memberships(&self, integration_id: i64) -> Result<(), sqlx::Error> {
         let mut tx = self.begin_write().await?;
-        pin_members_by_dn(&mut tx, integration_id, None).await?;
-        drop_unpinned_members(&mut tx, integration_id).await?;
-        let clear_next = "DELETE FROM directory_memberships_next WHERE integration_id = $1";
-        sqlx::query(clear_next)
-            .bind(integration_id)
-            .execute(&mut *tx)
-            .await?;
-        // One join per table, each able to use an index, rather than one
-        // join on an OR.
-        for (table, by_dn, column) in DIRECT_MEMBER_JOINS {
-            sqlx::query(&direct_members_sql(table, by_dn, column))
-                .bind(integration_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        // The recursive step joins the computed direct memberships
-        // themselves, through their index by member: a common table of the
-        // direct edges instead had SQLite scan all of them once per
-        // effective membership found (groups of thousands of members took
-        // minutes).
-        sqlx::query(
-            "INSERT INTO directory_memberships_next (integration_id, group_external_id, member_external_id, direct) \
-             WITH RECURSIVE effective (g, m) AS ( \
-               SELECT group_external_id, member_external_id FROM directory_memberships_next \
-               WHERE integration_id = $1 AND direct = 1 \
-               UNION SELECT d.group_external_id, e.m FROM effective e CROSS JOIN directory_memberships_next d \
-               WHERE d.integration_id = $1 AND d.member_external_id = e.g AND d.direct = 1) \
-             SELECT $1, e.g, e.m, 0 FROM effective e WHERE e.g <> e.m \
-             AND NOT EXISTS (SELECT 1 FROM directory_memberships_next d WHERE d.integration_id = $1 \
-               AND d.group_external_id = e.g AND d.member_external_id = e.m)",
-        )
-        .bind(integration_id)
-        .execute(&mut *tx)
-        .await?;
-        apply_membership_differences(&mut tx, integration_id).await?;
-        sqlx::query(clear_next)
-            .bind(integration_id)
-            .execute(&mut *tx)
-            .await?;
+        rebuild_memberships_in(&mut tx, integration_id).await?;
         tx.commit().await
     }
 
@@ -119,6 +81,54 @@ impl Store {
         .await?;
         rows.iter().map(membership).collect()
     }
+}
+
+/// [`Store::rebuild_memberships`] in the caller's transaction (a SCIM write
+/// changes a group and its resolved memberships together).
+pub(in crate::store) async fn rebuild_memberships_in(
+    conn: &mut AnyConnection,
+    integration_id: i64,
+) -> Result<(), sqlx::Error> {
+    pin_members_by_dn(&mut *conn, integration_id, None).await?;
+    drop_unpinned_members(&mut *conn, integration_id).await?;
+    let clear_next = "DELETE FROM directory_memberships_next WHERE integration_id = $1";
+    sqlx::query(clear_next)
+        .bind(integration_id)
+        .execute(&mut *conn)
+        .await?;
+    // One join per table, each able to use an index, rather than one
+    // join on an OR.
+    for (table, by_dn, column) in DIRECT_MEMBER_JOINS {
+        sqlx::query(&direct_members_sql(table, by_dn, column))
+            .bind(integration_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    // The recursive step joins the computed direct memberships
+    // themselves, through their index by member: a common table of the
+    // direct edges instead had SQLite scan all of them once per
+    // effective membership found (groups of thousands of members took
+    // minutes).
+    sqlx::query(
+        "INSERT INTO directory_memberships_next (integration_id, group_external_id, member_external_id, direct) \
+         WITH RECURSIVE effective (g, m) AS ( \
+           SELECT group_external_id, member_external_id FROM directory_memberships_next \
+           WHERE integration_id = $1 AND direct = 1 \
+           UNION SELECT d.group_external_id, e.m FROM effective e CROSS JOIN directory_memberships_next d \
+           WHERE d.integration_id = $1 AND d.member_external_id = e.g AND d.direct = 1) \
+         SELECT $1, e.g, e.m, 0 FROM effective e WHERE e.g <> e.m \
+         AND NOT EXISTS (SELECT 1 FROM directory_memberships_next d WHERE d.integration_id = $1 \
+           AND d.group_external_id = e.g AND d.member_external_id = e.m)",
+    )
+    .bind(integration_id)
+    .execute(&mut *conn)
+    .await?;
+    apply_membership_differences(&mut *conn, integration_id).await?;
+    sqlx::query(clear_next)
+        .bind(integration_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 fn membership(row: &sqlx::any::AnyRow) -> Result<Membership, sqlx::Error> {

@@ -52,6 +52,7 @@ pub use feed::*;
 pub use keyset::*;
 pub use listing::*;
 pub use memberships::Membership;
+pub(in crate::store) use memberships::rebuild_memberships_in;
 
 /// A DN in the form used to compare DNs: lowercase, without the spaces
 /// allowed around `,`, `=` and `+`. (Attribute values that differ only in

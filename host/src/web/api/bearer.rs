@@ -158,7 +158,7 @@ impl RateLimiter {
 
 /// The token of `Authorization: Bearer <token>`; `Some("")` for a bearer
 /// header without one, `None` without the header (or another scheme).
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(in crate::web) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     scheme
@@ -176,6 +176,34 @@ pub async fn authenticate(
     let Some(secret) = bearer_token(request.headers()) else {
         return next.run(request).await;
     };
+    let secret = secret.to_owned();
+    match admit(&state, peer, &mut request, &secret).await {
+        Ok(allowance) => {
+            let mut response = next.run(request).await;
+            add_headers(&mut response, &allowance);
+            response
+        }
+        Err((error, allowance)) => {
+            let mut response = error.into_response();
+            if let Some(allowance) = allowance {
+                add_headers(&mut response, &allowance);
+            }
+            response
+        }
+    }
+}
+
+/// Checks `secret` and counts the request against its token's rate
+/// limit; on success the request carries the [`TokenCaller`] and no
+/// cookies. A refusal is audited (see the module's documentation) and
+/// returned with where the token stands, for the caller to render: the
+/// JSON API and SCIM answer it in their own error bodies.
+pub(in crate::web) async fn admit(
+    state: &AppState,
+    peer: SocketAddr,
+    request: &mut Request,
+    secret: &str,
+) -> Result<Allowance, (ApiError, Option<Allowance>)> {
     let address = state
         .access
         .client(peer.ip(), request.headers())
@@ -190,7 +218,7 @@ pub async fn authenticate(
                 .audit_rejection_from(&address, Instant::now())
             {
                 audit(
-                    &state,
+                    state,
                     "api",
                     "api_token.rejected",
                     "api",
@@ -199,9 +227,9 @@ pub async fn authenticate(
                 )
                 .await;
             }
-            return ApiError::InvalidToken.into_response();
+            return Err((ApiError::InvalidToken, None));
         }
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return Err((ApiError::from(e), None)),
     };
     let token = &authenticated.token;
     let allowance =
@@ -212,7 +240,7 @@ pub async fn authenticate(
     if !allowance.allowed {
         if allowance.first_refusal {
             audit(
-                &state,
+                state,
                 &token.actor(),
                 "api_token.rate_limited",
                 &format!("api_token:{}", token.id),
@@ -221,12 +249,10 @@ pub async fn authenticate(
             )
             .await;
         }
-        let mut response = ApiError::RateLimited {
+        let error = ApiError::RateLimited {
             retry_after_secs: allowance.reset_secs,
-        }
-        .into_response();
-        add_headers(&mut response, &allowance);
-        return response;
+        };
+        return Err((error, Some(allowance)));
     }
     // Cookies are the browser's: a token's request must not reach
     // anything that would read them.
@@ -235,19 +261,17 @@ pub async fn authenticate(
         authenticated,
         address,
     });
-    let mut response = next.run(request).await;
-    add_headers(&mut response, &allowance);
-    response
+    Ok(allowance)
 }
 
-fn add_headers(response: &mut Response, allowance: &Allowance) {
+pub(in crate::web) fn add_headers(response: &mut Response, allowance: &Allowance) {
     for (name, value) in &allowance.headers() {
         response.headers_mut().insert(name.clone(), value.clone());
     }
 }
 
 /// Records a refusal; a failure to record is logged, not answered.
-pub(super) async fn audit(
+pub(in crate::web) async fn audit(
     state: &AppState,
     actor: &str,
     action: &str,

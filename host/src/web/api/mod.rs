@@ -12,7 +12,7 @@
 //! are logged, never returned. Secrets go in and never come out: responses
 //! list which secret fields are set, not their values.
 
-mod bearer;
+pub(in crate::web) mod bearer;
 mod caller;
 mod directory;
 mod directory_changes;

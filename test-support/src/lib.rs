@@ -21,6 +21,7 @@ pub mod marketplace;
 pub mod marketplace_ui;
 pub mod plugin_cli;
 pub mod proxy;
+pub mod python_tools;
 pub mod rest_api;
 pub mod samba;
 pub mod samba_sync;

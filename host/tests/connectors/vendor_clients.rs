@@ -9,46 +9,17 @@
 
 use cube_test_support as common;
 
-use std::path::PathBuf;
-
 use serde_json::{Value, json};
 
 use common::fake_jira::{Edition, FakeJira};
 use common::fake_slack::{self, FakeSlack};
 
-/// Runs `check.py NAME ARGS...` with the tools venv's python (blocking, on
-/// a thread of its own so the fake keeps answering) and parses its JSON.
+/// Runs `check.py NAME ARGS...` with the tools venv's python and parses
+/// its JSON.
 async fn vendor_client(name: &str, args: Vec<String>) -> Value {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join(".tools/venv/bin/python");
-    assert!(
-        python.exists(),
-        "the tools venv is missing at {}; run scripts/setup-python-tools.sh",
-        python.display()
-    );
-    let script = root.join("tests/vendor_clients/check.py");
-    let name = name.to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg(script)
-            .arg(&name)
-            .args(&args)
-            .output()
-            .expect("python runs")
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "the vendor client failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "the check printed no JSON ({e}):\n{}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
+    let mut all = vec![name.to_owned()];
+    all.extend(args);
+    common::python_tools::run_json("the vendor client", "tests/vendor_clients/check.py", all).await
 }
 
 #[tokio::test]

@@ -105,19 +105,14 @@ impl IntoResponse for ApiError {
             Json(json!({"error": {"code": code, "message": message, "fields": fields}})),
         )
             .into_response();
-        // RFC 6750's challenge, so that a client knows what to do.
         let challenge = match &self {
-            ApiError::Unauthorized => Some("Bearer realm=\"cube\"".to_owned()),
-            ApiError::InvalidToken => Some("Bearer error=\"invalid_token\"".to_owned()),
-            ApiError::InsufficientScope(scope) => Some(format!(
-                "Bearer error=\"insufficient_scope\", scope=\"{scope}\""
-            )),
+            ApiError::Unauthorized => Some(Challenge::SignIn),
+            ApiError::InvalidToken => Some(Challenge::InvalidToken),
+            ApiError::InsufficientScope(scope) => Some(Challenge::InsufficientScope(*scope)),
             _ => None,
         };
-        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
+        if let Some(challenge) = challenge {
+            challenge.insert(response.headers_mut());
         }
         if let ApiError::RateLimited { retry_after_secs } = self {
             response
@@ -125,5 +120,30 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         response
+    }
+}
+
+/// RFC 6750's `WWW-Authenticate` challenge, so that a client knows what to
+/// do: the JSON API's and SCIM's refusals send the same.
+#[derive(Clone, Copy, Debug)]
+pub(in crate::web) enum Challenge {
+    /// No token (or session) at all.
+    SignIn,
+    InvalidToken,
+    InsufficientScope(Scope),
+}
+
+impl Challenge {
+    pub(in crate::web) fn insert(self, headers: &mut axum::http::HeaderMap) {
+        let value = match self {
+            Challenge::SignIn => "Bearer realm=\"cube\"".to_owned(),
+            Challenge::InvalidToken => "Bearer error=\"invalid_token\"".to_owned(),
+            Challenge::InsufficientScope(scope) => {
+                format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"")
+            }
+        };
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
     }
 }

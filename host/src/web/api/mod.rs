@@ -16,7 +16,7 @@ pub(in crate::web) mod bearer;
 mod caller;
 mod directory;
 mod directory_changes;
-mod error;
+pub(in crate::web) mod error;
 mod integrations;
 mod logs;
 mod marketplace;

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::super::api::ApiError;
+use super::super::api::error::Challenge;
 use super::filter::FilterError;
 use super::{CONTENT_TYPE, ERROR_SCHEMA};
 use crate::store::api_tokens::Scope;
@@ -139,15 +140,13 @@ impl IntoResponse for ScimError {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         let challenge = match &self {
-            ScimError::Unauthorized => Some("Bearer realm=\"cube-scim\"".to_owned()),
-            ScimError::InvalidToken => Some("Bearer error=\"invalid_token\"".to_owned()),
-            ScimError::InsufficientScope(scope) => Some(format!(
-                "Bearer error=\"insufficient_scope\", scope=\"{scope}\""
-            )),
+            ScimError::Unauthorized => Some(Challenge::SignIn),
+            ScimError::InvalidToken => Some(Challenge::InvalidToken),
+            ScimError::InsufficientScope(scope) => Some(Challenge::InsufficientScope(*scope)),
             _ => None,
         };
-        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
-            headers.insert(header::WWW_AUTHENTICATE, value);
+        if let Some(challenge) = challenge {
+            challenge.insert(headers);
         }
         if let ScimError::RateLimited { retry_after_secs } = self {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
